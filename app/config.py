@@ -1,0 +1,201 @@
+"""Settings: per-user preferences, the IT site policy, and environment overrides.
+
+Precedence (lowest to highest): built-in defaults < user settings < site policy < environment.
+The site policy is IT's: a read-only TOML file that wins over anything the user chose. The
+environment (``NOVAMIND_*``) exists for tests and automation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from app.errors import ConfigError
+
+APP_NAME = "Novamind"
+APP_AUTHOR = "Novamind"
+
+
+def default_policy_path() -> Path:
+    """Where IT puts the site policy on each OS."""
+    if sys.platform.startswith("win"):
+        return Path(os.environ.get("PROGRAMDATA", r"C:\ProgramData")) / "Novamind" / "policy.toml"
+    if sys.platform == "darwin":
+        return Path("/Library/Application Support/Novamind/policy.toml")
+    return Path("/etc/novamind/policy.toml")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Effective configuration after merging defaults, user settings, policy and environment."""
+
+    data_dir: Path
+    log_dir: Path
+    idle_lock_minutes: int = 15
+    mfa_required: bool = False
+    lockout_threshold: int = 5
+    sync_endpoint: str = ""
+    sync_bucket: str = ""
+    sync_region: str = "us-east-1"
+    proxy: str = ""
+    ca_bundle: str = ""
+    model_dirs: tuple[Path, ...] = ()
+    model_manifest: str = ""
+    theme: str = "system"  # system | light | dark
+    keyring_service: str = "novamind"
+    policy_path: Path | None = None
+    locked_by_policy: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "novamind.db"
+
+    @property
+    def user_model_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @property
+    def user_settings_path(self) -> Path:
+        return self.data_dir / "settings.json"
+
+
+# Keys a user may set, keys IT may set, and their types (for validation).
+_TYPES: dict[str, type] = {
+    "idle_lock_minutes": int,
+    "mfa_required": bool,
+    "lockout_threshold": int,
+    "sync_endpoint": str,
+    "sync_bucket": str,
+    "sync_region": str,
+    "proxy": str,
+    "ca_bundle": str,
+    "model_dirs": list,
+    "model_manifest": str,
+    "theme": str,
+}
+_USER_KEYS = {"theme", "idle_lock_minutes"}
+_RANGES = {"idle_lock_minutes": (1, 240), "lockout_threshold": (1, 100)}
+
+
+def _validate(values: dict[str, Any], allowed: set[str], source: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if key not in allowed:
+            raise ConfigError(f"{source}: unknown setting '{key}'")
+        expected = _TYPES[key]
+        if (expected is int and isinstance(value, bool)) or not isinstance(value, expected):
+            raise ConfigError(
+                f"{source}: setting '{key}' must be {expected.__name__}, got {type(value).__name__}"
+            )
+        if key in _RANGES:
+            lo, hi = _RANGES[key]
+            if not lo <= value <= hi:
+                raise ConfigError(f"{source}: setting '{key}' must be between {lo} and {hi}")
+        if key == "theme" and value not in {"system", "light", "dark"}:
+            raise ConfigError(f"{source}: setting 'theme' must be system, light or dark")
+        if key == "model_dirs":
+            if not all(isinstance(p, str) for p in value):
+                raise ConfigError(f"{source}: setting 'model_dirs' must be a list of paths")
+            value = tuple(Path(p) for p in value)
+        out[key] = value
+    return out
+
+
+def read_policy(path: Path) -> dict[str, Any]:
+    """Read and validate IT's site policy; a missing file means no policy."""
+    if not path.exists():
+        return {}
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    policy = raw.get("policy", raw)
+    if not isinstance(policy, dict):
+        raise ConfigError(f"{path}: [policy] must be a table")
+    policy = {k: v for k, v in policy.items() if not isinstance(v, dict)}
+    return _validate(policy, set(_TYPES), str(path))
+
+
+def read_user_settings(path: Path) -> dict[str, Any]:
+    """Read the user's own settings file; only the keys a user may set are accepted."""
+    if not path.exists():
+        return {}
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: must hold a JSON object")
+    return _validate(raw, _USER_KEYS, str(path))
+
+
+def _env_overrides(env: dict[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, typ in _TYPES.items():
+        name = f"NOVAMIND_{key.upper()}"
+        if name not in env:
+            continue
+        text = env[name]
+        try:
+            if typ is bool:
+                value: Any = text.strip().lower() in {"1", "true", "yes", "on"}
+            elif typ is int:
+                value = int(text)
+            elif typ is list:
+                value = [p for p in text.split(os.pathsep) if p]
+            else:
+                value = text
+        except ValueError:
+            raise ConfigError(f"environment {name}: not a valid {typ.__name__}") from None
+        out.update(_validate({key: value}, set(_TYPES), f"environment {name}"))
+    return out
+
+
+def load_settings(env: dict[str, str] | None = None) -> Settings:
+    """Merge defaults, user settings, IT policy and environment into one Settings."""
+    env = dict(os.environ) if env is None else env
+    data_dir = Path(
+        env.get("NOVAMIND_DATA_DIR") or platformdirs.user_data_dir(APP_NAME, APP_AUTHOR)
+    )
+    log_dir = Path(
+        env.get("NOVAMIND_LOG_DIR")
+        or (data_dir / "logs" if "NOVAMIND_DATA_DIR" in env else None)
+        or platformdirs.user_log_dir(APP_NAME, APP_AUTHOR)
+    )
+    policy_path = Path(env.get("NOVAMIND_POLICY") or default_policy_path())
+    settings = Settings(data_dir=data_dir, log_dir=log_dir, policy_path=policy_path)
+    user = read_user_settings(settings.user_settings_path)
+    policy = read_policy(policy_path)
+    merged = {**user, **policy, **_env_overrides(env)}
+    if "keyring_service" not in merged and env.get("NOVAMIND_KEYRING_SERVICE"):
+        merged["keyring_service"] = env["NOVAMIND_KEYRING_SERVICE"]
+    settings = replace(settings, **merged, locked_by_policy=frozenset(policy))
+    model_dirs = (settings.user_model_dir, *settings.model_dirs)
+    return replace(settings, model_dirs=tuple(dict.fromkeys(model_dirs)))
+
+
+def save_user_setting(settings: Settings, key: str, value: Any) -> Settings:
+    """Persist one user preference unless IT's policy pins it."""
+    if key in settings.locked_by_policy:
+        raise ConfigError(f"'{key}' is set by your organisation's policy and cannot be changed")
+    _validate({key: value}, _USER_KEYS, "user setting")
+    path = settings.user_settings_path
+    current = read_user_settings(path)
+    current[key] = value
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(current, indent=2), encoding="utf-8")
+    os.replace(tmp, path)
+    return replace(settings, **{key: value})
+
+
+def documented_settings() -> list[str]:
+    """Names of every policy setting (the deployment guide documents each)."""
+    return [f.name for f in fields(Settings) if f.name in _TYPES]

@@ -1,0 +1,151 @@
+"""The store's 256-bit key, kept in the OS keyring and nowhere else.
+
+The key is generated on first run and stored under the keyring service of the settings. A
+non-secret store id beside the database names the keyring entry, so two stores on one machine
+(a test, a restored backup) never share a key. During a key rotation the new key is parked
+under a "pending" entry first, so a crash between the re-key and the keyring update can be
+recovered from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+import uuid
+from pathlib import Path
+
+import keyring
+import keyring.errors
+from keyring.backends import fail
+
+from app.errors import KeyringUnavailableError, StoreError
+
+log = logging.getLogger(__name__)
+KEY_BYTES = 32
+
+
+def _backend_ok() -> keyring.backend.KeyringBackend:
+    backend = keyring.get_keyring()
+    if isinstance(backend, fail.Keyring):
+        raise KeyringUnavailableError(
+            "No system keyring is available to hold the database key.",
+            hint="On Linux install and unlock gnome-keyring or KWallet (Secret Service); "
+            "IT can check with 'novamind doctor'.",
+        )
+    return backend
+
+
+def keyring_backend_name() -> str:
+    """Human-readable name of the active keyring backend, for `novamind doctor`."""
+    backend = keyring.get_keyring()
+    return f"{type(backend).__module__}.{type(backend).__name__}"
+
+
+def store_id(db_path: Path) -> str:
+    """The non-secret id of a store (created on first use), naming its keyring entry."""
+    id_path = db_path.with_name(db_path.name + ".id")
+    if id_path.exists():
+        text = id_path.read_text(encoding="ascii").strip()
+        try:
+            return str(uuid.UUID(text))
+        except ValueError:
+            raise StoreError(f"{id_path}: not a valid store id") from None
+    new = str(uuid.uuid4())
+    id_path.parent.mkdir(parents=True, exist_ok=True)
+    id_path.write_text(new + "\n", encoding="ascii")
+    return new
+
+
+def _get(service: str, name: str) -> str | None:
+    _backend_ok()
+    try:
+        return keyring.get_password(service, name)
+    except keyring.errors.KeyringLocked:
+        raise KeyringUnavailableError("The system keyring is locked.") from None
+    except keyring.errors.KeyringError as exc:
+        raise KeyringUnavailableError(
+            f"The system keyring refused access ({type(exc).__name__})."
+        ) from None
+
+
+def _set(service: str, name: str, value: str) -> None:
+    _backend_ok()
+    try:
+        keyring.set_password(service, name, value)
+    except keyring.errors.KeyringLocked:
+        raise KeyringUnavailableError("The system keyring is locked.") from None
+    except keyring.errors.KeyringError as exc:
+        raise KeyringUnavailableError(
+            f"The system keyring refused to store the key ({type(exc).__name__})."
+        ) from None
+
+
+def _delete(service: str, name: str) -> None:
+    try:
+        keyring.delete_password(service, name)
+    except keyring.errors.PasswordDeleteError:
+        pass
+    except keyring.errors.KeyringError as exc:
+        raise KeyringUnavailableError(
+            f"The system keyring refused to delete a key ({type(exc).__name__})."
+        ) from None
+
+
+def _decode(text: str) -> bytes:
+    key = bytes.fromhex(text)
+    if len(key) != KEY_BYTES:
+        raise ValueError("wrong key length")
+    return key
+
+
+def load_db_key(service: str, db_path: Path, *, create: bool) -> bytes:
+    """The store's key from the keyring; a new random key if `create` and none exists."""
+    entry = f"db:{store_id(db_path)}"
+    text = _get(service, entry)
+    if text is None:
+        if not create:
+            raise KeyringUnavailableError(
+                "The key for this Novamind store is not in the system keyring.",
+                hint="If this workstation was decommissioned or the keyring was reset, restore "
+                "from backup with IT's backup key.",
+            )
+        key = secrets.token_bytes(KEY_BYTES)
+        _set(service, entry, key.hex())
+        log.info("generated a new store key in the keyring")
+        return key
+    try:
+        return _decode(text)
+    except ValueError:
+        raise KeyringUnavailableError("The keyring entry for the store key is damaged.") from None
+
+
+def pending_db_key(service: str, db_path: Path) -> bytes | None:
+    """A key parked by an interrupted rotation, if any."""
+    text = _get(service, f"db-pending:{store_id(db_path)}")
+    return _decode(text) if text else None
+
+
+def park_pending_key(service: str, db_path: Path, key: bytes) -> None:
+    _set(service, f"db-pending:{store_id(db_path)}", key.hex())
+
+
+def commit_rotated_key(service: str, db_path: Path, key: bytes) -> None:
+    """Make `key` the store's key and drop the pending entry."""
+    sid = store_id(db_path)
+    _set(service, f"db:{sid}", key.hex())
+    _delete(service, f"db-pending:{sid}")
+
+
+def destroy_keys(service: str, db_path: Path) -> None:
+    """Crypto-erase: delete every keyring entry of this store."""
+    sid = store_id(db_path)
+    _delete(service, f"db:{sid}")
+    _delete(service, f"db-pending:{sid}")
+
+
+def derive_key(master: bytes, purpose: str) -> bytes:
+    """A purpose-bound sub-key (HKDF-style extract+expand with HMAC-SHA256)."""
+    prk = hmac.new(b"novamind-v1", master, hashlib.sha256).digest()
+    return hmac.new(prk, purpose.encode() + b"\x01", hashlib.sha256).digest()

@@ -1,0 +1,284 @@
+"""ORM tables of the encrypted store.
+
+Every clinical record carries a UUID, created/updated timestamps (UTC), its author and a
+version (optimistic concurrency here, the sync unit later). Services never hand these ORM
+objects to the UI; they return the frozen records of app.domain.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+
+from sqlalchemy import (
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware datetimes stored as UTC; naive values are refused."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: store times must be timezone-aware")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class RecordMixin:
+    """Columns every synchronisable record has."""
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    author_id: Mapped[str | None] = mapped_column(String(36))
+    version: Mapped[int] = mapped_column(Integer, default=1, nullable=False)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+
+
+class User(RecordMixin, Base):
+    __tablename__ = "users"
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(128))
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    is_synthetic: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Patient(RecordMixin, Base):
+    __tablename__ = "patients"
+    mrn: Mapped[str] = mapped_column(String(32), unique=True)
+    given_name: Mapped[str] = mapped_column(String(128))
+    family_name: Mapped[str] = mapped_column(String(128))
+    birth_date: Mapped[date] = mapped_column(Date)
+    sex: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    discharged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    is_synthetic: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class CareTeamAssignment(RecordMixin, Base):
+    __tablename__ = "care_team"
+    __table_args__ = (UniqueConstraint("patient_id", "user_id"),)
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id"), index=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    team_role: Mapped[str] = mapped_column(String(32), default="treating clinician")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class BreakGlassGrant(RecordMixin, Base):
+    __tablename__ = "break_glass"
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id"), index=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    granted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Encounter(RecordMixin, Base):
+    __tablename__ = "encounters"
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id"), index=True)
+    clinician_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
+    kind: Mapped[str] = mapped_column(String(32))
+    start: Mapped[datetime] = mapped_column(UTCDateTime)
+    end: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ClinicalNote(RecordMixin, Base):
+    __tablename__ = "clinical_notes"
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id"), index=True)
+    encounter_id: Mapped[str | None] = mapped_column(ForeignKey("encounters.id"))
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="draft")  # draft | signed
+    signed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    signed_by: Mapped[str | None] = mapped_column(String(36))
+    content_sha256: Mapped[str | None] = mapped_column(String(64))
+    amends_id: Mapped[str | None] = mapped_column(ForeignKey("clinical_notes.id"))
+
+
+class AssessmentResponse(RecordMixin, Base):
+    __tablename__ = "assessment_responses"
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id"), index=True)
+    instrument: Mapped[str] = mapped_column(String(32))
+    instrument_version: Mapped[str] = mapped_column(String(16), default="1")
+    administered_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    mode: Mapped[str] = mapped_column(String(16), default="self-report")
+    answers_json: Mapped[str] = mapped_column(Text)
+    total: Mapped[float | None] = mapped_column(Float)
+    band: Mapped[str] = mapped_column(String(32), default="")
+    critical: Mapped[bool] = mapped_column(Boolean, default=False)
+    scoring_rule: Mapped[str] = mapped_column(Text, default="")
+
+
+class ActigraphySeries(RecordMixin, Base):
+    __tablename__ = "actigraphy_series"
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id"), index=True)
+    start: Mapped[datetime] = mapped_column(UTCDateTime)
+    epoch_s: Mapped[int] = mapped_column(Integer, default=60)
+    n_epochs: Mapped[int] = mapped_column(Integer)
+    chunk_epochs: Mapped[int] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(String(64), default="")
+    content_sha256: Mapped[str] = mapped_column(String(64))
+
+
+class ActigraphyChunk(Base):
+    """One compressed block of a series (a day of minutes by default), not a row per minute."""
+
+    __tablename__ = "actigraphy_chunks"
+    series_id: Mapped[str] = mapped_column(ForeignKey("actigraphy_series.id"), primary_key=True)
+    index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    n_epochs: Mapped[int] = mapped_column(Integer)
+    codec: Mapped[str] = mapped_column(String(16))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class Medication(RecordMixin, Base):
+    __tablename__ = "medications"
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    drug_class: Mapped[str] = mapped_column(String(32))
+    dose: Mapped[float] = mapped_column(Float)
+    unit: Mapped[str] = mapped_column(String(16))
+    frequency: Mapped[str] = mapped_column(String(32))
+    start: Mapped[date] = mapped_column(Date)
+    end: Mapped[date | None] = mapped_column(Date)
+    adherence: Mapped[float | None] = mapped_column(Float)
+
+
+class TreatmentPlan(RecordMixin, Base):
+    __tablename__ = "treatment_plans"
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id"), index=True)
+    option: Mapped[str] = mapped_column(String(32))
+    goals: Mapped[str] = mapped_column(Text, default="")
+    start: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+
+
+class Prediction(RecordMixin, Base):
+    __tablename__ = "predictions"
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id"), index=True)
+    target: Mapped[str] = mapped_column(String(48))
+    option: Mapped[str | None] = mapped_column(String(32))
+    probability: Mapped[float] = mapped_column(Float)
+    interval_low: Mapped[float] = mapped_column(Float)
+    interval_high: Mapped[float] = mapped_column(Float)
+    band: Mapped[str] = mapped_column(String(16))
+    model_name: Mapped[str] = mapped_column(String(64))
+    model_version: Mapped[str] = mapped_column(String(32))
+    provenance: Mapped[str] = mapped_column(Text)
+    contributions_json: Mapped[str] = mapped_column(Text, default="{}")
+    generated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class NlpAnalysis(RecordMixin, Base):
+    __tablename__ = "nlp_analyses"
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id"), index=True)
+    note_id: Mapped[str] = mapped_column(ForeignKey("clinical_notes.id"), index=True)
+    model_name: Mapped[str] = mapped_column(String(128))
+    model_sha256: Mapped[str] = mapped_column(String(64))
+    params_json: Mapped[str] = mapped_column(Text, default="{}")
+    result_json: Mapped[str] = mapped_column(Text)
+    review_status: Mapped[str] = mapped_column(String(16), default="unreviewed")
+
+
+class TwinSnapshot(RecordMixin, Base):
+    """Immutable: a new state is a new snapshot with the next snapshot_version."""
+
+    __tablename__ = "twin_snapshots"
+    __table_args__ = (UniqueConstraint("patient_id", "snapshot_version"),)
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id"), index=True)
+    snapshot_version: Mapped[int] = mapped_column(Integer)
+    as_of: Mapped[datetime] = mapped_column(UTCDateTime)
+    model_version: Mapped[str] = mapped_column(String(32))
+    state_json: Mapped[str] = mapped_column(Text)
+
+
+class Alert(RecordMixin, Base):
+    __tablename__ = "alerts"
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id"), index=True)
+    rule: Mapped[str] = mapped_column(String(64))
+    severity: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="new")
+    triggered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    evidence_json: Mapped[str] = mapped_column(Text, default="[]")
+    acted_by: Mapped[str | None] = mapped_column(String(36))
+    acted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolution: Mapped[str] = mapped_column(Text, default="")
+
+
+class AuditEvent(Base):
+    """One link of the audit hash chain (never updated, never deleted)."""
+
+    __tablename__ = "audit_events"
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    id: Mapped[str] = mapped_column(String(36), unique=True, default=new_id)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor_id: Mapped[str] = mapped_column(String(64))
+    actor_role: Mapped[str] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(48))
+    patient_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    record_type: Mapped[str] = mapped_column(String(32), default="")
+    record_id: Mapped[str] = mapped_column(String(36), default="")
+    detail_json: Mapped[str] = mapped_column(Text, default="{}")
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class OutboxEvent(Base):
+    """Transactional outbox: written in the same transaction as the change it describes."""
+
+    __tablename__ = "outbox"
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(36), unique=True, default=new_id)
+    event: Mapped[str] = mapped_column(String(48))
+    payload_json: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+Index("ix_outbox_unsent", OutboxEvent.sent_at, OutboxEvent.seq)
+
+
+class Meta(Base):
+    __tablename__ = "meta"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
