@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -22,14 +23,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.errors import StoreError
 from app.events import Event, EventBus
 from app.security import audit
-from app.security.keys import derive_key
 from app.store import migrate
 from app.store.engine import connect_raw, enable_wal, make_engine
 from app.store.executor import SerialExecutor
-from app.store.models import OutboxEvent
+from app.store.models import Meta, OutboxEvent
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+AUDIT_KEY = "audit_chain_key"
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ class Store:
         self.engine = engine
         self.bus = bus
         self._key = key
-        self.audit_key = derive_key(key, "audit-chain")
+        self.audit_key = b""
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self._writer = SerialExecutor()
 
@@ -103,7 +104,17 @@ class Store:
         store = cls(path, engine, key, bus or EventBus())
         if migrate_schema:
             store._writer.run(store._migrate)
+        store.audit_key = store._writer.run(store._load_audit_key)
         return store
+
+    def _load_audit_key(self) -> bytes:
+        """The chain's HMAC key lives inside the encrypted store, so a re-key keeps the chain."""
+        with self._sessions() as session, session.begin():
+            row = session.get(Meta, AUDIT_KEY)
+            if row is None:
+                row = Meta(key=AUDIT_KEY, value=secrets.token_hex(32))
+                session.add(row)
+            return bytes.fromhex(row.value)
 
     def _migrate(self) -> None:
         try:

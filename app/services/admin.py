@@ -1,0 +1,176 @@
+"""Account, care-team and store administration (admin / IT; no clinical content)."""
+
+from __future__ import annotations
+
+import secrets
+
+from sqlalchemy import select
+
+from app.domain import Action, Principal, Role, UserRecord
+from app.errors import NotFoundError, ValidationError
+from app.security import audit, keys, rbac
+from app.security.passwords import MIN_PASSWORD_LENGTH, hash_password, new_totp_secret
+from app.services.context import AppContext, actor_of
+from app.store.models import CareTeamAssignment, Patient, User
+from app.store.store import Actor, UnitOfWork
+
+
+def _actor(ctx: AppContext, who: Principal | Actor, action: Action) -> Actor:
+    """Principals are checked against RBAC; an Actor is the trusted local CLI."""
+    if isinstance(who, Principal):
+        ctx.store.read(lambda s: rbac.require(s, who, action))
+        return actor_of(who)
+    return who
+
+
+def _user_record(u: User) -> UserRecord:
+    return UserRecord(
+        u.id,
+        u.username,
+        u.display_name,
+        Role(u.role),
+        u.totp_secret is not None,
+        u.locked_at is not None,
+        u.active,
+    )
+
+
+def create_user(
+    ctx: AppContext,
+    who: Principal | Actor,
+    *,
+    username: str,
+    display_name: str,
+    role: Role,
+    password: str,
+    is_synthetic: bool = False,
+) -> UserRecord:
+    actor = _actor(ctx, who, Action.MANAGE_USERS)
+    username = username.strip()
+    if (
+        not username
+        or len(username) > 64
+        or not username.replace(".", "").replace("_", "").isalnum()
+    ):
+        raise ValidationError("user name: use 1-64 letters, digits, '.' or '_'")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValidationError(f"password: at least {MIN_PASSWORD_LENGTH} characters")
+    pw_hash = hash_password(password)
+
+    def do(uow: UnitOfWork) -> UserRecord:
+        if uow.session.scalar(select(User.id).where(User.username == username)):
+            raise ValidationError(f"user name '{username}' is already taken")
+        user = User(
+            username=username,
+            display_name=display_name,
+            role=Role(role).value,
+            password_hash=pw_hash,
+            author_id=actor.id,
+            is_synthetic=is_synthetic,
+        )
+        uow.session.add(user)
+        uow.session.flush()
+        uow.audit(
+            actor, "user.create", record_type="user", record_id=user.id, detail={"role": user.role}
+        )
+        return _user_record(user)
+
+    return ctx.store.write(do)
+
+
+def list_users(ctx: AppContext, who: Principal | Actor) -> list[UserRecord]:
+    _actor(ctx, who, Action.MANAGE_USERS)
+    return ctx.store.read(
+        lambda s: [_user_record(u) for u in s.scalars(select(User).order_by(User.username))]
+    )
+
+
+def _user_by_name(uow: UnitOfWork, username: str) -> User:
+    user = uow.session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise NotFoundError(f"no user named '{username}'")
+    return user
+
+
+def reset_lockout(ctx: AppContext, who: Principal | Actor, username: str) -> None:
+    actor = _actor(ctx, who, Action.MANAGE_USERS)
+
+    def do(uow: UnitOfWork) -> None:
+        user = _user_by_name(uow, username)
+        user.locked_at = None
+        user.failed_attempts = 0
+        uow.audit(actor, "user.unlock", record_type="user", record_id=user.id)
+
+    ctx.store.write(do)
+
+
+def enrol_totp(ctx: AppContext, who: Principal | Actor, username: str) -> str:
+    """Turn on TOTP for a user; returns the secret to show once as a QR/URI."""
+    actor = _actor(ctx, who, Action.MANAGE_USERS)
+    secret = new_totp_secret()
+
+    def do(uow: UnitOfWork) -> None:
+        user = _user_by_name(uow, username)
+        user.totp_secret = secret
+        uow.audit(actor, "user.mfa_enrol", record_type="user", record_id=user.id)
+
+    ctx.store.write(do)
+    return secret
+
+
+def assign_care_team(
+    ctx: AppContext,
+    who: Principal | Actor,
+    *,
+    username: str,
+    patient_id: str,
+    team_role: str = "treating clinician",
+    active: bool = True,
+) -> None:
+    """Add (or, with active=False, end) a clinician's assignment to a patient."""
+    actor = _actor(ctx, who, Action.MANAGE_CARE_TEAMS)
+
+    def do(uow: UnitOfWork) -> None:
+        user = _user_by_name(uow, username)
+        if uow.session.get(Patient, patient_id) is None:
+            raise NotFoundError("no patient with that id")
+        row = uow.session.scalar(
+            select(CareTeamAssignment).where(
+                CareTeamAssignment.user_id == user.id, CareTeamAssignment.patient_id == patient_id
+            )
+        )
+        if row is None:
+            row = CareTeamAssignment(user_id=user.id, patient_id=patient_id, author_id=actor.id)
+            uow.session.add(row)
+        row.team_role, row.active = team_role, active
+        uow.session.flush()
+        uow.audit(
+            actor,
+            "careteam.assign" if active else "careteam.unassign",
+            patient_id=patient_id,
+            record_type="care_team",
+            record_id=row.id,
+        )
+
+    ctx.store.write(do)
+
+
+def verify_audit(ctx: AppContext, who: Principal | Actor) -> audit.AuditReport:
+    _actor(ctx, who, Action.VIEW_AUDIT)
+    report = ctx.store.read(lambda s: audit.verify(s, ctx.store.audit_key))
+    actor = who if isinstance(who, Actor) else actor_of(who)
+    ctx.store.write(
+        lambda uow: uow.audit(actor, "audit.verify", detail={"ok": report.ok, "n": report.checked})
+    )
+    return report
+
+
+def rotate_db_key(ctx: AppContext, who: Principal | Actor) -> None:
+    """Re-encrypt the store under a fresh key; crash-safe through the keyring's pending entry."""
+    actor = _actor(ctx, who, Action.OPERATE_SYSTEM)
+    service, path = ctx.settings.keyring_service, ctx.settings.db_path
+    new_key = secrets.token_bytes(keys.KEY_BYTES)
+    keys.park_pending_key(service, path, new_key)
+    ctx.store.rekey(new_key)
+    keys.commit_rotated_key(service, path, new_key)
+    ctx.store.write(lambda uow: uow.audit(actor, "store.rekey"))

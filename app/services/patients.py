@@ -1,0 +1,258 @@
+"""Patient use cases: scoped listing, reading (audited), creation, de-identified views and
+break-glass access."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import date, timedelta
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from app.domain import Action, DeidentifiedPatient, PatientSummary, Principal, Role
+from app.errors import NotFoundError, ValidationError
+from app.events import AlertTriggered, PatientDataUpdated
+from app.security import rbac
+from app.services.context import AppContext, actor_of
+from app.store.models import (
+    Alert,
+    BreakGlassGrant,
+    CareTeamAssignment,
+    Patient,
+    Prediction,
+    utcnow,
+)
+from app.store.store import UnitOfWork
+
+BREAK_GLASS_HOURS = 4
+MIN_REASON_LENGTH = 10
+
+
+def display_name(p: Patient) -> str:
+    name = f"{p.family_name}, {p.given_name}"
+    return f"{name} [synthetic]" if p.is_synthetic else name
+
+
+def _summaries(session: Session, principal: Principal, rows: list[Patient]) -> list[PatientSummary]:
+    ids = [p.id for p in rows]
+    assigned = set(
+        session.scalars(
+            select(CareTeamAssignment.patient_id).where(
+                CareTeamAssignment.user_id == principal.user_id,
+                CareTeamAssignment.active.is_(True),
+                CareTeamAssignment.patient_id.in_(ids),
+            )
+        )
+    )
+    alerts = dict(
+        session.execute(
+            select(Alert.patient_id, func.count())
+            .where(Alert.patient_id.in_(ids), Alert.status.in_(("new", "acknowledged")))
+            .group_by(Alert.patient_id)
+        ).all()
+    )
+    latest = (
+        select(Prediction.patient_id, Prediction.band, func.max(Prediction.generated_at))
+        .where(Prediction.patient_id.in_(ids), Prediction.target == "relapse_6m")
+        .group_by(Prediction.patient_id)
+    )
+    bands = {pid: band for pid, band, _ in session.execute(latest).all()}
+    return [
+        PatientSummary(
+            id=p.id,
+            mrn=p.mrn,
+            display_name=display_name(p),
+            birth_date=p.birth_date,
+            sex=p.sex,
+            status=p.status,
+            is_synthetic=p.is_synthetic,
+            assigned=p.id in assigned,
+            open_alerts=int(alerts.get(p.id, 0)),
+            latest_risk_band=bands.get(p.id, ""),
+        )
+        for p in rows
+    ]
+
+
+def list_patients(
+    ctx: AppContext, principal: Principal, search: str = "", limit: int | None = None
+) -> list[PatientSummary]:
+    """Patients this user may see: their care-team's (clinicians) or all (supervisors)."""
+
+    def read(session: Session) -> list[PatientSummary]:
+        rbac.require(session, principal, Action.LIST_PATIENTS)
+        q = select(Patient).where(Patient.deleted_at.is_(None))
+        if principal.role is not Role.SUPERVISOR:
+            q = q.join(CareTeamAssignment, CareTeamAssignment.patient_id == Patient.id).where(
+                CareTeamAssignment.user_id == principal.user_id,
+                CareTeamAssignment.active.is_(True),
+            )
+        if search.strip():
+            like = f"%{search.strip()}%"
+            q = q.where(
+                or_(
+                    Patient.family_name.ilike(like),
+                    Patient.given_name.ilike(like),
+                    Patient.mrn.ilike(like),
+                )
+            )
+        q = q.order_by(Patient.family_name, Patient.given_name).limit(limit)
+        return _summaries(session, principal, list(session.scalars(q)))
+
+    result = ctx.store.read(read)
+    ctx.store.write(
+        lambda uow: uow.audit(actor_of(principal), "patient.list", detail={"count": len(result)})
+    )
+    return result
+
+
+def get_patient(ctx: AppContext, principal: Principal, patient_id: str) -> PatientSummary:
+    """One patient's summary; audited as a PHI read."""
+
+    def read(session: Session) -> PatientSummary:
+        rbac.require(session, principal, Action.READ_PHI, patient_id)
+        p = session.get(Patient, patient_id)
+        if p is None or p.deleted_at is not None:
+            raise NotFoundError("That patient record does not exist.")
+        return _summaries(session, principal, [p])[0]
+
+    result = ctx.store.read(read)
+    ctx.store.write(
+        lambda uow: uow.audit(
+            actor_of(principal),
+            "patient.read",
+            patient_id=patient_id,
+            record_type="patient",
+            record_id=patient_id,
+        )
+    )
+    return result
+
+
+def create_patient(
+    ctx: AppContext,
+    principal: Principal,
+    *,
+    mrn: str,
+    given_name: str,
+    family_name: str,
+    birth_date: date,
+    sex: str,
+    is_synthetic: bool = False,
+) -> str:
+    """Register a patient and put the creating clinician on the care team."""
+    if not mrn.strip() or not given_name.strip() or not family_name.strip():
+        raise ValidationError("MRN, given name and family name are required")
+    if birth_date > date.today():
+        raise ValidationError("date of birth is in the future")
+    if sex not in {"female", "male", "other", "unknown"}:
+        raise ValidationError("sex must be female, male, other or unknown")
+
+    def do(uow: UnitOfWork) -> str:
+        rbac.require(uow.session, principal, Action.LIST_PATIENTS)
+        if principal.role not in (Role.CLINICIAN, Role.SUPERVISOR):
+            rbac.require(uow.session, principal, Action.WRITE_CLINICAL)
+        if uow.session.scalar(select(Patient.id).where(Patient.mrn == mrn)):
+            raise ValidationError("a patient with this MRN already exists")
+        p = Patient(
+            mrn=mrn,
+            given_name=given_name,
+            family_name=family_name,
+            birth_date=birth_date,
+            sex=sex,
+            is_synthetic=is_synthetic,
+            author_id=principal.user_id,
+        )
+        uow.session.add(p)
+        uow.session.flush()
+        uow.session.add(
+            CareTeamAssignment(
+                patient_id=p.id, user_id=principal.user_id, author_id=principal.user_id
+            )
+        )
+        uow.audit(
+            actor_of(principal),
+            "patient.create",
+            patient_id=p.id,
+            record_type="patient",
+            record_id=p.id,
+        )
+        uow.emit(
+            PatientDataUpdated(
+                patient_id=p.id, record_type="patient", record_id=p.id, change="created"
+            )
+        )
+        return p.id
+
+    return ctx.store.write(do)
+
+
+def pseudonym(ctx: AppContext, patient_id: str) -> str:
+    """A stable study pseudonym: keyed hash of the id, so it cannot be reversed by outsiders."""
+    digest = hmac.new(ctx.store.audit_key, b"pseudonym:" + patient_id.encode(), hashlib.sha256)
+    return "S-" + digest.hexdigest()[:12].upper()
+
+
+def list_deidentified(ctx: AppContext, principal: Principal) -> list[DeidentifiedPatient]:
+    """Researcher view: pseudonym, birth year, sex, status — nothing identifying."""
+
+    def read(session: Session) -> list[DeidentifiedPatient]:
+        rbac.require(session, principal, Action.READ_DEIDENTIFIED)
+        rows = session.scalars(select(Patient).where(Patient.deleted_at.is_(None)))
+        return [
+            DeidentifiedPatient(pseudonym(ctx, p.id), p.birth_date.year, p.sex, p.status)
+            for p in rows
+        ]
+
+    result = ctx.store.read(read)
+    ctx.store.write(
+        lambda uow: uow.audit(actor_of(principal), "research.list", detail={"count": len(result)})
+    )
+    return result
+
+
+def break_glass(ctx: AppContext, principal: Principal, patient_id: str, reason: str) -> None:
+    """Emergency access to an unassigned patient: time-limited, audited, supervisors alerted."""
+    reason = reason.strip()
+    if len(reason) < MIN_REASON_LENGTH:
+        raise ValidationError(f"Give a reason of at least {MIN_REASON_LENGTH} characters.")
+
+    def do(uow: UnitOfWork) -> None:
+        rbac.require(uow.session, principal, Action.BREAK_GLASS)
+        if uow.session.get(Patient, patient_id) is None:
+            raise NotFoundError("That patient record does not exist.")
+        now = utcnow()
+        grant = BreakGlassGrant(
+            patient_id=patient_id,
+            user_id=principal.user_id,
+            reason=reason,
+            granted_at=now,
+            expires_at=now + timedelta(hours=BREAK_GLASS_HOURS),
+            author_id=principal.user_id,
+        )
+        alert = Alert(
+            patient_id=patient_id,
+            rule="break_glass",
+            severity="warning",
+            triggered_at=now,
+            evidence_json='["break_glass"]',
+            author_id=principal.user_id,
+        )
+        uow.session.add_all([grant, alert])
+        uow.session.flush()
+        uow.audit(
+            actor_of(principal),
+            "patient.break_glass",
+            patient_id=patient_id,
+            record_type="break_glass",
+            record_id=grant.id,
+            detail={"reason": reason},
+        )
+        uow.emit(
+            AlertTriggered(
+                patient_id=patient_id, alert_id=alert.id, rule="break_glass", severity="warning"
+            )
+        )
+
+    ctx.store.write(do)
