@@ -27,7 +27,12 @@ KEY_BYTES = 32
 
 
 def _backend_ok() -> keyring.backend.KeyringBackend:
-    backend = keyring.get_keyring()
+    try:
+        backend = keyring.get_keyring()
+    except Exception as exc:  # noqa: BLE001 — a broken backend config must not be a traceback
+        raise KeyringUnavailableError(
+            f"The system keyring could not be loaded ({type(exc).__name__})."
+        ) from None
     if isinstance(backend, fail.Keyring):
         raise KeyringUnavailableError(
             "No system keyring is available to hold the database key.",
@@ -39,7 +44,7 @@ def _backend_ok() -> keyring.backend.KeyringBackend:
 
 def keyring_backend_name() -> str:
     """Human-readable name of the active keyring backend, for `novamind doctor`."""
-    backend = keyring.get_keyring()
+    backend = _backend_ok()
     return f"{type(backend).__module__}.{type(backend).__name__}"
 
 

@@ -55,7 +55,9 @@ def login(ctx: AppContext, username: str, password: str, totp_code: str | None =
                     hint="Ask an administrator to enrol an authenticator app for you.",
                 )
             if not totp_code:
-                return SecondFactorRequiredError("Enter the 6-digit code from your authenticator app.")
+                return SecondFactorRequiredError(
+                    "Enter the 6-digit code from your authenticator app."
+                )
             if not verify_totp(user.totp_secret, totp_code):
                 user.failed_attempts += 1
                 if user.failed_attempts >= threshold:

@@ -1,0 +1,230 @@
+"""The `novamind` command line for IT and automation.
+
+Exit codes: 0 success, 1 a check or verification failed, 2 bad usage or input, 3 the store or
+keyring could not be opened. Errors print one clear line (plus a hint), never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from app import __version__
+from app.config import load_settings
+from app.domain import Role
+from app.errors import (
+    ConfigError,
+    KeyringUnavailableError,
+    NovamindError,
+    StoreError,
+    StoreKeyError,
+    ValidationError,
+)
+from app.logging_setup import configure_logging
+
+log = logging.getLogger(__name__)
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_STORE = 0, 1, 2, 3
+
+
+def _open():  # noqa: ANN202 — returns AppContext; imported lazily to keep `--help` fast
+    from app.services.context import AppContext
+
+    return AppContext.open(load_settings())
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from app.doctor import run_checks
+
+    checks = run_checks(load_settings())
+    width = max(len(c.name) for c in checks)
+    for c in checks:
+        print(f"[{c.status:4}] {c.name:<{width}}  {c.detail}")
+        if c.hint and c.status != "ok":
+            print(f"       {'':<{width}}  fix: {c.hint}")
+    return EXIT_FAILED if any(c.status == "fail" for c in checks) else EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from app.demo import DEMO_PASSWORD, create_demo_clinic
+
+    ctx = _open()
+    try:
+        summary = create_demo_clinic(ctx, patients=args.patients, seed=args.seed)
+    finally:
+        ctx.close()
+    if summary.already_present:
+        print("The demo clinic is already in this store; nothing changed.")
+    else:
+        print(
+            f"Demo clinic created (SYNTHETIC data): {summary.users} staff, {summary.patients} "
+            f"patients, {summary.assessments} assessments, {summary.notes} signed notes, "
+            f"{summary.actigraphy_days} days of actigraphy each."
+        )
+    print(f"Sign in as dr.adams (clinician) or sup.davis (supervisor), password '{DEMO_PASSWORD}'.")
+    return EXIT_OK
+
+
+def _password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("Password: ")
+    if first != getpass.getpass("Repeat password: "):
+        raise ValidationError("the two passwords differ")
+    return first
+
+
+def cmd_create_user(args: argparse.Namespace) -> int:
+    from app.services import admin
+    from app.services.context import cli_actor
+
+    password = _password(args)
+    ctx = _open()
+    try:
+        user = admin.create_user(
+            ctx,
+            cli_actor(),
+            username=args.username,
+            display_name=args.display_name or args.username,
+            role=Role(args.role),
+            password=password,
+        )
+        if args.mfa:
+            secret = admin.enrol_totp(ctx, cli_actor(), user.username)
+            print(f"TOTP secret (enter in the authenticator app, shown once): {secret}")
+    finally:
+        ctx.close()
+    print(f"created {user.role.value} account '{user.username}'")
+    return EXIT_OK
+
+
+def cmd_assign(args: argparse.Namespace) -> int:
+    from app.services import admin
+    from app.services.context import cli_actor
+
+    ctx = _open()
+    try:
+        admin.assign_care_team(
+            ctx,
+            cli_actor(),
+            username=args.username,
+            patient_id=args.patient_id,
+            active=not args.remove,
+        )
+    finally:
+        ctx.close()
+    print("care team updated")
+    return EXIT_OK
+
+
+def cmd_reset_lockout(args: argparse.Namespace) -> int:
+    from app.services import admin
+    from app.services.context import cli_actor
+
+    ctx = _open()
+    try:
+        admin.reset_lockout(ctx, cli_actor(), args.username)
+    finally:
+        ctx.close()
+    print(f"'{args.username}' unlocked")
+    return EXIT_OK
+
+
+def cmd_verify_audit(args: argparse.Namespace) -> int:
+    from app.services import admin
+    from app.services.context import cli_actor
+
+    ctx = _open()
+    try:
+        report = admin.verify_audit(ctx, cli_actor())
+    finally:
+        ctx.close()
+    print(report.summary())
+    for problem in report.problems:
+        print(f"  - {problem}")
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def cmd_rotate_key(args: argparse.Namespace) -> int:
+    from app.services import admin
+    from app.services.context import cli_actor
+
+    ctx = _open()
+    try:
+        admin.rotate_db_key(ctx, cli_actor())
+    finally:
+        ctx.close()
+    print("store re-encrypted under a new key; the keyring holds the new key")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="novamind", description="Novamind clinician desktop.")
+    parser.add_argument("--version", action="version", version=f"novamind {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("doctor", help="check this workstation's installation")
+    p.set_defaults(func=cmd_doctor)
+
+    p = sub.add_parser("demo", help="create the synthetic demo clinic in the local store")
+    p.add_argument("--patients", type=int, default=50)
+    p.add_argument("--seed", type=int, default=7)
+    p.set_defaults(func=cmd_demo)
+
+    admin = sub.add_parser("admin", help="accounts, care teams, audit and keys")
+    asub = admin.add_subparsers(dest="admin_command", metavar="ACTION", required=True)
+    p = asub.add_parser("create-user", help="create an account")
+    p.add_argument("username")
+    p.add_argument("--role", choices=[r.value for r in Role], required=True)
+    p.add_argument("--display-name", default="")
+    p.add_argument("--mfa", action="store_true", help="enrol a TOTP authenticator")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    p.set_defaults(func=cmd_create_user)
+    p = asub.add_parser("assign", help="assign (or --remove) a clinician to a patient's care team")
+    p.add_argument("username")
+    p.add_argument("patient_id")
+    p.add_argument("--remove", action="store_true")
+    p.set_defaults(func=cmd_assign)
+    p = asub.add_parser("reset-lockout", help="unlock an account after failed sign-ins")
+    p.add_argument("username")
+    p.set_defaults(func=cmd_reset_lockout)
+    p = asub.add_parser("verify-audit", help="verify the audit hash chain")
+    p.set_defaults(func=cmd_verify_audit)
+    p = asub.add_parser("rotate-key", help="re-encrypt the store under a new key")
+    p.set_defaults(func=cmd_rotate_key)
+    return parser
+
+
+COMMANDS = {"doctor", "demo", "admin"}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_USAGE
+    handler: Callable[[argparse.Namespace], int] = args.func
+    try:
+        settings = load_settings()
+        configure_logging(settings.log_dir)
+        return handler(args)
+    except (KeyringUnavailableError, StoreKeyError, StoreError) as exc:
+        print(f"novamind: {exc.user_message()}", file=sys.stderr)
+        return EXIT_STORE
+    except (ValidationError, ConfigError) as exc:
+        print(f"novamind: {exc.user_message()}", file=sys.stderr)
+        return EXIT_USAGE
+    except NovamindError as exc:
+        print(f"novamind: {exc.user_message()}", file=sys.stderr)
+        return EXIT_FAILED
+    except Exception:
+        log.exception("unexpected error in command %s", getattr(args, "command", "?"))
+        print("novamind: unexpected error; details are in the log file.", file=sys.stderr)
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

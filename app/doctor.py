@@ -1,0 +1,169 @@
+"""`novamind doctor`: the post-install check IT runs on a workstation.
+
+Each line is ok / warn / fail with a hint that says how to fix it. Only the store check opens
+anything; nothing is changed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import platform
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from app.config import Settings
+from app.errors import NovamindError
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: str  # ok | warn | fail
+    detail: str
+    hint: str = ""
+
+
+REQUIRED = [
+    ("sqlcipher3", "sqlcipher3"),
+    ("SQLAlchemy", "sqlalchemy"),
+    ("alembic", "alembic"),
+    ("keyring", "keyring"),
+    ("cryptography", "cryptography"),
+    ("argon2-cffi", "argon2"),
+    ("numpy", "numpy"),
+    ("xgboost", "xgboost"),
+    ("gguf", "gguf"),
+    ("boto3", "boto3"),
+]
+OPTIONAL = [("llama-cpp-python", "llama_cpp"), ("vtk", "vtkmodules"), ("PySide6", "PySide6")]
+
+
+def _version(dist: str) -> str:
+    for name in (dist, dist.lower(), f"{dist}-cpu", f"{dist}_essentials"):
+        try:
+            return importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return "?"
+
+
+def check_python() -> Check:
+    ok = sys.version_info >= (3, 11)
+    return Check(
+        "python",
+        "ok" if ok else "fail",
+        platform.python_version(),
+        "" if ok else "Install Python 3.11 or newer.",
+    )
+
+
+def check_packages() -> list[Check]:
+    out = []
+    for dist, module in REQUIRED + OPTIONAL:
+        required = (dist, module) in REQUIRED
+        try:
+            importlib.import_module(module)
+            out.append(Check(f"package {dist}", "ok", _version(dist)))
+        except Exception as exc:  # noqa: BLE001 — report any import failure, never crash doctor
+            out.append(
+                Check(
+                    f"package {dist}",
+                    "fail" if required else "warn",
+                    f"cannot import ({type(exc).__name__})",
+                    "Reinstall Novamind (see docs/deployment.md).",
+                )
+            )
+    return out
+
+
+def check_keyring() -> Check:
+    from app.security import keys
+
+    try:
+        name = keys.keyring_backend_name()
+    except NovamindError as exc:
+        return Check("keyring", "fail", str(exc), exc.hint)
+    if name.endswith("fail.Keyring"):
+        return Check(
+            "keyring",
+            "fail",
+            "no usable keyring backend",
+            "Install/unlock a Secret Service (gnome-keyring, KWallet) or use the OS keychain.",
+        )
+    return Check("keyring", "ok", name)
+
+
+def check_store(settings: Settings) -> Check:
+    from app.services.context import AppContext
+    from app.store import migrate
+
+    if not settings.db_path.exists():
+        return Check(
+            "store",
+            "warn",
+            f"no store yet at {settings.db_path}",
+            "Run 'novamind demo' or 'novamind admin create-user' to create it.",
+        )
+    try:
+        ctx = AppContext.open(settings, create=False)
+    except NovamindError as exc:
+        return Check("store", "fail", str(exc), exc.hint)
+    try:
+        integrity = ctx.store.integrity_check()
+        revision = ctx.store.schema_revision()
+    finally:
+        ctx.close()
+    head = migrate.head_revision()
+    if integrity != "ok":
+        return Check("store", "fail", f"integrity check: {integrity}", "Restore from backup.")
+    detail = f"{settings.db_path} (encrypted, schema {revision})"
+    if revision != head:
+        return Check(
+            "store", "warn", detail, f"Schema {head} is available; start the app to migrate."
+        )
+    return Check("store", "ok", detail)
+
+
+def check_gpu() -> Check:
+    smi = shutil.which("nvidia-smi")
+    if smi is None:
+        return Check("gpu", "ok", "no NVIDIA GPU found: models run on the CPU")
+    try:
+        out = subprocess.run(
+            [smi, "--query-gpu=name,memory.total", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+    except (subprocess.SubprocessError, OSError):
+        return Check("gpu", "warn", "nvidia-smi failed", "Check the NVIDIA driver installation.")
+    return Check("gpu", "ok", f"CUDA GPU: {out}")
+
+
+def check_models(settings: Settings) -> Check:
+    found = [p for d in settings.model_dirs if d.is_dir() for p in sorted(Path(d).glob("*.gguf"))]
+    if not found:
+        dirs = ", ".join(str(d) for d in settings.model_dirs)
+        return Check(
+            "llm models",
+            "warn",
+            f"no GGUF model in {dirs}",
+            "Note analysis is unavailable until IT installs a model (docs/deployment.md).",
+        )
+    return Check("llm models", "ok", ", ".join(p.name for p in found))
+
+
+def run_checks(settings: Settings) -> list[Check]:
+    return [
+        check_python(),
+        *check_packages(),
+        check_keyring(),
+        check_store(settings),
+        check_gpu(),
+        check_models(settings),
+    ]
