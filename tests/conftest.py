@@ -1,0 +1,97 @@
+"""Shared fixtures: a real encrypted store in a temp dir, keys in a test keyring."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import keyring
+import pytest
+
+from app.config import Settings, load_settings
+from app.domain import Principal, Role
+from app.services import admin, auth, patients
+from app.services.context import AppContext, cli_actor
+from tests.support.keyring_backends import MemoryKeyring
+
+REPO = Path(__file__).resolve().parents[1]
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture(autouse=True)
+def memory_keyring() -> Iterator[MemoryKeyring]:
+    """Every test gets a fresh in-memory keyring (the Secret Service test overrides this)."""
+    previous = keyring.get_keyring()
+    backend = MemoryKeyring()
+    keyring.set_keyring(backend)
+    yield backend
+    keyring.set_keyring(previous)
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    """Environment pointing the app at a temp data dir and no site policy."""
+    return {
+        "NOVAMIND_DATA_DIR": str(tmp_path / "data"),
+        "NOVAMIND_POLICY": str(tmp_path / "policy.toml"),
+    }
+
+
+@pytest.fixture
+def settings(env: dict[str, str]) -> Settings:
+    return load_settings(env)
+
+
+@pytest.fixture
+def ctx(settings: Settings) -> Iterator[AppContext]:
+    context = AppContext.open(settings)
+    yield context
+    context.close()
+
+
+def make_user(ctx: AppContext, username: str, role: Role) -> Principal:
+    admin.create_user(
+        ctx, cli_actor(), username=username, display_name=username, role=role, password=PASSWORD
+    )
+    return auth.login(ctx, username, PASSWORD)
+
+
+@pytest.fixture
+def clinic(ctx: AppContext) -> dict[str, object]:
+    """Two clinicians, one patient each, plus one user of every other role."""
+    users = {
+        role: make_user(ctx, f"user.{role.value}", role)
+        for role in (Role.CLINICIAN, Role.SUPERVISOR, Role.RESEARCHER, Role.ADMIN, Role.IT)
+    }
+    other = make_user(ctx, "user.other", Role.CLINICIAN)
+    mine = patients.create_patient(
+        ctx,
+        users[Role.CLINICIAN],
+        mrn="T-1",
+        given_name="Test",
+        family_name="Assigned",
+        birth_date=date(1980, 5, 1),
+        sex="female",
+    )
+    theirs = patients.create_patient(
+        ctx,
+        other,
+        mrn="T-2",
+        given_name="Test",
+        family_name="Unassigned",
+        birth_date=date(1975, 2, 3),
+        sex="male",
+    )
+    return {"users": users, "other": other, "mine": mine, "theirs": theirs}
+
+
+def cli_env(env: dict[str, str], keyring_file: Path) -> dict[str, str]:
+    """Environment for running the real `novamind` CLI in a child process."""
+    out = dict(os.environ)
+    out.update(env)
+    out["PYTHONPATH"] = str(REPO)
+    out["PYTHON_KEYRING_BACKEND"] = "tests.support.keyring_backends.FileKeyring"
+    out["NOVAMIND_TEST_KEYRING_FILE"] = str(keyring_file)
+    return out

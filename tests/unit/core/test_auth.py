@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+import pyotp
+import pytest
+
+from app.config import load_settings
+from app.domain import Role
+from app.errors import AccountLockedError, AuthenticationError
+from app.services import admin, auth
+from app.services.context import AppContext, cli_actor
+from tests.conftest import PASSWORD, make_user
+
+
+def test_login_and_wrong_password(ctx: AppContext) -> None:
+    make_user(ctx, "alice", Role.CLINICIAN)
+    with pytest.raises(AuthenticationError, match="wrong password"):
+        auth.login(ctx, "alice", "nope-nope")
+    with pytest.raises(AuthenticationError, match="wrong password"):
+        auth.login(ctx, "nobody", PASSWORD)
+    assert auth.login(ctx, "alice", PASSWORD).role is Role.CLINICIAN
+
+
+def test_lockout_after_five_failures_and_reset(ctx: AppContext) -> None:
+    make_user(ctx, "bob", Role.CLINICIAN)
+    for _ in range(4):
+        with pytest.raises(AuthenticationError) as info:
+            auth.login(ctx, "bob", "wrong-password")
+        assert not isinstance(info.value, AccountLockedError)
+    with pytest.raises(AccountLockedError):
+        auth.login(ctx, "bob", "wrong-password")
+    with pytest.raises(AccountLockedError):  # even the right password is refused now
+        auth.login(ctx, "bob", PASSWORD)
+    admin.reset_lockout(ctx, cli_actor(), "bob")
+    assert auth.login(ctx, "bob", PASSWORD).username == "bob"
+
+
+def test_policy_changes_lockout_threshold(env: dict, tmp_path) -> None:
+    (tmp_path / "policy.toml").write_text("[policy]\nlockout_threshold = 2\n")
+    ctx = AppContext.open(load_settings(env))
+    try:
+        make_user(ctx, "carol", Role.CLINICIAN)
+        with pytest.raises(AuthenticationError):
+            auth.login(ctx, "carol", "wrong-password")
+        with pytest.raises(AccountLockedError):
+            auth.login(ctx, "carol", "wrong-password")
+    finally:
+        ctx.close()
+
+
+def test_totp_second_factor(ctx: AppContext) -> None:
+    make_user(ctx, "dave", Role.CLINICIAN)
+    secret = admin.enrol_totp(ctx, cli_actor(), "dave")
+    with pytest.raises(auth.SecondFactorRequiredError):
+        auth.login(ctx, "dave", PASSWORD)
+    with pytest.raises(AuthenticationError, match="code is not valid"):
+        auth.login(
+            ctx, "dave", PASSWORD, "000000" if pyotp.TOTP(secret).now() != "000000" else "111111"
+        )
+    assert auth.login(ctx, "dave", PASSWORD, pyotp.TOTP(secret).now()).username == "dave"
+
+
+def test_policy_requires_mfa(env: dict, tmp_path) -> None:
+    (tmp_path / "policy.toml").write_text("[policy]\nmfa_required = true\n")
+    ctx = AppContext.open(load_settings(env))
+    try:
+        admin.create_user(
+            ctx,
+            cli_actor(),
+            username="erin",
+            display_name="E",
+            role=Role.CLINICIAN,
+            password=PASSWORD,
+        )
+        with pytest.raises(AuthenticationError, match="requires two-factor"):
+            auth.login(ctx, "erin", PASSWORD)
+    finally:
+        ctx.close()
+
+
+def test_unlock_rechecks_password(ctx: AppContext) -> None:
+    me = make_user(ctx, "frank", Role.CLINICIAN)
+    assert auth.verify_unlock(ctx, me, PASSWORD)
+    assert not auth.verify_unlock(ctx, me, "wrong-password")
+
+
+def test_passwords_are_argon2_hashed(ctx: AppContext) -> None:
+    make_user(ctx, "gina", Role.CLINICIAN)
+    from sqlalchemy import select
+
+    from app.store.models import User
+
+    stored = ctx.store.read(
+        lambda s: s.scalar(select(User.password_hash).where(User.username == "gina"))
+    )
+    assert stored.startswith("$argon2id$") and PASSWORD not in stored
