@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Novamind set-up for a fresh Debian/Ubuntu machine (run as root, or with sudo available).
+#   scripts/setup.sh run    install, create the demo clinic in the local encrypted store, launch
+#   scripts/setup.sh test   install with test extras and run lint, import contract and all tests
+# Idempotent: a second run reuses the virtualenv and the cached llama-cpp-python wheel.
+set -euo pipefail
+
+MODE="${1:-run}"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+VENV="${NOVAMIND_VENV:-$ROOT/.venv}"
+WHEELS="${NOVAMIND_WHEEL_CACHE:-$HOME/.cache/novamind/wheels}"
+LLAMA_VERSION="0.3.36"
+PY="${PYTHON:-python3}"
+
+log() { printf '\n== %s\n' "$*"; }
+
+install_system_packages() {
+  command -v apt-get >/dev/null || { echo "not a Debian-family system: install the packages in docs/deployment.md by hand"; return; }
+  local SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  local pkgs=(build-essential cmake python3-venv python3-dev
+    dbus dbus-x11 gnome-keyring xvfb xauth
+    libgl1 libegl1 libglx-mesa0 libgl1-mesa-dri libfontconfig1 libdbus-1-3 libxrender1 libxi6
+    libsm6 libice6 libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1
+    libxcb-shape0 libxcb-render-util0 libxcb-image0 libxcb-xinerama0 libxcb-randr0
+    libxcb-xfixes0 fonts-dejavu-core)
+  local missing=()
+  for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  if [ ${#missing[@]} -gt 0 ]; then
+    log "installing system packages: ${missing[*]}"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  fi
+}
+
+make_venv() {
+  [ -x "$VENV/bin/python" ] || { log "creating virtualenv $VENV"; "$PY" -m venv "$VENV"; }
+  "$VENV/bin/python" -m pip install -q --upgrade pip wheel setuptools
+}
+
+install_llama_cpp() {
+  # llama-cpp-python compiles llama.cpp (~5-10 min on 2 cores): build once, cache the wheel.
+  if "$VENV/bin/python" -c "import llama_cpp, sys; sys.exit(llama_cpp.__version__ != '$LLAMA_VERSION')" 2>/dev/null; then
+    return
+  fi
+  mkdir -p "$WHEELS"
+  local wheel
+  wheel=$(ls "$WHEELS"/llama_cpp_python-"$LLAMA_VERSION"-*.whl 2>/dev/null | head -n1 || true)
+  if [ -z "$wheel" ]; then
+    log "building llama-cpp-python $LLAMA_VERSION (CPU, portable; cached in $WHEELS)"
+    CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF}" "$VENV/bin/pip" wheel -q --no-deps -w "$WHEELS" "llama-cpp-python==$LLAMA_VERSION"
+    wheel=$(ls "$WHEELS"/llama_cpp_python-"$LLAMA_VERSION"-*.whl | head -n1)
+  fi
+  "$VENV/bin/pip" install -q "$wheel"
+}
+
+install_project() {
+  log "installing Novamind${1:+ with extras [$1]}"
+  "$VENV/bin/pip" install -q -e ".${1:+[$1]}"
+}
+
+install_demo_model() {
+  if [ -f "$ROOT/engines/llm/demo_model.py" ]; then
+    "$VENV/bin/python" -m engines.llm.demo_model --dest "${NOVAMIND_DATA_DIR:-$("$VENV/bin/python" -c 'import platformdirs; print(platformdirs.user_data_dir("Novamind", "Novamind"))')}/models" || \
+      echo "warning: the demo LLM could not be installed; note analysis will say so"
+  fi
+}
+
+# Run a command where a Secret Service is reachable: the desktop's own, or else a private
+# gnome-keyring in its own dbus session (headless machines, first try-outs).
+with_keyring() {
+  if [ -n "${DBUS_SESSION_BUS_ADDRESS:-}" ] || [ "$(uname)" != "Linux" ]; then
+    "$@"
+  else
+    local pw="${NOVAMIND_KEYRING_PASSWORD:-novamind-local-keyring}"
+    dbus-run-session -- bash -c 'printf "%s" "$0" | gnome-keyring-daemon --unlock --components=secrets >/dev/null && shift && exec "$@"' "$pw" _ "$@"
+  fi
+}
+
+install_system_packages
+make_venv
+install_llama_cpp
+
+case "$MODE" in
+  run)
+    install_project ""
+    install_demo_model
+    # One keyring session for all steps, so a private gnome-keyring keeps the key between them.
+    log "creating the synthetic demo clinic in the encrypted store, then checking the install"
+    with_keyring bash -c '"$0" demo && "$0" doctor' "$VENV/bin/novamind"
+    ;;
+  test)
+    install_project test
+    export PATH="$VENV/bin:$PATH"
+    log "ruff (lint + format)"
+    ruff check .
+    ruff format --check .
+    log "import contract (DESIGN.md section 2)"
+    lint-imports
+    log "pytest"
+    set +e
+    xvfb-run -a -s "-screen 0 1600x1000x24" "$VENV/bin/python" -m pytest -p no:cacheprovider "${@:2}"
+    rc=$?
+    set -e
+    [ $rc -eq 5 ] && { echo "pytest collected no tests"; exit 1; }
+    exit $rc
+    ;;
+  *)
+    echo "usage: scripts/setup.sh run|test" >&2
+    exit 2
+    ;;
+esac
