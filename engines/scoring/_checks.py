@@ -10,9 +10,7 @@ from app.errors import NovamindError, ValidationError
 class Reader:
     """Reads fields of one JSON object, raising ``error`` with ``where.field: problem``."""
 
-    def __init__(
-        self, raw: Any, where: str, error: type[NovamindError] = ValidationError
-    ) -> None:
+    def __init__(self, raw: Any, where: str, error: type[NovamindError] = ValidationError) -> None:
         if not isinstance(raw, dict):
             raise error(f"{where}: must be an object")
         self.raw = raw

@@ -74,7 +74,10 @@ class MetricLeaf:
         return self.value
 
     def evaluate(
-        self, series: Mapping[str, Sequence[Observation]], now: datetime, params: Mapping[str, float]
+        self,
+        series: Mapping[str, Sequence[Observation]],
+        now: datetime,
+        params: Mapping[str, float],
     ) -> tuple[bool, tuple[str, ...]]:
         """(satisfied, evidence observation ids) for one patient's time-sorted series."""
         threshold = self._threshold(params)
@@ -131,7 +134,10 @@ class RuleCombo:
     children: tuple[RuleCondition, ...]
 
     def evaluate(
-        self, series: Mapping[str, Sequence[Observation]], now: datetime, params: Mapping[str, float]
+        self,
+        series: Mapping[str, Sequence[Observation]],
+        now: datetime,
+        params: Mapping[str, float],
     ) -> tuple[bool, tuple[str, ...]]:
         """AND / OR of children; evidence is the union of satisfied children's evidence."""
         results = [c.evaluate(series, now, params) for c in self.children]
@@ -282,9 +288,9 @@ def builtin_rule_dicts() -> list[dict[str, Any]]:
     return r.list_("rules")
 
 
-def load_rules(policy_rules: Iterable[Any] | None = None, *, source: str = "policy") -> tuple[
-    AlertRule, ...
-]:
+def load_rules(
+    policy_rules: Iterable[Any] | None = None, *, source: str = "policy"
+) -> tuple[AlertRule, ...]:
     """Built-in rules with IT policy merged over them (see merge_policy_rules)."""
     return merge_policy_rules(builtin_rule_dicts(), list(policy_rules or []), source=source)
 
@@ -330,9 +336,7 @@ def merge_policy_rules(
         else:
             merged[rid] = dict(raw)
         parse_rule(merged[rid], where, ConfigError)
-    return tuple(
-        parse_rule(raw, f"{source}:{rid}", ConfigError) for rid, raw in merged.items()
-    )
+    return tuple(parse_rule(raw, f"{source}:{rid}", ConfigError) for rid, raw in merged.items())
 
 
 def evaluate_rules(
@@ -391,9 +395,7 @@ def _suppress_within_groups(
         if key not in best or SEVERITY_RANK[c.severity] > SEVERITY_RANK[best[key].severity]:
             best[key] = c
     out += best.values()
-    return tuple(
-        sorted(out, key=lambda c: (-SEVERITY_RANK[c.severity], c.patient_id, c.rule_id))
-    )
+    return tuple(sorted(out, key=lambda c: (-SEVERITY_RANK[c.severity], c.patient_id, c.rule_id)))
 
 
 def alert_triggered_event(candidate: AlertCandidate, *, alert_id: str) -> AlertTriggered:

@@ -102,8 +102,7 @@ class Combo:
         """Children's texts joined with AND / OR, parenthesised when nested."""
         joiner = " AND " if self.mode == "all" else " OR "
         parts = [
-            f"({c.text(params)})" if isinstance(c, Combo) else c.text(params)
-            for c in self.children
+            f"({c.text(params)})" if isinstance(c, Combo) else c.text(params) for c in self.children
         ]
         return joiner.join(parts)
 

@@ -511,7 +511,7 @@ def load_instrument_file(path: Path | str) -> Instrument:
 
 
 def load_instruments(*dirs: Path | str) -> dict[str, Instrument]:
-    """Built-in instruments plus any ``*.json`` in ``dirs`` (e.g. an IT folder); ids must be unique."""
+    """Built-in instruments plus any ``*.json`` in ``dirs`` (e.g. an IT folder); ids unique."""
     out = dict(builtin_instruments())
     for d in dirs:
         for path in sorted(Path(d).glob("*.json")):

@@ -196,7 +196,9 @@ def score(
         answers=clean, scores=scores, params=p, band=band.code, band_ranks=instrument.band_ranks
     )
     classifications = tuple(
-        ClassificationResult(c.id, c.label, c.condition.evaluate(ctx), c.condition.text(p), c.source)
+        ClassificationResult(
+            c.id, c.label, c.condition.evaluate(ctx), c.condition.text(p), c.source
+        )
         for c in instrument.classifications
     )
     flags = tuple(
@@ -257,7 +259,9 @@ def _band(
     raise AssertionError("the first band has no condition")
 
 
-def reliable_change(instrument: Instrument, before: ScoreResult, after: ScoreResult) -> ChangeResult:
+def reliable_change(
+    instrument: Instrument, before: ScoreResult, after: ScoreResult
+) -> ChangeResult:
     """Compare two administrations; reliable/meaningful only where the instrument defines it.
 
     Higher totals mean worse symptoms for every shipped instrument, so a fall is improvement.

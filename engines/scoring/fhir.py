@@ -217,7 +217,9 @@ def export_bundle(
             raise ValidationError(f"FHIR export: unknown instrument '{rec.result.instrument_id}'")
         used.setdefault(inst.id, inst)
     for inst in used.values():
-        entries.append({"fullUrl": _full_url("Questionnaire", inst.id), "resource": questionnaire(inst)})
+        entries.append(
+            {"fullUrl": _full_url("Questionnaire", inst.id), "resource": questionnaire(inst)}
+        )
     for rec in records:
         inst = used[rec.result.instrument_id]
         qr_url = _full_url("QuestionnaireResponse", rec.assessment_id)
@@ -250,9 +252,7 @@ def _validate_model(doc: Any) -> Bundle:
         return Bundle.model_validate(doc)
     except pydantic.ValidationError as exc:
         # Locations and messages only: the offending values may be clinical content.
-        problems = [
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5]
-        ]
+        problems = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5]]
         more = f" (+{exc.error_count() - 5} more)" if exc.error_count() > 5 else ""
         raise ValidationError("FHIR bundle: invalid: " + "; ".join(problems) + more) from None
     except (ValueError, TypeError) as exc:

@@ -1,8 +1,8 @@
 """Observations: the numeric facts that alert rules look at (scores, items, risk predictions).
 
-Metric names are stable strings, e.g. ``phq9.total``, ``phq9.item.q9``, ``cssrs_screener.band_rank``,
-``pcl5.score.B``, ``phq9.flag.item9_positive`` and ``risk.<target>`` for predictions. Ids only,
-no PHI.
+Metric names are stable strings, e.g. ``phq9.total``, ``phq9.item.q9``,
+``cssrs_screener.band_rank``, ``pcl5.score.B``, ``phq9.flag.item9_positive`` and
+``risk.<target>`` for predictions. Ids only, no PHI.
 """
 
 from __future__ import annotations

@@ -38,15 +38,22 @@ def phq(total, q9=0, **kw):
 
 
 def fired(observations, rules=None):
-    return {(c.rule_id, c.patient_id) for c in evaluate_rules(rules or load_rules(), observations, NOW)}
+    return {
+        (c.rule_id, c.patient_id) for c in evaluate_rules(rules or load_rules(), observations, NOW)
+    }
 
 
 def test_builtins_load_and_are_locked_where_safety_critical():
     rules = {r.id: r for r in load_rules()}
-    assert rules["phq9_item9_positive"].severity == "critical" and rules["phq9_item9_positive"].locked
+    assert (
+        rules["phq9_item9_positive"].severity == "critical" and rules["phq9_item9_positive"].locked
+    )
     assert rules["cssrs_high_risk"].severity == "critical" and rules["cssrs_high_risk"].locked
     assert rules["phq9_rise"].severity == "warning"
-    assert {rules["risk_prediction_warning"].severity, rules["risk_prediction_critical"].severity} == {
+    assert {
+        rules["risk_prediction_warning"].severity,
+        rules["risk_prediction_critical"].severity,
+    } == {
         "warning",
         "critical",
     }
@@ -63,11 +70,15 @@ def test_builtins_load_and_are_locked_where_safety_critical():
         (lambda: phq(5, aid="a0", days_ago=60) + phq(12, aid="a1"), set()),  # baseline too old
         (lambda: phq(12, aid="a0", days_ago=30) + phq(5, aid="a1"), set()),  # improvement
         (
-            lambda: obs_for("cssrs_screener", {"q1": 1, "q2": 1, "q3": 0, "q4": 1, "q5": 0, "q6": 0}),
+            lambda: obs_for(
+                "cssrs_screener", {"q1": 1, "q2": 1, "q3": 0, "q4": 1, "q5": 0, "q6": 0}
+            ),
             {("cssrs_high_risk", "p1")},
         ),
         (
-            lambda: obs_for("cssrs_screener", {"q1": 1, "q2": 1, "q3": 1, "q4": 0, "q5": 0, "q6": 0}),
+            lambda: obs_for(
+                "cssrs_screener", {"q1": 1, "q2": 1, "q3": 1, "q4": 0, "q5": 0, "q6": 0}
+            ),
             set(),
         ),
         (
@@ -91,20 +102,32 @@ def test_rise_uses_lowest_score_in_window():
 
 @pytest.mark.parametrize(
     ("probability", "expected"),
-    [(0.1, set()), (0.3, {"risk_prediction_warning"}), (0.59, {"risk_prediction_warning"}), (0.6, {"risk_prediction_critical"}), (0.95, {"risk_prediction_critical"})],
+    [
+        (0.1, set()),
+        (0.3, {"risk_prediction_warning"}),
+        (0.59, {"risk_prediction_warning"}),
+        (0.6, {"risk_prediction_critical"}),
+        (0.95, {"risk_prediction_critical"}),
+    ],
 )
 def test_risk_prediction_rules_and_group_suppression(probability, expected):
-    o = prediction_observation(prediction_id="pr1", patient_id="p9", target="relapse_90d", probability=probability, at=NOW)
+    o = prediction_observation(
+        prediction_id="pr1", patient_id="p9", target="relapse_90d", probability=probability, at=NOW
+    )
     assert {r for r, _ in fired([o])} == expected
 
 
 def test_prediction_probability_validated():
     with pytest.raises(ValidationError):
-        prediction_observation(prediction_id="x", patient_id="p", target="t", probability=1.5, at=NOW)
+        prediction_observation(
+            prediction_id="x", patient_id="p", target="t", probability=1.5, at=NOW
+        )
 
 
 def _rule(condition, **kw):
-    return parse_rule({"id": "r", "name": "test rule", "severity": "info", "condition": condition, **kw}, "test")
+    return parse_rule(
+        {"id": "r", "name": "test rule", "severity": "info", "condition": condition, **kw}, "test"
+    )
 
 
 def _o(oid, metric, value, days_ago=0.0, patient="p1"):
@@ -114,13 +137,48 @@ def _o(oid, metric, value, days_ago=0.0, patient="p1"):
 @pytest.mark.parametrize(
     ("condition", "expected_evidence"),
     [
-        ({"all": [{"metric": "a", "op": ">", "value": 1}, {"metric": "b", "op": "<", "value": 5}]}, ("oa", "ob")),
-        ({"all": [{"metric": "a", "op": ">", "value": 1}, {"metric": "b", "op": ">", "value": 5}]}, None),
-        ({"any": [{"metric": "a", "op": ">", "value": 9}, {"metric": "b", "op": "<", "value": 5}]}, ("ob",)),
-        ({"any": [{"metric": "a", "op": ">", "value": 9}, {"metric": "b", "op": ">", "value": 5}]}, None),
+        (
+            {
+                "all": [
+                    {"metric": "a", "op": ">", "value": 1},
+                    {"metric": "b", "op": "<", "value": 5},
+                ]
+            },
+            ("oa", "ob"),
+        ),
+        (
+            {
+                "all": [
+                    {"metric": "a", "op": ">", "value": 1},
+                    {"metric": "b", "op": ">", "value": 5},
+                ]
+            },
+            None,
+        ),
+        (
+            {
+                "any": [
+                    {"metric": "a", "op": ">", "value": 9},
+                    {"metric": "b", "op": "<", "value": 5},
+                ]
+            },
+            ("ob",),
+        ),
+        (
+            {
+                "any": [
+                    {"metric": "a", "op": ">", "value": 9},
+                    {"metric": "b", "op": ">", "value": 5},
+                ]
+            },
+            None,
+        ),
         ({"metric": "a", "op": "==", "value": 2, "window_days": 1}, None),  # oa is 2 days old
         ({"metric": "a", "op": "==", "value": 2, "window_days": 3}, ("oa",)),
-        ({"metric": "b", "change": "fall", "op": ">=", "value": 6, "window_days": 10}, ("ob", "ob0")),
+        (
+            {"metric": "b", "change": "fall", "op": ">=", "value": 6, "window_days": 10},
+            ("ob", "ob0"),
+        ),
     ],
 )
 def test_combinations_and_windows(condition, expected_evidence):
@@ -133,13 +191,19 @@ def test_combinations_and_windows(condition, expected_evidence):
 
 
 def test_latest_value_wins_and_future_ignored():
-    observations = [_o("old", "a", 9, days_ago=3), _o("new", "a", 1, days_ago=1), _o("future", "a", 9, days_ago=-1)]
+    observations = [
+        _o("old", "a", 9, days_ago=3),
+        _o("new", "a", 1, days_ago=1),
+        _o("future", "a", 9, days_ago=-1),
+    ]
     assert evaluate_rules([_rule({"metric": "a", "op": ">", "value": 5})], observations, NOW) == ()
 
 
 def test_rule_for_one_patient_only():
     observations = [_o("x1", "a", 9, patient="p1"), _o("x2", "a", 9, patient="p2")]
-    cands = evaluate_rules([_rule({"metric": "a", "op": ">", "value": 5}, patient_id="p2")], observations, NOW)
+    cands = evaluate_rules(
+        [_rule({"metric": "a", "op": ">", "value": 5}, patient_id="p2")], observations, NOW
+    )
     assert [c.patient_id for c in cands] == ["p2"]
 
 
@@ -162,7 +226,12 @@ def test_policy_tunes_params_and_adds_rules():
     policy = [
         {"id": "phq9_rise", "params": {"rise": 7}},
         {"id": "risk_prediction_warning", "enabled": False},
-        {"id": "gad7_severe", "name": "GAD-7 severe", "severity": "warning", "condition": {"metric": "gad7.total", "op": ">=", "value": 15}},
+        {
+            "id": "gad7_severe",
+            "name": "GAD-7 severe",
+            "severity": "warning",
+            "condition": {"metric": "gad7.total", "op": ">=", "value": 15},
+        },
     ]
     rules = merge_policy_rules(builtin_rule_dicts(), policy)
     by_id = {r.id: r for r in rules}
@@ -171,7 +240,9 @@ def test_policy_tunes_params_and_adds_rules():
     observations = phq(5, aid="a0", days_ago=30) + phq(11, aid="a1")
     assert ("phq9_rise", "p1") not in fired(observations, rules)  # rise 6 < 7 now
     assert ("phq9_rise", "p1") in fired(observations)  # default 5
-    o = prediction_observation(prediction_id="pr", patient_id="p1", target="x", probability=0.4, at=NOW)
+    o = prediction_observation(
+        prediction_id="pr", patient_id="p1", target="x", probability=0.4, at=NOW
+    )
     assert fired([o], rules) == set()
     gad = get_instrument("gad7")
     assert fired(obs_for("gad7", answers_for_total(gad, 15)), rules) == {("gad7_severe", "p1")}
@@ -184,9 +255,39 @@ def test_policy_tunes_params_and_adds_rules():
         ([{"id": "cssrs_high_risk", "severity": "info"}], "locked patient-safety rule"),
         ([{"id": "phq9_rise", "severity": "urgent"}], r"policy\.alert_rules\[0\]\.severity"),
         ([{"id": "phq9_rise", "params": {"rise": "five"}}], r"params\.rise: must be a number"),
-        ([{"id": "new", "name": "n", "severity": "info", "condition": {"metric": "x", "op": "~", "value": 1}}], r"op: must be one of"),
-        ([{"id": "new", "name": "n", "severity": "info", "condition": {"metric": "x", "op": ">", "value": "$missing"}}], "parameter"),
-        ([{"id": "new", "name": "n", "severity": "info", "condition": {"metric": "x", "change": "rise", "op": ">", "value": 1}}], "needs a time window"),
+        (
+            [
+                {
+                    "id": "new",
+                    "name": "n",
+                    "severity": "info",
+                    "condition": {"metric": "x", "op": "~", "value": 1},
+                }
+            ],
+            r"op: must be one of",
+        ),
+        (
+            [
+                {
+                    "id": "new",
+                    "name": "n",
+                    "severity": "info",
+                    "condition": {"metric": "x", "op": ">", "value": "$missing"},
+                }
+            ],
+            "parameter",
+        ),
+        (
+            [
+                {
+                    "id": "new",
+                    "name": "n",
+                    "severity": "info",
+                    "condition": {"metric": "x", "change": "rise", "op": ">", "value": 1},
+                }
+            ],
+            "needs a time window",
+        ),
         ([{"name": "no id"}], r"id: required"),
         ([{"id": "phq9_rise"}, {"id": "phq9_rise"}], "twice"),
         (["not an object"], "must be an object"),
@@ -198,7 +299,9 @@ def test_bad_policy_is_a_config_error(policy, message):
 
 
 def test_locked_rule_may_be_renamed():
-    rules = merge_policy_rules(builtin_rule_dicts(), [{"id": "phq9_item9_positive", "name": "Item 9"}])
+    rules = merge_policy_rules(
+        builtin_rule_dicts(), [{"id": "phq9_item9_positive", "name": "Item 9"}]
+    )
     assert {r.id: r.name for r in rules}["phq9_item9_positive"] == "Item 9"
 
 
@@ -233,7 +336,10 @@ def test_lifecycle_happy_path_records_who_and_why():
         ([("resolved", "u", "r")], "cannot go from 'new' to 'resolved'"),
         ([("dismissed", "u", "r")], "cannot go from 'new' to 'dismissed'"),
         ([("acknowledged", "u", ""), ("acknowledged", "u", "")], "cannot go from 'acknowledged'"),
-        ([("acknowledged", "u", ""), ("dismissed", "u", "r"), ("resolved", "u", "r")], "from 'dismissed'"),
+        (
+            [("acknowledged", "u", ""), ("dismissed", "u", "r"), ("resolved", "u", "r")],
+            "from 'dismissed'",
+        ),
         ([("acknowledged", "", "")], "'by'"),
         ([("acknowledged", "u", ""), ("resolved", "u", "  ")], "reason is required"),
         ([("archived", "u", "")], "unknown status"),
@@ -251,4 +357,7 @@ def test_dismiss_needs_reason_and_time_order():
     s1 = acknowledge(state, by="u", at=NOW + timedelta(minutes=2))
     with pytest.raises(ValidationError, match="before the last"):
         dismiss(s1, by="u", at=NOW + timedelta(minutes=1), reason="false positive")
-    assert dismiss(s1, by="u", at=NOW + timedelta(minutes=3), reason="false positive").status == "dismissed"
+    assert (
+        dismiss(s1, by="u", at=NOW + timedelta(minutes=3), reason="false positive").status
+        == "dismissed"
+    )

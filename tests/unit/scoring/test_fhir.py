@@ -21,7 +21,11 @@ def records():
         ("phq9", {**answers_for_total(get_instrument("phq9"), 14), "q10": 1}, None),
         ("phq9", {f"q{i}": 1 for i in range(1, 10)}, None),
         ("gad7", answers_for_total(get_instrument("gad7"), 15), None),
-        ("cssrs_screener", {"q1": 1, "q2": 1, "q3": 1, "q4": 0, "q5": 1, "q6": 1, "q6_recent": 0}, None),
+        (
+            "cssrs_screener",
+            {"q1": 1, "q2": 1, "q3": 1, "q4": 0, "q5": 1, "q6": 1, "q6_recent": 0},
+            None,
+        ),
         ("cssrs_screener", {"q1": 0, "q2": 0, "q6": 0}, None),
         ("pcl5", answers_for_total(get_instrument("pcl5"), 32), {"cutoff": 31}),
         ("madrs", answers_for_total(get_instrument("madrs"), 35), None),
@@ -61,19 +65,28 @@ def test_export_is_valid_fhir_with_loinc_codes():
     gad_obs = obs[2]
     assert any(c.get("code") == "70274-6" for c in gad_obs["code"]["coding"])
     cssrs_obs = obs[3]
-    assert "valueInteger" not in cssrs_obs and cssrs_obs["component"][0]["valueCodeableConcept"]["coding"][0]["code"] == "high"
+    assert (
+        "valueInteger" not in cssrs_obs
+        and cssrs_obs["component"][0]["valueCodeableConcept"]["coding"][0]["code"] == "high"
+    )
     q = next(e["resource"] for e in bundle["entry"] if e["resource"].get("id") == "phq9")
     assert q["code"][0]["code"] == "44249-1"
     q9 = next(i for i in q["item"] if i["linkId"] == "q9")
     assert q9["code"][0]["code"] == "44260-8"
-    cssrs_q = next(e["resource"] for e in bundle["entry"] if e["resource"].get("id") == "cssrs-screener")
+    cssrs_q = next(
+        e["resource"] for e in bundle["entry"] if e["resource"].get("id") == "cssrs-screener"
+    )
     q3 = next(i for i in cssrs_q["item"] if i["linkId"] == "q3")
     assert q3["enableWhen"][0]["question"] == "q2"
 
 
 def test_loinc_answer_codes_are_accepted_on_import():
     bundle = export_bundle(records()[:1])
-    qr = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "QuestionnaireResponse")
+    qr = next(
+        e["resource"]
+        for e in bundle["entry"]
+        if e["resource"]["resourceType"] == "QuestionnaireResponse"
+    )
     for item in qr["item"]:
         if item["linkId"] != "q10":
             value = int(item["answer"][0]["valueCoding"]["code"])
@@ -83,11 +96,17 @@ def test_loinc_answer_codes_are_accepted_on_import():
 
 
 def _qr(bundle, n=0):
-    return [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "QuestionnaireResponse"][n]
+    return [
+        e["resource"]
+        for e in bundle["entry"]
+        if e["resource"]["resourceType"] == "QuestionnaireResponse"
+    ][n]
 
 
 def _obs(bundle, n=0):
-    return [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation"][n]
+    return [
+        e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation"
+    ][n]
 
 
 def _set_answer(bundle, link, code):
@@ -103,7 +122,10 @@ def _set_answer(bundle, link, code):
         (lambda b: b["entry"][0]["resource"].update(status=17), "FHIR bundle: invalid"),
         (lambda b: _obs(b).pop("code"), r"entry\.\d+\.resource\.code: Field required"),
         (lambda b: _obs(b).update(valueInteger="many"), "valueInteger"),
-        (lambda b: _qr(b).update(questionnaire="http://example.org/Questionnaire/x"), "unknown questionnaire"),
+        (
+            lambda b: _qr(b).update(questionnaire="http://example.org/Questionnaire/x"),
+            "unknown questionnaire",
+        ),
         (lambda b: _qr(b).update(questionnaire="urn:novamind:instrument:phq9|0.9"), "version 0.9"),
         (lambda b: _qr(b).update(status="in-progress"), "status: must be 'completed'"),
         (lambda b: _qr(b).update(subject={"reference": "Group/1"}), "subject"),
@@ -111,8 +133,14 @@ def _set_answer(bundle, link, code):
         (lambda b: _set_answer(b, "q3", "7"), "item q3 value is not an allowed option"),
         (lambda b: _qr(b)["item"].pop(2), "item q3 is required"),
         (lambda b: _qr(b)["item"].append(copy.deepcopy(_qr(b)["item"][0])), "appears twice"),
-        (lambda b: _obs(b).update(valueInteger=_obs(b)["valueInteger"] + 1), "does not match the recomputed total"),
-        (lambda b: _qr(b, 1).update(subject={"reference": "Patient/someone-else"}), "more than one patient"),
+        (
+            lambda b: _obs(b).update(valueInteger=_obs(b)["valueInteger"] + 1),
+            "does not match the recomputed total",
+        ),
+        (
+            lambda b: _qr(b, 1).update(subject={"reference": "Patient/someone-else"}),
+            "more than one patient",
+        ),
     ],
 )
 def test_invalid_bundle_imports_nothing(mutate, message):

@@ -136,15 +136,35 @@ def pcl(endorsed: dict[str, int], rest: int = 0) -> dict[str, int]:
     ("answers", "cluster_rule", "cutoff_met", "band"),
     [
         # exactly the minimum: 1 B, 1 C, 2 D, 2 E rated 2 -> rule met, total 12
-        (pcl({"q1": 2, "q6": 2, "q8": 2, "q9": 2, "q15": 2, "q16": 2}), True, False, "probable_ptsd"),
+        (
+            pcl({"q1": 2, "q6": 2, "q8": 2, "q9": 2, "q15": 2, "q16": 2}),
+            True,
+            False,
+            "probable_ptsd",
+        ),
         # one E symptom short -> rule not met
-        (pcl({"q1": 2, "q6": 2, "q8": 2, "q9": 2, "q15": 2, "q16": 1}), False, False, "below_threshold"),
+        (
+            pcl({"q1": 2, "q6": 2, "q8": 2, "q9": 2, "q15": 2, "q16": 1}),
+            False,
+            False,
+            "below_threshold",
+        ),
         # no C symptom
-        (pcl({"q1": 4, "q6": 1, "q7": 1, "q8": 2, "q9": 2, "q15": 2, "q16": 2}), False, False, "below_threshold"),
+        (
+            pcl({"q1": 4, "q6": 1, "q7": 1, "q8": 2, "q9": 2, "q15": 2, "q16": 2}),
+            False,
+            False,
+            "below_threshold",
+        ),
         # B items high, all others 1 (no C symptom): total 16 + 2 + 15 = 33 = cut-off, no cluster
         (pcl({"q1": 4, "q2": 4, "q3": 4, "q4": 4, "q5": 2}, rest=1), False, True, "probable_ptsd"),
         # one point lower: 32, below the default cut-off 33
-        (pcl({"q1": 4, "q2": 4, "q3": 4, "q4": 3, "q5": 2}, rest=1), False, False, "below_threshold"),
+        (
+            pcl({"q1": 4, "q2": 4, "q3": 4, "q4": 3, "q5": 2}, rest=1),
+            False,
+            False,
+            "below_threshold",
+        ),
     ],
 )
 def test_pcl5_rules(answers, cluster_rule, cutoff_met, band):
@@ -162,7 +182,9 @@ def test_pcl5_cluster_scores():
     assert subs["D_endorsed"] == 1 and subs["E_endorsed"] == 1
 
 
-@pytest.mark.parametrize(("cutoff", "total", "met"), [(31, 31, True), (31, 30, False), (33, 32, False), (32, 32, True)])
+@pytest.mark.parametrize(
+    ("cutoff", "total", "met"), [(31, 31, True), (31, 30, False), (33, 32, False), (32, 32, True)]
+)
 def test_pcl5_cutoff_is_configurable(cutoff, total, met):
     inst = get_instrument("pcl5")
     result = score(inst, answers_for_total(inst, total), {"cutoff": cutoff})
@@ -255,7 +277,10 @@ def test_assessment_completed_event_and_observations():
     event = assessment_completed_event(result, patient_id="p1", assessment_id="a1", occurred_at=at)
     assert isinstance(event, AssessmentCompleted)
     assert (event.instrument, event.band, event.total) == ("phq9", result.band.code, result.total)
-    obs = {o.metric: o for o in observations_from_result(result, patient_id="p1", assessment_id="a1", at=at)}
+    obs = {
+        o.metric: o
+        for o in observations_from_result(result, patient_id="p1", assessment_id="a1", at=at)
+    }
     assert obs["phq9.total"].value == result.total
     assert obs["phq9.item.q9"].value == 1
     assert obs["phq9.flag.item9_positive"].value == 1
