@@ -83,7 +83,7 @@ class MetricLeaf:
         threshold = self._threshold(params)
         evidence: list[str] = []
         for metric, obs in series.items():
-            if not fnmatch.fnmatchcase(metric, self.metric):
+            if metric != self.metric and not fnmatch.fnmatchcase(metric, self.metric):
                 continue
             in_window = [
                 o for o in obs if o.at <= now and (self.window is None or o.at > now - self.window)

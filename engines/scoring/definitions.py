@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -65,7 +65,7 @@ class Item:
     ask_if: Condition | None = None
     time_frame: str | None = None
 
-    @property
+    @cached_property
     def allowed_values(self) -> frozenset[int]:
         """Values a response may hold for this item."""
         return frozenset(o.value for o in self.options)
@@ -187,7 +187,7 @@ class Instrument:
                 return it
         raise KeyError(item_id)
 
-    @property
+    @cached_property
     def band_ranks(self) -> dict[str, int]:
         """Band code → rank (0 = least severe)."""
         return {b.code: b.rank for b in self.bands}
@@ -199,12 +199,12 @@ class Instrument:
                 return b
         raise KeyError(code)
 
-    @property
+    @cached_property
     def min_total(self) -> int:
         """Lowest possible total (sum of the scored items' lowest options)."""
         return sum(min(it.allowed_values) for it in self.items if it.scored)
 
-    @property
+    @cached_property
     def max_total(self) -> int:
         """Highest possible total."""
         return sum(max(it.allowed_values) for it in self.items if it.scored)

@@ -236,8 +236,8 @@ def export_bundle(
         "timestamp": (timestamp or datetime.now(UTC)).isoformat(),
         "entry": entries,
     }
-    model = _validate_model(bundle)  # never hand out something our own import would refuse
-    return json.loads(model.model_dump_json())
+    _validate_model(bundle)  # never hand out something our own import would refuse
+    return bundle
 
 
 def export_bundle_json(records: Sequence[AssessmentRecord], **kwargs: Any) -> str:
