@@ -389,6 +389,7 @@ def _check_observation(obs: Any, by_ref: Mapping[str, AssessmentRecord]) -> None
     for comp in obs.component or []:
         codes = {c.code for c in comp.code.coding or [] if c.system == SCORE_SYSTEM}
         if f"{res.instrument_id}.band" in codes:
-            got = {c.code for c in comp.valueCodeableConcept.coding or []}
+            concept = comp.valueCodeableConcept
+            got = {c.code for c in (concept.coding or [] if concept is not None else [])}
             if res.band.code not in got:
                 raise ValidationError(f"{where}.component: band does not match the recomputed band")
