@@ -34,29 +34,39 @@ def smooth(
 ) -> SmootherResult:
     """Run the filter forward and the Rauch-Tung-Striebel smoother backward over all series."""
     s, t_len = prec.shape
-    m_pred = np.empty((s, t_len))
-    p_pred = np.empty((s, t_len))
-    m_filt = np.empty((s, t_len))
-    p_filt = np.empty((s, t_len))
+    # work day-major so each step touches contiguous rows; precompute the constant terms
+    prec_t = np.ascontiguousarray(prec.T)
+    zprec_t = np.ascontiguousarray(zprec.T)
+    m_pred = np.empty((t_len, s))
+    p_pred = np.empty((t_len, s))
+    m_filt = np.empty((t_len, s))
+    p_filt = np.empty((t_len, s))
+    drift = mu * (1.0 - phi)
+    phi2 = phi * phi
     m, p = mu.astype(float).copy(), var0.astype(float).copy()
     for t in range(t_len):
         if t:
-            m = mu + phi * (m - mu)
-            p = phi * phi * p + q
-        m_pred[:, t] = m
-        p_pred[:, t] = p
-        p = 1.0 / (1.0 / p + prec[:, t])
-        m = p * (m_pred[:, t] / p_pred[:, t] + zprec[:, t])
-        m_filt[:, t] = m
-        p_filt[:, t] = p
-    m_s = np.empty((s, t_len))
-    p_s = np.empty((s, t_len))
-    m_s[:, -1] = m_filt[:, -1]
-    p_s[:, -1] = p_filt[:, -1]
+            m = drift + phi * m
+            p = phi2 * p + q
+        m_pred[t] = m
+        p_pred[t] = p
+        info = 1.0 / p
+        p = 1.0 / (info + prec_t[t])
+        m = p * (m * info + zprec_t[t])
+        m_filt[t] = m
+        p_filt[t] = p
+    gain = p_filt[:-1] * phi / p_pred[1:]
+    gain2 = gain * gain
+    m_s = np.empty((t_len, s))
+    p_s = np.empty((t_len, s))
+    m_s[-1] = m_filt[-1]
+    p_s[-1] = p_filt[-1]
     for t in range(t_len - 2, -1, -1):
-        g = p_filt[:, t] * phi / p_pred[:, t + 1]
-        m_s[:, t] = m_filt[:, t] + g * (m_s[:, t + 1] - m_pred[:, t + 1])
-        p_s[:, t] = p_filt[:, t] + g * g * (p_s[:, t + 1] - p_pred[:, t + 1])
+        m_s[t] = m_filt[t] + gain[t] * (m_s[t + 1] - m_pred[t + 1])
+        p_s[t] = p_filt[t] + gain2[t] * (p_s[t + 1] - p_pred[t + 1])
+    m_pred, p_pred, m_filt, p_filt, m_s, p_s = (
+        a.T for a in (m_pred, p_pred, m_filt, p_filt, m_s, p_s)
+    )
     return SmootherResult(m_pred, p_pred, m_filt, p_filt, m_s, p_s)
 
 
