@@ -13,7 +13,15 @@ from .observations import (
     load_observation_model,
     nlp_risk_value,
 )
-from .regions import ACTIVITY_LABEL, Region, RegionActivity, RegionMap, load_region_map
+from .regions import (
+    ACTIVITY_LABEL,
+    Region,
+    RegionActivity,
+    RegionEvidence,
+    RegionMap,
+    explain_region,
+    load_region_map,
+)
 from .state import (
     Contribution,
     Estimate,
@@ -38,11 +46,13 @@ __all__ = [
     "Projection",
     "Region",
     "RegionActivity",
+    "RegionEvidence",
     "RegionMap",
     "TwinState",
     "WhatIfModel",
     "estimate_cohort",
     "estimate_twin",
+    "explain_region",
     "load_medication_model",
     "load_observation_model",
     "load_region_map",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 
 import numpy as np
@@ -128,6 +129,43 @@ class RegionMap:
         if state.dimensions != DIMENSIONS:
             raise ValidationError("region map: twin state has unexpected dimensions")
         return self.activity_series(state.mean, state.sd)
+
+
+@dataclass(frozen=True)
+class RegionEvidence:
+    """One observation's share in a region's activity: ``region_weight * z`` summed = activity
+    minus the prior and reference terms."""
+
+    obs_id: str
+    source: str
+    dimension: str
+    region_weight: float
+    contribution: float
+
+
+def explain_region(
+    region_map: RegionMap, state: TwinState, region_id: str, when: date | datetime
+) -> tuple[RegionEvidence, ...]:
+    """Observations behind a region's activity on a grid date, largest influence first.
+
+    ``activity = sum_d w[r,d] (prior_weight_d mu_d + sum_i w_i z_i - ref_d)``, so observation i
+    of dimension d enters with weight ``w[r,d] * w_i``.
+    """
+    region = region_map.region(region_id)
+    out = []
+    for rw in region.weights:
+        ex = state.explain(rw.dimension, when)
+        for c in ex.contributions:
+            out.append(
+                RegionEvidence(
+                    c.obs_id,
+                    c.source,
+                    rw.dimension,
+                    rw.weight * c.weight,
+                    rw.weight * c.contribution,
+                )
+            )
+    return tuple(sorted(out, key=lambda e: -abs(e.region_weight)))
 
 
 def load_region_map(

@@ -203,3 +203,29 @@ def test_every_source_cites_a_reference_and_justifies_its_noise():
         assert s["refs"] and len(s["why"]) > 20, code
     # PHQ-9 SEM from the cited test-retest reliability: SD 6 * sqrt(1 - 0.84) = 2.4
     assert model.sources["phq9.total"].noise_sd == pytest.approx(6 * (1 - 0.84) ** 0.5, abs=0.15)
+
+
+def test_region_evidence_rebuilds_activity():
+    from datetime import timedelta
+
+    from engines.twin import Observation, explain_region
+
+    day0 = date(2024, 1, 1)
+    obs = [
+        Observation(f"p{i}", "phq9.total", day0 + timedelta(days=10 * i), 8 + i) for i in range(6)
+    ]
+    obs.append(Observation("g1", "gad7.total", day0 + timedelta(days=20), 14))
+    st = estimate_twin(obs, as_of=day0 + timedelta(days=60))
+    rm = load_region_map()
+    when = day0 + timedelta(days=25)
+    ev = explain_region(rm, st, "amygdala", when)
+    assert {e.dimension for e in ev} == {"depression", "anxiety"}
+    act = rm.activity(st.at(when))["amygdala"].value
+    prior_and_ref = 0.0
+    for rw in rm.region("amygdala").weights:
+        ex = st.explain(rw.dimension, when)
+        prior_and_ref += rw.weight * (
+            ex.prior_weight * ex.prior_mean - rm.healthy_reference[rw.dimension]
+        )
+    assert sum(e.contribution for e in ev) + prior_and_ref == pytest.approx(act, abs=1e-9)
+    assert ev[0].obs_id == "g1"  # the only anxiety reading, weight 0.7, dominates
