@@ -92,6 +92,11 @@ class SourceSpec:
     hi: float
     unit: str
 
+    @property
+    def var_z(self) -> float:
+        """Variance of a reading on the dimension scale: (noise_sd / slope)^2."""
+        return (self.noise_sd / self.slope) ** 2
+
     def to_dimension(self, value: float) -> tuple[float, float]:
         """Invert the measurement: the value as a dimension reading z and its variance."""
         z = (value - self.intercept) / self.slope
@@ -113,24 +118,27 @@ class ObservationModel:
         except KeyError:
             raise ValidationError(f"observation source '{code}' is not in the model") from None
 
-    def check(self, obs: Observation) -> SourceSpec:
-        """Validate one observation (id, source, finite value within range) and return its spec."""
+    def check(self, obs: Observation) -> tuple[SourceSpec, date]:
+        """Validate one observation (id, source, finite value in range, date); returns its spec
+        and UTC day."""
         if not isinstance(obs.obs_id, str) or not obs.obs_id:
             raise ValidationError("observation: 'obs_id' must be a non-empty string")
-        spec = self.source(obs.source)
+        spec = self.sources.get(obs.source)
+        if spec is None:
+            raise ValidationError(f"observation source '{obs.source}' is not in the model")
         value = obs.value
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not math.isfinite(value)
-        ):
-            raise ValidationError(f"observation {obs.obs_id}: 'value' is not a finite number")
+        if value.__class__ not in (int, float) or not math.isfinite(value):
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValidationError(f"observation {obs.obs_id}: 'value' is not a number")
+            if not math.isfinite(value):
+                raise ValidationError(f"observation {obs.obs_id}: 'value' is not a finite number")
         if not spec.lo <= value <= spec.hi:
             raise ValidationError(
                 f"observation {obs.obs_id}: value of '{obs.source}' outside {spec.lo}..{spec.hi}"
             )
-        as_day(obs.when)
-        return spec
+        when = obs.when
+        day = when if when.__class__ is date else as_day(when)
+        return spec, day
 
 
 def load_observation_model(path: str | Path | None = None) -> ObservationModel:

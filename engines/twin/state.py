@@ -14,7 +14,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -53,9 +53,11 @@ class Estimate:
         return self.mean + Z90 * self.sd
 
 
-@dataclass(frozen=True)
-class UsedObservation:
-    """An observation as the filter used it: its reading on the dimension scale and variance."""
+class UsedObservation(NamedTuple):
+    """An observation as the filter used it: its reading on the dimension scale and variance.
+
+    A NamedTuple (immutable, cheap to build) because a cohort update creates tens of thousands.
+    """
 
     obs_id: str
     source: str
@@ -300,16 +302,16 @@ def estimate_cohort(
         used: list[UsedObservation] = []
         seen: set[str] = set()
         for o in obs_list:
-            spec = model.check(o)
+            spec, day = model.check(o)
             if o.obs_id in seen:
                 raise ValidationError(f"observation {o.obs_id}: duplicate id")
             seen.add(o.obs_id)
-            day = o.day
             if day > end:
                 raise ValidationError(f"observation {o.obs_id}: dated after as_of")
-            z, var = spec.to_dimension(float(o.value))
+            value = float(o.value)
+            z = (value - spec.intercept) / spec.slope
             used.append(
-                UsedObservation(o.obs_id, o.source, day, float(o.value), spec.dimension, z, var)
+                UsedObservation(o.obs_id, o.source, day, value, spec.dimension, z, spec.var_z)
             )
         used.sort(key=lambda u: (u.day, u.obs_id))
         first = [as_day(start)] if start is not None else []
