@@ -1,0 +1,193 @@
+"""Typed observations and the observation model that maps them onto twin dimensions.
+
+An observation is patient-free: an id, a source code (e.g. ``phq9.total``), a date and a value
+in the source's own units. The observation model (``resources/twin/observation_model.json``)
+says which dimension a source measures and how: ``value = intercept + slope * x + noise``, with
+the noise SD justified by the instrument's reliability.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from app.errors import ValidationError
+
+from ._io import DIMENSIONS, load_json, need, number
+
+OBSERVATION_MODEL_FILE = "observation_model.json"
+NLP_RISK_LEVELS: Mapping[str, float] = {"none": 0.0, "low": 0.15, "moderate": 0.5, "high": 0.85}
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One measurement: ``source`` is a code from the observation model, ``value`` in its units."""
+
+    obs_id: str
+    source: str
+    when: date
+    value: float
+
+    @property
+    def day(self) -> date:
+        """Calendar day (UTC) the twin files this observation under."""
+        return as_day(self.when)
+
+
+def as_day(when: date | datetime) -> date:
+    """Reduce a date or datetime to its UTC calendar day (the twin's time step)."""
+    if isinstance(when, datetime):
+        if when.tzinfo is not None:
+            when = when.astimezone(UTC)
+        return when.date()
+    if isinstance(when, date):
+        return when
+    raise ValidationError(f"date: expected a date or datetime, got {type(when).__name__}")
+
+
+def nlp_risk_value(level: str) -> float:
+    """Map an NLP risk level (none/low/moderate/high) to the 0-1 value of ``nlp.risk_signal``."""
+    try:
+        return NLP_RISK_LEVELS[level.strip().lower()]
+    except KeyError:
+        raise ValidationError(f"nlp risk level: unknown level '{level}'") from None
+
+
+@dataclass(frozen=True)
+class DimensionSpec:
+    """Prior and dynamics of one dimension (see the state_model section of the data file)."""
+
+    name: str
+    prior_mean: float
+    prior_sd: float
+    tau_days: float
+    healthy_reference: float
+    higher_is_worse: bool
+    scale: str
+
+    @property
+    def phi(self) -> float:
+        """Daily autoregression coefficient exp(-1/tau)."""
+        return math.exp(-1.0 / self.tau_days)
+
+    @property
+    def q(self) -> float:
+        """Daily process noise variance keeping the stationary SD equal to prior_sd."""
+        return self.prior_sd**2 * (1.0 - self.phi**2)
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """Measurement equation of one source: value = intercept + slope * x + N(0, noise_sd^2)."""
+
+    code: str
+    dimension: str
+    intercept: float
+    slope: float
+    noise_sd: float
+    lo: float
+    hi: float
+    unit: str
+
+    @property
+    def var_z(self) -> float:
+        """Variance of a reading on the dimension scale: (noise_sd / slope)^2."""
+        return (self.noise_sd / self.slope) ** 2
+
+    def to_dimension(self, value: float) -> tuple[float, float]:
+        """Invert the measurement: the value as a dimension reading z and its variance."""
+        z = (value - self.intercept) / self.slope
+        return z, (self.noise_sd / self.slope) ** 2
+
+
+@dataclass(frozen=True)
+class ObservationModel:
+    """The loaded observation model: dimension specs and source mappings, with its version."""
+
+    version: str
+    dimensions: Mapping[str, DimensionSpec]
+    sources: Mapping[str, SourceSpec]
+
+    def source(self, code: str) -> SourceSpec:
+        """Look up a source; unknown codes are a ValidationError, never silently ignored."""
+        try:
+            return self.sources[code]
+        except KeyError:
+            raise ValidationError(f"observation source '{code}' is not in the model") from None
+
+    def check(self, obs: Observation) -> tuple[SourceSpec, date]:
+        """Validate one observation (id, source, finite value in range, date); returns its spec
+        and UTC day."""
+        if not isinstance(obs.obs_id, str) or not obs.obs_id:
+            raise ValidationError("observation: 'obs_id' must be a non-empty string")
+        spec = self.sources.get(obs.source)
+        if spec is None:
+            raise ValidationError(f"observation source '{obs.source}' is not in the model")
+        value = obs.value
+        if value.__class__ not in (int, float) or not math.isfinite(value):
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValidationError(f"observation {obs.obs_id}: 'value' is not a number")
+            if not math.isfinite(value):
+                raise ValidationError(f"observation {obs.obs_id}: 'value' is not a finite number")
+        if not spec.lo <= value <= spec.hi:
+            raise ValidationError(
+                f"observation {obs.obs_id}: value of '{obs.source}' outside {spec.lo}..{spec.hi}"
+            )
+        when = obs.when
+        day = when if when.__class__ is date else as_day(when)
+        return spec, day
+
+
+def load_observation_model(path: str | Path | None = None) -> ObservationModel:
+    """Load and validate the observation model (default: the shipped resource file)."""
+    label, doc = load_json(OBSERVATION_MODEL_FILE, path, "novamind.twin.observation_model")
+    dims_doc = need(doc, "dimensions", dict, label)
+    dims: dict[str, DimensionSpec] = {}
+    for name in DIMENSIONS:
+        where = f"{label}: dimensions.{name}"
+        d = need(dims_doc, name, dict, f"{label}: dimensions")
+        spec = DimensionSpec(
+            name=name,
+            prior_mean=number(d, "prior_mean", where),
+            prior_sd=number(d, "prior_sd", where),
+            tau_days=number(d, "tau_days", where),
+            healthy_reference=number(d, "healthy_reference", where),
+            higher_is_worse=need(d, "higher_is_worse", bool, where),
+            scale=need(d, "scale", str, where),
+        )
+        if spec.prior_sd <= 0 or spec.tau_days <= 0:
+            raise ValidationError(f"{where}: 'prior_sd' and 'tau_days' must be positive")
+        dims[name] = spec
+    extra = set(dims_doc) - set(DIMENSIONS)
+    if extra:
+        raise ValidationError(f"{label}: dimensions: unknown dimension '{sorted(extra)[0]}'")
+    refs = need(doc, "references", dict, label)
+    sources: dict[str, SourceSpec] = {}
+    for code, s in need(doc, "sources", dict, label).items():
+        where = f"{label}: sources.{code}"
+        if not isinstance(s, dict):
+            raise ValidationError(f"{where}: must be an object")
+        dim = need(s, "dimension", str, where)
+        if dim not in dims:
+            raise ValidationError(f"{where}: unknown dimension '{dim}'")
+        spec = SourceSpec(
+            code=code,
+            dimension=dim,
+            intercept=number(s, "intercept", where),
+            slope=number(s, "slope", where),
+            noise_sd=number(s, "noise_sd", where),
+            lo=number(s, "min", where),
+            hi=number(s, "max", where),
+            unit=need(s, "unit", str, where),
+        )
+        if spec.slope == 0 or spec.noise_sd <= 0 or spec.lo >= spec.hi:
+            raise ValidationError(f"{where}: needs slope != 0, noise_sd > 0 and min < max")
+        need(s, "why", str, where)
+        for ref in need(s, "refs", list, where):
+            if ref not in refs:
+                raise ValidationError(f"{where}: reference '{ref}' not in 'references'")
+        sources[code] = spec
+    return ObservationModel(version=doc["version"], dimensions=dims, sources=sources)
