@@ -138,3 +138,25 @@ def interval(params: Mapping[str, Any], margin: np.ndarray, p: np.ndarray) -> tu
     low = np.interp(margin, imap["grid"], imap["low"])
     high = np.interp(margin, imap["grid"], imap["high"])
     return np.minimum(low, p), np.maximum(high, p)
+
+
+def choose_method(margin: np.ndarray, y: np.ndarray, *, folds: int = 5, seed: int = 0) -> tuple[str, dict[str, float]]:
+    """Pick none / Platt / isotonic by cross-validated log-loss on the calibration split.
+
+    Isotonic regression can overfit small or rare-outcome calibration sets and Platt scaling can
+    underfit large ones; measuring beats a fixed rule. Returns the method and the CV scores.
+    """
+    from .metrics import log_loss
+
+    idx = np.random.default_rng(seed).permutation(len(y))
+    parts = np.array_split(idx, folds)
+    scores = {}
+    for method in ("none", "platt", "isotonic"):
+        losses = []
+        for k in range(folds):
+            test = parts[k]
+            train = np.concatenate([parts[j] for j in range(folds) if j != k])
+            params = fit(method, margin[train], y[train])
+            losses.append(log_loss(apply(params, margin[test]), y[test]) * len(test))
+        scores[method] = round(float(np.sum(losses) / len(y)), 6)
+    return min(scores, key=scores.__getitem__), scores
