@@ -6,7 +6,7 @@ import numpy as np
 
 #: Band names in increasing order of risk.
 BANDS: tuple[str, ...] = ("very low", "low", "moderate", "high", "very high")
-#: Lower edges of bands 2..5: very low < 0.2 <= low < 0.4 <= moderate < 0.6 <= high < 0.8 <= very high.
+#: Lower band edges: very low < 0.2 <= low < 0.4 <= moderate < 0.6 <= high < 0.8 <= very high.
 BAND_EDGES: tuple[float, ...] = (0.2, 0.4, 0.6, 0.8)
 
 #: Shown wherever risk scores are shown: suicide risk is deliberately not an ML output.

@@ -24,24 +24,58 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(x, dtype=np.float64)))
 
 
-def fit_platt(margin: np.ndarray, y: np.ndarray, ridge: float = 1e-3) -> tuple[float, float]:
-    """Fit p = sigmoid(a * margin + b) by Newton's method on the log-loss (Platt scaling)."""
-    m = np.asarray(margin, dtype=np.float64)
-    n_pos = float(y.sum())
-    n_neg = float(len(y) - n_pos)
-    # Platt's smoothed targets avoid infinite weights on separable data.
-    t = np.where(y > 0, (n_pos + 1) / (n_pos + 2), 1 / (n_neg + 2))
-    a, b = 1.0, 0.0
-    for _ in range(50):
-        p = sigmoid(a * m + b)
+def fit_logistic_1d(
+    x: np.ndarray, t: np.ndarray, *, ridge: float = 1e-6, start: tuple[float, float] = (1.0, 0.0)
+) -> tuple[float, float]:
+    """Minimise the log-loss of sigmoid(a * x + b) against targets t in [0, 1].
+
+    Damped Newton with backtracking, so large margins from an over-fitted booster cannot make it
+    diverge.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    t = np.asarray(t, dtype=np.float64)
+
+    def loss(a: float, b: float) -> float:
+        z = a * x + b
+        return float(np.mean(np.logaddexp(0, z) - t * z) + 0.5 * ridge * a * a)
+
+    a, b = start
+    cur = loss(a, b)
+    n = len(x)
+    for _ in range(100):
+        p = sigmoid(a * x + b)
         w = np.maximum(p * (1 - p), 1e-12)
-        g = np.array([np.dot(p - t, m) + ridge * a, np.sum(p - t)])
-        h = np.array([[np.dot(w, m * m) + ridge, np.dot(w, m)], [np.dot(w, m), np.sum(w)]])
-        step = np.linalg.solve(h, g)
-        a, b = a - step[0], b - step[1]
-        if np.max(np.abs(step)) < 1e-9:
+        g = np.array([np.dot(p - t, x) / n + ridge * a, np.mean(p - t)])
+        h = np.array(
+            [[np.dot(w, x * x) / n + ridge, np.dot(w, x) / n], [np.dot(w, x) / n, np.mean(w)]]
+        )
+        try:
+            step = np.linalg.solve(h + 1e-12 * np.eye(2), g)
+        except np.linalg.LinAlgError:
+            step = g
+        lr = 1.0
+        while lr > 1e-8:
+            na, nb = a - lr * step[0], b - lr * step[1]
+            new = loss(na, nb)
+            if new <= cur:
+                break
+            lr /= 2
+        else:
+            break
+        done = cur - new < 1e-12
+        a, b, cur = na, nb, new
+        if done:
             break
     return float(a), float(b)
+
+
+def fit_platt(margin: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Platt scaling p = sigmoid(a * margin + b) with Platt's smoothed targets."""
+    y = np.asarray(y, dtype=np.float64)
+    n_pos = float(y.sum())
+    n_neg = float(len(y) - n_pos)
+    t = np.where(y > 0, (n_pos + 1) / (n_pos + 2), 1 / (n_neg + 2))
+    return fit_logistic_1d(margin, t)
 
 
 def fit_isotonic(margin: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -130,7 +164,9 @@ def bootstrap_interval_map(
     }
 
 
-def interval(params: Mapping[str, Any], margin: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def interval(
+    params: Mapping[str, Any], margin: np.ndarray, p: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Interval for each prediction; always contains the point estimate."""
     imap = params.get("interval")
     if not imap:
@@ -140,7 +176,9 @@ def interval(params: Mapping[str, Any], margin: np.ndarray, p: np.ndarray) -> tu
     return np.minimum(low, p), np.maximum(high, p)
 
 
-def choose_method(margin: np.ndarray, y: np.ndarray, *, folds: int = 5, seed: int = 0) -> tuple[str, dict[str, float]]:
+def choose_method(
+    margin: np.ndarray, y: np.ndarray, *, folds: int = 5, seed: int = 0
+) -> tuple[str, dict[str, float]]:
     """Pick none / Platt / isotonic by cross-validated log-loss on the calibration split.
 
     Isotonic regression can overfit small or rare-outcome calibration sets and Platt scaling can

@@ -18,10 +18,23 @@ from .features import FeatureSpec
 
 SCHEMA = "novamind-model-card/1"
 _REQUIRED = (
-    "schema", "name", "version", "target", "outcome", "features", "model_file", "model_format",
-    "model_sha256", "training_data", "created_at", "metrics", "calibration", "intended_use",
-    "limits", "labels",
-)  # fmt: skip
+    "schema",
+    "name",
+    "version",
+    "target",
+    "outcome",
+    "features",
+    "model_file",
+    "model_format",
+    "model_sha256",
+    "training_data",
+    "created_at",
+    "metrics",
+    "calibration",
+    "intended_use",
+    "limits",
+    "labels",
+)
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,11 @@ def bundled_registry(extra_keys: tuple[TrustedKey, ...] = ()) -> ModelRegistry:
 
 
 def build_demo_models(
-    out_dir: Path, *, n: int = DEMO_COHORT_SIZE, seed: int = DEMO_SEED, config: TrainConfig = DEMO_CONFIG
+    out_dir: Path,
+    *,
+    n: int = DEMO_COHORT_SIZE,
+    seed: int = DEMO_SEED,
+    config: TrainConfig = DEMO_CONFIG,
 ) -> list[TrainOutcome]:
     """Train every demo model on the synthetic cohort into a fresh registry at ``out_dir``."""
     out = Path(out_dir)
@@ -71,8 +75,15 @@ def build_demo_models(
         "n_patients": n,
         "seed": seed,
     }
-    return train_all(records, registry, key, actor="demo-build", training_data=training_data,
-                     config=config, allowed_demographics=frozenset({"age_years"}))  # fmt: skip
+    return train_all(
+        records,
+        registry,
+        key,
+        actor="demo-build",
+        training_data=training_data,
+        config=config,
+        allowed_demographics=frozenset({"age_years"}),
+    )
 
 
 def main() -> None:

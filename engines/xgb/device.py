@@ -30,13 +30,20 @@ def detect_device() -> DeviceReport:
     info = xgb.build_info()
     cuda_build = bool(info.get("USE_CUDA", False))
     if not cuda_build:
-        return DeviceReport("cpu", xgb.__version__, False, False,
-                            "this XGBoost build has no CUDA support (xgboost-cpu)")  # fmt: skip
+        return DeviceReport(
+            "cpu",
+            xgb.__version__,
+            False,
+            False,
+            "this XGBoost build has no CUDA support (xgboost-cpu)",
+        )
     try:
         x = np.random.default_rng(0).random((64, 2)).astype(np.float32)
         dm = xgb.DMatrix(x, label=(x[:, 0] > 0.5).astype(np.float32))
         xgb.train({"device": "cuda", "tree_method": "hist", "verbosity": 0}, dm, 1)
     except xgb.core.XGBoostError as exc:
         msg = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else "unknown error"
-        return DeviceReport("cpu", xgb.__version__, True, False, f"CUDA build but no usable GPU: {msg}")
+        return DeviceReport(
+            "cpu", xgb.__version__, True, False, f"CUDA build but no usable GPU: {msg}"
+        )
     return DeviceReport("cuda", xgb.__version__, True, True, "CUDA build and a working GPU")

@@ -67,8 +67,16 @@ class FeatureSpec:
         )
 
 
-def _f(name: str, label: str, unit: str, group: str, kind: str = "continuous",
-       lo: float = -np.inf, hi: float = np.inf, demographic: bool = False) -> FeatureSpec:  # fmt: skip
+def _f(
+    name: str,
+    label: str,
+    unit: str,
+    group: str,
+    kind: str = "continuous",
+    lo: float = -np.inf,
+    hi: float = np.inf,
+    demographic: bool = False,
+) -> FeatureSpec:
     return FeatureSpec(name, label, unit, group, kind, lo, hi, demographic)
 
 
@@ -84,16 +92,34 @@ CATALOGUE: tuple[FeatureSpec, ...] = (
     # actigraphy (PAT engine)
     _f("sleep_tst_h", "total sleep time", "hours per night", "actigraphy", lo=0, hi=24),
     _f("sleep_efficiency", "sleep efficiency", "percent", "actigraphy", lo=0, hi=100),
-    _f("sleep_waso_min", "wake after sleep onset", "minutes per night", "actigraphy", lo=0, hi=1440),
+    _f(
+        "sleep_waso_min", "wake after sleep onset", "minutes per night", "actigraphy", lo=0, hi=1440
+    ),
     _f("circ_is", "interdaily stability", "0-1", "actigraphy", lo=0, hi=1),
     _f("circ_iv", "intradaily variability", "0-2 (higher = fragmented)", "actigraphy", lo=0, hi=3),
     _f("circ_ra", "relative amplitude of rest-activity rhythm", "0-1", "actigraphy", lo=0, hi=1),
     # medication history and adherence
-    _f("adherence_pdc", "antidepressant adherence", "proportion of days covered (0-1)",
-       "medication", lo=0, hi=1),
-    _f("failed_trials", "failed adequate trials this episode", "count", "medication", "count", 0, 50),
+    _f(
+        "adherence_pdc",
+        "antidepressant adherence",
+        "proportion of days covered (0-1)",
+        "medication",
+        lo=0,
+        hi=1,
+    ),
+    _f(
+        "failed_trials",
+        "failed adequate trials this episode",
+        "count",
+        "medication",
+        "count",
+        0,
+        50,
+    ),
     _f("n_psychotropics", "current psychotropic medicines", "count", "medication", "count", 0, 30),
-    _f("on_maintenance_ad", "on maintenance antidepressant", "yes/no", "medication", "binary", 0, 1),
+    _f(
+        "on_maintenance_ad", "on maintenance antidepressant", "yes/no", "medication", "binary", 0, 1
+    ),
     # prior episodes and admissions
     _f("prior_episodes", "prior depressive episodes", "count", "history", "count", 0, 100),
     _f("prior_admissions", "prior psychiatric admissions", "count", "history", "count", 0, 100),
@@ -102,7 +128,9 @@ CATALOGUE: tuple[FeatureSpec, ...] = (
     # NLP-derived flags (LLM engine, verified evidence only)
     _f("nlp_hopelessness", "hopelessness in notes", "flag", "nlp", "binary", 0, 1),
     _f("nlp_substance_use", "substance use in notes", "flag", "nlp", "binary", 0, 1),
-    _f("nlp_psychosocial_stressor", "psychosocial stressor in notes", "flag", "nlp", "binary", 0, 1),
+    _f(
+        "nlp_psychosocial_stressor", "psychosocial stressor in notes", "flag", "nlp", "binary", 0, 1
+    ),
     _f("nlp_psychotic_features", "psychotic features in notes", "flag", "nlp", "binary", 0, 1),
     # demographics, each used only where IT policy allows it
     _f("age_years", "age", "years", "demographics", lo=0, hi=120, demographic=True),
@@ -190,9 +218,7 @@ def assemble_matrix(
     return out
 
 
-def _check_ranges(
-    x: np.ndarray, specs: Sequence[FeatureSpec], id_of: Callable[[int], Any]
-) -> None:
+def _check_ranges(x: np.ndarray, specs: Sequence[FeatureSpec], id_of: Callable[[int], Any]) -> None:
     if x.size == 0:
         return
     lo = np.array([s.minimum for s in specs], dtype=np.float32)

@@ -34,19 +34,10 @@ def auc(p: np.ndarray, y: np.ndarray) -> float:
 
 def calibration_slope_intercept(p: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     """Logistic recalibration y ~ a * logit(p) + b; a well calibrated model has a=1, b=0."""
+    from .calibration import fit_logistic_1d
+
     q = np.clip(np.asarray(p, dtype=np.float64), 1e-6, 1 - 1e-6)
-    x = np.log(q / (1 - q))
-    a, b = 1.0, 0.0
-    for _ in range(50):
-        z = 1 / (1 + np.exp(-(a * x + b)))
-        w = np.maximum(z * (1 - z), 1e-12)
-        g = np.array([np.dot(z - y, x), np.sum(z - y)])
-        h = np.array([[np.dot(w, x * x) + 1e-9, np.dot(w, x)], [np.dot(w, x), np.sum(w)]])
-        step = np.linalg.solve(h, g)
-        a, b = a - step[0], b - step[1]
-        if np.max(np.abs(step)) < 1e-9:
-            break
-    return float(a), float(b)
+    return fit_logistic_1d(np.log(q / (1 - q)), np.asarray(y, dtype=np.float64))
 
 
 def reliability_bins(p: np.ndarray, y: np.ndarray, n_bins: int = 10) -> list[dict[str, float]]:
@@ -88,8 +79,12 @@ def summarize(
     for k, fn in fns.items():
         arr = np.asarray(boots[k])
         arr = arr[np.isfinite(arr)]
-        lo, hi = (np.quantile(arr, [alpha, 1 - alpha]) if arr.size else (np.nan, np.nan))
-        out[k] = {"value": round(fn(p, y), 5), "ci_low": round(float(lo), 5), "ci_high": round(float(hi), 5)}
+        lo, hi = np.quantile(arr, [alpha, 1 - alpha]) if arr.size else (np.nan, np.nan)
+        out[k] = {
+            "value": round(fn(p, y), 5),
+            "ci_low": round(float(lo), 5),
+            "ci_high": round(float(hi), 5),
+        }
     slope, intercept = calibration_slope_intercept(p, y)
     out["calibration_slope"] = round(slope, 4)
     out["calibration_intercept"] = round(intercept, 4)

@@ -87,7 +87,9 @@ class CaseloadScores:
 def _ids(rows: Rows, n: int) -> tuple[str, ...]:
     if isinstance(rows, Mapping):
         ids = rows.get("patient_id")
-        return tuple(str(i) for i in ids) if ids is not None else tuple(f"row {i}" for i in range(n))
+        return (
+            tuple(str(i) for i in ids) if ids is not None else tuple(f"row {i}" for i in range(n))
+        )
     return tuple(str(r.get("patient_id", f"row {i}")) for i, r in enumerate(rows))
 
 
@@ -106,8 +108,16 @@ def score_caseload(
     """Score every visible patient in one batch (no explanations: that is per patient)."""
     x = assemble_matrix(rows, model.card.features, allowed_demographics=allowed_demographics)
     margin, p, low, high, codes = score_matrix(model, x)
-    return CaseloadScores(_ids(rows, len(x)), p, low, high, codes, margin,
-                          model.card.model_version, model.card.synthetic)  # fmt: skip
+    return CaseloadScores(
+        _ids(rows, len(x)),
+        p,
+        low,
+        high,
+        codes,
+        margin,
+        model.card.model_version,
+        model.card.synthetic,
+    )
 
 
 def contributions(model: LoadedModel, x: np.ndarray) -> np.ndarray:
@@ -134,19 +144,34 @@ def explain(
     for i in range(len(x)):
         order = np.argsort(-np.abs(contrib[i, :-1]), kind="stable")
         cs = tuple(
-            Contribution(specs[j].name, specs[j].label, specs[j].unit,
-                         None if np.isnan(x[i, j]) else float(x[i, j]), float(contrib[i, j]))  # fmt: skip
+            Contribution(
+                specs[j].name,
+                specs[j].label,
+                specs[j].unit,
+                None if np.isnan(x[i, j]) else float(x[i, j]),
+                float(contrib[i, j]),
+            )
             for j in order
         )
         out.append(
             Prediction(
-                patient_id=ids[i], target=card.target, title=str(card.raw.get("title", card.target)),
-                probability=float(p[i]), interval_low=float(low[i]), interval_high=float(high[i]),
-                interval_method=method, band=BANDS[int(codes[i])], margin=float(margin[i]),
-                bias=float(contrib[i, -1]), contributions=cs, model_version=card.model_version,
-                model_sha256=card.model_sha256, synthetic=card.synthetic, provenance=prov,
+                patient_id=ids[i],
+                target=card.target,
+                title=str(card.raw.get("title", card.target)),
+                probability=float(p[i]),
+                interval_low=float(low[i]),
+                interval_high=float(high[i]),
+                interval_method=method,
+                band=BANDS[int(codes[i])],
+                margin=float(margin[i]),
+                bias=float(contrib[i, -1]),
+                contributions=cs,
+                model_version=card.model_version,
+                model_sha256=card.model_sha256,
+                synthetic=card.synthetic,
+                provenance=prov,
                 notice=notice,
-            )  # fmt: skip
+            )
         )
     return out
 

@@ -96,7 +96,9 @@ class ModelRegistry:
         d = self.root / name
         if not d.is_dir():
             return []
-        return sorted((p.name for p in d.iterdir() if p.is_dir() and _VERSION_RE.match(p.name)), key=int)
+        return sorted(
+            (p.name for p in d.iterdir() if p.is_dir() and _VERSION_RE.match(p.name)), key=int
+        )
 
     def next_version(self, name: str) -> str:
         """Version string a newly trained model of ``name`` should carry in its card."""
@@ -121,7 +123,9 @@ class ModelRegistry:
         d = self.root / name / version
         if not d.is_dir():
             raise NotFoundError(f"model {name}: version {version} is not installed")
-        model_path = next((d / f for f in ("model.json", "model.ubj") if (d / f).exists()), d / "model.json")
+        model_path = next(
+            (d / f for f in ("model.json", "model.ubj") if (d / f).exists()), d / "model.json"
+        )
         try:
             loaded = self._verify(model_path, d / "card.json", d / "signature.json")
             if loaded.card.name != name or loaded.card.version != version:
@@ -150,7 +154,9 @@ class ModelRegistry:
             loaded = self._verify(Path(model_path), Path(card_path), signature_path)
             name, version = loaded.card.name, loaded.card.version
             if not _NAME_RE.match(name) or not _VERSION_RE.match(version):
-                raise ValidationError(f"{card_path}: invalid model name {name!r} or version {version!r}")
+                raise ValidationError(
+                    f"{card_path}: invalid model name {name!r} or version {version!r}"
+                )
             if (self.root / name / version).exists():
                 raise ValidationError(f"{card_path}: {name}@{version} is already installed")
         except ValidationError as exc:
@@ -170,21 +176,33 @@ class ModelRegistry:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
         rec = RegistryRecord(
-            "install", name, version, actor, True, "installed (inactive)",
-            previous_active=self.active_version(name), model_sha256=loaded.card.model_sha256,
+            "install",
+            name,
+            version,
+            actor,
+            True,
+            "installed (inactive)",
+            previous_active=self.active_version(name),
+            model_sha256=loaded.card.model_sha256,
             key_id=loaded.key_id,
-        )  # fmt: skip
+        )
         self._emit(rec)
         if activate:
             return self.activate(name, version, actor=actor, reason="activated on install")
         return rec
 
-    def install_package(self, package_dir: Path, *, actor: str, activate: bool = False) -> RegistryRecord:
+    def install_package(
+        self, package_dir: Path, *, actor: str, activate: bool = False
+    ) -> RegistryRecord:
         """Install from a directory holding model.(json|ubj), card.json and signature.json."""
         p = Path(package_dir)
-        model = next((p / f for f in ("model.json", "model.ubj") if (p / f).exists()), p / "model.json")
+        model = next(
+            (p / f for f in ("model.json", "model.ubj") if (p / f).exists()), p / "model.json"
+        )
         sig = p / "signature.json"
-        return self.install(model, p / "card.json", sig if sig.exists() else None, actor=actor, activate=activate)
+        return self.install(
+            model, p / "card.json", sig if sig.exists() else None, actor=actor, activate=activate
+        )
 
     def activate(self, name: str, version: str, *, actor: str, reason: str = "") -> RegistryRecord:
         """Make ``version`` the active one after re-verifying it."""
@@ -193,10 +211,27 @@ class ModelRegistry:
         state = self._state(name)
         prev = state.get("active")
         stack = [v for v in state.get("stack", []) if v != version] + [version]
-        self._write_state(name, state, active=version, stack=stack, action="activate", actor=actor,
-                          version=version, reason=reason)  # fmt: skip
-        rec = RegistryRecord("activate", name, version, actor, True, reason, prev,
-                             loaded.card.model_sha256, loaded.key_id)  # fmt: skip
+        self._write_state(
+            name,
+            state,
+            active=version,
+            stack=stack,
+            action="activate",
+            actor=actor,
+            version=version,
+            reason=reason,
+        )
+        rec = RegistryRecord(
+            "activate",
+            name,
+            version,
+            actor,
+            True,
+            reason,
+            prev,
+            loaded.card.model_sha256,
+            loaded.key_id,
+        )
         self._emit(rec)
         return rec
 
@@ -207,22 +242,48 @@ class ModelRegistry:
         stack = list(state.get("stack", []))
         current = state.get("active")
         if len(stack) < 2:
-            rec = RegistryRecord("rollback", name, current or "", actor, False,
-                                 "no earlier activated version to roll back to", current)  # fmt: skip
+            rec = RegistryRecord(
+                "rollback",
+                name,
+                current or "",
+                actor,
+                False,
+                "no earlier activated version to roll back to",
+                current,
+            )
             self._emit(rec)
             raise ValidationError(f"model {name}: no earlier activated version to roll back to")
         stack.pop()
         target = stack[-1]
         loaded = self.load(name, target)
-        self._write_state(name, state, active=target, stack=stack, action="rollback", actor=actor,
-                          version=target, reason=reason)  # fmt: skip
-        rec = RegistryRecord("rollback", name, target, actor, True, reason, current,
-                             loaded.card.model_sha256, loaded.key_id)  # fmt: skip
+        self._write_state(
+            name,
+            state,
+            active=target,
+            stack=stack,
+            action="rollback",
+            actor=actor,
+            version=target,
+            reason=reason,
+        )
+        rec = RegistryRecord(
+            "rollback",
+            name,
+            target,
+            actor,
+            True,
+            reason,
+            current,
+            loaded.card.model_sha256,
+            loaded.key_id,
+        )
         self._emit(rec)
         return rec
 
     # ----------------------------------------------------------------- internals
-    def _verify(self, model_path: Path, card_path: Path, signature_path: Path | None) -> LoadedModel:
+    def _verify(
+        self, model_path: Path, card_path: Path, signature_path: Path | None
+    ) -> LoadedModel:
         data = read_model_bytes(model_path)
         fmt = sniff_format(model_path, data)  # refuses pickle/joblib before anything parses it
         try:
@@ -241,14 +302,18 @@ class ModelRegistry:
                 f"{model_path}: SHA-256 does not match the model card — the model file was altered"
             )
         if fmt != card.raw["model_format"]:
-            raise ValidationError(f"{model_path}: file is {fmt} but the card says {card.raw['model_format']}")
+            raise ValidationError(
+                f"{model_path}: file is {fmt} but the card says {card.raw['model_format']}"
+            )
         key = verify(card.raw, digest, sig, self.trusted_keys, where=str(model_path))
         booster = load_booster(model_path, data)
         names = [f.name for f in card.features]
         if booster.num_features() != len(names) or (
             booster.feature_names is not None and list(booster.feature_names) != names
         ):
-            raise ValidationError(f"{model_path}: model features do not match the card's feature list")
+            raise ValidationError(
+                f"{model_path}: model features do not match the card's feature list"
+            )
         return LoadedModel(card, booster, key.key_id, key.scope, model_path)
 
     def _state(self, name: str) -> dict[str, Any]:
@@ -260,11 +325,26 @@ class ModelRegistry:
         except (OSError, json.JSONDecodeError):
             raise ValidationError(f"{path}: registry state is unreadable") from None
 
-    def _write_state(self, name: str, state: dict[str, Any], *, active: str, stack: list[str],
-                     action: str, actor: str, version: str, reason: str) -> None:  # fmt: skip
+    def _write_state(
+        self,
+        name: str,
+        state: dict[str, Any],
+        *,
+        active: str,
+        stack: list[str],
+        action: str,
+        actor: str,
+        version: str,
+        reason: str,
+    ) -> None:
         log = list(state.get("log", [])) + [
-            {"at": datetime.now(UTC).isoformat(), "action": action, "version": version,
-             "actor": actor, "reason": reason}  # fmt: skip
+            {
+                "at": datetime.now(UTC).isoformat(),
+                "action": action,
+                "version": version,
+                "actor": actor,
+                "reason": reason,
+            }
         ]
         new = {"active": active, "stack": stack, "log": log}
         path = self.root / name / "state.json"

@@ -86,7 +86,9 @@ def public_bytes(key: Ed25519PrivateKey | Ed25519PublicKey) -> bytes:
 
 def sign(card: Mapping[str, Any], model_sha256: str, key: Ed25519PrivateKey) -> Signature:
     """Sign a card + model hash (used by `novamind train` and the demo-model build)."""
-    return Signature(key_id=key_id_of(public_bytes(key)), signature=key.sign(message(card, model_sha256)))
+    return Signature(
+        key_id=key_id_of(public_bytes(key)), signature=key.sign(message(card, model_sha256))
+    )
 
 
 def parse_signature(path: Path, data: bytes) -> Signature:
@@ -94,7 +96,9 @@ def parse_signature(path: Path, data: bytes) -> Signature:
     try:
         doc = json.loads(data.decode("utf-8"))
         if doc.get("algorithm") != "Ed25519":
-            raise ValidationError(f"{path}: algorithm must be Ed25519, got {doc.get('algorithm')!r}")
+            raise ValidationError(
+                f"{path}: algorithm must be Ed25519, got {doc.get('algorithm')!r}"
+            )
         sig = base64.b64decode(doc["signature"], validate=True)
         return Signature(key_id=str(doc["key_id"]), signature=sig)
     except ValidationError:

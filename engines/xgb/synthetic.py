@@ -39,100 +39,270 @@ class Effect:
 
 #: Base rates the intercepts are solved for (see docs/models.md for sources).
 BASE_RATES: dict[str, tuple[float, str]] = {
-    "relapse_6m": (0.25, "approx.; between the ~18% (on drug) and ~41% (placebo) relapse rates "
-                         "of Geddes et al. 2003 over 1-3 years and STAR*D 12-month rates "
-                         "(Rush et al. 2006), scaled to 6 months — illustrative"),
+    "relapse_6m": (
+        0.25,
+        "approx.; between the ~18% (on drug) and ~41% (placebo) relapse rates "
+        "of Geddes et al. 2003 over 1-3 years and STAR*D 12-month rates "
+        "(Rush et al. 2006), scaled to 6 months — illustrative",
+    ),
     "hosp_90d": (0.06, "illustrative outpatient rate, no source"),
-    "response_ssri": (0.47, "STAR*D level 1 (citalopram) response 47% (Trivedi et al. 2006); "
-                            "used here as an approximate 8-week rate"),
+    "response_ssri": (
+        0.47,
+        "STAR*D level 1 (citalopram) response 47% (Trivedi et al. 2006); "
+        "used here as an approximate 8-week rate",
+    ),
     "response_snri": (0.49, "approx.; SNRIs slightly above citalopram in Cipriani et al. 2018"),
     "response_bupropion": (0.47, "approx.; similar to citalopram in Cipriani et al. 2018"),
     "response_mirtazapine": (0.50, "approx.; mirtazapine among the higher ORs in Cipriani 2018"),
-    "response_cbt": (0.47, "approx.; CBT comparable to medication for moderate-severe depression "
-                           "(DeRubeis et al. 2005)"),
-    "response_combination": (0.57, "approx.; combined treatment better than medication alone "
-                                   "(Cuijpers et al. 2014, g about 0.4)"),
+    "response_cbt": (
+        0.47,
+        "approx.; CBT comparable to medication for moderate-severe depression "
+        "(DeRubeis et al. 2005)",
+    ),
+    "response_combination": (
+        0.57,
+        "approx.; combined treatment better than medication alone "
+        "(Cuijpers et al. 2014, g about 0.4)",
+    ),
 }
 
 _L = "literature (approx.)"
 _I = "illustrative"
 
 
-def _resp(feature: str, coef: float, unit: str, evidence: str, source: str,
-          term: Callable[[Arrays], np.ndarray]) -> list[Effect]:  # fmt: skip
-    return [Effect(f"response_{o}", feature, coef, unit, evidence, source, term)
-            for o in TREATMENT_OPTIONS]  # fmt: skip
+def _resp(
+    feature: str,
+    coef: float,
+    unit: str,
+    evidence: str,
+    source: str,
+    term: Callable[[Arrays], np.ndarray],
+) -> list[Effect]:
+    return [
+        Effect(f"response_{o}", feature, coef, unit, evidence, source, term)
+        for o in TREATMENT_OPTIONS
+    ]
 
 
 EFFECTS: tuple[Effect, ...] = (
     # --- relapse within 6 months ---
-    Effect("relapse_6m", "phq9_current", 0.20, "PHQ-9 point of residual symptoms", _L,
-           "Paykel et al. 1995 (residual symptoms: relapse 76% vs 25%); Judd et al. 1998",
-           lambda a: a["phq9_current"]),
-    Effect("relapse_6m", "prior_episodes", 0.15, "prior episode (capped at 8)", _L,
-           "Solomon et al. 2000 (recurrence risk +16% per prior recurrence)",
-           lambda a: np.minimum(a["prior_episodes"], 8)),
-    Effect("relapse_6m", "on_maintenance_ad x adherence_pdc", -1.2, "fully adherent maintenance",
-           _L, "Geddes et al. 2003 (continuation reduces relapse odds by about 70%)",
-           lambda a: a["on_maintenance_ad"] * a["adherence_pdc"]),
-    Effect("relapse_6m", "gad7_current", 0.04, "GAD-7 point", _I, "anxiety comorbidity",
-           lambda a: a["gad7_current"]),
-    Effect("relapse_6m", "sleep_tst_h", 0.25, "hour of sleep below 7 h", _I,
-           "residual insomnia", lambda a: np.maximum(7.0 - a["sleep_tst_h"], 0)),
-    Effect("relapse_6m", "nlp_psychosocial_stressor", 0.35, "stressor present", _I,
-           "life events", lambda a: a["nlp_psychosocial_stressor"]),
-    Effect("relapse_6m", "age_at_onset", -0.015, "year of age at onset", _I, "early onset",
-           lambda a: a["age_at_onset"]),
+    Effect(
+        "relapse_6m",
+        "phq9_current",
+        0.20,
+        "PHQ-9 point of residual symptoms",
+        _L,
+        "Paykel et al. 1995 (residual symptoms: relapse 76% vs 25%); Judd et al. 1998",
+        lambda a: a["phq9_current"],
+    ),
+    Effect(
+        "relapse_6m",
+        "prior_episodes",
+        0.15,
+        "prior episode (capped at 8)",
+        _L,
+        "Solomon et al. 2000 (recurrence risk +16% per prior recurrence)",
+        lambda a: np.minimum(a["prior_episodes"], 8),
+    ),
+    Effect(
+        "relapse_6m",
+        "on_maintenance_ad x adherence_pdc",
+        -1.2,
+        "fully adherent maintenance",
+        _L,
+        "Geddes et al. 2003 (continuation reduces relapse odds by about 70%)",
+        lambda a: a["on_maintenance_ad"] * a["adherence_pdc"],
+    ),
+    Effect(
+        "relapse_6m",
+        "gad7_current",
+        0.04,
+        "GAD-7 point",
+        _I,
+        "anxiety comorbidity",
+        lambda a: a["gad7_current"],
+    ),
+    Effect(
+        "relapse_6m",
+        "sleep_tst_h",
+        0.25,
+        "hour of sleep below 7 h",
+        _I,
+        "residual insomnia",
+        lambda a: np.maximum(7.0 - a["sleep_tst_h"], 0),
+    ),
+    Effect(
+        "relapse_6m",
+        "nlp_psychosocial_stressor",
+        0.35,
+        "stressor present",
+        _I,
+        "life events",
+        lambda a: a["nlp_psychosocial_stressor"],
+    ),
+    Effect(
+        "relapse_6m",
+        "age_at_onset",
+        -0.015,
+        "year of age at onset",
+        _I,
+        "early onset",
+        lambda a: a["age_at_onset"],
+    ),
     # --- hospitalisation within 90 days ---
-    Effect("hosp_90d", "prior_admissions", 0.35, "prior admission (capped at 5)", _I,
-           "prior admission predicts readmission", lambda a: np.minimum(a["prior_admissions"], 5)),
-    Effect("hosp_90d", "months_since_admission", -0.6, "recent admission (< 6 months)", _I,
-           "readmission risk is highest soon after discharge",
-           lambda a: -np.nan_to_num((a["months_since_admission"] < 6).astype(float))),
-    Effect("hosp_90d", "phq9_current", 0.08, "PHQ-9 point", _I, "symptom severity",
-           lambda a: a["phq9_current"]),
-    Effect("hosp_90d", "phq9_slope", 0.25, "PHQ-9 point per week of worsening", _I,
-           "deterioration", lambda a: np.maximum(a["phq9_slope"], 0)),
-    Effect("hosp_90d", "adherence_pdc", -1.0, "proportion of days covered", _I,
-           "non-adherence", lambda a: a["adherence_pdc"]),
-    Effect("hosp_90d", "nlp_substance_use", 0.6, "flag", _I, "substance use",
-           lambda a: a["nlp_substance_use"]),
-    Effect("hosp_90d", "nlp_psychotic_features", 1.0, "flag", _I, "psychotic features",
-           lambda a: a["nlp_psychotic_features"]),
-    Effect("hosp_90d", "nlp_hopelessness", 0.4, "flag", _I, "hopelessness",
-           lambda a: a["nlp_hopelessness"]),
+    Effect(
+        "hosp_90d",
+        "prior_admissions",
+        0.35,
+        "prior admission (capped at 5)",
+        _I,
+        "prior admission predicts readmission",
+        lambda a: np.minimum(a["prior_admissions"], 5),
+    ),
+    Effect(
+        "hosp_90d",
+        "months_since_admission",
+        -0.6,
+        "recent admission (< 6 months)",
+        _I,
+        "readmission risk is highest soon after discharge",
+        lambda a: -np.nan_to_num((a["months_since_admission"] < 6).astype(float)),
+    ),
+    Effect(
+        "hosp_90d",
+        "phq9_current",
+        0.08,
+        "PHQ-9 point",
+        _I,
+        "symptom severity",
+        lambda a: a["phq9_current"],
+    ),
+    Effect(
+        "hosp_90d",
+        "phq9_slope",
+        0.25,
+        "PHQ-9 point per week of worsening",
+        _I,
+        "deterioration",
+        lambda a: np.maximum(a["phq9_slope"], 0),
+    ),
+    Effect(
+        "hosp_90d",
+        "adherence_pdc",
+        -1.0,
+        "proportion of days covered",
+        _I,
+        "non-adherence",
+        lambda a: a["adherence_pdc"],
+    ),
+    Effect(
+        "hosp_90d",
+        "nlp_substance_use",
+        0.6,
+        "flag",
+        _I,
+        "substance use",
+        lambda a: a["nlp_substance_use"],
+    ),
+    Effect(
+        "hosp_90d",
+        "nlp_psychotic_features",
+        1.0,
+        "flag",
+        _I,
+        "psychotic features",
+        lambda a: a["nlp_psychotic_features"],
+    ),
+    Effect(
+        "hosp_90d",
+        "nlp_hopelessness",
+        0.4,
+        "flag",
+        _I,
+        "hopelessness",
+        lambda a: a["nlp_hopelessness"],
+    ),
     # --- treatment response at 8 weeks (shared predictors) ---
-    *_resp("anxious_depression", -0.5, "anxious depression present", _L,
-           "Fava et al. 2008 (STAR*D: lower remission with anxious depression)",
-           lambda a: a["anxious_depression"]),
-    *_resp("failed_trials", -0.35, "failed adequate trial (capped at 4)", _L,
-           "Rush et al. 2006 (remission falls from ~37% at level 1 to ~13% at levels 3-4)",
-           lambda a: np.minimum(a["failed_trials"], 4)),
-    *_resp("phq9_baseline", -0.03, "PHQ-9 point above 15", _I,
-           "Trivedi et al. 2006 report lower remission with greater baseline severity; "
-           "size for response chosen for the demo", lambda a: a["phq9_baseline"] - 15),
-    *_resp("episode_months", -0.25, "doubling of episode length beyond 6 months", _L,
-           "Trivedi et al. 2006 (longer current episode, lower remission); size illustrative",
-           lambda a: np.maximum(np.log2(a["episode_months"] / 6), 0)),
-    *_resp("nlp_psychosocial_stressor", -0.2, "stressor present", _I, "psychosocial stress",
-           lambda a: a["nlp_psychosocial_stressor"]),
+    *_resp(
+        "anxious_depression",
+        -0.5,
+        "anxious depression present",
+        _L,
+        "Fava et al. 2008 (STAR*D: lower remission with anxious depression)",
+        lambda a: a["anxious_depression"],
+    ),
+    *_resp(
+        "failed_trials",
+        -0.35,
+        "failed adequate trial (capped at 4)",
+        _L,
+        "Rush et al. 2006 (remission falls from ~37% at level 1 to ~13% at levels 3-4)",
+        lambda a: np.minimum(a["failed_trials"], 4),
+    ),
+    *_resp(
+        "phq9_baseline",
+        -0.03,
+        "PHQ-9 point above 15",
+        _I,
+        "Trivedi et al. 2006 report lower remission with greater baseline severity; "
+        "size for response chosen for the demo",
+        lambda a: a["phq9_baseline"] - 15,
+    ),
+    *_resp(
+        "episode_months",
+        -0.25,
+        "doubling of episode length beyond 6 months",
+        _L,
+        "Trivedi et al. 2006 (longer current episode, lower remission); size illustrative",
+        lambda a: np.maximum(np.log2(a["episode_months"] / 6), 0),
+    ),
+    *_resp(
+        "nlp_psychosocial_stressor",
+        -0.2,
+        "stressor present",
+        _I,
+        "psychosocial stress",
+        lambda a: a["nlp_psychosocial_stressor"],
+    ),
     # option-specific modifiers, purely illustrative (no established moderators)
-    Effect("response_mirtazapine", "sleep_tst_h", 0.2, "hour of sleep below 7 h", _I,
-           "sedating antidepressant in insomnia (illustrative, not an established moderator)",
-           lambda a: np.maximum(7.0 - a["sleep_tst_h"], 0)),
-    Effect("response_bupropion", "sleep_tst_h", -0.15, "hour of sleep below 7 h", _I,
-           "activating antidepressant in insomnia (illustrative)",
-           lambda a: np.maximum(7.0 - a["sleep_tst_h"], 0)),
-    Effect("response_cbt", "anxious_depression", 0.2, "anxious depression present", _I,
-           "partly offsets the shared anxious-depression term (illustrative)",
-           lambda a: a["anxious_depression"]),
+    Effect(
+        "response_mirtazapine",
+        "sleep_tst_h",
+        0.2,
+        "hour of sleep below 7 h",
+        _I,
+        "sedating antidepressant in insomnia (illustrative, not an established moderator)",
+        lambda a: np.maximum(7.0 - a["sleep_tst_h"], 0),
+    ),
+    Effect(
+        "response_bupropion",
+        "sleep_tst_h",
+        -0.15,
+        "hour of sleep below 7 h",
+        _I,
+        "activating antidepressant in insomnia (illustrative)",
+        lambda a: np.maximum(7.0 - a["sleep_tst_h"], 0),
+    ),
+    Effect(
+        "response_cbt",
+        "anxious_depression",
+        0.2,
+        "anxious depression present",
+        _I,
+        "partly offsets the shared anxious-depression term (illustrative)",
+        lambda a: a["anxious_depression"],
+    ),
 )
 
 #: Share of patients whose value is hidden (missing completely at random) per feature block.
 MISSINGNESS: dict[tuple[str, ...], float] = {
     ("sleep_tst_h", "sleep_efficiency", "sleep_waso_min", "circ_is", "circ_iv", "circ_ra"): 0.55,
-    ("nlp_hopelessness", "nlp_substance_use", "nlp_psychosocial_stressor",
-     "nlp_psychotic_features"): 0.25,  # fmt: skip
+    (
+        "nlp_hopelessness",
+        "nlp_substance_use",
+        "nlp_psychosocial_stressor",
+        "nlp_psychotic_features",
+    ): 0.25,
     ("adherence_pdc",): 0.2,
     ("gad7_current", "anxious_depression"): 0.1,
     ("phq9_slope",): 0.15,

@@ -8,7 +8,14 @@ from typing import Any
 
 from .features import FeatureSpec, specs_for
 
-TREATMENT_OPTIONS: tuple[str, ...] = ("ssri", "snri", "bupropion", "mirtazapine", "cbt", "combination")
+TREATMENT_OPTIONS: tuple[str, ...] = (
+    "ssri",
+    "snri",
+    "bupropion",
+    "mirtazapine",
+    "cbt",
+    "combination",
+)
 OPTION_LABELS = {
     "ssri": "SSRI",
     "snri": "SNRI",
@@ -19,20 +26,48 @@ OPTION_LABELS = {
 }
 
 _RELAPSE_FEATURES = (
-    "phq9_current", "phq9_baseline", "gad7_current", "anxious_depression", "prior_episodes",
-    "age_at_onset", "adherence_pdc", "on_maintenance_ad", "sleep_tst_h", "sleep_efficiency",
-    "circ_is", "nlp_psychosocial_stressor", "age_years",
-)  # fmt: skip
-_HOSP_FEATURES = (
-    "prior_admissions", "months_since_admission", "phq9_current", "phq9_slope", "adherence_pdc",
-    "n_psychotropics", "failed_trials", "nlp_substance_use", "nlp_psychotic_features",
-    "nlp_hopelessness", "sleep_tst_h", "circ_iv", "age_years",
-)  # fmt: skip
-_RESPONSE_FEATURES = (
-    "phq9_baseline", "gad7_current", "anxious_depression", "episode_months", "failed_trials",
-    "prior_episodes", "sleep_tst_h", "sleep_efficiency", "circ_ra", "nlp_psychosocial_stressor",
+    "phq9_current",
+    "phq9_baseline",
+    "gad7_current",
+    "anxious_depression",
+    "prior_episodes",
+    "age_at_onset",
+    "adherence_pdc",
+    "on_maintenance_ad",
+    "sleep_tst_h",
+    "sleep_efficiency",
+    "circ_is",
+    "nlp_psychosocial_stressor",
     "age_years",
-)  # fmt: skip
+)
+_HOSP_FEATURES = (
+    "prior_admissions",
+    "months_since_admission",
+    "phq9_current",
+    "phq9_slope",
+    "adherence_pdc",
+    "n_psychotropics",
+    "failed_trials",
+    "nlp_substance_use",
+    "nlp_psychotic_features",
+    "nlp_hopelessness",
+    "sleep_tst_h",
+    "circ_iv",
+    "age_years",
+)
+_RESPONSE_FEATURES = (
+    "phq9_baseline",
+    "gad7_current",
+    "anxious_depression",
+    "episode_months",
+    "failed_trials",
+    "prior_episodes",
+    "sleep_tst_h",
+    "sleep_efficiency",
+    "circ_ra",
+    "nlp_psychosocial_stressor",
+    "age_years",
+)
 
 _COMMON_LIMITS = (
     "Not a diagnosis and not a substitute for clinical judgement.",

@@ -95,7 +95,9 @@ def grouped_split(
     rows: Sequence[Mapping[str, Any]], fractions: tuple[float, float, float], seed: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Index arrays (train, calibration, test) with every group wholly in one part."""
-    groups = np.array([str(r.get("group_id") or r.get("patient_id") or i) for i, r in enumerate(rows)])
+    groups = np.array(
+        [str(r.get("group_id") or r.get("patient_id") or i) for i, r in enumerate(rows)]
+    )
     uniq, inv = np.unique(groups, return_inverse=True)
     perm = np.random.default_rng(seed).permutation(len(uniq))
     part = np.empty(len(uniq), dtype=np.int8)
@@ -134,12 +136,20 @@ def train_model(
     names = [s.name for s in specs]
     device = config.device or detect_device().device
     params = {
-        "objective": "binary:logistic", "eval_metric": "logloss", "tree_method": "hist",
-        "device": device, "max_depth": config.max_depth, "eta": config.learning_rate,
-        "min_child_weight": config.min_child_weight, "subsample": config.subsample,
-        "colsample_bytree": config.colsample_bytree, "lambda": config.reg_lambda,
-        "seed": config.seed, "nthread": 0, "verbosity": 0,
-    }  # fmt: skip
+        "objective": "binary:logistic",
+        "eval_metric": "logloss",
+        "tree_method": "hist",
+        "device": device,
+        "max_depth": config.max_depth,
+        "eta": config.learning_rate,
+        "min_child_weight": config.min_child_weight,
+        "subsample": config.subsample,
+        "colsample_bytree": config.colsample_bytree,
+        "lambda": config.reg_lambda,
+        "seed": config.seed,
+        "nthread": 0,
+        "verbosity": 0,
+    }
     dtrain = xgb.DMatrix(x[tr], label=y[tr], missing=np.nan, feature_names=names)
     booster = xgb.train(params, dtrain, num_boost_round=config.n_rounds)
     booster.set_param({"device": "cpu"})  # scoring happens on host-memory matrices
@@ -151,12 +161,17 @@ def train_model(
         method, cv_scores = calibration.choose_method(m_cal, y[ca], seed=config.seed)
     cal = calibration.fit(method, m_cal, y[ca])
     if cv_scores is not None:
-        cal["selection"] = {"rule": "lowest 5-fold CV log-loss on the calibration split",
-                            "cv_log_loss": cv_scores}  # fmt: skip
+        cal["selection"] = {
+            "rule": "lowest 5-fold CV log-loss on the calibration split",
+            "cv_log_loss": cv_scores,
+        }
     # With method "none" the band comes from refitting Platt scaling on resamples: how far the
     # held-out data would let the calibration move around the raw model output.
     cal["interval"] = calibration.bootstrap_interval_map(
-        "platt" if method == "none" else method, m_cal, y[ca], n_boot=config.n_boot,
+        "platt" if method == "none" else method,
+        m_cal,
+        y[ca],
+        n_boot=config.n_boot,
         seed=config.seed,
     )
     p_raw = calibration.sigmoid(m_te)
@@ -174,7 +189,9 @@ def train_model(
         "title": target.title,
         "target": target.name,
         "outcome": target.outcome,
-        "population": f"patients treated with {target.treatment}" if target.treatment else "caseload",
+        "population": f"patients treated with {target.treatment}"
+        if target.treatment
+        else "caseload",
         "features": [s.to_card() for s in specs],
         "model_file": "model.json",
         "model_format": "json",
@@ -187,13 +204,16 @@ def train_model(
         "split": {
             "method": "grouped by patient (group_id when given)",
             "fractions": list(config.split),
-            "n_train": len(tr), "n_calibration": len(ca), "n_test": len(te),
+            "n_train": len(tr),
+            "n_calibration": len(ca),
+            "n_test": len(te),
             "events_per_feature": round(epf, 1),
-        },  # fmt: skip
+        },
         "metrics": {
             "held_out": metrics.summarize(p_cal, y[te], n_boot=config.n_boot, seed=config.seed),
-            "held_out_uncalibrated": metrics.summarize(p_raw, y[te], n_boot=config.n_boot,
-                                                       seed=config.seed),  # fmt: skip
+            "held_out_uncalibrated": metrics.summarize(
+                p_raw, y[te], n_boot=config.n_boot, seed=config.seed
+            ),
             "no_skill_brier": round(metrics.brier(np.full(len(te), y[tr].mean()), y[te]), 5),
         },
         "calibration": cal,
@@ -256,13 +276,20 @@ def train_all(
     for name in targets or list(TARGETS):
         target = TARGETS[name]
         specs = [
-            s for s in target.features
+            s
+            for s in target.features
             if allowed_demographics is None or not s.demographic or s.name in allowed_demographics
-        ]  # fmt: skip
+        ]
         version = registry.next_version(name)
         try:
-            trained = train_model(records, target, version=version, training_data=training_data,
-                                  config=config, features=specs)  # fmt: skip
+            trained = train_model(
+                records,
+                target,
+                version=version,
+                training_data=training_data,
+                config=config,
+                features=specs,
+            )
         except ValidationError as exc:
             if "events per feature" not in str(exc):
                 raise
@@ -274,20 +301,36 @@ def train_all(
         trained = replace(trained, card=trained.card | {"predecessor": pred})
         no_skill = trained.card["metrics"]["no_skill_brier"]
         if new_brier >= no_skill:
-            ok, why = False, f"held-out Brier {new_brier:.4f} not better than no-skill {no_skill:.4f}"
+            ok, why = (
+                False,
+                f"held-out Brier {new_brier:.4f} not better than no-skill {no_skill:.4f}",
+            )
         elif pred is None or "error" in pred:
             ok, why = True, "no usable active version to compare with"
         elif new_brier < pred["brier"] and new_ll < pred["log_loss"]:
-            ok, why = True, (f"beats v{pred['version']}: Brier {new_brier:.4f} < {pred['brier']:.4f}, "
-                             f"log-loss {new_ll:.4f} < {pred['log_loss']:.4f}")  # fmt: skip
+            ok, why = (
+                True,
+                (
+                    f"beats v{pred['version']}: Brier {new_brier:.4f} < {pred['brier']:.4f}, "
+                    f"log-loss {new_ll:.4f} < {pred['log_loss']:.4f}"
+                ),
+            )
         else:
-            ok, why = False, (f"does not beat v{pred['version']}: Brier {new_brier:.4f} vs "
-                              f"{pred['brier']:.4f}, log-loss {new_ll:.4f} vs {pred['log_loss']:.4f}")  # fmt: skip
+            ok, why = (
+                False,
+                (
+                    f"does not beat v{pred['version']}: Brier {new_brier:.4f} vs "
+                    f"{pred['brier']:.4f}, log-loss {new_ll:.4f} vs {pred['log_loss']:.4f}"
+                ),
+            )
         with tempfile.TemporaryDirectory() as tmp:
             write_package(trained, Path(tmp), signing_key)
             recs = [registry.install_package(Path(tmp), actor=actor)]
         if ok:
             recs.append(registry.activate(name, version, actor=actor, reason=why))
-        outcomes.append(TrainOutcome(name, "activated" if ok else "not_activated", why, version,
-                                     held, pred, tuple(recs)))  # fmt: skip
+        outcomes.append(
+            TrainOutcome(
+                name, "activated" if ok else "not_activated", why, version, held, pred, tuple(recs)
+            )
+        )
     return outcomes
