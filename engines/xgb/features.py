@@ -160,12 +160,12 @@ def check_policy(specs: Sequence[FeatureSpec], allowed_demographics: frozenset[s
 
 def _column(rows: Sequence[Mapping[str, Any]], spec: FeatureSpec) -> np.ndarray:
     name = spec.name
-    values = [r.get(name) for r in rows]
+    nan = np.nan
     try:
-        # None -> NaN is done by NumPy itself; bools become 0/1.
-        return np.array(values, dtype=np.float32)
+        # absent or None -> NaN (never 0); bools become 0/1
+        return np.array([nan if (v := r.get(name)) is None else v for r in rows], dtype=np.float32)
     except (TypeError, ValueError):
-        for i, v in enumerate(values):
+        for i, v in enumerate(r.get(name) for r in rows):
             try:
                 np.float32(np.nan if v is None else v)
             except (TypeError, ValueError):

@@ -20,7 +20,7 @@ from app.events import PredictionGenerated
 from . import calibration
 from .bands import BANDS, SUICIDE_RISK_NOTICE, SYNTHETIC_LABEL, risk_band_codes
 from .features import assemble_matrix
-from .registry import LoadedModel
+from .registry import SCORING_THREADS, LoadedModel
 
 Rows = Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]]
 
@@ -123,7 +123,7 @@ def score_caseload(
 def contributions(model: LoadedModel, x: np.ndarray) -> np.ndarray:
     """TreeSHAP matrix (n, n_features + 1); the last column is the bias; rows sum to the margin."""
     names = [f.name for f in model.card.features]
-    dm = xgb.DMatrix(x, missing=np.nan, feature_names=names)
+    dm = xgb.DMatrix(x, missing=np.nan, feature_names=names, nthread=SCORING_THREADS)
     return model.booster.predict(dm, pred_contribs=True)
 
 

@@ -34,6 +34,7 @@ from .card import ModelCard, parse_card
 from .modelfile import load_booster, read_model_bytes, sha256_hex, sniff_format
 from .signing import Signature, TrustedKey, parse_signature, verify
 
+SCORING_THREADS = 1
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _VERSION_RE = re.compile(r"^[0-9]{1,9}$")
 
@@ -307,6 +308,9 @@ class ModelRegistry:
             )
         key = verify(card.raw, digest, sig, self.trusted_keys, where=str(model_path))
         booster = load_booster(model_path, data)
+        # Scoring a caseload is a few hundred thousand tree walks: one thread avoids OpenMP
+        # start-up and contention on a busy workstation (measured in docs/bench/xgb.md).
+        booster.set_param({"nthread": SCORING_THREADS, "device": "cpu"})
         names = [f.name for f in card.features]
         if booster.num_features() != len(names) or (
             booster.feature_names is not None and list(booster.feature_names) != names

@@ -99,3 +99,14 @@ def test_interval_width_shrinks_where_calibration_data_are_dense(hosp, patients)
     scores = score_caseload(hosp, patients)
     width = scores.interval_high - scores.interval_low
     assert np.all(width >= 0) and np.all(width < 0.5)
+
+
+def test_detect_device_reports_cpu_without_cuda_build():
+    import xgboost as xgb
+
+    from engines.xgb.device import detect_device
+
+    rep = detect_device()
+    assert rep.device in ("cpu", "cuda")
+    if not xgb.build_info().get("USE_CUDA"):
+        assert rep.device == "cpu" and not rep.cuda_build and "no CUDA" in rep.summary()
