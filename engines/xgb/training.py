@@ -1,0 +1,336 @@
+"""Training and retraining (`novamind train`): grouped split, calibration, held-out metrics,
+signing, and activation only when the new model beats its predecessor on held-out data.
+
+Split: patients (or the record's ``group_id``, e.g. a patient with several episodes) are assigned
+wholly to train / calibration / test, so no patient leaks across the held-out boundary.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xgboost as xgb
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from app.errors import NotFoundError, ValidationError
+
+from . import calibration, metrics
+from .bands import SUICIDE_RISK_NOTICE, SYNTHETIC_LABEL
+from .card import SCHEMA, validate_card
+from .device import detect_device
+from .features import FeatureSpec, assemble_matrix
+from .modelfile import sha256_hex
+from .predict import score_matrix
+from .registry import ModelRegistry, RegistryRecord
+from .signing import sign
+from .targets import TARGETS, TargetSpec
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyper-parameters and safeguards; defaults keep models small and well regularised."""
+
+    max_depth: int = 3
+    learning_rate: float = 0.1
+    n_rounds: int = 60
+    min_child_weight: float = 5.0
+    subsample: float = 0.8
+    colsample_bytree: float = 0.9
+    reg_lambda: float = 1.0
+    calibration: str = "auto"  # auto | platt | isotonic | none
+    n_boot: int = 200
+    min_events_per_feature: float = 10.0
+    split: tuple[float, float, float] = (0.6, 0.2, 0.2)
+    seed: int = 0
+    device: str | None = None  # None = detect_device()
+
+
+@dataclass(frozen=True, eq=False)
+class TrainedModel:
+    """A trained, calibrated model with its (unsigned) card and its held-out data."""
+
+    target: TargetSpec
+    booster: xgb.Booster
+    card: dict[str, Any]
+    model_bytes: bytes
+    test_records: tuple[Mapping[str, Any], ...]
+    test_y: np.ndarray
+
+
+@dataclass(frozen=True)
+class TrainOutcome:
+    """What happened to one target in a training run (for the CLI report and the audit)."""
+
+    target: str
+    status: str  # activated | not_activated | insufficient_events
+    detail: str
+    version: str | None = None
+    held_out: Mapping[str, Any] | None = None
+    predecessor: Mapping[str, Any] | None = None
+    records: tuple[RegistryRecord, ...] = field(default_factory=tuple)
+
+
+def _labelled(records: Sequence[Mapping[str, Any]], target: TargetSpec) -> tuple[list, np.ndarray]:
+    rows, ys = [], []
+    for r in records:
+        y = target.label_of(r)
+        if y is not None:
+            if y not in (0.0, 1.0):
+                raise ValidationError(
+                    f"patient {r.get('patient_id', '?')}: label '{target.label_key}' must be 0 or 1"
+                )
+            rows.append(r)
+            ys.append(y)
+    return rows, np.asarray(ys, dtype=np.float32)
+
+
+def grouped_split(
+    rows: Sequence[Mapping[str, Any]], fractions: tuple[float, float, float], seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Index arrays (train, calibration, test) with every group wholly in one part."""
+    groups = np.array(
+        [str(r.get("group_id") or r.get("patient_id") or i) for i, r in enumerate(rows)]
+    )
+    uniq, inv = np.unique(groups, return_inverse=True)
+    perm = np.random.default_rng(seed).permutation(len(uniq))
+    part = np.empty(len(uniq), dtype=np.int8)
+    c1 = int(round(fractions[0] * len(uniq)))
+    c2 = c1 + int(round(fractions[1] * len(uniq)))
+    part[perm[:c1]], part[perm[c1:c2]], part[perm[c2:]] = 0, 1, 2
+    rp = part[inv]
+    return np.flatnonzero(rp == 0), np.flatnonzero(rp == 1), np.flatnonzero(rp == 2)
+
+
+def events_per_feature(y: np.ndarray, n_features: int) -> float:
+    """Minority-class count per candidate feature (the EPV rule of thumb)."""
+    return float(min(y.sum(), len(y) - y.sum())) / max(n_features, 1)
+
+
+def train_model(
+    records: Sequence[Mapping[str, Any]],
+    target: TargetSpec,
+    *,
+    version: str,
+    training_data: Mapping[str, Any],
+    config: TrainConfig = TrainConfig(),
+    features: Sequence[FeatureSpec] | None = None,
+) -> TrainedModel:
+    """Fit, calibrate and evaluate one model; the card is complete but not yet signed."""
+    specs = tuple(features) if features is not None else target.features
+    rows, y = _labelled(records, target)
+    epf = events_per_feature(y, len(specs))
+    if epf < config.min_events_per_feature:
+        raise ValidationError(
+            f"{target.name}: {epf:.1f} events per feature, below the minimum "
+            f"{config.min_events_per_feature:g}; collect more labelled outcomes before training"
+        )
+    tr, ca, te = grouped_split(rows, config.split, config.seed)
+    x = assemble_matrix(rows, specs)
+    names = [s.name for s in specs]
+    device = config.device or detect_device().device
+    params = {
+        "objective": "binary:logistic",
+        "eval_metric": "logloss",
+        "tree_method": "hist",
+        "device": device,
+        "max_depth": config.max_depth,
+        "eta": config.learning_rate,
+        "min_child_weight": config.min_child_weight,
+        "subsample": config.subsample,
+        "colsample_bytree": config.colsample_bytree,
+        "lambda": config.reg_lambda,
+        "seed": config.seed,
+        "nthread": 0,
+        "verbosity": 0,
+    }
+    dtrain = xgb.DMatrix(x[tr], label=y[tr], missing=np.nan, feature_names=names)
+    booster = xgb.train(params, dtrain, num_boost_round=config.n_rounds)
+    booster.set_param({"device": "cpu"})  # scoring happens on host-memory matrices
+
+    m_cal = booster.inplace_predict(x[ca], predict_type="margin", missing=np.nan)
+    m_te = booster.inplace_predict(x[te], predict_type="margin", missing=np.nan)
+    method, cv_scores = config.calibration, None
+    if method == "auto":
+        method, cv_scores = calibration.choose_method(m_cal, y[ca], seed=config.seed)
+    cal = calibration.fit(method, m_cal, y[ca])
+    if cv_scores is not None:
+        cal["selection"] = {
+            "rule": "lowest 5-fold CV log-loss on the calibration split",
+            "cv_log_loss": cv_scores,
+        }
+    # With method "none" the band comes from refitting Platt scaling on resamples: how far the
+    # held-out data would let the calibration move around the raw model output.
+    cal["interval"] = calibration.bootstrap_interval_map(
+        "platt" if method == "none" else method,
+        m_cal,
+        y[ca],
+        n_boot=config.n_boot,
+        seed=config.seed,
+    )
+    p_raw = calibration.sigmoid(m_te)
+    p_cal = calibration.apply(cal, m_te)
+    cal["reliability"] = metrics.reliability_bins(p_cal, y[te])
+    cal["reliability_uncalibrated"] = metrics.reliability_bins(p_raw, y[te])
+    cal["fitted_on"] = f"calibration split: {len(ca)} records, {int(y[ca].sum())} events"
+
+    model_bytes = bytes(booster.save_raw(raw_format="json"))
+    synthetic = training_data.get("kind") == "synthetic"
+    card = {
+        "schema": SCHEMA,
+        "name": target.name,
+        "version": version,
+        "title": target.title,
+        "target": target.name,
+        "outcome": target.outcome,
+        "population": f"patients treated with {target.treatment}"
+        if target.treatment
+        else "caseload",
+        "features": [s.to_card() for s in specs],
+        "model_file": "model.json",
+        "model_format": "json",
+        "model_sha256": sha256_hex(model_bytes),
+        "training_data": dict(training_data),
+        "created_at": datetime.now(UTC).replace(microsecond=0).isoformat(),
+        "xgboost_version": xgb.__version__,
+        "params": {k: v for k, v in params.items() if k not in ("nthread", "verbosity", "device")}
+        | {"n_rounds": config.n_rounds, "trained_on_device": device},
+        "split": {
+            "method": "grouped by patient (group_id when given)",
+            "fractions": list(config.split),
+            "n_train": len(tr),
+            "n_calibration": len(ca),
+            "n_test": len(te),
+            "events_per_feature": round(epf, 1),
+        },
+        "metrics": {
+            "held_out": metrics.summarize(p_cal, y[te], n_boot=config.n_boot, seed=config.seed),
+            "held_out_uncalibrated": metrics.summarize(
+                p_raw, y[te], n_boot=config.n_boot, seed=config.seed
+            ),
+            "no_skill_brier": round(metrics.brier(np.full(len(te), y[tr].mean()), y[te]), 5),
+        },
+        "calibration": cal,
+        "intended_use": target.intended_use,
+        "limits": list(target.limits),
+        "labels": [SYNTHETIC_LABEL] if synthetic else [],
+        "notice": SUICIDE_RISK_NOTICE,
+        "contributions": "TreeSHAP (pred_contribs) in log-odds of the uncalibrated model",
+        "predecessor": None,
+    }
+    validate_card(card, where=f"{target.name}@{version}")
+    test_records = tuple(rows[i] for i in te)
+    return TrainedModel(target, booster, card, model_bytes, test_records, y[te])
+
+
+def write_package(trained: TrainedModel, out_dir: Path, key: Ed25519PrivateKey) -> Path:
+    """Write model.json, card.json and signature.json (the unit IT installs) into out_dir."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "model.json").write_bytes(trained.model_bytes)
+    (out / "card.json").write_text(json.dumps(trained.card, indent=1), encoding="utf-8")
+    sig = sign(trained.card, trained.card["model_sha256"], key)
+    (out / "signature.json").write_text(json.dumps(sig.to_json(), indent=1), encoding="utf-8")
+    return out
+
+
+def _evaluate_active(registry: ModelRegistry, trained: TrainedModel) -> dict[str, Any] | None:
+    name = trained.target.name
+    if registry.active_version(name) is None:
+        return None
+    try:
+        old = registry.load(name)
+    except (NotFoundError, ValidationError) as exc:
+        return {"version": registry.active_version(name), "error": str(exc)}
+    x = assemble_matrix(trained.test_records, old.card.features)
+    _m, p, *_ = score_matrix(old, x)
+    y = trained.test_y
+    return {
+        "version": old.card.version,
+        "brier": round(metrics.brier(p, y), 5),
+        "log_loss": round(metrics.log_loss(p, y), 5),
+    }
+
+
+def train_all(
+    records: Sequence[Mapping[str, Any]],
+    registry: ModelRegistry,
+    signing_key: Ed25519PrivateKey,
+    *,
+    actor: str,
+    training_data: Mapping[str, Any],
+    config: TrainConfig = TrainConfig(),
+    targets: Sequence[str] | None = None,
+    allowed_demographics: frozenset[str] | None = None,
+) -> list[TrainOutcome]:
+    """Retrain every target; install each new version; activate only those that beat the
+    active version on the same held-out patients (lower Brier and lower log-loss) and the
+    no-skill baseline. Targets short of events per feature are skipped, not trained."""
+    outcomes = []
+    for name in targets or list(TARGETS):
+        target = TARGETS[name]
+        specs = [
+            s
+            for s in target.features
+            if allowed_demographics is None or not s.demographic or s.name in allowed_demographics
+        ]
+        version = registry.next_version(name)
+        try:
+            trained = train_model(
+                records,
+                target,
+                version=version,
+                training_data=training_data,
+                config=config,
+                features=specs,
+            )
+        except ValidationError as exc:
+            if "events per feature" not in str(exc):
+                raise
+            outcomes.append(TrainOutcome(name, "insufficient_events", str(exc)))
+            continue
+        held = trained.card["metrics"]["held_out"]
+        new_brier, new_ll = held["brier"]["value"], held["log_loss"]["value"]
+        pred = _evaluate_active(registry, trained)
+        trained = replace(trained, card=trained.card | {"predecessor": pred})
+        no_skill = trained.card["metrics"]["no_skill_brier"]
+        if new_brier >= no_skill:
+            ok, why = (
+                False,
+                f"held-out Brier {new_brier:.4f} not better than no-skill {no_skill:.4f}",
+            )
+        elif pred is None or "error" in pred:
+            ok, why = True, "no usable active version to compare with"
+        elif new_brier < pred["brier"] and new_ll < pred["log_loss"]:
+            ok, why = (
+                True,
+                (
+                    f"beats v{pred['version']}: Brier {new_brier:.4f} < {pred['brier']:.4f}, "
+                    f"log-loss {new_ll:.4f} < {pred['log_loss']:.4f}"
+                ),
+            )
+        else:
+            ok, why = (
+                False,
+                (
+                    f"does not beat v{pred['version']}: Brier {new_brier:.4f} vs "
+                    f"{pred['brier']:.4f}, log-loss {new_ll:.4f} vs {pred['log_loss']:.4f}"
+                ),
+            )
+        with tempfile.TemporaryDirectory() as tmp:
+            write_package(trained, Path(tmp), signing_key)
+            recs = [registry.install_package(Path(tmp), actor=actor)]
+        if ok:
+            recs.append(registry.activate(name, version, actor=actor, reason=why))
+        outcomes.append(
+            TrainOutcome(
+                name, "activated" if ok else "not_activated", why, version, held, pred, tuple(recs)
+            )
+        )
+    return outcomes

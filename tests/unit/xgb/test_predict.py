@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from app.events import PredictionGenerated
+from engines.xgb.bands import BANDS, SUICIDE_RISK_NOTICE, risk_band, risk_band_codes
+from engines.xgb.demo import bundled_registry
+from engines.xgb.features import assemble_matrix
+from engines.xgb.predict import contributions, explain, prediction_event, score_caseload
+from engines.xgb.synthetic import generate_cohort
+
+
+@pytest.fixture(scope="module")
+def patients():
+    return generate_cohort(400, seed=99)
+
+
+@pytest.fixture(scope="module")
+def hosp():
+    return bundled_registry().load("hosp_90d")
+
+
+@pytest.mark.parametrize(
+    "p,band",
+    [
+        (0.0, "very low"),
+        (0.1999, "very low"),
+        (0.2, "low"),
+        (0.3999, "low"),
+        (0.4, "moderate"),
+        (0.6, "high"),
+        (0.7999, "high"),
+        (0.8, "very high"),
+        (1.0, "very high"),
+    ],
+)
+def test_band_edges(p, band):
+    assert risk_band(p) == band
+    assert BANDS[risk_band_codes(np.array([p]))[0]] == band
+
+
+def test_band_rejects_invalid_probability():
+    with pytest.raises(ValueError):
+        risk_band(1.2)
+    with pytest.raises(ValueError):
+        risk_band(float("nan"))
+
+
+def test_contributions_sum_to_margin(hosp, patients):
+    x = assemble_matrix(patients, hosp.card.features)
+    contrib = contributions(hosp, x)
+    margin = hosp.booster.inplace_predict(x, predict_type="margin")
+    assert contrib.shape == (len(patients), len(hosp.card.features) + 1)
+    np.testing.assert_allclose(contrib.sum(axis=1), margin, atol=1e-4)
+    # missing features exist in this cohort and still get a well-defined contribution
+    assert np.isnan(x).any()
+
+
+def test_explained_prediction_is_consistent(hosp, patients):
+    preds = explain(hosp, patients[:20])
+    caseload = score_caseload(hosp, patients[:20])
+    for i, pr in enumerate(preds):
+        assert pr.patient_id == patients[i]["patient_id"]
+        assert pr.bias + sum(c.contribution for c in pr.contributions) == pytest.approx(
+            pr.margin, abs=1e-4
+        )
+        assert pr.interval_low <= pr.probability <= pr.interval_high
+        assert pr.band == risk_band(pr.probability)
+        assert pr.probability == pytest.approx(caseload.probability[i])
+        sizes = [abs(c.contribution) for c in pr.contributions]
+        assert sizes == sorted(sizes, reverse=True)
+        assert pr.model_version == "hosp_90d@1" and pr.synthetic
+        assert pr.provenance["training_data"] == "synthetic"
+        assert SUICIDE_RISK_NOTICE in pr.notice and "demonstration only" in pr.notice
+        assert "calibration map" in pr.interval_method
+        missing = {c.feature for c in pr.contributions if c.value is None}
+        assert missing == {s.name for s in hosp.card.features if patients[i].get(s.name) is None}
+
+
+def test_prediction_event(hosp, patients):
+    pr = explain(hosp, patients[:1])[0]
+    ev = prediction_event(pr, "pred-1")
+    assert isinstance(ev, PredictionGenerated)
+    assert ev.payload()["model_version"] == "hosp_90d@1"
+    assert ev.probability == pytest.approx(pr.probability, abs=1e-6) and ev.band == pr.band
+    assert ev.patient_id == pr.patient_id
+
+
+def test_caseload_sorted_by_risk(hosp, patients):
+    scores = score_caseload(hosp, patients)
+    order = scores.order_by_risk()
+    assert np.all(np.diff(scores.probability[order]) <= 0)
+    assert len(scores.patient_ids) == len(patients)
+    assert scores.band(int(order[0])) in BANDS
+
+
+def test_interval_width_shrinks_where_calibration_data_are_dense(hosp, patients):
+    scores = score_caseload(hosp, patients)
+    width = scores.interval_high - scores.interval_low
+    assert np.all(width >= 0) and np.all(width < 0.5)
+
+
+def test_detect_device_reports_cpu_without_cuda_build():
+    import xgboost as xgb
+
+    from engines.xgb.device import detect_device
+
+    rep = detect_device()
+    assert rep.device in ("cpu", "cuda")
+    if not xgb.build_info().get("USE_CUDA"):
+        assert rep.device == "cpu" and not rep.cuda_build and "no CUDA" in rep.summary()
