@@ -20,7 +20,7 @@ install_system_packages() {
   local SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   local pkgs=(build-essential cmake python3-venv python3-dev
     dbus dbus-x11 gnome-keyring xvfb xauth
-    libgl1 libegl1 libglx-mesa0 libgl1-mesa-dri libfontconfig1 libdbus-1-3 libxrender1 libxi6
+    libgl1 libegl1 libegl-mesa0 libgbm1 libxt6 libglx-mesa0 libgl1-mesa-dri libfontconfig1 libdbus-1-3 libxrender1 libxi6
     libsm6 libice6 libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1
     libxcb-shape0 libxcb-render-util0 libxcb-image0 libxcb-xinerama0 libxcb-randr0
     libxcb-xfixes0 fonts-dejavu-core)

@@ -282,3 +282,15 @@ class Meta(Base):
     __tablename__ = "meta"
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class Draft(RecordMixin, Base):
+    """Unsaved work (a note being typed, a form half filled) kept encrypted across lock/logout."""
+
+    __tablename__ = "drafts"
+    __table_args__ = (UniqueConstraint("user_id", "kind", "ref"),)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    patient_id: Mapped[str | None] = mapped_column(ForeignKey("patients.id"))
+    kind: Mapped[str] = mapped_column(String(32))  # note | assessment | ...
+    ref: Mapped[str] = mapped_column(String(64), default="")  # e.g. the draft note's id
+    content_json: Mapped[str] = mapped_column(Text)

@@ -102,3 +102,37 @@ def test_failing_subscriber_does_not_break_others(ctx: AppContext, clinic: dict)
     ctx.bus.subscribe(PatientDataUpdated, seen.append)
     notes.create_draft(ctx, clinic["users"][Role.CLINICIAN], clinic["mine"], "T", "B")
     assert len(seen) == 1
+
+
+def test_drafts_survive_reopen_and_stay_private(ctx: AppContext, clinic: dict) -> None:
+    from app.services import drafts
+    from app.services.context import AppContext as Ctx
+
+    me = clinic["users"][Role.CLINICIAN]
+    drafts.save_draft(
+        ctx,
+        me,
+        kind="note",
+        ref="new",
+        patient_id=clinic["mine"],
+        content={"title": "T", "body": "half-typed"},
+    )
+    drafts.save_draft(
+        ctx,
+        me,
+        kind="note",
+        ref="new",
+        patient_id=clinic["mine"],
+        content={"title": "T", "body": "half-typed, more"},
+    )
+    settings = ctx.settings
+    ctx.close()
+    reopened = Ctx.open(settings)
+    try:
+        (d,) = drafts.load_drafts(reopened, me)
+        assert d["content"]["body"] == "half-typed, more"
+        assert drafts.load_drafts(reopened, clinic["users"][Role.SUPERVISOR]) == []
+        drafts.discard_draft(reopened, me, kind="note", ref="new")
+        assert drafts.load_drafts(reopened, me) == []
+    finally:
+        reopened.close()

@@ -1,0 +1,107 @@
+"""Drafts: work in progress kept inside the encrypted store, so locking or logging out loses
+nothing. Only the owner reads or changes their drafts; each access is audited."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.domain import Action, Principal
+from app.security import rbac
+from app.services.context import AppContext, actor_of
+from app.store.models import Draft
+from app.store.store import UnitOfWork
+
+
+def save_draft(
+    ctx: AppContext,
+    principal: Principal,
+    *,
+    kind: str,
+    ref: str,
+    content: dict[str, Any],
+    patient_id: str | None = None,
+) -> None:
+    """Create or replace the user's draft of (kind, ref)."""
+    payload = json.dumps(content)
+
+    def do(uow: UnitOfWork) -> None:
+        if patient_id is not None:
+            rbac.require(uow.session, principal, Action.WRITE_CLINICAL, patient_id)
+        row = uow.session.scalar(
+            select(Draft).where(
+                Draft.user_id == principal.user_id, Draft.kind == kind, Draft.ref == ref
+            )
+        )
+        if row is None:
+            row = Draft(
+                user_id=principal.user_id,
+                kind=kind,
+                ref=ref,
+                patient_id=patient_id,
+                author_id=principal.user_id,
+                content_json=payload,
+            )
+            uow.session.add(row)
+        else:
+            row.content_json = payload
+        uow.session.flush()
+        uow.audit(
+            actor_of(principal),
+            "draft.save",
+            patient_id=patient_id,
+            record_type="draft",
+            record_id=row.id,
+        )
+
+    ctx.store.write(do)
+
+
+def load_drafts(
+    ctx: AppContext, principal: Principal, kind: str | None = None
+) -> list[dict[str, Any]]:
+    """The user's own drafts: [{kind, ref, patient_id, content}]."""
+
+    def read(session: Session) -> list[dict[str, Any]]:
+        q = select(Draft).where(Draft.user_id == principal.user_id)
+        if kind is not None:
+            q = q.where(Draft.kind == kind)
+        return [
+            {
+                "kind": d.kind,
+                "ref": d.ref,
+                "patient_id": d.patient_id,
+                "content": json.loads(d.content_json),
+            }
+            for d in session.scalars(q)
+        ]
+
+    drafts = ctx.store.read(read)
+    if drafts:
+        ctx.store.write(
+            lambda uow: uow.audit(actor_of(principal), "draft.read", detail={"count": len(drafts)})
+        )
+    return drafts
+
+
+def discard_draft(ctx: AppContext, principal: Principal, *, kind: str, ref: str) -> None:
+    def do(uow: UnitOfWork) -> None:
+        row = uow.session.scalar(
+            select(Draft).where(
+                Draft.user_id == principal.user_id, Draft.kind == kind, Draft.ref == ref
+            )
+        )
+        if row is not None:
+            uow.session.delete(row)
+            uow.audit(
+                actor_of(principal),
+                "draft.discard",
+                patient_id=row.patient_id,
+                record_type="draft",
+                record_id=row.id,
+            )
+
+    ctx.store.write(do)
