@@ -17,6 +17,7 @@ SOFTWARE_RENDERERS = (
     "swrast",
     "swr",
     "osmesa",
+    "mesa offscreen",
     "basic render",
     "gdi generic",
 )

@@ -302,9 +302,9 @@ class _SceneBase:
         bar.SetVerticalTitleSeparation(6)
         pos = bar.GetPositionCoordinate()
         pos.SetCoordinateSystemToNormalizedViewport()
-        pos.SetValue(0.87, 0.18)
-        bar.SetWidth(0.11)
-        bar.SetHeight(0.62)
+        pos.SetValue(0.80, 0.2)
+        bar.SetWidth(0.17)
+        bar.SetHeight(0.6)
         for text in (bar.GetTitleTextProperty(), bar.GetLabelTextProperty()):
             text.SetColor(*self.style.text_rgb)
             text.ShadowOff()
@@ -332,8 +332,29 @@ class _SceneBase:
     def _layers(self) -> list[_TwinLayer]:
         raise NotImplementedError
 
+    def _fit_overlays(self) -> None:
+        """Scale legend and caption fonts with the window (reports are small, screens big)."""
+        size = tuple(self.render_window.GetSize())
+        if size == getattr(self, "_overlay_size", None):
+            return
+        self._overlay_size = size
+        h = max(size[1], 1)
+        for bar in self._bars():
+            bar.GetTitleTextProperty().SetFontSize(max(9, round(h / 42)))
+            bar.GetLabelTextProperty().SetFontSize(max(8, round(h / 48)))
+            bar.SetBarRatio(0.22 if h > 400 else 0.3)
+        for cap in self._captions():
+            cap.GetTextProperty().SetFontSize(max(10, round(h / 36)))
+
+    def _bars(self) -> list[vtkScalarBarActor]:
+        return [self.scalar_bar] if hasattr(self, "scalar_bar") else []
+
+    def _captions(self) -> list[vtkTextActor]:
+        return [self.caption] if hasattr(self, "caption") else list(getattr(self, "captions", []))
+
     def render(self) -> None:
         """Draw a frame now (after the first, multi-sampling follows the GL renderer)."""
+        self._fit_overlays()
         self.render_window.Render()
         if not self._gl_checked:
             self._gl_checked = True
@@ -388,7 +409,8 @@ class _SceneBase:
             cam.SetViewUp(*up)
             cam.SetViewAngle(30.0)
             ren.ResetCamera(bounds)
-            cam.Zoom(1.45 * zoom)
+            cam.Zoom(1.35 * zoom)
+            cam.SetWindowCenter(0.16, 0.0)  # leave the right side to the legend
             ren.ResetCameraClippingRange()
 
     def render_image(self, size: tuple[int, int] | None = None) -> np.ndarray:
@@ -577,8 +599,8 @@ class CompareScene(_SceneBase):
             self.captions.append(self._caption(ren))
         self.layers[1].renderer.SetActiveCamera(self.layers[0].renderer.GetActiveCamera())
         self.scalar_bar = self._scalar_bar(self.layers[1].renderer)
-        self.scalar_bar.GetPositionCoordinate().SetValue(0.84, 0.18)
-        self.scalar_bar.SetWidth(0.14)
+        self.scalar_bar.GetPositionCoordinate().SetValue(0.78, 0.2)
+        self.scalar_bar.SetWidth(0.2)
         self._cmap = make_colormap(colormap, clim)
         self.scalar_bar.SetTitle(title)
         self._install()
