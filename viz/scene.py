@@ -126,7 +126,7 @@ class _TwinLayer:
         for rid in atlas.nucleus_ids:
             spheres = [
                 pv.Sphere(
-                    radius=style.glyph_radius_mm, center=p, theta_resolution=28, phi_resolution=20
+                    radius=style.glyph_radius_mm, center=p, theta_resolution=20, phi_resolution=14
                 )
                 for p in atlas.nucleus_points[rid]
             ]
@@ -554,13 +554,19 @@ class TwinScene(_SceneBase):
         self.caption.SetInput(text)
 
     def set_cortex_opacity(self, anatomy: float, regions: float | None = None) -> None:
-        """Opacity of grey anatomy and of coloured regions: 1, 1 = solid cortex."""
+        """Opacity of grey anatomy and of coloured regions; 1, 1 = solid cortex, nuclei hidden."""
         regions = max(anatomy, self.style.region_opacity) if regions is None else regions
         for value in (anatomy, regions):
             if not 0.0 < value <= 1.0:
                 raise ValidationError(f"cortex opacity {value!r}: must be in (0, 1]")
         self.layer.alphas = (float(anatomy), float(regions))
         self.layer.set_lut(self._cmap)
+        # Inside a solid cortex glyphs and tubes cannot be seen; not drawing them also keeps
+        # the frame out of the (costly on llvmpipe) translucent pass.
+        solid = not self.layer.translucent
+        for actor in [*self.layer.glyphs.values(), self.layer.tubes]:
+            if actor is not None:
+                actor.SetVisibility(not solid)
 
     def pick(self, x: float, y: float) -> str | None:
         """Region id under the display point (x, y; origin top-left, pixels) or None."""
