@@ -12,7 +12,10 @@ Accepted shape (either the whole file or just its ``regions`` member)::
         "amygdala": {"kind": "subcortical", "mni": [[-22, -4, -18], [22, -4, -18]]}
     }}
 
-``regions`` may also be a list of objects with an ``id``. A bare parcel name ("46") means both
+``regions`` may also be a list of objects with an ``id``; ``hcp_mmp_parcels`` and
+``display_name`` are accepted for ``parcels`` and ``label`` (the twin engine's file), and a
+single ``mni`` point with ``"hemisphere": "bilateral"`` is the left one, mirrored to the right.
+A bare parcel name ("46") means both
 hemispheres, a prefixed one ("L_46") one hemisphere. ``mni`` is one [x, y, z] point or a list
 of them (mm, MNI152). A ``connections`` list of ``[a, b]`` or ``{"from", "to", "weight"}``
 entries next to ``regions`` becomes tubes in the scene.
@@ -145,7 +148,8 @@ def _resolve_parcels(
 
 
 def _kind(rid: str, spec: Mapping, source: str) -> str:
-    kind = str(spec.get("kind", "cortical" if "parcels" in spec else "nucleus")).lower()
+    has_parcels = "parcels" in spec or "hcp_mmp_parcels" in spec
+    kind = str(spec.get("kind", "cortical" if has_parcels else "nucleus")).lower()
     if kind in CORTICAL_KINDS:
         return "cortical"
     if kind in NUCLEUS_KINDS:
@@ -211,10 +215,11 @@ def build_atlas(
     parcel_owner = np.full(len(brain.parcel_names), -1, dtype=np.int32)
     labels, kinds, parcels, points, anchors = {}, {}, {}, {}, {}
     for idx, (rid, spec) in enumerate(items):
-        labels[rid] = str(spec.get("label", spec.get("name", rid)))
+        labels[rid] = str(spec.get("label", spec.get("display_name", spec.get("name", rid))))
         kinds[rid] = _kind(rid, spec, source)
         if kinds[rid] == "cortical":
-            parcels[rid] = _resolve_parcels(rid, spec.get("parcels"), lookup, source)
+            names = spec.get("parcels", spec.get("hcp_mmp_parcels"))
+            parcels[rid] = _resolve_parcels(rid, names, lookup, source)
             for name in parcels[rid]:
                 owner = parcel_owner[lookup[name]]
                 if owner >= 0:
@@ -223,7 +228,10 @@ def build_atlas(
         else:
             if "mni" not in spec:
                 raise _fail(source, f"region '{rid}': a subcortical region needs 'mni'")
-            points[rid] = _points(spec["mni"], source, f"region '{rid}'")
+            pts = _points(spec["mni"], source, f"region '{rid}'")
+            if str(spec.get("hemisphere", "")).lower() == "bilateral" and len(pts) == 1:
+                pts = np.vstack([pts, pts * [-1.0, 1.0, 1.0]])  # given one side, mirror x
+            points[rid] = pts
             anchors[rid] = _nucleus_anchors(points[rid])
     vertex_region = parcel_owner[brain.parcel.astype(np.int64)]
     vertex_region[brain.parcel == 0] = -1

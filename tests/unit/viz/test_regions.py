@@ -69,3 +69,32 @@ def test_bad_definitions_name_the_file_and_problem(region_defn, brain, mutate, m
     with pytest.raises(ValidationError, match="region_map.json") as err:
         build_atlas(defn, brain, source="region_map.json")
     assert message in str(err.value)
+
+
+def test_twin_engine_file_shape_is_accepted(brain):
+    """Keys used by resources/twin/region_map.json: list form, hcp_mmp_parcels, bilateral."""
+    defn = {
+        "regions": [
+            {
+                "id": "dlpfc",
+                "kind": "cortical",
+                "display_name": "dlPFC",
+                "hcp_mmp_parcels": ["46", "8C"],
+                "mni": [-38, 44, 26],
+            },
+            {
+                "id": "amygdala",
+                "kind": "subcortical",
+                "hemisphere": "bilateral",
+                "mni": [-22, -4, -18],
+            },
+            {"id": "vta", "kind": "subcortical", "hemisphere": "midline", "mni": [0, -16, -10]},
+        ],
+        "connections": [{"a": "dlpfc", "b": "amygdala", "refs": ["x"]}],
+    }
+    atlas = build_atlas(defn, brain)
+    assert atlas.labels["dlpfc"] == "dlPFC"
+    assert atlas.parcels["dlpfc"] == ("L_46", "R_46", "L_8C", "R_8C")
+    np.testing.assert_array_equal(atlas.nucleus_points["amygdala"], [[-22, -4, -18], [22, -4, -18]])
+    assert atlas.nucleus_points["vta"].shape == (1, 3)
+    assert atlas.connections[0].a == "dlpfc" and atlas.connections[0].b == "amygdala"
