@@ -49,6 +49,7 @@ class Settings:
     model_dirs: tuple[Path, ...] = ()
     model_manifest: str = ""
     theme: str = "system"  # system | light | dark
+    allowed_demographics: tuple[str, ...] = ("age_years",)
     keyring_service: str = "novamind"
     policy_path: Path | None = None
     locked_by_policy: frozenset[str] = field(default_factory=frozenset)
@@ -79,6 +80,7 @@ _TYPES: dict[str, type] = {
     "model_dirs": list,
     "model_manifest": str,
     "theme": str,
+    "allowed_demographics": list,
 }
 _USER_KEYS = {"theme", "idle_lock_minutes"}
 _RANGES = {"idle_lock_minutes": (1, 240), "lockout_threshold": (1, 100)}
@@ -104,6 +106,12 @@ def _validate(values: dict[str, Any], allowed: set[str], source: str) -> dict[st
             if not all(isinstance(p, str) for p in value):
                 raise ConfigError(f"{source}: setting 'model_dirs' must be a list of paths")
             value = tuple(Path(p) for p in value)
+        if key == "allowed_demographics":
+            if not all(isinstance(p, str) for p in value):
+                raise ConfigError(
+                    f"{source}: setting 'allowed_demographics' must be a list of names"
+                )
+            value = tuple(value)
         out[key] = value
     return out
 

@@ -104,9 +104,10 @@ def test_rise_uses_lowest_score_in_window():
     ("probability", "expected"),
     [
         (0.1, set()),
-        (0.3, {"risk_prediction_warning"}),
-        (0.59, {"risk_prediction_warning"}),
-        (0.6, {"risk_prediction_critical"}),
+        (0.59, set()),
+        (0.6, {"risk_prediction_warning"}),
+        (0.79, {"risk_prediction_warning"}),
+        (0.8, {"risk_prediction_critical"}),
         (0.95, {"risk_prediction_critical"}),
     ],
 )

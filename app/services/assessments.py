@@ -1,0 +1,251 @@
+"""Administering instruments: validate and score with engines.scoring, store the response and
+raise clinical alerts from the rule engine — all in one transaction, then publish events."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.domain import Action, Principal
+from app.errors import NotFoundError
+from app.security import rbac
+from app.services.context import AppContext, actor_of
+from app.store.models import Alert, AssessmentResponse, Patient, Prediction
+from app.store.store import Actor, UnitOfWork
+from engines.scoring.alerts import AlertCandidate, alert_triggered_event, evaluate_rules, load_rules
+from engines.scoring.definitions import get_instrument
+from engines.scoring.engine import (
+    ScoreResult,
+    assessment_completed_event,
+    observations_from_result,
+    score,
+)
+from engines.scoring.observations import Observation, prediction_observation
+
+RULE_WINDOW = timedelta(days=56)  # the longest built-in rule window (PHQ-9 rise over 8 weeks)
+
+
+@dataclass(frozen=True)
+class AssessmentOutcome:
+    assessment_id: str
+    result: ScoreResult
+    alert_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AssessmentRow:
+    id: str
+    instrument: str
+    administered_at: datetime
+    total: float | None
+    band: str
+    critical: bool
+    scoring_rule: str
+
+
+def _stored_result(row: AssessmentResponse) -> ScoreResult:
+    """Re-score a stored response (its answers are the source of truth)."""
+    data = json.loads(row.answers_json)
+    answers = (
+        data["answers"] if isinstance(data, dict) else {f"q{i + 1}": v for i, v in enumerate(data)}
+    )
+    params = data.get("parameters") if isinstance(data, dict) else None
+    return score(get_instrument(row.instrument), answers, params)
+
+
+def patient_observations(session: Session, patient_id: str, since: datetime) -> list[Observation]:
+    """Scores and risk predictions of one patient since `since`, as rule-engine observations."""
+    obs: list[Observation] = []
+    rows = session.scalars(
+        select(AssessmentResponse).where(
+            AssessmentResponse.patient_id == patient_id, AssessmentResponse.administered_at >= since
+        )
+    )
+    for row in rows:
+        obs += observations_from_result(
+            _stored_result(row), patient_id=patient_id, assessment_id=row.id, at=row.administered_at
+        )
+    preds = session.scalars(
+        select(Prediction).where(
+            Prediction.patient_id == patient_id, Prediction.generated_at >= since
+        )
+    )
+    obs += [
+        prediction_observation(
+            prediction_id=p.id,
+            patient_id=patient_id,
+            target=p.target,
+            probability=p.probability,
+            at=p.generated_at,
+        )
+        for p in preds
+    ]
+    return obs
+
+
+def raise_alerts(uow: UnitOfWork, actor: Actor, patient_id: str, now: datetime) -> list[str]:
+    """Evaluate the rules for one patient; store each new candidate once (by its dedup key)."""
+    obs = patient_observations(uow.session, patient_id, now - RULE_WINDOW)
+    candidates: tuple[AlertCandidate, ...] = evaluate_rules(load_rules(), obs, now)
+    stored = uow.session.execute(
+        select(Alert.rule, Alert.status, Alert.evidence_json).where(Alert.patient_id == patient_id)
+    ).all()
+    known = {json.loads(e).get("dedup") for _, _, e in stored if e.startswith("{")}
+    # Alert fatigue: while a warning of a rule is still open, new evidence does not repeat it.
+    # Critical rules always fire again.
+    open_rules = {rule for rule, status, _ in stored if status in ("new", "acknowledged")}
+    created = []
+    for c in candidates:
+        if c.dedup_key in known or (c.severity != "critical" and c.rule_id in open_rules):
+            continue
+        alert = Alert(
+            patient_id=patient_id,
+            rule=c.rule_id,
+            severity=c.severity,
+            triggered_at=c.evidence_at,
+            evidence_json=json.dumps(
+                {
+                    "dedup": c.dedup_key,
+                    "evidence": list(c.evidence_ids),
+                    "rule_text": c.rule_text,
+                    "rule_name": c.rule_name,
+                }
+            ),
+            author_id=actor.id,
+        )
+        uow.session.add(alert)
+        uow.session.flush()
+        uow.audit(
+            actor,
+            "alert.trigger",
+            patient_id=patient_id,
+            record_type="alert",
+            record_id=alert.id,
+            detail={"rule": c.rule_id, "severity": c.severity},
+        )
+        uow.emit(alert_triggered_event(c, alert_id=alert.id))
+        created.append(alert.id)
+    return created
+
+
+def record_assessment(
+    uow: UnitOfWork,
+    actor: Actor,
+    patient_id: str,
+    instrument_id: str,
+    answers: dict[str, Any],
+    *,
+    administered_at: datetime,
+    mode: str,
+    params: dict[str, float] | None = None,
+    evaluate_alerts: bool = True,
+) -> AssessmentOutcome:
+    """Score and store inside the caller's transaction (used by the service and the demo).
+
+    Batch writers (the demo, imports) pass evaluate_alerts=False and call raise_alerts once.
+    """
+    instrument = get_instrument(instrument_id)
+    result = score(instrument, answers, params)  # ValidationError → nothing is written
+    row = AssessmentResponse(
+        patient_id=patient_id,
+        instrument=instrument.id,
+        instrument_version=instrument.version,
+        administered_at=administered_at,
+        mode=mode,
+        answers_json=json.dumps(
+            {"answers": dict(result.answers), "parameters": dict(result.parameters)}
+        ),
+        total=result.total,
+        band=result.band.code,
+        critical=result.has_critical,
+        scoring_rule=f"{result.rule_text} Band: {result.band.rule_text}",
+        author_id=actor.id,
+    )
+    uow.session.add(row)
+    uow.session.flush()
+    uow.audit(
+        actor,
+        "assessment.record",
+        patient_id=patient_id,
+        record_type="assessment",
+        record_id=row.id,
+        detail={"instrument": instrument.id},
+    )
+    uow.emit(
+        assessment_completed_event(
+            result, patient_id=patient_id, assessment_id=row.id, occurred_at=administered_at
+        )
+    )
+    alerts = (
+        raise_alerts(uow, actor, patient_id, max(administered_at, datetime.now(UTC)))
+        if evaluate_alerts
+        else []
+    )
+    return AssessmentOutcome(row.id, result, tuple(alerts))
+
+
+def submit(
+    ctx: AppContext,
+    principal: Principal,
+    patient_id: str,
+    instrument_id: str,
+    answers: dict[str, Any],
+    *,
+    mode: str = "self-report",
+    administered_at: datetime | None = None,
+    params: dict[str, float] | None = None,
+) -> AssessmentOutcome:
+    """Administer an instrument for a patient (clinician entry or patient self-report)."""
+
+    def do(uow: UnitOfWork) -> AssessmentOutcome:
+        rbac.require(uow.session, principal, Action.WRITE_CLINICAL, patient_id)
+        if uow.session.get(Patient, patient_id) is None:
+            raise NotFoundError("That patient record does not exist.")
+        return record_assessment(
+            uow,
+            actor_of(principal),
+            patient_id,
+            instrument_id,
+            answers,
+            administered_at=administered_at or datetime.now(UTC),
+            mode=mode,
+            params=params,
+        )
+
+    return ctx.store.write(do)
+
+
+def history(
+    ctx: AppContext, principal: Principal, patient_id: str, instrument_id: str | None = None
+) -> list[AssessmentRow]:
+    """A patient's administrations, oldest first (audited read)."""
+
+    def read(session: Session) -> list[AssessmentRow]:
+        rbac.require(session, principal, Action.READ_PHI, patient_id)
+        q = select(AssessmentResponse).where(AssessmentResponse.patient_id == patient_id)
+        if instrument_id:
+            q = q.where(AssessmentResponse.instrument == instrument_id)
+        q = q.order_by(AssessmentResponse.administered_at)
+        return [
+            AssessmentRow(
+                r.id, r.instrument, r.administered_at, r.total, r.band, r.critical, r.scoring_rule
+            )
+            for r in session.scalars(q)
+        ]
+
+    rows = ctx.store.read(read)
+    ctx.store.write(
+        lambda uow: uow.audit(
+            actor_of(principal),
+            "assessment.list",
+            patient_id=patient_id,
+            record_type="assessment",
+            detail={"count": len(rows)},
+        )
+    )
+    return rows

@@ -1,0 +1,228 @@
+"""Risk and treatment-response predictions: features assembled from the store, scored by the
+signed XGBoost models of engines.xgb, stored with provenance, uncertainty and explanations.
+
+Suicide risk is deliberately not an ML score (see engines.xgb.bands.SUICIDE_RISK_NOTICE).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.domain import Action, Principal
+from app.errors import NotFoundError
+from app.security import rbac
+from app.services.assessments import raise_alerts
+from app.services.context import AppContext, actor_of
+from app.store.models import AssessmentResponse, Medication, Patient, Prediction
+from app.store.store import Actor, UnitOfWork
+from engines.xgb.demo import bundled_registry
+from engines.xgb.predict import Prediction as ModelPrediction
+from engines.xgb.predict import explain, prediction_event
+from engines.xgb.registry import ModelRegistry
+
+TARGETS = ("relapse_6m", "hosp_90d")
+OPTIONS = ("ssri", "snri", "bupropion", "mirtazapine", "cbt", "combination")
+
+
+@dataclass(frozen=True)
+class PredictionView:
+    id: str
+    target: str
+    option: str | None
+    probability: float
+    interval_low: float
+    interval_high: float
+    band: str
+    model_version: str
+    synthetic: bool
+    provenance: dict[str, Any]
+    notice: str
+    contributions: list[dict[str, Any]]
+    generated_at: datetime
+
+
+@functools.cache
+def registry() -> ModelRegistry:
+    """The shipped, signature-checked model registry (IT-installed registries come later)."""
+    return bundled_registry()
+
+
+def build_features(session: Session, patient_id: str, now: datetime) -> dict[str, Any]:
+    """One patient's feature dict; anything the store does not know stays absent (NaN)."""
+    patient = session.get(Patient, patient_id)
+    if patient is None:
+        raise NotFoundError("That patient record does not exist.")
+    phq = session.execute(
+        select(AssessmentResponse.administered_at, AssessmentResponse.total)
+        .where(AssessmentResponse.patient_id == patient_id, AssessmentResponse.instrument == "phq9")
+        .order_by(AssessmentResponse.administered_at)
+    ).all()
+    gad = session.execute(
+        select(AssessmentResponse.total)
+        .where(AssessmentResponse.patient_id == patient_id, AssessmentResponse.instrument == "gad7")
+        .order_by(AssessmentResponse.administered_at.desc())
+        .limit(1)
+    ).scalar()
+    f: dict[str, Any] = {"patient_id": patient_id}
+    if phq:
+        f["phq9_baseline"] = phq[0][1]
+        f["phq9_current"] = phq[-1][1]
+        recent = [(t, v) for t, v in phq if t >= now - timedelta(weeks=8)]
+        if len(recent) >= 2:
+            days = np.array([(t - recent[0][0]).total_seconds() / 86400 for t, _ in recent])
+            if days[-1] > 0:
+                f["phq9_slope"] = float(np.polyfit(days / 7.0, [v for _, v in recent], 1)[0])
+        f["episode_months"] = max(0.0, (now - phq[0][0]).days / 30.44)
+    if gad is not None:
+        f["gad7_current"] = gad
+        # proxy for anxious depression (Fava 2008 used HAM-D's anxiety/somatisation factor)
+        f["anxious_depression"] = 1 if gad >= 10 else 0
+    meds = session.scalars(
+        select(Medication).where(
+            Medication.patient_id == patient_id, Medication.deleted_at.is_(None)
+        )
+    ).all()
+    active = [m for m in meds if m.end is None or m.end >= now.date()]
+    f["n_psychotropics"] = len(active)
+    adherence = [m.adherence for m in active if m.adherence is not None]
+    if adherence:
+        f["adherence_pdc"] = float(np.mean(adherence))
+    f["on_maintenance_ad"] = (
+        1 if any(m.drug_class in {"SSRI", "SNRI", "NDRI", "NaSSA"} for m in active) else 0
+    )
+    f["age_years"] = (now.date() - patient.birth_date).days / 365.25
+    return f
+
+
+def _store(
+    uow: UnitOfWork, actor: Actor, p: ModelPrediction, option: str | None, now: datetime
+) -> str:
+    contributions = [
+        {
+            "feature": c.feature,
+            "label": c.label,
+            "unit": c.unit,
+            "value": c.value,
+            "contribution": c.contribution,
+        }
+        for c in p.contributions
+    ]
+    row = Prediction(
+        patient_id=p.patient_id,
+        target=p.target,
+        option=option,
+        probability=p.probability,
+        interval_low=p.interval_low,
+        interval_high=p.interval_high,
+        band=p.band,
+        model_name=p.title,
+        model_version=p.model_version,
+        provenance=json.dumps(
+            {
+                **dict(p.provenance),
+                "synthetic": p.synthetic,
+                "notice": p.notice,
+                "interval_method": p.interval_method,
+            }
+        ),
+        contributions_json=json.dumps({"bias": p.bias, "margin": p.margin, "items": contributions}),
+        generated_at=now,
+        author_id=actor.id,
+    )
+    uow.session.add(row)
+    uow.session.flush()
+    uow.audit(
+        actor,
+        "prediction.generate",
+        patient_id=p.patient_id,
+        record_type="prediction",
+        record_id=row.id,
+        detail={"target": p.target, "model_version": p.model_version},
+    )
+    uow.emit(prediction_event(p, row.id))
+    return row.id
+
+
+def predict_in(
+    uow: UnitOfWork, actor: Actor, patient_id: str, now: datetime, allowed: frozenset[str]
+) -> list[str]:
+    """Run every active model for one patient inside the caller's transaction."""
+    features = build_features(uow.session, patient_id, now)
+    reg = registry()
+    ids = []
+    for name in (*TARGETS, *(f"response_{o}" for o in OPTIONS)):
+        if reg.active_version(name) is None:
+            continue
+        (pred,) = explain(reg.load(name), [features], allowed_demographics=allowed)
+        option = name.removeprefix("response_") if name.startswith("response_") else None
+        ids.append(_store(uow, actor, pred, option, now))
+    raise_alerts(uow, actor, patient_id, now)
+    return ids
+
+
+def predict(ctx: AppContext, principal: Principal, patient_id: str) -> list[str]:
+    """Score all models for a patient now; returns the stored prediction ids."""
+    allowed = frozenset(ctx.settings.allowed_demographics)
+
+    def do(uow: UnitOfWork) -> list[str]:
+        rbac.require(uow.session, principal, Action.WRITE_CLINICAL, patient_id)
+        return predict_in(uow, actor_of(principal), patient_id, datetime.now(UTC), allowed)
+
+    return ctx.store.write(do)
+
+
+def latest(ctx: AppContext, principal: Principal, patient_id: str) -> list[PredictionView]:
+    """The newest prediction per target/option for a patient (audited read)."""
+
+    def read(session: Session) -> list[PredictionView]:
+        rbac.require(session, principal, Action.READ_PHI, patient_id)
+        rows = session.scalars(
+            select(Prediction)
+            .where(Prediction.patient_id == patient_id)
+            .order_by(Prediction.generated_at.desc())
+        )
+        seen: dict[tuple[str, str | None], PredictionView] = {}
+        for r in rows:
+            key = (r.target, r.option)
+            if key in seen:
+                continue
+            prov = (
+                json.loads(r.provenance) if r.provenance.startswith("{") else {"note": r.provenance}
+            )
+            contrib = json.loads(r.contributions_json)
+            seen[key] = PredictionView(
+                r.id,
+                r.target,
+                r.option,
+                r.probability,
+                r.interval_low,
+                r.interval_high,
+                r.band,
+                r.model_version,
+                bool(prov.get("synthetic", True)),
+                prov,
+                prov.get("notice", ""),
+                contrib.get("items", []) if isinstance(contrib, dict) else [],
+                r.generated_at,
+            )
+        return list(seen.values())
+
+    views = ctx.store.read(read)
+    ctx.store.write(
+        lambda uow: uow.audit(
+            actor_of(principal),
+            "prediction.list",
+            patient_id=patient_id,
+            record_type="prediction",
+            detail={"count": len(views)},
+        )
+    )
+    return views

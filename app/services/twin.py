@@ -1,0 +1,138 @@
+"""The digital twin service: observations from the store → engines.twin estimate → an immutable,
+versioned TwinSnapshot, published as DigitalTwinUpdated."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.domain import Action, Principal
+from app.events import AssessmentCompleted, NLPAnalysisCompleted
+from app.security import rbac
+from app.services.context import AppContext, actor_of
+from app.store.models import AssessmentResponse, TwinSnapshot
+from app.store.store import SYSTEM, Actor, UnitOfWork
+from engines.twin.observations import Observation
+from engines.twin.state import TwinState, estimate_twin, twin_updated_event
+
+# instrument id → [(observation-model source, how to read it from the stored answers)]
+Reader = Callable[[dict[str, int], float | None], float | None]
+MAPPINGS: dict[str, list[tuple[str, Reader]]] = {
+    "phq9": [
+        ("phq9.total", lambda a, t: t),
+        ("phq9.item3", lambda a, t: a.get("q3")),
+        ("phq9.item9", lambda a, t: a.get("q9")),
+    ],
+    "gad7": [("gad7.total", lambda a, t: t)],
+    "madrs": [("madrs.total", lambda a, t: t)],
+    "hamd17": [("hamd17.total", lambda a, t: t)],
+    # C-SSRS ideation severity: the highest of questions 1-5 answered yes (0 = none)
+    "cssrs_screener": [
+        (
+            "cssrs.ideation_severity",
+            lambda a, t: float(max([k for k in range(1, 6) if a.get(f"q{k}")] or [0])),
+        )
+    ],
+}
+
+
+def observations_for(session: Session, patient_id: str) -> list[Observation]:
+    """Every stored observation of one patient that the twin's observation model understands."""
+    out: list[Observation] = []
+    rows = session.scalars(
+        select(AssessmentResponse).where(AssessmentResponse.patient_id == patient_id)
+    )
+    for row in rows:
+        data = json.loads(row.answers_json)
+        answers = data.get("answers", {}) if isinstance(data, dict) else {}
+        for source, read in MAPPINGS.get(row.instrument, []):
+            value = read(answers, row.total)
+            if value is not None:
+                out.append(
+                    Observation(f"{row.id}/{source}", source, row.administered_at, float(value))
+                )
+    return out
+
+
+def update_in(uow: UnitOfWork, actor: Actor, patient_id: str, as_of: datetime) -> str | None:
+    """Estimate and store the next snapshot inside the caller's transaction."""
+    obs = observations_for(uow.session, patient_id)
+    if not obs:
+        return None
+    current = (
+        uow.session.scalar(
+            select(func.max(TwinSnapshot.snapshot_version)).where(
+                TwinSnapshot.patient_id == patient_id
+            )
+        )
+        or 0
+    )
+    state = estimate_twin(obs, as_of=as_of, version=current + 1)
+    snap = TwinSnapshot(
+        patient_id=patient_id,
+        snapshot_version=state.version,
+        as_of=as_of,
+        model_version=state.observation_model_version,
+        state_json=state.to_json(),
+        author_id=actor.id,
+    )
+    uow.session.add(snap)
+    uow.session.flush()
+    uow.audit(
+        actor,
+        "twin.update",
+        patient_id=patient_id,
+        record_type="twin",
+        record_id=snap.id,
+        detail={"version": state.version},
+    )
+    uow.emit(twin_updated_event(state, patient_id=patient_id, snapshot_id=snap.id))
+    return snap.id
+
+
+def update(ctx: AppContext, principal: Principal, patient_id: str) -> str | None:
+    def do(uow: UnitOfWork) -> str | None:
+        rbac.require(uow.session, principal, Action.WRITE_CLINICAL, patient_id)
+        return update_in(uow, actor_of(principal), patient_id, datetime.now(UTC))
+
+    return ctx.store.write(do)
+
+
+def latest_state(ctx: AppContext, principal: Principal, patient_id: str) -> TwinState | None:
+    """The newest snapshot of a patient's twin, or None before the first observation."""
+
+    def read(session: Session) -> str | None:
+        rbac.require(session, principal, Action.READ_PHI, patient_id)
+        return session.scalar(
+            select(TwinSnapshot.state_json)
+            .where(TwinSnapshot.patient_id == patient_id)
+            .order_by(TwinSnapshot.snapshot_version.desc())
+            .limit(1)
+        )
+
+    text = ctx.store.read(read)
+    ctx.store.write(
+        lambda uow: uow.audit(
+            actor_of(principal), "twin.read", patient_id=patient_id, record_type="twin"
+        )
+    )
+    return TwinState.from_json(text) if text else None
+
+
+def install_auto_update(ctx: AppContext) -> Callable[[], None]:
+    """Refresh a patient's twin after each new assessment or note analysis; returns unsubscribe."""
+
+    def on_event(event: AssessmentCompleted | NLPAnalysisCompleted) -> None:
+        ctx.store.submit_write(
+            lambda uow: update_in(uow, SYSTEM, event.patient_id, datetime.now(UTC))
+        )
+
+    unsubs = [
+        ctx.bus.subscribe(AssessmentCompleted, on_event),
+        ctx.bus.subscribe(NLPAnalysisCompleted, on_event),
+    ]
+    return lambda: [u() for u in unsubs] and None
