@@ -16,6 +16,7 @@ import csv
 import gzip
 import hashlib
 import io
+import warnings
 import zlib
 from dataclasses import dataclass
 from datetime import datetime
@@ -220,12 +221,14 @@ def _slow_timestamps(t: _Table, col: int, ctx: _Ctx) -> np.ndarray:
     for i, s in enumerate(values):
         s2 = s.strip()
         try:
-            if not s2 or s2.upper() == "NAT" or s2[-1:] == "Z" or "+" in s2[10:]:
+            if not s2 or s2.upper() == "NAT" or s2[-1:] in "Zz" or "+" in s2[10:]:
                 raise ValueError
             if s2.count("-") > 2:
                 raise ValueError
-            v = np.datetime64(s2.replace(" ", "T"), "s")
-        except ValueError:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")  # numpy warns (not fails) on time-zone suffixes
+                v = np.datetime64(s2.replace(" ", "T"), "s")
+        except (ValueError, UserWarning, DeprecationWarning):
             ctx.fail("not a valid timestamp (expected YYYY-MM-DD HH:MM:SS, local time)",
                      line=_line(i), column=t.columns[col])
         if len(s2) < 10:
@@ -373,7 +376,8 @@ def parse_bytes(
     if mapping.epoch_s is not None:
         epoch = int(mapping.epoch_s)
     elif diffs.size:
-        epoch = int(np.median(diffs))  # robust to gaps; off-grid rows are rejected below
+        short = diffs[diffs <= 3600]  # the most common step is the epoch (gaps are longer)
+        epoch = int(np.bincount(short).argmax()) if short.size else int(diffs.min())
     else:
         epoch = EPOCH_S
     if epoch <= 0 or (EPOCH_S % epoch != 0 and epoch % EPOCH_S != 0):
