@@ -7,7 +7,8 @@ the values agree with it to floating-point precision:
 - optional binarisation: ``1 if count > threshold else 0`` (gaps stay NaN);
 - IS and IV use the series resampled to bins of ``freq_minutes`` anchored at the first minute,
   by *sum* (a bin made only of gaps sums to 0, as pandas does; the last bin may be partial);
-  each bin's time-of-day slot is the clock time of its first minute; variances are sample variances (ddof = 1);
+  each bin's time-of-day slot is the clock time of its first minute; variances are sample
+  variances (ddof = 1);
   IS = var(mean profile over time of day) / var(series); IV = mean(diff^2) / var(series);
 - L5 / M10 use the minute data: the mean daily profile (mean per clock minute over all days,
   gaps skipped) is wrapped around midnight and the 5 h / 10 h window with the lowest / highest
@@ -128,13 +129,22 @@ def circadian_metrics(
     m10_on, m10 = lmx(data, start_minute_of_day, 600, lowest=False)
     ra = (m10 - l5) / (m10 + l5) if (m10 + l5) > 0 else float("nan")
     return CircadianMetrics(
-        IS=is_, IV=iv, RA=ra, L5=l5, M10=m10, L5_onset=_clock(l5_on), M10_onset=_clock(m10_on),
-        binarized=binarized, threshold=threshold,
+        IS=is_,
+        IV=iv,
+        RA=ra,
+        L5=l5,
+        M10=m10,
+        L5_onset=_clock(l5_on),
+        M10_onset=_clock(m10_on),
+        binarized=binarized,
+        threshold=threshold,
     )
 
 
 def recording_circadian(
-    rec: ActigraphyRecording, binarized: bool = True, threshold: float = 4,
+    rec: ActigraphyRecording,
+    binarized: bool = True,
+    threshold: float = 4,
     exclude_nonwear: bool = False,
 ) -> CircadianMetrics:
     """Circadian metrics of a whole recording (non-wear kept by default, as pyActigraphy)."""
@@ -153,14 +163,25 @@ class WindowMetrics:
 
 
 def rolling_circadian(
-    rec: ActigraphyRecording, window_days: int = 7, step_days: int = 1, binarized: bool = True,
-    threshold: float = 4, exclude_nonwear: bool = False,
+    rec: ActigraphyRecording,
+    window_days: int = 7,
+    step_days: int = 1,
+    binarized: bool = True,
+    threshold: float = 4,
+    exclude_nonwear: bool = False,
 ) -> list[WindowMetrics]:
     """Circadian metrics over rolling windows of whole days (for trends in the UI)."""
     out: list[WindowMetrics] = []
     total_days = rec.n_minutes // MINUTES_PER_DAY
     for d in range(0, max(total_days - window_days + 1, 0), step_days):
         w = rec.slice(d * MINUTES_PER_DAY, window_days * MINUTES_PER_DAY)
-        out.append(WindowMetrics(d, window_days, recording_circadian(
-            w, binarized=binarized, threshold=threshold, exclude_nonwear=exclude_nonwear)))
+        out.append(
+            WindowMetrics(
+                d,
+                window_days,
+                recording_circadian(
+                    w, binarized=binarized, threshold=threshold, exclude_nonwear=exclude_nonwear
+                ),
+            )
+        )
     return out

@@ -24,9 +24,7 @@ class DailySummary:
     active_minutes: int  # minutes with counts > active_threshold
 
 
-def daily_summaries(
-    rec: ActigraphyRecording, active_threshold: float = 4
-) -> list[DailySummary]:
+def daily_summaries(rec: ActigraphyRecording, active_threshold: float = 4) -> list[DailySummary]:
     """One summary per calendar day touched by the recording (partial days included)."""
     lead = rec.start.hour * 60 + rec.start.minute
     n = rec.n_minutes + lead
@@ -50,9 +48,13 @@ def daily_summaries(
     d0 = rec.start.date()
     return [
         DailySummary(
-            day=d0 + timedelta(days=i), valid_minutes=int(valid[i]),
-            nonwear_minutes=int(nwm[i]), total_counts=float(total[i]),
-            mean_counts=float(mean[i]), sd_counts=float(sd[i]), zero_minutes=int(zero[i]),
+            day=d0 + timedelta(days=i),
+            valid_minutes=int(valid[i]),
+            nonwear_minutes=int(nwm[i]),
+            total_counts=float(total[i]),
+            mean_counts=float(mean[i]),
+            sd_counts=float(sd[i]),
+            zero_minutes=int(zero[i]),
             active_minutes=int(active[i]),
         )
         for i in range(n_days)

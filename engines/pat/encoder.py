@@ -90,7 +90,8 @@ def positional_encoding(num_patches: int, embed_dim: int) -> np.ndarray:
 
 
 def standardise(
-    minutes: np.ndarray, mean: np.ndarray | float | None = None,
+    minutes: np.ndarray,
+    mean: np.ndarray | float | None = None,
     std: np.ndarray | float | None = None,
 ) -> np.ndarray:
     """Z-score the input (per-recording when mean/std are None); gaps become 0 (the mean)."""
@@ -135,8 +136,9 @@ def encode(weights: PATWeights, standardised: np.ndarray) -> np.ndarray:
     x = np.atleast_2d(x)
     if x.shape[-1] != cfg.input_size:
         raise ValueError(f"{cfg.name} expects {cfg.input_size} minutes, got {x.shape[-1]}")
-    patches = x[:, : cfg.num_patches * cfg.patch_size].reshape(x.shape[0], cfg.num_patches,
-                                                                cfg.patch_size)
+    patches = x[:, : cfg.num_patches * cfg.patch_size].reshape(
+        x.shape[0], cfg.num_patches, cfg.patch_size
+    )
     h = patches @ weights.patch_w + weights.patch_b
     h = h + positional_encoding(cfg.num_patches, cfg.embed_dim)[None]
     for blk in weights.blocks:
@@ -155,9 +157,22 @@ def random_weights(cfg: PATConfig, seed: int = 0, scale: float = 0.1) -> PATWeig
     d, h, k, f = cfg.embed_dim, cfg.num_heads, cfg.key_dim, cfg.ff_dim
     blocks = tuple(
         BlockWeights(
-            wq=r(d, h, k), bq=r(h, k), wk=r(d, h, k), bk=r(h, k), wv=r(d, h, k), bv=r(h, k),
-            wo=r(h, k, d), bo=r(d), ln1_g=1 + r(d), ln1_b=r(d), ff1_w=r(d, f), ff1_b=r(f),
-            ff2_w=r(f, d), ff2_b=r(d), ln2_g=1 + r(d), ln2_b=r(d),
+            wq=r(d, h, k),
+            bq=r(h, k),
+            wk=r(d, h, k),
+            bk=r(h, k),
+            wv=r(d, h, k),
+            bv=r(h, k),
+            wo=r(h, k, d),
+            bo=r(d),
+            ln1_g=1 + r(d),
+            ln1_b=r(d),
+            ff1_w=r(d, f),
+            ff1_b=r(f),
+            ff2_w=r(f, d),
+            ff2_b=r(d),
+            ln2_g=1 + r(d),
+            ln2_b=r(d),
         )
         for _ in range(cfg.num_layers)
     )

@@ -10,11 +10,27 @@ from engines.pat.recording import MINUTES_PER_DAY, ActigraphyRecording
 from engines.pat.sleep import nightly_sleep
 
 FEATURE_NAMES: tuple[str, ...] = (
-    "IS_bin4", "IV_bin4", "RA_bin4", "L5_bin4", "M10_bin4",
-    "IS_raw", "IV_raw", "RA_raw", "log_L5_raw", "log_M10_raw",
-    "L5_onset_h", "M10_onset_h",
-    "mean_counts", "sd_daily_mean", "zero_fraction", "nonwear_fraction",
-    "tst_median_min", "se_median", "waso_median_min", "sol_median_min", "midpoint_sd_min",
+    "IS_bin4",
+    "IV_bin4",
+    "RA_bin4",
+    "L5_bin4",
+    "M10_bin4",
+    "IS_raw",
+    "IV_raw",
+    "RA_raw",
+    "log_L5_raw",
+    "log_M10_raw",
+    "L5_onset_h",
+    "M10_onset_h",
+    "mean_counts",
+    "sd_daily_mean",
+    "zero_fraction",
+    "nonwear_fraction",
+    "tst_median_min",
+    "se_median",
+    "waso_median_min",
+    "sol_median_min",
+    "midpoint_sd_min",
 )
 
 
@@ -30,22 +46,35 @@ def classical_features(rec: ActigraphyRecording) -> dict[str, float]:
     valid = c[~np.isnan(c)]
     days = [d for d in daily_summaries(rec) if d.valid_minutes >= 0.8 * MINUTES_PER_DAY]
     nights = [n for n in nightly_sleep(rec) if n.sleep_onset is not None]
-    mids = np.array([
-        ((n.midpoint.hour * 60 + n.midpoint.minute + 720) % 1440)  # noon-based, no wrap at 0h
-        for n in nights if n.midpoint is not None
-    ], dtype=np.float64)
+    mids = np.array(
+        [
+            ((n.midpoint.hour * 60 + n.midpoint.minute + 720) % 1440)  # noon-based, no wrap at 0h
+            for n in nights
+            if n.midpoint is not None
+        ],
+        dtype=np.float64,
+    )
 
     def med(vals: list[float]) -> float:
         return float(np.median(vals)) if vals else float("nan")
 
     return {
-        "IS_bin4": b.IS, "IV_bin4": b.IV, "RA_bin4": b.RA, "L5_bin4": b.L5, "M10_bin4": b.M10,
-        "IS_raw": r.IS, "IV_raw": r.IV, "RA_raw": r.RA,
-        "log_L5_raw": float(np.log1p(r.L5)), "log_M10_raw": float(np.log1p(r.M10)),
-        "L5_onset_h": _hours(r.L5_onset), "M10_onset_h": _hours(r.M10_onset),
+        "IS_bin4": b.IS,
+        "IV_bin4": b.IV,
+        "RA_bin4": b.RA,
+        "L5_bin4": b.L5,
+        "M10_bin4": b.M10,
+        "IS_raw": r.IS,
+        "IV_raw": r.IV,
+        "RA_raw": r.RA,
+        "log_L5_raw": float(np.log1p(r.L5)),
+        "log_M10_raw": float(np.log1p(r.M10)),
+        "L5_onset_h": _hours(r.L5_onset),
+        "M10_onset_h": _hours(r.M10_onset),
         "mean_counts": float(valid.mean()) if valid.size else float("nan"),
         "sd_daily_mean": float(np.std([d.mean_counts for d in days], ddof=1))
-        if len(days) > 1 else float("nan"),
+        if len(days) > 1
+        else float("nan"),
         "zero_fraction": float((valid == 0).mean()) if valid.size else float("nan"),
         "nonwear_fraction": float(rec.nonwear.mean()) if rec.n_minutes else float("nan"),
         "tst_median_min": med([n.tst_min for n in nights]),

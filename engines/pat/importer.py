@@ -160,8 +160,10 @@ def _split(data: bytes, delim: str, ctx: _Ctx) -> _Table:
     bad = np.flatnonzero(per_line != ncol - 1)
     if bad.size:
         r = int(bad[0])
-        kind = "empty line" if line_ends[r] == line_starts[r] else (
-            f"{per_line[r] + 1} fields, expected {ncol}"
+        kind = (
+            "empty line"
+            if line_ends[r] == line_starts[r]
+            else (f"{per_line[r] + 1} fields, expected {ncol}")
         )
         ctx.fail(kind, line=_line(r))
     n = line_starts.size
@@ -229,8 +231,11 @@ def _slow_timestamps(t: _Table, col: int, ctx: _Ctx) -> np.ndarray:
                 warnings.simplefilter("error")  # numpy warns (not fails) on time-zone suffixes
                 v = np.datetime64(s2.replace(" ", "T"), "s")
         except (ValueError, UserWarning, DeprecationWarning):
-            ctx.fail("not a valid timestamp (expected YYYY-MM-DD HH:MM:SS, local time)",
-                     line=_line(i), column=t.columns[col])
+            ctx.fail(
+                "not a valid timestamp (expected YYYY-MM-DD HH:MM:SS, local time)",
+                line=_line(i),
+                column=t.columns[col],
+            )
         if len(s2) < 10:
             ctx.fail("timestamp without a full date", line=_line(i), column=t.columns[col])
         out[i] = v.astype(np.int64)
@@ -303,8 +308,7 @@ def _to_minute_grid(
         idx = (ts - origin) // EPOCH_S
         n = int(idx[-1]) + 1
         if n > MAX_MINUTES:
-            ctx.fail("recording spans more than six years", line=_line(len(ts) - 1),
-                     column=ts_name)
+            ctx.fail("recording spans more than six years", line=_line(len(ts) - 1), column=ts_name)
         if epoch == EPOCH_S:
             grid = np.full(n, np.nan)
             grid[idx] = counts
@@ -336,8 +340,13 @@ def import_csv(
     """
     p = Path(path)
     ctx = _Ctx(p.name)
-    return parse_bytes(_read_bytes(p, ctx), name=p.name, mapping=mapping, label=label,
-                       nonwear_min_minutes=nonwear_min_minutes)
+    return parse_bytes(
+        _read_bytes(p, ctx),
+        name=p.name,
+        mapping=mapping,
+        label=label,
+        nonwear_min_minutes=nonwear_min_minutes,
+    )
 
 
 def parse_bytes(
@@ -371,7 +380,9 @@ def parse_bytes(
     bad = np.flatnonzero(diffs <= 0)
     if bad.size:
         r = int(bad[0]) + 1
-        kind = "duplicated timestamp" if diffs[r - 1] == 0 else "timestamp earlier than the row before"
+        kind = (
+            "duplicated timestamp" if diffs[r - 1] == 0 else "timestamp earlier than the row before"
+        )
         ctx.fail(kind, line=_line(r), column=mapping.timestamp)
     if mapping.epoch_s is not None:
         epoch = int(mapping.epoch_s)
@@ -381,12 +392,17 @@ def parse_bytes(
     else:
         epoch = EPOCH_S
     if epoch <= 0 or (EPOCH_S % epoch != 0 and epoch % EPOCH_S != 0):
-        ctx.fail(f"epoch of {epoch} s cannot be resampled to 60 s (must divide or be a "
-                 "multiple of 60)", column=mapping.timestamp)
+        ctx.fail(
+            f"epoch of {epoch} s cannot be resampled to 60 s (must divide or be a multiple of 60)",
+            column=mapping.timestamp,
+        )
     off = np.flatnonzero((ts - ts[0]) % epoch != 0)
     if off.size:
-        ctx.fail(f"timestamp is off the {epoch} s epoch grid", line=_line(int(off[0])),
-                 column=mapping.timestamp)
+        ctx.fail(
+            f"timestamp is off the {epoch} s epoch grid",
+            line=_line(int(off[0])),
+            column=mapping.timestamp,
+        )
     origin, grid = _to_minute_grid(ts, counts, epoch, ctx, mapping.timestamp)
     start = datetime(1970, 1, 1) + np.timedelta64(origin, "s").astype(object)
     nonwear = detect_nonwear(grid, min_minutes=nonwear_min_minutes)

@@ -39,8 +39,15 @@ BASELINES = {
     "Jakobsen 2020 (deep network, LOSO)": {"accuracy": 0.84, "MCC": 0.65},
 }
 XGB_PARAMS: dict[str, Any] = {
-    "objective": "binary:logistic", "eta": 0.1, "max_depth": 2, "subsample": 0.8,
-    "colsample_bytree": 0.8, "min_child_weight": 1.0, "lambda": 1.0, "nthread": 2, "seed": 7,
+    "objective": "binary:logistic",
+    "eta": 0.1,
+    "max_depth": 2,
+    "subsample": 0.8,
+    "colsample_bytree": 0.8,
+    "min_child_weight": 1.0,
+    "lambda": 1.0,
+    "nthread": 2,
+    "seed": 7,
 }
 N_ROUNDS = 60
 THRESHOLD = 0.5
@@ -145,8 +152,9 @@ def evaluate_loso(data: Dataset, n_boot: int = 1000) -> Evaluation:
     for i in range(n):
         train = np.arange(n) != i
         oof[i] = _predict(_train(data.X[train], data.y[train]), data.X[i : i + 1])[0]
-    return Evaluation(oof, binary_metrics(data.y, oof), bootstrap_ci(data.y, oof, n_boot), n,
-                      int(data.y.sum()))
+    return Evaluation(
+        oof, binary_metrics(data.y, oof), bootstrap_ci(data.y, oof, n_boot), n, int(data.y.sum())
+    )
 
 
 def train_and_evaluate(
@@ -242,18 +250,25 @@ def screen(model: ScreenModel, rec: ActigraphyRecording) -> ScreenResult:
     p = float(_predict(model.booster, x[None, :])[0])
     thr = float(model.card.get("threshold", THRESHOLD))
     return ScreenResult(
-        probability=p, positive=p >= thr, threshold=thr,
-        model_name=str(model.card["model_name"]), model_version=str(model.card["model_version"]),
-        provenance=str(model.card["training_data"]), cv_metrics=dict(model.card["cv_metrics"]),
+        probability=p,
+        positive=p >= thr,
+        threshold=thr,
+        model_name=str(model.card["model_name"]),
+        model_version=str(model.card["model_version"]),
+        provenance=str(model.card["training_data"]),
+        cv_metrics=dict(model.card["cv_metrics"]),
         cv_ci95={k: (v[0], v[1]) for k, v in model.card["cv_ci95"].items()},
         features=dict(zip(FEATURE_NAMES, x.tolist())),
     )
 
 
-def assessment_event(result: ScreenResult, patient_id: str, assessment_id: str) -> AssessmentCompleted:
+def assessment_event(
+    result: ScreenResult, patient_id: str, assessment_id: str
+) -> AssessmentCompleted:
     """The AssessmentCompleted event (source 'pat') the service publishes for a screen."""
     return AssessmentCompleted(
-        patient_id=patient_id, assessment_id=assessment_id,
+        patient_id=patient_id,
+        assessment_id=assessment_id,
         instrument=f"{result.model_name}@{result.model_version}",
         total=round(result.probability, 4),
         band="screen positive" if result.positive else "screen negative",

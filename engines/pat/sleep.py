@@ -170,8 +170,11 @@ def nightly_sleep(
         long_runs = s_starts[s_len >= onset_run]
         unknown = int((sc == UNKNOWN).sum())
         if long_runs.size == 0:
-            nights.append(NightlySleep(night_of, t, t_end, None, None, 0.0, 0.0,
-                                       float(r1 - r0), 0.0, None, unknown))
+            nights.append(
+                NightlySleep(
+                    night_of, t, t_end, None, None, 0.0, 0.0, float(r1 - r0), 0.0, None, unknown
+                )
+            )
             continue
         on = int(long_runs[0])
         off = int(s_starts[-1] + s_len[-1])
@@ -180,10 +183,19 @@ def nightly_sleep(
         waso = float((inner == WAKE).sum())
         onset_dt = t + timedelta(minutes=on)
         wake_dt = t + timedelta(minutes=off)
-        nights.append(NightlySleep(
-            night_of=night_of, rest_start=t, rest_end=t_end, sleep_onset=onset_dt,
-            final_wake=wake_dt, tst_min=tst, sleep_efficiency=tst / (r1 - r0),
-            sol_min=float(on), waso_min=waso,
-            midpoint=onset_dt + (wake_dt - onset_dt) / 2, unknown_min=unknown,
-        ))
+        nights.append(
+            NightlySleep(
+                night_of=night_of,
+                rest_start=t,
+                rest_end=t_end,
+                sleep_onset=onset_dt,
+                final_wake=wake_dt,
+                tst_min=tst,
+                sleep_efficiency=tst / (r1 - r0),
+                sol_min=float(on),
+                waso_min=waso,
+                midpoint=onset_dt + (wake_dt - onset_dt) / 2,
+                unknown_min=unknown,
+            )
+        )
     return nights

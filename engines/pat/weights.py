@@ -107,16 +107,26 @@ def load_weights(path: str | Path, size: str) -> PATWeights:
     for i in range(1, cfg.num_layers + 1):
         a = f"encoder_layer_{i}_attention"
         pre = f"encoder_layer_{i}_"
-        blocks.append(BlockWeights(
-            wq=t(f"{a}/query/kernel"), bq=t(f"{a}/query/bias"),
-            wk=t(f"{a}/key/kernel"), bk=t(f"{a}/key/bias"),
-            wv=t(f"{a}/value/kernel"), bv=t(f"{a}/value/bias"),
-            wo=t(f"{a}/attention_output/kernel"), bo=t(f"{a}/attention_output/bias"),
-            ln1_g=t(pre + "norm1/gamma"), ln1_b=t(pre + "norm1/beta"),
-            ff1_w=t(pre + "ff1/kernel"), ff1_b=t(pre + "ff1/bias"),
-            ff2_w=t(pre + "ff2/kernel"), ff2_b=t(pre + "ff2/bias"),
-            ln2_g=t(pre + "norm2/gamma"), ln2_b=t(pre + "norm2/beta"),
-        ))
+        blocks.append(
+            BlockWeights(
+                wq=t(f"{a}/query/kernel"),
+                bq=t(f"{a}/query/bias"),
+                wk=t(f"{a}/key/kernel"),
+                bk=t(f"{a}/key/bias"),
+                wv=t(f"{a}/value/kernel"),
+                bv=t(f"{a}/value/bias"),
+                wo=t(f"{a}/attention_output/kernel"),
+                bo=t(f"{a}/attention_output/bias"),
+                ln1_g=t(pre + "norm1/gamma"),
+                ln1_b=t(pre + "norm1/beta"),
+                ff1_w=t(pre + "ff1/kernel"),
+                ff1_b=t(pre + "ff1/bias"),
+                ff2_w=t(pre + "ff2/kernel"),
+                ff2_b=t(pre + "ff2/bias"),
+                ln2_g=t(pre + "norm2/gamma"),
+                ln2_b=t(pre + "norm2/beta"),
+            )
+        )
     return PATWeights(cfg, t("dense/kernel"), t("dense/bias"), tuple(blocks))
 
 
@@ -136,7 +146,9 @@ def write_weights(path: str | Path, weights: PATWeights) -> None:
             a = f"encoder_layer_{i}_attention"
             pre = f"encoder_layer_{i}_"
             for part, (w, bias) in {
-                "query": (b.wq, b.bq), "key": (b.wk, b.bk), "value": (b.wv, b.bv),
+                "query": (b.wq, b.bq),
+                "key": (b.wk, b.bk),
+                "value": (b.wv, b.bv),
                 "attention_output": (b.wo, b.bo),
             }.items():
                 put(g, f"{a}/{part}/kernel", w)
@@ -167,9 +179,13 @@ def find_weights(model_dir: str | Path, size: str) -> EncoderStatus:
     d = Path(model_dir)
     hits = sorted(d.glob(f"PAT-{size}*.h5")) if d.is_dir() else []
     if not hits:
-        return EncoderStatus(size, False, None,
-                             f"PAT-{size} weights not installed: the embedding is unavailable; "
-                             "classical sleep and circadian features still work.")
+        return EncoderStatus(
+            size,
+            False,
+            None,
+            f"PAT-{size} weights not installed: the embedding is unavailable; "
+            "classical sleep and circadian features still work.",
+        )
     return EncoderStatus(size, True, hits[0], f"PAT-{size} weights found ({hits[0].name})")
 
 
@@ -179,7 +195,9 @@ def available(model_dir: str | Path, size: str = "M") -> bool:
 
 
 def embed_recording_week(
-    weights: PATWeights, counts: np.ndarray, mean: np.ndarray | None = None,
+    weights: PATWeights,
+    counts: np.ndarray,
+    mean: np.ndarray | None = None,
     std: np.ndarray | None = None,
 ) -> np.ndarray:
     """Embedding of one week of minute counts (the last 10,080 minutes are used)."""

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from app.errors import ValidationError
 from engines.pat.importer import ColumnMapping, import_csv, parse_bytes
 
-DATA = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "depresjon"
+DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "depresjon"
 if not DATA.exists():
     DATA = Path("/work/shared/data/depresjon")
 
@@ -63,10 +63,13 @@ def test_gzip_and_crlf_and_bom(tmp_path):
 def test_generic_30s_epoch_is_summed_into_minutes():
     lines = ["time;steps"] + [
         f"2021-05-01T08:00:{s:02d};{v}" if m == 0 else f"2021-05-01T08:0{m}:{s:02d};{v}"
-        for m in range(3) for s, v in ((0, m + 1), (30, 10 * (m + 1)))
+        for m in range(3)
+        for s, v in ((0, m + 1), (30, 10 * (m + 1)))
     ]
-    rec = parse_bytes("\n".join(lines).encode(), mapping=ColumnMapping(
-        timestamp="time", counts="steps", delimiter=";"))
+    rec = parse_bytes(
+        "\n".join(lines).encode(),
+        mapping=ColumnMapping(timestamp="time", counts="steps", delimiter=";"),
+    )
     assert rec.original_epoch_s == 30
     assert rec.counts.tolist() == [11.0, 22.0, 33.0]
 
@@ -88,18 +91,24 @@ def test_decimal_counts_and_slow_timestamp_path():
 @pytest.mark.parametrize(
     ("mutate", "needle"),
     [
-        (lambda L: L.__setitem__(5, "2020-01-01 10:0x:00,2020-01-01,3"), "line 6, column 'timestamp'"),
-        (lambda L: L.__setitem__(5, "2020-13-01 10:04:00,2020-13-01,3"), "line 6, column 'timestamp'"),
-        (lambda L: L.__setitem__(7, L[7].rsplit(",", 1)[0] + ",abc"), "line 8, column 'activity'"),
-        (lambda L: L.__setitem__(7, L[7].rsplit(",", 1)[0] + ",-3"), "line 8, column 'activity'"),
-        (lambda L: L.__setitem__(7, L[7].rsplit(",", 1)[0] + ",nan"), "line 8, column 'activity'"),
-        (lambda L: L.__setitem__(9, L[8]), "line 10, column 'timestamp': duplicated"),
-        (lambda L: L.insert(9, L[3]), "line 10, column 'timestamp': timestamp earlier"),
-        (lambda L: L.__setitem__(4, L[4] + ",9"), "line 5: 4 fields"),
-        (lambda L: L.__setitem__(4, ""), "line 5: empty line"),
-        (lambda L: L.__setitem__(6, "2020-01-01 10:05:00,2020-01-02,3"), "line 7, column 'date'"),
-        (lambda L: L.__setitem__(6, "2020-01-01 10:05:30,2020-01-01,3"), "off the 60 s"),
-        (lambda L: L.__setitem__(0, "time,date,activity"), "missing column 'timestamp'"),
+        (
+            lambda r: r.__setitem__(5, "2020-01-01 10:0x:00,2020-01-01,3"),
+            "line 6, column 'timestamp'",
+        ),
+        (
+            lambda r: r.__setitem__(5, "2020-13-01 10:04:00,2020-13-01,3"),
+            "line 6, column 'timestamp'",
+        ),
+        (lambda r: r.__setitem__(7, r[7].rsplit(",", 1)[0] + ",abc"), "line 8, column 'activity'"),
+        (lambda r: r.__setitem__(7, r[7].rsplit(",", 1)[0] + ",-3"), "line 8, column 'activity'"),
+        (lambda r: r.__setitem__(7, r[7].rsplit(",", 1)[0] + ",nan"), "line 8, column 'activity'"),
+        (lambda r: r.__setitem__(9, r[8]), "line 10, column 'timestamp': duplicated"),
+        (lambda r: r.insert(9, r[3]), "line 10, column 'timestamp': timestamp earlier"),
+        (lambda r: r.__setitem__(4, r[4] + ",9"), "line 5: 4 fields"),
+        (lambda r: r.__setitem__(4, ""), "line 5: empty line"),
+        (lambda r: r.__setitem__(6, "2020-01-01 10:05:00,2020-01-02,3"), "line 7, column 'date'"),
+        (lambda r: r.__setitem__(6, "2020-01-01 10:05:30,2020-01-01,3"), "off the 60 s"),
+        (lambda r: r.__setitem__(0, "time,date,activity"), "missing column 'timestamp'"),
     ],
 )
 def test_malformed_rows_name_line_and_column(tmp_path, mutate, needle):
@@ -120,8 +129,10 @@ def test_malformed_rows_name_line_and_column(tmp_path, mutate, needle):
         (b"\n\n", "empty file"),
         (b"timestamp,date,activity\n", "no data rows"),
         (_depresjon_text(5).encode("utf-16"), "wrong encoding"),
-        ("timestamp,date,activit\u00e9\n2020-01-01 10:00:00,2020-01-01,\u00e9".encode("latin-1"),
-         "line 1: wrong encoding"),
+        (
+            "timestamp,date,activit\u00e9\n2020-01-01 10:00:00,2020-01-01,\u00e9".encode("latin-1"),
+            "line 1: wrong encoding",
+        ),
         (b"\x1f\x8b\x08\x00garbage", "not a valid gzip"),
     ],
 )
