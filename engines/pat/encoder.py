@@ -111,18 +111,27 @@ def _layer_norm(x: np.ndarray, g: np.ndarray, b: np.ndarray, eps: float) -> np.n
 
 
 def _softmax(s: np.ndarray) -> np.ndarray:
-    s = s - s.max(axis=-1, keepdims=True)
-    e = np.exp(s)
-    return e / e.sum(axis=-1, keepdims=True)
+    s -= s.max(axis=-1, keepdims=True)  # in place: the score tensor is the largest array
+    np.exp(s, out=s)
+    s /= s.sum(axis=-1, keepdims=True)
+    return s
 
 
 def _block(x: np.ndarray, w: BlockWeights, cfg: PATConfig) -> np.ndarray:
-    q = np.einsum("bnd,dhk->bhnk", x, w.wq) + w.bq[None, :, None, :]
-    k = np.einsum("bnd,dhk->bhnk", x, w.wk) + w.bk[None, :, None, :]
-    v = np.einsum("bnd,dhk->bhnk", x, w.wv) + w.bv[None, :, None, :]
-    att = _softmax(np.matmul(q, k.transpose(0, 1, 3, 2)) / np.float32(np.sqrt(cfg.key_dim)))
-    ctx = np.matmul(att, v)  # (B, H, N, K)
-    mha = np.einsum("bhnk,hkd->bnd", ctx, w.wo) + w.bo
+    b, n, d = x.shape
+    h, k = cfg.num_heads, cfg.key_dim
+
+    def heads(wm: np.ndarray, bias: np.ndarray) -> np.ndarray:
+        # (B, N, D) @ (D, H*K) as one BLAS call, then split heads -> (B, H, N, K)
+        y = x @ wm.reshape(d, h * k) + bias.reshape(h * k)
+        return y.reshape(b, n, h, k).transpose(0, 2, 1, 3)
+
+    q = heads(w.wq, w.bq) * np.float32(1.0 / np.sqrt(k))
+    kk = heads(w.wk, w.bk)
+    v = heads(w.wv, w.bv)
+    att = _softmax(q @ kk.transpose(0, 1, 3, 2))  # (B, H, N, N)
+    ctx = (att @ v).transpose(0, 2, 1, 3).reshape(b, n, h * k)
+    mha = ctx @ w.wo.reshape(h * k, d) + w.bo
     x = _layer_norm(x + mha, w.ln1_g, w.ln1_b, cfg.eps)
     ff = np.maximum(x @ w.ff1_w + w.ff1_b, 0.0) @ w.ff2_w + w.ff2_b
     return _layer_norm(x + ff, w.ln2_g, w.ln2_b, cfg.eps)

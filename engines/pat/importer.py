@@ -23,6 +23,7 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from app.errors import ValidationError
 from engines.pat.nonwear import detect_nonwear
@@ -50,6 +51,7 @@ DEPRESJON = ColumnMapping(timestamp="timestamp", counts="activity", date="date")
 @dataclass(frozen=True)
 class _Table:
     buf: np.ndarray  # uint8 bytes of the body
+    pbuf: np.ndarray  # the same bytes followed by padding
     raw: bytes
     starts: np.ndarray  # (n_rows, n_cols) field start offsets
     ends: np.ndarray  # (n_rows, n_cols) field end offsets
@@ -106,7 +108,8 @@ def _check_encoding(data: bytes, ctx: _Ctx) -> bytes:
             line=data.count(b"\n", 0, max(pos, 0)) + 1,
         )
     try:
-        data.decode("utf-8")
+        if not data.isascii():
+            data.decode("utf-8")
     except UnicodeDecodeError as exc:
         ctx.fail(
             f"wrong encoding: byte 0x{data[exc.start]:02x} is not UTF-8",
@@ -147,7 +150,8 @@ def _split(data: bytes, delim: str, ctx: _Ctx) -> _Table:
         ctx.fail("header has empty or duplicated column names", line=1)
     if nl < 0:
         ctx.fail("no data rows after the header")
-    buf = np.frombuffer(data, dtype=np.uint8)
+    pbuf = np.frombuffer(data + b"\n" * 16, dtype=np.uint8)  # padding for _gather
+    buf = pbuf[: len(data)]
     ncol = len(columns)
     line_starts = np.concatenate(([nl + 1], np.flatnonzero(buf[nl + 1 :] == 10) + nl + 2))
     line_ends = np.concatenate((line_starts[1:] - 1, [buf.size]))
@@ -155,25 +159,37 @@ def _split(data: bytes, delim: str, ctx: _Ctx) -> _Table:
     if dpos is None:
         ctx.fail("the delimiter must be a single character")
     dpos = dpos[dpos > nl]
-    first = np.searchsorted(dpos, line_starts)
-    per_line = np.searchsorted(dpos, line_ends) - first
-    bad = np.flatnonzero(per_line != ncol - 1)
-    if bad.size:
-        r = int(bad[0])
-        kind = (
-            "empty line"
-            if line_ends[r] == line_starts[r]
-            else (f"{per_line[r] + 1} fields, expected {ncol}")
-        )
-        ctx.fail(kind, line=_line(r))
     n = line_starts.size
+    k = ncol - 1
+    fast = None
+    if k and dpos.size == k * n:
+        grouped = dpos.reshape(n, k)  # fast check: group i of k delimiters lies in line i
+        if np.all(grouped[:, 0] >= line_starts) and np.all(grouped[:, -1] < line_ends):
+            first = np.arange(n) * k
+            fast = grouped
+        else:
+            first = None
+    else:
+        first = None
+    if first is None:
+        first = np.searchsorted(dpos, line_starts)
+        per_line = np.searchsorted(dpos, line_ends) - first
+        bad = np.flatnonzero(per_line != k)
+        if bad.size:
+            r = int(bad[0])
+            kind = (
+                "empty line"
+                if line_ends[r] == line_starts[r]
+                else f"{per_line[r] + 1} fields, expected {ncol}"
+            )
+            ctx.fail(kind, line=_line(r))
     if ncol > 1:
-        d = dpos[first[:, None] + np.arange(ncol - 1)[None, :]] if n else np.zeros((0, ncol - 1))
+        d = fast if fast is not None else dpos[first[:, None] + np.arange(k)[None, :]]
         starts = np.concatenate((line_starts[:, None], d + 1), axis=1)
         ends = np.concatenate((d, line_ends[:, None]), axis=1)
     else:
         starts, ends = line_starts[:, None], line_ends[:, None]
-    return _Table(buf=buf, raw=data, starts=starts, ends=ends, columns=columns)
+    return _Table(buf=buf, pbuf=pbuf, raw=data, starts=starts, ends=ends, columns=columns)
 
 
 def _days_from_civil(y: np.ndarray, m: np.ndarray, d: np.ndarray) -> np.ndarray:
@@ -188,33 +204,39 @@ def _days_from_civil(y: np.ndarray, m: np.ndarray, d: np.ndarray) -> np.ndarray:
 _MDAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
 
 
+def _gather(t: _Table, col: int, width: int) -> np.ndarray:
+    """(width, n_rows) uint8 matrix of the first ``width`` bytes of a column (no index matrix)."""
+    win = sliding_window_view(t.pbuf, width)[t.starts[:, col]]
+    return np.ascontiguousarray(win.T)
+
+
 def _fixed_timestamps(t: _Table, col: int) -> np.ndarray | None:
     """Vectorised parse of 'YYYY-MM-DD HH:MM[:SS]' (space or T). None = use the slow path."""
     widths = t.ends[:, col] - t.starts[:, col]
     w = int(widths[0]) if widths.size else 0
     if w not in (16, 19) or np.any(widths != w):
         return None
-    m = t.buf[t.starts[:, col][:, None] + np.arange(w)[None, :]].astype(np.int64)
+    m = _gather(t, col, w)
     digit_pos = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15] + ([17, 18] if w == 19 else [])
-    dig = m[:, digit_pos] - _DIGIT0
-    ok = np.all((dig >= 0) & (dig <= 9), axis=1)
-    ok &= (m[:, 4] == 45) & (m[:, 7] == 45) & ((m[:, 10] == 32) | (m[:, 10] == 84))
-    ok &= m[:, 13] == 58
+    dig = m[digit_pos].astype(np.int32) - _DIGIT0
+    ok = np.all((dig >= 0) & (dig <= 9), axis=0)
+    ok &= (m[4] == 45) & (m[7] == 45) & ((m[10] == 32) | (m[10] == 84)) & (m[13] == 58)
     if w == 19:
-        ok &= m[:, 16] == 58
-    year = dig[:, 0] * 1000 + dig[:, 1] * 100 + dig[:, 2] * 10 + dig[:, 3]
-    month = dig[:, 4] * 10 + dig[:, 5]
-    day = dig[:, 6] * 10 + dig[:, 7]
-    hour = dig[:, 8] * 10 + dig[:, 9]
-    minute = dig[:, 10] * 10 + dig[:, 11]
-    sec = dig[:, 12] * 10 + dig[:, 13] if w == 19 else np.zeros_like(year)
+        ok &= m[16] == 58
+    year = dig[0] * 1000 + dig[1] * 100 + dig[2] * 10 + dig[3]
+    month = dig[4] * 10 + dig[5]
+    day = dig[6] * 10 + dig[7]
+    hour = dig[8] * 10 + dig[9]
+    minute = dig[10] * 10 + dig[11]
+    sec = dig[12] * 10 + dig[13] if w == 19 else 0
     leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
     mdays = _MDAYS[np.clip(month, 0, 12)] + ((month == 2) & leap)
     ok &= (month >= 1) & (month <= 12) & (day >= 1) & (day <= mdays)
     ok &= (hour < 24) & (minute < 60) & (sec < 60)
     if not ok.all():
         return None  # slow path names the offending line
-    return _days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + sec
+    days = _days_from_civil(year, month, day).astype(np.int64)
+    return days * 86400 + (hour * 3600 + minute * 60 + sec)
 
 
 def _slow_timestamps(t: _Table, col: int, ctx: _Ctx) -> np.ndarray:
@@ -244,20 +266,18 @@ def _slow_timestamps(t: _Table, col: int, ctx: _Ctx) -> np.ndarray:
 
 def _fast_counts(t: _Table, col: int) -> np.ndarray | None:
     """Vectorised parse of non-negative integers (the usual case). None = use the slow path."""
-    s = t.starts[:, col]
-    widths = t.ends[:, col] - s
+    widths = t.ends[:, col] - t.starts[:, col]
     if widths.size == 0 or widths.min() < 1 or widths.max() > 15:
         return None
     maxw = int(widths.max())
-    idx = s[:, None] + np.arange(maxw)[None, :]
-    valid = np.arange(maxw)[None, :] < widths[:, None]
-    m = t.buf[np.minimum(idx, t.buf.size - 1)].astype(np.int64) - _DIGIT0
+    m = _gather(t, col, maxw).astype(np.int64) - _DIGIT0  # (maxw, n)
+    valid = np.arange(maxw)[:, None] < widths[None, :]
     if not np.all(((m >= 0) & (m <= 9)) | ~valid):
         return None
-    # right-align digits: position from the end of each field
-    power = widths[:, None] - 1 - np.arange(maxw)[None, :]
-    vals = np.where(valid, m * np.power(10, np.clip(power, 0, None)), 0)
-    return vals.sum(axis=1).astype(np.float64)
+    value = np.zeros(widths.size, dtype=np.int64)
+    for j in range(maxw):  # Horner over byte positions; stops contributing past each width
+        value = np.where(valid[j], value * 10 + m[j], value)
+    return value.astype(np.float64)
 
 
 def _slow_counts(t: _Table, col: int, ctx: _Ctx) -> np.ndarray:
@@ -283,12 +303,8 @@ def _col(t: _Table, name: str, ctx: _Ctx) -> int:
 def _check_dates(t: _Table, col: int, ts_col: int, ts: np.ndarray, ctx: _Ctx) -> None:
     widths = t.ends[:, col] - t.starts[:, col]
     days = ts // 86400
-    bad: np.ndarray
     if np.all(widths == 10) and np.all(t.ends[:, ts_col] - t.starts[:, ts_col] >= 10):
-        a = t.buf[t.starts[:, col][:, None] + np.arange(10)]
-        b = t.buf[t.starts[:, ts_col][:, None] + np.arange(10)]
-        bad = np.flatnonzero(np.any(a != b, axis=1))
-        if bad.size == 0:
+        if np.array_equal(_gather(t, col, 10), _gather(t, ts_col, 10)):
             return
     for i, s in enumerate(t.strings(col)):
         try:
