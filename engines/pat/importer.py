@@ -140,18 +140,22 @@ def _dequote(data: bytes, delim: str, ctx: _Ctx) -> bytes:
 def _split(data: bytes, delim: str, ctx: _Ctx) -> _Table:
     if b'"' in data:
         data = _dequote(data, delim, ctx)
-    data = data.rstrip(b"\n")
-    if not data.strip():
+    end = len(data)
+    while end and data[end - 1] == 10:  # trailing newlines, without copying the data
+        end -= 1
+    if not data[:4096].strip() and not data[:end].strip():
         ctx.fail("empty file")
-    nl = data.find(b"\n")
-    header = data if nl < 0 else data[:nl]
+    nl = data.find(b"\n", 0, end)
+    header = data[:end] if nl < 0 else data[:nl]
     columns = tuple(c.strip() for c in header.decode("utf-8").split(delim))
     if len(set(columns)) != len(columns) or any(not c for c in columns):
         ctx.fail("header has empty or duplicated column names", line=1)
     if nl < 0:
         ctx.fail("no data rows after the header")
-    pbuf = np.frombuffer(data + b"\n" * 16, dtype=np.uint8)  # padding for _gather
-    buf = pbuf[: len(data)]
+    pbuf = np.empty(end + 16, dtype=np.uint8)  # one copy, padded for _gather
+    pbuf[:end] = np.frombuffer(data, dtype=np.uint8, count=end)
+    pbuf[end:] = 10
+    buf = pbuf[:end]
     ncol = len(columns)
     line_starts = np.concatenate(([nl + 1], np.flatnonzero(buf[nl + 1 :] == 10) + nl + 2))
     line_ends = np.concatenate((line_starts[1:] - 1, [buf.size]))
@@ -218,8 +222,9 @@ def _fixed_timestamps(t: _Table, col: int) -> np.ndarray | None:
         return None
     m = _gather(t, col, w)
     digit_pos = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15] + ([17, 18] if w == 19 else [])
-    dig = m[digit_pos].astype(np.int32) - _DIGIT0
-    ok = np.all((dig >= 0) & (dig <= 9), axis=0)
+    dig8 = m[digit_pos] - np.uint8(_DIGIT0)  # uint8 wraps: non-digits become >= 10
+    ok = np.all(dig8 <= 9, axis=0)
+    dig = dig8.astype(np.int32)
     ok &= (m[4] == 45) & (m[7] == 45) & ((m[10] == 32) | (m[10] == 84)) & (m[13] == 58)
     if w == 19:
         ok &= m[16] == 58

@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from engines.pat.recording import MINUTES_PER_DAY, ActigraphyRecording, runs
 
@@ -61,14 +60,19 @@ def cole_kripke(
 
 
 def sadeh_ps(counts: np.ndarray) -> np.ndarray:
-    """Sadeh's PS value per minute (higher = more likely asleep)."""
+    """Sadeh's PS value per minute (higher = more likely asleep).
+
+    Window sums use short direct convolutions (no cumulative-sum drift on long recordings).
+    """
     a = np.nan_to_num(np.asarray(counts, dtype=np.float64), nan=0.0)
     padded = np.concatenate((np.zeros(5), a, np.zeros(5)))
-    win11 = sliding_window_view(padded, 11)  # A[i-5 .. i+5]
-    mw5 = win11.mean(axis=1)
-    nat = ((win11 >= 50) & (win11 < 100)).sum(axis=1)
-    win6 = sliding_window_view(padded[: a.size + 5], 6)  # A[i-5 .. i]
-    sd6 = win6.std(axis=1, ddof=1)
+    mw5 = np.convolve(padded, np.full(11, 1.0 / 11.0), mode="valid")  # mean of A[i-5 .. i+5]
+    nat_ind = ((padded >= 50) & (padded < 100)).astype(np.float64)
+    nat = np.rint(np.convolve(nat_ind, np.ones(11), mode="valid"))
+    head = padded[: a.size + 5]  # windows A[i-5 .. i]
+    s1 = np.convolve(head, np.ones(6), mode="valid")
+    s2 = np.convolve(head * head, np.ones(6), mode="valid")
+    sd6 = np.sqrt(np.maximum(s2 - s1 * s1 / 6.0, 0.0) / 5.0)  # sample SD (ddof = 1)
     lg = np.log(a + 1.0)
     k0, k1, k2, k3, k4 = SADEH_COEF
     return k0 - k1 * mw5 - k2 * nat - k3 * sd6 - k4 * lg
@@ -153,22 +157,33 @@ def nightly_sleep(
     mod0 = rec.start.hour * 60 + rec.start.minute
     first_noon = (720 - mod0) % MINUTES_PER_DAY - (MINUTES_PER_DAY if mod0 < 720 else 0)
     nights: list[NightlySleep] = []
+    # runs and cumulative counts once for the whole recording; each night only clips them
+    rs, rl = runs(rest)
+    re_ = rs + rl
+    ss, sl = runs(scores == SLEEP)
+    se = ss + sl
+    cum_sleep = np.concatenate(([0], np.cumsum(scores == SLEEP)))
+    cum_wake = np.concatenate(([0], np.cumsum(scores == WAKE)))
+    cum_unknown = np.concatenate(([0], np.cumsum(scores == UNKNOWN)))
     for w0 in range(first_noon, rec.n_minutes, MINUTES_PER_DAY):
         a, b = max(w0, 0), min(w0 + MINUTES_PER_DAY, rec.n_minutes)
         if b - a < min_rest:
             continue
-        starts, lengths = runs(rest[a:b])
-        if starts.size == 0 or lengths.max() < min_rest:
+        i0, i1 = np.searchsorted(re_, a, "right"), np.searchsorted(rs, b, "left")
+        if i0 >= i1:
             continue
-        k = int(np.argmax(lengths))
-        r0, r1 = a + int(starts[k]), a + int(starts[k] + lengths[k])
-        sc = scores[r0:r1]
-        s_starts, s_len = runs(sc == SLEEP)
+        cs, ce = np.clip(rs[i0:i1], a, b), np.clip(re_[i0:i1], a, b)
+        k = int(np.argmax(ce - cs))
+        r0, r1 = int(cs[k]), int(ce[k])
+        if r1 - r0 < min_rest:
+            continue
+        j0, j1 = np.searchsorted(se, r0, "right"), np.searchsorted(ss, r1, "left")
+        s_s, s_e = np.clip(ss[j0:j1], r0, r1), np.clip(se[j0:j1], r0, r1)
+        long_runs = s_s[(s_e - s_s) >= onset_run]
         night_of = (rec.start + timedelta(minutes=w0)).date()
         t = rec.start + timedelta(minutes=r0)
         t_end = rec.start + timedelta(minutes=r1)
-        long_runs = s_starts[s_len >= onset_run]
-        unknown = int((sc == UNKNOWN).sum())
+        unknown = int(cum_unknown[r1] - cum_unknown[r0])
         if long_runs.size == 0:
             nights.append(
                 NightlySleep(
@@ -176,13 +191,11 @@ def nightly_sleep(
                 )
             )
             continue
-        on = int(long_runs[0])
-        off = int(s_starts[-1] + s_len[-1])
-        inner = sc[on:off]
-        tst = float((inner == SLEEP).sum())
-        waso = float((inner == WAKE).sum())
-        onset_dt = t + timedelta(minutes=on)
-        wake_dt = t + timedelta(minutes=off)
+        on, off = int(long_runs[0]), int(s_e[-1])  # absolute minutes
+        tst = float(cum_sleep[off] - cum_sleep[on])
+        waso = float(cum_wake[off] - cum_wake[on])
+        onset_dt = rec.start + timedelta(minutes=on)
+        wake_dt = rec.start + timedelta(minutes=off)
         nights.append(
             NightlySleep(
                 night_of=night_of,
@@ -192,7 +205,7 @@ def nightly_sleep(
                 final_wake=wake_dt,
                 tst_min=tst,
                 sleep_efficiency=tst / (r1 - r0),
-                sol_min=float(on),
+                sol_min=float(on - r0),
                 waso_min=waso,
                 midpoint=onset_dt + (wake_dt - onset_dt) / 2,
                 unknown_min=unknown,
