@@ -59,3 +59,17 @@ def daily_summaries(rec: ActigraphyRecording, active_threshold: float = 4) -> li
         )
         for i in range(n_days)
     ]
+
+
+def double_plot(rec: ActigraphyRecording, values: np.ndarray | None = None) -> np.ndarray:
+    """Rows of 48 h (day d beside day d+1) aligned to local midnight, for a double-plotted
+    actogram; ``values`` (e.g. a sleep mask as float) defaults to the counts. NaN pads."""
+    v = np.asarray(rec.counts if values is None else values, dtype=np.float64)
+    if v.shape != rec.counts.shape:
+        raise ValueError("values must have one entry per minute of the recording")
+    lead = rec.start.hour * 60 + rec.start.minute
+    n_days = -(-(v.size + lead) // MINUTES_PER_DAY)
+    grid = np.full((n_days + 1) * MINUTES_PER_DAY, np.nan)
+    grid[lead : lead + v.size] = v
+    days = grid.reshape(n_days + 1, MINUTES_PER_DAY)
+    return np.concatenate((days[:-1], days[1:]), axis=1)

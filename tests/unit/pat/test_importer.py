@@ -182,3 +182,30 @@ def test_fuzz_random_bytes_never_crash(raw):
         parse_bytes(raw, name="r.csv")
     except ValidationError:
         pass
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    counts=st.lists(st.integers(0, 5000), min_size=1, max_size=300),
+    holes=st.lists(st.integers(0, 299), max_size=30),
+    start_min=st.integers(0, 10_000),
+)
+def test_roundtrip_valid_series(counts, holes, start_min):
+    t0 = np.datetime64("2019-03-01T00:00", "m") + np.timedelta64(start_min, "m")
+    keep = [i for i in range(len(counts)) if i not in set(holes) or i in (0, len(counts) - 1)]
+    lines = ["timestamp,date,activity"]
+    for i in keep:
+        s = str(t0 + np.timedelta64(i, "m")).replace("T", " ") + ":00"
+        lines.append(f"{s},{s[:10]},{counts[i]}")
+    rec = parse_bytes(("\n".join(lines) + "\n").encode(), name="p.csv")
+    assert rec.n_minutes == len(counts)
+    expected = np.full(len(counts), np.nan)
+    expected[keep] = np.array(counts, float)[keep]
+    np.testing.assert_array_equal(rec.counts, expected)
+    assert rec.missing_minutes == len(counts) - len(keep)
+
+
+def test_absurd_time_span_is_rejected():
+    text = "ts,c\n2020-01-01 00:00:00,1\n2020-01-01 00:01:00,1\n9020-01-01 00:02:00,1\n"
+    with pytest.raises(ValidationError, match="line 4, column 'ts'.*six years"):
+        parse_bytes(text.encode(), name="span.csv", mapping=ColumnMapping("ts", "c"))

@@ -109,3 +109,19 @@ def test_choi_nonwear_rule():
     c2[150] = np.nan  # a gap splits the 100-min run into 50 + 49
     assert not detect_nonwear(c2)[100:200].any()
     assert detect_nonwear(c, min_minutes=60)[450:530].all()  # Troiano-style threshold
+
+
+def test_double_plot_rows_are_day_and_next_day():
+    from engines.pat.daily import double_plot
+
+    rec = _night_recording()  # starts at 12:00, two days
+    dp = double_plot(rec)
+    assert dp.shape == (3, 2880)
+    assert np.isnan(dp[0, :720]).all()  # before the start
+    np.testing.assert_array_equal(dp[0, 720:1440], rec.counts[:720])
+    np.testing.assert_array_equal(dp[0, 1440:], dp[1, :1440])  # right half = next row's left
+    sleep = (cole_kripke(rec.counts) == 1).astype(float)
+    dps = double_plot(rec, sleep)
+    assert dps.shape == (3, 2880) and np.nansum(dps[:, :1440]) == sleep.sum()
+    with pytest.raises(ValueError):
+        double_plot(rec, sleep[:-1])
