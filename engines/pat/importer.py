@@ -13,7 +13,6 @@ slower per-field path for other spellings that also pinpoints errors. Any proble
 from __future__ import annotations
 
 import csv
-import gzip
 import hashlib
 import io
 import warnings
@@ -88,14 +87,28 @@ def _read_bytes(path: Path, ctx: _Ctx) -> bytes:
         data = path.read_bytes()
     except OSError as exc:
         raise ValidationError(f"{ctx.name}: cannot be read ({exc.strerror})") from None
-    if data[:2] == b"\x1f\x8b":
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError, zlib.error):
-            ctx.fail("not a valid gzip file (corrupt or truncated)")
-        if len(data) > MAX_BYTES:
-            ctx.fail("decompressed data is too large")
-    return data
+    return _gunzip(data, ctx) if data[:2] == b"\x1f\x8b" else data
+
+
+def _gunzip(data: bytes, ctx: _Ctx) -> bytes:
+    """Decompress (multi-member) gzip with an output cap, so a gzip bomb cannot exhaust RAM."""
+    out: list[bytes] = []
+    size = 0
+    rest = data
+    try:
+        while rest:
+            d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            chunk = d.decompress(rest, MAX_BYTES + 1 - size)
+            size += len(chunk)
+            out.append(chunk)
+            if size > MAX_BYTES:
+                ctx.fail("decompressed data is too large")
+            if not d.eof:
+                ctx.fail("not a valid gzip file (corrupt or truncated)")
+            rest = d.unused_data.lstrip(b"\x00")  # some tools zero-pad gzip files
+    except zlib.error:
+        ctx.fail("not a valid gzip file (corrupt or truncated)")
+    return b"".join(out)
 
 
 def _check_encoding(data: bytes, ctx: _Ctx) -> bytes:
@@ -380,10 +393,7 @@ def parse_bytes(
     """Same as :func:`import_csv` for bytes already in memory (e.g. a dropped file)."""
     ctx = _Ctx(name)
     if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error):
-            ctx.fail("not a valid gzip file (corrupt or truncated)")
+        raw = _gunzip(raw, ctx)
     raw = _check_encoding(raw, ctx)
     source = label or "sha256:" + hashlib.sha256(raw).hexdigest()[:16]
     t = _split(raw, mapping.delimiter, ctx)

@@ -209,3 +209,19 @@ def test_absurd_time_span_is_rejected():
     text = "ts,c\n2020-01-01 00:00:00,1\n2020-01-01 00:01:00,1\n9020-01-01 00:02:00,1\n"
     with pytest.raises(ValidationError, match="line 4, column 'ts'.*six years"):
         parse_bytes(text.encode(), name="span.csv", mapping=ColumnMapping("ts", "c"))
+
+
+def test_decompression_is_capped(monkeypatch):
+    import engines.pat.importer as imp
+
+    monkeypatch.setattr(imp, "MAX_BYTES", 1000)
+    bomb = gzip.compress(b"0" * 5000)
+    with pytest.raises(ValidationError, match="too large"):
+        parse_bytes(bomb, name="bomb.csv.gz")
+
+
+def test_multi_member_and_zero_padded_gzip():
+    text = _depresjon_text(20).encode()
+    half = text.index(b"\n", len(text) // 2) + 1
+    raw = gzip.compress(text[:half]) + gzip.compress(text[half:]) + b"\x00" * 8
+    assert parse_bytes(raw, name="m.csv.gz").n_minutes == 20
