@@ -26,7 +26,12 @@ def test_submit_scores_stores_and_publishes(ctx: AppContext, clinic: dict) -> No
     assert out.result.total == 8 and out.result.band.code == "mild"
     assert [e.assessment_id for e in seen] == [out.assessment_id]
     (row,) = assessments.history(ctx, me, clinic["mine"], "phq9")
-    assert row.total == 8 and row.band == "mild" and "Band: Mi" in row.scoring_rule and "Kroenke" in row.scoring_rule
+    assert (
+        row.total == 8
+        and row.band == "mild"
+        and "Band: Mi" in row.scoring_rule
+        and "Kroenke" in row.scoring_rule
+    )
 
 
 def test_item9_positive_raises_critical_alert(ctx: AppContext, clinic: dict) -> None:
