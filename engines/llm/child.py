@@ -70,6 +70,87 @@ class _Model:
         return self.grammars[schema]
 
 
+class _LazyGrammarSampler:
+    """Grammar-constrained sampling that checks the grammar on the sampled token first.
+
+    llama-cpp-python applies the grammar to the whole vocabulary before sampling, which costs
+    ~0.5 s per token with a 49k vocabulary on 2 cores. Like llama.cpp's own `common_sampler`, we
+    sample without the grammar, accept the token if the grammar allows it, and only otherwise
+    re-sample with the grammar applied to all candidates. The distribution is the same.
+    """
+
+    def __init__(self, model: _Model, grammar: Any, p: Any) -> None:  # noqa: ANN401
+        import ctypes
+
+        import numpy as np
+
+        c = model.llama_cpp
+        self.c, self.ctypes, self.np = c, ctypes, np
+        self.ctx = model.llm._ctx.ctx
+        self.n_vocab = model.llm.n_vocab()
+        self.grammar = c.llama_sampler_init_grammar(
+            model.vocab, grammar._grammar.encode("utf-8"), grammar._root.encode("utf-8")
+        )
+        if not self.grammar:
+            raise ValueError("llama.cpp rejected the JSON-schema grammar")
+        self.chain = c.llama_sampler_chain_init(c.llama_sampler_chain_default_params())
+        if p.temperature <= 0:
+            c.llama_sampler_chain_add(self.chain, c.llama_sampler_init_greedy())
+        else:
+            c.llama_sampler_chain_add(self.chain, c.llama_sampler_init_top_k(p.top_k))
+            c.llama_sampler_chain_add(self.chain, c.llama_sampler_init_top_p(p.top_p, 1))
+            c.llama_sampler_chain_add(self.chain, c.llama_sampler_init_temp(p.temperature))
+            c.llama_sampler_chain_add(self.chain, c.llama_sampler_init_dist(p.seed & 0xFFFFFFFF))
+        self.buf = (c.llama_token_data * self.n_vocab)()
+        dtype = np.dtype([("id", "<i4"), ("logit", "<f4"), ("p", "<f4")])
+        self.view = np.frombuffer(self.buf, dtype=dtype)
+        self.ids = np.arange(self.n_vocab, dtype=np.int32)
+        self.one = (c.llama_token_data * 1)()
+
+    def _candidates(self) -> Any:  # noqa: ANN401
+        logits = self.np.ctypeslib.as_array(
+            self.c.llama_get_logits_ith(self.ctx, -1), shape=(self.n_vocab,)
+        )
+        self.view["id"] = self.ids
+        self.view["logit"] = logits
+        self.view["p"] = 0.0
+        return self.c.llama_token_data_array(self.buf, self.n_vocab, -1, False)
+
+    def sample(self) -> int:
+        c, byref = self.c, self.ctypes.byref
+        cur = self._candidates()
+        c.llama_sampler_apply(self.chain, byref(cur))
+        tok = int(self.buf[cur.selected].id)
+        self.one[0].id, self.one[0].logit, self.one[0].p = tok, 1.0, 0.0
+        single = c.llama_token_data_array(self.one, 1, -1, False)
+        c.llama_sampler_apply(self.grammar, byref(single))
+        if self.one[0].logit == float("-inf"):
+            cur = self._candidates()
+            c.llama_sampler_apply(self.grammar, byref(cur))
+            c.llama_sampler_apply(self.chain, byref(cur))
+            tok = int(self.buf[cur.selected].id)
+        c.llama_sampler_accept(self.grammar, tok)
+        c.llama_sampler_accept(self.chain, tok)
+        return tok
+
+    def close(self) -> None:
+        self.c.llama_sampler_free(self.chain)
+        self.c.llama_sampler_free(self.grammar)
+
+
+def _grammar_tokens(model: _Model, tokens: list[int], sampler: _LazyGrammarSampler) -> Any:  # noqa: ANN401
+    llm = model.llm
+    llm.reset()
+    llm.eval(tokens)
+    try:
+        while True:
+            tok = sampler.sample()
+            yield tok
+            llm.eval([tok])
+    finally:
+        sampler.close()
+
+
 def _run(model: _Model, task: Task, conn: Connection, cancel: Any) -> dict[str, Any]:  # noqa: ANN401
     t0 = time.perf_counter()
     llm = model.llm
@@ -93,15 +174,18 @@ def _run(model: _Model, task: Task, conn: Connection, cancel: Any) -> dict[str, 
     max_stop = max((len(s) for s in stops), default=0)
     send = conn.send
     task_id = task.task_id
-    for tok in llm.generate(
-        tokens,
-        top_k=p.top_k,
-        top_p=p.top_p,
-        min_p=0.0,
-        temp=p.temperature,
-        repeat_penalty=p.repeat_penalty,
-        grammar=grammar,
-    ):
+    if grammar is not None:
+        stream = _grammar_tokens(model, tokens, _LazyGrammarSampler(model, grammar, p))
+    else:
+        stream = llm.generate(
+            tokens,
+            top_k=p.top_k,
+            top_p=p.top_p,
+            min_p=0.0,
+            temp=p.temperature,
+            repeat_penalty=p.repeat_penalty,
+        )
+    for tok in stream:
         if is_eog(vocab, tok):
             reason = "stop"
             break
@@ -136,6 +220,7 @@ def _run(model: _Model, task: Task, conn: Connection, cancel: Any) -> dict[str, 
         "elapsed_s": time.perf_counter() - t0,
         "stop_reason": reason,
     }
+    # (the generator is closed when it goes out of scope, freeing its samplers)
 
 
 def child_main(conn: Connection, cancel: Any, model_path: str, load: LoadParams) -> None:  # noqa: ANN401
