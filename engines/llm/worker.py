@@ -134,8 +134,9 @@ class LlmWorker:
                 return
             if msg[0] == "error":
                 self._kill()
-                raise ValidationError(f"{self.model_path}: llama.cpp could not load the model "
-                                      f"({_short(msg[1])})")
+                raise ValidationError(
+                    f"{self.model_path}: llama.cpp could not load the model ({_short(msg[1])})"
+                )
             if msg[0] == _DEAD:
                 raise ValidationError(
                     f"{self.model_path}: model process {_death_reason(msg[1])} while loading "
