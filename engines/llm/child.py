@@ -23,6 +23,25 @@ _FALLBACK_TEMPLATE = (
 )
 
 
+_LOOSE_CHAR = 'char ::= [^"\\\\] |'
+_STRICT_CHAR = 'char ::= [^"\\\\\\x7F\\x00-\\x1F] |'
+
+
+def strict_json_gbnf(schema: str) -> str:
+    """GBNF for a JSON schema, with JSON's ban on raw control characters inside strings.
+
+    llama-cpp-python's Python schema converter allows any character but quote and backslash in
+    strings, so a model could emit a raw newline and produce invalid JSON; llama.cpp's own
+    converter excludes U+0000-U+001F and U+007F, and so do we.
+    """
+    from llama_cpp import llama_grammar
+
+    gbnf = llama_grammar.json_schema_to_gbnf(schema)
+    if _LOOSE_CHAR in gbnf:
+        gbnf = gbnf.replace(_LOOSE_CHAR, _STRICT_CHAR)
+    return gbnf
+
+
 class _Model:
     """The loaded model plus per-model caches (chat formatter, compiled grammars)."""
 
@@ -64,8 +83,8 @@ class _Model:
 
     def grammar(self, schema: str) -> Any:  # noqa: ANN401
         if schema not in self.grammars:
-            self.grammars[schema] = self.llama_cpp.LlamaGrammar.from_json_schema(
-                schema, verbose=False
+            self.grammars[schema] = self.llama_cpp.LlamaGrammar.from_string(
+                strict_json_gbnf(schema), verbose=False
             )
         return self.grammars[schema]
 
@@ -164,7 +183,7 @@ def _run(model: _Model, task: Task, conn: Connection, cancel: Any) -> dict[str, 
     max_tokens = min(p.max_tokens, n_ctx - len(tokens))
     grammar = model.grammar(task.json_schema) if task.json_schema else None
     llm.set_seed(p.seed)
-    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="ignore")
     is_eog = model.llama_cpp.llama_vocab_is_eog
     vocab = model.vocab
     text = ""
