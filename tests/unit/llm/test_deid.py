@@ -9,7 +9,8 @@ def test_examples():
         "Mrs. Okafor (DOB 03/14/1956) was seen on March 3, 2024 at Northfield Medical Center. "
         "Her husband Thaddeus called from 555-201-3344; email t.okafor@mail.example.com. "
         "SSN 123-45-6789, MRN: 88231977. A 93-year-old neighbour helps. She is 45 years old. "
-        "Continue Sertraline 100 mg; PHQ-9 score 14 on Monday. See https://example.org/x, 10.0.0.12."
+        "Continue Sertraline 100 mg; PHQ-9 score 14 on Monday. "
+        "See https://example.org/x, 10.0.0.12."
     )
     out = scrub(text).text
     for phi in (

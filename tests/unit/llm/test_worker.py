@@ -56,7 +56,7 @@ def test_grammar_forces_schema_valid_json_even_from_random_weights(tiny_worker):
 def test_cancel_stops_generation_within_200ms(tiny_worker):
     task = new_task([("user", "go")], params=GenParams(max_tokens=4000, temperature=0.8))
     it = tiny_worker.submit(task)
-    for i, item in enumerate(it):
+    for i, _item in enumerate(it):
         if i == 20:
             break
     t0 = time.perf_counter()
