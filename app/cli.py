@@ -11,6 +11,7 @@ import getpass
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from app import __version__
 from app.config import load_settings
@@ -53,8 +54,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     ctx = _open()
     try:
         summary = create_demo_clinic(ctx, patients=args.patients, seed=args.seed)
+        model_dir = ctx.settings.user_model_dir
     finally:
         ctx.close()
+    if not args.no_model:
+        _install_demo_model(model_dir)
     if summary.already_present:
         print("The demo clinic is already in this store; nothing changed.")
     else:
@@ -65,6 +69,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
         )
     print(f"Sign in as dr.adams (clinician) or sup.davis (supervisor), password '{DEMO_PASSWORD}'.")
     return EXIT_OK
+
+
+def _install_demo_model(model_dir: Path) -> None:
+    """The small demo LLM (no clinical validity) so note analysis works out of the box."""
+    from engines.llm.demo_model import install_demo_model
+
+    try:
+        path = install_demo_model(model_dir)
+        print(f"Demo LLM installed: {path.name} (demo model — no clinical validity).")
+    except NovamindError as exc:
+        print(
+            f"warning: the demo LLM could not be installed: {exc.user_message()}", file=sys.stderr
+        )
 
 
 def _password(args: argparse.Namespace) -> str:
@@ -171,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="create the synthetic demo clinic in the local store")
     p.add_argument("--patients", type=int, default=50)
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--no-model", action="store_true", help="skip installing the demo LLM")
     p.set_defaults(func=cmd_demo)
 
     admin = sub.add_parser("admin", help="accounts, care teams, audit and keys")

@@ -13,7 +13,6 @@ import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 from app.config import Settings
 from app.errors import NovamindError
@@ -146,16 +145,46 @@ def check_gpu() -> Check:
 
 
 def check_models(settings: Settings) -> Check:
-    found = [p for d in settings.model_dirs if d.is_dir() for p in sorted(Path(d).glob("*.gguf"))]
-    if not found:
+    """Local LLMs: discovery, metadata, manifest and the offload llama.cpp would use."""
+    from engines.llm.manager import ModelManager
+
+    try:
+        report = ModelManager(settings.model_dirs, settings.model_manifest or None).report()
+    except NovamindError as exc:
+        return Check("llm models", "fail", str(exc), exc.hint or "Fix the IT model manifest.")
+    models = report["models"]
+    if not models:
         dirs = ", ".join(str(d) for d in settings.model_dirs)
         return Check(
             "llm models",
             "warn",
             f"no GGUF model in {dirs}",
-            "Note analysis is unavailable until IT installs a model (docs/deployment.md).",
+            "Note analysis is unavailable until a model is installed "
+            "('novamind demo' installs the small demo model).",
         )
-    return Check("llm models", "ok", ", ".join(p.name for p in found))
+    lines = []
+    status = "ok"
+    for m in models:
+        if "error" in m or not m.get("usable", True):
+            status = "warn"
+            lines.append(f"{m['file']}: {m.get('error', 'not usable')}")
+        else:
+            lines.append(
+                f"{m['file']} ({m['label']}; {m['quantization']}, ctx {m['context_length']}, "
+                f"{m['offload']}, {m['threads']} threads)"
+            )
+    return Check(
+        "llm models",
+        status,
+        "; ".join(lines),
+        "" if status == "ok" else "Reinstall the model or check the IT manifest.",
+    )
+
+
+def check_xgboost() -> Check:
+    from engines.xgb.device import detect_device
+
+    return Check("predictions", "ok", detect_device().summary())
 
 
 def run_checks(settings: Settings) -> list[Check]:
@@ -165,5 +194,6 @@ def run_checks(settings: Settings) -> list[Check]:
         check_keyring(),
         check_store(settings),
         check_gpu(),
+        check_xgboost(),
         check_models(settings),
     ]

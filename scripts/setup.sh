@@ -59,12 +59,6 @@ install_project() {
   "$VENV/bin/pip" install -q -e ".${1:+[$1]}"
 }
 
-install_demo_model() {
-  if [ -f "$ROOT/engines/llm/demo_model.py" ]; then
-    "$VENV/bin/python" -m engines.llm.demo_model --dest "${NOVAMIND_DATA_DIR:-$("$VENV/bin/python" -c 'import platformdirs; print(platformdirs.user_data_dir("Novamind", "Novamind"))')}/models" || \
-      echo "warning: the demo LLM could not be installed; note analysis will say so"
-  fi
-}
 
 # Run a command where a Secret Service is reachable: the desktop's own, or else a private
 # gnome-keyring in its own dbus session (headless machines, first try-outs).
@@ -84,7 +78,6 @@ install_llama_cpp
 case "$MODE" in
   run)
     install_project ""
-    install_demo_model
     # One keyring session for all steps, so a private gnome-keyring keeps the key between them.
     log "creating the synthetic demo clinic in the encrypted store, then checking the install"
     with_keyring bash -c '"$0" demo && "$0" doctor' "$VENV/bin/novamind"

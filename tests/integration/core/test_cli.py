@@ -29,10 +29,10 @@ def cenv(env: dict, tmp_path: Path) -> dict:
 
 
 def test_demo_then_admin_round_trip(cenv: dict) -> None:
-    out = run(cenv, "demo", "--patients", "4")
+    out = run(cenv, "demo", "--patients", "4", "--no-model")
     assert out.returncode == 0, out.stderr
     assert "SYNTHETIC" in out.stdout and "4 patients" in out.stdout
-    again = run(cenv, "demo", "--patients", "4")
+    again = run(cenv, "demo", "--patients", "4", "--no-model")
     assert again.returncode == 0 and "nothing changed" in again.stdout
 
     created = run(
@@ -72,7 +72,7 @@ def test_demo_then_admin_round_trip(cenv: dict) -> None:
 
 
 def test_verify_audit_detects_tampering(cenv: dict, tmp_path: Path) -> None:
-    assert run(cenv, "demo", "--patients", "2").returncode == 0
+    assert run(cenv, "demo", "--patients", "2", "--no-model").returncode == 0
     # tamper with the chain through the keyed connection, as an insider with the key could
     import json
 
