@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -177,6 +178,37 @@ def cmd_rotate_key(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_bench_imhi(args: argparse.Namespace) -> int:
+    """Weighted F1 of the installed model on an IMHI test set (MentaLLaMA's benchmark)."""
+    from app.services.nlp import NoteAnalyser
+    from engines.llm.evaluate import evaluate_imhi
+
+    settings = load_settings()
+    analyser = NoteAnalyser(settings, Path(args.model) if args.model else None)
+    path = analyser.model_path()
+    try:
+        result = evaluate_imhi(
+            analyser.worker(),
+            args.data,
+            args.task,
+            args.limit,
+            model=analyser.manager.provenance(path),
+            on_item=lambda i, label, gold: (
+                print(f"  item {i}: {label} (gold {gold})", flush=True) if args.verbose else None
+            ),
+        )
+    finally:
+        analyser.close()
+    model = result.model.name if result.model else path.name
+    label = f" [{result.model.label}]" if result.model and result.model.label else ""
+    print(
+        f"IMHI {result.task}: n={result.n}, weighted F1 {100 * result.weighted_f1:.2f}, "
+        f"accuracy {100 * result.accuracy:.2f}, unparsed {result.n_unparsed} — model {model}{label}"
+    )
+    print(f"published reference: {result.published_reference}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="novamind", description="Novamind clinician desktop.")
     parser.add_argument("--version", action="version", version=f"novamind {__version__}")
@@ -190,6 +222,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--no-model", action="store_true", help="skip installing the demo LLM")
     p.set_defaults(func=cmd_demo)
+
+    bench = sub.add_parser("bench", help="evaluate models on public benchmarks")
+    bsub = bench.add_subparsers(dest="bench_command", metavar="BENCHMARK", required=True)
+    p = bsub.add_parser("imhi", help="weighted F1 on a MentaLLaMA IMHI test set")
+    p.add_argument("--task", default="DR", help="DR, dreaddit or SAD")
+    p.add_argument("--limit", type=int, default=None, help="first N items only")
+    p.add_argument("--data", default=os.environ.get("NOVAMIND_IMHI_DIR", "../shared/data/imhi"))
+    p.add_argument("--model", default="", help="GGUF file (default: the installed model)")
+    p.add_argument("--verbose", action="store_true")
+    p.set_defaults(func=cmd_bench_imhi)
 
     admin = sub.add_parser("admin", help="accounts, care teams, audit and keys")
     asub = admin.add_subparsers(dest="admin_command", metavar="ACTION", required=True)
@@ -215,7 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-COMMANDS = {"doctor", "demo", "admin"}
+COMMANDS = {"doctor", "demo", "admin", "bench"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

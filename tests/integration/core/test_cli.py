@@ -112,3 +112,29 @@ def test_bad_policy_is_exit_2_naming_the_file(cenv: dict, tmp_path: Path) -> Non
 def test_bare_command_prints_help(cenv: dict) -> None:
     out = run(cenv)
     assert "doctor" in out.stdout and out.returncode == 2
+
+
+def test_bench_imhi_runs_the_harness(cenv: dict, tmp_path: Path) -> None:
+    from engines.llm.synthetic_gguf import write_tiny_llama
+
+    model = write_tiny_llama(tmp_path / "tiny-random.gguf")
+    imhi = REPO.parent / "shared" / "data" / "imhi"
+    if not imhi.is_dir():
+        imhi = Path("/work/shared/data/imhi")
+    out = run(
+        cenv,
+        "bench",
+        "imhi",
+        "--task",
+        "dreaddit",
+        "--limit",
+        "2",
+        "--data",
+        str(imhi),
+        "--model",
+        str(model),
+    )
+    assert out.returncode == 0, out.stderr
+    assert "IMHI dreaddit: n=2, weighted F1" in out.stdout and "published reference" in out.stdout
+    missing = run(cenv, "bench", "imhi", "--data", str(tmp_path / "nowhere"), "--model", str(model))
+    assert missing.returncode != 0 and "Traceback" not in missing.stderr

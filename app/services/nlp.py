@@ -1,0 +1,253 @@
+"""Clinical-note analysis with the local LLM: read the note (RBAC + audit), run the model in
+its child process, store the evidence-checked result with provenance, publish the event.
+
+The UI streams tokens through `NoteAnalyser.stream` on a worker thread and cancels with
+`NoteAnalyser.cancel`; the CLI and tests use `analyse_note`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.config import Settings
+from app.domain import Action, Principal
+from app.errors import NotFoundError, ValidationError
+from app.security import rbac
+from app.services.context import AppContext, actor_of
+from app.store.models import ClinicalNote, NlpAnalysis
+from app.store.store import UnitOfWork
+from engines.llm.gguf_meta import read_gguf_info
+from engines.llm.manager import ModelManager
+from engines.llm.notes import note_task, parse_note_analysis
+from engines.llm.results import GenerationResult, GenParams, NoteAnalysis, TokenChunk
+from engines.llm.worker import LlmWorker
+
+
+class NoteAnalyser:
+    """Owns the model manager and one long-lived model child process (started on first use)."""
+
+    def __init__(self, settings: Settings, model_path: Path | None = None) -> None:
+        self.manager = ModelManager(settings.model_dirs, settings.model_manifest or None)
+        self._model_path = model_path
+        self._worker: LlmWorker | None = None
+        self._lock = threading.Lock()
+
+    def model_path(self) -> Path:
+        """The configured model: an explicit path, else the first usable non-demo, else demo."""
+        if self._model_path is not None:
+            return self._model_path
+        usable = [e for e in self.manager.discover() if e.usable]
+        if not usable:
+            dirs = ", ".join(str(d) for d in self.manager.model_dirs)
+            raise NotFoundError(
+                f"No usable language model is installed (looked in {dirs}).",
+                hint="IT installs MentaLLaMA GGUF files there; "
+                "'novamind demo' installs a demo model.",
+            )
+        usable.sort(key=lambda e: e.is_demo)
+        self._model_path = usable[0].path
+        return self._model_path
+
+    def worker(self) -> LlmWorker:
+        with self._lock:
+            if self._worker is None:
+                path = self.model_path()
+                self.manager.provenance(path)  # verifies the IT manifest hash before loading
+                info = read_gguf_info(path)
+                self._worker = LlmWorker.start(path, self.manager.load_params(info))
+            return self._worker
+
+    def stream(
+        self, note_text: str, params: GenParams | None = None
+    ) -> Iterator[TokenChunk | GenerationResult]:
+        """Token chunks, then one GenerationResult (runs in the model's child process)."""
+        yield from self.worker().submit(note_task(note_text, params))
+
+    def cancel(self) -> None:
+        with self._lock:
+            if self._worker is not None:
+                self._worker.cancel()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._worker is not None:
+                self._worker.close()
+                self._worker = None
+
+
+@dataclass(frozen=True)
+class StoredAnalysis:
+    id: str
+    note_id: str
+    model_name: str
+    model_sha256: str
+    result: dict[str, Any]
+    review_status: str
+
+
+def read_note(ctx: AppContext, principal: Principal, note_id: str) -> tuple[str, str]:
+    """(patient id, note text) for analysis; an audited PHI read."""
+
+    def read(session: Session) -> tuple[str, str]:
+        note = session.get(ClinicalNote, note_id)
+        if note is None:
+            raise NotFoundError("That note does not exist.")
+        rbac.require(session, principal, Action.WRITE_CLINICAL, note.patient_id)
+        return note.patient_id, note.body
+
+    patient_id, text = ctx.store.read(read)
+    ctx.store.write(
+        lambda uow: uow.audit(
+            actor_of(principal),
+            "note.read_for_analysis",
+            patient_id=patient_id,
+            record_type="note",
+            record_id=note_id,
+        )
+    )
+    return patient_id, text
+
+
+def _as_json(analysis: NoteAnalysis) -> dict[str, Any]:
+    data = dataclasses.asdict(analysis)
+    data["verified_findings"] = len(analysis.verified_findings)
+    data["unverified_findings"] = len(analysis.unverified_findings)
+    data["decisions"] = {}  # finding index → accepted/rejected, by the clinician
+    return data
+
+
+def store_analysis(
+    ctx: AppContext, principal: Principal, patient_id: str, analysis: NoteAnalysis
+) -> str:
+    def do(uow: UnitOfWork) -> str:
+        rbac.require(uow.session, principal, Action.WRITE_CLINICAL, patient_id)
+        row = NlpAnalysis(
+            id=_uuid(analysis.analysis_id),
+            patient_id=patient_id,
+            note_id=analysis.note_id,
+            model_name=analysis.model.name,
+            model_sha256=analysis.model.sha256,
+            params_json=json.dumps(
+                {
+                    "load": dataclasses.asdict(analysis.load),
+                    "generation": dataclasses.asdict(analysis.params),
+                }
+            ),
+            result_json=json.dumps(_as_json(analysis)),
+            author_id=principal.user_id,
+        )
+        uow.session.add(row)
+        uow.session.flush()
+        uow.audit(
+            actor_of(principal),
+            "nlp.analyse",
+            patient_id=patient_id,
+            record_type="nlp",
+            record_id=row.id,
+            detail={"note_id": analysis.note_id, "model_sha256": analysis.model.sha256},
+        )
+        uow.emit(dataclasses.replace(analysis, analysis_id=row.id).to_event(patient_id))
+        return row.id
+
+    return ctx.store.write(do)
+
+
+def _uuid(hex_or_uuid: str) -> str:
+    return str(uuid.UUID(hex_or_uuid))
+
+
+def analyse_note(
+    ctx: AppContext,
+    principal: Principal,
+    note_id: str,
+    analyser: NoteAnalyser,
+    *,
+    params: GenParams | None = None,
+    on_token: Callable[[str], None] | None = None,
+) -> tuple[str, NoteAnalysis]:
+    """Read, analyse, verify quotes, store; returns (stored id, analysis)."""
+    patient_id, text = read_note(ctx, principal, note_id)
+    result: GenerationResult | None = None
+    for item in analyser.stream(text, params):
+        if isinstance(item, TokenChunk):
+            if on_token:
+                on_token(item.text)
+        else:
+            result = item
+    if result is None:
+        raise ValidationError(f"analysis of note {note_id}: the model returned no result")
+    analysis = parse_note_analysis(
+        note_id, text, result, analyser.manager.provenance(analyser.model_path())
+    )
+    return store_analysis(ctx, principal, patient_id, analysis), analysis
+
+
+def review_finding(
+    ctx: AppContext,
+    principal: Principal,
+    analysis_id: str,
+    finding: int,
+    *,
+    accept: bool,
+    reason: str = "",
+) -> None:
+    """The clinician accepts or rejects one finding (audited; the model output itself is kept)."""
+
+    def do(uow: UnitOfWork) -> None:
+        row = uow.session.get(NlpAnalysis, analysis_id)
+        if row is None:
+            raise NotFoundError("That analysis does not exist.")
+        rbac.require(uow.session, principal, Action.WRITE_CLINICAL, row.patient_id)
+        data = json.loads(row.result_json)
+        if not 0 <= finding < len(data.get("findings", [])):
+            raise ValidationError(f"analysis has no finding number {finding}")
+        data.setdefault("decisions", {})[str(finding)] = {
+            "accepted": accept,
+            "by": principal.user_id,
+            "reason": reason.strip(),
+        }
+        row.result_json = json.dumps(data)
+        decided = len(data["decisions"])
+        row.review_status = "reviewed" if decided == len(data["findings"]) else "in review"
+        uow.audit(
+            actor_of(principal),
+            "nlp.finding_accept" if accept else "nlp.finding_reject",
+            patient_id=row.patient_id,
+            record_type="nlp",
+            record_id=row.id,
+            detail={"finding": finding},
+        )
+
+    ctx.store.write(do)
+
+
+def analyses_for_note(ctx: AppContext, principal: Principal, note_id: str) -> list[StoredAnalysis]:
+    def read(session: Session) -> list[StoredAnalysis]:
+        note = session.get(ClinicalNote, note_id)
+        if note is None:
+            raise NotFoundError("That note does not exist.")
+        rbac.require(session, principal, Action.READ_PHI, note.patient_id)
+        rows = session.scalars(select(NlpAnalysis).where(NlpAnalysis.note_id == note_id))
+        return [
+            StoredAnalysis(
+                r.id,
+                r.note_id,
+                r.model_name,
+                r.model_sha256,
+                json.loads(r.result_json),
+                r.review_status,
+            )
+            for r in rows
+        ]
+
+    return ctx.store.read(read)
