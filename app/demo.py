@@ -22,10 +22,10 @@ from sqlalchemy import select
 
 from app.domain import Role
 from app.security.passwords import hash_password
-from app.services.actigraphy import add_series
 from app.services.assessments import raise_alerts, record_assessment
 from app.services.context import AppContext
 from app.services.notes import content_hash
+from app.services.pat import add_recording, analyse
 from app.services.predictions import predict_in
 from app.services.twin import update_in
 from app.store.models import (
@@ -39,6 +39,8 @@ from app.store.models import (
     User,
 )
 from app.store.store import Actor, UnitOfWork
+from engines.pat.nonwear import detect_nonwear
+from engines.pat.recording import ActigraphyRecording
 
 log = logging.getLogger(__name__)
 
@@ -313,19 +315,17 @@ def create_demo_clinic(
                 author_id="demo",
             )
         )
-        predict_in(uow, actor, p.id, today, allowed)
-        update_in(uow, actor, p.id, today)
-        act_start = datetime.combine(
-            (today - timedelta(days=actigraphy_days)).date(), time(0), tzinfo=UTC
-        )
-        add_series(
-            uow,
-            actor,
-            p.id,
-            act_start,
-            _actigraphy(rng, actigraphy_days, severity),
+        act_start = datetime.combine((today - timedelta(days=actigraphy_days)).date(), time(0))
+        counts_arr = _actigraphy(rng, actigraphy_days, severity)
+        rec = ActigraphyRecording(
+            start=act_start,
+            counts=counts_arr,
+            nonwear=detect_nonwear(counts_arr),
             source="demo wearable (synthetic)",
         )
+        add_recording(uow, actor, p.id, rec, analyse(rec))
+        predict_in(uow, actor, p.id, today, allowed)
+        update_in(uow, actor, p.id, today)
         uow.audit(
             actor, "demo.create_patient", patient_id=p.id, record_type="patient", record_id=p.id
         )

@@ -21,7 +21,14 @@ from app.errors import NotFoundError
 from app.security import rbac
 from app.services.assessments import raise_alerts
 from app.services.context import AppContext, actor_of
-from app.store.models import AssessmentResponse, Medication, Patient, Prediction
+from app.store.models import (
+    ActigraphyResult,
+    ActigraphySeries,
+    AssessmentResponse,
+    Medication,
+    Patient,
+    Prediction,
+)
 from app.store.store import Actor, UnitOfWork
 from engines.xgb.demo import bundled_registry
 from engines.xgb.predict import Prediction as ModelPrediction
@@ -99,7 +106,42 @@ def build_features(session: Session, patient_id: str, now: datetime) -> dict[str
         1 if any(m.drug_class in {"SSRI", "SNRI", "NDRI", "NaSSA"} for m in active) else 0
     )
     f["age_years"] = (now.date() - patient.birth_date).days / 365.25
+    f.update(_actigraphy_features(session, patient_id))
     return f
+
+
+def _actigraphy_features(session: Session, patient_id: str) -> dict[str, float]:
+    """Sleep and circadian features from the newest analysed recording (absent if none)."""
+    series_id = session.scalar(
+        select(ActigraphySeries.id)
+        .where(ActigraphySeries.patient_id == patient_id)
+        .order_by(ActigraphySeries.start.desc())
+        .limit(1)
+    )
+    if series_id is None:
+        return {}
+    rows = {
+        r.kind: json.loads(r.data_json)
+        for r in session.scalars(
+            select(ActigraphyResult).where(
+                ActigraphyResult.series_id == series_id,
+                ActigraphyResult.kind.in_(("nightly", "circadian")),
+            )
+        )
+    }
+    out: dict[str, float] = {}
+    nights = rows.get("nightly") or []
+    tst = [n["tst_min"] for n in nights if n.get("tst_min") is not None]
+    se = [n["sleep_efficiency"] for n in nights if n.get("sleep_efficiency") is not None]
+    if tst:
+        out["sleep_tst_h"] = float(np.mean(tst)) / 60.0
+    if se:
+        out["sleep_efficiency"] = 100.0 * float(np.mean(se))
+    circ = (rows.get("circadian") or {}).get("binarized") or {}
+    for key, name in (("IS", "circ_is"), ("IV", "circ_iv"), ("RA", "circ_ra")):
+        if circ.get(key) is not None:
+            out[name] = float(circ[key])
+    return out
 
 
 def _store(

@@ -14,7 +14,8 @@ from app.domain import Action, Principal
 from app.events import AssessmentCompleted, NLPAnalysisCompleted
 from app.security import rbac
 from app.services.context import AppContext, actor_of
-from app.store.models import AssessmentResponse, TwinSnapshot
+from app.services.pat import twin_observations as pat_observations
+from app.store.models import ActigraphyResult, ActigraphySeries, AssessmentResponse, TwinSnapshot
 from app.store.store import SYSTEM, Actor, UnitOfWork
 from engines.twin.observations import Observation
 from engines.twin.state import TwinState, estimate_twin, twin_updated_event
@@ -55,6 +56,18 @@ def observations_for(session: Session, patient_id: str) -> list[Observation]:
                 out.append(
                     Observation(f"{row.id}/{source}", source, row.administered_at, float(value))
                 )
+    spans = {
+        sid: (start, n)
+        for sid, start, n in session.execute(
+            select(ActigraphySeries.id, ActigraphySeries.start, ActigraphySeries.n_epochs).where(
+                ActigraphySeries.patient_id == patient_id
+            )
+        )
+    }
+    results = session.scalars(
+        select(ActigraphyResult).where(ActigraphyResult.patient_id == patient_id)
+    )
+    out += [Observation(*obs) for obs in pat_observations(results, spans)]
     return out
 
 

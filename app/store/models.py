@@ -294,3 +294,15 @@ class Draft(RecordMixin, Base):
     kind: Mapped[str] = mapped_column(String(32))  # note | assessment | ...
     ref: Mapped[str] = mapped_column(String(64), default="")  # e.g. the draft note's id
     content_json: Mapped[str] = mapped_column(Text)
+
+
+class ActigraphyResult(RecordMixin, Base):
+    """Metrics the PAT engine derived from one series (nightly sleep, circadian, daily, screen)."""
+
+    __tablename__ = "actigraphy_results"
+    __table_args__ = (UniqueConstraint("series_id", "kind"),)
+    series_id: Mapped[str] = mapped_column(ForeignKey("actigraphy_series.id"), index=True)
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))  # nightly | circadian | daily | screen | nonwear
+    engine_version: Mapped[str] = mapped_column(String(32))
+    data_json: Mapped[str] = mapped_column(Text)

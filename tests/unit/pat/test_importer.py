@@ -1,3 +1,4 @@
+import dataclasses
 import gzip
 from datetime import datetime
 from pathlib import Path
@@ -8,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.errors import ValidationError
-from engines.pat.importer import ColumnMapping, import_csv, parse_bytes
+from engines.pat.importer import DEPRESJON, ColumnMapping, import_csv, parse_bytes
 
 DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "depresjon"
 if not DATA.exists():
@@ -197,7 +198,10 @@ def test_roundtrip_valid_series(counts, holes, start_min):
     for i in keep:
         s = str(t0 + np.timedelta64(i, "m")).replace("T", " ") + ":00"
         lines.append(f"{s},{s[:10]},{counts[i]}")
-    rec = parse_bytes(("\n".join(lines) + "\n").encode(), name="p.csv")
+    # the epoch is stated: with holes, the most common step can be 2 minutes and a file of
+    # such rows is then (correctly) read as a 2-minute device
+    one_minute = dataclasses.replace(DEPRESJON, epoch_s=60)
+    rec = parse_bytes(("\n".join(lines) + "\n").encode(), name="p.csv", mapping=one_minute)
     assert rec.n_minutes == len(counts)
     expected = np.full(len(counts), np.nan)
     expected[keep] = np.array(counts, float)[keep]
