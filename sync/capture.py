@@ -119,7 +119,10 @@ def _capture_batch(session: Session, clock: HybridClock, name: str, ids: list[st
         now = clock.now()
         clocks = json.loads(st.clocks_json)
         for f in dirty:
-            clocks[f] = [now, clocks.get(f, [ZERO, ZERO])[0]]
+            cur, base = clocks.get(f, [ZERO, ZERO])
+            # an unpublished local write is replaced, not built upon: keep its base
+            unpublished = st.pending and cur.endswith("-" + clock.device)
+            clocks[f] = [now, base if unpublished else cur]
         st.values_json = json.dumps(values, separators=(",", ":"))
         st.clocks_json = json.dumps(clocks, separators=(",", ":"))
         st.pending = True

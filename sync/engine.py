@@ -12,6 +12,7 @@ import base64
 import json
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -33,7 +34,7 @@ from app.store.models import (
 from app.store.store import Store, UnitOfWork
 from sync import capture, merge, state
 from sync.envelope import GENESIS, BundleError, Header, KeyWrapper, digest, open_sealed, seal
-from sync.hlc import HybridClock
+from sync.hlc import Clock, HybridClock
 from sync.transport import Transport, bundle_key, parse_seq, snapshot_key
 
 log = logging.getLogger(__name__)
@@ -327,13 +328,16 @@ class SyncEngine:
                     _, header, entries, sha = item
                     if not self._deps_met(header, applied):
                         continue
-                    stats = merge.merge(s, entries, clock)
+                    stats = merge.merge(s, entries, clock, self._known(applied))
                     cur = applied.get(header.device)
                     if cur is None:
-                        cur = SyncCursor(device_id=header.device, seq=0, sha256=GENESIS)
+                        cur = SyncCursor(
+                            device_id=header.device, seq=0, sha256=GENESIS, max_clock=""
+                        )
                         s.add(cur)
                         applied[header.device] = cur
                     cur.seq, cur.sha256 = header.seq, sha
+                    _advance_frontiers(s, applied, entries, self.id.device_id)
                     waiting.remove(item)
                     progress = True
                     report.bundles_pulled += 1
@@ -347,6 +351,19 @@ class SyncEngine:
                 )
 
         self.store.write(do)
+
+    def _known(self, applied: dict[str, SyncCursor]) -> Callable[[str], bool]:
+        """Is a write (by its clock) already in this store's causal past?"""
+        me = self.id.device_id
+
+        def known(text: str) -> bool:
+            c = Clock.parse(text)
+            if c.device == me:
+                return True
+            cur = applied.get(c.device)
+            return bool(cur and cur.max_clock) and text <= cur.max_clock
+
+        return known
 
     def _deps_met(self, header: Header, applied: dict[str, SyncCursor]) -> bool:
         cur = applied.get(header.device)
@@ -411,11 +428,18 @@ class SyncEngine:
                 s = uow.session
                 s.execute(_text("PRAGMA defer_foreign_keys = ON"))
                 clock = self._clock(s)
-                merge.merge(s, entries, clock)
+                applied = {c.device_id: c for c in s.scalars(select(SyncCursor))}
+                merge.merge(s, entries, clock, self._known(applied))
                 for dev, (seq, sha) in cursors.items():
                     if dev == self.id.device_id:
                         continue
-                    s.merge(SyncCursor(device_id=dev, seq=seq, sha256=sha))
+                    cur = applied.get(dev)
+                    if cur is None:
+                        cur = SyncCursor(device_id=dev, seq=0, sha256=GENESIS, max_clock="")
+                        s.add(cur)
+                        applied[dev] = cur
+                    cur.seq, cur.sha256 = seq, sha
+                _advance_frontiers(s, applied, entries, self.id.device_id)
                 state.put(s, state.HLC, clock.state())
 
             self.store.write(do)
@@ -435,6 +459,28 @@ class SyncEngine:
             lambda uow: state.put(uow.session, state.LAST_SYNC, datetime.now(UTC).isoformat())
         )
         return report
+
+
+def _advance_frontiers(
+    s: Session, applied: dict[str, SyncCursor], entries: list[dict[str, Any]], me: str
+) -> None:
+    """Remember the newest clock seen from each device (writes up to it are known here)."""
+    newest: dict[str, str] = {}
+    for e in entries:
+        for rc, _ in e["c"].values():
+            dev = rc.split("-", 2)[2]
+            if dev and rc > newest.get(dev, ""):
+                newest[dev] = rc
+    for dev, rc in newest.items():
+        if dev == me:
+            continue
+        cur = applied.get(dev)
+        if cur is None:
+            cur = SyncCursor(device_id=dev, seq=0, sha256=GENESIS, max_clock="")
+            s.add(cur)
+            applied[dev] = cur
+        if rc > (cur.max_clock or ""):
+            cur.max_clock = rc
 
 
 def _text(sql: str) -> Any:  # noqa: ANN401

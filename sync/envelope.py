@@ -149,7 +149,7 @@ class Header:
 def seal(header: Header, body: dict[str, Any], wrapper: KeyWrapper) -> bytes:
     """Encrypt `body` under a fresh data key wrapped by `wrapper`; returns the object bytes."""
     raw_header = header.encode()
-    aad = MAGIC + bytes([FORMAT_VERSION]) + raw_header
+    aad = MAGIC + bytes([FORMAT_VERSION]) + struct.pack(">I", len(raw_header)) + raw_header
     data_key = AESGCM.generate_key(bit_length=256)
     wrapped = wrapper.wrap(data_key, aad)
     nonce = os.urandom(12)
@@ -157,10 +157,7 @@ def seal(header: Header, body: dict[str, Any], wrapper: KeyWrapper) -> bytes:
     cipher = AESGCM(data_key).encrypt(nonce, plain, aad)
     return b"".join(
         (
-            MAGIC,
-            bytes([FORMAT_VERSION]),
-            struct.pack(">I", len(raw_header)),
-            raw_header,
+            aad,
             struct.pack(">H", len(wrapped)),
             wrapped,
             nonce,

@@ -14,6 +14,7 @@ import base64
 import binascii
 import json
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -88,7 +89,12 @@ def _sort_key(e: dict[str, Any]) -> tuple[int, str]:
     return records.ORDER[e["t"]], str(e["v"].get("created_at") or "")
 
 
-def merge(session: Session, entries: list[dict[str, Any]], clock: HybridClock) -> MergeStats:
+def merge(
+    session: Session,
+    entries: list[dict[str, Any]],
+    clock: HybridClock,
+    known: Callable[[str], bool],
+) -> MergeStats:
     """Apply validated entries inside the caller's transaction."""
     stats = MergeStats()
     by_table: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -97,7 +103,7 @@ def merge(session: Session, entries: list[dict[str, Any]], clock: HybridClock) -
     for name in records.TABLES:
         todo = by_table.get(name, [])
         for i in range(0, len(todo), BATCH):
-            _merge_batch(session, clock, name, todo[i : i + BATCH], stats)
+            _merge_batch(session, clock, known, name, todo[i : i + BATCH], stats)
     return stats
 
 
@@ -106,7 +112,12 @@ def _decode(name: str, values: dict[str, Any]) -> dict[str, Any]:
 
 
 def _merge_batch(
-    session: Session, clock: HybridClock, name: str, batch: list[dict[str, Any]], stats: MergeStats
+    session: Session,
+    clock: HybridClock,
+    known: Callable[[str], bool],
+    name: str,
+    batch: list[dict[str, Any]],
+    stats: MergeStats,
 ) -> None:
     table = records.TABLES[name]
     ids = [e["id"] for e in batch]
@@ -157,7 +168,9 @@ def _merge_batch(
             continue
         if rid in seen:  # a second entry for a record inserted in this batch: merge into state
             continue
-        _merge_existing(session, name, rid, rows[rid], states.get(rid), values, clocks, now, stats)
+        _merge_existing(
+            session, name, rid, rows[rid], states.get(rid), values, clocks, now, stats, known
+        )
     if new_rows:
         session.execute(insert(table), new_rows)
     if new_states:
@@ -176,6 +189,7 @@ def _merge_existing(
     clocks: dict[str, list[str]],
     now: datetime,
     stats: MergeStats,
+    known: Callable[[str], bool],
 ) -> None:
     local_values = records.row_values(name, row)
     if st is None:  # a row that exists locally but was never captured: treat every field as new
@@ -210,6 +224,8 @@ def _merge_existing(
         if rb == lc:  # remote built on our value: fast-forward
             out_values[f], out_clocks[f] = remote_v, [rc, rb]
             _supersede(session, name, rid, f)
+            continue
+        if known(rc):  # a write we already have (and have since replaced): stale
             continue
         # concurrent edit of one field: the higher clock wins everywhere, both are kept
         winner_remote = rc > lc

@@ -335,6 +335,7 @@ class SyncCursor(Base):
     device_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     seq: Mapped[int] = mapped_column(Integer, default=0)
     sha256: Mapped[str] = mapped_column(String(64))
+    max_clock: Mapped[str] = mapped_column(String(80), default="")  # newest HLC of that device
 
 
 class SyncConflict(Base):

@@ -42,6 +42,7 @@ def upgrade() -> None:
         sa.Column("device_id", sa.String(length=36), nullable=False),
         sa.Column("seq", sa.Integer(), nullable=False),
         sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column("max_clock", sa.String(length=80), nullable=False),
         sa.PrimaryKeyConstraint("device_id"),
     )
     op.create_table(
