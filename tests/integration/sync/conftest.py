@@ -27,7 +27,7 @@ def moto_url() -> Iterator[str]:
 
 @pytest.fixture
 def bucket(moto_url: str, tmp_path: Path) -> Bucket:
-    return make_bucket(moto_url, tmp_path, event_bus="clinic-bus")
+    return make_bucket(moto_url, tmp_path)
 
 
 @pytest.fixture

@@ -48,7 +48,7 @@ class Bucket:
         )
 
 
-def make_bucket(url: str, tmp: Path, *, event_bus: str = "") -> Bucket:
+def make_bucket(url: str, tmp: Path, *, with_events: bool = True) -> Bucket:
     """A fresh bucket (and EventBridge bus) plus IT's enrolment file for a new clinic."""
     name = f"clinic-{uuid.uuid4().hex[:12]}"
     client = boto3.client(
@@ -59,6 +59,7 @@ def make_bucket(url: str, tmp: Path, *, event_bus: str = "") -> Bucket:
         aws_secret_access_key="testing",
     )
     client.create_bucket(Bucket=name)
+    event_bus = f"bus-{name}" if with_events else ""
     if event_bus:
         boto3.client(
             "events",
@@ -142,7 +143,9 @@ def dump(ws: Workstation) -> dict[str, dict[str, dict[str, Any]]]:
     def read(s: Session) -> dict[str, dict[str, dict[str, Any]]]:
         out: dict[str, dict[str, dict[str, Any]]] = {}
         for name, table in records.TABLES.items():
-            out[name] = {r["id"]: records.row_values(name, r) for r in s.execute(select(table)).mappings()}
+            out[name] = {
+                r["id"]: records.row_values(name, r) for r in s.execute(select(table)).mappings()
+            }
         return out
 
     return ws.ctx.store.read(read)
