@@ -345,6 +345,8 @@ class SyncEngine:
                     report.conflicts += stats.conflicts
                     changed.extend(stats.changed)
             state.put(s, state.HLC, clock.state())
+            # merged rows are already in their sync state: the next capture need not rescan them
+            state.put(s, state.CAPTURE_AT, datetime.now(UTC).isoformat())
             for table, rid in changed[:MAX_BUS_EVENTS]:
                 uow.events.append(
                     PatientDataUpdated(record_type=table, record_id=rid, change="synced")
