@@ -209,6 +209,53 @@ def cmd_bench_imhi(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_sync(args: argparse.Namespace) -> int:
+    from app.services import sync_service
+    from app.services.context import cli_actor
+
+    action = args.sync_action
+    if action == "create-enrolment":
+        from sync.enrolment import write_enrolment
+
+        info = write_enrolment(
+            Path(args.file),
+            sys.stdin.readline().rstrip("\n"),
+            clinic_id=args.clinic_id,
+            event_bus=args.event_bus,
+        )
+        print(f"enrolment file for clinic {info.clinic_id} written to {args.file}")
+        return EXIT_OK
+    ctx = _open()
+    try:
+        if action == "enrol":
+            passphrase = sys.stdin.readline().rstrip("\n")
+            device = sync_service.enrol_workstation(ctx, cli_actor(), Path(args.file), passphrase)
+            print(f"enrolled; this workstation is device {device}")
+        elif action == "status":
+            st = sync_service.sync_status(ctx)
+            print(
+                f"enrolled={st.enrolled} last_sync={st.last_sync_at or 'never'} "
+                f"pending={st.pending_records} unsent={st.unsent_bundles} "
+                f"conflicts={st.open_conflicts} quarantined={st.quarantined}"
+            )
+            return EXIT_FAILED if st.quarantined else EXIT_OK
+        elif action == "snapshot":
+            print(f"snapshot uploaded: {sync_service.make_engine(ctx).publish_snapshot()}")
+        else:
+            r = sync_service.run_sync(ctx)
+            print(
+                f"pushed {r.bundles_pushed} bundle(s) ({r.records_pushed} records), "
+                f"{r.events_published} event(s); pulled {r.bundles_pulled} bundle(s) "
+                f"({r.records_merged} records merged, {r.conflicts} conflicts)"
+            )
+            for key in r.quarantined:
+                print(f"  rejected and quarantined: {key}")
+            return EXIT_FAILED if r.quarantined else EXIT_OK
+    finally:
+        ctx.close()
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="novamind", description="Novamind clinician desktop.")
     parser.add_argument("--version", action="version", version=f"novamind {__version__}")
@@ -254,10 +301,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_verify_audit)
     p = asub.add_parser("rotate-key", help="re-encrypt the store under a new key")
     p.set_defaults(func=cmd_rotate_key)
+
+    p = sub.add_parser("sync", help="encrypted sync with the clinic bucket")
+    p.add_argument(
+        "sync_action",
+        nargs="?",
+        default="run",
+        choices=["run", "status", "enrol", "create-enrolment", "snapshot"],
+    )
+    p.add_argument("file", nargs="?", default="", help="enrolment file (passphrase on stdin)")
+    p.add_argument("--clinic-id", default="")
+    p.add_argument("--event-bus", default="")
+    p.set_defaults(func=cmd_sync)
     return parser
 
 
-COMMANDS = {"doctor", "demo", "admin", "bench"}
+COMMANDS = {"doctor", "demo", "admin", "bench", "sync"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -208,7 +208,10 @@ def twin_observations(
                 when = start + timedelta(days=w["first_day"] + w["days"])
                 for key, source in (("IS", "pat.is"), ("IV", "pat.iv"), ("RA", "pat.ra")):
                     if w.get(key) is not None:
-                        out.append((f"{row.id}/{source}/{i}", source, when, float(w[key])))
+                        value = float(w[key])
+                        # IS can exceed 1 slightly (pyActigraphy's sample-size factors)
+                        value = min(value, 1.0) if key == "IS" else value
+                        out.append((f"{row.id}/{source}/{i}", source, when, value))
         elif row.kind == "daily" and data:
             for w in range(0, len(data), WEEK):
                 week = [d for d in data[w : w + WEEK] if d.get("mean_counts") is not None]

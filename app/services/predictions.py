@@ -141,6 +141,10 @@ def _actigraphy_features(session: Session, patient_id: str) -> dict[str, float]:
     for key, name in (("IS", "circ_is"), ("IV", "circ_iv"), ("RA", "circ_ra")):
         if circ.get(key) is not None:
             out[name] = float(circ[key])
+    if "circ_is" in out:
+        # pyActigraphy's IS estimator can exceed 1 slightly for a near-perfect rhythm (its
+        # sample-size factors); the models' feature range is the textbook 0-1
+        out["circ_is"] = min(out["circ_is"], 1.0)
     return out
 
 

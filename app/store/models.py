@@ -306,3 +306,76 @@ class ActigraphyResult(RecordMixin, Base):
     kind: Mapped[str] = mapped_column(String(32))  # nightly | circadian | daily | screen | nonwear
     engine_version: Mapped[str] = mapped_column(String(32))
     data_json: Mapped[str] = mapped_column(Text)
+
+
+# --- Sync (sync/ package): per-record merge state, outgoing bundles, cursors, conflicts ---
+
+
+class SyncRecordState(Base):
+    """What sync last knew of one record: its field values and per-field HLC clocks.
+
+    A field whose live value differs from `values_json` was edited locally since the last
+    capture. `clocks_json` maps field -> [clock, base clock]. `pending` marks records captured
+    but not yet packed into a bundle.
+    """
+
+    __tablename__ = "sync_record_state"
+    table_name: Mapped[str] = mapped_column(String(48), primary_key=True)
+    record_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    values_json: Mapped[str] = mapped_column(Text)
+    clocks_json: Mapped[str] = mapped_column(Text)
+    pending: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+
+
+class SyncOutgoing(Base):
+    """A sealed bundle of this device, kept until the bucket has it (resumable push)."""
+
+    __tablename__ = "sync_outgoing"
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    object_key: Mapped[str] = mapped_column(String(200), unique=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    records: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    uploaded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SyncCursor(Base):
+    """The last bundle merged from another device (its sequence number and hash)."""
+
+    __tablename__ = "sync_cursors"
+    device_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, default=0)
+    sha256: Mapped[str] = mapped_column(String(64))
+    max_clock: Mapped[str] = mapped_column(String(80), default="")  # newest HLC of that device
+
+
+class SyncConflict(Base):
+    """A concurrent edit of one field on two devices: both values kept until resolved."""
+
+    __tablename__ = "sync_conflicts"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    table_name: Mapped[str] = mapped_column(String(48))
+    record_id: Mapped[str] = mapped_column(String(36), index=True)
+    field: Mapped[str] = mapped_column(String(64))
+    local_json: Mapped[str] = mapped_column(Text)
+    remote_json: Mapped[str] = mapped_column(Text)
+    local_clock: Mapped[str] = mapped_column(String(80))
+    remote_clock: Mapped[str] = mapped_column(String(80))
+    detected_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolved_by: Mapped[str | None] = mapped_column(String(64))
+    resolution: Mapped[str] = mapped_column(String(16), default="")  # local | remote | auto
+
+
+class SyncQuarantine(Base):
+    """A bundle from the bucket that failed verification; nothing of it was merged."""
+
+    __tablename__ = "sync_quarantine"
+    __table_args__ = (UniqueConstraint("object_key", "sha256"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    object_key: Mapped[str] = mapped_column(String(200))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(200))
+    detected_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,206 @@
+"""Sync use cases for the status bar, the conflict dialog and `novamind sync`.
+
+The UI and CLI call these; they never touch boto3 or the store directly. Conflict
+resolution is RBAC-checked and audited (ids and field names only, never values).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from app.domain import Action, Principal, Role
+from app.errors import ConfigError, NotFoundError, PermissionDeniedError, ValidationError
+from app.security import rbac
+from app.services.context import AppContext, actor_of
+from app.store.models import SyncConflict, SyncQuarantine, utcnow
+from app.store.store import Actor, UnitOfWork
+from sync import engine as sync_engine
+from sync import enrolment, records, state
+from sync.envelope import ClinicKeyWrapper
+from sync.transport import Endpoint, Transport, TransportError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SyncStatus:
+    """What the status bar shows."""
+
+    enrolled: bool
+    last_sync_at: str
+    pending_records: int
+    unsent_bundles: int
+    open_conflicts: int
+    quarantined: int
+    last_error: str
+
+
+@dataclass(frozen=True)
+class ConflictView:
+    """One open conflict: both values, so a person can choose (shown only to the care team)."""
+
+    id: str
+    table: str
+    record_id: str
+    field: str
+    local_value: Any
+    remote_value: Any
+    detected_at: datetime
+
+
+def endpoint_from_settings(ctx: AppContext) -> Endpoint:
+    """The bucket, endpoint, proxy and CA bundle from IT policy."""
+    s = ctx.settings
+    if not s.sync_bucket:
+        raise ConfigError(
+            "No sync bucket is configured.", hint="IT sets sync_bucket in the site policy."
+        )
+    return Endpoint(
+        bucket=s.sync_bucket,
+        region=s.sync_region,
+        endpoint_url=s.sync_endpoint,
+        proxy=s.proxy,
+        ca_bundle=s.ca_bundle,
+    )
+
+
+def enrol_workstation(ctx: AppContext, actor: Actor, path: Path, passphrase: str) -> str:
+    """Join this workstation to its clinic from IT's enrolment file; returns the device id."""
+    info = enrolment.read_enrolment(path, passphrase)
+    enrolment.save_clinic_key(ctx.settings.keyring_service, ctx.settings.db_path, info.clinic_key)
+    device = sync_engine.enrol(ctx.store, info.clinic_id, info.event_bus)
+    ctx.store.write(
+        lambda uow: uow.audit(actor, "sync.enrol", record_type="device", record_id=device)
+    )
+    return device
+
+
+def make_engine(ctx: AppContext, transport: Transport | None = None) -> sync_engine.SyncEngine:
+    key = enrolment.load_clinic_key(ctx.settings.keyring_service, ctx.settings.db_path)
+    transport = transport or Transport(endpoint_from_settings(ctx))
+    return sync_engine.SyncEngine(ctx.store, transport, ClinicKeyWrapper(key))
+
+
+def run_sync(ctx: AppContext, transport: Transport | None = None) -> sync_engine.SyncReport:
+    """One sync cycle; a failure is recorded for the status bar and raised as a clear error."""
+    eng = make_engine(ctx, transport)
+    try:
+        report = eng.run()
+    except TransportError as exc:
+        _record_error(ctx, str(exc))
+        raise ConfigError(f"Sync failed: {exc}", hint="Check the network and the proxy.") from None
+    _record_error(
+        ctx, f"{len(report.quarantined)} bundle(s) quarantined" if report.quarantined else ""
+    )
+    return report
+
+
+def _record_error(ctx: AppContext, message: str) -> None:
+    ctx.store.write(lambda uow: state.put(uow.session, state.LAST_ERROR, message))
+
+
+def sync_status(ctx: AppContext) -> SyncStatus:
+    """Counts for the status bar (no network)."""
+
+    def read(s: Session) -> SyncStatus:
+        counts = sync_engine.status_counts(s)
+        return SyncStatus(enrolled=sync_engine.identity(s) is not None, **counts)
+
+    return ctx.store.read(read)
+
+
+def list_quarantine(ctx: AppContext) -> list[tuple[str, str, str]]:
+    """(object key, reason, when) of every rejected bundle, for IT."""
+    return ctx.store.read(
+        lambda s: [
+            (q.object_key, q.reason, q.detected_at.isoformat())
+            for q in s.scalars(select(SyncQuarantine).order_by(SyncQuarantine.detected_at))
+        ]
+    )
+
+
+def _patient_of(s: Session, table: str, record_id: str) -> str | None:
+    t = records.TABLES[table]
+    if table == "patients":
+        return record_id
+    if "patient_id" in t.c:
+        return s.scalar(select(t.c.patient_id).where(t.c.id == record_id))
+    return None
+
+
+def _allowed(s: Session, principal: Principal, table: str, record_id: str) -> bool:
+    pid = _patient_of(s, table, record_id)
+    if pid is None:
+        return principal.role in {Role.ADMIN, Role.IT}
+    return rbac.can(s, principal, Action.WRITE_CLINICAL, pid)
+
+
+def list_conflicts(ctx: AppContext, principal: Principal) -> list[ConflictView]:
+    """Open conflicts on records this user may edit."""
+
+    def read(s: Session) -> list[ConflictView]:
+        q = select(SyncConflict).where(SyncConflict.resolved_at.is_(None))
+        return [
+            ConflictView(
+                c.id,
+                c.table_name,
+                c.record_id,
+                c.field,
+                json.loads(c.local_json),
+                json.loads(c.remote_json),
+                c.detected_at,
+            )
+            for c in s.scalars(q.order_by(SyncConflict.detected_at))
+            if _allowed(s, principal, c.table_name, c.record_id)
+        ]
+
+    return ctx.store.read(read)
+
+
+def resolve_conflict(ctx: AppContext, principal: Principal, conflict_id: str, keep: str) -> None:
+    """Keep the 'local' or 'remote' value; the choice syncs to every device and is audited."""
+    if keep not in {"local", "remote"}:
+        raise ValidationError("keep must be 'local' or 'remote'")
+
+    def do(uow: UnitOfWork) -> None:
+        s = uow.session
+        c = s.get(SyncConflict, conflict_id)
+        if c is None or c.resolved_at is not None:
+            raise NotFoundError("That conflict does not exist or is already resolved.")
+        if not _allowed(s, principal, c.table_name, c.record_id):
+            raise PermissionDeniedError("You may not edit this record.")
+        chosen = json.loads(c.local_json if keep == "local" else c.remote_json)
+        table = records.TABLES[c.table_name]
+        version = s.scalar(select(table.c.version).where(table.c.id == c.record_id))
+        if version is None:
+            raise NotFoundError("The record of this conflict no longer exists.")
+        s.execute(
+            update(table)
+            .where(table.c.id == c.record_id)
+            .values(
+                {
+                    c.field: records.from_json(c.table_name, c.field, chosen),
+                    "version": version + 1,
+                    "updated_at": datetime.now(UTC),
+                }
+            )
+        )
+        c.resolved_at, c.resolved_by, c.resolution = utcnow(), principal.user_id, keep
+        uow.audit(
+            actor_of(principal),
+            "sync.conflict_resolve",
+            patient_id=_patient_of(s, c.table_name, c.record_id),
+            record_type=c.table_name,
+            record_id=c.record_id,
+            detail={"field": c.field, "kept": keep, "conflict_id": c.id},
+        )
+
+    ctx.store.write(do)

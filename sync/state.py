@@ -1,0 +1,33 @@
+"""Small helpers over the store's meta table for sync's own settings and counters."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from app.store.models import Meta
+
+DEVICE_ID = "sync.device_id"
+CLINIC_ID = "sync.clinic_id"
+EVENT_BUS = "sync.event_bus"
+HLC = "sync.hlc"
+CAPTURE_AT = "sync.capture_at"
+CAPTURE_OUTBOX = "sync.capture_outbox_seq"
+HEAD_SEQ = "sync.head_seq"
+HEAD_SHA = "sync.head_sha"
+LAST_SYNC = "sync.last_sync_at"
+LAST_ERROR = "sync.last_error"
+
+
+def get(session: Session, key: str, default: str = "") -> str:
+    """A meta value, or `default` when unset."""
+    row = session.get(Meta, key)
+    return default if row is None else row.value
+
+
+def put(session: Session, key: str, value: str) -> None:
+    """Set a meta value (inside the caller's write transaction)."""
+    row = session.get(Meta, key)
+    if row is None:
+        session.add(Meta(key=key, value=value))
+    else:
+        row.value = value

@@ -1,0 +1,203 @@
+"""S3 transport: create-only writes, bounded exponential backoff with jitter, proxy and CA.
+
+Object keys hold only the clinic id, the device id and the sequence number:
+
+    v1/<clinic>/dev/<device>/<seq:012d>.nmb     change bundles
+    v1/<clinic>/snap/<device>/<seq:012d>.nms    snapshots
+
+Writes use `If-None-Match: *`, so a retry after a crash can never overwrite anything; the
+server answers 412 when the object is already there and we compare its ETag with ours.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+RETRYABLE_CODES = {
+    "500",
+    "502",
+    "503",
+    "504",
+    "SlowDown",
+    "RequestTimeout",
+    "InternalError",
+    "ServiceUnavailable",
+    "Throttling",
+    "ThrottlingException",
+}
+
+
+class TransportError(Exception):
+    """The bucket could not be reached or refused a request (after retries)."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where the bucket is and how to reach it (from IT policy: endpoint, proxy, CA bundle)."""
+
+    bucket: str
+    region: str = "us-east-1"
+    endpoint_url: str = ""
+    proxy: str = ""
+    ca_bundle: str = ""
+    access_key: str = ""
+    secret_key: str = ""
+
+
+def bundle_key(clinic: str, device: str, seq: int) -> str:
+    return f"v1/{clinic}/dev/{device}/{seq:012d}.nmb"
+
+
+def snapshot_key(clinic: str, device: str, seq: int) -> str:
+    return f"v1/{clinic}/snap/{device}/{seq:012d}.nms"
+
+
+def parse_seq(key: str) -> int:
+    """The sequence number in an object key; ValueError when the key is not ours."""
+    stem = key.rsplit("/", 1)[-1].split(".", 1)[0]
+    if len(stem) != 12 or not stem.isdigit():
+        raise ValueError("not a bundle key")
+    return int(stem)
+
+
+class Transport:
+    """S3 (and EventBridge) clients for one bucket, with retries we control."""
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        *,
+        attempts: int = 5,
+        base_delay: float = 0.2,
+        max_delay: float = 5.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.endpoint = endpoint
+        self.attempts, self.base_delay, self.max_delay = attempts, base_delay, max_delay
+        self._sleep = sleep
+        config = Config(
+            region_name=endpoint.region,
+            retries={"total_max_attempts": 1},
+            proxies={"http": endpoint.proxy, "https": endpoint.proxy} if endpoint.proxy else None,
+            connect_timeout=10,
+            read_timeout=60,
+            s3={"addressing_style": "path"},
+        )
+        kwargs: dict[str, Any] = {"config": config}
+        if endpoint.endpoint_url:
+            kwargs["endpoint_url"] = endpoint.endpoint_url
+        if endpoint.ca_bundle:
+            kwargs["verify"] = endpoint.ca_bundle
+        if endpoint.access_key:
+            kwargs["aws_access_key_id"] = endpoint.access_key
+            kwargs["aws_secret_access_key"] = endpoint.secret_key
+        session = boto3.session.Session()
+        self.s3 = session.client("s3", **kwargs)
+        self.events = session.client("events", **kwargs)
+
+    def _retry(self, what: str, fn: Callable[[], T]) -> T:
+        """Run `fn`, retrying transient failures with capped exponential backoff + full jitter."""
+        for attempt in range(1, self.attempts + 1):
+            try:
+                return fn()
+            except ClientError as exc:
+                code = str(exc.response.get("Error", {}).get("Code", ""))
+                status = str(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
+                if code not in RETRYABLE_CODES and status not in RETRYABLE_CODES:
+                    raise
+                reason = code or status
+            except BotoCoreError as exc:
+                reason = type(exc).__name__
+            if attempt == self.attempts:
+                raise TransportError(f"{what} failed after {attempt} attempts ({reason})")
+            delay = random.uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))  # noqa: S311
+            log.info("sync: %s failed (%s), retry %d in %.2fs", what, reason, attempt, delay)
+            self._sleep(delay)
+        raise AssertionError("unreachable")
+
+    def put_create_only(self, key: str, data: bytes) -> bool:
+        """Create the object; True if written now, False if it was already there with our bytes."""
+        try:
+            self._retry(
+                "upload",
+                lambda: self.s3.put_object(
+                    Bucket=self.endpoint.bucket,
+                    Key=key,
+                    Body=data,
+                    IfNoneMatch="*",
+                    ContentType="application/octet-stream",
+                ),
+            )
+            return True
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if code not in {"PreconditionFailed", "412", "ConditionalRequestConflict"}:
+                raise TransportError(f"upload refused ({code})") from None
+        head = self._retry(
+            "check", lambda: self.s3.head_object(Bucket=self.endpoint.bucket, Key=key)
+        )
+        if head.get("ETag", "").strip('"') != hashlib.md5(data).hexdigest():  # noqa: S324 — S3 ETag
+            raise TransportError(f"object {key} already exists with other content")
+        return False
+
+    def get(self, key: str) -> bytes:
+        out = self._retry(
+            "download", lambda: self.s3.get_object(Bucket=self.endpoint.bucket, Key=key)
+        )
+        return bytes(out["Body"].read())
+
+    def list_keys(self, prefix: str, start_after: str = "") -> list[tuple[str, str]]:
+        """(key, last-modified ISO) of objects under `prefix` after `start_after`, in key order."""
+        out: list[tuple[str, str]] = []
+        token = ""
+        while True:
+            kwargs: dict[str, Any] = {"Bucket": self.endpoint.bucket, "Prefix": prefix}
+            if token:
+                kwargs["ContinuationToken"] = token
+            elif start_after:
+                kwargs["StartAfter"] = start_after
+            page = self._retry("list", lambda kw=kwargs: self.s3.list_objects_v2(**kw))
+            out.extend((o["Key"], o["LastModified"].isoformat()) for o in page.get("Contents", []))
+            if not page.get("IsTruncated"):
+                return out
+            token = page["NextContinuationToken"]
+
+    def list_children(self, prefix: str) -> list[str]:
+        """The next path level under `prefix` (e.g. the device ids of a clinic)."""
+        out: list[str] = []
+        token = ""
+        while True:
+            kwargs: dict[str, Any] = {
+                "Bucket": self.endpoint.bucket,
+                "Prefix": prefix,
+                "Delimiter": "/",
+            }
+            if token:
+                kwargs["ContinuationToken"] = token
+            page = self._retry("list", lambda kw=kwargs: self.s3.list_objects_v2(**kw))
+            for p in page.get("CommonPrefixes", []):
+                out.append(p["Prefix"][len(prefix) :].rstrip("/"))
+            if not page.get("IsTruncated"):
+                return out
+            token = page["NextContinuationToken"]
+
+    def put_events(self, bus: str, entries: list[dict[str, str]]) -> int:
+        """Publish EventBridge entries (ids only) in batches of 10; returns the number failed."""
+        failed = 0
+        for i in range(0, len(entries), 10):
+            batch = [{**e, "EventBusName": bus} for e in entries[i : i + 10]]
+            out = self._retry("publish", lambda b=batch: self.events.put_events(Entries=b))
+            failed += int(out.get("FailedEntryCount", 0))
+        return failed

@@ -1,0 +1,151 @@
+"""Workstations for sync tests: each its own encrypted store, all against one moto S3 server."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import boto3
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.config import load_settings
+from app.services import sync_service
+from app.services.context import AppContext, cli_actor
+from app.store.models import Patient
+from app.store.store import UnitOfWork
+from sync import records
+from sync.engine import SyncReport
+from sync.enrolment import write_enrolment
+from sync.transport import Endpoint, Transport
+
+PASSPHRASE = "clinic enrolment passphrase"
+CREDS = {"access_key": "testing", "secret_key": "testing"}
+
+
+@dataclass
+class Bucket:
+    """One clinic's bucket + event bus on the moto server, with its enrolment file."""
+
+    url: str
+    name: str
+    event_bus: str
+    enrolment: Path
+
+    def endpoint(self) -> Endpoint:
+        return Endpoint(bucket=self.name, endpoint_url=self.url, **CREDS)
+
+    def s3(self) -> Any:  # noqa: ANN401
+        return boto3.client(
+            "s3",
+            endpoint_url=self.url,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+
+
+def make_bucket(url: str, tmp: Path, *, with_events: bool = True) -> Bucket:
+    """A fresh bucket (and EventBridge bus) plus IT's enrolment file for a new clinic."""
+    name = f"clinic-{uuid.uuid4().hex[:12]}"
+    client = boto3.client(
+        "s3",
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    client.create_bucket(Bucket=name)
+    event_bus = f"bus-{name}" if with_events else ""
+    if event_bus:
+        boto3.client(
+            "events",
+            endpoint_url=url,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        ).create_event_bus(Name=event_bus)
+    path = tmp / f"{name}.enrol.json"
+    write_enrolment(path, PASSPHRASE, event_bus=event_bus)
+    return Bucket(url, name, event_bus, path)
+
+
+@dataclass
+class Workstation:
+    name: str
+    ctx: AppContext
+    transport: Transport
+
+    def sync(self) -> SyncReport:
+        return sync_service.run_sync(self.ctx, self.transport)
+
+    def close(self) -> None:
+        self.ctx.close()
+
+
+def workstation_env(root: Path, name: str, bucket: Bucket) -> dict[str, str]:
+    return {
+        "NOVAMIND_DATA_DIR": str(root / name),
+        "NOVAMIND_POLICY": str(root / "no-policy.toml"),
+        "NOVAMIND_SYNC_ENDPOINT": bucket.url,
+        "NOVAMIND_SYNC_BUCKET": bucket.name,
+    }
+
+
+def open_workstation(root: Path, name: str, bucket: Bucket, *, enrol: bool = True) -> Workstation:
+    """Open (creating) a workstation's store and enrol it in the bucket's clinic."""
+    ctx = AppContext.open(load_settings(workstation_env(root, name, bucket)))
+    if enrol:
+        sync_service.enrol_workstation(ctx, cli_actor(), bucket.enrolment, PASSPHRASE)
+    transport = Transport(bucket.endpoint(), attempts=3, base_delay=0.01)
+    return Workstation(name, ctx, transport)
+
+
+def add_patients(ws: Workstation, n: int, prefix: str) -> list[str]:
+    """Create `n` synthetic patients directly in the store (as an import would)."""
+
+    def do(uow: UnitOfWork) -> list[str]:
+        out = []
+        for i in range(n):
+            p = Patient(
+                mrn=f"{prefix}-{i:06d}",
+                given_name=f"Given{i}",
+                family_name=f"Family{prefix}",
+                birth_date=date(1970 + i % 40, 1 + i % 12, 1 + i % 28),
+                sex="female" if i % 2 else "male",
+                is_synthetic=True,
+            )
+            uow.session.add(p)
+            out.append(p)
+        uow.session.flush()
+        return [p.id for p in out]
+
+    return ws.ctx.store.write(do)
+
+
+def edit_patient(ws: Workstation, pid: str, **fields: Any) -> None:  # noqa: ANN401
+    """Change fields of a patient through the ORM, as a service would."""
+
+    def do(uow: UnitOfWork) -> None:
+        p = uow.session.get(Patient, pid)
+        for k, v in fields.items():
+            setattr(p, k, v)
+
+    ws.ctx.store.write(do)
+
+
+def dump(ws: Workstation) -> dict[str, dict[str, dict[str, Any]]]:
+    """Every synced record's travelling fields: equal dumps mean converged stores."""
+
+    def read(s: Session) -> dict[str, dict[str, dict[str, Any]]]:
+        out: dict[str, dict[str, dict[str, Any]]] = {}
+        for name, table in records.TABLES.items():
+            out[name] = {
+                r["id"]: records.row_values(name, r) for r in s.execute(select(table)).mappings()
+            }
+        return out
+
+    return ws.ctx.store.read(read)
