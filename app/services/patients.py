@@ -29,49 +29,58 @@ BREAK_GLASS_HOURS = 4
 MIN_REASON_LENGTH = 10
 
 
-def display_name(p: Patient) -> str:
-    name = f"{p.family_name}, {p.given_name}"
-    return f"{name} [synthetic]" if p.is_synthetic else name
+_COLUMNS = (
+    Patient.id,
+    Patient.mrn,
+    Patient.given_name,
+    Patient.family_name,
+    Patient.birth_date,
+    Patient.sex,
+    Patient.status,
+    Patient.is_synthetic,
+)
 
 
-def _summaries(session: Session, principal: Principal, rows: list[Patient]) -> list[PatientSummary]:
-    ids = [p.id for p in rows]
-    assigned = set(
-        session.scalars(
-            select(CareTeamAssignment.patient_id).where(
-                CareTeamAssignment.user_id == principal.user_id,
-                CareTeamAssignment.active.is_(True),
-                CareTeamAssignment.patient_id.in_(ids),
-            )
-        )
+def display_name_of(given: str, family: str, synthetic: bool) -> str:
+    name = f"{family}, {given}"
+    return f"{name} [synthetic]" if synthetic else name
+
+
+def _summaries(session: Session, principal: Principal, rows: list) -> list[PatientSummary]:
+    """Rows are (id, mrn, given, family, birth date, sex, status, synthetic) tuples: plain
+    column reads keep a 10,000-patient list fast (no ORM identity map)."""
+    ids = [r[0] for r in rows]
+    scope = select(CareTeamAssignment.patient_id).where(
+        CareTeamAssignment.user_id == principal.user_id, CareTeamAssignment.active.is_(True)
     )
-    alerts = dict(
-        session.execute(
-            select(Alert.patient_id, func.count())
-            .where(Alert.patient_id.in_(ids), Alert.status.in_(("new", "acknowledged")))
-            .group_by(Alert.patient_id)
-        ).all()
+    assigned = set(session.scalars(scope))
+    open_alerts = select(Alert.patient_id, func.count()).where(
+        Alert.status.in_(("new", "acknowledged"))
     )
-    latest = (
-        select(Prediction.patient_id, Prediction.band, func.max(Prediction.generated_at))
-        .where(Prediction.patient_id.in_(ids), Prediction.target == "relapse_6m")
-        .group_by(Prediction.patient_id)
-    )
-    bands = {pid: band for pid, band, _ in session.execute(latest).all()}
+    latest = select(
+        Prediction.patient_id, Prediction.band, func.max(Prediction.generated_at)
+    ).where(Prediction.target == "relapse_6m")
+    if len(ids) <= 500:  # a clinician's caseload: filter; a whole clinic: one grouped scan
+        open_alerts = open_alerts.where(Alert.patient_id.in_(ids))
+        latest = latest.where(Prediction.patient_id.in_(ids))
+    alerts = dict(session.execute(open_alerts.group_by(Alert.patient_id)).all())
+    bands = {
+        pid: band for pid, band, _ in session.execute(latest.group_by(Prediction.patient_id)).all()
+    }
     return [
         PatientSummary(
-            id=p.id,
-            mrn=p.mrn,
-            display_name=display_name(p),
-            birth_date=p.birth_date,
-            sex=p.sex,
-            status=p.status,
-            is_synthetic=p.is_synthetic,
-            assigned=p.id in assigned,
-            open_alerts=int(alerts.get(p.id, 0)),
-            latest_risk_band=bands.get(p.id, ""),
+            id=pid,
+            mrn=mrn,
+            display_name=display_name_of(given, family, synthetic),
+            birth_date=born,
+            sex=sex,
+            status=status,
+            is_synthetic=synthetic,
+            assigned=pid in assigned,
+            open_alerts=int(alerts.get(pid, 0)),
+            latest_risk_band=bands.get(pid, ""),
         )
-        for p in rows
+        for pid, mrn, given, family, born, sex, status, synthetic in rows
     ]
 
 
@@ -82,7 +91,7 @@ def list_patients(
 
     def read(session: Session) -> list[PatientSummary]:
         rbac.require(session, principal, Action.LIST_PATIENTS)
-        q = select(Patient).where(Patient.deleted_at.is_(None))
+        q = select(*_COLUMNS).where(Patient.deleted_at.is_(None))
         if principal.role is not Role.SUPERVISOR:
             q = q.join(CareTeamAssignment, CareTeamAssignment.patient_id == Patient.id).where(
                 CareTeamAssignment.user_id == principal.user_id,
@@ -98,7 +107,7 @@ def list_patients(
                 )
             )
         q = q.order_by(Patient.family_name, Patient.given_name).limit(limit)
-        return _summaries(session, principal, list(session.scalars(q)))
+        return _summaries(session, principal, list(session.execute(q)))
 
     result = ctx.store.read(read)
     ctx.store.write(
@@ -112,10 +121,12 @@ def get_patient(ctx: AppContext, principal: Principal, patient_id: str) -> Patie
 
     def read(session: Session) -> PatientSummary:
         rbac.require(session, principal, Action.READ_PHI, patient_id)
-        p = session.get(Patient, patient_id)
-        if p is None or p.deleted_at is not None:
+        row = session.execute(
+            select(*_COLUMNS).where(Patient.id == patient_id, Patient.deleted_at.is_(None))
+        ).first()
+        if row is None:
             raise NotFoundError("That patient record does not exist.")
-        return _summaries(session, principal, [p])[0]
+        return _summaries(session, principal, [row])[0]
 
     result = ctx.store.read(read)
     ctx.store.write(
