@@ -256,6 +256,101 @@ def cmd_sync(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    from app.services import backup
+    from app.services.context import cli_actor
+
+    ctx = _open()
+    try:
+        m = backup.create_backup(ctx, cli_actor())
+    finally:
+        ctx.close()
+    print(
+        f"backup {m.backup_id} written and verified ({m.size / 1e6:.1f} MB, "
+        f"{sum(m.counts.values())} records, wrapped with the {m.wrap} key)"
+    )
+    if m.wrap == "local":
+        print("note: not enrolled into a clinic, so only this workstation can restore it")
+    return EXIT_OK
+
+
+def cmd_backups(args: argparse.Namespace) -> int:
+    from app.services import backup
+
+    settings = load_settings()
+    for m in backup.list_backups(settings):
+        d = backup.describe(m)
+        print(
+            f"{d['backup']}  {d['created']}  schema {d['schema']}  {d['patients']} patients  "
+            f"{d['records']} records  ({d['wrapped with']})"
+        )
+    return EXIT_OK
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from app.services import backup
+    from app.services.context import cli_actor
+
+    settings = load_settings()
+    manifest = Path(args.manifest)
+    report = backup.verify(settings, manifest)
+    for k, v in backup.describe(report.manifest).items():
+        print(f"  {k}: {v}")
+    if not report.ok:
+        for p in report.problems:
+            print(f"  problem: {p}")
+        return EXIT_FAILED
+    if args.verify_only:
+        print("backup verified")
+        return EXIT_OK
+    out = backup.restore(settings, manifest, cli_actor())
+    print(
+        f"restored backup {out.backup_id} (schema {out.schema_before} -> {out.schema_after}); "
+        f"the previous store is kept in {out.previous_store}"
+    )
+    print(f"when satisfied: novamind admin confirm-restore {out.previous_store}")
+    return EXIT_OK
+
+
+def cmd_confirm_restore(args: argparse.Namespace) -> int:
+    from app.services import backup
+
+    backup.confirm_restore(load_settings(), Path(args.previous))
+    print("previous store destroyed")
+    return EXIT_OK
+
+
+def cmd_decommission(args: argparse.Namespace) -> int:
+    from app.services import backup
+    from app.services.context import cli_actor
+
+    if args.confirm != "DESTROY":
+        print(
+            "novamind: refusing without --confirm DESTROY (this cannot be undone)", file=sys.stderr
+        )
+        return EXIT_USAGE
+    ctx = _open()
+    removed = backup.decommission(ctx, cli_actor())
+    print(
+        f"workstation decommissioned: keys destroyed, {len(removed)} backup file(s) deleted; "
+        "the local store can no longer be opened"
+    )
+    return EXIT_OK
+
+
+def cmd_retention(args: argparse.Namespace) -> int:
+    from app.services import backup
+    from app.services.context import cli_actor
+
+    ctx = _open()
+    try:
+        n = backup.apply_retention(ctx, cli_actor())
+    finally:
+        ctx.close()
+    print(f"local copies of {n} discharged patient(s) removed")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="novamind", description="Novamind clinician desktop.")
     parser.add_argument("--version", action="version", version=f"novamind {__version__}")
@@ -301,6 +396,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_verify_audit)
     p = asub.add_parser("rotate-key", help="re-encrypt the store under a new key")
     p.set_defaults(func=cmd_rotate_key)
+    p = asub.add_parser("backup", help="take and verify an encrypted backup now")
+    p.set_defaults(func=cmd_backup)
+    p = asub.add_parser("backups", help="list backups")
+    p.set_defaults(func=cmd_backups)
+    p = asub.add_parser("restore", help="verify a backup and restore it into a new store")
+    p.add_argument("manifest", help="the backup's .json manifest")
+    p.add_argument("--verify-only", action="store_true")
+    p.set_defaults(func=cmd_restore)
+    p = asub.add_parser("confirm-restore", help="destroy the store kept by a restore")
+    p.add_argument("previous")
+    p.set_defaults(func=cmd_confirm_restore)
+    p = asub.add_parser("retention", help="apply the policy's retention to discharged patients")
+    p.set_defaults(func=cmd_retention)
+    p = asub.add_parser("decommission", help="crypto-erase this workstation's store and backups")
+    p.add_argument("--confirm", default="", help="type DESTROY")
+    p.set_defaults(func=cmd_decommission)
 
     p = sub.add_parser("sync", help="encrypted sync with the clinic bucket")
     p.add_argument(

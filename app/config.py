@@ -50,6 +50,10 @@ class Settings:
     model_manifest: str = ""
     theme: str = "system"  # system | light | dark
     allowed_demographics: tuple[str, ...] = ("age_years",)
+    backup_dir: str = ""  # empty: <data dir>/backups
+    backup_interval_hours: int = 24
+    backup_keep: int = 14
+    retention_discharged_days: int = 0  # 0: keep discharged patients' local copies
     keyring_service: str = "novamind"
     policy_path: Path | None = None
     locked_by_policy: frozenset[str] = field(default_factory=frozenset)
@@ -61,6 +65,10 @@ class Settings:
     @property
     def user_model_dir(self) -> Path:
         return self.data_dir / "models"
+
+    @property
+    def backups_path(self) -> Path:
+        return Path(self.backup_dir) if self.backup_dir else self.data_dir / "backups"
 
     @property
     def user_settings_path(self) -> Path:
@@ -81,9 +89,19 @@ _TYPES: dict[str, type] = {
     "model_manifest": str,
     "theme": str,
     "allowed_demographics": list,
+    "backup_dir": str,
+    "backup_interval_hours": int,
+    "backup_keep": int,
+    "retention_discharged_days": int,
 }
 _USER_KEYS = {"theme", "idle_lock_minutes"}
-_RANGES = {"idle_lock_minutes": (1, 240), "lockout_threshold": (1, 100)}
+_RANGES = {
+    "idle_lock_minutes": (1, 240),
+    "lockout_threshold": (1, 100),
+    "backup_interval_hours": (1, 24 * 30),
+    "backup_keep": (1, 365),
+    "retention_discharged_days": (0, 36500),
+}
 
 
 def _validate(values: dict[str, Any], allowed: set[str], source: str) -> dict[str, Any]:

@@ -63,7 +63,8 @@ def store_id(db_path: Path) -> str:
     return new
 
 
-def _get(service: str, name: str) -> str | None:
+def get_entry(service: str, name: str) -> str | None:
+    """Read one keyring entry, with keyring failures turned into clear errors."""
     _backend_ok()
     try:
         return keyring.get_password(service, name)
@@ -75,7 +76,8 @@ def _get(service: str, name: str) -> str | None:
         ) from None
 
 
-def _set(service: str, name: str, value: str) -> None:
+def set_entry(service: str, name: str, value: str) -> None:
+    """Write one keyring entry, with keyring failures turned into clear errors."""
     _backend_ok()
     try:
         keyring.set_password(service, name, value)
@@ -87,7 +89,8 @@ def _set(service: str, name: str, value: str) -> None:
         ) from None
 
 
-def _delete(service: str, name: str) -> None:
+def delete_entry(service: str, name: str) -> None:
+    """Delete one keyring entry if present."""
     try:
         keyring.delete_password(service, name)
     except keyring.errors.PasswordDeleteError:
@@ -108,7 +111,7 @@ def _decode(text: str) -> bytes:
 def load_db_key(service: str, db_path: Path, *, create: bool) -> bytes:
     """The store's key from the keyring; a new random key if `create` and none exists."""
     entry = f"db:{store_id(db_path)}"
-    text = _get(service, entry)
+    text = get_entry(service, entry)
     if text is None:
         if not create:
             raise KeyringUnavailableError(
@@ -117,7 +120,7 @@ def load_db_key(service: str, db_path: Path, *, create: bool) -> bytes:
                 "from backup with IT's backup key.",
             )
         key = secrets.token_bytes(KEY_BYTES)
-        _set(service, entry, key.hex())
+        set_entry(service, entry, key.hex())
         log.info("generated a new store key in the keyring")
         return key
     try:
@@ -128,26 +131,26 @@ def load_db_key(service: str, db_path: Path, *, create: bool) -> bytes:
 
 def pending_db_key(service: str, db_path: Path) -> bytes | None:
     """A key parked by an interrupted rotation, if any."""
-    text = _get(service, f"db-pending:{store_id(db_path)}")
+    text = get_entry(service, f"db-pending:{store_id(db_path)}")
     return _decode(text) if text else None
 
 
 def park_pending_key(service: str, db_path: Path, key: bytes) -> None:
-    _set(service, f"db-pending:{store_id(db_path)}", key.hex())
+    set_entry(service, f"db-pending:{store_id(db_path)}", key.hex())
 
 
 def commit_rotated_key(service: str, db_path: Path, key: bytes) -> None:
     """Make `key` the store's key and drop the pending entry."""
     sid = store_id(db_path)
-    _set(service, f"db:{sid}", key.hex())
-    _delete(service, f"db-pending:{sid}")
+    set_entry(service, f"db:{sid}", key.hex())
+    delete_entry(service, f"db-pending:{sid}")
 
 
 def destroy_keys(service: str, db_path: Path) -> None:
     """Crypto-erase: delete every keyring entry of this store."""
     sid = store_id(db_path)
-    _delete(service, f"db:{sid}")
-    _delete(service, f"db-pending:{sid}")
+    delete_entry(service, f"db:{sid}")
+    delete_entry(service, f"db-pending:{sid}")
 
 
 def derive_key(master: bytes, purpose: str) -> bytes:

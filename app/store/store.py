@@ -172,6 +172,33 @@ class Store:
 
         self._writer.run(_rekey)
 
+    def export_to(self, target: Path, target_key: bytes) -> tuple[dict[str, int], str]:
+        """Online copy of the whole store into a new SQLCipher file under `target_key`.
+
+        Runs in one read transaction on its own connection (WAL: writers carry on), and
+        returns the row count of every table and the audit-chain head of that same snapshot.
+        """
+        conn = connect_raw(self.path, self._key)
+        try:
+            conn.execute(
+                f"ATTACH DATABASE ? AS backup KEY \"x'{target_key.hex()}'\"", (str(target),)
+            )
+            conn.execute("BEGIN")
+            tables = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'"
+                )
+            ]
+            counts = {t: conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables}  # noqa: S608
+            head = conn.execute("SELECT value FROM meta WHERE key='audit_head'").fetchone()
+            conn.execute("SELECT sqlcipher_export('backup')")
+            conn.execute("COMMIT")
+            conn.execute("DETACH DATABASE backup")
+        finally:
+            conn.close()
+        return counts, head[0] if head else ""
+
     def close(self) -> None:
         self._writer.shutdown()
         self.engine.dispose()

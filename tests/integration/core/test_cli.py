@@ -138,3 +138,23 @@ def test_bench_imhi_runs_the_harness(cenv: dict, tmp_path: Path) -> None:
     assert "IMHI dreaddit: n=2, weighted F1" in out.stdout and "published reference" in out.stdout
     missing = run(cenv, "bench", "imhi", "--data", str(tmp_path / "nowhere"), "--model", str(model))
     assert missing.returncode != 0 and "Traceback" not in missing.stderr
+
+
+def test_backup_restore_and_decommission_commands(cenv: dict) -> None:
+    assert run(cenv, "demo", "--patients", "2", "--no-model").returncode == 0
+    made = run(cenv, "admin", "backup")
+    assert made.returncode == 0 and "written and verified" in made.stdout, made.stderr
+    listed = run(cenv, "admin", "backups")
+    assert "2 patients" in listed.stdout
+    manifest = next((Path(cenv["NOVAMIND_DATA_DIR"]) / "backups").glob("*.json"))
+    checked = run(cenv, "admin", "restore", str(manifest), "--verify-only")
+    assert checked.returncode == 0 and "backup verified" in checked.stdout
+    restored = run(cenv, "admin", "restore", str(manifest))
+    assert restored.returncode == 0 and "previous store is kept" in restored.stdout, restored.stderr
+    assert run(cenv, "admin", "verify-audit").returncode == 0
+    refused = run(cenv, "admin", "decommission")
+    assert refused.returncode == 2 and "DESTROY" in refused.stderr
+    gone = run(cenv, "admin", "decommission", "--confirm", "DESTROY")
+    assert gone.returncode == 0, gone.stderr
+    after = run(cenv, "admin", "verify-audit")
+    assert after.returncode == 3 and "not in the system keyring" in after.stderr
