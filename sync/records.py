@@ -24,6 +24,7 @@ SYNCED_MODELS: tuple[type[m.Base], ...] = (
     m.ClinicalNote,
     m.AssessmentResponse,
     m.ActigraphySeries,
+    m.ActigraphyResult,
     m.Medication,
     m.TreatmentPlan,
     m.Prediction,
