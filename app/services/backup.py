@@ -197,9 +197,13 @@ def verify(settings: Settings, manifest_path: Path) -> VerifyReport:
 
 def _verify_chain(path: Path, key: bytes, audit_key: bytes) -> audit.AuditReport:
     from sqlalchemy import create_engine
+    from sqlalchemy.pool import NullPool
 
     engine = create_engine(
-        "sqlite://", creator=lambda: connect_raw(path, key), module=sqlcipher3.dbapi2
+        "sqlite://",
+        creator=lambda: connect_raw(path, key),
+        module=sqlcipher3.dbapi2,
+        poolclass=NullPool,
     )
     try:
         with Session(engine) as session:

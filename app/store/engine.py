@@ -12,6 +12,7 @@ from typing import Any
 
 import sqlcipher3
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.pool import QueuePool
 
 from app.errors import StoreError, StoreKeyError
 
@@ -60,7 +61,16 @@ def make_engine(path: Path, key: bytes, *, plain: bool = False) -> Engine:
         def creator() -> Any:
             return connect_raw(path, key)
 
-    engine = create_engine("sqlite://", creator=creator, module=module, pool_size=4)
+    # "sqlite://" alone would make SQLAlchemy pick SingletonThreadPool (meant for :memory:),
+    # which closes other threads' connections once more threads than pool_size use it.
+    engine = create_engine(
+        "sqlite://",
+        creator=creator,
+        module=module,
+        poolclass=QueuePool,
+        pool_size=5,
+        max_overflow=10,
+    )
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Any) -> None:  # pysqlite needs an explicit BEGIN for real transactions
