@@ -2,7 +2,8 @@
 
     xvfb-run -a python scripts/screenshots.py OUT_DIR [--theme light|dark]
 
-Runs the real shell on a fresh demo store (36 synthetic patients, 12 per clinician) in a temporary data dir with an
+Runs the real shell on a fresh demo store (36 synthetic patients, 12 per clinician) in a
+temporary data dir with an
 in-memory keyring, so it never touches the user's own store or keyring.
 """
 

@@ -600,7 +600,7 @@ class ShellWindow(QMainWindow):
         self.task_cancel.setVisible(cancellable)
         self.task_label.show()
         # quick calls finish before anyone sees a bar; show it only if still running
-        QTimer.singleShot(300, lambda: self._reveal_progress(task_id))
+        QTimer.singleShot(300, self.task_progress, lambda: self._reveal_progress(task_id))
 
     def _reveal_progress(self, task_id: int) -> None:
         if self._task_shown == task_id and any(t.id == task_id for t in self.tasks.active()):

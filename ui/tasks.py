@@ -111,6 +111,10 @@ class TaskManager(QObject):
         self._ctx = ctx
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(max_threads)
+        # Service calls run one at a time on their own thread: concurrent store reads from
+        # several threads hit a race in the core's SQLCipher pool ("closed database").
+        self._db_pool = QThreadPool(self)
+        self._db_pool.setMaxThreadCount(1)
         self._ids = itertools.count(1)
         self._tasks: dict[int, Task] = {}
         self._signals = _Signals(self)
@@ -127,14 +131,19 @@ class TaskManager(QObject):
         on_done: Callable[[Any], None] | None = None,
         on_error: Callable[[BaseException], None] | None = None,
         cancellable: bool = True,
+        uses_store: bool = False,
     ) -> Task:
-        """Run ``fn(token, progress)`` on the pool; ``on_done(result)`` runs on the GUI thread."""
+        """Run ``fn(token, progress)`` on the pool; ``on_done(result)`` runs on the GUI thread.
+
+        ``uses_store=True`` queues it on the single service thread (anything calling services).
+        """
         task = Task(
             next(self._ids), label, cancellable=cancellable, on_done=on_done, on_error=on_error
         )
         self._tasks[task.id] = task
         self.started.emit(task.id, label, cancellable)
-        self._pool.start(_Runnable(task, fn, self._signals))
+        pool = self._db_pool if uses_store else self._pool
+        pool.start(_Runnable(task, fn, self._signals))
         return task
 
     def call(
@@ -153,6 +162,7 @@ class TaskManager(QObject):
             on_done=on_done,
             on_error=on_error,
             cancellable=False,
+            uses_store=True,
         )
 
     def write(
@@ -195,7 +205,7 @@ class TaskManager(QObject):
 
     def wait(self, msecs: int = 5000) -> bool:
         """Wait for pool work to end (used at shutdown and by tests)."""
-        return self._pool.waitForDone(msecs)
+        return self._pool.waitForDone(msecs) and self._db_pool.waitForDone(msecs)
 
     # -- delivery on the GUI thread ----------------------------------------------------------
     @Slot(int, object)

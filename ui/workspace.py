@@ -70,7 +70,8 @@ class Tab(QWidget):
     """Base for workspace tabs: knows the session and loads its data in the background."""
 
     def __init__(self, ws: PatientWorkspace) -> None:
-        super().__init__()
+        super().__init__(ws)  # parented even while not in the tab bar (e.g. Audit)
+        self.hide()
         self.ws = ws
         self.loaded_for: str | None = None
 
@@ -726,6 +727,8 @@ class PatientWorkspace(QWidget):
             self.tabs.removeTab(0)
         for text, tab in self._all:
             if tab is self.audit and (principal is None or principal.role is not Role.SUPERVISOR):
+                tab.setParent(self)
+                tab.hide()
                 continue
             self.tabs.addTab(tab, text)
         self.tabs.blockSignals(False)
