@@ -144,7 +144,8 @@ class ShellWindow(QMainWindow):
         group = QActionGroup(self)
         self.theme_actions: dict[str, QAction] = {}
         for key, text in (("system", "Follow &system"), ("light", "&Light"), ("dark", "&Dark")):
-            a = QAction(text, self, checkable=True)
+            a = QAction(text, self)
+            a.setCheckable(True)
             a.setChecked(self.settings.theme == key)
             a.triggered.connect(lambda _c=False, k=key: self.set_theme(k))
             group.addAction(a)

@@ -67,6 +67,17 @@ class Task:
     on_error: Callable[[BaseException], None] | None = None
 
 
+class _Box:
+    """Carries a result across threads. Queued ``object`` signal arguments that are bare
+    singletons (True, False, None) have shown refcount errors at exit in PySide6; a fresh
+    wrapper object avoids handing them to the queued-connection copy."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: object) -> None:
+        self.value = value
+
+
 class _Signals(QObject):
     done = Signal(int, object)
     failed = Signal(int, object)
@@ -88,9 +99,9 @@ class _Runnable(QRunnable):
                 lambda pct, msg="": self._signals.progress.emit(task.id, int(pct), str(msg)),
             )
         except BaseException as exc:  # noqa: BLE001 — every failure goes back to the GUI
-            self._signals.failed.emit(task.id, exc)
+            self._signals.failed.emit(task.id, _Box(exc))
             return
-        self._signals.done.emit(task.id, result)
+        self._signals.done.emit(task.id, _Box(result))
 
 
 class TaskManager(QObject):
@@ -182,9 +193,9 @@ class TaskManager(QObject):
         def deliver(f: Future[Any]) -> None:  # writer thread → queued signal
             exc = f.exception()
             if exc is not None:
-                self._signals.failed.emit(task.id, exc)
+                self._signals.failed.emit(task.id, _Box(exc))
             else:
-                self._signals.done.emit(task.id, f.result())
+                self._signals.done.emit(task.id, _Box(f.result()))
 
         future.add_done_callback(deliver)
         return task
@@ -209,7 +220,9 @@ class TaskManager(QObject):
 
     # -- delivery on the GUI thread ----------------------------------------------------------
     @Slot(int, object)
-    def _on_done(self, task_id: int, result: object) -> None:
+    def _on_done(self, task_id: int, box: object) -> None:
+        assert isinstance(box, _Box)
+        result = box.value
         task = self._tasks.pop(task_id, None)
         self.finished.emit(task_id)
         if task is None or task.token.cancelled:
@@ -218,7 +231,9 @@ class TaskManager(QObject):
             task.on_done(result)
 
     @Slot(int, object)
-    def _on_failed(self, task_id: int, exc: object) -> None:
+    def _on_failed(self, task_id: int, box: object) -> None:
+        assert isinstance(box, _Box)
+        exc = box.value
         task = self._tasks.pop(task_id, None)
         self.finished.emit(task_id)
         assert isinstance(exc, BaseException)

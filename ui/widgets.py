@@ -17,7 +17,7 @@ def label(text: str, name: str = "", *, wrap: bool = False) -> QLabel:
 
 def primary_button(text: str, accessible: str = "") -> QPushButton:
     b = QPushButton(text)
-    b.setProperty("primary", True)
+    b.setProperty("primary", "true")
     b.setAccessibleName(accessible or text.replace("&", ""))
     b.setDefault(True)
     return b
