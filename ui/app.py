@@ -77,7 +77,10 @@ def run(argv: Sequence[str] = ()) -> int:
 
     class _FirstPaint(QObject):
         def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 — Qt API
-            if event.type() == QEvent.Type.Paint and obj is window.login_page:
+            if event.type() == QEvent.Type.Paint and obj in (
+                window.login_page,
+                window.first_run_page,
+            ):
                 obj.removeEventFilter(self)
                 QTimer.singleShot(0, self._done)
             return False
