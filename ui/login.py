@@ -188,7 +188,7 @@ class LockPage(QWidget):
         box.setFixedWidth(400)
         lay = QVBoxLayout(box)
         lay.setSpacing(12)
-        lay.addWidget(label("🔒  Novamind is locked", "h1"))
+        lay.addWidget(label("Novamind is locked", "h1"))
         self.who = label("", wrap=True)
         lay.addWidget(self.who)
         lay.addWidget(

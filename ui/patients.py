@@ -230,9 +230,11 @@ class PatientListPanel(QWidget):
         self.table.verticalHeader().hide()
         self.table.verticalHeader().setDefaultSectionSize(30)
         header = self.table.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         for col in range(1, len(COLUMNS)):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
+        header.resizeSection(0, 215)  # full name and its [synthetic] mark stay readable
+        header.setStretchLastSection(True)
         header.setHighlightSections(False)
         header.setMinimumSectionSize(40)
         lay.addWidget(self.table, 1)

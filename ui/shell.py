@@ -86,7 +86,7 @@ class ShellWindow(QMainWindow):
         self.splitter.addWidget(self.patient_list)
         self.splitter.addWidget(self.workspace)
         self.splitter.setStretchFactor(1, 1)
-        self.splitter.setSizes([560, 800])
+        self.splitter.setSizes([640, 720])
         self.main_page = QStackedWidget()
         self.main_page.addWidget(self.splitter)
         self.main_page.addWidget(self.no_clinical)
