@@ -242,8 +242,8 @@ class PatientListPanel(QWidget):
         self.risk.currentIndexChanged.connect(
             lambda _i: self._apply(lambda: self.proxy.set_min_risk(int(self.risk.currentData())))
         )
-        self.alerts_only.toggled.connect(
-            lambda on: self._apply(lambda: self.proxy.set_alerts_only(on))
+        self.alerts_only.stateChanged.connect(
+            lambda _s: self._apply(lambda: self.proxy.set_alerts_only(self.alerts_only.isChecked()))
         )
         self.table.activated.connect(self._activated)
         QShortcut(QKeySequence(QKeySequence.StandardKey.Find), self, self.search.setFocus)

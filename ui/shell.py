@@ -594,11 +594,11 @@ class ShellWindow(QMainWindow):
         self._set_page(PAGE_LOGIN)
 
     # -- tasks in the status bar ---------------------------------------------------------------
-    def _task_started(self, task_id: int, text: str, cancellable: bool) -> None:
+    def _task_started(self, task_id: int, text: str, cancellable: int) -> None:
         self._task_shown = task_id
         self.task_label.setText(text + "…")
         self.task_progress.setRange(0, 0)  # busy until the first progress report
-        self.task_cancel.setVisible(cancellable)
+        self.task_cancel.setVisible(bool(cancellable))
         self.task_label.show()
         # quick calls finish before anyone sees a bar; show it only if still running
         QTimer.singleShot(300, self.task_progress, lambda: self._reveal_progress(task_id))

@@ -112,7 +112,7 @@ class TaskManager(QObject):
     that had no handler of its own.
     """
 
-    started = Signal(int, str, bool)
+    started = Signal(int, str, int)  # cancellable as 0/1
     progress = Signal(int, int, str)
     finished = Signal(int)
     error = Signal(str)
@@ -152,7 +152,7 @@ class TaskManager(QObject):
             next(self._ids), label, cancellable=cancellable, on_done=on_done, on_error=on_error
         )
         self._tasks[task.id] = task
-        self.started.emit(task.id, label, cancellable)
+        self.started.emit(task.id, label, int(cancellable))
         pool = self._db_pool if uses_store else self._pool
         pool.start(_Runnable(task, fn, self._signals))
         return task
@@ -187,7 +187,7 @@ class TaskManager(QObject):
         """Queue a unit-of-work function on the store's serial writer thread."""
         task = Task(next(self._ids), label, cancellable=False, on_done=on_done, on_error=on_error)
         self._tasks[task.id] = task
-        self.started.emit(task.id, label, False)
+        self.started.emit(task.id, label, 0)
         future: Future[Any] = self._ctx.store.submit_write(fn)
 
         def deliver(f: Future[Any]) -> None:  # writer thread → queued signal
