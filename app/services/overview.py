@@ -1,0 +1,286 @@
+"""Read models for the desktop patient workspace: overview, assessments, predictions, alerts,
+actigraphy series and the patient's audit trail. Every read is RBAC-checked and audited."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.domain import Action, AlertRecord, AuditEntry, Principal
+from app.security import rbac
+from app.services.context import AppContext, actor_of
+from app.store.models import (
+    ActigraphySeries,
+    Alert,
+    AssessmentResponse,
+    AuditEvent,
+    Medication,
+    Prediction,
+    TreatmentPlan,
+)
+
+
+@dataclass(frozen=True)
+class AssessmentRow:
+    id: str
+    instrument: str
+    administered_at: datetime
+    total: float | None
+    band: str
+    critical: bool
+    mode: str
+
+
+@dataclass(frozen=True)
+class PredictionRow:
+    id: str
+    target: str
+    option: str | None
+    probability: float
+    interval_low: float
+    interval_high: float
+    band: str
+    model_name: str
+    model_version: str
+    provenance: str
+    generated_at: datetime
+
+
+@dataclass(frozen=True)
+class MedicationRow:
+    name: str
+    drug_class: str
+    dose: float
+    unit: str
+    frequency: str
+    start: date
+    adherence: float | None
+
+
+@dataclass(frozen=True)
+class SeriesRow:
+    id: str
+    start: datetime
+    epoch_s: int
+    n_epochs: int
+    source: str
+
+
+@dataclass(frozen=True)
+class PatientOverview:
+    """What a clinician sees first: latest scores, treatment, latest risk, open alerts."""
+
+    patient_id: str
+    latest: dict[str, AssessmentRow]  # instrument -> latest response
+    assessments_count: int
+    medications: list[MedicationRow]
+    treatment_option: str
+    treatment_goals: str
+    latest_prediction: PredictionRow | None
+    open_alerts: int
+    actigraphy_series: int
+
+
+def _assessments(session: Session, patient_id: str) -> list[AssessmentRow]:
+    q = (
+        select(AssessmentResponse)
+        .where(AssessmentResponse.patient_id == patient_id, AssessmentResponse.deleted_at.is_(None))
+        .order_by(AssessmentResponse.administered_at.desc())
+    )
+    return [
+        AssessmentRow(a.id, a.instrument, a.administered_at, a.total, a.band, a.critical, a.mode)
+        for a in session.scalars(q)
+    ]
+
+
+def _predictions(session: Session, patient_id: str) -> list[PredictionRow]:
+    q = (
+        select(Prediction)
+        .where(Prediction.patient_id == patient_id, Prediction.deleted_at.is_(None))
+        .order_by(Prediction.generated_at.desc())
+    )
+    return [
+        PredictionRow(
+            p.id,
+            p.target,
+            p.option,
+            p.probability,
+            p.interval_low,
+            p.interval_high,
+            p.band,
+            p.model_name,
+            p.model_version,
+            p.provenance,
+            p.generated_at,
+        )
+        for p in session.scalars(q)
+    ]
+
+
+def _audit_read(ctx: AppContext, principal: Principal, patient_id: str, what: str, n: int) -> None:
+    ctx.store.write(
+        lambda uow: uow.audit(
+            actor_of(principal),
+            f"{what}.list",
+            patient_id=patient_id,
+            record_type=what,
+            detail={"count": n},
+        )
+    )
+
+
+def patient_overview(ctx: AppContext, principal: Principal, patient_id: str) -> PatientOverview:
+    """The overview tab's data in one read (audited as a PHI read)."""
+
+    def read(session: Session) -> PatientOverview:
+        rbac.require(session, principal, Action.READ_PHI, patient_id)
+        rows = _assessments(session, patient_id)
+        latest: dict[str, AssessmentRow] = {}
+        for row in rows:
+            latest.setdefault(row.instrument, row)
+        meds = [
+            MedicationRow(m.name, m.drug_class, m.dose, m.unit, m.frequency, m.start, m.adherence)
+            for m in session.scalars(
+                select(Medication).where(
+                    Medication.patient_id == patient_id,
+                    Medication.deleted_at.is_(None),
+                    Medication.end.is_(None),
+                )
+            )
+        ]
+        plan = session.scalar(
+            select(TreatmentPlan)
+            .where(TreatmentPlan.patient_id == patient_id, TreatmentPlan.status == "active")
+            .order_by(TreatmentPlan.start.desc())
+        )
+        preds = [p for p in _predictions(session, patient_id) if p.target == "relapse_6m"]
+        n_alerts = len(
+            session.scalars(
+                select(Alert.id).where(
+                    Alert.patient_id == patient_id, Alert.status.in_(("new", "acknowledged"))
+                )
+            ).all()
+        )
+        n_series = len(
+            session.scalars(
+                select(ActigraphySeries.id).where(ActigraphySeries.patient_id == patient_id)
+            ).all()
+        )
+        return PatientOverview(
+            patient_id=patient_id,
+            latest=latest,
+            assessments_count=len(rows),
+            medications=meds,
+            treatment_option=plan.option if plan else "",
+            treatment_goals=plan.goals if plan else "",
+            latest_prediction=preds[0] if preds else None,
+            open_alerts=n_alerts,
+            actigraphy_series=n_series,
+        )
+
+    result = ctx.store.read(read)
+    _audit_read(ctx, principal, patient_id, "overview", 1)
+    return result
+
+
+def list_assessments(ctx: AppContext, principal: Principal, patient_id: str) -> list[AssessmentRow]:
+    """All scored instruments of a patient, newest first."""
+
+    def read(session: Session) -> list[AssessmentRow]:
+        rbac.require(session, principal, Action.READ_PHI, patient_id)
+        return _assessments(session, patient_id)
+
+    rows = ctx.store.read(read)
+    _audit_read(ctx, principal, patient_id, "assessment", len(rows))
+    return rows
+
+
+def list_predictions(ctx: AppContext, principal: Principal, patient_id: str) -> list[PredictionRow]:
+    """Stored predictions with their provenance, newest first."""
+
+    def read(session: Session) -> list[PredictionRow]:
+        rbac.require(session, principal, Action.READ_PHI, patient_id)
+        return _predictions(session, patient_id)
+
+    rows = ctx.store.read(read)
+    _audit_read(ctx, principal, patient_id, "prediction", len(rows))
+    return rows
+
+
+def list_patient_alerts(
+    ctx: AppContext, principal: Principal, patient_id: str
+) -> list[AlertRecord]:
+    """Every alert of one patient (open and closed), newest first."""
+
+    def read(session: Session) -> list[AlertRecord]:
+        rbac.require(session, principal, Action.READ_PHI, patient_id)
+        q = (
+            select(Alert)
+            .where(Alert.patient_id == patient_id, Alert.deleted_at.is_(None))
+            .order_by(Alert.triggered_at.desc())
+        )
+        return [
+            AlertRecord(
+                a.id, a.patient_id, a.rule, a.severity, a.status, a.triggered_at, a.resolution
+            )
+            for a in session.scalars(q)
+        ]
+
+    rows = ctx.store.read(read)
+    _audit_read(ctx, principal, patient_id, "alert", len(rows))
+    return rows
+
+
+def list_actigraphy(ctx: AppContext, principal: Principal, patient_id: str) -> list[SeriesRow]:
+    """Stored actigraphy series (metadata only; values via actigraphy.load_series)."""
+
+    def read(session: Session) -> list[SeriesRow]:
+        rbac.require(session, principal, Action.READ_PHI, patient_id)
+        q = (
+            select(ActigraphySeries)
+            .where(ActigraphySeries.patient_id == patient_id)
+            .order_by(ActigraphySeries.start.desc())
+        )
+        return [
+            SeriesRow(s.id, s.start, s.epoch_s, s.n_epochs, s.source) for s in session.scalars(q)
+        ]
+
+    rows = ctx.store.read(read)
+    _audit_read(ctx, principal, patient_id, "actigraphy", len(rows))
+    return rows
+
+
+def patient_audit(
+    ctx: AppContext, principal: Principal, patient_id: str, limit: int = 500
+) -> list[AuditEntry]:
+    """Who touched this patient's record (supervisors and auditors), newest first."""
+
+    def read(session: Session) -> list[AuditEntry]:
+        rbac.require(session, principal, Action.VIEW_AUDIT)
+        rbac.require(session, principal, Action.READ_PHI, patient_id)
+        q = (
+            select(AuditEvent)
+            .where(AuditEvent.patient_id == patient_id)
+            .order_by(AuditEvent.seq.desc())
+            .limit(limit)
+        )
+        return [
+            AuditEntry(
+                e.seq,
+                e.at,
+                e.actor_id,
+                e.actor_role,
+                e.action,
+                e.patient_id,
+                e.record_type,
+                e.record_id,
+            )
+            for e in session.scalars(q)
+        ]
+
+    rows = ctx.store.read(read)
+    _audit_read(ctx, principal, patient_id, "audit", len(rows))
+    return rows

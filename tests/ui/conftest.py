@@ -1,0 +1,58 @@
+"""UI fixtures: a real shell window over a real encrypted store, and a leak check that fails a
+test which leaves top-level widgets behind (napari-style)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import shiboken6
+from PySide6.QtCore import QCoreApplication, QEvent
+from PySide6.QtWidgets import QApplication
+
+from app.services.context import AppContext
+from ui.shell import ShellWindow
+
+
+def _flush_deletes() -> None:
+    for _ in range(3):
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+        QApplication.processEvents()
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_widgets(qapp: QApplication) -> Iterator[None]:
+    before = set(QApplication.topLevelWidgets())
+    yield
+    _flush_deletes()
+    leaked = [w for w in QApplication.topLevelWidgets() if w not in before]
+    for w in leaked:  # clean up so one leak does not cascade into later tests
+        w.close()
+        w.deleteLater()
+    _flush_deletes()
+    assert not leaked, f"leaked top-level widgets: {[type(w).__name__ for w in leaked]}"
+
+
+def close_window(window: ShellWindow) -> None:
+    window.close()
+    window.deleteLater()
+    _flush_deletes()
+
+
+@pytest.fixture
+def make_shell(ctx: AppContext) -> Iterator:
+    """Factory: open a shell window on the test store (closed and deleted at teardown)."""
+    windows: list[ShellWindow] = []
+
+    def make(*, resize: bool = True) -> ShellWindow:
+        w = ShellWindow(ctx)
+        if resize:
+            w.resize(1200, 760)
+        w.show()
+        windows.append(w)
+        return w
+
+    yield make
+    for w in windows:
+        if shiboken6.isValid(w):
+            close_window(w)

@@ -1,0 +1,129 @@
+"""Dialogs: break-glass reason, About (versions and model provenance)."""
+
+from __future__ import annotations
+
+import json
+import platform
+from importlib import metadata, resources
+from pathlib import Path
+
+from PySide6 import __version__ as pyside_version
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QPlainTextEdit,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app import __version__
+from app.config import Settings
+from ui.widgets import label
+
+MIN_REASON = 10
+
+
+class BreakGlassDialog(QDialog):
+    """Ask why an unassigned patient must be opened (the reason is audited)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Emergency access (break-glass)")
+        self.setModal(True)
+        lay = QVBoxLayout(self)
+        lay.addWidget(
+            label(
+                "You are not on this patient's care team. Emergency access is recorded in "
+                "the audit log with your reason, lasts 4 hours, and your supervisor is alerted.",
+                wrap=True,
+            )
+        )
+        self.reason = QPlainTextEdit()
+        self.reason.setPlaceholderText(f"Reason (at least {MIN_REASON} characters)")
+        self.reason.setAccessibleName("Reason for emergency access")
+        self.reason.setFixedHeight(90)
+        lay.addWidget(self.reason)
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        ok = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
+        ok.setText("Open with emergency access")
+        ok.setEnabled(False)
+        self.reason.textChanged.connect(
+            lambda: ok.setEnabled(len(self.reason.toPlainText().strip()) >= MIN_REASON)
+        )
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        lay.addWidget(self.buttons)
+        self.resize(460, 240)
+
+    def text(self) -> str:
+        return self.reason.toPlainText().strip()
+
+
+def _dist_version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def provenance_html(settings: Settings) -> str:
+    """Versions, instruments, XGBoost model cards (with their labels) and LLM model status."""
+    rows = [
+        f"<h2>Novamind {__version__}</h2>",
+        f"<p>Python {platform.python_version()} · PySide6 {pyside_version} · "
+        f"SQLCipher driver {_dist_version('sqlcipher3')} · XGBoost {_dist_version('xgboost')} · "
+        f"VTK {_dist_version('vtk')}</p>",
+        "<h3>Instruments</h3><ul>",
+    ]
+    inst_dir = resources.files("resources") / "instruments"
+    for f in sorted(inst_dir.iterdir(), key=lambda p: p.name):
+        if f.name.endswith(".json"):
+            d = json.loads(f.read_text(encoding="utf-8"))
+            rows.append(f"<li>{d.get('name', f.name)} (v{d.get('version', '?')})</li>")
+    rows.append("</ul><h3>Prediction models (XGBoost)</h3><ul>")
+    models_dir = resources.files("resources") / "models"
+    for m in sorted(models_dir.iterdir(), key=lambda p: p.name):
+        state = m / "state.json"
+        if not state.is_file():
+            continue
+        active = json.loads(state.read_text(encoding="utf-8")).get("active")
+        card_file = m / str(active) / "card.json"
+        if not card_file.is_file():
+            rows.append(f"<li>{m.name}: no active version</li>")
+            continue
+        card = json.loads(card_file.read_text(encoding="utf-8"))
+        labels = "; ".join(card.get("labels", []))
+        training = card.get("training_data", {}).get("kind", "unknown")
+        rows.append(
+            f"<li><b>{card.get('title', m.name)}</b> — {card['name']} v{card['version']}, "
+            f"training data: {training}" + (f" — <i>{labels}</i>" if labels else "") + "</li>"
+        )
+    rows.append("</ul><h3>Language model (MentalLLaMA, GGUF)</h3><ul>")
+    for d in settings.model_dirs:
+        path = Path(d)
+        ggufs = sorted(p.name for p in path.glob("*.gguf")) if path.is_dir() else []
+        status = ", ".join(ggufs) if ggufs else ("no .gguf files" if path.is_dir() else "missing")
+        rows.append(f"<li>{path}: {status}</li>")
+    rows.append(
+        "</ul><p>Models trained on synthetic or research data say so wherever their output is "
+        "shown. No model estimates suicide risk.</p>"
+    )
+    return "\n".join(rows)
+
+
+class AboutDialog(QDialog):
+    def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("About Novamind")
+        lay = QVBoxLayout(self)
+        self.text = QTextBrowser()
+        self.text.setAccessibleName("About Novamind")
+        self.text.setHtml(provenance_html(settings))
+        lay.addWidget(self.text)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        lay.addWidget(buttons)
+        self.resize(640, 560)

@@ -1,0 +1,255 @@
+"""Background work, Anki/napari style.
+
+Store writes go to the core's single serial writer (``ctx.store.submit_write``); everything else
+(service calls, which read on their own thread and write through the writer) runs on a
+QThreadPool. Results come back to the GUI thread by queued signals. A task gets a cooperative
+cancel token and a progress callback; errors reach the user as readable messages
+(``NovamindError.user_message()``) and the log as full tracebacks (ids only, never PHI).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
+
+from app.errors import NovamindError
+
+log = logging.getLogger(__name__)
+
+
+class Cancelled(Exception):  # noqa: N818 — reads as a state, like asyncio.CancelledError
+    """Raised inside a task by ``CancelToken.check()`` once cancel was requested."""
+
+
+class CancelToken:
+    """Cooperative cancellation: the task polls ``cancelled`` or calls ``check()``."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def check(self) -> None:
+        """Raise Cancelled when the user asked to stop."""
+        if self._event.is_set():
+            raise Cancelled()
+
+
+Progress = Callable[[int, str], None]
+
+
+def user_message(exc: BaseException) -> str:
+    """What the user reads for an error: the core's own message, or a generic one."""
+    if isinstance(exc, NovamindError):
+        return exc.user_message()
+    return "Something went wrong. The details are in the log file."
+
+
+@dataclass
+class Task:
+    id: int
+    label: str
+    token: CancelToken = field(default_factory=CancelToken)
+    cancellable: bool = True
+    on_done: Callable[[Any], None] | None = None
+    on_error: Callable[[BaseException], None] | None = None
+
+
+class _Box:
+    """Carries a result across threads. Queued ``object`` signal arguments that are bare
+    singletons (True, False, None) have shown refcount errors at exit in PySide6; a fresh
+    wrapper object avoids handing them to the queued-connection copy."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: object) -> None:
+        self.value = value
+
+
+class _Signals(QObject):
+    done = Signal(int, object)
+    failed = Signal(int, object)
+    progress = Signal(int, int, str)
+
+
+class _Runnable(QRunnable):
+    def __init__(self, task: Task, fn: Callable[..., Any], signals: _Signals) -> None:
+        super().__init__()
+        self.setAutoDelete(True)
+        self._task, self._fn, self._signals = task, fn, signals
+
+    def run(self) -> None:  # runs on a pool thread
+        task = self._task
+        try:
+            task.token.check()
+            result = self._fn(
+                task.token,
+                lambda pct, msg="": self._signals.progress.emit(task.id, int(pct), str(msg)),
+            )
+        except BaseException as exc:  # noqa: BLE001 — every failure goes back to the GUI
+            self._signals.failed.emit(task.id, _Box(exc))
+            return
+        self._signals.done.emit(task.id, _Box(result))
+
+
+class TaskManager(QObject):
+    """Starts background work and delivers results on the GUI thread.
+
+    Signals let the status bar show what runs: ``started(id, label, cancellable)``,
+    ``progress(id, percent, message)``, ``finished(id)`` and ``error(message)`` for a failure
+    that had no handler of its own.
+    """
+
+    started = Signal(int, str, int)  # cancellable as 0/1
+    progress = Signal(int, int, str)
+    finished = Signal(int)
+    error = Signal(str)
+
+    def __init__(self, ctx: Any, parent: QObject | None = None, max_threads: int = 4) -> None:
+        super().__init__(parent)
+        self._ctx = ctx
+        self._pool = QThreadPool(self)
+        self._pool.setMaxThreadCount(max_threads)
+        # Service calls run one at a time on their own thread: concurrent store reads from
+        # several threads hit a race in the core's SQLCipher pool ("closed database").
+        self._db_pool = QThreadPool(self)
+        self._db_pool.setMaxThreadCount(1)
+        self._ids = itertools.count(1)
+        self._tasks: dict[int, Task] = {}
+        self._signals = _Signals(self)
+        self._signals.done.connect(self._on_done)
+        self._signals.failed.connect(self._on_failed)
+        self._signals.progress.connect(self._on_progress)
+
+    # -- starting work ---------------------------------------------------------------------
+    def run(
+        self,
+        fn: Callable[[CancelToken, Progress], Any],
+        *,
+        label: str,
+        on_done: Callable[[Any], None] | None = None,
+        on_error: Callable[[BaseException], None] | None = None,
+        cancellable: bool = True,
+        uses_store: bool = False,
+    ) -> Task:
+        """Run ``fn(token, progress)`` on the pool; ``on_done(result)`` runs on the GUI thread.
+
+        ``uses_store=True`` queues it on the single service thread (anything calling services).
+        """
+        task = Task(
+            next(self._ids), label, cancellable=cancellable, on_done=on_done, on_error=on_error
+        )
+        self._tasks[task.id] = task
+        self.started.emit(task.id, label, int(cancellable))
+        pool = self._db_pool if uses_store else self._pool
+        pool.start(_Runnable(task, fn, self._signals))
+        return task
+
+    def call(
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        label: str,
+        on_done: Callable[[Any], None] | None = None,
+        on_error: Callable[[BaseException], None] | None = None,
+        **kwargs: Any,
+    ) -> Task:
+        """Run a plain service call ``fn(*args, **kwargs)`` on the pool (not cancellable)."""
+        return self.run(
+            lambda _t, _p: fn(*args, **kwargs),
+            label=label,
+            on_done=on_done,
+            on_error=on_error,
+            cancellable=False,
+            uses_store=True,
+        )
+
+    def write(
+        self,
+        fn: Callable[[Any], Any],
+        *,
+        label: str,
+        on_done: Callable[[Any], None] | None = None,
+        on_error: Callable[[BaseException], None] | None = None,
+    ) -> Task:
+        """Queue a unit-of-work function on the store's serial writer thread."""
+        task = Task(next(self._ids), label, cancellable=False, on_done=on_done, on_error=on_error)
+        self._tasks[task.id] = task
+        self.started.emit(task.id, label, 0)
+        future: Future[Any] = self._ctx.store.submit_write(fn)
+
+        def deliver(f: Future[Any]) -> None:  # writer thread → queued signal
+            exc = f.exception()
+            if exc is not None:
+                self._signals.failed.emit(task.id, _Box(exc))
+            else:
+                self._signals.done.emit(task.id, _Box(f.result()))
+
+        future.add_done_callback(deliver)
+        return task
+
+    # -- control -----------------------------------------------------------------------------
+    def cancel(self, task_id: int) -> None:
+        """Ask a task to stop (it stops at its next check)."""
+        task = self._tasks.get(task_id)
+        if task is not None and task.cancellable:
+            task.token.cancel()
+
+    def cancel_all(self) -> None:
+        for task in list(self._tasks.values()):
+            task.token.cancel()
+
+    def active(self) -> list[Task]:
+        return list(self._tasks.values())
+
+    def wait(self, msecs: int = 5000) -> bool:
+        """Wait for pool work to end (used at shutdown and by tests)."""
+        return self._pool.waitForDone(msecs) and self._db_pool.waitForDone(msecs)
+
+    # -- delivery on the GUI thread ----------------------------------------------------------
+    @Slot(int, object)
+    def _on_done(self, task_id: int, box: object) -> None:
+        assert isinstance(box, _Box)
+        result = box.value
+        task = self._tasks.pop(task_id, None)
+        self.finished.emit(task_id)
+        if task is None or task.token.cancelled:
+            return
+        if task.on_done is not None:
+            task.on_done(result)
+
+    @Slot(int, object)
+    def _on_failed(self, task_id: int, box: object) -> None:
+        assert isinstance(box, _Box)
+        exc = box.value
+        task = self._tasks.pop(task_id, None)
+        self.finished.emit(task_id)
+        assert isinstance(exc, BaseException)
+        if isinstance(exc, Cancelled):
+            log.info("task %d cancelled", task_id)
+            return
+        if isinstance(exc, NovamindError):
+            log.info("task %d failed: %s", task_id, type(exc).__name__)
+        else:
+            log.error("task %d failed", task_id, exc_info=(type(exc), exc, exc.__traceback__))
+        if task is not None and task.on_error is not None:
+            task.on_error(exc)
+        else:
+            self.error.emit(user_message(exc))
+
+    @Slot(int, int, str)
+    def _on_progress(self, task_id: int, pct: int, msg: str) -> None:
+        if task_id in self._tasks:
+            self.progress.emit(task_id, pct, msg)

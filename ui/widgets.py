@@ -1,0 +1,71 @@
+"""Small shared widgets: cards, empty states, the synthetic-data badge, primary buttons."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFrame, QLabel, QPushButton, QVBoxLayout, QWidget
+
+
+def label(text: str, name: str = "", *, wrap: bool = False) -> QLabel:
+    """A QLabel with an object name for the style sheet (h1, h2, muted, error ...)."""
+    w = QLabel(text)
+    if name:
+        w.setObjectName(name)
+    w.setWordWrap(wrap)
+    return w
+
+
+def primary_button(text: str, accessible: str = "") -> QPushButton:
+    b = QPushButton(text)
+    b.setProperty("primary", "true")
+    b.setAccessibleName(accessible or text.replace("&", ""))
+    b.setDefault(True)
+    return b
+
+
+def synthetic_badge() -> QLabel:
+    """The visible mark on every synthetic (demo) person."""
+    b = label("SYNTHETIC — demo data", "synthetic")
+    b.setAccessibleName("synthetic demo record")
+    b.setToolTip("A fictional person from the demo clinic. Not a real patient.")
+    return b
+
+
+class Card(QFrame):
+    """A titled panel with a big value and a detail line (overview tiles)."""
+
+    def __init__(self, title: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("card")
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(14, 12, 14, 12)
+        lay.setSpacing(4)
+        self.title = label(title.upper(), "cardTitle")
+        self.value = label("—", "cardValue")
+        self.detail = label("", "muted", wrap=True)
+        for w in (self.title, self.value, self.detail):
+            lay.addWidget(w)
+        lay.addStretch(1)
+        self.setAccessibleName(title)
+
+    def set(self, value: str, detail: str = "") -> None:
+        self.value.setText(value)
+        self.detail.setText(detail)
+
+
+class EmptyState(QWidget):
+    """An honest 'nothing here yet' page with a title and an explanation."""
+
+    def __init__(self, title: str, text: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("emptyState")
+        lay = QVBoxLayout(self)
+        lay.addStretch(1)
+        self.title = label(title, "h2")
+        self.text = label(text, "muted", wrap=True)
+        for w in (self.title, self.text):
+            w.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            lay.addWidget(w)
+        lay.setContentsMargins(40, 20, 40, 20)
+        lay.addStretch(2)
+        self.setAccessibleName(title)
