@@ -5,6 +5,11 @@ plotter), PDF reports and tests (offscreen). Scrubbing the timeline only rewrite
 arrays in place with ``np.take`` and marks them modified; the mesh, actors and lookup tables
 are built once. Values are model estimates mapped from clinical dimensions, and the scalar bar
 says so. Call everything from the GUI thread (VTK is not thread-safe).
+
+Speed on software OpenGL (Mesa llvmpipe; see docs/bench/viz.md): the scene is plain VTK (no
+PyVista import, which costs ~2 s through matplotlib), lit by one headlight (a five-light kit
+costs ~35 % more per frame), and its glass cortex is drawn with ordinary alpha blending,
+hemispheres sorted back to front each frame, instead of order-independent transparency.
 """
 
 from __future__ import annotations
@@ -14,15 +19,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pyvista as pv
 from vtkmodules.util.numpy_support import vtk_to_numpy
+from vtkmodules.vtkCommonCore import vtkCommand
 from vtkmodules.vtkIOImage import vtkPNGWriter
 from vtkmodules.vtkRenderingAnnotation import vtkScalarBarActor
 from vtkmodules.vtkRenderingCore import (
     vtkActor,
     vtkCellPicker,
+    vtkLight,
     vtkPolyDataMapper,
     vtkRenderer,
+    vtkRenderWindow,
     vtkTextActor,
     vtkWindowToImageFilter,
 )
@@ -38,6 +45,7 @@ from viz.colormaps import (
     make_colormap,
 )
 from viz.regions import RegionAtlas
+from viz.vtkbuild import add_point_array, plain_actor, spheres, triangle_mesh, tubes
 
 VALUE_ARRAY = "twin_value"  # the model estimate per vertex (NaN outside regions)
 COLOR_ARRAY = "twin_color"  # what the lookup table maps: anatomy grey < 0 <= data
@@ -64,9 +72,11 @@ class SceneStyle:
     anatomy_opacity: float = 0.35  # grey cortex outside regions: glass, nuclei show through
     region_opacity: float = 0.92  # coloured regions stay readable
     glyph_radius_mm: float = 4.5
+    glyph_resolution: int = 20  # sphere facets around; ~560 triangles each, negligible
+    glyph_opacity: float = 0.85  # glass mode: nuclei are blended over the cortex (see _order)
     tube_radius_mm: float = 0.8
     tube_rgb: tuple[float, float, float] = (0.40, 0.52, 0.72)
-    tube_opacity: float = 0.6
+    tube_opacity: float = 0.45
     background_top: tuple[float, float, float] = (0.985, 0.985, 0.99)
     background_bottom: tuple[float, float, float] = (0.86, 0.88, 0.91)
     text_rgb: tuple[float, float, float] = (0.12, 0.14, 0.18)
@@ -89,17 +99,12 @@ class _TwinLayer:
         self._hemi: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, object]] = []
         for hemi, sl in brain.hemisphere_slices().items():
             faces = brain.faces[(brain.faces[:, 0] >= sl.start) & (brain.faces[:, 0] < sl.stop)]
-            poly = pv.PolyData.from_regular_faces(brain.vertices[sl], faces - sl.start)
-            poly.point_data.set_array(brain.normals[sl], "Normals")
-            poly.point_data.active_normals_name = "Normals"
+            poly = triangle_mesh(brain.vertices[sl], faces - sl.start, brain.normals[sl])
             n = sl.stop - sl.start
-            poly.point_data.set_array(np.full(n, np.nan, dtype=np.float32), VALUE_ARRAY)
-            poly.point_data.set_array(np.zeros(n, dtype=np.float32), COLOR_ARRAY)
-            vdata = poly.GetPointData()
-            value_view = vtk_to_numpy(vdata.GetArray(VALUE_ARRAY))
-            color_view = vtk_to_numpy(vdata.GetArray(COLOR_ARRAY))
+            value_view = add_point_array(poly, VALUE_ARRAY, np.full(n, np.nan))
             background = (-1.0 + shade[sl]).astype(np.float32)  # anatomy grey, in [-1, 0)
-            color_view[:] = background
+            color_view = add_point_array(poly, COLOR_ARRAY, background)
+            vdata = poly.GetPointData()
             index = atlas.vertex_region[sl].astype(np.intp)
             index[index < 0] = len(atlas.ids)  # points at the trailing NaN slot
             mapper = vtkPolyDataMapper()
@@ -124,19 +129,14 @@ class _TwinLayer:
             self._hemi.append((index, background, value_view, color_view, vdata))
         self.glyphs: dict[str, vtkActor] = {}
         for rid in atlas.nucleus_ids:
-            spheres = [
-                pv.Sphere(
-                    radius=style.glyph_radius_mm, center=p, theta_resolution=20, phi_resolution=14
-                )
-                for p in atlas.nucleus_points[rid]
-            ]
-            merged = spheres[0].merge(spheres[1:]) if len(spheres) > 1 else spheres[0]
-            actor = _plain_actor(merged.compute_normals())
+            points = atlas.nucleus_points[rid]
+            actor = plain_actor(spheres(points, style.glyph_radius_mm, style.glyph_resolution))
             prop = actor.GetProperty()
             prop.SetInterpolationToPhong()
             prop.SetSpecular(0.35)
             prop.SetSpecularPower(30)
             prop.SetAmbient(0.15)
+            prop.BackfaceCullingOn()
             renderer.AddActor(actor)
             self.glyphs[rid] = actor
         self.tubes = self._build_tubes()
@@ -157,14 +157,8 @@ class _TwinLayer:
                         segments.append(seg)
         if not segments:
             return None
-        tubes = [
-            pv.Line(pa, pb, resolution=1).tube(
-                radius=self.style.tube_radius_mm * (0.5 + 0.5 * w), n_sides=14, capping=True
-            )
-            for pa, pb, w in segments
-        ]
-        merged = tubes[0].merge(tubes[1:]) if len(tubes) > 1 else tubes[0]
-        actor = _plain_actor(merged)
+        radius = self.style.tube_radius_mm
+        actor = plain_actor(tubes([(a, b, radius * (0.5 + 0.5 * w)) for a, b, w in segments], 14))
         prop = actor.GetProperty()
         prop.SetColor(*self.style.tube_rgb)
         prop.SetOpacity(self.style.tube_opacity)
@@ -192,9 +186,38 @@ class _TwinLayer:
     def set_lut(self, cmap: ColorMap) -> None:
         """Install the anatomy + data lookup table on both hemispheres."""
         lut = cortex_lut(cmap, *self.alphas)
+        glass = self.translucent
         for actor in self.cortex.values():
             actor.GetMapper().SetLookupTable(lut)
             actor.GetMapper().SetScalarRange(-1.0, 1.0)
+            # Saying so up front spares VTK a per-frame scan of 32k mapped colours for alpha.
+            actor.SetForceTranslucent(glass)
+            actor.SetForceOpaque(not glass)
+        for actor in self.glyphs.values():
+            actor.GetProperty().SetOpacity(self.style.glyph_opacity if glass else 1.0)
+
+    def sort_translucent(self) -> None:
+        """Order the glass pass: far hemisphere, near hemisphere, tubes, then nucleus glyphs.
+
+        Glass is drawn with plain alpha blending in draw order (order-independent transparency
+        costs ~30 % more per frame on llvmpipe, depth peeling ~5x). Translucent surfaces do
+        not write depth, so the tubes and glyphs blended last stay visible through the cortex
+        (as nuclei seen through glass), while the opaque depth buffer is empty inside it.
+        """
+        if not self.translucent:
+            return
+        eye = np.array(self.renderer.GetActiveCamera().GetPosition())
+        hemis = sorted(
+            self.cortex.values(),
+            key=lambda a: -float(np.linalg.norm(eye - np.array(a.GetCenter()))),
+        )
+        order = [*hemis, *([self.tubes] if self.tubes is not None else []), *self.glyphs.values()]
+        members = set(map(id, order))
+        current = [p for p in _iterate(self.renderer.GetViewProps()) if id(p) in members]
+        if [id(p) for p in current] != [id(p) for p in order]:
+            for actor in order:
+                self.renderer.RemoveActor(actor)
+                self.renderer.AddActor(actor)
 
     def vertex_values(self) -> np.ndarray:
         """The per-vertex model estimates currently on the cortex actors (both hemispheres)."""
@@ -237,13 +260,9 @@ class _TwinLayer:
         return None
 
 
-def _plain_actor(poly: pv.PolyData) -> vtkActor:
-    mapper = vtkPolyDataMapper()
-    mapper.SetInputData(poly)
-    mapper.ScalarVisibilityOff()
-    actor = vtkActor()
-    actor.SetMapper(mapper)
-    return actor
+def _iterate(props: object) -> list[object]:
+    props.InitTraversal()  # type: ignore[attr-defined]
+    return [props.GetNextProp() for _ in range(props.GetNumberOfItems())]  # type: ignore[attr-defined]
 
 
 def region_vector(atlas: RegionAtlas, values: Mapping[str, float]) -> np.ndarray:
@@ -270,27 +289,51 @@ class _SceneBase:
 
     def __init__(
         self,
-        plotter: pv.Plotter | None,
+        plotter: object | None,
         window_size: tuple[int, int],
         style: SceneStyle,
-        shape: tuple[int, int],
+        views: int,
     ) -> None:
         self.style = style
         self._owns_plotter = plotter is None
+        self.plotter = plotter  # the caller's pyvista(qt) plotter, None when offscreen
         if plotter is None:
             gl.prepare_headless()
-            plotter = pv.Plotter(off_screen=True, window_size=list(window_size), shape=shape)
-        self.plotter = plotter
-        self.render_window = plotter.render_window
+            self.render_window = vtkRenderWindow()
+            self.render_window.SetOffScreenRendering(1)
+            self.render_window.SetSize(int(window_size[0]), int(window_size[1]))
+            self.renderers = []
+            for i in range(views):
+                ren = vtkRenderer()
+                ren.SetViewport(i / views, 0.0, (i + 1) / views, 1.0)
+                self.render_window.AddRenderer(ren)
+                self.renderers.append(ren)
+        else:
+            self.render_window = plotter.render_window  # type: ignore[attr-defined]
+            self.renderers = list(plotter.renderers)[:views]  # type: ignore[attr-defined]
         self.render_window.SetMultiSamples(0)  # decided after the first frame (see render)
         self._gl_checked = False
         self.software_rendering: bool | None = None
         self.renderer_name = ""
-        for ren in plotter.renderers:
+        for ren in self.renderers:
             ren.SetBackground(*style.background_bottom)
             ren.SetBackground2(*style.background_top)
             ren.GradientBackgroundOn()
-            ren.SetUseDepthPeeling(False)  # order-independent transparency instead: cheaper
+            # Glass is blended in draw order (see _TwinLayer.sort_translucent): depth peeling
+            # and order-independent transparency cost 5x and 1.3x a frame on llvmpipe.
+            ren.SetUseDepthPeeling(False)
+            ren.SetUseOIT(False)
+            ren.RemoveAllLights()  # one headlight: a light kit costs ~35 % more per frame
+            light = vtkLight()
+            light.SetLightTypeToHeadlight()
+            ren.AddLight(light)
+
+    def _watch_draw_order(self) -> None:
+        """Sort glass hemispheres before every frame, however the frame is triggered."""
+        for layer in self._layers():
+            layer.renderer.AddObserver(
+                vtkCommand.StartEvent, lambda *_, lay=layer: lay.sort_translucent()
+            )
 
     def _scalar_bar(self, renderer: vtkRenderer) -> vtkScalarBarActor:
         bar = vtkScalarBarActor()
@@ -454,7 +497,7 @@ class _SceneBase:
     def close(self) -> None:
         """Release the render window (only if this scene created it)."""
         if self._owns_plotter:
-            self.plotter.close()
+            self.render_window.Finalize()
 
 
 def _visible_bounds(layer: _TwinLayer) -> tuple[float, ...]:
@@ -482,7 +525,7 @@ class TwinScene(_SceneBase):
         atlas: RegionAtlas,
         brain: BrainMesh | None = None,
         *,
-        plotter: pv.Plotter | None = None,
+        plotter: object | None = None,
         window_size: tuple[int, int] = (800, 600),
         style: SceneStyle | None = None,
         colormap: str = "sequential",
@@ -490,13 +533,15 @@ class TwinScene(_SceneBase):
         title: str = DEFAULT_TITLE,
         camera: str = "oblique",
     ) -> None:
-        super().__init__(plotter, window_size, style or SceneStyle(), (1, 1))
+        super().__init__(plotter, window_size, style or SceneStyle(), 1)
         self.atlas = atlas
-        self.layer = _TwinLayer(self.plotter.renderer, brain or load_brain(), atlas, self.style)
-        self.scalar_bar = self._scalar_bar(self.plotter.renderer)
-        self.caption = self._caption(self.plotter.renderer)
+        ren = self.renderers[0]
+        self.layer = _TwinLayer(ren, brain or load_brain(), atlas, self.style)
+        self.scalar_bar = self._scalar_bar(ren)
+        self.caption = self._caption(ren)
         self.set_colormap(colormap, clim, title)
         self.set_camera(camera)
+        self._watch_draw_order()
 
     def _layers(self) -> list[_TwinLayer]:
         return [self.layer]
@@ -585,7 +630,7 @@ class CompareScene(_SceneBase):
         atlas: RegionAtlas,
         brain: BrainMesh | None = None,
         *,
-        plotter: pv.Plotter | None = None,
+        plotter: object | None = None,
         window_size: tuple[int, int] = (1200, 560),
         style: SceneStyle | None = None,
         colormap: str = "sequential",
@@ -593,14 +638,12 @@ class CompareScene(_SceneBase):
         title: str = DEFAULT_TITLE,
         camera: str = "oblique",
     ) -> None:
-        super().__init__(plotter, window_size, style or SceneStyle(), (1, 2))
+        super().__init__(plotter, window_size, style or SceneStyle(), 2)
         self.atlas = atlas
         brain = brain or load_brain()
         self.layers: list[_TwinLayer] = []
         self.captions: list[vtkTextActor] = []
-        for col in range(2):
-            self.plotter.subplot(0, col)
-            ren = self.plotter.renderer
+        for ren in self.renderers:
             self.layers.append(_TwinLayer(ren, brain, atlas, self.style))
             self.captions.append(self._caption(ren))
         self.layers[1].renderer.SetActiveCamera(self.layers[0].renderer.GetActiveCamera())
@@ -611,6 +654,7 @@ class CompareScene(_SceneBase):
         self.scalar_bar.SetTitle(title)
         self._install()
         self.set_camera(camera)
+        self._watch_draw_order()
 
     def _layers(self) -> list[_TwinLayer]:
         return self.layers
