@@ -45,10 +45,19 @@ from viz.colormaps import (
     make_colormap,
 )
 from viz.regions import RegionAtlas
-from viz.vtkbuild import add_point_array, plain_actor, spheres, triangle_mesh, tubes
+from viz.vtkbuild import (
+    add_point_array,
+    append,
+    plain_actor,
+    rgb_actor,
+    spheres,
+    triangle_mesh,
+    tubes,
+)
 
 VALUE_ARRAY = "twin_value"  # the model estimate per vertex (NaN outside regions)
 COLOR_ARRAY = "twin_color"  # what the lookup table maps: anatomy grey < 0 <= data
+GLYPH_ARRAY = "glyph_rgb"  # per-point colour of the merged nucleus glyphs (uchar RGB)
 DEFAULT_TITLE = "Model estimate\n(not measured)"
 DIFFERENCE_TITLE = "Change B \u2212 A\n(model estimate)"
 CAMERA_PRESETS = (
@@ -77,8 +86,10 @@ class SceneStyle:
     tube_radius_mm: float = 0.8
     tube_rgb: tuple[float, float, float] = (0.40, 0.52, 0.72)
     tube_opacity: float = 0.45
-    background_top: tuple[float, float, float] = (0.985, 0.985, 0.99)
-    background_bottom: tuple[float, float, float] = (0.86, 0.88, 0.91)
+    background: tuple[float, float, float] = (0.93, 0.94, 0.955)  # flat: a clear is ~free
+    # A gradient (bottom, top) is a full-window quad: ~10 % of a frame on llvmpipe. Off by
+    # default; reports may switch it on.
+    background_gradient: tuple[tuple[float, float, float], tuple[float, float, float]] | None = None
     text_rgb: tuple[float, float, float] = (0.12, 0.14, 0.18)
     show_scalar_bar: bool = True
 
@@ -127,18 +138,28 @@ class _TwinLayer:
             renderer.AddActor(actor)
             self.cortex[hemi] = actor
             self._hemi.append((index, background, value_view, color_view, vdata))
-        self.glyphs: dict[str, vtkActor] = {}
-        for rid in atlas.nucleus_ids:
-            points = atlas.nucleus_points[rid]
-            actor = plain_actor(spheres(points, style.glyph_radius_mm, style.glyph_resolution))
-            prop = actor.GetProperty()
+        # All nuclei are one actor (one draw call) coloured per point: 13 separate actors cost
+        # ~10 % of a frame on llvmpipe. ``_glyph_region`` maps each point to its nucleus.
+        self.glyphs: vtkActor | None = None
+        self._glyph_region = np.zeros(0, dtype=np.intp)
+        self._glyph_rgb = np.zeros((0, 3), dtype=np.uint8)
+        self._glyph_pos = np.array([atlas.ids.index(r) for r in atlas.nucleus_ids], dtype=np.intp)
+        if atlas.nucleus_ids:
+            parts = [
+                spheres(atlas.nucleus_points[rid], style.glyph_radius_mm, style.glyph_resolution)
+                for rid in atlas.nucleus_ids
+            ]
+            self._glyph_region = np.repeat(
+                np.arange(len(parts)), [p.GetNumberOfPoints() for p in parts]
+            )
+            self.glyphs, self._glyph_rgb = rgb_actor(append(parts), GLYPH_ARRAY)
+            prop = self.glyphs.GetProperty()
             prop.SetInterpolationToPhong()
             prop.SetSpecular(0.35)
             prop.SetSpecularPower(30)
             prop.SetAmbient(0.15)
             prop.BackfaceCullingOn()
-            renderer.AddActor(actor)
-            self.glyphs[rid] = actor
+            renderer.AddActor(self.glyphs)
         self.tubes = self._build_tubes()
         self.values = np.full(len(atlas.ids), np.nan)
         self.alphas = (style.anatomy_opacity, style.region_opacity)
@@ -179,9 +200,18 @@ class _TwinLayer:
             color_view[missing] = background[missing]
             vdata.GetArray(VALUE_ARRAY).Modified()
             vdata.GetArray(COLOR_ARRAY).Modified()
-        position = {rid: i for i, rid in enumerate(self.atlas.ids)}
-        for rid, actor in self.glyphs.items():
-            actor.GetProperty().SetColor(*cmap.rgb(float(values[position[rid]])))
+        if self.glyphs is not None:
+            table = np.array([cmap.rgb(float(values[i])) for i in self._glyph_pos])
+            rgb = np.round(table * 255.0).astype(np.uint8)
+            np.take(rgb, self._glyph_region, axis=0, out=self._glyph_rgb)
+            self.glyphs.GetMapper().GetInput().GetPointData().GetScalars().Modified()
+
+    def nucleus_rgb(self, rid: str) -> tuple[float, float, float]:
+        """The colour (0-1) drawn on a nucleus glyph now, read back from the actor."""
+        k = self.atlas.nucleus_ids.index(rid)
+        first = int(np.argmax(self._glyph_region == k))
+        r, g, b = (int(c) for c in self._glyph_rgb[first])
+        return (r / 255.0, g / 255.0, b / 255.0)
 
     def set_lut(self, cmap: ColorMap) -> None:
         """Install the anatomy + data lookup table on both hemispheres."""
@@ -193,8 +223,8 @@ class _TwinLayer:
             # Saying so up front spares VTK a per-frame scan of 32k mapped colours for alpha.
             actor.SetForceTranslucent(glass)
             actor.SetForceOpaque(not glass)
-        for actor in self.glyphs.values():
-            actor.GetProperty().SetOpacity(self.style.glyph_opacity if glass else 1.0)
+        if self.glyphs is not None:
+            self.glyphs.GetProperty().SetOpacity(self.style.glyph_opacity if glass else 1.0)
 
     def sort_translucent(self) -> None:
         """Order the glass pass: far hemisphere, near hemisphere, tubes, then nucleus glyphs.
@@ -211,7 +241,7 @@ class _TwinLayer:
             self.cortex.values(),
             key=lambda a: -float(np.linalg.norm(eye - np.array(a.GetCenter()))),
         )
-        order = [*hemis, *([self.tubes] if self.tubes is not None else []), *self.glyphs.values()]
+        order = [*hemis, *(a for a in (self.tubes, self.glyphs) if a is not None)]
         members = set(map(id, order))
         current = [p for p in _iterate(self.renderer.GetViewProps()) if id(p) in members]
         if [id(p) for p in current] != [id(p) for p in order]:
@@ -233,31 +263,30 @@ class _TwinLayer:
         picker = vtkCellPicker()
         picker.SetTolerance(0.0005)
         picker.PickFromListOn()
-        if self.translucent:  # glyphs drawn through glass cortex win over the surface in front
-            for actor in self.glyphs.values():
-                picker.AddPickList(actor)
-            if self.glyphs and picker.Pick(x, y, 0.0, self.renderer):
-                return self._glyph_region(picker.GetActor())
+        glyphs = [self.glyphs] if self.glyphs is not None else []
+        if self.translucent and glyphs:  # glyphs drawn over the glass cortex win
+            picker.AddPickList(self.glyphs)
+            if picker.Pick(x, y, 0.0, self.renderer):
+                return self._nucleus_at(picker.GetPointId())
             picker.InitializePickList()
-        for actor in [*self.cortex.values(), *self.glyphs.values()]:
+        for actor in [*self.cortex.values(), *glyphs]:
             if actor.GetVisibility():
                 picker.AddPickList(actor)
         if not picker.Pick(x, y, 0.0, self.renderer):
             return None
         actor = picker.GetActor()
-        if actor in self.glyphs.values():
-            return self._glyph_region(actor)
+        if glyphs and actor is self.glyphs:
+            return self._nucleus_at(picker.GetPointId())
         for hemi_pos, hemi_actor in enumerate(self.cortex.values()):
             if actor is hemi_actor:
                 idx = int(self._hemi[hemi_pos][0][picker.GetPointId()])
                 return self.atlas.ids[idx] if idx < len(self.atlas.ids) else None
         return None
 
-    def _glyph_region(self, actor: object) -> str | None:
-        for rid, glyph in self.glyphs.items():
-            if glyph is actor:
-                return rid
-        return None
+    def _nucleus_at(self, point_id: int) -> str | None:
+        if not 0 <= point_id < len(self._glyph_region):
+            return None
+        return self.atlas.nucleus_ids[int(self._glyph_region[point_id])]
 
 
 def _iterate(props: object) -> list[object]:
@@ -316,9 +345,11 @@ class _SceneBase:
         self.software_rendering: bool | None = None
         self.renderer_name = ""
         for ren in self.renderers:
-            ren.SetBackground(*style.background_bottom)
-            ren.SetBackground2(*style.background_top)
-            ren.GradientBackgroundOn()
+            ren.SetBackground(*style.background)
+            if style.background_gradient is not None:
+                ren.SetBackground(*style.background_gradient[0])
+                ren.SetBackground2(*style.background_gradient[1])
+                ren.GradientBackgroundOn()
             # Glass is blended in draw order (see _TwinLayer.sort_translucent): depth peeling
             # and order-independent transparency cost 5x and 1.3x a frame on llvmpipe.
             ren.SetUseDepthPeeling(False)
@@ -609,7 +640,7 @@ class TwinScene(_SceneBase):
         # Inside a solid cortex glyphs and tubes cannot be seen; not drawing them also keeps
         # the frame out of the (costly on llvmpipe) translucent pass.
         solid = not self.layer.translucent
-        for actor in [*self.layer.glyphs.values(), self.layer.tubes]:
+        for actor in (self.layer.glyphs, self.layer.tubes):
             if actor is not None:
                 actor.SetVisibility(not solid)
 

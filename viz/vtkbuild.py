@@ -49,7 +49,8 @@ def add_point_array(poly: vtkPolyData, name: str, values: np.ndarray) -> np.ndar
     return vtk_to_numpy(poly.GetPointData().GetArray(name))
 
 
-def _append(parts: Sequence[vtkPolyData]) -> vtkPolyData:
+def append(parts: Sequence[vtkPolyData]) -> vtkPolyData:
+    """Merge poly data pieces into one (one actor, one draw call), in the given order."""
     append = vtkAppendPolyData()
     for part in parts:
         append.AddInputData(part)
@@ -68,7 +69,7 @@ def spheres(centers: Sequence[Sequence[float]], radius: float, resolution: int) 
         src.SetPhiResolution(max(6, round(resolution * 0.7)))
         src.Update()
         parts.append(src.GetOutput())
-    return _append(parts)
+    return append(parts)
 
 
 def tubes(
@@ -88,10 +89,28 @@ def tubes(
         tube.Update()
         parts.append(tube.GetOutput())
     normals = vtkPolyDataNormals()
-    normals.SetInputData(_append(parts))
+    normals.SetInputData(append(parts))
     normals.SplittingOn()
     normals.Update()
     return normals.GetOutput()
+
+
+def rgb_actor(poly: vtkPolyData, name: str) -> tuple[vtkActor, np.ndarray]:
+    """An actor coloured by a per-point RGB uchar array used as is (no lookup table).
+
+    Returns the actor and a writable (n, 3) numpy view of the colours; call ``Modified()``
+    on the VTK array after writing.
+    """
+    colors = numpy_to_vtk(np.zeros((poly.GetNumberOfPoints(), 3), dtype=np.uint8), deep=True)
+    colors.SetName(name)
+    poly.GetPointData().SetScalars(colors)
+    mapper = vtkPolyDataMapper()
+    mapper.SetInputData(poly)
+    mapper.SetColorModeToDirectScalars()
+    mapper.ScalarVisibilityOn()
+    actor = vtkActor()
+    actor.SetMapper(mapper)
+    return actor, vtk_to_numpy(poly.GetPointData().GetScalars())
 
 
 def plain_actor(poly: vtkPolyData) -> vtkActor:

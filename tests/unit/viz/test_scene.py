@@ -44,8 +44,8 @@ def test_scalars_on_the_actor_match_the_values_for_a_date(scene, atlas):
         )
         np.testing.assert_array_equal(scene.vertex_values(), actor_arrays(scene, VALUE_ARRAY))
         for rid in atlas.nucleus_ids:
-            got = scene.layer.glyphs[rid].GetProperty().GetColor()
-            np.testing.assert_allclose(got, scene.colormap.rgb(values[rid]), atol=1e-6)
+            got = scene.layer.nucleus_rgb(rid)
+            np.testing.assert_allclose(got, scene.colormap.rgb(values[rid]), atol=0.5 / 255)
 
 
 def test_region_colours_follow_the_colour_map_and_anatomy_stays_grey(scene, atlas):
