@@ -21,7 +21,6 @@ from pathlib import Path
 import numpy as np
 from vtkmodules.util.numpy_support import vtk_to_numpy
 from vtkmodules.vtkCommonCore import vtkCommand
-from vtkmodules.vtkIOImage import vtkPNGWriter
 from vtkmodules.vtkRenderingAnnotation import vtkScalarBarActor
 from vtkmodules.vtkRenderingCore import (
     vtkActor,
@@ -508,6 +507,8 @@ class _SceneBase:
 
     def render_png(self, path: str | Path, size: tuple[int, int] | None = None) -> Path:
         """Render offscreen to a PNG (reports, screenshots, tests) and return its path."""
+        from vtkmodules.vtkIOImage import vtkPNGWriter  # lazily: ~70 ms of import, reports only
+
         self.render_image(size)
         out = Path(path)
         out.parent.mkdir(parents=True, exist_ok=True)
