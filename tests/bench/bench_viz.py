@@ -18,8 +18,9 @@ scene's oblique view copied into the bare plotters), multi-sampling off:
   culling, order-independent transparency for glass) and the same opacity.
 
 Loops are interleaved in blocks of ``BLOCK`` frames in one process; fps is frames / wall
-time, and "cpu fps" is frames / process CPU time (all threads), which is steadier on a
-shared machine. The cold open runs in fresh subprocesses.
+time, and "cpu fps" is frames / process CPU time (all threads). Ratios are the median over
+blocks of (bare block time / twin block time), so a load spike from another process on a
+shared machine hits one block pair, not the figure. The cold open runs in fresh subprocesses.
 """
 
 from __future__ import annotations
@@ -40,8 +41,8 @@ from viz.regions import build_atlas
 from viz.scene import TwinScene, region_vector
 
 REGIONS = Path(__file__).resolve().parents[1] / "unit" / "viz" / "regions_test.json"
-FRAMES = 60
-BLOCK = 10
+FRAMES = 80
+BLOCK = 5
 SIZES = ((640, 480), (800, 600))
 COLD_RUNS = 3
 
@@ -99,6 +100,12 @@ def cold_open() -> dict[str, float]:
     return med
 
 
+def _renderer(scene: TwinScene) -> object:
+    """The scene's renderer (older scenes, measured for "before" figures, had a plotter)."""
+    renderers = getattr(scene, "renderers", None)
+    return renderers[0] if renderers else scene.plotter.renderer
+
+
 class BareLoop:
     """One PyVista mesh of the whole cortex; per frame: copy scalars, Modified, Render."""
 
@@ -123,7 +130,7 @@ class BareLoop:
             actor.mapper.scalar_range = (-1.0, 1.0)
         else:
             pl.add_mesh(mesh, scalars="s", clim=(-1, 1), opacity=opacity, show_scalar_bar=False)
-        pl.renderer.GetActiveCamera().DeepCopy(scene.renderers[0].GetActiveCamera())
+        pl.renderer.GetActiveCamera().DeepCopy(_renderer(scene).GetActiveCamera())
         pl.renderer.ResetCameraClippingRange()
         pl.render_window.Render()
         self.plotter = pl
@@ -141,24 +148,22 @@ class BareLoop:
         self.plotter.close()
 
 
-def scrub(scene: TwinScene, frames, bares, vertex_frames, dates):  # noqa: ANN001, ANN201
-    """Interleaved loops; returns [(wall s, cpu s)] for the scene, then each bare loop."""
-    spent = [[0.0, 0.0] for _ in range(1 + len(bares))]
-    for start in range(0, len(frames), BLOCK):
+def scrub(scene: TwinScene, frames, bares, vertex_frames, dates) -> np.ndarray:  # noqa: ANN001
+    """Interleaved loops; (loop, block, wall|cpu) seconds: the scene, then each bare loop."""
+    spent = np.zeros((1 + len(bares), -(-len(frames) // BLOCK), 2))
+    for b, start in enumerate(range(0, len(frames), BLOCK)):
         block = range(start, min(start + BLOCK, len(frames)))
         w0, c0 = time.perf_counter(), time.process_time()
         for i in block:
             scene.set_region_values(frames[i])
             scene.set_caption(dates[i])
             scene.render()
-        spent[0][0] += time.perf_counter() - w0
-        spent[0][1] += time.process_time() - c0
+        spent[0, b] = time.perf_counter() - w0, time.process_time() - c0
         for k, bare in enumerate(bares, start=1):
             w0, c0 = time.perf_counter(), time.process_time()
             for i in block:
                 bare.frame(vertex_frames[i])
-            spent[k][0] += time.perf_counter() - w0
-            spent[k][1] += time.process_time() - c0
+            spent[k, b] = time.perf_counter() - w0, time.process_time() - c0
     return spent
 
 
@@ -240,17 +245,21 @@ def main() -> None:
                 BareLoop(brain, scene, size, lut, matched=True, opacity=opacity),
                 BareLoop(brain, scene, size, lut, matched=False, opacity=opacity),
             ]
-            (tw, tc), (mw, mc), (dw, _) = scrub(scene, frames, bares, vertex_frames, dates)
-            n = len(frames)
+            spent = scrub(scene, frames, bares, vertex_frames, dates)
+            fps = len(frames) / spent.sum(axis=1)  # (loop, wall|cpu)
+            ratio = 100 * np.median(spent[1:] / spent[0], axis=1)  # (bare, wall|cpu)
             print(
-                f"| {size[0]}x{size[1]} | {mode} | {n / tw:.1f} | {n / mw:.1f} "
-                f"| {100 * mw / tw:.0f} % | {n / dw:.1f} | {100 * dw / tw:.0f} % "
-                f"| {n / tc:.1f} | {n / mc:.1f} | {100 * mc / tc:.0f} % |"
+                f"| {size[0]}x{size[1]} | {mode} | {fps[0, 0]:.1f} | {fps[1, 0]:.1f} "
+                f"| {ratio[0, 0]:.0f} % | {fps[2, 0]:.1f} | {ratio[1, 0]:.0f} % "
+                f"| {fps[0, 1]:.1f} | {fps[1, 1]:.1f} | {ratio[0, 1]:.0f} % |"
             )
             for bare in bares:
                 bare.close()
             scene.close()
-    print(f"\n{FRAMES} frames per loop, interleaved in blocks of {BLOCK}; multi-sampling off.")
+    print(
+        f"\n{FRAMES} frames per loop, interleaved in blocks of {BLOCK}; ratios are medians of "
+        "per-block ratios (twin fps / bare fps); multi-sampling off."
+    )
 
 
 if __name__ == "__main__":
