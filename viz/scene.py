@@ -47,7 +47,6 @@ from viz.regions import RegionAtlas
 from viz.vtkbuild import (
     add_point_array,
     append,
-    plain_actor,
     rgb_actor,
     spheres,
     triangle_mesh,
@@ -56,7 +55,7 @@ from viz.vtkbuild import (
 
 VALUE_ARRAY = "twin_value"  # the model estimate per vertex (NaN outside regions)
 COLOR_ARRAY = "twin_color"  # what the lookup table maps: anatomy grey < 0 <= data
-GLYPH_ARRAY = "glyph_rgb"  # per-point colour of the merged nucleus glyphs (uchar RGB)
+INSIDE_ARRAY = "inside_rgba"  # per-point colour of the merged tubes + nucleus glyphs
 DEFAULT_TITLE = "Model estimate\n(not measured)"
 DIFFERENCE_TITLE = "Change B \u2212 A\n(model estimate)"
 CAMERA_PRESETS = (
@@ -80,11 +79,12 @@ class SceneStyle:
     anatomy_opacity: float = 0.35  # grey cortex outside regions: glass, nuclei show through
     region_opacity: float = 0.92  # coloured regions stay readable
     glyph_radius_mm: float = 4.5
-    glyph_resolution: int = 20  # sphere facets around; ~560 triangles each, negligible
+    glyph_resolution: int = 16  # sphere facets around (Phong-shaded, round at this size)
     glyph_opacity: float = 0.85  # glass mode: nuclei are blended over the cortex (see _order)
     tube_radius_mm: float = 0.8
+    tube_sides: int = 10
     tube_rgb: tuple[float, float, float] = (0.40, 0.52, 0.72)
-    tube_opacity: float = 0.45
+    tube_opacity: float = 0.55
     background: tuple[float, float, float] = (0.93, 0.94, 0.955)  # flat: a clear is ~free
     # A gradient (bottom, top) is a full-window quad: ~10 % of a frame on llvmpipe. Off by
     # default; reports may switch it on.
@@ -137,33 +137,58 @@ class _TwinLayer:
             renderer.AddActor(actor)
             self.cortex[hemi] = actor
             self._hemi.append((index, background, value_view, color_view, vdata))
-        # All nuclei are one actor (one draw call) coloured per point: 13 separate actors cost
-        # ~10 % of a frame on llvmpipe. ``_glyph_region`` maps each point to its nucleus.
-        self.glyphs: vtkActor | None = None
-        self._glyph_region = np.zeros(0, dtype=np.intp)
-        self._glyph_rgb = np.zeros((0, 3), dtype=np.uint8)
-        self._glyph_pos = np.array([atlas.ids.index(r) for r in atlas.nucleus_ids], dtype=np.intp)
-        if atlas.nucleus_ids:
-            parts = [
-                spheres(atlas.nucleus_points[rid], style.glyph_radius_mm, style.glyph_resolution)
-                for rid in atlas.nucleus_ids
-            ]
-            self._glyph_region = np.repeat(
-                np.arange(len(parts)), [p.GetNumberOfPoints() for p in parts]
-            )
-            self.glyphs, self._glyph_rgb = rgb_actor(append(parts), GLYPH_ARRAY)
-            prop = self.glyphs.GetProperty()
-            prop.SetInterpolationToPhong()
-            prop.SetSpecular(0.35)
-            prop.SetSpecularPower(30)
-            prop.SetAmbient(0.15)
-            prop.BackfaceCullingOn()
-            renderer.AddActor(self.glyphs)
-        self.tubes = self._build_tubes()
+        self._build_inside()
         self.values = np.full(len(atlas.ids), np.nan)
         self.alphas = (style.anatomy_opacity, style.region_opacity)
 
-    def _build_tubes(self) -> vtkActor | None:
+    def _build_inside(self) -> None:
+        """Connection tubes and nucleus glyphs as ONE actor coloured per point (RGBA).
+
+        One draw call with the cortex's shader: 13 glyph actors plus a tube actor cost
+        ~15 % of a glass frame on llvmpipe. Tubes come first in the data so glyphs blend over
+        them. ``_glyph_region`` maps each point to its nucleus (-1 for tube points).
+        """
+        self.inside: vtkActor | None = None
+        self._glyph_pos = np.array(
+            [self.atlas.ids.index(r) for r in self.atlas.nucleus_ids], dtype=np.intp
+        )
+        tube = self._tube_poly()
+        parts = [] if tube is None else [tube]
+        owner = [np.full(tube.GetNumberOfPoints(), -1)] if tube is not None else []
+        for k, rid in enumerate(self.atlas.nucleus_ids):
+            style = self.style
+            glyph = spheres(
+                self.atlas.nucleus_points[rid], style.glyph_radius_mm, style.glyph_resolution
+            )
+            parts.append(glyph)
+            owner.append(np.full(glyph.GetNumberOfPoints(), k))
+        self._glyph_region = np.concatenate(owner) if owner else np.zeros(0, dtype=np.intp)
+        self._n_tube_points = int(np.sum(self._glyph_region < 0))
+        if not parts:
+            self._rgba = np.zeros((0, 4), dtype=np.uint8)
+            return
+        self.inside, self._rgba = rgb_actor(append(parts), INSIDE_ARRAY)
+        tube_rgba = [*(round(255 * c) for c in self.style.tube_rgb)]
+        self._rgba[: self._n_tube_points] = [*tube_rgba, round(255 * self.style.tube_opacity)]
+        prop = self.inside.GetProperty()
+        prop.SetInterpolationToPhong()
+        prop.SetSpecular(0.3)
+        prop.SetSpecularPower(30)
+        prop.SetAmbient(0.15)
+        prop.BackfaceCullingOn()
+        self.renderer.AddActor(self.inside)
+
+    @property
+    def glyphs(self) -> vtkActor | None:
+        """The actor holding the nucleus glyphs (and the connection tubes)."""
+        return self.inside
+
+    @property
+    def tubes(self) -> vtkActor | None:
+        """The actor holding the connection tubes (and the nucleus glyphs)."""
+        return self.inside
+
+    def _tube_poly(self) -> object | None:
         segments: list[tuple[tuple[float, ...], tuple[float, ...], float]] = []
         wmax = max((c.weight for c in self.atlas.connections), default=1.0)
         for conn in self.atlas.connections:
@@ -178,14 +203,9 @@ class _TwinLayer:
         if not segments:
             return None
         radius = self.style.tube_radius_mm
-        actor = plain_actor(tubes([(a, b, radius * (0.5 + 0.5 * w)) for a, b, w in segments], 14))
-        prop = actor.GetProperty()
-        prop.SetColor(*self.style.tube_rgb)
-        prop.SetOpacity(self.style.tube_opacity)
-        prop.SetSpecular(0.2)
-        actor.PickableOff()
-        self.renderer.AddActor(actor)
-        return actor
+        return tubes(
+            [(a, b, radius * (0.5 + 0.5 * w)) for a, b, w in segments], self.style.tube_sides
+        )
 
     def apply(self, values: np.ndarray, cmap: ColorMap) -> None:
         """Write per-region ``values`` (aligned with ``atlas.ids``) into the actors in place."""
@@ -199,17 +219,18 @@ class _TwinLayer:
             color_view[missing] = background[missing]
             vdata.GetArray(VALUE_ARRAY).Modified()
             vdata.GetArray(COLOR_ARRAY).Modified()
-        if self.glyphs is not None:
+        if self.inside is not None and len(self._glyph_pos):
             table = np.array([cmap.rgb(float(values[i])) for i in self._glyph_pos])
             rgb = np.round(table * 255.0).astype(np.uint8)
-            np.take(rgb, self._glyph_region, axis=0, out=self._glyph_rgb)
-            self.glyphs.GetMapper().GetInput().GetPointData().GetScalars().Modified()
+            glyph_rgb = self._rgba[self._n_tube_points :, :3]
+            glyph_rgb[:] = rgb[self._glyph_region[self._n_tube_points :]]
+            self.inside.GetMapper().GetInput().GetPointData().GetScalars().Modified()
 
     def nucleus_rgb(self, rid: str) -> tuple[float, float, float]:
         """The colour (0-1) drawn on a nucleus glyph now, read back from the actor."""
         k = self.atlas.nucleus_ids.index(rid)
         first = int(np.argmax(self._glyph_region == k))
-        r, g, b = (int(c) for c in self._glyph_rgb[first])
+        r, g, b = (int(c) for c in self._rgba[first, :3])
         return (r / 255.0, g / 255.0, b / 255.0)
 
     def set_lut(self, cmap: ColorMap) -> None:
@@ -222,8 +243,11 @@ class _TwinLayer:
             # Saying so up front spares VTK a per-frame scan of 32k mapped colours for alpha.
             actor.SetForceTranslucent(glass)
             actor.SetForceOpaque(not glass)
-        if self.glyphs is not None:
-            self.glyphs.GetProperty().SetOpacity(self.style.glyph_opacity if glass else 1.0)
+        if self.inside is not None:
+            alpha = self.style.glyph_opacity if glass else 1.0
+            self._rgba[self._n_tube_points :, 3] = round(255 * alpha)
+            self.inside.GetMapper().GetInput().GetPointData().GetScalars().Modified()
+            self.inside.SetForceTranslucent(glass)
 
     def sort_translucent(self) -> None:
         """Order the glass pass: far hemisphere, near hemisphere, tubes, then nucleus glyphs.
@@ -240,7 +264,7 @@ class _TwinLayer:
             self.cortex.values(),
             key=lambda a: -float(np.linalg.norm(eye - np.array(a.GetCenter()))),
         )
-        order = [*hemis, *(a for a in (self.tubes, self.glyphs) if a is not None)]
+        order = [*hemis, *([self.inside] if self.inside is not None else [])]
         members = set(map(id, order))
         current = [p for p in _iterate(self.renderer.GetViewProps()) if id(p) in members]
         if [id(p) for p in current] != [id(p) for p in order]:
@@ -262,20 +286,20 @@ class _TwinLayer:
         picker = vtkCellPicker()
         picker.SetTolerance(0.0005)
         picker.PickFromListOn()
-        glyphs = [self.glyphs] if self.glyphs is not None else []
-        if self.translucent and glyphs:  # glyphs drawn over the glass cortex win
-            picker.AddPickList(self.glyphs)
+        if self.inside is not None and self.inside.GetVisibility():
+            # glyphs are drawn over the glass cortex, so they win; tubes are not pickable
+            picker.AddPickList(self.inside)
             if picker.Pick(x, y, 0.0, self.renderer):
-                return self._nucleus_at(picker.GetPointId())
+                rid = self._nucleus_at(picker.GetPointId())
+                if rid is not None:
+                    return rid
             picker.InitializePickList()
-        for actor in [*self.cortex.values(), *glyphs]:
+        for actor in self.cortex.values():
             if actor.GetVisibility():
                 picker.AddPickList(actor)
         if not picker.Pick(x, y, 0.0, self.renderer):
             return None
         actor = picker.GetActor()
-        if glyphs and actor is self.glyphs:
-            return self._nucleus_at(picker.GetPointId())
         for hemi_pos, hemi_actor in enumerate(self.cortex.values()):
             if actor is hemi_actor:
                 idx = int(self._hemi[hemi_pos][0][picker.GetPointId()])
@@ -283,8 +307,8 @@ class _TwinLayer:
         return None
 
     def _nucleus_at(self, point_id: int) -> str | None:
-        if not 0 <= point_id < len(self._glyph_region):
-            return None
+        if not 0 <= point_id < len(self._glyph_region) or self._glyph_region[point_id] < 0:
+            return None  # a tube
         return self.atlas.nucleus_ids[int(self._glyph_region[point_id])]
 
 
@@ -641,7 +665,7 @@ class TwinScene(_SceneBase):
         # Inside a solid cortex glyphs and tubes cannot be seen; not drawing them also keeps
         # the frame out of the (costly on llvmpipe) translucent pass.
         solid = not self.layer.translucent
-        for actor in (self.layer.glyphs, self.layer.tubes):
+        for actor in (self.layer.inside,):
             if actor is not None:
                 actor.SetVisibility(not solid)
 

@@ -96,12 +96,14 @@ def tubes(
 
 
 def rgb_actor(poly: vtkPolyData, name: str) -> tuple[vtkActor, np.ndarray]:
-    """An actor coloured by a per-point RGB uchar array used as is (no lookup table).
+    """An actor coloured by a per-point RGBA uchar array used as is (no lookup table).
 
-    Returns the actor and a writable (n, 3) numpy view of the colours; call ``Modified()``
+    Returns the actor and a writable (n, 4) numpy view of the colours; call ``Modified()``
     on the VTK array after writing.
     """
-    colors = numpy_to_vtk(np.zeros((poly.GetNumberOfPoints(), 3), dtype=np.uint8), deep=True)
+    rgba = np.zeros((poly.GetNumberOfPoints(), 4), dtype=np.uint8)
+    rgba[:, 3] = 255
+    colors = numpy_to_vtk(rgba, deep=True)
     colors.SetName(name)
     poly.GetPointData().SetScalars(colors)
     mapper = vtkPolyDataMapper()
@@ -111,13 +113,3 @@ def rgb_actor(poly: vtkPolyData, name: str) -> tuple[vtkActor, np.ndarray]:
     actor = vtkActor()
     actor.SetMapper(mapper)
     return actor, vtk_to_numpy(poly.GetPointData().GetScalars())
-
-
-def plain_actor(poly: vtkPolyData) -> vtkActor:
-    """An actor with one flat colour (set on its property), scalars ignored."""
-    mapper = vtkPolyDataMapper()
-    mapper.SetInputData(poly)
-    mapper.ScalarVisibilityOff()
-    actor = vtkActor()
-    actor.SetMapper(mapper)
-    return actor

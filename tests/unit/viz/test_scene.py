@@ -203,8 +203,7 @@ def hemisphere_draw_order(layer):
     props.InitTraversal()
     drawn = [props.GetNextProp() for _ in range(props.GetNumberOfItems())]
     names = {id(a): h for h, a in layer.cortex.items()}
-    names[id(layer.tubes)] = "tubes"
-    names[id(layer.glyphs)] = "glyphs"
+    names[id(layer.inside)] = "inside"
     return [names[id(p)] for p in drawn if id(p) in names]
 
 
@@ -214,16 +213,16 @@ def test_glass_is_blended_far_hemisphere_first_then_tubes_and_nuclei(atlas, brai
     try:
         s.set_camera("oblique")  # from the left: the right hemisphere is the far one
         s.render()
-        assert hemisphere_draw_order(s.layer) == ["R", "L", "tubes", "glyphs"]
+        assert hemisphere_draw_order(s.layer) == ["R", "L", "inside"]
         cam = s.renderers[0].GetActiveCamera()
         cam.Azimuth(180)  # now from the right, e.g. after the user rotated the view
         s.render_window.Render()  # a frame triggered outside the scene (as the Qt view does)
-        assert hemisphere_draw_order(s.layer) == ["L", "R", "tubes", "glyphs"]
+        assert hemisphere_draw_order(s.layer) == ["L", "R", "inside"]
         assert s.renderers[0].GetUseOIT() == 0 and s.renderers[0].GetUseDepthPeeling() == 0
         assert all(a.GetForceTranslucent() for a in s.layer.cortex.values())
         s.set_cortex_opacity(1.0, 1.0)
         assert all(a.GetForceOpaque() for a in s.layer.cortex.values())
-        assert not s.layer.glyphs.GetVisibility() and not s.layer.tubes.GetVisibility()
+        assert not s.layer.inside.GetVisibility()  # nuclei and tubes hidden in a solid cortex
     finally:
         s.close()
 
