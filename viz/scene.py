@@ -363,6 +363,8 @@ class _SceneBase:
         else:
             self.render_window = plotter.render_window  # type: ignore[attr-defined]
             self.renderers = list(plotter.renderers)[:views]  # type: ignore[attr-defined]
+            if len(self.renderers) < views:
+                raise ValidationError(f"scene needs a plotter with {views} views (shape (1, 2))")
         self.render_window.SetMultiSamples(0)  # decided after the first frame (see render)
         self._gl_checked = False
         self.software_rendering: bool | None = None

@@ -241,8 +241,18 @@ def test_scene_draws_into_a_callers_pyvista_plotter(atlas, brain):
         np.testing.assert_allclose(s.vertex_values(), expected_vertex_values(atlas, VALUES_A))
         s.close()  # not ours to close
         assert pl.render_window is not None and s.render_window.GetSize()[0] == 240
+        with pytest.raises(ValidationError, match="plotter with 2 views"):
+            CompareScene(atlas, brain, plotter=pl)
     finally:
         pl.close()
+    pl2 = pv.Plotter(off_screen=True, window_size=[300, 150], shape=(1, 2))
+    try:
+        c = CompareScene(atlas, brain, plotter=pl2)
+        c.set_region_values(VALUES_A, VALUES_B)
+        c.render()
+        assert c.cameras_linked() and c.renderers == list(pl2.renderers)
+    finally:
+        pl2.close()
 
 
 def test_importing_the_scene_does_not_import_pyvista_or_matplotlib():
