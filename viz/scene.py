@@ -5,6 +5,11 @@ plotter), PDF reports and tests (offscreen). Scrubbing the timeline only rewrite
 arrays in place with ``np.take`` and marks them modified; the mesh, actors and lookup tables
 are built once. Values are model estimates mapped from clinical dimensions, and the scalar bar
 says so. Call everything from the GUI thread (VTK is not thread-safe).
+
+Speed on software OpenGL (Mesa llvmpipe; see docs/bench/viz.md): the scene is plain VTK (no
+PyVista import, which costs ~2 s through matplotlib), lit by one headlight (a five-light kit
+costs ~35 % more per frame), and its glass cortex is drawn with ordinary alpha blending,
+hemispheres sorted back to front each frame, instead of order-independent transparency.
 """
 
 from __future__ import annotations
@@ -14,15 +19,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pyvista as pv
 from vtkmodules.util.numpy_support import vtk_to_numpy
-from vtkmodules.vtkIOImage import vtkPNGWriter
+from vtkmodules.vtkCommonCore import vtkCommand
 from vtkmodules.vtkRenderingAnnotation import vtkScalarBarActor
 from vtkmodules.vtkRenderingCore import (
     vtkActor,
     vtkCellPicker,
+    vtkLight,
     vtkPolyDataMapper,
     vtkRenderer,
+    vtkRenderWindow,
     vtkTextActor,
     vtkWindowToImageFilter,
 )
@@ -38,9 +44,18 @@ from viz.colormaps import (
     make_colormap,
 )
 from viz.regions import RegionAtlas
+from viz.vtkbuild import (
+    add_point_array,
+    append,
+    rgb_actor,
+    spheres,
+    triangle_mesh,
+    tubes,
+)
 
 VALUE_ARRAY = "twin_value"  # the model estimate per vertex (NaN outside regions)
 COLOR_ARRAY = "twin_color"  # what the lookup table maps: anatomy grey < 0 <= data
+INSIDE_ARRAY = "inside_rgba"  # per-point colour of the merged tubes + nucleus glyphs
 DEFAULT_TITLE = "Model estimate\n(not measured)"
 DIFFERENCE_TITLE = "Change B \u2212 A\n(model estimate)"
 CAMERA_PRESETS = (
@@ -64,11 +79,16 @@ class SceneStyle:
     anatomy_opacity: float = 0.35  # grey cortex outside regions: glass, nuclei show through
     region_opacity: float = 0.92  # coloured regions stay readable
     glyph_radius_mm: float = 4.5
+    glyph_resolution: int = 16  # sphere facets around (Phong-shaded, round at this size)
+    glyph_opacity: float = 0.85  # glass: nuclei blended over the cortex (see sort_translucent)
     tube_radius_mm: float = 0.8
+    tube_sides: int = 10
     tube_rgb: tuple[float, float, float] = (0.40, 0.52, 0.72)
-    tube_opacity: float = 0.6
-    background_top: tuple[float, float, float] = (0.985, 0.985, 0.99)
-    background_bottom: tuple[float, float, float] = (0.86, 0.88, 0.91)
+    tube_opacity: float = 0.55
+    background: tuple[float, float, float] = (0.93, 0.94, 0.955)  # flat: a clear is ~free
+    # A gradient (bottom, top) is a full-window quad: ~10 % of a frame on llvmpipe. Off by
+    # default; reports may switch it on.
+    background_gradient: tuple[tuple[float, float, float], tuple[float, float, float]] | None = None
     text_rgb: tuple[float, float, float] = (0.12, 0.14, 0.18)
     show_scalar_bar: bool = True
 
@@ -89,17 +109,12 @@ class _TwinLayer:
         self._hemi: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, object]] = []
         for hemi, sl in brain.hemisphere_slices().items():
             faces = brain.faces[(brain.faces[:, 0] >= sl.start) & (brain.faces[:, 0] < sl.stop)]
-            poly = pv.PolyData.from_regular_faces(brain.vertices[sl], faces - sl.start)
-            poly.point_data.set_array(brain.normals[sl], "Normals")
-            poly.point_data.active_normals_name = "Normals"
+            poly = triangle_mesh(brain.vertices[sl], faces - sl.start, brain.normals[sl])
             n = sl.stop - sl.start
-            poly.point_data.set_array(np.full(n, np.nan, dtype=np.float32), VALUE_ARRAY)
-            poly.point_data.set_array(np.zeros(n, dtype=np.float32), COLOR_ARRAY)
-            vdata = poly.GetPointData()
-            value_view = vtk_to_numpy(vdata.GetArray(VALUE_ARRAY))
-            color_view = vtk_to_numpy(vdata.GetArray(COLOR_ARRAY))
+            value_view = add_point_array(poly, VALUE_ARRAY, np.full(n, np.nan))
             background = (-1.0 + shade[sl]).astype(np.float32)  # anatomy grey, in [-1, 0)
-            color_view[:] = background
+            color_view = add_point_array(poly, COLOR_ARRAY, background)
+            vdata = poly.GetPointData()
             index = atlas.vertex_region[sl].astype(np.intp)
             index[index < 0] = len(atlas.ids)  # points at the trailing NaN slot
             mapper = vtkPolyDataMapper()
@@ -122,28 +137,58 @@ class _TwinLayer:
             renderer.AddActor(actor)
             self.cortex[hemi] = actor
             self._hemi.append((index, background, value_view, color_view, vdata))
-        self.glyphs: dict[str, vtkActor] = {}
-        for rid in atlas.nucleus_ids:
-            spheres = [
-                pv.Sphere(
-                    radius=style.glyph_radius_mm, center=p, theta_resolution=20, phi_resolution=14
-                )
-                for p in atlas.nucleus_points[rid]
-            ]
-            merged = spheres[0].merge(spheres[1:]) if len(spheres) > 1 else spheres[0]
-            actor = _plain_actor(merged.compute_normals())
-            prop = actor.GetProperty()
-            prop.SetInterpolationToPhong()
-            prop.SetSpecular(0.35)
-            prop.SetSpecularPower(30)
-            prop.SetAmbient(0.15)
-            renderer.AddActor(actor)
-            self.glyphs[rid] = actor
-        self.tubes = self._build_tubes()
+        self._build_inside()
         self.values = np.full(len(atlas.ids), np.nan)
         self.alphas = (style.anatomy_opacity, style.region_opacity)
 
-    def _build_tubes(self) -> vtkActor | None:
+    def _build_inside(self) -> None:
+        """Connection tubes and nucleus glyphs as ONE actor coloured per point (RGBA).
+
+        One draw call with the cortex's shader: 13 glyph actors plus a tube actor cost
+        ~10 % of a glass frame on llvmpipe (one actor: ~4 %). Tubes come first in the data so
+        glyphs blend over them. ``_glyph_region``: nucleus of each point (-1 for tube points).
+        """
+        self.inside: vtkActor | None = None
+        self._glyph_pos = np.array(
+            [self.atlas.ids.index(r) for r in self.atlas.nucleus_ids], dtype=np.intp
+        )
+        tube = self._tube_poly()
+        parts = [] if tube is None else [tube]
+        owner = [np.full(tube.GetNumberOfPoints(), -1)] if tube is not None else []
+        for k, rid in enumerate(self.atlas.nucleus_ids):
+            style = self.style
+            glyph = spheres(
+                self.atlas.nucleus_points[rid], style.glyph_radius_mm, style.glyph_resolution
+            )
+            parts.append(glyph)
+            owner.append(np.full(glyph.GetNumberOfPoints(), k))
+        self._glyph_region = np.concatenate(owner) if owner else np.zeros(0, dtype=np.intp)
+        self._n_tube_points = int(np.sum(self._glyph_region < 0))
+        if not parts:
+            self._rgba = np.zeros((0, 4), dtype=np.uint8)
+            return
+        self.inside, self._rgba = rgb_actor(append(parts), INSIDE_ARRAY)
+        tube_rgba = [*(round(255 * c) for c in self.style.tube_rgb)]
+        self._rgba[: self._n_tube_points] = [*tube_rgba, round(255 * self.style.tube_opacity)]
+        prop = self.inside.GetProperty()
+        prop.SetInterpolationToPhong()
+        prop.SetSpecular(0.3)
+        prop.SetSpecularPower(30)
+        prop.SetAmbient(0.15)
+        prop.BackfaceCullingOn()
+        self.renderer.AddActor(self.inside)
+
+    @property
+    def glyphs(self) -> vtkActor | None:
+        """The actor holding the nucleus glyphs (and the connection tubes)."""
+        return self.inside
+
+    @property
+    def tubes(self) -> vtkActor | None:
+        """The actor holding the connection tubes (and the nucleus glyphs)."""
+        return self.inside
+
+    def _tube_poly(self) -> object | None:
         segments: list[tuple[tuple[float, ...], tuple[float, ...], float]] = []
         wmax = max((c.weight for c in self.atlas.connections), default=1.0)
         for conn in self.atlas.connections:
@@ -157,21 +202,10 @@ class _TwinLayer:
                         segments.append(seg)
         if not segments:
             return None
-        tubes = [
-            pv.Line(pa, pb, resolution=1).tube(
-                radius=self.style.tube_radius_mm * (0.5 + 0.5 * w), n_sides=14, capping=True
-            )
-            for pa, pb, w in segments
-        ]
-        merged = tubes[0].merge(tubes[1:]) if len(tubes) > 1 else tubes[0]
-        actor = _plain_actor(merged)
-        prop = actor.GetProperty()
-        prop.SetColor(*self.style.tube_rgb)
-        prop.SetOpacity(self.style.tube_opacity)
-        prop.SetSpecular(0.2)
-        actor.PickableOff()
-        self.renderer.AddActor(actor)
-        return actor
+        radius = self.style.tube_radius_mm
+        return tubes(
+            [(a, b, radius * (0.5 + 0.5 * w)) for a, b, w in segments], self.style.tube_sides
+        )
 
     def apply(self, values: np.ndarray, cmap: ColorMap) -> None:
         """Write per-region ``values`` (aligned with ``atlas.ids``) into the actors in place."""
@@ -185,16 +219,58 @@ class _TwinLayer:
             color_view[missing] = background[missing]
             vdata.GetArray(VALUE_ARRAY).Modified()
             vdata.GetArray(COLOR_ARRAY).Modified()
-        position = {rid: i for i, rid in enumerate(self.atlas.ids)}
-        for rid, actor in self.glyphs.items():
-            actor.GetProperty().SetColor(*cmap.rgb(float(values[position[rid]])))
+        if self.inside is not None and len(self._glyph_pos):
+            table = np.array([cmap.rgb(float(values[i])) for i in self._glyph_pos])
+            rgb = np.round(table * 255.0).astype(np.uint8)
+            glyph_rgb = self._rgba[self._n_tube_points :, :3]
+            glyph_rgb[:] = rgb[self._glyph_region[self._n_tube_points :]]
+            self.inside.GetMapper().GetInput().GetPointData().GetScalars().Modified()
+
+    def nucleus_rgb(self, rid: str) -> tuple[float, float, float]:
+        """The colour (0-1) drawn on a nucleus glyph now, read back from the actor."""
+        k = self.atlas.nucleus_ids.index(rid)
+        first = int(np.argmax(self._glyph_region == k))
+        r, g, b = (int(c) for c in self._rgba[first, :3])
+        return (r / 255.0, g / 255.0, b / 255.0)
 
     def set_lut(self, cmap: ColorMap) -> None:
         """Install the anatomy + data lookup table on both hemispheres."""
         lut = cortex_lut(cmap, *self.alphas)
+        glass = self.translucent
         for actor in self.cortex.values():
             actor.GetMapper().SetLookupTable(lut)
             actor.GetMapper().SetScalarRange(-1.0, 1.0)
+            # Saying so up front spares VTK a per-frame scan of 32k mapped colours for alpha.
+            actor.SetForceTranslucent(glass)
+            actor.SetForceOpaque(not glass)
+        if self.inside is not None:
+            alpha = self.style.glyph_opacity if glass else 1.0
+            self._rgba[self._n_tube_points :, 3] = round(255 * alpha)
+            self.inside.GetMapper().GetInput().GetPointData().GetScalars().Modified()
+            self.inside.SetForceTranslucent(glass)
+
+    def sort_translucent(self) -> None:
+        """Order the glass pass: far hemisphere, near hemisphere, tubes, then nucleus glyphs.
+
+        Glass is drawn with plain alpha blending in draw order (order-independent transparency
+        costs ~30 % more per frame on llvmpipe, depth peeling ~5x). Translucent surfaces do
+        not write depth, so the tubes and glyphs blended last stay visible through the cortex
+        (as nuclei seen through glass), while the opaque depth buffer is empty inside it.
+        """
+        if not self.translucent:
+            return
+        eye = np.array(self.renderer.GetActiveCamera().GetPosition())
+        hemis = sorted(
+            self.cortex.values(),
+            key=lambda a: -float(np.linalg.norm(eye - np.array(a.GetCenter()))),
+        )
+        order = [*hemis, *([self.inside] if self.inside is not None else [])]
+        members = set(map(id, order))
+        current = [p for p in _iterate(self.renderer.GetViewProps()) if id(p) in members]
+        if [id(p) for p in current] != [id(p) for p in order]:
+            for actor in order:
+                self.renderer.RemoveActor(actor)
+                self.renderer.AddActor(actor)
 
     def vertex_values(self) -> np.ndarray:
         """The per-vertex model estimates currently on the cortex actors (both hemispheres)."""
@@ -210,40 +286,35 @@ class _TwinLayer:
         picker = vtkCellPicker()
         picker.SetTolerance(0.0005)
         picker.PickFromListOn()
-        if self.translucent:  # glyphs drawn through glass cortex win over the surface in front
-            for actor in self.glyphs.values():
-                picker.AddPickList(actor)
-            if self.glyphs and picker.Pick(x, y, 0.0, self.renderer):
-                return self._glyph_region(picker.GetActor())
+        if self.inside is not None and self.inside.GetVisibility():
+            # glyphs are drawn over the glass cortex, so they win; tubes are not pickable
+            picker.AddPickList(self.inside)
+            if picker.Pick(x, y, 0.0, self.renderer):
+                rid = self._nucleus_at(picker.GetPointId())
+                if rid is not None:
+                    return rid
             picker.InitializePickList()
-        for actor in [*self.cortex.values(), *self.glyphs.values()]:
+        for actor in self.cortex.values():
             if actor.GetVisibility():
                 picker.AddPickList(actor)
         if not picker.Pick(x, y, 0.0, self.renderer):
             return None
         actor = picker.GetActor()
-        if actor in self.glyphs.values():
-            return self._glyph_region(actor)
         for hemi_pos, hemi_actor in enumerate(self.cortex.values()):
             if actor is hemi_actor:
                 idx = int(self._hemi[hemi_pos][0][picker.GetPointId()])
                 return self.atlas.ids[idx] if idx < len(self.atlas.ids) else None
         return None
 
-    def _glyph_region(self, actor: object) -> str | None:
-        for rid, glyph in self.glyphs.items():
-            if glyph is actor:
-                return rid
-        return None
+    def _nucleus_at(self, point_id: int) -> str | None:
+        if not 0 <= point_id < len(self._glyph_region) or self._glyph_region[point_id] < 0:
+            return None  # a tube
+        return self.atlas.nucleus_ids[int(self._glyph_region[point_id])]
 
 
-def _plain_actor(poly: pv.PolyData) -> vtkActor:
-    mapper = vtkPolyDataMapper()
-    mapper.SetInputData(poly)
-    mapper.ScalarVisibilityOff()
-    actor = vtkActor()
-    actor.SetMapper(mapper)
-    return actor
+def _iterate(props: object) -> list[object]:
+    props.InitTraversal()  # type: ignore[attr-defined]
+    return [props.GetNextProp() for _ in range(props.GetNumberOfItems())]  # type: ignore[attr-defined]
 
 
 def region_vector(atlas: RegionAtlas, values: Mapping[str, float]) -> np.ndarray:
@@ -270,27 +341,55 @@ class _SceneBase:
 
     def __init__(
         self,
-        plotter: pv.Plotter | None,
+        plotter: object | None,
         window_size: tuple[int, int],
         style: SceneStyle,
-        shape: tuple[int, int],
+        views: int,
     ) -> None:
         self.style = style
         self._owns_plotter = plotter is None
+        self.plotter = plotter  # the caller's pyvista(qt) plotter, None when offscreen
         if plotter is None:
             gl.prepare_headless()
-            plotter = pv.Plotter(off_screen=True, window_size=list(window_size), shape=shape)
-        self.plotter = plotter
-        self.render_window = plotter.render_window
+            self.render_window = vtkRenderWindow()
+            self.render_window.SetOffScreenRendering(1)
+            self.render_window.SetSize(int(window_size[0]), int(window_size[1]))
+            self.renderers = []
+            for i in range(views):
+                ren = vtkRenderer()
+                ren.SetViewport(i / views, 0.0, (i + 1) / views, 1.0)
+                self.render_window.AddRenderer(ren)
+                self.renderers.append(ren)
+        else:
+            self.render_window = plotter.render_window  # type: ignore[attr-defined]
+            self.renderers = list(plotter.renderers)[:views]  # type: ignore[attr-defined]
+            if len(self.renderers) < views:
+                raise ValidationError(f"scene needs a plotter with {views} views (shape (1, 2))")
         self.render_window.SetMultiSamples(0)  # decided after the first frame (see render)
         self._gl_checked = False
         self.software_rendering: bool | None = None
         self.renderer_name = ""
-        for ren in plotter.renderers:
-            ren.SetBackground(*style.background_bottom)
-            ren.SetBackground2(*style.background_top)
-            ren.GradientBackgroundOn()
-            ren.SetUseDepthPeeling(False)  # order-independent transparency instead: cheaper
+        for ren in self.renderers:
+            ren.SetBackground(*style.background)
+            if style.background_gradient is not None:
+                ren.SetBackground(*style.background_gradient[0])
+                ren.SetBackground2(*style.background_gradient[1])
+                ren.GradientBackgroundOn()
+            # Glass is blended in draw order (see _TwinLayer.sort_translucent): depth peeling
+            # and order-independent transparency cost 5x and 1.3x a frame on llvmpipe.
+            ren.SetUseDepthPeeling(False)
+            ren.SetUseOIT(False)
+            ren.RemoveAllLights()  # one headlight: a light kit costs ~35 % more per frame
+            light = vtkLight()
+            light.SetLightTypeToHeadlight()
+            ren.AddLight(light)
+
+    def _watch_draw_order(self) -> None:
+        """Sort glass hemispheres before every frame, however the frame is triggered."""
+        for layer in self._layers():
+            layer.renderer.AddObserver(
+                vtkCommand.StartEvent, lambda *_, lay=layer: lay.sort_translucent()
+            )
 
     def _scalar_bar(self, renderer: vtkRenderer) -> vtkScalarBarActor:
         bar = vtkScalarBarActor()
@@ -434,6 +533,8 @@ class _SceneBase:
 
     def render_png(self, path: str | Path, size: tuple[int, int] | None = None) -> Path:
         """Render offscreen to a PNG (reports, screenshots, tests) and return its path."""
+        from vtkmodules.vtkIOImage import vtkPNGWriter  # lazily: ~70 ms of import, reports only
+
         self.render_image(size)
         out = Path(path)
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -454,7 +555,7 @@ class _SceneBase:
     def close(self) -> None:
         """Release the render window (only if this scene created it)."""
         if self._owns_plotter:
-            self.plotter.close()
+            self.render_window.Finalize()
 
 
 def _visible_bounds(layer: _TwinLayer) -> tuple[float, ...]:
@@ -482,7 +583,7 @@ class TwinScene(_SceneBase):
         atlas: RegionAtlas,
         brain: BrainMesh | None = None,
         *,
-        plotter: pv.Plotter | None = None,
+        plotter: object | None = None,
         window_size: tuple[int, int] = (800, 600),
         style: SceneStyle | None = None,
         colormap: str = "sequential",
@@ -490,13 +591,15 @@ class TwinScene(_SceneBase):
         title: str = DEFAULT_TITLE,
         camera: str = "oblique",
     ) -> None:
-        super().__init__(plotter, window_size, style or SceneStyle(), (1, 1))
+        super().__init__(plotter, window_size, style or SceneStyle(), 1)
         self.atlas = atlas
-        self.layer = _TwinLayer(self.plotter.renderer, brain or load_brain(), atlas, self.style)
-        self.scalar_bar = self._scalar_bar(self.plotter.renderer)
-        self.caption = self._caption(self.plotter.renderer)
+        ren = self.renderers[0]
+        self.layer = _TwinLayer(ren, brain or load_brain(), atlas, self.style)
+        self.scalar_bar = self._scalar_bar(ren)
+        self.caption = self._caption(ren)
         self.set_colormap(colormap, clim, title)
         self.set_camera(camera)
+        self._watch_draw_order()
 
     def _layers(self) -> list[_TwinLayer]:
         return [self.layer]
@@ -564,7 +667,7 @@ class TwinScene(_SceneBase):
         # Inside a solid cortex glyphs and tubes cannot be seen; not drawing them also keeps
         # the frame out of the (costly on llvmpipe) translucent pass.
         solid = not self.layer.translucent
-        for actor in [*self.layer.glyphs.values(), self.layer.tubes]:
+        for actor in (self.layer.inside,):
             if actor is not None:
                 actor.SetVisibility(not solid)
 
@@ -585,7 +688,7 @@ class CompareScene(_SceneBase):
         atlas: RegionAtlas,
         brain: BrainMesh | None = None,
         *,
-        plotter: pv.Plotter | None = None,
+        plotter: object | None = None,
         window_size: tuple[int, int] = (1200, 560),
         style: SceneStyle | None = None,
         colormap: str = "sequential",
@@ -593,14 +696,12 @@ class CompareScene(_SceneBase):
         title: str = DEFAULT_TITLE,
         camera: str = "oblique",
     ) -> None:
-        super().__init__(plotter, window_size, style or SceneStyle(), (1, 2))
+        super().__init__(plotter, window_size, style or SceneStyle(), 2)
         self.atlas = atlas
         brain = brain or load_brain()
         self.layers: list[_TwinLayer] = []
         self.captions: list[vtkTextActor] = []
-        for col in range(2):
-            self.plotter.subplot(0, col)
-            ren = self.plotter.renderer
+        for ren in self.renderers:
             self.layers.append(_TwinLayer(ren, brain, atlas, self.style))
             self.captions.append(self._caption(ren))
         self.layers[1].renderer.SetActiveCamera(self.layers[0].renderer.GetActiveCamera())
@@ -611,6 +712,7 @@ class CompareScene(_SceneBase):
         self.scalar_bar.SetTitle(title)
         self._install()
         self.set_camera(camera)
+        self._watch_draw_order()
 
     def _layers(self) -> list[_TwinLayer]:
         return self.layers

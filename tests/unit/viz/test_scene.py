@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -44,8 +48,8 @@ def test_scalars_on_the_actor_match_the_values_for_a_date(scene, atlas):
         )
         np.testing.assert_array_equal(scene.vertex_values(), actor_arrays(scene, VALUE_ARRAY))
         for rid in atlas.nucleus_ids:
-            got = scene.layer.glyphs[rid].GetProperty().GetColor()
-            np.testing.assert_allclose(got, scene.colormap.rgb(values[rid]), atol=1e-6)
+            got = scene.layer.nucleus_rgb(rid)
+            np.testing.assert_allclose(got, scene.colormap.rgb(values[rid]), atol=0.5 / 255)
 
 
 def test_region_colours_follow_the_colour_map_and_anatomy_stays_grey(scene, atlas):
@@ -192,3 +196,72 @@ def test_software_renderer_detection(name, software, monkeypatch):
     assert gl.multisamples_for(name) == (0 if software else gl.HARDWARE_MULTISAMPLES)
     monkeypatch.setenv(gl.ENV_MULTISAMPLES, "2")
     assert gl.multisamples_for(name) == 2
+
+
+def hemisphere_draw_order(layer):
+    props = layer.renderer.GetViewProps()
+    props.InitTraversal()
+    drawn = [props.GetNextProp() for _ in range(props.GetNumberOfItems())]
+    names = {id(a): h for h, a in layer.cortex.items()}
+    names[id(layer.inside)] = "inside"
+    return [names[id(p)] for p in drawn if id(p) in names]
+
+
+def test_glass_is_blended_far_hemisphere_first_then_tubes_and_nuclei(atlas, brain):
+    """Plain alpha blending needs back-to-front order, re-sorted on every frame."""
+    s = TwinScene(atlas, brain, window_size=(200, 200))
+    try:
+        s.set_camera("oblique")  # from the left: the right hemisphere is the far one
+        s.render()
+        assert hemisphere_draw_order(s.layer) == ["R", "L", "inside"]
+        cam = s.renderers[0].GetActiveCamera()
+        cam.Azimuth(180)  # now from the right, e.g. after the user rotated the view
+        s.render_window.Render()  # a frame triggered outside the scene (as the Qt view does)
+        assert hemisphere_draw_order(s.layer) == ["L", "R", "inside"]
+        assert s.renderers[0].GetUseOIT() == 0 and s.renderers[0].GetUseDepthPeeling() == 0
+        assert all(a.GetForceTranslucent() for a in s.layer.cortex.values())
+        s.set_cortex_opacity(1.0, 1.0)
+        assert all(a.GetForceOpaque() for a in s.layer.cortex.values())
+        assert not s.layer.inside.GetVisibility()  # nuclei and tubes hidden in a solid cortex
+    finally:
+        s.close()
+
+
+def test_scene_draws_into_a_callers_pyvista_plotter(atlas, brain):
+    """The Qt view passes its pyvistaqt plotter; the scene must use that window as is."""
+    pv = pytest.importorskip("pyvista")
+    pl = pv.Plotter(off_screen=True, window_size=[240, 200])
+    try:
+        s = TwinScene(atlas, brain, plotter=pl)
+        s.set_region_values(VALUES_A)
+        s.render()
+        assert s.render_window is pl.render_window
+        assert s.renderers[0] is pl.renderer
+        assert pl.renderer.GetLights().GetNumberOfItems() == 1  # one headlight, not a kit
+        np.testing.assert_allclose(s.vertex_values(), expected_vertex_values(atlas, VALUES_A))
+        s.close()  # not ours to close
+        assert pl.render_window is not None and s.render_window.GetSize()[0] == 240
+        with pytest.raises(ValidationError, match="plotter with 2 views"):
+            CompareScene(atlas, brain, plotter=pl)
+    finally:
+        pl.close()
+    pl2 = pv.Plotter(off_screen=True, window_size=[300, 150], shape=(1, 2))
+    try:
+        c = CompareScene(atlas, brain, plotter=pl2)
+        c.set_region_values(VALUES_A, VALUES_B)
+        c.render()
+        assert c.cameras_linked() and c.renderers == list(pl2.renderers)
+    finally:
+        pl2.close()
+
+
+def test_importing_the_scene_does_not_import_pyvista_or_matplotlib():
+    """~2 s of start-up: the offscreen scene and reports must not pay it."""
+    code = (
+        "import sys, viz.scene, viz.colormaps; "
+        "bad = [m for m in ('pyvista', 'matplotlib') if m in sys.modules]; "
+        "sys.exit(', '.join(bad) or None)"
+    )
+    root = Path(__file__).resolve().parents[3]
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
