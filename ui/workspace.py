@@ -34,8 +34,6 @@ from ui.patients import age
 from ui.tasks import TaskManager, user_message
 from ui.widgets import Card, EmptyState, label, primary_button, synthetic_badge
 
-DEMO_MODEL = "demo record"
-
 
 def _when(dt: datetime | None) -> str:
     return dt.astimezone().strftime("%Y-%m-%d %H:%M") if dt else ""
@@ -129,7 +127,7 @@ class OverviewTab(Tab):
         )
 
     def _show(self, o: overview.PatientOverview) -> None:
-        for card, inst in ((self.phq, "PHQ-9"), (self.gad, "GAD-7")):
+        for card, inst in ((self.phq, "phq9"), (self.gad, "gad7")):
             a = o.latest.get(inst)
             if a is None:
                 card.set("—", "not administered yet")
@@ -140,11 +138,7 @@ class OverviewTab(Tab):
         if p is None:
             self.risk.set("—", "no prediction stored")
         else:
-            source = (
-                "Demo record, not a model output (synthetic data)"
-                if p.model_name == DEMO_MODEL
-                else f"{p.model_name} v{p.model_version}"
-            )
+            source = p.provenance
             self.risk.set(
                 f"{p.probability:.0%}  {p.band}",
                 f"interval {p.interval_low:.0%}–{p.interval_high:.0%} · {source}",
@@ -513,8 +507,9 @@ class PredictionsTab(Tab):
         )
         lay.addWidget(
             label(
-                "Every value shows where it came from. Records marked 'demo record' were "
-                "generated with the synthetic demo clinic and are not model outputs.",
+                "Every value shows its model, version and training data. The demo models "
+                "were trained on synthetic data and are for demonstration only. Suicide risk "
+                "is never an ML score: it comes from the C-SSRS and clinical judgement.",
                 "muted",
                 wrap=True,
             )

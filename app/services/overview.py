@@ -3,6 +3,7 @@ actigraphy series and the patient's audit trail. Every read is RBAC-checked and 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -96,6 +97,24 @@ def _assessments(session: Session, patient_id: str) -> list[AssessmentRow]:
     ]
 
 
+def provenance_text(raw: str) -> str:
+    """A stored prediction's provenance in words (what the model was trained on, and caveats)."""
+    try:
+        prov = json.loads(raw)
+    except (json.JSONDecodeError, TypeError):
+        return raw
+    if not isinstance(prov, dict):
+        return raw
+    parts = [f"{prov.get('model', '')} {prov.get('version', '')}".strip()]
+    if prov.get("synthetic"):
+        parts.append("trained on synthetic data — demonstration only")
+    elif prov.get("training_description"):
+        parts.append(str(prov["training_description"]))
+    if prov.get("interval_method"):
+        parts.append(f"interval: {prov['interval_method']}")
+    return " · ".join(p for p in parts if p)
+
+
 def _predictions(session: Session, patient_id: str) -> list[PredictionRow]:
     q = (
         select(Prediction)
@@ -113,7 +132,7 @@ def _predictions(session: Session, patient_id: str) -> list[PredictionRow]:
             p.band,
             p.model_name,
             p.model_version,
-            p.provenance,
+            provenance_text(p.provenance),
             p.generated_at,
         )
         for p in session.scalars(q)

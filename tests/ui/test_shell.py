@@ -141,7 +141,7 @@ def test_open_patient_and_switch_tabs(qtbot, demo, make_shell):
     pid = open_first_patient(qtbot, w)
     assert w.workspace.badge.isVisible()  # demo patients are marked synthetic
     assert w.workspace.overview.phq.value.text() != "—"
-    assert "Demo record" in w.workspace.overview.risk.detail.text()
+    assert "synthetic data" in w.workspace.overview.risk.detail.text()
     for tab in (w.workspace.assessments, w.workspace.actigraphy, w.workspace.predictions):
         w.workspace.tabs.setCurrentWidget(tab)
         qtbot.waitUntil(lambda t=tab: t.loaded_for == pid, timeout=WAIT)
