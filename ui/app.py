@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import sys
+import threading
 import time
 from collections.abc import Sequence
 
@@ -40,17 +41,24 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 
 
 def run(argv: Sequence[str] = ()) -> int:
-    """Run the GUI until the window closes; returns the process exit code."""
+    """Run the GUI until the window closes; returns the process exit code.
+
+    Start-up paints an interactive sign-in window first (Qt and settings only) and opens the
+    encrypted store on a background thread: importing SQLAlchemy and migrating take seconds
+    on a slow machine, and the user can type meanwhile. The full shell replaces the start-up
+    window when the store is open, keeping what was typed.
+    """
     args = parse_args(argv)
-    from PySide6.QtCore import QEvent, QObject, Qt, QTimer
+    from PySide6.QtCore import QObject, Qt, QTimer, Signal
     from PySide6.QtGui import QGuiApplication
-    from PySide6.QtWidgets import QApplication, QMessageBox
+    from PySide6.QtWidgets import QApplication, QMainWindow, QMessageBox
 
     from app import __version__
     from app.config import load_settings
     from app.errors import NovamindError
     from app.logging_setup import configure_logging
     from ui import theme
+    from ui.login import LoginPage
 
     QGuiApplication.setHighDpiScaleFactorRoundingPolicy(
         Qt.HighDpiScaleFactorRoundingPolicy.PassThrough
@@ -65,37 +73,88 @@ def run(argv: Sequence[str] = ()) -> int:
         settings = load_settings()
         configure_logging(settings.log_dir)
         theme.apply(app, args.theme or settings.theme)
-        from app.services.context import AppContext
-
-        ctx = AppContext.open(settings)
     except NovamindError as exc:
         QMessageBox.critical(None, "Novamind cannot start", exc.user_message())
         return 3
-    from ui.shell import ShellWindow
 
-    window = ShellWindow(ctx)
+    startup = QMainWindow()
+    startup.setWindowTitle("Novamind — sign in")
+    startup.setAccessibleName("Novamind")
+    login = LoginPage("encrypted (SQLCipher)")
+    login.show_message("Opening the encrypted store…")
+    login.button.setEnabled(False)
+    startup.setCentralWidget(login)
+    startup.resize(1360, 820)
+    state: dict[str, object] = {"ctx": None, "window": None, "submit": False, "code": 0}
+    login.submitted.connect(lambda *_: state.__setitem__("submit", True))
+
+    class Opener(QObject):
+        ready = Signal(object)
+        failed = Signal(object)
+
+        def start(self) -> None:
+            threading.Thread(target=self._open, name="novamind-open-store", daemon=True).start()
+
+        def _open(self) -> None:
+            try:
+                from app.services.context import AppContext
+
+                self.ready.emit(AppContext.open(settings))
+            except BaseException as exc:  # noqa: BLE001 — reported to the user below
+                self.failed.emit(exc)
+
+    def on_ready(ctx: object) -> None:
+        state["ctx"] = ctx
+        if args.exit_after_paint:
+            app.quit()
+            return
+        from ui.shell import ShellWindow
+
+        window = ShellWindow(ctx)
+        state["window"] = window
+        user, pw = login.username.text(), login.password.text()
+        window.show()
+        startup.close()
+        if window.stack.currentWidget() is window.login_page and (user or pw):
+            window.login_page.username.setText(user)
+            window.login_page.password.setText(pw)
+            if state["submit"]:
+                window.login_page.button.click()
+
+    def on_failed(exc: object) -> None:
+        message = (
+            exc.user_message()
+            if isinstance(exc, NovamindError)
+            else "The encrypted store could not be opened. The details are in the log file."
+        )
+        if not isinstance(exc, NovamindError):
+            log.error("store open failed: %s", type(exc).__name__)
+        QMessageBox.critical(startup, "Novamind cannot start", message)
+        state["code"] = 3
+        app.quit()
+
+    opener = Opener()
+    opener.ready.connect(on_ready)
+    opener.failed.connect(on_failed)
 
     class _FirstPaint(QObject):
-        def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 — Qt API
-            if event.type() == QEvent.Type.Paint and obj in (
-                window.login_page,
-                window.first_run_page,
-            ):
+        def eventFilter(self, obj: QObject, event: object) -> bool:  # noqa: N802 — Qt API
+            from PySide6.QtCore import QEvent
+
+            if getattr(event, "type", lambda: None)() == QEvent.Type.Paint:
                 obj.removeEventFilter(self)
-                QTimer.singleShot(0, self._done)
+                if args.exit_after_paint:
+                    print(f"first paint after {process_age_s():.3f} s", flush=True)
+                QTimer.singleShot(0, opener.start)
             return False
 
-        def _done(self) -> None:
-            print(f"first paint after {process_age_s():.3f} s", flush=True)
-            window.close()
-            app.quit()
-
-    if args.exit_after_paint:
-        painter = _FirstPaint(window)
-        window.login_page.installEventFilter(painter)
-        window.first_run_page.installEventFilter(painter)
-    window.show()
+    painted = _FirstPaint(startup)
+    login.installEventFilter(painted)
+    startup.show()
     try:
-        return app.exec()
+        code = app.exec()
     finally:
-        ctx.close()
+        ctx = state["ctx"]
+        if ctx is not None:
+            ctx.close()  # type: ignore[attr-defined]
+    return int(state["code"]) or code
