@@ -248,6 +248,7 @@ def region_detail(timeline: TwinTimeline, region_id: str, day: date, top: int = 
             e.contribution,
         )
         for e in evidence[:top]
+        if abs(e.region_weight) >= 5e-4  # below this an observation no longer moves the value
     )
     refs = sorted({ref for w in region.weights for ref in w.refs})
     return RegionDetail(

@@ -49,6 +49,8 @@ from ui.twin.panel import RegionPanel
 from ui.twin.tasks import PoolRunner, RunTask, user_message
 
 LEGEND_TITLE = "Deviation from healthy\n(model estimate)"
+COMPARE_TITLE = "Deviation\n(model est.)"
+COMPARE_ZOOM = 0.8  # two half-width views: leave room for the brain and the legend
 BANNER = (
     "<b>Model estimate, not a measurement.</b> Region colours are derived from this patient's "
     "clinical scores and actigraphy by an illustrative, literature-informed map; they do not "
@@ -164,6 +166,14 @@ class TwinView(QWidget):
             bar.addWidget(b)
         self.mode_buttons["twin"].setChecked(True)
         self.mode_group.idClicked.connect(lambda i: self.set_mode(MODES[i]))
+        for b in self.mode_buttons.values():
+            b.setObjectName("twinMode")
+            b.setStyleSheet(
+                "QToolButton#twinMode { padding: 4px 12px; border: 1px solid palette(mid);"
+                " border-radius: 4px; }"
+                "QToolButton#twinMode:checked { background: rgb(37,99,235); color: white;"
+                " border-color: rgb(37,99,235); font-weight: 600; }"
+            )
         bar.addSpacing(12)
         bar.addWidget(QLabel("View"))
         self.camera = QComboBox()
@@ -377,6 +387,7 @@ class TwinView(QWidget):
         self.slider.setValue(n - 1)
         self.slider.blockSignals(False)
         self.index = n - 1
+        self.date_label.setText(_fmt(timeline.dates[-1]))
         for edit in (self.date_a, self.date_b):
             edit.blockSignals(True)
             edit.setDateRange(_qdate(timeline.dates[0]), _qdate(timeline.dates[-1]))
@@ -388,7 +399,8 @@ class TwinView(QWidget):
             f"Twin: {prov.get('model', '')} {prov.get('model_version', '')}, snapshot "
             f"v{prov['twin_state_version']}, {len(timeline.state.observations)} observations, "
             f"{_fmt(timeline.dates[0])} \u2013 {_fmt(timeline.dates[-1])}. Region map "
-            f"v{prov['region_map_version']} (illustrative). {prov.get('training_data', '')}."
+            f"v{prov['region_map_version']} (illustrative). Parameters: "
+            f"{prov.get('training_data', '').removeprefix('none: ')}."
         )
         self.stack.setCurrentWidget(self.host)
         self._reset_colormap()
@@ -439,16 +451,16 @@ class TwinView(QWidget):
             window_size=self.compare_host.frame_size(),
             colormap="diverging",
             clim=(-self._lim, self._lim),
-            title=LEGEND_TITLE,
-            camera=self.camera.currentData(),
+            title=COMPARE_TITLE,
         )
+        self.compare.set_camera(self.camera.currentData(), zoom=COMPARE_ZOOM)
         self.compare_host.attach(self.compare)
 
     def _reset_colormap(self) -> None:
         if self.scene is not None:
             self.scene.set_colormap("diverging", (-self._lim, self._lim), LEGEND_TITLE)
         if self.compare is not None:
-            self.compare.set_colormap("diverging", (-self._lim, self._lim), LEGEND_TITLE)
+            self.compare.set_colormap("diverging", (-self._lim, self._lim), COMPARE_TITLE)
 
     def request_frame(self) -> None:
         """Redraw on the next event-loop turn (several changes coalesce into one frame)."""
@@ -618,9 +630,10 @@ class TwinView(QWidget):
 
     def _camera_changed(self) -> None:
         preset = self.camera.currentData()
-        for scene in (self.scene, self.compare):
-            if scene is not None:
-                scene.set_camera(preset)
+        if self.scene is not None:
+            self.scene.set_camera(preset)
+        if self.compare is not None:
+            self.compare.set_camera(preset, zoom=COMPARE_ZOOM)
         self.flush()
 
     def _deep_toggled(self, on: bool) -> None:
