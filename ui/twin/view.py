@@ -470,6 +470,7 @@ class TwinView(QWidget):
     def flush(self) -> None:
         """Apply the current mode/date to the scene and draw it now."""
         self._dirty = False
+        self._frame_timer.stop()  # a frame requested earlier is this one
         t = self.timeline
         if t is None or self.scene is None:
             return

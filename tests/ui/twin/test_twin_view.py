@@ -266,3 +266,35 @@ def test_view_uses_the_image_host_when_told(view: TwinView) -> None:
     assert view.timeline.dates[-1] - view.timeline.dates[0] == timedelta(
         days=len(view.timeline.dates) - 1
     )
+
+
+def test_embedded_gl_host_renders_scrubs_and_picks(qtbot, monkeypatch) -> None:
+    """The pyvistaqt path, where this display can embed OpenGL (Xvfb + Mesa can)."""
+    monkeypatch.delenv("NOVAMIND_TWIN_RENDERER", raising=False)
+    if choose_renderer() != "gl":
+        pytest.skip("Qt cannot embed OpenGL on this display")
+    from ui.twin.host import GLHost
+    from viz.scene import TwinScene
+
+    host = GLHost()
+    host.resize(500, 400)
+    host.show()
+    qtbot.waitExposed(host)
+    atlas = scene_atlas()
+    scene = TwinScene(atlas, plotter=host.plotter(), window_size=host.frame_size())
+    host.attach(scene)
+    values = {rid: 0.1 * k for k, rid in enumerate(atlas.ids)}
+    scene.set_region_values(values)
+    host.refresh()
+    assert_actor_matches(scene.vertex_values(), np.array([values[r] for r in atlas.ids]))
+    x, y = scene.project(atlas.nucleus_points["amygdala"][0])
+    with qtbot.waitSignal(host.clicked, timeout=5000) as sig:
+        dpr = host.interactor.devicePixelRatioF()
+        qtbot.mouseClick(
+            host.interactor, Qt.MouseButton.LeftButton, pos=QPoint(round(x / dpr), round(y / dpr))
+        )
+    assert scene.pick(*sig.args) == "amygdala"
+    assert host.grab_frame().std() > 5
+    host.close_scene()
+    host.close()
+    host.deleteLater()
