@@ -399,8 +399,8 @@ class TwinView(QWidget):
             f"Twin: {prov.get('model', '')} {prov.get('model_version', '')}, snapshot "
             f"v{prov['twin_state_version']}, {len(timeline.state.observations)} observations, "
             f"{_fmt(timeline.dates[0])} \u2013 {_fmt(timeline.dates[-1])}. Region map "
-            f"v{prov['region_map_version']} (illustrative). Parameters: "
-            f"{prov.get('training_data', '').removeprefix('none: ')}."
+            f"v{prov['region_map_version']} (illustrative). "
+            f"{prov.get('training_data', '').removeprefix('none: ').capitalize()}."
         )
         self.stack.setCurrentWidget(self.host)
         self._reset_colormap()
