@@ -174,14 +174,21 @@ class _Doc:
         self.p.drawText(QRectF(pad, self.y + pad, self.width - 2 * pad, r.height()), flags, s)
         self.y += h + 10
 
-    def images(self, imgs: Sequence[QImage], captions: Sequence[str]) -> None:
+    def image_height(self, n: int, img: QImage, fraction: float = 1.0) -> float:
+        w = (self.width * fraction - 16.0 * (n - 1)) / n
+        return w * img.height() / max(1, img.width()) + 36
+
+    def images(
+        self, imgs: Sequence[QImage], captions: Sequence[str], fraction: float = 1.0
+    ) -> None:
         n = len(imgs)
         gap = 16.0
-        w = (self.width - gap * (n - 1)) / n
+        w = (self.width * fraction - gap * (n - 1)) / n
         h = w * imgs[0].height() / max(1, imgs[0].width())
+        x0 = (self.width - self.width * fraction) / 2
         self.need(h + 30)
         for i, (img, cap) in enumerate(zip(imgs, captions)):
-            x = i * (w + gap)
+            x = x0 + i * (w + gap)
             self.p.drawImage(QRectF(x, self.y, w, h), img)
             self.p.setPen(QPen(QColor(210, 214, 220), 1))
             self.p.drawRect(QRectF(x, self.y, w, h))
@@ -234,14 +241,14 @@ def _chart(
         p.drawLine(QPointF(plot.left(), y), QPointF(plot.right(), y))
         p.setPen(MUTED)
         p.drawText(QRectF(rect.x(), y - 10, 40, 20), int(Qt.AlignmentFlag.AlignRight), f"{v:.2f}")
-    for frac in (0.0, 0.5, 1.0):
+    for frac, align, dx in (
+        (0.0, Qt.AlignmentFlag.AlignLeft, 0),
+        (0.5, Qt.AlignmentFlag.AlignHCenter, -60),
+        (1.0, Qt.AlignmentFlag.AlignRight, -120),
+    ):
         day = date.fromordinal(d0.toordinal() + round(span * frac))
         x = pt(day, lo).x()
-        p.drawText(
-            QRectF(x - 60, plot.bottom() + 4, 120, 20),
-            int(Qt.AlignmentFlag.AlignHCenter),
-            day.strftime("%d %b %y"),
-        )
+        p.drawText(QRectF(x + dx, plot.bottom() + 4, 120, 20), int(align), day.strftime("%d %b %y"))
     for days, mean, low, high, color, dashed in series:
         band = QPainterPath(pt(days[0], float(high[0])))
         for d, v in zip(days[1:], high[1:]):
@@ -306,10 +313,12 @@ def write_pdf(path: Path, data: tv.ReportInput, images: dict[str, QImage]) -> Pa
         [images["earlier"], images["latest"]],
         [t.dates[e].strftime("%d %b %Y"), t.dates[last].strftime("%d %b %Y") + " (latest)"],
     )
+    doc.need(doc.image_height(1, images["difference"], 0.62) + 40)
     doc.text("Change between the two dates", 12, True)
     doc.images(
         [images["difference"]],
         ["Red: increased deviation; blue: decreased (model estimate)"],
+        fraction=0.62,
     )
 
     doc.new_page()
