@@ -143,11 +143,17 @@ class RegionPanel(QWidget):
         self.chart.clear_series()
         self.evidence.setRowCount(0)
         self.note.setText("")
+        self._details_visible(False)
+
+    def _details_visible(self, on: bool) -> None:
+        for w in (self.chart, self.evidence_title, self.evidence, self.chip):
+            w.setVisible(on)
 
     def show_detail(self, detail: RegionDetail, timeline: TwinTimeline) -> None:
         """Fill the panel for one region on one date."""
         self.region_id = detail.region_id
         self.detail = detail
+        self._details_visible(True)
         idx = self.selector.findData(detail.region_id)
         if idx >= 0:
             self.selector.setCurrentIndex(idx)
