@@ -1,0 +1,259 @@
+"""Where a viz scene is drawn inside Qt: an embedded VTK interactor or an offscreen image.
+
+Why: clinic workstations, VMs and CI differ in what OpenGL Qt can embed. With a working
+QOpenGL context the scene renders into a pyvistaqt ``QtInteractor`` (rotate/zoom by VTK);
+otherwise (or with ``NOVAMIND_TWIN_RENDERER=image``) it renders offscreen and the frame is shown
+as a pixmap, re-rendered on drag, wheel, resize and scrub. Both hosts report clicks in the
+scene's pixel convention (physical pixels, origin top-left) so picking is the same code.
+All VTK calls happen on the GUI thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QEvent, QObject, QPointF, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QGuiApplication, QImage, QMouseEvent, QPainter, QWheelEvent
+from PySide6.QtWidgets import QSizePolicy, QVBoxLayout, QWidget
+
+log = logging.getLogger(__name__)
+ENV_RENDERER = "NOVAMIND_TWIN_RENDERER"
+RENDERERS = ("gl", "image")
+CLICK_SLOP_PX = 4  # a press/release closer than this is a click, not a drag
+
+
+def choose_renderer() -> str:
+    """'gl' when Qt can create an OpenGL context on a real display, else 'image'.
+
+    ``NOVAMIND_TWIN_RENDERER`` (gl | image) overrides the detection.
+    """
+    forced = os.environ.get(ENV_RENDERER, "").strip().lower()
+    if forced in RENDERERS:
+        return forced
+    if QGuiApplication.platformName() in ("offscreen", "minimal", "vnc", ""):
+        return "image"
+    try:
+        from PySide6.QtGui import QOffscreenSurface, QOpenGLContext
+
+        gl_ctx = QOpenGLContext()
+        if not gl_ctx.create():
+            return "image"
+        surface = QOffscreenSurface()
+        surface.create()
+        ok = gl_ctx.makeCurrent(surface)
+        gl_ctx.doneCurrent()
+        return "gl" if ok else "image"
+    except Exception:  # noqa: BLE001 — any failure here means: do not embed GL
+        return "image"
+
+
+class SceneHost(QWidget):
+    """Base: a widget that shows one viz scene and reports clicks in scene pixels."""
+
+    clicked = Signal(float, float)  # physical pixels, origin top-left
+    cameraMoved = Signal()  # noqa: N815 — Qt signal naming
+
+    mode = "?"
+
+    def __init__(self, shape: tuple[int, int] = (1, 1), parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.shape = shape
+        self.scene: Any = None
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setMinimumSize(QSize(320, 240))
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+
+    def plotter(self) -> Any:
+        """The PyVista plotter a scene should draw into (None: the scene makes its own)."""
+        return None
+
+    def attach(self, scene: Any) -> None:
+        """Show ``scene`` in this host."""
+        self.scene = scene
+
+    def refresh(self) -> None:
+        """Draw the scene now (after values, camera or size changed)."""
+        raise NotImplementedError
+
+    def frame_size(self) -> tuple[int, int]:
+        """Size of the rendered frame in physical pixels."""
+        dpr = self.devicePixelRatioF()
+        return max(2, round(self.width() * dpr)), max(2, round(self.height() * dpr))
+
+    def grab_frame(self) -> np.ndarray:
+        """The current frame as an (h, w, 3) uint8 array (for screenshots and reports)."""
+        return self.scene.render_image()
+
+    def close_scene(self) -> None:
+        """Release the scene's render window."""
+        if self.scene is not None:
+            self.scene.close()
+            self.scene = None
+
+
+class ImageHost(SceneHost):
+    """Offscreen rendering shown as an image; drag rotates, wheel zooms, click picks."""
+
+    mode = "image"
+
+    def __init__(self, shape: tuple[int, int] = (1, 1), parent: QWidget | None = None) -> None:
+        super().__init__(shape, parent)
+        self._image: QImage | None = None
+        self._press: QPointF | None = None
+        self._last: QPointF | None = None
+        self._dragged = False
+        self._pending = QTimer(self)
+        self._pending.setSingleShot(True)
+        self._pending.setInterval(0)
+        self._pending.timeout.connect(self.refresh)
+        self.frames = 0
+
+    def refresh(self) -> None:
+        """Render offscreen at the widget's physical size and show the frame."""
+        if self.scene is None or not self.isVisible():
+            return
+        arr = self.scene.render_image(self.frame_size())
+        h, w, _ = arr.shape
+        img = QImage(arr.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+        img.setDevicePixelRatio(self.devicePixelRatioF())
+        self._image = img
+        self.frames += 1
+        self.update()
+
+    def schedule(self) -> None:
+        """Coalesce several changes into one render on the next event-loop turn."""
+        self._pending.start()
+
+    def paintEvent(self, event: QEvent) -> None:  # noqa: N802 — Qt override
+        painter = QPainter(self)
+        if self._image is not None:
+            painter.drawImage(0, 0, self._image)
+        painter.end()
+
+    def resizeEvent(self, event: QEvent) -> None:  # noqa: N802 — Qt override
+        super().resizeEvent(event)
+        self.schedule()
+
+    def showEvent(self, event: QEvent) -> None:  # noqa: N802 — Qt override
+        super().showEvent(event)
+        self.schedule()
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 — Qt override
+        if event.button() == Qt.MouseButton.LeftButton:
+            self._press = self._last = event.position()
+            self._dragged = False
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802 — Qt override
+        if self._press is None or self.scene is None:
+            return
+        pos = event.position()
+        if (pos - self._press).manhattanLength() > CLICK_SLOP_PX:
+            self._dragged = True
+        if self._dragged and self._last is not None:
+            dx, dy = pos.x() - self._last.x(), pos.y() - self._last.y()
+            for cam in _cameras(self.scene):
+                cam.Azimuth(-dx * 0.5)
+                cam.Elevation(dy * 0.5)
+                cam.OrthogonalizeViewUp()
+            for ren in self.scene.plotter.renderers:
+                ren.ResetCameraClippingRange()
+            self._last = pos
+            self.cameraMoved.emit()
+            self.schedule()
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802 — Qt override
+        if event.button() != Qt.MouseButton.LeftButton or self._press is None:
+            return
+        if not self._dragged:
+            dpr = self.devicePixelRatioF()
+            self.clicked.emit(event.position().x() * dpr, event.position().y() * dpr)
+        self._press = None
+
+    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802 — Qt override
+        if self.scene is None:
+            return
+        factor = 1.1 if event.angleDelta().y() > 0 else 1 / 1.1
+        for cam in _cameras(self.scene):
+            cam.Zoom(factor)
+        self.cameraMoved.emit()
+        self.schedule()
+
+
+def _cameras(scene: Any) -> list[Any]:
+    cams: list[Any] = []
+    for ren in scene.plotter.renderers:
+        cam = ren.GetActiveCamera()
+        if all(cam is not c for c in cams):
+            cams.append(cam)
+    return cams
+
+
+class GLHost(SceneHost):
+    """The scene inside an embedded pyvistaqt ``QtInteractor`` (VTK handles rotate/zoom)."""
+
+    mode = "gl"
+
+    def __init__(self, shape: tuple[int, int] = (1, 1), parent: QWidget | None = None) -> None:
+        super().__init__(shape, parent)
+        from pyvistaqt import QtInteractor
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.interactor = QtInteractor(self, shape=shape, auto_update=False)
+        layout.addWidget(self.interactor)
+        self._filter = _ClickFilter(self._on_click)
+        self.interactor.installEventFilter(self._filter)
+        self.frames = 0
+
+    def plotter(self) -> Any:
+        return self.interactor
+
+    def refresh(self) -> None:
+        if self.scene is not None:
+            self.scene.render()
+            self.frames += 1
+
+    def frame_size(self) -> tuple[int, int]:
+        return tuple(self.interactor.render_window.GetSize())  # type: ignore[return-value]
+
+    def _on_click(self, x: float, y: float) -> None:
+        dpr = self.interactor.devicePixelRatioF()
+        self.clicked.emit(x * dpr, y * dpr)
+
+    def close_scene(self) -> None:
+        super().close_scene()
+        self.interactor.close()
+
+
+class _ClickFilter(QObject):
+    """Turns a press + release without movement into a click (VTK keeps the drag)."""
+
+    def __init__(self, on_click: Callable[[float, float], None]) -> None:
+        super().__init__()
+        self.on_click = on_click
+        self._press: QPointF | None = None
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 — Qt override
+        if event.type() == QEvent.Type.MouseButtonPress and isinstance(event, QMouseEvent):
+            if event.button() == Qt.MouseButton.LeftButton:
+                self._press = event.position()
+        elif event.type() == QEvent.Type.MouseButtonRelease and isinstance(event, QMouseEvent):
+            if self._press is not None and event.button() == Qt.MouseButton.LeftButton:
+                if (event.position() - self._press).manhattanLength() <= CLICK_SLOP_PX:
+                    self.on_click(event.position().x(), event.position().y())
+            self._press = None
+        return False
+
+
+def make_host(shape: tuple[int, int] = (1, 1), parent: QWidget | None = None) -> SceneHost:
+    """A GL host where embedding works, else an image host."""
+    if choose_renderer() == "gl":
+        try:
+            return GLHost(shape, parent)
+        except Exception:  # noqa: BLE001 — fall back rather than show nothing
+            log.warning("embedded OpenGL view failed; using the image renderer")
+    return ImageHost(shape, parent)

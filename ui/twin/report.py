@@ -1,0 +1,422 @@
+"""PDF patient report of the twin: twin images, trends with bands, predictions with provenance.
+
+Why: clinicians file and share a fixed document, not a 3D view. The twin images are rendered
+on the GUI thread by an offscreen ``TwinScene`` (VTK is not thread-safe); the PDF itself is
+painted with QPainter on a QPdfWriter off the GUI thread. Every model output in the report
+carries its provenance, uncertainty and honesty label.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QMarginsF, QPointF, QRectF, Qt
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QImage,
+    QPageLayout,
+    QPageSize,
+    QPainter,
+    QPainterPath,
+    QPdfWriter,
+    QPen,
+)
+
+from app.services import twin_view as tv
+
+IMAGE_SIZE = (900, 680)
+DPI = 150
+INK = QColor(30, 35, 45)
+MUTED = QColor(95, 105, 120)
+ACCENT = QColor(37, 99, 235)
+PROJ = QColor(124, 58, 237)
+WARN_BG = QColor(254, 243, 199)
+WARN_BORDER = QColor(217, 119, 6)
+TARGET_LABELS = {
+    "relapse_6m": "Relapse within 6 months",
+    "hosp_90d": "Hospitalisation within 90 days",
+}
+
+
+class ReportScene:
+    """An offscreen twin scene that renders the report's images (GUI thread only)."""
+
+    def __init__(self, atlas: Any) -> None:
+        from viz.scene import TwinScene
+
+        self.scene = TwinScene(atlas, window_size=IMAGE_SIZE, colormap="diverging")
+
+    def _shot(self) -> QImage:
+        arr = np.ascontiguousarray(self.scene.render_image(IMAGE_SIZE))
+        h, w, _ = arr.shape
+        return QImage(arr.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+
+    def images(
+        self, timeline: tv.TwinTimeline, lim: float, whatif: tv.WhatIf | None
+    ) -> dict[str, QImage]:
+        """Earlier date, latest date, their difference and (if any) the week-8 projection."""
+        from viz.scene import DIFFERENCE_TITLE
+
+        s = self.scene
+        s.set_camera("oblique")
+        s.set_colormap("diverging", (-lim, lim), "Deviation from healthy\n(model estimate)")
+        last = len(timeline.dates) - 1
+        first = max(0, last - 56)
+        out: dict[str, QImage] = {}
+        for key, i in (("earlier", first), ("latest", last)):
+            s.set_region_values(timeline.frame(i))
+            s.set_caption(f"{timeline.dates[i].strftime('%d %b %Y')}   model estimate")
+            out[key] = self._shot()
+        s.show_difference(timeline.frame(first), timeline.frame(last), title=DIFFERENCE_TITLE)
+        s.set_caption(
+            f"Change {timeline.dates[first].strftime('%d %b')} to "
+            f"{timeline.dates[last].strftime('%d %b %Y')}"
+        )
+        out["difference"] = self._shot()
+        if whatif is not None:
+            step = min(8, len(whatif.projection.days) - 1)
+            s.set_colormap("diverging", (-lim, lim), "Projected deviation\n(illustrative)")
+            s.set_region_values(whatif.regions_at(step))
+            s.set_caption(f"{whatif.option_label}: projected week {step}")
+            out["whatif"] = self._shot()
+        return out
+
+    def close(self) -> None:
+        """Release the offscreen window."""
+        self.scene.close()
+
+
+class _Doc:
+    """A tiny flowing layout on a QPdfWriter: text blocks, images and page breaks."""
+
+    def __init__(self, path: Path) -> None:
+        self.writer = QPdfWriter(str(path))
+        self.writer.setResolution(DPI)
+        self.writer.setPageLayout(
+            QPageLayout(
+                QPageSize(QPageSize.PageSizeId.A4),
+                QPageLayout.Orientation.Portrait,
+                QMarginsF(14, 14, 14, 14),
+                QPageLayout.Unit.Millimeter,
+            )
+        )
+        self.writer.setTitle("Novamind digital twin report")
+        self.writer.setCreator("Novamind")
+        self.p = QPainter(self.writer)
+        rect = self.writer.pageLayout().paintRectPixels(DPI)
+        self.width, self.height = float(rect.width()), float(rect.height())
+        self.y = 0.0
+        self.page = 1
+
+    def font(self, pt: float, bold: bool = False) -> QFont:
+        f = QFont("DejaVu Sans")
+        f.setPointSizeF(pt)
+        f.setBold(bold)
+        return f
+
+    def need(self, h: float) -> None:
+        if self.y + h > self.height - 40:
+            self.new_page()
+
+    def new_page(self) -> None:
+        self.footer()
+        self.writer.newPage()
+        self.page += 1
+        self.y = 0.0
+
+    def footer(self) -> None:
+        self.p.setFont(self.font(7))
+        self.p.setPen(MUTED)
+        self.p.drawText(
+            QRectF(0, self.height - 24, self.width, 24),
+            Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+            f"Novamind digital twin report \u00b7 page {self.page} \u00b7 model estimates, "
+            "not measurements",
+        )
+
+    def text(
+        self,
+        s: str,
+        pt: float = 9,
+        bold: bool = False,
+        color: QColor = INK,
+        x: float = 0.0,
+        w: float | None = None,
+        gap: float = 6.0,
+    ) -> float:
+        self.p.setFont(self.font(pt, bold))
+        self.p.setPen(color)
+        w = (self.width - x) if w is None else w
+        flags = int(Qt.AlignmentFlag.AlignLeft) | int(Qt.TextFlag.TextWordWrap)
+        r = self.p.boundingRect(QRectF(x, 0, w, 10000), flags, s)
+        self.need(r.height())
+        self.p.drawText(QRectF(x, self.y, w, r.height()), flags, s)
+        self.y += r.height() + gap
+        return r.height()
+
+    def box(self, s: str, pt: float = 8.5) -> None:
+        self.p.setFont(self.font(pt))
+        flags = int(Qt.AlignmentFlag.AlignLeft) | int(Qt.TextFlag.TextWordWrap)
+        pad = 14.0
+        r = self.p.boundingRect(QRectF(0, 0, self.width - 2 * pad, 10000), flags, s)
+        h = r.height() + 2 * pad
+        self.need(h)
+        self.p.setPen(QPen(WARN_BORDER, 2))
+        self.p.setBrush(WARN_BG)
+        self.p.drawRoundedRect(QRectF(0, self.y, self.width, h), 10, 10)
+        self.p.setBrush(Qt.BrushStyle.NoBrush)
+        self.p.setPen(INK)
+        self.p.drawText(QRectF(pad, self.y + pad, self.width - 2 * pad, r.height()), flags, s)
+        self.y += h + 10
+
+    def image_height(self, n: int, img: QImage, fraction: float = 1.0) -> float:
+        w = (self.width * fraction - 16.0 * (n - 1)) / n
+        return w * img.height() / max(1, img.width()) + 36
+
+    def images(
+        self, imgs: Sequence[QImage], captions: Sequence[str], fraction: float = 1.0
+    ) -> None:
+        n = len(imgs)
+        gap = 16.0
+        w = (self.width * fraction - gap * (n - 1)) / n
+        h = w * imgs[0].height() / max(1, imgs[0].width())
+        x0 = (self.width - self.width * fraction) / 2
+        self.need(h + 30)
+        for i, (img, cap) in enumerate(zip(imgs, captions)):
+            x = x0 + i * (w + gap)
+            self.p.drawImage(QRectF(x, self.y, w, h), img)
+            self.p.setPen(QPen(QColor(210, 214, 220), 1))
+            self.p.drawRect(QRectF(x, self.y, w, h))
+            self.p.setFont(self.font(7.5))
+            self.p.setPen(MUTED)
+            self.p.drawText(
+                QRectF(x, self.y + h + 4, w, 26), int(Qt.AlignmentFlag.AlignHCenter), cap
+            )
+        self.y += h + 36
+
+    def finish(self) -> None:
+        self.footer()
+        self.p.end()
+
+
+def _chart(
+    doc: _Doc,
+    rect: QRectF,
+    title: str,
+    series: Sequence[tuple[Sequence[date], np.ndarray, np.ndarray, np.ndarray, QColor, bool]],
+) -> None:
+    """One small-multiple trend: lines with 90 % bands on a date axis."""
+    p = doc.p
+    p.setFont(doc.font(8, True))
+    p.setPen(INK)
+    p.drawText(QRectF(rect.x(), rect.y(), rect.width(), 20), int(Qt.AlignmentFlag.AlignLeft), title)
+    plot = QRectF(rect.x() + 44, rect.y() + 26, rect.width() - 52, rect.height() - 52)
+    d0 = min(s[0][0] for s in series)
+    d1 = max(s[0][-1] for s in series)
+    span = max(1, (d1 - d0).days)
+    lo = min(float(np.nanmin(s[2])) for s in series)
+    hi = max(float(np.nanmax(s[3])) for s in series)
+    if hi - lo < 1e-6:
+        hi = lo + 1.0
+    pad = 0.05 * (hi - lo)
+    lo, hi = lo - pad, hi + pad
+
+    def pt(day: date, v: float) -> QPointF:
+        return QPointF(
+            plot.x() + plot.width() * (day - d0).days / span,
+            plot.bottom() - plot.height() * (v - lo) / (hi - lo),
+        )
+
+    p.setPen(QPen(QColor(225, 228, 233), 1))
+    p.setFont(doc.font(6.5))
+    for k in range(5):
+        v = lo + (hi - lo) * k / 4
+        y = pt(d0, v).y()
+        p.setPen(QPen(QColor(230, 233, 238), 1))
+        p.drawLine(QPointF(plot.left(), y), QPointF(plot.right(), y))
+        p.setPen(MUTED)
+        p.drawText(QRectF(rect.x(), y - 10, 40, 20), int(Qt.AlignmentFlag.AlignRight), f"{v:.2f}")
+    for frac, align, dx in (
+        (0.0, Qt.AlignmentFlag.AlignLeft, 0),
+        (0.5, Qt.AlignmentFlag.AlignHCenter, -60),
+        (1.0, Qt.AlignmentFlag.AlignRight, -120),
+    ):
+        day = date.fromordinal(d0.toordinal() + round(span * frac))
+        x = pt(day, lo).x()
+        p.drawText(QRectF(x + dx, plot.bottom() + 4, 120, 20), int(align), day.strftime("%d %b %y"))
+    for days, mean, low, high, color, dashed in series:
+        band = QPainterPath(pt(days[0], float(high[0])))
+        for d, v in zip(days[1:], high[1:]):
+            band.lineTo(pt(d, float(v)))
+        for d, v in zip(reversed(days), reversed(low)):
+            band.lineTo(pt(d, float(v)))
+        band.closeSubpath()
+        fill = QColor(color)
+        fill.setAlpha(55)
+        p.setPen(Qt.PenStyle.NoPen)
+        p.setBrush(fill)
+        p.drawPath(band)
+        p.setBrush(Qt.BrushStyle.NoBrush)
+        line = QPainterPath(pt(days[0], float(mean[0])))
+        for d, v in zip(days[1:], mean[1:]):
+            line.lineTo(pt(d, float(v)))
+        pen = QPen(color, 2.5)
+        if dashed:
+            pen.setStyle(Qt.PenStyle.DashLine)
+        p.setPen(pen)
+        p.drawPath(line)
+    p.setPen(QPen(QColor(200, 204, 210), 1))
+    p.drawRect(plot)
+
+
+def write_pdf(path: Path, data: tv.ReportInput, images: dict[str, QImage]) -> Path:
+    """Write the report (safe off the GUI thread: QPainter on a QPdfWriter)."""
+    t = data.timeline
+    doc = _Doc(path)
+    pat = data.patient
+    now = datetime.now(UTC).astimezone()
+    doc.text("Digital twin report", 18, True, gap=2)
+    doc.text(
+        f"{pat.display_name}  \u00b7  MRN {pat.mrn}  \u00b7  born {pat.birth_date.isoformat()}"
+        f"  \u00b7  {pat.sex}",
+        10,
+        gap=2,
+    )
+    doc.text(
+        f"Generated {now.strftime('%d %b %Y %H:%M')}  \u00b7  twin snapshot v{t.state.version} "
+        f"as of {t.dates[-1].strftime('%d %b %Y')}  \u00b7  "
+        f"{len(t.state.observations)} observations",
+        8.5,
+        color=MUTED,
+        gap=10,
+    )
+    honesty = [
+        "Model estimates, not measurements. The twin fuses questionnaires, actigraphy and note "
+        "findings with a Kalman filter; bands are 90 % intervals.",
+        "Brain-region colours come from an illustrative literature-informed map of clinical "
+        "dimensions; they do not image or describe this patient's brain.",
+    ]
+    if any(p.synthetic for p in data.predictions):
+        honesty.append(f"Prediction models were {tv.SYNTHETIC_LABEL}.")
+    if pat.is_synthetic:
+        honesty.append("This is a synthetic demonstration record.")
+    doc.box("\n".join(honesty))
+
+    e, last = max(0, len(t.dates) - 57), len(t.dates) - 1
+    doc.text("Twin on two dates", 12, True)
+    doc.images(
+        [images["earlier"], images["latest"]],
+        [t.dates[e].strftime("%d %b %Y"), t.dates[last].strftime("%d %b %Y") + " (latest)"],
+    )
+    doc.need(doc.image_height(1, images["difference"], 0.62) + 40)
+    doc.text("Change between the two dates", 12, True)
+    doc.images(
+        [images["difference"]],
+        ["Red: increased deviation; blue: decreased (model estimate)"],
+        fraction=0.62,
+    )
+
+    doc.new_page()
+    doc.text("Trends of the twin's dimensions (estimate and 90 % band)", 12, True)
+    cw, ch = (doc.width - 20) / 2, 250.0
+    for k, dim in enumerate(t.state.dimensions):
+        if k % 2 == 0:
+            doc.need(ch + 10)
+        i = t.state.dimensions.index(dim)
+        m, s = t.state.mean[i], t.state.sd[i]
+        rect = QRectF((k % 2) * (cw + 20), doc.y, cw, ch)
+        _chart(
+            doc,
+            rect,
+            tv.DIMENSION_LABELS.get(dim, dim),
+            [(t.dates, m, m - tv.Z90 * s, m + tv.Z90 * s, ACCENT, False)],
+        )
+        if k % 2 == 1 or k == len(t.state.dimensions) - 1:
+            doc.y += ch + 10
+    doc.text(
+        "Scale: 0 to 1 twin units per dimension (higher = more of the named dimension).",
+        7.5,
+        color=MUTED,
+    )
+
+    doc.text("Predictions (latest per model)", 12, True)
+    if not data.predictions:
+        doc.text("No predictions have been generated for this patient.", 9, color=MUTED)
+    for pr in sorted(data.predictions, key=lambda p: (p.option is not None, p.target)):
+        name = (
+            f"Response to {tv.OPTION_LABELS.get(pr.option, pr.option)}"
+            if pr.option
+            else TARGET_LABELS.get(pr.target, pr.target)
+        )
+        doc.text(
+            f"{name}: {pr.probability:.0%} (interval {pr.interval_low:.0%}\u2013"
+            f"{pr.interval_high:.0%}, {pr.band})",
+            9.5,
+            True,
+            gap=1,
+        )
+        training = pr.provenance.get("training_description") or pr.provenance.get(
+            "training_data", ""
+        )
+        doc.text(
+            f"Model {pr.model_version}, generated {pr.generated_at.strftime('%d %b %Y')}; "
+            f"training data: {_short(training)}"
+            + ("; trained on synthetic data \u2014 demonstration only" if pr.synthetic else ""),
+            7.5,
+            color=MUTED,
+            gap=5,
+        )
+    notice = next((p.notice for p in data.predictions if p.notice), "")
+    if notice:
+        doc.text(notice, 7.5, color=MUTED)
+
+    if data.whatif is not None and "whatif" in images:
+        w = data.whatif
+        doc.new_page()
+        doc.text(f"What-if: {w.option_label}", 12, True)
+        doc.box(w.label)
+        proj = w.projection
+        doc.text(
+            f"Response probability {proj.p:.0%} (interval {proj.p_low:.0%}\u2013"
+            f"{proj.p_high:.0%}) from {w.model_version}; projection model "
+            f"{w.provenance.get('model', '')} {w.provenance.get('model_version', '')} "
+            f"({w.provenance.get('training_data', '')}).",
+            8.5,
+        )
+        doc.images([images["whatif"]], ["Projected region deviation at week 8 (illustrative)"])
+        dep = t.state.dimensions.index("depression")
+        recent = slice(max(0, len(t.dates) - 56), len(t.dates))
+        m, s = t.state.mean[dep, recent], t.state.sd[dep, recent]
+        pm, plo, phi = proj.series("depression")
+        doc.need(280)
+        _chart(
+            doc,
+            QRectF(0, doc.y, doc.width, 270),
+            "Depression: estimate (blue) and projection (purple, dashed) with 90 % bands",
+            [
+                (t.dates[recent], m, m - tv.Z90 * s, m + tv.Z90 * s, ACCENT, False),
+                (proj.days, pm, plo, phi, PROJ, True),
+            ],
+        )
+        doc.y += 280
+    prov = t.provenance
+    doc.text(
+        f"Provenance: twin {prov.get('model', '')} {prov.get('model_version', '')} "
+        f"({prov.get('method', '')}); observation model "
+        f"v{prov.get('observation_model_version', '')}"
+        f"; region map v{prov.get('region_map_version', '')}; {prov.get('training_data', '')}.",
+        7.5,
+        color=MUTED,
+    )
+    doc.finish()
+    return path
+
+
+def _short(text: object, limit: int = 160) -> str:
+    s = str(text)
+    return s if len(s) <= limit else s[: limit - 1] + "\u2026"
