@@ -674,6 +674,7 @@ class ShellWindow(QMainWindow):
         if app is not None:
             app.removeEventFilter(self.idle)
         self.save_state()
+        self.workspace.twin.shutdown()
         self.tasks.cancel_all()
         self.tasks.wait(10000)
         self.bridge.close()

@@ -157,17 +157,58 @@ class OverviewTab(Tab):
 
 
 class TwinTab(Tab):
+    """The 3D digital twin (ui.twin.TwinView), built on first use so VTK never slows start-up."""
+
     def __init__(self, ws: PatientWorkspace) -> None:
         super().__init__(ws)
-        lay = QVBoxLayout(self)
-        lay.addWidget(
-            EmptyState(
-                "The 3D digital-twin view is coming",
-                "The interactive brain view (cortical parcels, timeline, compare and what-if) "
-                "arrives with the twin viewer. Nothing is drawn here until it can show the "
-                "patient's real twin estimate with its uncertainty.",
-            )
-        )
+        self.lay = QVBoxLayout(self)
+        self.lay.setContentsMargins(0, 0, 0, 0)
+        self.view: Any = None
+
+    def _ensure_view(self) -> Any:
+        if self.view is not None and self.view.principal != self.ws.principal:
+            self.view.shutdown()
+            self.view.deleteLater()
+            self.view = None
+        if self.view is None:
+            from ui.twin import TwinView
+
+            tasks = self.ws.tasks
+
+            def run_task(
+                fn: Callable[..., Any],
+                *args: Any,
+                label: str,
+                on_done: Callable,
+                on_error: Callable | None = None,
+            ) -> None:
+                tasks.call(fn, *args, label=label, on_done=on_done, on_error=on_error)
+
+            self.view = TwinView(self.ws.ctx, self.ws.principal, run_task=run_task)
+            self.lay.addWidget(self.view)
+            self.view.show()  # a child added to an already visible tab starts hidden
+        return self.view
+
+    def relevant(self, record_type: str) -> bool:
+        return record_type in ("twin", "prediction", "assessment", "actigraphy")
+
+    def load(self) -> None:
+        if self.ws.principal is None or self.ws.patient_id is None:
+            return
+        self._ensure_view().set_patient(self.ws.patient_id)
+        self.loaded_for = self.ws.patient_id
+
+    def clear(self) -> None:
+        super().clear()
+        if self.view is not None:
+            self.view.clear()
+
+    def shutdown(self) -> None:
+        """Release the 3D scene and its charts (window closing)."""
+        if self.view is not None:
+            self.view.shutdown()
+            self.view.deleteLater()
+            self.view = None
 
 
 class AssessmentsTab(Tab):

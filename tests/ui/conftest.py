@@ -3,6 +3,7 @@ test which leaves top-level widgets behind (napari-style)."""
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 
 import pytest
@@ -15,6 +16,7 @@ from ui.shell import ShellWindow
 
 
 def _flush_deletes() -> None:
+    gc.collect()  # widgets held only by Python reference cycles (e.g. pyqtgraph's menus)
     for _ in range(3):
         QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
         QApplication.processEvents()

@@ -147,7 +147,8 @@ def test_open_patient_and_switch_tabs(qtbot, demo, make_shell):
         qtbot.waitUntil(lambda t=tab: t.loaded_for == pid, timeout=WAIT)
         assert tab.table.rowCount() > 0
     w.workspace.tabs.setCurrentWidget(w.workspace.twin)
-    assert "coming" in visible_texts(w)
+    qtbot.waitUntil(lambda: w.workspace.twin.loaded_for == pid, timeout=WAIT)
+    assert w.workspace.twin.view is not None and not w.workspace.twin.view.isHidden()
 
 
 def test_supervisor_sees_audit_tab(qtbot, demo, make_shell):

@@ -159,7 +159,7 @@ class ImageHost(SceneHost):
                 cam.Azimuth(-dx * 0.5)
                 cam.Elevation(dy * 0.5)
                 cam.OrthogonalizeViewUp()
-            for ren in self.scene.plotter.renderers:
+            for ren in self.scene.renderers:
                 ren.ResetCameraClippingRange()
             self._last = pos
             self.cameraMoved.emit()
@@ -185,7 +185,7 @@ class ImageHost(SceneHost):
 
 def _cameras(scene: Any) -> list[Any]:
     cams: list[Any] = []
-    for ren in scene.plotter.renderers:
+    for ren in scene.renderers:
         cam = ren.GetActiveCamera()
         if all(cam is not c for c in cams):
             cams.append(cam)

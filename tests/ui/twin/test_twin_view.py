@@ -111,7 +111,7 @@ def test_click_on_the_cortex_picks_the_parcel_group(view: TwinView, qtbot) -> No
     from viz.brain import load_brain
 
     verts = load_brain().vertices
-    cam = np.array(view.scene.plotter.renderer.GetActiveCamera().GetPosition())
+    cam = np.array(view.scene.renderers[0].GetActiveCamera().GetPosition())
     idx = np.flatnonzero(atlas.vertex_region == atlas.ids.index("dlpfc"))
     nearest = idx[np.argmin(np.linalg.norm(verts[idx] - cam, axis=1))]
     with qtbot.waitSignal(view.regionSelected, timeout=5000) as sig:
