@@ -86,7 +86,23 @@ def main(out: Path) -> None:
     depresjon = ROOT.parent / "shared" / "data" / "depresjon"
     if not depresjon.is_dir():
         depresjon = Path("/work/shared/data/depresjon")
-    dlg = ImportDialog(ctx, me, pid, a.run_task, a)
+    a.close()
+    from datetime import date
+
+    fresh = patients.create_patient(
+        ctx,
+        me,
+        mrn="DEMO-9001",
+        given_name="Alex",
+        family_name="Sample",
+        birth_date=date(1970, 1, 1),
+        sex="female",
+    )
+    a = ActigraphyPanel(ctx, me, fresh)
+    a.resize(1300, 2600)
+    a.show()
+    settle(a, a.loaded)
+    dlg = ImportDialog(ctx, me, fresh, a.run_task, a)
     dlg.set_path(depresjon / "condition_10.csv.gz")
     dlg.resize(720, 520)
     dlg.show()
@@ -116,8 +132,12 @@ def main(out: Path) -> None:
     settle(n, n.loaded)
     n.select_note(note.id)
     settle(n, ms=500)
-    n.show_analysis(DEMO_ANALYSIS)
-    settle(n, ms=500)
+    store_example(ctx, me, n.analyser, pid, note.id)
+    n.select_note(note.id)
+    n._load_analyses(note.id)
+    settle(n, ms=1500)
+    n.findings.selectRow(1)
+    settle(n, ms=300)
     shot(n, "notes_analysis.png")
     n.analyse()
     settle(n, n.finished)
@@ -132,44 +152,40 @@ NOTE = (
     "is supportive. Enjoys walking the dog."
 )
 
-DEMO_ANALYSIS = {
+EXAMPLE_OUTPUT = {
     "summary": "Low mood with insomnia after job loss; supportive family.",
     "risk_level": "moderate",
-    "findings": [
+    "conditions": [
         {
-            "kind": "condition",
-            "label": "depressive episode",
+            "name": "depressive episode",
             "confidence": "moderate",
-            "evidence": [{"quote": "low mood for six weeks", "verified": True}],
-        },
-        {
-            "kind": "risk_factor",
-            "label": "job loss",
-            "confidence": "high",
-            "evidence": [{"quote": "Lost job in March", "verified": True}],
-        },
-        {
-            "kind": "protective_factor",
-            "label": "family support",
-            "confidence": "high",
-            "evidence": [{"quote": "Sister visits daily and is supportive", "verified": True}],
-        },
-        {
-            "kind": "risk_factor",
-            "label": "alcohol use",
-            "confidence": "low",
-            "evidence": [{"quote": "drinks heavily at weekends", "verified": False}],
+            "evidence": ["low mood for six weeks"],
         },
     ],
-    "model": {
-        "name": "tiny-random",
-        "label": "demo model — no clinical validity",
-        "clinical_validity": False,
-        "sha256": "0" * 64,
-        "quantization": "F32",
-    },
-    "decisions": {},
+    "risk_factors": [
+        {"factor": "job loss", "evidence": ["Lost job in March"]},
+        {"factor": "alcohol use", "evidence": ["drinks heavily at weekends"]},
+    ],
+    "protective_factors": [
+        {"factor": "family support", "evidence": ["Sister visits daily and is supportive"]},
+    ],
 }
+
+
+def store_example(ctx: object, me: object, analyser: object, pid: str, note_id: str) -> None:
+    """A hand-written model answer (one fabricated quote) run through the real evidence check
+    and stored, to show verified findings, a suggestion and the highlights."""
+    import json
+
+    from app.services import nlp, nlp_session
+    from engines.llm.results import GenerationResult, GenParams, LoadParams
+
+    result = GenerationResult(
+        "t", json.dumps(EXAMPLE_OUTPUT), 0, 120, 0.1, 1.0, "stop", LoadParams(), GenParams()
+    )
+    analysis = nlp_session.finish_analysis(analyser, note_id, NOTE, result)
+    nlp.store_analysis(ctx, me, pid, analysis)
+
 
 if __name__ == "__main__":
     main(Path(sys.argv[1] if len(sys.argv) > 1 else "docs/screenshots/panels"))

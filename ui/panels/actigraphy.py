@@ -24,6 +24,7 @@ from app.services import actigraphy_view as av
 from app.services.context import AppContext
 from ui.panels.actigraphy_import import ImportDialog
 from ui.panels.actogram import ActogramChart
+from ui.panels.charts import polyline
 from ui.panels.common import (
     Frame,
     RunTask,
@@ -325,16 +326,7 @@ class ActigraphyPanel(QWidget):
         for plot, y, colour in ((self.tst_plot, tst, "#1f6fb2"), (self.se_plot, se, "#2e7d32")):
             plot.clear()
             if len(y):
-                plot.plot(
-                    x,
-                    y,
-                    pen=pg.mkPen(colour, width=2),
-                    symbol="o",
-                    symbolSize=5,
-                    symbolBrush=colour,
-                    symbolPen=None,
-                    connect="finite",
-                )
+                plot.addItem(polyline(x, y, pg.mkPen(colour, width=2)))
                 if np.isfinite(y).any():
                     mean = float(np.nanmean(y))
                     plot.addItem(

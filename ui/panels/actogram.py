@@ -9,6 +9,7 @@ from PySide6.QtCore import QRectF
 from PySide6.QtWidgets import QWidget
 
 from app.services.actigraphy_view import BIN_MINUTES, Actogram
+from ui.panels.charts import polyline
 from ui.panels.common import chart_colours, is_dark
 
 SLEEP_RGBA = (70, 140, 220, 90)
@@ -67,8 +68,7 @@ class ActogramChart(pg.PlotWidget):
             if not ok.any():
                 continue
             y = np.where(ok, y, base)
-            curve = pg.PlotCurveItem(hours, y, pen=pen, fillLevel=base, brush=brush)
-            self.addItem(curve)
+            self.addItem(polyline(hours, y, pen, brush, fill_level=base))
         for d in range(n_days + 1):
             self.addItem(pg.InfiniteLine(pos=d, angle=0, pen=pg.mkPen((128, 128, 128, 60))))
         self.addItem(pg.InfiniteLine(pos=24, angle=90, pen=pg.mkPen((128, 128, 128, 160))))

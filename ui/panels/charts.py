@@ -8,12 +8,15 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QFont
-from PySide6.QtWidgets import QWidget
+from PySide6.QtGui import QBrush, QFont, QFontMetrics, QPainterPath, QPen
+from PySide6.QtWidgets import QGraphicsPathItem, QWidget
 
 from ui.panels.common import LOWERS, RAISES, chart_colours
 
 TOP_K = 8
+# pyqtgraph's exit clean-up walks every scene at interpreter exit; with PySide6 it can
+# free Qt objects twice during finalisation. Widgets here are closed by their owners.
+pg.setConfigOptions(exitCleanup=False, antialias=True)
 
 
 def plain_words(item: dict[str, Any]) -> str:
@@ -28,7 +31,10 @@ def plain_words(item: dict[str, Any]) -> str:
     if unit.startswith("proportion"):
         return f"{name}: {100 * value:.0f} %"
     unit = {"count": "", "0-1": "", "percent": "%", "hours per night": "h/night"}.get(unit, unit)
-    shown = f"{value:.0f}" if abs(value - round(value)) < 1e-9 else f"{value:.2f}"
+    if abs(value - round(value)) < 1e-9 or abs(value) >= 10:
+        shown = f"{value:.0f}"
+    else:
+        shown = f"{value:.1f}" if abs(value) >= 1 else f"{value:.2f}"
     return f"{name}: {shown} {unit}".rstrip()
 
 
@@ -36,6 +42,64 @@ def top_contributions(items: Sequence[dict[str, Any]], k: int = TOP_K) -> list[d
     """The k largest by absolute size, largest first (stable for ties)."""
     order = sorted(range(len(items)), key=lambda i: -abs(float(items[i]["contribution"])))
     return [items[i] for i in order[:k]]
+
+
+def polyline(
+    xs: Sequence[float],
+    ys: Sequence[float],
+    pen: QPen,
+    brush: QBrush | None = None,
+    fill_level: float | None = None,
+) -> QGraphicsPathItem:
+    """A line (or a filled area down to ``fill_level``) as a plain Qt path item; NaN breaks it.
+
+    pyqtgraph's array-to-path fast path triggers a refcount error at interpreter exit with
+    PySide6 6.12 ("bool_dealloc"), so curves are built with the Qt API directly.
+    """
+    path = QPainterPath()
+    run: list[tuple[float, float]] = []
+
+    def flush_run() -> None:
+        if not run:
+            return
+        if fill_level is not None:
+            path.moveTo(run[0][0], fill_level)
+            for x, y in run:
+                path.lineTo(x, y)
+            path.lineTo(run[-1][0], fill_level)
+            path.closeSubpath()
+        else:
+            path.moveTo(*run[0])
+            for x, y in run[1:]:
+                path.lineTo(x, y)
+        run.clear()
+
+    for x, y in zip(xs, ys, strict=True):
+        if np.isfinite(y):
+            run.append((float(x), float(y)))
+        else:
+            flush_run()
+    flush_run()
+    item = QGraphicsPathItem(path)
+    pen = QPen(pen)
+    pen.setCosmetic(True)
+    item.setPen(pen)
+    if brush is not None:
+        item.setBrush(brush)
+    return item
+
+
+def markers(xs: Sequence[float], ys: Sequence[float], colour: str, size: float) -> pg.BarGraphItem:
+    """Square point markers. (pyqtgraph's ScatterPlotItem symbols crash PySide6 6.12 at
+    interpreter exit through a refcount error, so points are drawn as tiny bars.)"""
+    return pg.BarGraphItem(
+        x=list(xs),
+        y=list(ys),
+        width=size,
+        height=size,
+        brush=pg.mkBrush(colour),
+        pen=pg.mkPen(colour),
+    )
 
 
 def _style(plot: pg.PlotWidget, widget: QWidget) -> None:
@@ -59,6 +123,7 @@ class ContributionChart(pg.PlotWidget):
         self.setMinimumHeight(240)
         self.getPlotItem().showGrid(x=True, y=False, alpha=0.2)
         self.setLabel("bottom", "← lowers probability      contribution (log-odds)      raises →")
+        self.getAxis("bottom").enableAutoSIPrefix(False)
         self._items: list[dict[str, Any]] = []
         self._bar: pg.BarGraphItem | None = None
         _style(self, self)
@@ -87,7 +152,8 @@ class ContributionChart(pg.PlotWidget):
         ticks = [(float(y), plain_words(c)) for y, c in zip(ys, self._items, strict=True)]
         left = self.getAxis("left")
         left.setTicks([ticks, []])
-        left.setWidth(260)
+        metrics = QFontMetrics(left.style.get("tickFont") or self.font())
+        left.setWidth(min(420, 24 + max(metrics.horizontalAdvance(t) for _, t in ticks)))
         lim = float(np.max(np.abs(vals))) * 1.15 or 1.0
         self.setXRange(-lim, lim, padding=0)
         self.setYRange(-0.6, n - 0.4, padding=0)
@@ -116,23 +182,19 @@ class ReliabilityChart(pg.PlotWidget):
         self.setMouseEnabled(x=False, y=False)
         self.hideButtons()
         self.setMinimumSize(340, 300)
+        self.setMaximumSize(520, 400)
         _style(self, self)
         self.setLabel("bottom", "mean predicted probability")
         self.setLabel("left", "observed frequency")
         self.setXRange(0, 1, padding=0.02)
         self.setYRange(0, 1, padding=0.02)
         self.getPlotItem().showGrid(x=True, y=True, alpha=0.2)
-        legend = self.addLegend(offset=(10, 10))
-        legend.setLabelTextColor(chart_colours(self)[1])
-        self.plot(
-            [0, 1],
-            [0, 1],
-            pen=pg.mkPen("#9aa6b4", style=Qt.PenStyle.DashLine),
-            name="perfect calibration",
+        self.addItem(
+            polyline([0, 1], [0, 1], pg.mkPen("#9aa6b4", width=1, style=Qt.PenStyle.DashLine))
         )
         cal = card.get("calibration", {})
         self.series: dict[str, list[tuple[float, float]]] = {}
-        for key, colour, name in (
+        for key, colour, _name in (
             ("reliability_uncalibrated", "#b0b8c4", "before calibration"),
             ("reliability", "#1f6fb2", f"calibrated ({cal.get('method', 'none')})"),
         ):
@@ -145,16 +207,9 @@ class ReliabilityChart(pg.PlotWidget):
                 continue
             self.series[key] = pts
             xs, ys = zip(*pts, strict=True)
-            self.plot(
-                list(xs),
-                list(ys),
-                pen=pg.mkPen(colour, width=2),
-                symbol="o",
-                symbolSize=7,
-                symbolBrush=QColor(colour),
-                symbolPen=pg.mkPen(colour),
-                name=name,
-            )
+            self.addItem(polyline(xs, ys, pg.mkPen(colour, width=2)))
+            self.addItem(markers(xs, ys, colour, 0.018))
+            self.addItem(markers(xs, ys, colour, 0.018))
         font = QFont()
         font.setPointSize(8)
         self.getAxis("bottom").setTickFont(font)

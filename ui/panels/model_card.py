@@ -129,6 +129,7 @@ class ModelCardDialog(QDialog):
                 f"Method: {cal.get('method', 'none')} ({sel.get('rule', '')}).\n\n"
                 f"Intervals: {interval.get('method', 'none')}.\n\n"
                 f"Fitted on {cal.get('fitted_on', '?')}.\n\n"
+                "Blue: calibrated model; grey: before calibration; dashed: perfect calibration. "
                 "Points on the dashed line mean predicted probabilities match observed "
                 "frequencies on held-out data.",
                 "muted",

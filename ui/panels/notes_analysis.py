@@ -18,6 +18,7 @@ from PySide6.QtGui import QColor, QFont, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
+    QHeaderView,
     QListWidget,
     QListWidgetItem,
     QPlainTextEdit,
@@ -198,8 +199,12 @@ class NotesAnalysisPanel(QWidget):
         self.summary = label("", wrap=True)
         self.summary.setAccessibleName("analysis summary")
         rl.addWidget(self.summary)
-        self.findings = table(("Evidence", "Kind", "Finding", "Quote", "Review"), "findings")
+        self.findings = table(("Evidence", "Finding", "Quote", "Review"), "findings")
         self.findings.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.findings.setWordWrap(True)
+        hdr = self.findings.horizontalHeader()
+        hdr.setStretchLastSection(False)
+        hdr.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
         self.findings.itemSelectionChanged.connect(self._highlight)
         rl.addWidget(self.findings, 1)
         rl.addWidget(
@@ -467,6 +472,7 @@ class NotesAnalysisPanel(QWidget):
         )
 
     def _stored(self, analysis_id: str) -> None:
+        self.progress.setValue(self.progress.maximum())
         self.status.setText(f"Analysis stored ({self.tokens_seen} tokens). Review each finding.")
         note_id = self.note.id if self.note else None
         if note_id:
@@ -517,6 +523,7 @@ class NotesAnalysisPanel(QWidget):
                 )
             )
         fill(self.findings, rows, list(range(len(rows))))
+        self.findings.resizeRowsToContents()
         for i, f in enumerate(found):
             ok = finding_verified(f)
             for c in range(self.findings.columnCount()):

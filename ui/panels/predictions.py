@@ -205,7 +205,8 @@ class PredictionsPanel(QWidget):
             )
         )
         self.treatments = table(
-            ("Option", "Predicted response", "Interval", "Band", "Model"), "treatment comparison"
+            ("Option", "Predicted chance of response", "90% interval", "Model"),
+            "treatment comparison",
         )
         self.treatments.setMinimumHeight(230)
         self.treatments.cellDoubleClicked.connect(self._treatment_card)
@@ -318,7 +319,6 @@ class PredictionsPanel(QWidget):
                     OPTION_TITLES.get(v.option or "", v.option or ""),
                     f"{v.probability:.0%}",
                     f"{v.interval_low:.0%}–{v.interval_high:.0%}",
-                    v.band,
                     f"{v.model_version} (demonstration only)" if v.synthetic else v.model_version,
                 )
                 for v in opts
@@ -363,6 +363,7 @@ class PredictionsPanel(QWidget):
 
     def _show_card(self, card: dict[str, Any]) -> None:
         dlg = ModelCardDialog(card, self)
+        dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dlg.finished.connect(
             lambda _r, d=dlg: self._dialogs.remove(d) if d in self._dialogs else None
         )
