@@ -516,7 +516,7 @@ class NotesAnalysisPanel(QWidget):
             rows.append(
                 (
                     "✔ Verified" if ok else "? Suggestion",
-                    KIND_TITLES.get(f.get("kind", ""), f.get("kind", "")),
+                    f"{KIND_TITLES.get(f.get('kind', ''), f.get('kind', ''))}: "
                     f"{f.get('label', '')}{conf}",
                     quotes,
                     review,
