@@ -84,9 +84,11 @@ def test_full_run_is_stored_with_provenance(llm_ctx, clinic, qtbot, show) -> Non
         assert nlp.analyses_for_note(ctx, me, note.id) == []
         return
     assert sig.args == ["stored"]
+    # let the panel's own reload finish before reading the store from the test thread
+    qtbot.waitUntil(lambda: panel.analysis_id is not None, timeout=10000)
     (stored,) = nlp.analyses_for_note(ctx, me, note.id)
     assert stored.result["model"]["clinical_validity"] is False
-    qtbot.waitUntil(lambda: panel.analysis_id == stored.id, timeout=10000)
+    assert panel.analysis_id == stored.id
     assert stored.result["model"]["sha256"][:12] in panel.provenance.text()
 
 
