@@ -204,6 +204,7 @@ class NotesAnalysisPanel(QWidget):
         self.findings.setWordWrap(True)
         hdr = self.findings.horizontalHeader()
         hdr.setStretchLastSection(False)
+        hdr.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         hdr.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
         self.findings.itemSelectionChanged.connect(self._highlight)
         rl.addWidget(self.findings, 1)
