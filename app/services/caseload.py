@@ -1,0 +1,91 @@
+"""Caseload read model: every patient the user may see, scored in one batch, sorted by risk.
+
+Features are assembled from the store exactly as for a single prediction
+(`app.services.predictions.build_features`) and scored with
+`engines.xgb.predict.score_caseload` in one vectorised pass (no explanations: those are per
+patient, in the prediction panel).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy.orm import Session
+
+from app.domain import Principal
+from app.services import patients, predictions
+from app.services.context import AppContext, actor_of
+from engines.xgb.predict import score_caseload
+
+
+@dataclass(frozen=True)
+class CaseloadRow:
+    patient_id: str
+    mrn: str
+    display_name: str
+    is_synthetic: bool
+    probability: float
+    interval_low: float
+    interval_high: float
+    band: str
+
+
+@dataclass(frozen=True)
+class CaseloadView:
+    target: str
+    title: str
+    model_version: str
+    synthetic: bool
+    rows: tuple[CaseloadRow, ...]  # highest probability first
+    scored_at: datetime
+
+
+def score_visible(
+    ctx: AppContext, principal: Principal, target: str = "relapse_6m"
+) -> CaseloadView:
+    """Score every visible patient for one risk target in a single batch (audited)."""
+    visible = patients.list_patients(ctx, principal)
+    now = datetime.now(UTC)
+    model = predictions.registry().load(target)
+
+    def read(session: Session) -> list[dict]:
+        return [predictions.build_features(session, p.id, now) for p in visible]
+
+    rows = ctx.store.read(read) if visible else []
+    by_id = {p.id: p for p in visible}
+    out: list[CaseloadRow] = []
+    if rows:
+        scores = score_caseload(
+            model, rows, allowed_demographics=frozenset(ctx.settings.allowed_demographics)
+        )
+        for i in scores.order_by_risk():
+            p = by_id[scores.patient_ids[int(i)]]
+            out.append(
+                CaseloadRow(
+                    p.id,
+                    p.mrn,
+                    p.display_name,
+                    p.is_synthetic,
+                    float(scores.probability[i]),
+                    float(scores.interval_low[i]),
+                    float(scores.interval_high[i]),
+                    scores.band(int(i)),
+                )
+            )
+    ctx.store.write(
+        lambda uow: uow.audit(
+            actor_of(principal),
+            "prediction.caseload",
+            record_type="prediction",
+            detail={"target": target, "count": len(out)},
+        )
+    )
+    return CaseloadView(
+        target,
+        str(model.card.raw.get("title", target)),
+        model.card.model_version,
+        model.card.synthetic,
+        tuple(out),
+        now,
+    )

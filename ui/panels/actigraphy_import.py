@@ -1,0 +1,306 @@
+"""Import dialog for actigraphy files: file picker, column mapping for generic CSV, progress and
+cancel. Parsing and analysis run on a worker thread; the store write is one transaction, so a
+malformed file (or a cancel before the write) stores nothing."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.domain import Principal
+from app.services import actigraphy_view as av
+from app.services.context import AppContext
+from engines.pat.importer import DEPRESJON, ColumnMapping
+from ui.panels.common import RunTask, fill, label, notice, table, user_message
+
+DELIMITERS = {"Comma (,)": ",", "Semicolon (;)": ";", "Tab": "\t"}
+
+
+class _Bridge(QObject):
+    progress = Signal(int, str)
+    prepared = Signal(object)
+    failed = Signal(object)
+
+
+class ImportDialog(QDialog):
+    """``imported(outcome)`` fires after the recording is stored."""
+
+    imported = Signal(object)
+    failed = Signal(str)
+
+    def __init__(
+        self,
+        ctx: AppContext,
+        principal: Principal,
+        patient_id: str,
+        run_task: RunTask,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.ctx, self.principal, self.patient_id, self.run_task = (
+            ctx,
+            principal,
+            patient_id,
+            run_task,
+        )
+        self.setWindowTitle("Import actigraphy recording")
+        self.setAccessibleName("import actigraphy recording")
+        self.setModal(True)
+        self._cancel = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._busy = False
+        self._bridge = _Bridge(self)
+        self._bridge.progress.connect(self._progress)
+        self._bridge.prepared.connect(self._store)
+        self._bridge.failed.connect(self._failed)
+
+        lay = QVBoxLayout(self)
+        form = QFormLayout()
+        pick = QHBoxLayout()
+        self.path = QLineEdit()
+        self.path.setAccessibleName("file to import")
+        self.path.setPlaceholderText("CSV or CSV.gz with one row per epoch")
+        self.path.editingFinished.connect(self._preview)
+        browse = QPushButton("&Browse…")
+        browse.setAccessibleName("choose file")
+        browse.clicked.connect(self._browse)
+        pick.addWidget(self.path, 1)
+        pick.addWidget(browse)
+        form.addRow("File:", pick)
+        self.format = QComboBox()
+        self.format.setAccessibleName("file format")
+        self.format.addItem("Depresjon export (timestamp, date, activity)", "depresjon")
+        self.format.addItem("Generic CSV — map the columns", "generic")
+        self.format.currentIndexChanged.connect(self._format_changed)
+        form.addRow("Format:", self.format)
+        self.delimiter = QComboBox()
+        self.delimiter.setAccessibleName("delimiter")
+        for name in DELIMITERS:
+            self.delimiter.addItem(name)
+        self.delimiter.currentIndexChanged.connect(self._preview)
+        form.addRow("Delimiter:", self.delimiter)
+        self.ts_col = QComboBox()
+        self.ts_col.setAccessibleName("timestamp column")
+        form.addRow("Timestamp column:", self.ts_col)
+        self.counts_col = QComboBox()
+        self.counts_col.setAccessibleName("activity counts column")
+        form.addRow("Counts column:", self.counts_col)
+        self.epoch = QSpinBox()
+        self.epoch.setAccessibleName("epoch length in seconds")
+        self.epoch.setRange(0, 3600)
+        self.epoch.setSpecialValueText("detect from timestamps")
+        self.epoch.setSuffix(" s")
+        form.addRow("Epoch:", self.epoch)
+        lay.addLayout(form)
+        self.preview = table((), "file preview")
+        self.preview.setMaximumHeight(150)
+        lay.addWidget(self.preview)
+        lay.addWidget(
+            label(
+                "Epochs other than 60 s are resampled to minutes. Gaps and non-wear "
+                "are detected and shown. A file with any malformed line is rejected "
+                "as a whole.",
+                "muted",
+                wrap=True,
+            )
+        )
+        self.progress = QProgressBar()
+        self.progress.setAccessibleName("import progress")
+        self.progress.setRange(0, 100)
+        self.progress.setValue(0)
+        lay.addWidget(self.progress)
+        self.message = label("", "muted", wrap=True)
+        self.message.setAccessibleName("import message")
+        lay.addWidget(self.message)
+        self.error = notice("", "import error", "danger")
+        self.error.hide()
+        lay.addWidget(self.error)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setAccessibleName("cancel import")
+        self.cancel_button.clicked.connect(self.cancel)
+        self.import_button = QPushButton("&Import")
+        self.import_button.setProperty("primary", "true")
+        self.import_button.setAccessibleName("start import")
+        self.import_button.setDefault(True)
+        self.import_button.clicked.connect(self.start)
+        buttons.addWidget(self.cancel_button)
+        buttons.addWidget(self.import_button)
+        lay.addLayout(buttons)
+        self._format_changed()
+
+    # -- inputs ------------------------------------------------------------------------------
+    def set_path(self, path: Path | str) -> None:
+        self.path.setText(str(path))
+        self._preview()
+
+    def _browse(self) -> None:
+        name, _ = QFileDialog.getOpenFileName(
+            self, "Choose an activity file", "", "Activity files (*.csv *.csv.gz *.txt);;All (*)"
+        )
+        if name:
+            self.set_path(name)
+
+    def _format_changed(self) -> None:
+        generic = self.format.currentData() == "generic"
+        for w in (self.delimiter, self.ts_col, self.counts_col, self.epoch):
+            w.setEnabled(generic)
+        self._preview()
+
+    def _preview(self) -> None:
+        text = self.path.text().strip()
+        if not text:
+            return
+        delim = DELIMITERS[self.delimiter.currentText()]
+        self.run_task(
+            av.preview_columns,
+            Path(text),
+            delim,
+            label="Reading file header",
+            on_done=self._show_preview,
+            on_error=self._show_error,
+        )
+
+    def _show_preview(self, pv: av.ColumnPreview) -> None:
+        self.error.hide()
+        self.preview.setColumnCount(len(pv.columns))
+        self.preview.setHorizontalHeaderLabels(list(pv.columns))
+        fill(self.preview, [list(r) for r in pv.rows])
+        for combo, guess in (
+            (self.ts_col, ("timestamp", "time", "datetime")),
+            (self.counts_col, ("activity", "counts", "count", "steps")),
+        ):
+            combo.clear()
+            combo.addItems(list(pv.columns))
+            for g in guess:
+                i = combo.findText(g)
+                if i >= 0:
+                    combo.setCurrentIndex(i)
+                    break
+
+    def mapping(self) -> ColumnMapping:
+        """The column mapping the user chose."""
+        if self.format.currentData() == "depresjon":
+            return DEPRESJON
+        return ColumnMapping(
+            timestamp=self.ts_col.currentText() or "timestamp",
+            counts=self.counts_col.currentText() or "activity",
+            delimiter=DELIMITERS[self.delimiter.currentText()],
+            epoch_s=self.epoch.value() or None,
+        )
+
+    # -- running -----------------------------------------------------------------------------
+    @property
+    def busy(self) -> bool:
+        return self._busy
+
+    def start(self) -> None:
+        """Parse and analyse on a worker thread, then store in one transaction."""
+        text = self.path.text().strip()
+        if not text or self._busy:
+            if not text:
+                self._show_error_text("Choose a file to import.")
+            return
+        self._busy = True
+        self._cancel.clear()
+        self.error.hide()
+        self.import_button.setEnabled(False)
+        self.progress.setValue(0)
+        path, mapping, bridge, cancel = Path(text), self.mapping(), self._bridge, self._cancel
+
+        def work() -> None:  # worker thread: engine only, no store
+            try:
+                prepared = av.prepare_import(
+                    path,
+                    mapping,
+                    progress=lambda p, m: bridge.progress.emit(p, m),
+                    cancelled=cancel.is_set,
+                )
+                if cancel.is_set():
+                    raise av.ImportCancelled()
+            except BaseException as exc:  # noqa: BLE001 — shown to the user
+                bridge.failed.emit(exc)
+                return
+            bridge.prepared.emit(prepared)
+
+        self._thread = threading.Thread(target=work, name="actigraphy-import", daemon=True)
+        self._thread.start()
+
+    def cancel(self) -> None:
+        """Stop an import before it is stored; close the dialog when idle."""
+        if self._busy:
+            self._cancel.set()
+            self.message.setText("Cancelling…")
+        else:
+            self.reject()
+
+    def _progress(self, pct: int, msg: str) -> None:
+        self.progress.setValue(pct)
+        self.message.setText(msg)
+
+    def _store(self, prepared: av.PreparedImport) -> None:
+        if self._cancel.is_set():
+            self._failed(av.ImportCancelled())
+            return
+        self.cancel_button.setEnabled(False)  # the write is one short transaction
+        self._progress(95, "Storing the recording")
+        self.run_task(
+            av.store_prepared,
+            self.ctx,
+            self.principal,
+            self.patient_id,
+            prepared,
+            label="Storing actigraphy",
+            on_done=self._stored,
+            on_error=self._failed,
+        )
+
+    def _stored(self, outcome: Any) -> None:  # noqa: ANN401
+        self._busy = False
+        self.cancel_button.setEnabled(True)
+        self.import_button.setEnabled(True)
+        self._progress(100, f"Imported {outcome.minutes:,} minutes, {outcome.nights} nights.")
+        self.imported.emit(outcome)
+        self.accept()
+
+    def _failed(self, exc: BaseException) -> None:
+        self._busy = False
+        self.cancel_button.setEnabled(True)
+        self.import_button.setEnabled(True)
+        self.progress.setValue(0)
+        if isinstance(exc, av.ImportCancelled):
+            self.message.setText("Import cancelled; nothing was stored.")
+            return
+        self._show_error(exc)
+
+    def _show_error(self, exc: BaseException) -> None:
+        self._show_error_text(user_message(exc) + "\nNothing was imported.")
+
+    def _show_error_text(self, text: str) -> None:
+        self.message.setText("")
+        self.error.setText(text)
+        self.error.show()
+        self.failed.emit(text)
+
+    def done(self, result: int) -> None:  # noqa: D102 — stop the worker before closing
+        self._cancel.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        super().done(result)

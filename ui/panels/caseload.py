@@ -1,0 +1,146 @@
+"""Caseload view: every patient the user may see, scored in one batch, highest risk first."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QPushButton, QVBoxLayout, QWidget
+
+from app.domain import Principal
+from app.services import caseload
+from app.services.caseload import CaseloadView
+from app.services.context import AppContext
+from engines.xgb.bands import SYNTHETIC_LABEL
+from ui.panels.common import (
+    BAND_COLOURS,
+    RunTask,
+    TaskRunner,
+    fill,
+    label,
+    notice,
+    section,
+    table,
+    user_message,
+)
+from ui.panels.predictions import TARGET_TITLES
+
+
+class CaseloadWidget(QWidget):
+    """Mount anywhere (e.g. a 'Caseload' page of the shell):
+    ``CaseloadWidget(ctx, principal, run_task=shell.tasks.call)``; ``patient_activated(pid)``
+    fires on double-click / Enter so the shell can open that patient."""
+
+    patient_activated = Signal(str)
+    loaded = Signal()
+
+    def __init__(
+        self,
+        ctx: AppContext,
+        principal: Principal,
+        run_task: RunTask | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.ctx, self.principal = ctx, principal
+        self._runner = None if run_task is not None else TaskRunner(self)
+        self.run_task: RunTask = run_task or self._runner  # type: ignore[assignment]
+        self.view: CaseloadView | None = None
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(16, 12, 16, 16)
+        top = QHBoxLayout()
+        top.addWidget(section("Caseload by risk"))
+        top.addStretch(1)
+        self.target = QComboBox()
+        self.target.setAccessibleName("risk target")
+        for key, title in TARGET_TITLES.items():
+            self.target.addItem(title, key)
+        self.target.currentIndexChanged.connect(self.load)
+        top.addWidget(self.target)
+        self.refresh = QPushButton("&Refresh")
+        self.refresh.setAccessibleName("rescore caseload")
+        self.refresh.clicked.connect(self.load)
+        top.addWidget(self.refresh)
+        lay.addLayout(top)
+        self.label = notice(
+            f"Model estimates {SYNTHETIC_LABEL}; sorted by predicted probability. Suicide risk "
+            "is not scored here: it is assessed with the C-SSRS and clinical judgement.",
+            "caseload label",
+        )
+        lay.addWidget(self.label)
+        self.table = table(
+            ("Patient", "MRN", "Probability", "Interval", "Band", "Record"), "caseload by risk"
+        )
+        self.table.cellActivated.connect(self._activate)
+        self.table.cellDoubleClicked.connect(self._activate)
+        lay.addWidget(self.table, 1)
+        self.status = label("", "muted")
+        self.status.setAccessibleName("caseload status")
+        lay.addWidget(self.status)
+        self.load()
+
+    def load(self) -> None:
+        target = self.target.currentData() or "relapse_6m"
+        self.status.setText("Scoring caseload…")
+        self.refresh.setEnabled(False)
+        self.run_task(
+            caseload.score_visible,
+            self.ctx,
+            self.principal,
+            target,
+            label="Scoring caseload",
+            on_done=self._show,
+            on_error=self._error,
+        )
+
+    def clear(self) -> None:
+        """Drop PHI from the widgets."""
+        self.view = None
+        self.table.setRowCount(0)
+
+    def _show(self, view: CaseloadView) -> None:
+        self.refresh.setEnabled(True)
+        if view.target != (self.target.currentData() or "relapse_6m"):
+            return
+        self.view = view
+        fill(
+            self.table,
+            [
+                (
+                    r.display_name,
+                    r.mrn,
+                    f"{r.probability:.0%}",
+                    f"{r.interval_low:.0%}–{r.interval_high:.0%}",
+                    r.band,
+                    "synthetic demo" if r.is_synthetic else "",
+                )
+                for r in view.rows
+            ],
+            [r.patient_id for r in view.rows],
+        )
+        for i, r in enumerate(view.rows):
+            item = self.table.item(i, 4)
+            item.setForeground(QColor(BAND_COLOURS.get(r.band, "#5b6675")))
+            f = item.font()
+            f.setBold(True)
+            item.setFont(f)
+        self.status.setText(
+            f"{len(view.rows)} patients scored in one batch with {view.model_version} at "
+            f"{view.scored_at.astimezone():%H:%M}"
+        )
+        self.loaded.emit()
+
+    def _error(self, exc: BaseException) -> None:
+        self.refresh.setEnabled(True)
+        self.status.setText(user_message(exc))
+
+    def _activate(self, row: int, _col: int) -> None:
+        item = self.table.item(row, 0)
+        if item is not None:
+            self.patient_activated.emit(str(item.data(Qt.ItemDataRole.UserRole)))
+
+    def closeEvent(self, event: Any) -> None:  # noqa: ANN401, N802
+        if self._runner is not None:
+            self._runner.wait()
+        super().closeEvent(event)

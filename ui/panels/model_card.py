@@ -1,0 +1,179 @@
+"""Model card dialog: what a model predicts, from which data, how well, and its limits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QHBoxLayout,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engines.xgb.bands import SYNTHETIC_LABEL
+from ui.panels.charts import ReliabilityChart
+from ui.panels.common import fill, label, notice, section, table
+
+
+def _ci(m: dict[str, Any] | None, pct: bool = False) -> str:
+    if not m:
+        return "—"
+    f = (lambda x: f"{x:.3f}") if not pct else (lambda x: f"{x:.0%}")
+    return f"{f(m['value'])} ({f(m['ci_low'])}–{f(m['ci_high'])})"
+
+
+class ModelCardDialog(QDialog):
+    """Shows a model card (the signed JSON document) in readable form."""
+
+    def __init__(self, card: dict[str, Any], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.card = card
+        title = str(card.get("title", card.get("name", "model")))
+        self.setWindowTitle(f"Model card — {title}")
+        self.setAccessibleName("model card")
+        self.resize(860, 720)
+        outer = QVBoxLayout(self)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        outer.addWidget(scroll)
+        inner = QWidget()
+        scroll.setWidget(inner)
+        lay = QVBoxLayout(inner)
+        lay.setSpacing(8)
+
+        h = label(title, "h1")
+        h.setStyleSheet("QLabel { font-size: 16pt; font-weight: 600; }")
+        lay.addWidget(h)
+        lay.addWidget(
+            label(
+                f"{card.get('name')}@{card.get('version')} · created "
+                f"{str(card.get('created_at', ''))[:10]} · XGBoost "
+                f"{card.get('xgboost_version', '?')} · SHA-256 "
+                f"{str(card.get('model_sha256', ''))[:16]}…",
+                "muted",
+                wrap=True,
+            )
+        )
+        labels = list(card.get("labels", []))
+        td = card.get("training_data", {})
+        if td.get("kind") == "synthetic" and SYNTHETIC_LABEL not in labels:
+            labels.append(SYNTHETIC_LABEL)
+        for text in labels:
+            lay.addWidget(notice(text[0].upper() + text[1:], "model label"))
+
+        lay.addWidget(section("Target"))
+        lay.addWidget(label(f"<b>{card.get('target')}</b>: {card.get('outcome', '')}", wrap=True))
+        lay.addWidget(section("Intended use"))
+        lay.addWidget(label(str(card.get("intended_use", "—")), wrap=True))
+
+        lay.addWidget(section("Training data"))
+        lay.addWidget(label(str(td.get("description", td.get("kind", "—"))), wrap=True))
+        split = card.get("split", {})
+        if split:
+            lay.addWidget(
+                label(
+                    f"Split {split.get('method', '')}: {split.get('n_train', '?')} training, "
+                    f"{split.get('n_calibration', '?')} calibration, {split.get('n_test', '?')} "
+                    f"held-out test records; {split.get('events_per_feature', '?')} events per "
+                    "feature.",
+                    "muted",
+                    wrap=True,
+                )
+            )
+
+        lay.addWidget(section("Held-out performance (95% bootstrap CI)"))
+        metrics = card.get("metrics", {})
+        ho = metrics.get("held_out", {})
+        raw = metrics.get("held_out_uncalibrated", {})
+        self.metrics = table(
+            ("Metric", "Calibrated model", "Before calibration"), "held-out metrics"
+        )
+        rows = [
+            ("AUC", _ci(ho.get("auc")), _ci(raw.get("auc"))),
+            ("Brier score (lower is better)", _ci(ho.get("brier")), _ci(raw.get("brier"))),
+            ("Log-loss (lower is better)", _ci(ho.get("log_loss")), _ci(raw.get("log_loss"))),
+            (
+                "Calibration slope",
+                f"{ho.get('calibration_slope', '—')}",
+                f"{raw.get('calibration_slope', '—')}",
+            ),
+            (
+                "Calibration intercept",
+                f"{ho.get('calibration_intercept', '—')}",
+                f"{raw.get('calibration_intercept', '—')}",
+            ),
+            ("No-skill Brier", f"{metrics.get('no_skill_brier', '—')}", ""),
+        ]
+        fill(self.metrics, rows)
+        self.metrics.setFixedHeight(36 + 30 * len(rows))
+        lay.addWidget(self.metrics)
+        lay.addWidget(
+            label(
+                f"Held-out test set: {ho.get('n', '?')} records, {ho.get('events', '?')} events.",
+                "muted",
+            )
+        )
+
+        lay.addWidget(section("Calibration"))
+        cal = card.get("calibration", {})
+        row = QHBoxLayout()
+        self.reliability = ReliabilityChart(card)
+        row.addWidget(self.reliability, 3)
+        interval = cal.get("interval", {})
+        sel = cal.get("selection", {})
+        row.addWidget(
+            label(
+                f"Method: {cal.get('method', 'none')} ({sel.get('rule', '')}).\n\n"
+                f"Intervals: {interval.get('method', 'none')}.\n\n"
+                f"Fitted on {cal.get('fitted_on', '?')}.\n\n"
+                "Blue: calibrated model; grey: before calibration; dashed: perfect calibration. "
+                "Points on the dashed line mean predicted probabilities match observed "
+                "frequencies on held-out data.",
+                "muted",
+                wrap=True,
+            ),
+            2,
+        )
+        lay.addLayout(row)
+
+        lay.addWidget(section("Features"))
+        feats = card.get("features", [])
+        self.features = table(("Feature", "Unit", "Group", "Kind"), "model features")
+        fill(
+            self.features,
+            [
+                (
+                    f.get("label", f["name"]),
+                    f.get("unit", ""),
+                    f.get("group", ""),
+                    f.get("kind", ""),
+                )
+                for f in feats
+            ],
+        )
+        self.features.setFixedHeight(36 + 30 * len(feats))
+        lay.addWidget(self.features)
+        lay.addWidget(
+            label(
+                "Missing inputs are passed to XGBoost as missing (its native "
+                "handling), never replaced by zero.",
+                "muted",
+                wrap=True,
+            )
+        )
+
+        lay.addWidget(section("Limits"))
+        for lim in card.get("limits", []):
+            lay.addWidget(label(f"•  {lim}", wrap=True))
+        if card.get("notice"):
+            lay.addWidget(notice(str(card["notice"]), "suicide risk notice", "danger"))
+        lay.addWidget(label(f"Explanations: {card.get('contributions', '—')}.", "muted", wrap=True))
+        lay.addStretch(1)
+
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        buttons.accepted.connect(self.accept)
+        outer.addWidget(buttons)

@@ -1,0 +1,376 @@
+"""Predictions panel: each risk target with probability, calibrated interval, band, model
+version and provenance; the explanation as signed bars in plain words; the model card; the
+treatment comparison; and the fixed notice that suicide risk is not an ML score."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QGridLayout,
+    QHBoxLayout,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.domain import Principal
+from app.services import model_cards, predictions
+from app.services.context import AppContext
+from app.services.predictions import PredictionView
+from engines.xgb.bands import SUICIDE_RISK_NOTICE, SYNTHETIC_LABEL
+from ui.panels.charts import ContributionChart
+from ui.panels.common import (
+    Frame,
+    RunTask,
+    TaskRunner,
+    band_chip,
+    fill,
+    label,
+    notice,
+    section,
+    table,
+    user_message,
+)
+from ui.panels.model_card import ModelCardDialog
+
+TARGET_TITLES = {
+    "relapse_6m": "Relapse within 6 months",
+    "hosp_90d": "Psychiatric hospitalisation within 90 days",
+}
+OPTION_TITLES = {
+    "ssri": "SSRI",
+    "snri": "SNRI",
+    "bupropion": "Bupropion",
+    "mirtazapine": "Mirtazapine",
+    "cbt": "CBT",
+    "combination": "Combination (antidepressant + CBT)",
+}
+
+
+def title_of(v: PredictionView) -> str:
+    if v.option:
+        return f"Response to {OPTION_TITLES.get(v.option, v.option)}"
+    return TARGET_TITLES.get(v.target, v.target)
+
+
+def interval_text(v: PredictionView) -> str:
+    level = v.provenance.get("interval_method", "")
+    pct = "90% " if "90%" in str(level) else ""
+    return f"{pct}interval {v.interval_low:.0%}–{v.interval_high:.0%}"
+
+
+def provenance_text(v: PredictionView) -> str:
+    p = v.provenance
+    data = p.get("training_data") or "unknown data"
+    made = v.generated_at.strftime("%Y-%m-%d %H:%M") if v.generated_at else ""
+    return f"Model {v.model_version} · trained on {data} data · scored {made}"
+
+
+class RiskCard(Frame):
+    """One risk target: probability, band, interval, model and provenance."""
+
+    explain = Signal(str)
+    card_requested = Signal(str)
+
+    def __init__(self, v: PredictionView, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.view = v
+        self.setAccessibleName(f"{title_of(v)} prediction")
+        head = QHBoxLayout()
+        head.addWidget(label(title_of(v).upper(), "cardTitle"))
+        head.addStretch(1)
+        head.addWidget(band_chip(v.band))
+        self.body.addLayout(head)
+        self.value = label(f"{v.probability:.0%}", "cardValue")
+        self.value.setStyleSheet("QLabel { font-size: 20pt; font-weight: 600; }")
+        self.value.setAccessibleName(f"probability {v.probability:.0%}")
+        self.body.addWidget(self.value)
+        self.body.addWidget(
+            label(f"{interval_text(v)} · model estimate, not a measurement", "muted", wrap=True)
+        )
+        self.body.addWidget(label(provenance_text(v), "muted", wrap=True))
+        row = QHBoxLayout()
+        why = QPushButton("Explain")
+        why.setAccessibleName(f"explain {title_of(v)}")
+        why.clicked.connect(lambda: self.explain.emit(self.key))
+        card = QPushButton("Model card…")
+        card.setAccessibleName(f"model card for {title_of(v)}")
+        card.clicked.connect(lambda: self.card_requested.emit(self.key))
+        row.addWidget(why)
+        row.addWidget(card)
+        row.addStretch(1)
+        self.body.addLayout(row)
+
+    @property
+    def key(self) -> str:
+        return model_cards.model_name_for(self.view.target, self.view.option)
+
+
+class PredictionsPanel(QWidget):
+    """Mount in the shell's Predictions tab: ``PredictionsPanel(ctx, principal, pid,
+    run_task=ws.tasks.call)``; call ``set_patient(pid)`` when the patient changes."""
+
+    loaded = Signal()
+
+    def __init__(
+        self,
+        ctx: AppContext,
+        principal: Principal,
+        patient_id: str | None = None,
+        run_task: RunTask | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.ctx, self.principal, self.patient_id = ctx, principal, patient_id
+        self._runner = None if run_task is not None else TaskRunner(self)
+        self.run_task: RunTask = run_task or self._runner  # type: ignore[assignment]
+        self.views: list[PredictionView] = []
+        self._dialogs: list[ModelCardDialog] = []
+
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        outer.addWidget(scroll)
+        inner = QWidget()
+        scroll.setWidget(inner)
+        lay = QVBoxLayout(inner)
+        lay.setContentsMargins(16, 12, 16, 16)
+        lay.setSpacing(10)
+
+        top = QHBoxLayout()
+        top.addWidget(section("Risk predictions"))
+        top.addStretch(1)
+        self.status = label("", "muted")
+        self.status.setAccessibleName("predictions status")
+        top.addWidget(self.status)
+        self.score = QPushButton("&Score now")
+        self.score.setAccessibleName("score this patient now")
+        self.score.setToolTip("Run every active model on this patient's current record")
+        self.score.clicked.connect(self.score_now)
+        top.addWidget(self.score)
+        lay.addLayout(top)
+
+        self.suicide = notice(
+            SUICIDE_RISK_NOTICE + " Use the C-SSRS and your clinical judgement.",
+            "suicide risk notice",
+            "danger",
+        )
+        lay.addWidget(self.suicide)
+        self.synthetic = notice(
+            f"Models {SYNTHETIC_LABEL}. Probabilities are model estimates with uncertainty, "
+            "not measurements, and not a diagnosis.",
+            "synthetic model label",
+        )
+        lay.addWidget(self.synthetic)
+
+        self.cards = QGridLayout()
+        self.cards.setSpacing(10)
+        lay.addLayout(self.cards)
+        self.empty = label(
+            "No predictions stored for this patient yet. Use “Score now”.", "muted", wrap=True
+        )
+        lay.addWidget(self.empty)
+
+        lay.addWidget(section("Why — top contributions"))
+        pick = QHBoxLayout()
+        pick.addWidget(label("Explain:"))
+        self.explain_for = QComboBox()
+        self.explain_for.setAccessibleName("prediction to explain")
+        self.explain_for.currentIndexChanged.connect(self._show_explanation)
+        pick.addWidget(self.explain_for, 1)
+        lay.addLayout(pick)
+        self.chart = ContributionChart()
+        lay.addWidget(self.chart)
+        self.legend = label(
+            "Red bars raise the predicted probability, blue bars lower it (TreeSHAP, log-odds of "
+            "the model). Inputs shown as “not recorded” are missing and were not imputed. "
+            "Contributions explain the model, not the patient's biology; they are not causal.",
+            "muted",
+            wrap=True,
+        )
+        lay.addWidget(self.legend)
+
+        lay.addWidget(section("Treatment comparison — demonstration only"))
+        lay.addWidget(
+            notice(
+                "Predicted chance of response (≥ 50 % PHQ-9 reduction at 8 weeks) per option, "
+                f"from models {SYNTHETIC_LABEL}. Not a treatment recommendation.",
+                "treatment comparison label",
+            )
+        )
+        self.treatments = table(
+            ("Option", "Predicted chance of response", "90% interval", "Model"),
+            "treatment comparison",
+        )
+        self.treatments.setMinimumHeight(230)
+        self.treatments.cellDoubleClicked.connect(self._treatment_card)
+        lay.addWidget(self.treatments)
+        lay.addStretch(1)
+        if patient_id:
+            self.load()
+
+    # -- data ------------------------------------------------------------------------------
+    def set_patient(self, patient_id: str | None) -> None:
+        """Switch patient (drops what was shown, then loads)."""
+        self.patient_id = patient_id
+        self.clear()
+        if patient_id:
+            self.load()
+
+    def clear(self) -> None:
+        """Drop PHI from the widgets (lock, sign-out, patient switch)."""
+        self.views = []
+        self._render()
+
+    def load(self) -> None:
+        pid = self.patient_id
+        self.status.setText("Loading…")
+        self.run_task(
+            predictions.latest,
+            self.ctx,
+            self.principal,
+            pid,
+            label="Loading predictions",
+            on_done=lambda views: self._loaded(pid, views),
+            on_error=self._error,
+        )
+
+    def score_now(self) -> None:
+        pid = self.patient_id
+        if not pid:
+            return
+        self.score.setEnabled(False)
+        self.status.setText("Scoring…")
+
+        def done(_ids: list[str]) -> None:
+            self.score.setEnabled(True)
+            if pid == self.patient_id:
+                self.load()
+
+        def failed(exc: BaseException) -> None:
+            self.score.setEnabled(True)
+            self._error(exc)
+
+        self.run_task(
+            predictions.predict,
+            self.ctx,
+            self.principal,
+            pid,
+            label="Scoring predictions",
+            on_done=done,
+            on_error=failed,
+        )
+
+    def _loaded(self, pid: str | None, views: list[PredictionView]) -> None:
+        if pid != self.patient_id:
+            return
+        self.views = views
+        when = max((v.generated_at for v in views), default=None)
+        self.status.setText(f"Last scored {when:%Y-%m-%d %H:%M}" if when else "")
+        self._render()
+        self.loaded.emit()
+
+    def _error(self, exc: BaseException) -> None:
+        self.status.setText(user_message(exc))
+        self.status.setObjectName("error")
+        self.status.setStyleSheet("QLabel { color: #c0392b; font-weight: 600; }")
+
+    # -- rendering ---------------------------------------------------------------------------
+    def risk_views(self) -> list[PredictionView]:
+        order = list(TARGET_TITLES)
+        risks = [v for v in self.views if v.option is None]
+        return sorted(risks, key=lambda v: order.index(v.target) if v.target in order else 99)
+
+    def treatment_views(self) -> list[PredictionView]:
+        order = list(OPTION_TITLES)
+        opts = [v for v in self.views if v.option is not None]
+        return sorted(opts, key=lambda v: -v.probability if v.option in order else 0)
+
+    def _render(self) -> None:
+        while self.cards.count():
+            w = self.cards.takeAt(0).widget()
+            if w is not None:
+                w.deleteLater()
+        risks = self.risk_views()
+        for i, v in enumerate(risks):
+            c = RiskCard(v)
+            c.explain.connect(self.explain)
+            c.card_requested.connect(self.open_model_card)
+            self.cards.addWidget(c, 0, i)
+        self.empty.setVisible(not self.views)
+        self.synthetic.setVisible(any(v.synthetic for v in self.views) or not self.views)
+        self.explain_for.blockSignals(True)
+        self.explain_for.clear()
+        for v in (*risks, *self.treatment_views()):
+            self.explain_for.addItem(title_of(v), model_cards.model_name_for(v.target, v.option))
+        self.explain_for.blockSignals(False)
+        self._show_explanation()
+        opts = self.treatment_views()
+        fill(
+            self.treatments,
+            [
+                (
+                    OPTION_TITLES.get(v.option or "", v.option or ""),
+                    f"{v.probability:.0%}",
+                    f"{v.interval_low:.0%}–{v.interval_high:.0%}",
+                    f"{v.model_version} (demonstration only)" if v.synthetic else v.model_version,
+                )
+                for v in opts
+            ],
+            [model_cards.model_name_for(v.target, v.option) for v in opts],
+        )
+
+    def view_for(self, key: str) -> PredictionView | None:
+        for v in self.views:
+            if model_cards.model_name_for(v.target, v.option) == key:
+                return v
+        return None
+
+    def explain(self, key: str) -> None:
+        """Show the explanation of one model's prediction."""
+        i = self.explain_for.findData(key)
+        if i >= 0:
+            self.explain_for.setCurrentIndex(i)
+
+    def _show_explanation(self) -> None:
+        v = self.view_for(self.explain_for.currentData() or "")
+        self.chart.set_contributions(v.contributions if v else [])
+
+    # -- model card --------------------------------------------------------------------------
+    def _treatment_card(self, row: int, _col: int) -> None:
+        item = self.treatments.item(row, 0)
+        if item is not None:
+            self.open_model_card(str(item.data(Qt.ItemDataRole.UserRole)))
+
+    def open_model_card(self, key: str) -> None:
+        """Load the signed model card off the GUI thread and show it."""
+        v = self.view_for(key)
+        version = v.model_version.split("@", 1)[1] if v and "@" in v.model_version else None
+        self.run_task(
+            model_cards.model_card,
+            key,
+            version,
+            label="Loading model card",
+            on_done=self._show_card,
+            on_error=self._error,
+        )
+
+    def _show_card(self, card: dict[str, Any]) -> None:
+        dlg = ModelCardDialog(card, self)
+        dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dlg.finished.connect(
+            lambda _r, d=dlg: self._dialogs.remove(d) if d in self._dialogs else None
+        )
+        self._dialogs.append(dlg)
+        dlg.open()
+
+    def closeEvent(self, event: Any) -> None:  # noqa: ANN401, N802
+        if self._runner is not None:
+            self._runner.wait()
+        super().closeEvent(event)
