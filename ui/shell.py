@@ -674,7 +674,13 @@ class ShellWindow(QMainWindow):
         if app is not None:
             app.removeEventFilter(self.idle)
         self.save_state()
-        self.workspace.twin.shutdown()
+        for tab in (
+            self.workspace.twin,
+            self.workspace.analysis,
+            self.workspace.actigraphy,
+            self.workspace.predictions,
+        ):
+            tab.shutdown()
         self.tasks.cancel_all()
         self.tasks.wait(10000)
         self.bridge.close()

@@ -491,105 +491,77 @@ class NotesTab(Tab):
         self.state.setText("")
 
 
-class ActigraphyTab(Tab):
-    def __init__(self, ws: PatientWorkspace) -> None:
+class PanelTab(Tab):
+    """A tab whose content is one of the feature panels (ui.panels), built on first use.
+
+    The panel is rebuilt when another user signs in (it holds the principal), gets the
+    patient on load and drops its PHI on clear, like every tab.
+    """
+
+    def __init__(
+        self, ws: PatientWorkspace, factory: Callable[..., Any], record_types: tuple[str, ...]
+    ) -> None:
         super().__init__(ws)
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(12, 12, 12, 12)
-        self.table = _table(("Start", "Days", "Epoch", "Source"), "Actigraphy series")
-        self.note = EmptyState(
-            "Actigraphy analysis is not available yet",
-            "Stored wearable series are listed above. Sleep, circadian metrics and the PAT "
-            "depression screen appear here once the actigraphy engine is installed.",
-        )
-        lay.addWidget(self.table, 1)
-        lay.addWidget(self.note, 1)
+        self.factory = factory
+        self.record_types = record_types
+        self.lay = QVBoxLayout(self)
+        self.lay.setContentsMargins(0, 0, 0, 0)
+        self.panel: Any = None
 
-    def relevant(self, record_type: str) -> bool:
-        return record_type == "actigraphy"
-
-    def load(self) -> None:
-        self._call(
-            overview.list_actigraphy,
-            self.ws.ctx,
-            self.ws.principal,
-            self.ws.patient_id,
-            label="Loading actigraphy",
-            on_done=self._show,
-        )
-
-    def _show(self, rows: list[overview.SeriesRow]) -> None:
-        _fill(
-            self.table,
-            [
-                (
-                    f"{s.start:%Y-%m-%d}",
-                    f"{s.n_epochs * s.epoch_s / 86400:.1f}",
-                    f"{s.epoch_s} s",
-                    s.source,
-                )
-                for s in rows
-            ],
-        )
-
-    def clear(self) -> None:
-        super().clear()
-        self.table.setRowCount(0)
-
-
-class PredictionsTab(Tab):
-    def __init__(self, ws: PatientWorkspace) -> None:
-        super().__init__(ws)
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(12, 12, 12, 12)
-        self.table = _table(
-            ("Generated", "Target", "Probability", "Interval", "Band", "Model", "Provenance"),
-            "Predictions",
-        )
-        lay.addWidget(
-            label(
-                "Every value shows its model, version and training data. The demo models "
-                "were trained on synthetic data and are for demonstration only. Suicide risk "
-                "is never an ML score: it comes from the C-SSRS and clinical judgement.",
-                "muted",
-                wrap=True,
+    def _ensure_panel(self) -> Any:
+        if self.panel is not None and self.panel.principal != self.ws.principal:
+            self.shutdown()
+        if self.panel is None:
+            self.panel = self.factory(
+                self.ws.ctx, self.ws.principal, None, run_task=self.ws.tasks.call
             )
-        )
-        lay.addWidget(self.table, 1)
+            self.lay.addWidget(self.panel)
+            self.panel.show()  # a child added to an already visible tab starts hidden
+        return self.panel
 
     def relevant(self, record_type: str) -> bool:
-        return record_type == "prediction"
+        return record_type in self.record_types
 
     def load(self) -> None:
-        self._call(
-            overview.list_predictions,
-            self.ws.ctx,
-            self.ws.principal,
-            self.ws.patient_id,
-            label="Loading predictions",
-            on_done=self._show,
-        )
-
-    def _show(self, rows: list[overview.PredictionRow]) -> None:
-        _fill(
-            self.table,
-            [
-                (
-                    f"{p.generated_at:%Y-%m-%d}",
-                    p.target + (f" ({p.option})" if p.option else ""),
-                    f"{p.probability:.0%}",
-                    f"{p.interval_low:.0%}–{p.interval_high:.0%}",
-                    p.band,
-                    f"{p.model_name} {p.model_version}",
-                    p.provenance,
-                )
-                for p in rows
-            ],
-        )
+        if self.ws.principal is None or self.ws.patient_id is None:
+            return
+        panel = self._ensure_panel()
+        if getattr(panel, "patient_id", None) == self.ws.patient_id:
+            panel.load()
+        else:
+            panel.set_patient(self.ws.patient_id)
+        self.loaded_for = self.ws.patient_id
 
     def clear(self) -> None:
         super().clear()
-        self.table.setRowCount(0)
+        if self.panel is not None:
+            self.panel.clear()
+
+    def shutdown(self) -> None:
+        """Release the panel (sign-in of another user, window closing)."""
+        if self.panel is not None:
+            if hasattr(self.panel, "shutdown"):
+                self.panel.shutdown()
+            self.panel.deleteLater()
+            self.panel = None
+
+
+def _actigraphy_panel(*args: Any, **kwargs: Any) -> Any:
+    from ui.panels.actigraphy import ActigraphyPanel
+
+    return ActigraphyPanel(*args, **kwargs)
+
+
+def _predictions_panel(*args: Any, **kwargs: Any) -> Any:
+    from ui.panels.predictions import PredictionsPanel
+
+    return PredictionsPanel(*args, **kwargs)
+
+
+def _analysis_panel(*args: Any, **kwargs: Any) -> Any:
+    from ui.panels.notes_analysis import NotesAnalysisPanel
+
+    return NotesAnalysisPanel(*args, **kwargs)
 
 
 class AlertsTab(Tab):
@@ -739,8 +711,9 @@ class PatientWorkspace(QWidget):
         self.twin = TwinTab(self)
         self.assessments = AssessmentsTab(self)
         self.notes = NotesTab(self)
-        self.actigraphy = ActigraphyTab(self)
-        self.predictions = PredictionsTab(self)
+        self.analysis = PanelTab(self, _analysis_panel, ("note", "nlp"))
+        self.actigraphy = PanelTab(self, _actigraphy_panel, ("actigraphy",))
+        self.predictions = PanelTab(self, _predictions_panel, ("prediction",))
         self.alerts = AlertsTab(self)
         self.audit = AuditTab(self)
         self._all: list[tuple[str, Tab]] = [
@@ -748,6 +721,7 @@ class PatientWorkspace(QWidget):
             ("&Twin", self.twin),
             ("A&ssessments", self.assessments),
             ("&Notes", self.notes),
+            ("Note anal&ysis", self.analysis),
             ("Acti&graphy", self.actigraphy),
             ("&Predictions", self.predictions),
             ("A&lerts", self.alerts),

@@ -134,6 +134,10 @@ def test_totp_sign_in(qtbot, ctx, make_shell):
     qtbot.waitUntil(lambda: w.stack.currentIndex() == shell_mod.PAGE_MAIN, timeout=WAIT)
 
 
+def t_hidden(widget) -> bool:
+    return widget.isHidden()
+
+
 def test_open_patient_and_switch_tabs(qtbot, demo, make_shell):
     w = make_shell()
     signed_in(qtbot, w, "dr.adams", DEMO_PASSWORD)
@@ -142,10 +146,14 @@ def test_open_patient_and_switch_tabs(qtbot, demo, make_shell):
     assert w.workspace.badge.isVisible()  # demo patients are marked synthetic
     assert w.workspace.overview.phq.value.text() != "—"
     assert "synthetic data" in w.workspace.overview.risk.detail.text()
-    for tab in (w.workspace.assessments, w.workspace.actigraphy, w.workspace.predictions):
+    w.workspace.tabs.setCurrentWidget(w.workspace.assessments)
+    qtbot.waitUntil(lambda: w.workspace.assessments.loaded_for == pid, timeout=WAIT)
+    assert w.workspace.assessments.table.rowCount() > 0
+    for tab in (w.workspace.actigraphy, w.workspace.predictions, w.workspace.analysis):
         w.workspace.tabs.setCurrentWidget(tab)
-        qtbot.waitUntil(lambda t=tab: t.loaded_for == pid, timeout=WAIT)
-        assert tab.table.rowCount() > 0
+        qtbot.waitUntil(lambda t=tab: t.loaded_for == pid and t.panel is not None, timeout=WAIT)
+        qtbot.waitUntil(lambda t=tab: t.panel.patient_id == pid, timeout=WAIT)
+        assert not t_hidden(tab.panel)
     w.workspace.tabs.setCurrentWidget(w.workspace.twin)
     qtbot.waitUntil(lambda: w.workspace.twin.loaded_for == pid, timeout=WAIT)
     assert w.workspace.twin.view is not None and not w.workspace.twin.view.isHidden()
