@@ -256,9 +256,11 @@ class InstrumentForm(QWidget):
         """Enter: the next asked question; on the last one, finish."""
         asked = self.asked()
         i = asked.index(self._current) if self._current in asked else -1
-        if self.large and self._current not in self.answers and self.inst.item(
-            self._current
-        ).required:
+        if (
+            self.large
+            and self._current not in self.answers
+            and self.inst.item(self._current).required
+        ):
             self.show_message("Please choose one of the answers, then press Enter.")
             return
         if i + 1 < len(asked):
@@ -288,11 +290,7 @@ class InstrumentForm(QWidget):
     def show_validation(self, engine_message: str) -> None:
         """Show the engine's message (clinician) or a plain one (patient) at the question."""
         missing = next(
-            (
-                i
-                for i in self.asked()
-                if i not in self.answers and self.inst.item(i).required
-            ),
+            (i for i in self.asked() if i not in self.answers and self.inst.item(i).required),
             None,
         )
         if missing is not None:

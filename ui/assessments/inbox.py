@@ -72,7 +72,12 @@ def due_text(due: datetime | None, now: datetime) -> str:
         return "no deadline"
     left = due - now
     mins = int(abs(left).total_seconds() // 60)
-    span = f"{mins} min" if mins < 90 else f"{mins // 60} h" if mins < 48 * 60 else f"{mins // 1440} d"
+    if mins < 90:
+        span = f"{mins} min"
+    elif mins < 48 * 60:
+        span = f"{mins // 60} h"
+    else:
+        span = f"{mins // 1440} d"
     return f"act within {span}" if left.total_seconds() >= 0 else f"overdue by {span}"
 
 

@@ -101,7 +101,8 @@ class ResultPanel(QFrame):
             lay.addWidget(_label(f"{s.label}: {s.value:g}   ({s.rule_text})", "detailText"))
         for c in res.classifications:
             verdict = "met" if c.met else "not met"
-            lay.addWidget(_label(f"{c.label}: {verdict}   ({c.rule_text}; {c.source})", "detailText"))
+            text = f"{c.label}: {verdict}   ({c.rule_text}; {c.source})"
+            lay.addWidget(_label(text, "detailText"))
         if res.parameters:
             params = ", ".join(f"{k} = {v:g}" for k, v in res.parameters)
             lay.addWidget(_label(f"Parameters used: {params}", "detailText"))

@@ -1,3 +1,4 @@
+# ruff: noqa: E501 — style sheet rules read best on one line each
 """Style sheet for the assessment widgets, built on palette() colours so that it follows the
 light and dark themes (and works without the shell's own style sheet)."""
 

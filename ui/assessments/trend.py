@@ -212,9 +212,7 @@ class TrendChart(QWidget):
         left.setWidth(44)  # equal widths keep the linked time axes aligned
         if s.axis == "rank":
             left.setTicks([[(float(r.rank), "") for r in s.regions]])  # labels sit in the bands
-        brushes = [
-            pg.mkBrush("#c0392b") if row.critical else pg.mkBrush(text) for row in s.rows
-        ]
+        brushes = [pg.mkBrush("#c0392b") if row.critical else pg.mkBrush(text) for row in s.rows]
         curve = plot.plot(
             list(s.xs),
             list(s.ys),
