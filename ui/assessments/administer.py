@@ -280,6 +280,7 @@ class AdministerWidget(QWidget):
         self.form = InstrumentForm(inst, large=False)
         self.form.submitted.connect(lambda a: self._send(a, MODE_CLINICIAN))
         self.form_box.addWidget(self.form, 1)
+        self.form.show()  # a child added to a shown parent is otherwise shown only later
         rater = "Self-report" if inst.rater == "self" else "Clinician-rated"
         self.info.setText(
             f"{rater} · time frame: {inst.time_frame.rstrip('.')}. {inst.instructions or ''}"

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QBrush, QColor, QKeySequence, QShortcut
+from PySide6.QtCore import QEvent, Qt, QTimer, Signal
+from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
@@ -121,7 +121,7 @@ class ReasonDialog(QDialog):
         self.buttons.rejected.connect(self.reject)
         lay.addWidget(self.buttons)
         self.reason.textChanged.connect(self._check)
-        QShortcut(QKeySequence("Ctrl+Return"), self, activated=self._accept_if_ok)
+        self.reason.installEventFilter(self)  # Ctrl+Enter accepts from inside the text box
         self._check()
         self.resize(440, 260)
 
@@ -132,9 +132,17 @@ class ReasonDialog(QDialog):
     def _check(self) -> None:
         self.ok.setEnabled(len(self.text()) >= MIN_REASON[self.status])
 
-    def _accept_if_ok(self) -> None:
-        if self.ok.isEnabled():
-            self.accept()
+    def eventFilter(self, obj: object, event: QEvent) -> bool:  # noqa: N802 — Qt override
+        if (
+            obj is self.reason
+            and event.type() == QEvent.Type.KeyPress
+            and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)
+            and event.modifiers() & Qt.KeyboardModifier.ControlModifier
+        ):
+            if self.ok.isEnabled():
+                self.accept()
+            return True
+        return super().eventFilter(obj, event)
 
 
 class AlertInbox(QWidget):

@@ -12,8 +12,8 @@ from datetime import datetime
 
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt
-from PySide6.QtGui import QColor, QFont, QPalette
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PySide6.QtGui import QBrush, QColor, QFont, QPalette, QPen
+from PySide6.QtWidgets import QGraphicsRectItem, QLabel, QVBoxLayout, QWidget
 
 from app.domain import Principal
 from app.events import AssessmentCompleted, PatientDataUpdated
@@ -26,6 +26,25 @@ from ui.assessments.runner import BusBridge, RunTask, TaskRunner, unbox
 from ui.assessments.style import QSS
 
 HOVER_PX = 12.0
+X_SPAN = (0.0, 4.1e9)  # band shading spans every date a chart can show (POSIX seconds)
+
+
+class BandRegionItem(QGraphicsRectItem):
+    """A horizontal band from ``low`` to ``high`` across the whole time axis.
+
+    A plain rectangle: pyqtgraph's LinearRegionItem (with its draggable lines) crashed
+    PySide6 6.12 at interpreter exit once deleted from a multi-plot layout.
+    """
+
+    def __init__(self, low: float, high: float, colour: QColor) -> None:
+        super().__init__(X_SPAN[0], low, X_SPAN[1] - X_SPAN[0], high - low)
+        self.setBrush(QBrush(colour))
+        self.setPen(QPen(Qt.PenStyle.NoPen))
+
+    def getRegion(self) -> tuple[float, float]:  # noqa: N802 — pyqtgraph's name for it
+        """(low, high) of the band."""
+        r = self.rect()
+        return (r.top(), r.bottom())
 
 
 @dataclass(frozen=True)
@@ -91,9 +110,10 @@ class TrendChart(QWidget):
         self.run_task: RunTask = run_task or TaskRunner(self)
         self.series: list[Series] = []
         self.plots: dict[str, pg.PlotItem] = {}
-        self.regions: dict[str, list[pg.LinearRegionItem]] = {}
+        self.regions: dict[str, list[BandRegionItem]] = {}
         self.curves: dict[str, pg.PlotDataItem] = {}
         self.tips: dict[str, pg.TextItem] = {}
+        self._pins: dict[int, list[object]] = {}
         self.hovered: str = ""
         self.loading = False
         lay = QVBoxLayout(self)
@@ -101,20 +121,28 @@ class TrendChart(QWidget):
         self.empty = QLabel("No assessments yet for this patient.")
         self.empty.setObjectName("emptyNote")
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        pal = self.palette()
-        self.view = pg.GraphicsLayoutWidget()
-        self.view.setBackground(pal.color(QPalette.ColorRole.Base))
-        self.view.setAccessibleName("Assessment trends")
-        self.view.ci.setSpacing(14)
         lay.addWidget(self.empty)
+        self.view = self._new_view()
         lay.addWidget(self.view, 1)
         self.view.hide()
-        self._proxy = pg.SignalProxy(
-            self.view.scene().sigMouseMoved, rateLimit=30, slot=lambda a: self.hover_at(a[0])
-        )
         self.bridge = BusBridge(ctx.bus, (AssessmentCompleted, PatientDataUpdated), self)
         self.bridge.event.connect(self._event)
         self.load()
+
+    def closeEvent(self, event: object) -> None:  # noqa: N802 — Qt override
+        self.bridge.close()
+        self.view.scene().sigMouseMoved.disconnect(self.hover_at)
+        self._release()
+        super().closeEvent(event)
+
+    def _release(self) -> None:
+        # Drop every Python reference to pyqtgraph items before Qt deletes them: wrappers of
+        # already-deleted items collected at interpreter exit crashed PySide6 6.12.
+        for plot in self.plots.values():
+            vb = plot.vb
+            for slot in self._pins.pop(id(vb), []):
+                vb.sigXRangeChanged.disconnect(slot)
+        self.series, self.plots, self.regions, self.curves, self.tips = [], {}, {}, {}, {}
 
     def _event(self, boxed: object) -> None:
         e = unbox(boxed)
@@ -141,33 +169,58 @@ class TrendChart(QWidget):
         self.loading = False
         self.empty.setText("The assessment history could not be loaded.")
 
+    def _new_view(self) -> pg.GraphicsLayoutWidget:
+        view = pg.GraphicsLayoutWidget()
+        view.setBackground(self.palette().color(QPalette.ColorRole.Base))
+        view.setAccessibleName("Assessment trends")
+        view.ci.setSpacing(14)
+        view.scene().sigMouseMoved.connect(self.hover_at)
+        return view
+
+    def _replace_view(self) -> None:
+        """A fresh plot area (a new instrument appeared): the old one is deleted whole."""
+        self._release()
+        old = self.view
+        old.scene().sigMouseMoved.disconnect(self.hover_at)
+        self.view = self._new_view()
+        self.layout().replaceWidget(old, self.view)
+        old.hide()
+        old.deleteLater()
+
     def _show(self, rows: list[AssessmentRow]) -> None:
+        # Plots are created once per instrument and then only updated; a new instrument gets a
+        # fresh plot area (GraphicsLayout.clear on a shown layout crashed PySide6 6.12 at exit).
         self.loading = False
-        self.series = build_series(rows)
-        self.view.clear()
-        self.plots.clear()
-        self.regions.clear()
-        self.curves.clear()
-        self.tips.clear()
+        series = build_series(rows)
+        if self.plots and not {x.inst.id for x in series} <= set(self.plots):
+            self._replace_view()
+        self.series = series
         self.empty.setVisible(not self.series)
         self.view.setVisible(bool(self.series))
         text = self.palette().color(QPalette.ColorRole.Text)
-        first: pg.PlotItem | None = None
-        for n, s in enumerate(self.series):
+        for s in self.series:
+            if s.inst.id in self.plots:
+                self._update(s, text)
+                continue
             plot = self.view.addPlot(
-                row=n, col=0, axisItems={"bottom": pg.DateAxisItem(orientation="bottom")}
+                row=len(self.plots), col=0, axisItems={"bottom": pg.DateAxisItem("bottom")}
             )
             self._draw(plot, s, text)
-            if first is None:
-                first = plot
-            else:
-                plot.setXLink(first)
         if self.series:
+            # One shared time range (set on each plot: pyqtgraph's setXLink between plots
+            # crashed PySide6 6.12 when the widget was deleted). Room on the left for the band
+            # names, a little on the right for the last point.
             xs = [x for s in self.series for x in s.xs]
             span = max(max(xs) - min(xs), 86400.0 * 14)
-            # room on the left for the band names, a little on the right for the last point
-            first.setXRange(min(xs) - span * 0.13, max(xs) + span * 0.04, padding=0)
-            self.view.setMinimumHeight(170 * len(self.series))
+            for plot in self.plots.values():
+                plot.setXRange(min(xs) - span * 0.13, max(xs) + span * 0.04, padding=0)
+            self.view.setMinimumHeight(170 * len(self.plots))
+
+    def _brushes(self, s: Series, text: QColor) -> list[object]:
+        return [pg.mkBrush("#c0392b") if row.critical else pg.mkBrush(text) for row in s.rows]
+
+    def _update(self, s: Series, text: QColor) -> None:
+        self.curves[s.inst.id].setData(list(s.xs), list(s.ys), symbolBrush=self._brushes(s, text))
 
     def _draw(self, plot: pg.PlotItem, s: Series, text: QColor) -> None:
         iid = s.inst.id
@@ -175,7 +228,7 @@ class TrendChart(QWidget):
         title = f"{s.inst.short_name}" + ("" if s.axis == "total" else "  (risk level)")
         plot.setTitle(title, color=text.name(), size="11pt", justify="left")
         plot.setMenuEnabled(False)
-        plot.setMouseEnabled(x=True, y=False)
+        plot.setMouseEnabled(x=False, y=False)  # a fixed, shared time axis
         plot.hideButtons()
         for ax in ("left", "bottom"):
             plot.getAxis(ax).setTextPen(text)
@@ -188,16 +241,10 @@ class TrendChart(QWidget):
         for r in s.regions:
             colour = QColor(band_colour(r.rank, len(s.regions)))
             colour.setAlpha(48)
-            item = pg.LinearRegionItem(
-                values=(r.low, r.high),
-                orientation="horizontal",
-                brush=pg.mkBrush(colour),
-                pen=pg.mkPen(None),
-                movable=False,
-            )
+            item = BandRegionItem(r.low, r.high, colour)
             item.setZValue(-10)
             item.setToolTip(f"{r.label}: {r.low + 0.5:g}–{r.high - 0.5:g}")
-            plot.addItem(item)
+            plot.addItem(item, ignoreBounds=True)
             regs.append(item)
             tone = QColor(band_colour(r.rank, len(s.regions))).darker(135)
             if text.lightness() > 128:  # dark theme: lighter band names
@@ -229,14 +276,15 @@ class TrendChart(QWidget):
         tip.hide()
         self.tips[iid] = tip
 
-    @staticmethod
-    def _pin_label(plot: pg.PlotItem, label: pg.TextItem, y: float) -> None:
+    def _pin_label(self, plot: pg.PlotItem, label: pg.TextItem, y: float) -> None:
         vb = plot.vb
 
         def place() -> None:
             label.setPos(vb.viewRange()[0][0], y)
 
-        vb.sigXRangeChanged.connect(lambda *_: place())
+        slot = lambda *_: place()  # noqa: E731 — kept to disconnect on close
+        vb.sigXRangeChanged.connect(slot)
+        self._pins.setdefault(id(vb), []).append(slot)
         place()
 
     # -- hover -----------------------------------------------------------------------------
