@@ -1,0 +1,156 @@
+"""Save PNGs of the assessment widgets on a fresh demo store.
+
+    xvfb-run -a python scripts/screenshots_assessments.py OUT_DIR [--theme light|dark]
+
+Self-report form, clinician form, a result with a critical flag, the trend chart and the alert
+inbox — rendered from the real widgets and services on a temporary demo clinic (6 synthetic
+patients, in-memory keyring), so it never touches the user's own store or keyring.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def _wait(app: object, cond: Callable[[], bool], timeout: float = 30.0) -> None:
+    end = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > end:
+            raise TimeoutError("the widget did not reach the expected state")
+        app.processEvents()  # type: ignore[attr-defined]
+        time.sleep(0.01)
+
+
+def _settle(app: object, n: int = 30) -> None:
+    for _ in range(n):
+        app.processEvents()  # type: ignore[attr-defined]
+        time.sleep(0.005)
+
+
+def _palette(dark: bool) -> object:
+    from PySide6.QtGui import QColor, QPalette
+
+    c = (
+        {"window": "#1c2128", "base": "#232a33", "alt": "#283039", "text": "#e6ebf1",
+         "muted": "#9aa6b4", "button": "#2b333d", "accent": "#4a9be0", "atext": "#0d1117",
+         "mid": "#3a4450"}
+        if dark
+        else {"window": "#f4f6f9", "base": "#ffffff", "alt": "#f7f9fc", "text": "#1b2430",
+              "muted": "#5b6675", "button": "#ffffff", "accent": "#1f6fb2", "atext": "#ffffff",
+              "mid": "#d5dbe3"}
+    )  # fmt: skip
+    p = QPalette()
+    r = QPalette.ColorRole
+    for role, key in (
+        (r.Window, "window"), (r.Base, "base"), (r.AlternateBase, "alt"), (r.Text, "text"),
+        (r.WindowText, "text"), (r.ButtonText, "text"), (r.Button, "button"),
+        (r.Highlight, "accent"), (r.HighlightedText, "atext"), (r.PlaceholderText, "muted"),
+        (r.Mid, "mid"),
+    ):  # fmt: skip
+        p.setColor(role, QColor(c[key]))
+    return p
+
+
+def main() -> None:
+    """Render the five screenshots into the folder given on the command line."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--theme", default="light", choices=("light", "dark"))
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix="novamind-assess-shots-")
+    os.environ["NOVAMIND_DATA_DIR"] = str(Path(tmp) / "data")
+    os.environ["NOVAMIND_POLICY"] = str(Path(tmp) / "policy.toml")
+
+    import keyring
+    from PySide6.QtWidgets import QApplication
+
+    from app.config import load_settings
+    from app.demo import DEMO_PASSWORD, create_demo_clinic
+    from app.services import assessments, auth, patients
+    from app.services.context import AppContext
+    from tests.support.keyring_backends import MemoryKeyring
+    from ui.assessments import AdministerWidget, AlertInbox, TrendChart
+
+    keyring.set_keyring(MemoryKeyring())
+    app = QApplication.instance() or QApplication([])
+    app.setStyle("Fusion")
+    app.setPalette(_palette(args.theme == "dark"))
+    ctx = AppContext.open(load_settings())
+    create_demo_clinic(ctx, patients=6, actigraphy_days=7)
+    who = auth.login(ctx, "dr.adams", DEMO_PASSWORD)
+    mine = patients.list_patients(ctx, who)
+    pid = max(mine, key=lambda p: len(assessments.history(ctx, who, p.id))).id
+    out = args.out
+
+    # 1. self-report, third question answered
+    adm = AdministerWidget(ctx, who, pid, self_report_fullscreen=False)
+    adm.resize(1100, 760)
+    adm.show()
+    adm.select_instrument("phq9")
+    win = adm.start_self_report()
+    win.resize(1100, 760)
+    for v in (1, 2):
+        win.form.items[win.form.current].set_value(v)
+        win.form.next()
+    win.form.items[win.form.current].set_value(1)
+    _settle(app)
+    win.grab().save(str(out / "self_report.png"))
+    win.close()
+
+    # 2. clinician form (C-SSRS with skip logic opened by 'yes' to Q2)
+    adm.select_instrument("cssrs_screener")
+    for item, v in (("q1", 1), ("q2", 1), ("q3", 1)):
+        adm.form.items[item].set_value(v)
+    adm.form.items["q4"].setFocus()
+    _settle(app)
+    adm.grab().save(str(out / "clinician_form.png"))
+
+    # 3. result with a critical flag: PHQ-9 with item 9 > 0
+    adm.select_instrument("phq9")
+    for i, v in enumerate((2, 2, 1, 2, 1, 2, 1, 1, 1, 1), start=1):
+        adm.form.items[f"q{i}"].set_value(v)
+    adm.form.submit()
+    _wait(app, lambda: adm.last_outcome is not None)
+    _settle(app)
+    adm.grab().save(str(out / "result_critical.png"))
+
+    # 4. trend chart, hovering the newest PHQ-9 point
+    chart = TrendChart(ctx, who, pid)
+    chart.resize(1100, 900)
+    chart.show()
+    _wait(app, lambda: chart.series and not chart.loading)
+    _settle(app)
+    phq = next(s for s in chart.series if s.inst.id == "phq9")
+    chart.hover_at(chart.point_scene_pos("phq9", len(phq.xs) - 1))
+    _settle(app)
+    chart.grab().save(str(out / "trend_chart.png"))
+
+    # 5. alert inbox (caseload)
+    inbox = AlertInbox(ctx, who)
+    inbox.resize(1100, 520)
+    inbox.show()
+    _wait(app, lambda: not inbox.loading and inbox.rows)
+    _settle(app)
+    inbox.grab().save(str(out / "alert_inbox.png"))
+
+    for w in (inbox, chart, adm):
+        w.close()
+        w.deleteLater()
+    _settle(app)
+    for w in (adm.run_task, chart.run_task, inbox.run_task):
+        w.wait()
+    ctx.close()
+    print(f"screenshots in {out}")
+
+
+if __name__ == "__main__":
+    main()

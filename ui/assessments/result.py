@@ -1,0 +1,132 @@
+"""The scored result: total, band (with the rule that gave it), part scores and critical flags.
+
+Every line of text comes from the engine's result (rule texts, band source, flag messages), so
+what the clinician reads is exactly what was computed.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+
+from app.services.assessments import AssessmentOutcome
+from app.services.instrument_catalog import Instrument
+
+# Band colours from least to most severe (colour-blind-safe-ish ramp, readable on both themes).
+RAMP = ("#2e8b57", "#7fa83a", "#d9a21b", "#e07b24", "#c0392b")
+
+
+def band_colour(rank: int, n_bands: int) -> str:
+    """Colour for a band rank on the instrument's own scale."""
+    if n_bands <= 1:
+        return RAMP[0]
+    return RAMP[round(rank * (len(RAMP) - 1) / (n_bands - 1))]
+
+
+def _label(text: str, name: str, *, wrap: bool = True) -> QLabel:
+    w = QLabel(text)
+    w.setObjectName(name)
+    w.setWordWrap(wrap)
+    w.setTextFormat(Qt.TextFormat.PlainText)
+    w.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    return w
+
+
+class ResultPanel(QFrame):
+    """Shows one AssessmentOutcome; the critical flag, if any, comes first and in red."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("resultPanel")
+        self.setAccessibleName("Assessment result")
+        self._lay = QVBoxLayout(self)
+        self._lay.setContentsMargins(18, 16, 18, 16)
+        self._lay.setSpacing(8)
+        self.critical_box: QFrame | None = None
+        self.band_chip: QLabel | None = None
+        self.total_label: QLabel | None = None
+        self.alert_line: QLabel | None = None
+
+    def clear(self) -> None:
+        """Drop the shown result (patient switch, lock)."""
+        while self._lay.count():
+            item = self._lay.takeAt(0)
+            if item.widget() is not None:
+                item.widget().deleteLater()
+            elif item.layout() is not None:
+                _clear_layout(item.layout())
+        self.critical_box = self.band_chip = self.total_label = self.alert_line = None
+
+    def show_outcome(self, inst: Instrument, outcome: AssessmentOutcome) -> None:
+        """Render the result of a submitted administration."""
+        self.clear()
+        res = outcome.result
+        lay = self._lay
+        crit = [f for f in res.flags if f.severity == "critical"]
+        if res.flags:
+            box = QFrame()
+            box.setObjectName("criticalBox" if crit else "warningBox")
+            bl = QVBoxLayout(box)
+            bl.setContentsMargins(14, 10, 14, 10)
+            head = "CRITICAL — act now" if crit else "Flag"
+            bl.addWidget(_label(f"⚠  {head}", "criticalHead"))
+            for f in res.flags:
+                bl.addWidget(_label(f.message, "criticalText"))
+                bl.addWidget(_label(f"Rule: {f.rule_text}", "criticalRule"))
+            box.setAccessibleName(f"{head}: " + " ".join(f.message for f in res.flags))
+            lay.addWidget(box)
+            self.critical_box = box
+
+        top = QHBoxLayout()
+        title = _label(inst.short_name, "resultTitle", wrap=False)
+        top.addWidget(title)
+        top.addStretch(1)
+        if res.total is not None:
+            self.total_label = _label(f"{res.total} / {res.max_total}", "resultTotal", wrap=False)
+            self.total_label.setAccessibleName(f"Total {res.total} of {res.max_total}")
+            top.addWidget(self.total_label)
+        chip = _label(res.band.label, "bandChip", wrap=False)
+        chip.setStyleSheet(
+            f"background:{band_colour(res.band.rank, len(inst.bands))}; color:white;"
+            "border-radius:10px; padding:3px 12px; font-weight:600;"
+        )
+        chip.setAccessibleName(f"Severity band: {res.band.label}")
+        top.addWidget(chip)
+        self.band_chip = chip
+        lay.addLayout(top)
+
+        lay.addWidget(_label(f"Band rule: {res.band.rule_text}", "ruleText"))
+        lay.addWidget(_label(f"Scoring: {res.rule_text}", "ruleText"))
+        for s in res.subscales:
+            lay.addWidget(_label(f"{s.label}: {s.value:g}   ({s.rule_text})", "detailText"))
+        for c in res.classifications:
+            verdict = "met" if c.met else "not met"
+            text = f"{c.label}: {verdict}   ({c.rule_text}; {c.source})"
+            lay.addWidget(_label(text, "detailText"))
+        if res.parameters:
+            params = ", ".join(f"{k} = {v:g}" for k, v in res.parameters)
+            lay.addWidget(_label(f"Parameters used: {params}", "detailText"))
+        n = len(outcome.alert_ids)
+        if n:
+            text = f"{n} alert{'s' if n > 1 else ''} raised — it is in the alert inbox now."
+        else:
+            text = "No new alert raised."
+        self.alert_line = _label(text, "alertLine" if n else "detailText")
+        lay.addWidget(self.alert_line)
+        lay.addWidget(
+            _label(
+                f"Scored by the Novamind scoring engine from the {inst.short_name} definition "
+                f"v{res.instrument_version} ({inst.item_text_source} item wording). "
+                f"Source: {inst.citation}",
+                "provenance",
+            )
+        )
+
+
+def _clear_layout(layout: object) -> None:
+    while layout.count():
+        item = layout.takeAt(0)
+        if item.widget() is not None:
+            item.widget().deleteLater()
+        elif item.layout() is not None:
+            _clear_layout(item.layout())
