@@ -188,11 +188,4 @@ def store_example(ctx: object, me: object, analyser: object, pid: str, note_id: 
 
 
 if __name__ == "__main__":
-    import os
-    import sys as _sys
-
     main(Path(sys.argv[1] if len(sys.argv) > 1 else "docs/screenshots/panels"))
-    # PySide6 6.12 aborts during interpreter finalisation after pyqtgraph views were used
-    # (refcount bug, see tests/ui/panels/conftest.py); the output is complete here.
-    _sys.stdout.flush()
-    os._exit(0)

@@ -149,19 +149,16 @@ class PatientFilter(QSortFilterProxyModel):
         self.setSortCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
 
     def set_text(self, text: str) -> None:
-        self.beginFilterChange()
         self._text = text.strip().lower()
-        self.endFilterChange()
+        self.invalidateRowsFilter()
 
     def set_min_risk(self, level: int) -> None:
-        self.beginFilterChange()
         self._min_risk = level
-        self.endFilterChange()
+        self.invalidateRowsFilter()
 
     def set_alerts_only(self, on: bool) -> None:
-        self.beginFilterChange()
         self._alerts_only = on
-        self.endFilterChange()
+        self.invalidateRowsFilter()
 
     def filterAcceptsRow(self, source_row: int, source_parent: _Index) -> bool:  # noqa: N802
         model = self.sourceModel()

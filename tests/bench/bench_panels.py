@@ -123,11 +123,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    import os
-    import sys as _sys
-
     main()
-    # PySide6 6.12 aborts during interpreter finalisation after pyqtgraph views were used
-    # (refcount bug, see tests/ui/panels/conftest.py); the output is complete here.
-    _sys.stdout.flush()
-    os._exit(0)

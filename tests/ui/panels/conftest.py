@@ -4,7 +4,6 @@ widget a test opens must be closed (napari-style leak check)."""
 from __future__ import annotations
 
 import gc
-import os
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -83,19 +82,3 @@ def collect_garbage() -> Iterator[None]:
     flush()
     gc.collect()
     flush()
-
-
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Work-around for a PySide6 6.12.0 refcount bug: every pyqtgraph GraphicsView (a Python
-    subclass of QGraphicsView) over-releases True/False/None, and after a few dozen views the
-    interpreter aborts during finalisation ("bool_dealloc"), after the tests have passed. Reproduce
-    with 300 bare ``pg.GraphicsView()`` create/close cycles (also with pyqtgraph 0.13.7). Until
-    PySide6 is pinned to a fixed release, skip finalisation once the results are final; set
-    NOVAMIND_QT_FINALISE=1 to see the abort."""
-    if os.environ.get("NOVAMIND_QT_FINALISE") == "1":
-        return
-    import sys
-
-    sys.stdout.flush()
-    sys.stderr.flush()
-    session.config.add_cleanup(lambda: os._exit(int(exitstatus)))
