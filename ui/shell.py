@@ -428,7 +428,25 @@ class ShellWindow(QMainWindow):
         self.act_alerts.setText(f"Open alerts ({n})" if n else "Open alerts")
 
     def _filter_alerts(self) -> None:
+        """Open the alert inbox: every open alert of the patients this user may see."""
         self.patient_list.alerts_only.setChecked(True)
+        if self.principal is None:
+            return
+        from PySide6.QtWidgets import QDialog, QVBoxLayout
+
+        from ui.assessments.inbox import AlertInbox
+
+        dialog = QDialog(self)
+        dialog.setWindowTitle("Alert inbox")
+        dialog.setAccessibleName("Alert inbox")
+        lay = QVBoxLayout(dialog)
+        inbox = AlertInbox(self.ctx, self.principal, run_task=self.tasks.call)
+        lay.addWidget(inbox)
+        dialog.resize(980, 560)
+        dialog.finished.connect(lambda _r: (self.refresh_alert_badge(), dialog.deleteLater()))
+        self.inbox_dialog = dialog
+        dialog.setModal(False)  # the inbox stays open beside the work
+        dialog.show()
 
     def open_patient(self, patient_id: str) -> None:
         who = self.principal

@@ -211,7 +211,40 @@ class TwinTab(Tab):
             self.view = None
 
 
+class PerPatient(QWidget):
+    """Holds a widget that is built for one patient and rebuilt when the patient changes."""
+
+    def __init__(self, build: Callable[[str], QWidget], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.build = build
+        self.lay = QVBoxLayout(self)
+        self.lay.setContentsMargins(0, 0, 0, 0)
+        self.widget: QWidget | None = None
+        self.patient_id: str | None = None
+
+    def set_patient(self, patient_id: str | None) -> None:
+        if patient_id == self.patient_id and self.widget is not None:
+            if hasattr(self.widget, "load"):
+                self.widget.load()
+            return
+        self.clear()
+        self.patient_id = patient_id
+        if patient_id:
+            self.widget = self.build(patient_id)
+            self.lay.addWidget(self.widget)
+            self.widget.show()
+
+    def clear(self) -> None:
+        if self.widget is not None:
+            self.widget.close()
+            self.widget.deleteLater()
+            self.widget = None
+        self.patient_id = None
+
+
 class AssessmentsTab(Tab):
+    """History table, trend charts with severity bands, and administering an instrument."""
+
     def __init__(self, ws: PatientWorkspace) -> None:
         super().__init__(ws)
         lay = QVBoxLayout(self)
@@ -220,7 +253,24 @@ class AssessmentsTab(Tab):
             ("Date", "Instrument", "Total", "Severity band", "Critical item", "Mode"),
             "Assessments",
         )
-        lay.addWidget(self.table)
+        self.sub = QTabWidget()
+        self.sub.setAccessibleName("Assessment views")
+        self.trends = PerPatient(self._build_trends)
+        self.administer = PerPatient(self._build_administer)
+        self.sub.addTab(self.table, "&History")
+        self.sub.addTab(self.trends, "T&rends")
+        self.sub.addTab(self.administer, "Ad&minister")
+        lay.addWidget(self.sub)
+
+    def _build_trends(self, pid: str) -> QWidget:
+        from ui.assessments.trend import TrendChart
+
+        return TrendChart(self.ws.ctx, self.ws.principal, pid, run_task=self.ws.tasks.call)
+
+    def _build_administer(self, pid: str) -> QWidget:
+        from ui.assessments.administer import AdministerWidget
+
+        return AdministerWidget(self.ws.ctx, self.ws.principal, pid, run_task=self.ws.tasks.call)
 
     def relevant(self, record_type: str) -> bool:
         return record_type == "assessment"
@@ -234,6 +284,9 @@ class AssessmentsTab(Tab):
             label="Loading assessments",
             on_done=self._show,
         )
+        self.trends.set_patient(self.ws.patient_id)
+        if self.administer.patient_id != self.ws.patient_id:
+            self.administer.set_patient(self.ws.patient_id)
 
     def _show(self, rows: list[overview.AssessmentRow]) -> None:
         _fill(
@@ -254,6 +307,8 @@ class AssessmentsTab(Tab):
     def clear(self) -> None:
         super().clear()
         self.table.setRowCount(0)
+        self.trends.clear()
+        self.administer.clear()
 
 
 class NotesTab(Tab):

@@ -371,3 +371,20 @@ def test_launcher_routes_cli_without_qt():
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip().endswith("NOQT")
+
+
+def test_alert_inbox_and_assessment_views(qtbot, demo, make_shell):
+    w = make_shell()
+    signed_in(qtbot, w, "sup.davis", DEMO_PASSWORD)
+    w.act_alerts.trigger()
+    dialog = w.inbox_dialog
+    qtbot.waitUntil(lambda: dialog.isVisible(), timeout=WAIT)
+    assert w.patient_list.alerts_only.isChecked()  # the list narrows to patients with alerts
+    dialog.close()
+    w.patient_list.alerts_only.setChecked(False)
+    pid = open_first_patient(qtbot, w)
+    tab = w.workspace.assessments
+    w.workspace.tabs.setCurrentWidget(tab)
+    qtbot.waitUntil(lambda: tab.loaded_for == pid and tab.trends.widget is not None, timeout=WAIT)
+    tab.sub.setCurrentWidget(tab.administer)
+    assert tab.administer.widget is not None and tab.administer.patient_id == pid
