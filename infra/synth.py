@@ -26,7 +26,6 @@ DEMO_TEMPLATE = Path(__file__).resolve().parent / "templates" / "novamind-clinic
 def synth_template(params: ClinicParams) -> dict:
     """The stack's CloudFormation template as a dict."""
     from aws_cdk.assertions import Template
-
     from novamind_infra.clinic_stack import build_app
 
     _, stack = build_app(params)

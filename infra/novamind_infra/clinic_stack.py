@@ -30,9 +30,10 @@ class ClinicBackendStack(cdk.Stack):
             env=cdk.Environment(region=params.region),
             description=f"Novamind clinic backend (clinic {params.clinic_id})",
             synthesizer=cdk.DefaultStackSynthesizer(generate_bootstrap_version_rule=False),
+            # Stack-level tags: CloudFormation puts them on every resource at deploy time.
+            tags={"novamind:clinic": params.clinic_id},
         )
         self.params = params
-        cdk.Tags.of(self).add("novamind:clinic", params.clinic_id)
         retain = cdk.RemovalPolicy.RETAIN
 
         self.key = kms.Key(
@@ -267,7 +268,9 @@ class ClinicBackendStack(cdk.Stack):
             cdk.CfnOutput(self, name, value=value)
 
 
-def build_app(params: ClinicParams, outdir: str | None = None) -> tuple[cdk.App, ClinicBackendStack]:
+def build_app(
+    params: ClinicParams, outdir: str | None = None
+) -> tuple[cdk.App, ClinicBackendStack]:
     """A CDK app holding one clinic's stack (no version-reporting metadata resource)."""
     app = cdk.App(outdir=outdir, analytics_reporting=False)
     stack = ClinicBackendStack(app, params.stack_name, params=params)
