@@ -44,7 +44,7 @@ from engines.pat.recording import ActigraphyRecording
 
 log = logging.getLogger(__name__)
 
-DEMO_PASSWORD = "novamind-demo"  # noqa: S105 — documented in README; the demo clinic holds no real data
+DEMO_PASSWORD = "novamind-demo"  # noqa: S105 — documented in README; the demo clinic holds no real data # nosec B105
 DEMO_PROVENANCE = "synthetic demo placeholder — no model was run"
 STAFF = [
     ("dr.adams", "Dr. Avery Adams (demo)", Role.CLINICIAN),

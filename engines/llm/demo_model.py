@@ -55,7 +55,7 @@ def download_wheel(cache: Path | None = None) -> Path:
         "-d",
         str(cache),
     ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)  # nosec B603
     found = _cached_wheel(cache)
     if proc.returncode != 0 or not found:
         tail = " ".join(proc.stderr.split()[-30:])

@@ -55,7 +55,7 @@ def free_vram_bytes() -> int | None:
     if not exe:
         return None
     try:
-        out = subprocess.run(
+        out = subprocess.run(  # fixed argv, exe from shutil.which  # nosec B603
             [exe, "--query-gpu=memory.free", "--format=csv,noheader,nounits"],
             capture_output=True,
             text=True,
