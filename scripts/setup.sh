@@ -90,6 +90,14 @@ case "$MODE" in
     ruff format --check .
     log "import contract (DESIGN.md section 2)"
     lint-imports
+    log "infra: CDK assertion tests (own venv, not part of the desktop bundle)"
+    command -v node >/dev/null || { SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"; $SUDO apt-get install -y -qq --no-install-recommends nodejs; }
+    INFRA_VENV="$ROOT/infra/.venv"
+    [ -x "$INFRA_VENV/bin/python" ] || "$PY" -m venv "$INFRA_VENV"
+    "$INFRA_VENV/bin/pip" install -q -r infra/requirements.txt
+    (cd infra && JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION=1 "$INFRA_VENV/bin/python" -m pytest -q -p no:cacheprovider)
+    log "supply chain: bandit, pip-audit (skipped with a notice when unreachable), CycloneDX SBOM"
+    NOVAMIND_VENV="$VENV" bash scripts/supply_chain.sh
     log "pytest"
     set +e
     xvfb-run -a -s "-screen 0 1600x1000x24" "$VENV/bin/python" -m pytest -p no:cacheprovider "${@:2}"

@@ -64,7 +64,8 @@ def run(argv: Sequence[str] = ()) -> int:
         Qt.HighDpiScaleFactorRoundingPolicy.PassThrough
     )
     app = QApplication.instance() or QApplication([sys.argv[0]])
-    assert isinstance(app, QApplication)
+    if not isinstance(app, QApplication):
+        raise RuntimeError("a non-widget Qt application already exists in this process")
     app.setApplicationName("Novamind")
     app.setApplicationVersion(__version__)
     app.setOrganizationName("Novamind")

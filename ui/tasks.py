@@ -221,8 +221,7 @@ class TaskManager(QObject):
     # -- delivery on the GUI thread ----------------------------------------------------------
     @Slot(int, object)
     def _on_done(self, task_id: int, box: object) -> None:
-        assert isinstance(box, _Box)
-        result = box.value
+        result = box.value if isinstance(box, _Box) else box
         task = self._tasks.pop(task_id, None)
         self.finished.emit(task_id)
         if task is None or task.token.cancelled:
@@ -232,11 +231,11 @@ class TaskManager(QObject):
 
     @Slot(int, object)
     def _on_failed(self, task_id: int, box: object) -> None:
-        assert isinstance(box, _Box)
-        exc = box.value
+        exc = box.value if isinstance(box, _Box) else box
         task = self._tasks.pop(task_id, None)
         self.finished.emit(task_id)
-        assert isinstance(exc, BaseException)
+        if not isinstance(exc, BaseException):
+            exc = RuntimeError("task failed without an exception")
         if isinstance(exc, Cancelled):
             log.info("task %d cancelled", task_id)
             return

@@ -602,7 +602,8 @@ class TwinView(QWidget):
 
     def _compare_indices(self) -> tuple[int, int]:
         t = self.timeline
-        assert t is not None
+        if t is None:
+            return 0, 0
         a, b = self.date_a.date(), self.date_b.date()
         return (
             t.index_of(date(a.year(), a.month(), a.day())),
@@ -725,7 +726,8 @@ class TwinView(QWidget):
         self.project_button.setEnabled(True)
         self.whatif = result
         t = self.timeline
-        assert t is not None
+        if t is None:  # the patient was cleared while the projection ran
+            return
         proj = result.projection
         peak = float(np.nanmax(np.abs(proj.region_mean))) if proj.region_mean.size else 0.0
         self._lim = max(t.color_limit(), float(np.ceil(peak * 20) / 20))
