@@ -133,7 +133,10 @@ class OverviewTab(Tab):
                 card.set("—", "not administered yet")
             else:
                 crit = "  ·  critical item answered" if a.critical else ""
-                card.set(f"{a.total:.0f}  {a.band}", f"{a.administered_at:%Y-%m-%d}{crit}")
+                card.set(
+                    f"{a.total:.0f}  {a.band.replace('_', ' ')}",
+                    f"{a.administered_at:%Y-%m-%d}{crit}",
+                )
         p = o.latest_prediction
         if p is None:
             self.risk.set("—", "no prediction stored")
@@ -296,7 +299,7 @@ class AssessmentsTab(Tab):
                     f"{a.administered_at:%Y-%m-%d}",
                     a.instrument,
                     "" if a.total is None else f"{a.total:g}",
-                    a.band,
+                    a.band.replace("_", " "),
                     "yes" if a.critical else "",
                     a.mode,
                 )
