@@ -351,6 +351,22 @@ def cmd_retention(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    """Retrain the prediction models on this clinic's records (activates only improvements)."""
+    from app.services import training
+    from app.services.context import cli_actor
+
+    key = training.load_signing_key(Path(args.signing_key))
+    ctx = _open()
+    try:
+        outcomes = training.train(ctx, cli_actor(), key, targets=args.target or None)
+    finally:
+        ctx.close()
+    for o in outcomes:
+        print(f"{o.target:22} {o.status:20} {o.detail}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="novamind", description="Novamind clinician desktop.")
     parser.add_argument("--version", action="version", version=f"novamind {__version__}")
@@ -364,6 +380,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--no-model", action="store_true", help="skip installing the demo LLM")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("train", help="retrain the prediction models on this clinic's records")
+    p.add_argument("--signing-key", required=True, help="IT's Ed25519 model-signing key (PEM)")
+    p.add_argument("--target", action="append", help="only this target (repeatable)")
+    p.set_defaults(func=cmd_train)
 
     bench = sub.add_parser("bench", help="evaluate models on public benchmarks")
     bsub = bench.add_subparsers(dest="bench_command", metavar="BENCHMARK", required=True)
@@ -427,7 +448,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-COMMANDS = {"doctor", "demo", "admin", "bench", "sync"}
+COMMANDS = {"doctor", "demo", "admin", "bench", "sync", "train"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

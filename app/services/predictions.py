@@ -10,6 +10,7 @@ import functools
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -58,8 +59,27 @@ class PredictionView:
 
 @functools.cache
 def registry() -> ModelRegistry:
-    """The shipped, signature-checked model registry (IT-installed registries come later)."""
+    """The shipped, signature-checked demo model registry."""
     return bundled_registry()
+
+
+def clinic_registry_dir(settings: Any) -> Path:  # noqa: ANN401 — app.config.Settings
+    """Where `novamind train` installs the clinic's own signed models."""
+    return Path(settings.data_dir) / "models" / "xgb"
+
+
+def _model_for(name: str, settings: Any) -> Any:  # noqa: ANN401
+    """The active clinic-trained model of a target if there is one, else the demo model."""
+    from engines.xgb.signing import load_trusted_keys
+
+    root = clinic_registry_dir(settings)
+    keys_file = root / "trusted_keys.json"
+    if keys_file.exists():
+        clinic = ModelRegistry(root, load_trusted_keys(keys_file), read_only=True)
+        if name in clinic.names() and clinic.active_version(name) is not None:
+            return clinic.load(name)
+    reg = registry()
+    return reg.load(name) if reg.active_version(name) is not None else None
 
 
 def build_features(session: Session, patient_id: str, now: datetime) -> dict[str, Any]:
@@ -69,12 +89,20 @@ def build_features(session: Session, patient_id: str, now: datetime) -> dict[str
         raise NotFoundError("That patient record does not exist.")
     phq = session.execute(
         select(AssessmentResponse.administered_at, AssessmentResponse.total)
-        .where(AssessmentResponse.patient_id == patient_id, AssessmentResponse.instrument == "phq9")
+        .where(
+            AssessmentResponse.patient_id == patient_id,
+            AssessmentResponse.instrument == "phq9",
+            AssessmentResponse.administered_at <= now,  # no look-ahead (training uses a cutoff)
+        )
         .order_by(AssessmentResponse.administered_at)
     ).all()
     gad = session.execute(
         select(AssessmentResponse.total)
-        .where(AssessmentResponse.patient_id == patient_id, AssessmentResponse.instrument == "gad7")
+        .where(
+            AssessmentResponse.patient_id == patient_id,
+            AssessmentResponse.instrument == "gad7",
+            AssessmentResponse.administered_at <= now,
+        )
         .order_by(AssessmentResponse.administered_at.desc())
         .limit(1)
     ).scalar()
@@ -198,16 +226,23 @@ def _store(
 
 
 def predict_in(
-    uow: UnitOfWork, actor: Actor, patient_id: str, now: datetime, allowed: frozenset[str]
+    uow: UnitOfWork,
+    actor: Actor,
+    patient_id: str,
+    now: datetime,
+    allowed: frozenset[str],
+    settings: Any = None,  # noqa: ANN401 — app.config.Settings; None: the demo models only
 ) -> list[str]:
     """Run every active model for one patient inside the caller's transaction."""
     features = build_features(uow.session, patient_id, now)
-    reg = registry()
     ids = []
     for name in (*TARGETS, *(f"response_{o}" for o in OPTIONS)):
-        if reg.active_version(name) is None:
+        model = _model_for(name, settings) if settings is not None else None
+        if model is None and registry().active_version(name) is not None:
+            model = registry().load(name)
+        if model is None:
             continue
-        (pred,) = explain(reg.load(name), [features], allowed_demographics=allowed)
+        (pred,) = explain(model, [features], allowed_demographics=allowed)
         option = name.removeprefix("response_") if name.startswith("response_") else None
         ids.append(_store(uow, actor, pred, option, now))
     raise_alerts(uow, actor, patient_id, now)
@@ -220,7 +255,9 @@ def predict(ctx: AppContext, principal: Principal, patient_id: str) -> list[str]
 
     def do(uow: UnitOfWork) -> list[str]:
         rbac.require(uow.session, principal, Action.WRITE_CLINICAL, patient_id)
-        return predict_in(uow, actor_of(principal), patient_id, datetime.now(UTC), allowed)
+        return predict_in(
+            uow, actor_of(principal), patient_id, datetime.now(UTC), allowed, ctx.settings
+        )
 
     return ctx.store.write(do)
 

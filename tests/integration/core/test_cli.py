@@ -109,9 +109,11 @@ def test_bad_policy_is_exit_2_naming_the_file(cenv: dict, tmp_path: Path) -> Non
     assert out.returncode == 2 and "policy.toml" in out.stderr and "lockout_threshold" in out.stderr
 
 
-def test_bare_command_prints_help(cenv: dict) -> None:
-    out = run(cenv)
-    assert "doctor" in out.stdout and out.returncode == 2
+def test_help_lists_commands_without_starting_the_gui(cenv: dict) -> None:
+    out = run(cenv, "--help")
+    assert out.returncode == 0 and "doctor" in out.stdout and "admin" in out.stdout
+    unknown = run(cenv, "frobnicate")
+    assert unknown.returncode == 2 and "invalid choice" in unknown.stderr
 
 
 def test_bench_imhi_runs_the_harness(cenv: dict, tmp_path: Path) -> None:

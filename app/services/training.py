@@ -1,0 +1,141 @@
+"""`novamind train`: retrain the prediction models on the clinic's own records, offline.
+
+Training rows are built only from what the store can label honestly:
+- treatment response (≥ 50 % PHQ-9 reduction at 8 weeks) for every treatment plan with a
+  baseline PHQ-9 (the last before the start) and a PHQ-9 6-10 weeks after it; features are
+  assembled as of the plan's start (no look-ahead);
+- relapse and hospitalisation need recorded episodes and admissions, which this client does
+  not record yet, so those targets report "insufficient events" and keep their current model.
+The engine enforces the minimum events per feature, evaluates on held-out patients, calibrates,
+and activates a new version only if it beats the active one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.errors import ValidationError
+from app.services.context import AppContext
+from app.services.predictions import build_features, clinic_registry_dir
+from app.store.models import AssessmentResponse, TreatmentPlan
+from app.store.store import Actor
+from engines.xgb.registry import ModelRegistry
+from engines.xgb.signing import TrustedKey, key_id_of, public_bytes, trusted_key_json
+from engines.xgb.training import TrainOutcome, train_all
+
+OPTION_OF_PLAN = {
+    "SSRI": "ssri",
+    "SNRI": "snri",
+    "bupropion": "bupropion",
+    "NDRI": "bupropion",
+    "mirtazapine": "mirtazapine",
+    "CBT": "cbt",
+    "combination": "combination",
+}
+
+
+def load_signing_key(path: Path) -> Ed25519PrivateKey:
+    """IT's Ed25519 model-signing key (PEM, unencrypted or with NOVAMIND_SIGNING_PASSPHRASE)."""
+    import os
+
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ValidationError(f"{path}: cannot be read ({exc.strerror})") from None
+    passphrase = os.environ.get("NOVAMIND_SIGNING_PASSPHRASE")
+    try:
+        key = serialization.load_pem_private_key(
+            data, password=passphrase.encode() if passphrase else None
+        )
+    except (ValueError, TypeError) as exc:
+        raise ValidationError(f"{path.name}: not a usable PEM private key ({exc})") from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ValidationError(f"{path.name}: the model-signing key must be Ed25519")
+    return key
+
+
+def training_records(session: Session) -> list[dict[str, Any]]:
+    """One record per treatment plan with a labelled 8-week response (see module docs)."""
+    out = []
+    for plan in session.scalars(select(TreatmentPlan).where(TreatmentPlan.deleted_at.is_(None))):
+        option = OPTION_OF_PLAN.get(plan.option)
+        if option is None:
+            continue
+        start = datetime.combine(plan.start, time(23, 59)).astimezone()
+        phq = session.execute(
+            select(AssessmentResponse.administered_at, AssessmentResponse.total)
+            .where(
+                AssessmentResponse.patient_id == plan.patient_id,
+                AssessmentResponse.instrument == "phq9",
+            )
+            .order_by(AssessmentResponse.administered_at)
+        ).all()
+        before = [v for t, v in phq if t <= start]
+        follow = [
+            (t, v) for t, v in phq if start + timedelta(weeks=6) <= t <= start + timedelta(weeks=10)
+        ]
+        if not before or not follow or not before[-1]:
+            continue
+        week8 = min(follow, key=lambda tv: abs((tv[0] - start) - timedelta(weeks=8)))[1]
+        record = build_features(session, plan.patient_id, start)
+        record.update(
+            treatment=option,
+            group_id=plan.patient_id,
+            response_8w=1 if week8 <= 0.5 * before[-1] else 0,
+        )
+        out.append(record)
+    return out
+
+
+def train(
+    ctx: AppContext,
+    actor: Actor,
+    signing_key: Ed25519PrivateKey,
+    targets: Sequence[str] | None = None,
+) -> list[TrainOutcome]:
+    """Train, evaluate and (maybe) activate every target on this clinic's records."""
+    records = ctx.store.read(training_records)
+    root = clinic_registry_dir(ctx.settings)
+    root.mkdir(parents=True, exist_ok=True)
+    pub = public_bytes(signing_key)
+    (root / "trusted_keys.json").write_text(
+        json.dumps(
+            {"keys": [trusted_key_json(pub, "clinic", "this clinic's model-signing key")]}, indent=1
+        )
+    )
+
+    def audit(rec: Any) -> None:  # noqa: ANN401 — engines.xgb.registry.RegistryRecord
+        ctx.store.write(
+            lambda uow: uow.audit(
+                actor,
+                f"model.{rec.action}",
+                record_type="model",
+                record_id=f"{rec.model_name}@{rec.version}"[:36],
+                detail={"ok": rec.ok, "detail": rec.detail[:200]},
+            )
+        )
+
+    registry = ModelRegistry(root, [TrustedKey(key_id_of(pub), pub, "clinic")], audit=audit)
+    return train_all(
+        records,
+        registry,
+        signing_key,
+        actor=actor.id,
+        training_data={
+            "kind": "clinic",
+            "description": f"{len(records)} treatment episodes of "
+            "this clinic's records, labelled from PHQ-9 at 8 weeks",
+            "n_records": len(records),
+        },
+        targets=targets,
+        allowed_demographics=frozenset(ctx.settings.allowed_demographics),
+    )

@@ -1,0 +1,77 @@
+"""`novamind train` on clinic records: honest labels, no look-ahead, minimum events enforced."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from app.demo import create_demo_clinic
+from app.services import training
+from app.services.context import AppContext, cli_actor
+from tests.integration.core.test_cli import run
+
+
+def test_training_records_are_labelled_without_look_ahead(ctx: AppContext) -> None:
+    create_demo_clinic(ctx, patients=6, actigraphy_days=3)
+    records = ctx.store.read(training.training_records)
+    assert len(records) == 6
+    from datetime import datetime, time
+
+    from sqlalchemy import select
+
+    from app.store.models import AssessmentResponse, TreatmentPlan
+
+    for r in records:
+        assert r["treatment"] == "ssri" and r["response_8w"] in (0, 1)
+        start, phq = ctx.store.read(
+            lambda s, pid=r["patient_id"]: (
+                s.scalar(select(TreatmentPlan.start).where(TreatmentPlan.patient_id == pid)),
+                s.execute(
+                    select(AssessmentResponse.administered_at, AssessmentResponse.total)
+                    .where(
+                        AssessmentResponse.patient_id == pid,
+                        AssessmentResponse.instrument == "phq9",
+                    )
+                    .order_by(AssessmentResponse.administered_at)
+                ).all(),
+            )
+        )
+        cutoff = datetime.combine(start, time(23, 59)).astimezone()
+        before = [v for t, v in phq if t <= cutoff]
+        # features stop at the plan's start: later PHQ-9 scores (the outcome) are not inputs
+        assert r["phq9_current"] == before[-1] and r["phq9_baseline"] == before[0]
+        assert len(phq) > len(before)
+
+
+def test_too_few_events_trains_nothing_and_keeps_demo_models(ctx: AppContext) -> None:
+    create_demo_clinic(ctx, patients=6, actigraphy_days=3)
+    outcomes = training.train(
+        ctx, cli_actor(), Ed25519PrivateKey.generate(), targets=["response_ssri", "relapse_6m"]
+    )
+    assert {o.target: o.status for o in outcomes} == {
+        "response_ssri": "insufficient_events",
+        "relapse_6m": "insufficient_events",
+    }
+
+
+def test_cli_train_refuses_a_bad_key(env: dict, tmp_path: Path) -> None:
+    from tests.conftest import cli_env
+
+    cenv = cli_env(env, tmp_path / "kr.json")
+    bad = tmp_path / "key.pem"
+    bad.write_text("not a key")
+    out = run(cenv, "train", "--signing-key", str(bad))
+    assert out.returncode == 2 and "key.pem" in out.stderr and "Traceback" not in out.stderr
+    good = tmp_path / "good.pem"
+    good.write_bytes(
+        Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    assert run(cenv, "demo", "--patients", "2", "--no-model").returncode == 0
+    trained = run(cenv, "train", "--signing-key", str(good), "--target", "response_ssri")
+    assert trained.returncode == 0 and "insufficient_events" in trained.stdout
