@@ -39,6 +39,7 @@ from ui.idle import IdleWatcher
 from ui.login import FirstRunPage, LockPage, LoginPage
 from ui.patients import PatientListPanel
 from ui.state import UiState
+from ui.sync_panel import ConflictDialog, SyncController
 from ui.tasks import TaskManager, user_message
 from ui.widgets import EmptyState, label
 from ui.workspace import PatientWorkspace
@@ -65,6 +66,7 @@ class ShellWindow(QMainWindow):
         self.setAccessibleName("Novamind")
         self.tasks = TaskManager(ctx, self)
         self.bridge = EventBridge(ctx.bus, self)
+        self.sync = SyncController(ctx, self.tasks, self)
         self.idle = IdleWatcher(self.settings.idle_lock_minutes, self)
         app = QApplication.instance()
         if app is not None:
@@ -125,6 +127,8 @@ class ShellWindow(QMainWindow):
         )
         self.act_alerts = self._action("Open &alerts", self._filter_alerts)
         self.act_about = self._action("&About Novamind", self.about)
+        self.act_sync = self._action("&Sync now", lambda: self.sync.sync_now())
+        self.act_conflicts = self._action("Sync &conflicts…", self.show_conflicts)
         self.act_full = self._action("&Full screen", self._toggle_full, sk.FullScreen)
         menu = self.menuBar()
         m = menu.addMenu("&File")
@@ -151,9 +155,14 @@ class ShellWindow(QMainWindow):
             group.addAction(a)
             themes.addAction(a)
             self.theme_actions[key] = a
+        m = menu.addMenu("&Sync")
+        m.addAction(self.act_sync)
+        m.addAction(self.act_conflicts)
         m = menu.addMenu("&Help")
         m.addAction(self.act_about)
         self.session_actions = [
+            self.act_sync,
+            self.act_conflicts,
             self.act_open_mrn,
             self.act_close_patient,
             self.act_refresh,
@@ -192,11 +201,8 @@ class ShellWindow(QMainWindow):
         self.status_user = QLabel("")
         self.status_user.setAccessibleName("Signed-in user")
         self.status_store = QLabel("Store: encrypted")
-        self.status_sync = QLabel(
-            "Sync: configured, not running in this build"
-            if self.settings.sync_endpoint
-            else "Sync: not configured"
-        )
+        self.status_sync = QLabel("Sync: not configured")
+        self.status_sync.setAccessibleName("Sync status")
         self.task_label = QLabel("")
         self.task_progress = QProgressBar()
         self.task_progress.setFixedWidth(140)
@@ -212,6 +218,7 @@ class ShellWindow(QMainWindow):
         self._task_shown: int | None = None
 
     def _connect(self) -> None:
+        self.sync.status_changed.connect(self.status_sync.setText)
         self.login_page.submitted.connect(self.sign_in)
         self.first_run_page.create_admin.connect(self._create_admin)
         self.first_run_page.open_demo.connect(self._open_demo)
@@ -375,6 +382,7 @@ class ShellWindow(QMainWindow):
         self.act_alerts.setEnabled(clinical)
         self.act_open_mrn.setEnabled(clinical)
         self.idle.start()
+        self.sync.start()
         if clinical:
             self.load_patients()
         if self._reopen:
@@ -426,6 +434,15 @@ class ShellWindow(QMainWindow):
         self.alerts_badge.style().unpolish(self.alerts_badge)
         self.alerts_badge.style().polish(self.alerts_badge)
         self.act_alerts.setText(f"Open alerts ({n})" if n else "Open alerts")
+
+    def show_conflicts(self) -> None:
+        """The sync conflict queue: both values side by side, the user keeps one (audited)."""
+        if self.principal is None:
+            return
+        dialog = ConflictDialog(self.ctx, self.principal, self.tasks, self)
+        dialog.finished.connect(lambda _r: (self.sync.refresh(), dialog.deleteLater()))
+        self.conflict_dialog = dialog
+        dialog.show()
 
     def _filter_alerts(self) -> None:
         """Open the alert inbox: every open alert of the patients this user may see."""
@@ -692,6 +709,7 @@ class ShellWindow(QMainWindow):
         if app is not None:
             app.removeEventFilter(self.idle)
         self.save_state()
+        self.sync.stop()
         for tab in (
             self.workspace.twin,
             self.workspace.analysis,

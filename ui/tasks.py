@@ -67,6 +67,16 @@ class Task:
     on_error: Callable[[BaseException], None] | None = None
 
 
+def _deliver(callback: Callable[[Any], None], value: object, task_id: int) -> None:
+    """Hand a result to its view; a view closed while the work ran is not an error."""
+    try:
+        callback(value)
+    except RuntimeError as exc:
+        if "already deleted" not in str(exc):
+            raise
+        log.debug("task %d finished after its view was closed", task_id)
+
+
 class _Box:
     """Carries a result across threads. Queued ``object`` signal arguments that are bare
     singletons (True, False, None) have shown refcount errors at exit in PySide6; a fresh
@@ -227,7 +237,7 @@ class TaskManager(QObject):
         if task is None or task.token.cancelled:
             return
         if task.on_done is not None:
-            task.on_done(result)
+            _deliver(task.on_done, result, task_id)
 
     @Slot(int, object)
     def _on_failed(self, task_id: int, box: object) -> None:
@@ -244,7 +254,7 @@ class TaskManager(QObject):
         else:
             log.error("task %d failed", task_id, exc_info=(type(exc), exc, exc.__traceback__))
         if task is not None and task.on_error is not None:
-            task.on_error(exc)
+            _deliver(task.on_error, exc, task_id)
         else:
             self.error.emit(user_message(exc))
 
