@@ -79,8 +79,14 @@ case "$MODE" in
   run)
     install_project ""
     # One keyring session for all steps, so a private gnome-keyring keeps the key between them.
-    log "creating the synthetic demo clinic in the encrypted store, then checking the install"
-    with_keyring bash -c '"$0" demo && "$0" doctor' "$VENV/bin/novamind"
+    log "creating the synthetic demo clinic in the encrypted store, checking the install, launching"
+    if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ] || [ "$(uname)" = "Darwin" ]; then
+      with_keyring bash -c '"$0" demo && { "$0" doctor || true; } && exec "$0"' "$VENV/bin/novamind"
+    else
+      with_keyring bash -c '"$0" demo && { "$0" doctor || true; }' "$VENV/bin/novamind"
+      echo "No display here: start the desktop with '.venv/bin/novamind' in a desktop session" \
+        "(or 'xvfb-run -a .venv/bin/novamind' to try it headless)."
+    fi
     ;;
   test)
     install_project test
