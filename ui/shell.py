@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer
@@ -33,6 +34,7 @@ from app.events import AlertTriggered, PatientDataUpdated
 from app.services import alerts, auth, firstrun, lookup, patients
 from app.services.auth import SecondFactorRequiredError
 from ui import theme
+from ui.backup_dialog import BackupDialog, BackupScheduler
 from ui.bus import EventBridge
 from ui.dialogs import AboutDialog, BreakGlassDialog
 from ui.idle import IdleWatcher
@@ -67,6 +69,7 @@ class ShellWindow(QMainWindow):
         self.tasks = TaskManager(ctx, self)
         self.bridge = EventBridge(ctx.bus, self)
         self.sync = SyncController(ctx, self.tasks, self)
+        self.backups = BackupScheduler(ctx, self.tasks, self)
         self.idle = IdleWatcher(self.settings.idle_lock_minutes, self)
         app = QApplication.instance()
         if app is not None:
@@ -128,6 +131,7 @@ class ShellWindow(QMainWindow):
         self.act_alerts = self._action("Open &alerts", self._filter_alerts)
         self.act_about = self._action("&About Novamind", self.about)
         self.act_sync = self._action("&Sync now", lambda: self.sync.sync_now())
+        self.act_backup = self._action("&Backup and restore…", self.show_backups)
         self.act_conflicts = self._action("Sync &conflicts…", self.show_conflicts)
         self.act_full = self._action("&Full screen", self._toggle_full, sk.FullScreen)
         menu = self.menuBar()
@@ -158,9 +162,12 @@ class ShellWindow(QMainWindow):
         m = menu.addMenu("&Sync")
         m.addAction(self.act_sync)
         m.addAction(self.act_conflicts)
+        m.addSeparator()
+        m.addAction(self.act_backup)
         m = menu.addMenu("&Help")
         m.addAction(self.act_about)
         self.session_actions = [
+            self.act_backup,
             self.act_sync,
             self.act_conflicts,
             self.act_open_mrn,
@@ -383,6 +390,7 @@ class ShellWindow(QMainWindow):
         self.act_open_mrn.setEnabled(clinical)
         self.idle.start()
         self.sync.start()
+        self.backups.start(principal)
         if clinical:
             self.load_patients()
         if self._reopen:
@@ -434,6 +442,31 @@ class ShellWindow(QMainWindow):
         self.alerts_badge.style().unpolish(self.alerts_badge)
         self.alerts_badge.style().polish(self.alerts_badge)
         self.act_alerts.setText(f"Open alerts ({n})" if n else "Open alerts")
+
+    def show_backups(self) -> None:
+        """Backup and restore (IT and administrators)."""
+        if self.principal is None or self.principal.role not in (Role.IT, Role.ADMIN):
+            self.show_error("Backup and restore is for IT and administrator accounts.")
+            return
+        dialog = BackupDialog(self.ctx, self.principal, self.tasks, self.restart_with, self)
+        dialog.finished.connect(lambda _r: dialog.deleteLater())
+        self.backup_dialog = dialog
+        dialog.show()
+
+    def restart_with(self, while_closed: Callable[[], object]) -> None:
+        """Close the session and the store, run `while_closed` (a restore), restart Novamind."""
+        import sys
+
+        from PySide6.QtCore import QProcess
+
+        self.shutdown()
+        self.ctx.close()
+        try:
+            while_closed()
+        except NovamindError as exc:
+            QMessageBox.critical(self, "Restore failed", exc.user_message())
+        QProcess.startDetached(sys.executable, ["-m", "ui.launcher"])
+        QApplication.quit()
 
     def show_conflicts(self) -> None:
         """The sync conflict queue: both values side by side, the user keeps one (audited)."""
@@ -710,6 +743,7 @@ class ShellWindow(QMainWindow):
             app.removeEventFilter(self.idle)
         self.save_state()
         self.sync.stop()
+        self.backups.stop()
         for tab in (
             self.workspace.twin,
             self.workspace.analysis,

@@ -1,0 +1,200 @@
+"""Backups in the desktop: the scheduled backup, and the backup & restore wizard for IT.
+
+Backups run on the task pool without stopping work. A restore needs the store closed: the
+wizard shows what the backup holds, asks for confirmation, closes the session, restores into a
+new store (the old one is kept aside until IT confirms) and restarts Novamind on it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QTimer
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.services import backup
+from app.services.context import actor_of
+
+log = logging.getLogger(__name__)
+CHECK_MS = 60 * 60 * 1000  # look once an hour whether the policy's interval has passed
+
+
+class BackupScheduler(QObject):
+    """Takes a backup when the newest is older than the policy's interval."""
+
+    def __init__(self, ctx: Any, tasks: Any, parent: QObject | None = None) -> None:  # noqa: ANN401
+        super().__init__(parent)
+        self.ctx, self.tasks = ctx, tasks
+        self.principal: Any = None
+        self.timer = QTimer(self)
+        self.timer.setInterval(CHECK_MS)
+        self.timer.timeout.connect(self.check)
+
+    def start(self, principal: Any) -> None:  # noqa: ANN401
+        self.principal = principal
+        self.timer.start()
+        QTimer.singleShot(30_000, self.check)  # not during sign-in itself
+
+    def stop(self) -> None:
+        self.timer.stop()
+
+    def check(self) -> None:
+        if self.principal is None or not backup.backup_due(self.ctx.settings):
+            return
+        self.tasks.call(
+            backup.create_backup,
+            self.ctx,
+            actor_of(self.principal),
+            label="Scheduled backup",
+            on_done=lambda m: log.info("scheduled backup %s verified", m.backup_id),
+            on_error=lambda e: log.warning("scheduled backup failed: %s", type(e).__name__),
+        )
+
+
+class BackupDialog(QDialog):
+    """List, take, verify and restore backups (IT)."""
+
+    def __init__(
+        self,
+        ctx: Any,
+        principal: Any,
+        tasks: Any,  # noqa: ANN401
+        restart: Callable[[], None],
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.ctx, self.principal, self.tasks, self.restart = ctx, principal, tasks, restart
+        self.setWindowTitle("Backup and restore")
+        self.setAccessibleName("Backup and restore")
+        lay = QVBoxLayout(self)
+        lay.addWidget(
+            QLabel(
+                f"Encrypted backups in {ctx.settings.backups_path} — every backup is verified "
+                f"right after it is written; policy keeps {ctx.settings.backup_keep}, one every "
+                f"{ctx.settings.backup_interval_hours} h."
+            )
+        )
+        self.table = QTableWidget(0, 5)
+        self.table.setHorizontalHeaderLabels(
+            ("Backup", "Created", "Schema", "Patients", "Protected by")
+        )
+        self.table.setAccessibleName("Backups")
+        self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+        lay.addWidget(self.table, 1)
+        self.message = QLabel("")
+        self.message.setWordWrap(True)
+        lay.addWidget(self.message)
+        row = QHBoxLayout()
+        self.backup_now = QPushButton("&Back up now")
+        self.verify_button = QPushButton("&Verify")
+        self.restore_button = QPushButton("&Restore…")
+        for b in (self.backup_now, self.verify_button, self.restore_button):
+            b.setAccessibleName(b.text().replace("&", "").rstrip("…"))
+            row.addWidget(b)
+        row.addStretch(1)
+        lay.addLayout(row)
+        close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        close.rejected.connect(self.reject)
+        lay.addWidget(close)
+        self.backup_now.clicked.connect(self.take_backup)
+        self.verify_button.clicked.connect(self.verify_selected)
+        self.restore_button.clicked.connect(self.restore_selected)
+        self.manifests: list[backup.Manifest] = []
+        self.resize(820, 420)
+        self.load()
+
+    def load(self) -> None:
+        self.tasks.call(
+            backup.list_backups, self.ctx.settings, label="Listing backups", on_done=self._show
+        )
+
+    def _show(self, manifests: list[backup.Manifest]) -> None:
+        self.manifests = manifests
+        self.table.setRowCount(len(manifests))
+        for r, m in enumerate(manifests):
+            d = backup.describe(m)
+            for c, text in enumerate(
+                (
+                    d["backup"],
+                    d["created"][:19].replace("T", " "),
+                    d["schema"],
+                    str(d["patients"]),
+                    d["wrapped with"],
+                )
+            ):
+                self.table.setItem(r, c, QTableWidgetItem(text))
+        if manifests:
+            self.table.selectRow(0)
+
+    def _manifest_path(self) -> Path | None:
+        row = self.table.currentRow()
+        if not 0 <= row < len(self.manifests):
+            return None
+        m = self.manifests[row]
+        return self.ctx.settings.backups_path / m.file.replace(backup.SUFFIX, ".json")
+
+    def take_backup(self) -> None:
+        self.message.setText("Backing up…")
+        self.tasks.call(
+            backup.create_backup,
+            self.ctx,
+            actor_of(self.principal),
+            label="Backing up",
+            on_done=lambda m: (
+                self.message.setText(f"Backup {m.backup_id} written and verified."),
+                self.load(),
+            ),
+        )
+
+    def verify_selected(self) -> None:
+        path = self._manifest_path()
+        if path is None:
+            return
+
+        def done(report: backup.VerifyReport) -> None:
+            self.message.setText(
+                f"Verified: integrity {report.integrity}, {report.audit_events} audit events, "
+                "counts and audit-chain head match."
+                if report.ok
+                else "Problems: " + "; ".join(report.problems)
+            )
+
+        self.tasks.call(
+            backup.verify, self.ctx.settings, path, label="Verifying backup", on_done=done
+        )
+
+    def restore_selected(self, *, confirm: bool = True) -> None:
+        """Confirm, close the session, restore into a new store, then restart Novamind."""
+        path = self._manifest_path()
+        if path is None:
+            return
+        m = self.manifests[self.table.currentRow()]
+        if (
+            confirm
+            and QMessageBox.question(
+                self,
+                "Restore this backup?",
+                f"Restore backup {m.backup_id} ({backup.describe(m)['patients']} patients)?\n\n"
+                "Novamind closes, restores into a new store, verifies it and restarts. The current "
+                "store is kept aside until IT confirms ('novamind admin confirm-restore').",
+            )
+            != QMessageBox.StandardButton.Yes
+        ):
+            return
+        settings, actor = self.ctx.settings, actor_of(self.principal)
+        # the shell closes the session and the store, runs the restore, then restarts
+        self.restart(lambda: backup.restore(settings, path, actor))
