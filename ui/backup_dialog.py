@@ -102,7 +102,10 @@ class BackupDialog(QDialog):
         self.backup_now = QPushButton("&Back up now")
         self.verify_button = QPushButton("&Verify")
         self.restore_button = QPushButton("&Restore…")
-        for b in (self.backup_now, self.verify_button, self.restore_button):
+        self.confirm_button = QPushButton("&Keep restored store (discard the previous one)")
+        self.previous = sorted(ctx.settings.data_dir.glob("pre-restore-*"))
+        self.confirm_button.setVisible(bool(self.previous))
+        for b in (self.backup_now, self.verify_button, self.restore_button, self.confirm_button):
             b.setAccessibleName(b.text().replace("&", "").rstrip("…"))
             row.addWidget(b)
         row.addStretch(1)
@@ -113,6 +116,7 @@ class BackupDialog(QDialog):
         self.backup_now.clicked.connect(self.take_backup)
         self.verify_button.clicked.connect(self.verify_selected)
         self.restore_button.clicked.connect(self.restore_selected)
+        self.confirm_button.clicked.connect(self.confirm_restore)
         self.manifests: list[backup.Manifest] = []
         self.resize(820, 420)
         self.load()
@@ -176,6 +180,17 @@ class BackupDialog(QDialog):
         self.tasks.call(
             backup.verify, self.ctx.settings, path, label="Verifying backup", on_done=done
         )
+
+    def confirm_restore(self) -> None:
+        """The user accepts the restored store: crypto-erase the store kept aside."""
+        for previous in self.previous:
+            backup.confirm_restore(self.ctx.settings, previous)
+        self.ctx.store.write(
+            lambda uow: uow.audit(actor_of(self.principal), "store.restore_confirmed")
+        )
+        self.previous = []
+        self.confirm_button.hide()
+        self.message.setText("The previous store was destroyed; the restored store is kept.")
 
     def restore_selected(self, *, confirm: bool = True) -> None:
         """Confirm, close the session, restore into a new store, then restart Novamind."""

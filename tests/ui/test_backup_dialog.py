@@ -40,3 +40,13 @@ def test_backup_verify_and_restore(qtbot, ctx: AppContext, clinic: dict) -> None
     notes.create_draft(ctx, clinic["users"][Role.CLINICIAN], clinic["mine"], "after", "x")
     dialog.restore_selected(confirm=False)
     assert restarted == [0]
+    # after the restart the wizard offers to discard the store kept aside
+    reopened = AppContext.open(ctx.settings, create=False)
+    try:
+        again = BackupDialog(reopened, it, TaskManager(reopened), restart)
+        qtbot.addWidget(again)
+        assert again.confirm_button.isVisibleTo(again) and again.previous
+        again.confirm_button.click()
+        assert not list(ctx.settings.data_dir.glob("pre-restore-*"))
+    finally:
+        reopened.close()
