@@ -9,12 +9,11 @@ shell's) with results delivered by queued signals.
 
 from __future__ import annotations
 
-import itertools
 import logging
-from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from collections.abc import Sequence
+from typing import Any
 
-from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal, Slot
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -27,7 +26,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.errors import NovamindError
+from ui.runner import RunTask, TaskRunner  # noqa: F401 — re-exported for the panels
+from ui.tasks import user_message  # noqa: F401 — re-exported for the panels
 
 log = logging.getLogger(__name__)
 
@@ -40,97 +40,6 @@ BAND_COLOURS = {
 }
 RAISES = "#c0392b"  # contribution that raises the probability
 LOWERS = "#1f6fb2"  # contribution that lowers it
-
-
-class RunTask(Protocol):
-    def __call__(
-        self,
-        fn: Callable[..., Any],
-        *args: Any,  # noqa: ANN401
-        label: str,
-        on_done: Callable[[Any], None] | None = None,
-        on_error: Callable[[BaseException], None] | None = None,
-    ) -> object: ...
-
-
-def user_message(exc: BaseException) -> str:
-    """What the user reads: the core's own message, never a traceback."""
-    if isinstance(exc, NovamindError):
-        return exc.user_message()
-    return "Something went wrong. The details are in the log file."
-
-
-class _Box:
-    __slots__ = ("value",)
-
-    def __init__(self, value: object) -> None:
-        self.value = value
-
-
-class _Signals(QObject):
-    done = Signal(int, object)
-    failed = Signal(int, object)
-
-
-class _Job(QRunnable):
-    def __init__(self, job_id: int, fn: Callable[[], Any], signals: _Signals) -> None:
-        super().__init__()
-        self.setAutoDelete(True)
-        self._id, self._fn, self._signals = job_id, fn, signals
-
-    def run(self) -> None:
-        try:
-            result = self._fn()
-        except BaseException as exc:  # noqa: BLE001 — every failure goes back to the GUI
-            self._signals.failed.emit(self._id, _Box(exc))
-            return
-        self._signals.done.emit(self._id, _Box(result))
-
-
-class TaskRunner(QObject):
-    """Default ``run_task``: one background thread, results on the GUI thread."""
-
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(1)
-        self._ids = itertools.count(1)
-        self._handlers: dict[int, tuple[Callable | None, Callable | None]] = {}
-        self._signals = _Signals(self)
-        self._signals.done.connect(self._done)
-        self._signals.failed.connect(self._failed)
-
-    def __call__(
-        self,
-        fn: Callable[..., Any],
-        *args: Any,  # noqa: ANN401
-        label: str = "",
-        on_done: Callable[[Any], None] | None = None,
-        on_error: Callable[[BaseException], None] | None = None,
-    ) -> int:
-        job_id = next(self._ids)
-        self._handlers[job_id] = (on_done, on_error)
-        self._pool.start(_Job(job_id, lambda: fn(*args), self._signals))
-        return job_id
-
-    def wait(self, msecs: int = 10000) -> bool:
-        """Block until background work ends (shutdown and tests)."""
-        return self._pool.waitForDone(msecs)
-
-    @Slot(int, object)
-    def _done(self, job_id: int, box: object) -> None:
-        on_done, _ = self._handlers.pop(job_id, (None, None))
-        if on_done is not None:
-            on_done(box.value)  # type: ignore[attr-defined]
-
-    @Slot(int, object)
-    def _failed(self, job_id: int, box: object) -> None:
-        _, on_error = self._handlers.pop(job_id, (None, None))
-        exc = box.value  # type: ignore[attr-defined]
-        if not isinstance(exc, NovamindError):
-            log.error("background task failed", exc_info=(type(exc), exc, exc.__traceback__))
-        if on_error is not None:
-            on_error(exc)
 
 
 def label(text: str = "", name: str = "", *, wrap: bool = False) -> QLabel:
