@@ -122,6 +122,7 @@ class ShellWindow(QMainWindow):
             "&Close patient", lambda: self.workspace.close_patient(), sk.Close
         )
         self.act_refresh = self._action("&Refresh", self.refresh, sk.Refresh)
+        self.act_caseload = self._action("&Caseload by risk…", self.show_caseload)
         self.act_lock = self._action("&Lock", self.lock, "Ctrl+L")
         self.act_sign_out = self._action("Sign &out", self.sign_out)
         self.act_quit = self._action("&Quit", self.close, sk.Quit)
@@ -147,6 +148,7 @@ class ShellWindow(QMainWindow):
         m.addAction(self.act_find)
         m = menu.addMenu("&View")
         m.addAction(self.act_refresh)
+        m.addAction(self.act_caseload)
         m.addAction(self.act_full)
         themes = m.addMenu("&Theme")
         group = QActionGroup(self)
@@ -167,6 +169,7 @@ class ShellWindow(QMainWindow):
         m = menu.addMenu("&Help")
         m.addAction(self.act_about)
         self.session_actions = [
+            self.act_caseload,
             self.act_backup,
             self.act_sync,
             self.act_conflicts,
@@ -442,6 +445,27 @@ class ShellWindow(QMainWindow):
         self.alerts_badge.style().unpolish(self.alerts_badge)
         self.alerts_badge.style().polish(self.alerts_badge)
         self.act_alerts.setText(f"Open alerts ({n})" if n else "Open alerts")
+
+    def show_caseload(self) -> None:
+        """Every visible patient scored in one batch, highest risk first (demo models say so)."""
+        if self.principal is None or self.principal.role not in CLINICAL_ROLES:
+            return
+        from PySide6.QtWidgets import QDialog, QVBoxLayout
+
+        from ui.panels.caseload import CaseloadWidget
+
+        dialog = QDialog(self)
+        dialog.setWindowTitle("Caseload by risk")
+        dialog.setAccessibleName("Caseload by risk")
+        lay = QVBoxLayout(dialog)
+        widget = CaseloadWidget(self.ctx, self.principal, run_task=self.tasks.call)
+        widget.patient_activated.connect(self.open_patient)
+        lay.addWidget(widget)
+        dialog.resize(900, 600)
+        dialog.finished.connect(lambda _r: dialog.deleteLater())
+        self.caseload_dialog = dialog
+        dialog.show()
+        widget.load()
 
     def show_backups(self) -> None:
         """Backup and restore (IT and administrators)."""

@@ -11,7 +11,14 @@ import time
 import pyotp
 import pytest
 from PySide6.QtCore import Qt, QThread, QTimer
-from PySide6.QtWidgets import QApplication, QLabel, QLineEdit, QPlainTextEdit
+from PySide6.QtWidgets import (
+    QApplication,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QTableView,
+    QTableWidget,
+)
 
 from app.demo import DEMO_PASSWORD, create_demo_clinic
 from app.domain import Role
@@ -388,3 +395,14 @@ def test_alert_inbox_and_assessment_views(qtbot, demo, make_shell):
     qtbot.waitUntil(lambda: tab.loaded_for == pid and tab.trends.widget is not None, timeout=WAIT)
     tab.sub.setCurrentWidget(tab.administer)
     assert tab.administer.widget is not None and tab.administer.patient_id == pid
+
+
+def test_caseload_view_sorted_by_risk(qtbot, demo, make_shell):
+    w = make_shell()
+    signed_in(qtbot, w, "sup.davis", DEMO_PASSWORD)
+    w.act_caseload.trigger()
+    dialog = w.caseload_dialog
+    table = dialog.findChild(QTableWidget) or dialog.findChild(QTableView)
+    assert table is not None
+    qtbot.waitUntil(lambda: table.model().rowCount() == 4, timeout=WAIT)
+    dialog.close()
