@@ -464,8 +464,7 @@ class ShellWindow(QMainWindow):
         dialog.resize(900, 600)
         dialog.finished.connect(lambda _r: dialog.deleteLater())
         self.caseload_dialog = dialog
-        dialog.show()
-        widget.load()
+        dialog.show()  # the widget scores the caseload as soon as it is built
 
     def show_backups(self) -> None:
         """Backup and restore (IT and administrators)."""
