@@ -65,6 +65,7 @@ class ImportDialog(QDialog):
         self._cancel = threading.Event()
         self._thread: threading.Thread | None = None
         self._busy = False
+        self._generation = 0  # bumped by each preview or import; stale results are dropped
         self._bridge = _Bridge(self)
         self._bridge.progress.connect(self._progress)
         self._bridge.prepared.connect(self._store)
@@ -169,13 +170,16 @@ class ImportDialog(QDialog):
         if not text:
             return
         delim = DELIMITERS[self.delimiter.currentText()]
+        self._generation += 1
+        gen = self._generation
+        # a preview that arrives after a newer action (another file, an import) is stale
         self.run_task(
             av.preview_columns,
             Path(text),
             delim,
             label="Reading file header",
-            on_done=self._show_preview,
-            on_error=self._show_error,
+            on_done=lambda pv: self._show_preview(pv) if gen == self._generation else None,
+            on_error=lambda exc: self._show_error(exc) if gen == self._generation else None,
         )
 
     def _show_preview(self, pv: av.ColumnPreview) -> None:
@@ -219,6 +223,7 @@ class ImportDialog(QDialog):
                 self._show_error_text("Choose a file to import.")
             return
         self._busy = True
+        self._generation += 1  # any preview still in flight must not touch the messages
         self._cancel.clear()
         self.error.hide()
         self.import_button.setEnabled(False)
