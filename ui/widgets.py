@@ -2,8 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFrame, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFrame,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 
 def label(text: str, name: str = "", *, wrap: bool = False) -> QLabel:
@@ -69,3 +82,32 @@ class EmptyState(QWidget):
         lay.setContentsMargins(40, 20, 40, 20)
         lay.addStretch(2)
         self.setAccessibleName(title)
+
+
+def table_widget(headers: Sequence[str], accessible: str) -> QTableWidget:
+    """Read-only, row-selecting table in the shell's style (shared by tabs and panels)."""
+    t = QTableWidget(0, len(headers))
+    t.setHorizontalHeaderLabels(list(headers))
+    t.setAccessibleName(accessible)
+    t.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    t.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    t.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    t.setAlternatingRowColors(True)
+    t.setShowGrid(False)
+    t.verticalHeader().hide()
+    t.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    t.horizontalHeader().setStretchLastSection(True)
+    return t
+
+
+def fill_table(
+    t: QTableWidget, rows: Sequence[Sequence[str]], keys: Sequence[Any] | None = None
+) -> None:
+    """Replace a table's rows; column 0 carries ``keys[r]`` as user data."""
+    t.setRowCount(len(rows))
+    for r, row in enumerate(rows):
+        for c, text in enumerate(row):
+            item = QTableWidgetItem(text)
+            if keys is not None and c == 0:
+                item.setData(Qt.ItemDataRole.UserRole, keys[r])
+            t.setItem(r, c, item)

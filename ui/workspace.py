@@ -3,16 +3,14 @@ Predictions, Alerts, Audit). Tabs load on first view and refresh on the core's e
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QGridLayout,
     QHBoxLayout,
-    QHeaderView,
     QInputDialog,
     QLineEdit,
     QListWidget,
@@ -21,8 +19,6 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSplitter,
     QStackedWidget,
-    QTableWidget,
-    QTableWidgetItem,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -32,36 +28,19 @@ from app.domain import NoteRecord, NoteStatus, PatientSummary, Principal, Role
 from app.services import alerts, drafts, notes, overview
 from ui.patients import age
 from ui.tasks import TaskManager, user_message
-from ui.widgets import Card, EmptyState, label, primary_button, synthetic_badge
+from ui.widgets import (
+    Card,
+    EmptyState,
+    fill_table,
+    label,
+    primary_button,
+    synthetic_badge,
+    table_widget,
+)
 
 
 def _when(dt: datetime | None) -> str:
     return dt.astimezone().strftime("%Y-%m-%d %H:%M") if dt else ""
-
-
-def _table(headers: Sequence[str], accessible: str) -> QTableWidget:
-    t = QTableWidget(0, len(headers))
-    t.setHorizontalHeaderLabels(list(headers))
-    t.setAccessibleName(accessible)
-    t.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-    t.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-    t.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-    t.setAlternatingRowColors(True)
-    t.setShowGrid(False)
-    t.verticalHeader().hide()
-    t.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-    t.horizontalHeader().setStretchLastSection(True)
-    return t
-
-
-def _fill(table: QTableWidget, rows: list[Sequence[str]], keys: list[str] | None = None) -> None:
-    table.setRowCount(len(rows))
-    for r, row in enumerate(rows):
-        for c, text in enumerate(row):
-            item = QTableWidgetItem(text)
-            if keys is not None and c == 0:
-                item.setData(Qt.ItemDataRole.UserRole, keys[r])
-            table.setItem(r, c, item)
 
 
 class Tab(QWidget):
@@ -252,7 +231,7 @@ class AssessmentsTab(Tab):
         super().__init__(ws)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(12, 12, 12, 12)
-        self.table = _table(
+        self.table = table_widget(
             ("Date", "Instrument", "Total", "Severity band", "Critical item", "Mode"),
             "Assessments",
         )
@@ -292,7 +271,7 @@ class AssessmentsTab(Tab):
             self.administer.set_patient(self.ws.patient_id)
 
     def _show(self, rows: list[overview.AssessmentRow]) -> None:
-        _fill(
+        fill_table(
             self.table,
             [
                 (
@@ -627,7 +606,9 @@ class AlertsTab(Tab):
         super().__init__(ws)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(12, 12, 12, 12)
-        self.table = _table(("Triggered", "Severity", "Rule", "Status", "Resolution"), "Alerts")
+        self.table = table_widget(
+            ("Triggered", "Severity", "Rule", "Status", "Resolution"), "Alerts"
+        )
         row = QHBoxLayout()
         self.ack = QPushButton("&Acknowledge")
         self.resolve = QPushButton("&Resolve")
@@ -656,7 +637,7 @@ class AlertsTab(Tab):
         )
 
     def _show(self, rows: list[Any]) -> None:
-        _fill(
+        fill_table(
             self.table,
             [(_when(a.triggered_at), a.severity, a.rule, a.status, a.resolution) for a in rows],
             keys=[a.id for a in rows],
@@ -697,7 +678,7 @@ class AuditTab(Tab):
         super().__init__(ws)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(12, 12, 12, 12)
-        self.table = _table(("#", "When", "Actor", "Role", "Action", "Record"), "Audit trail")
+        self.table = table_widget(("#", "When", "Actor", "Role", "Action", "Record"), "Audit trail")
         lay.addWidget(self.table)
 
     def relevant(self, record_type: str) -> bool:
@@ -714,7 +695,7 @@ class AuditTab(Tab):
         )
 
     def _show(self, rows: list[Any]) -> None:
-        _fill(
+        fill_table(
             self.table,
             [
                 (str(e.seq), _when(e.at), e.actor_id[:8], e.actor_role, e.action, e.record_type)

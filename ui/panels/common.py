@@ -10,24 +10,20 @@ shell's) with results delivered by queued signals.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QFrame,
-    QHeaderView,
     QLabel,
-    QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
 from ui.runner import RunTask, TaskRunner  # noqa: F401 — re-exported for the panels
 from ui.tasks import user_message  # noqa: F401 — re-exported for the panels
+from ui.widgets import fill_table as fill  # noqa: F401 — re-exported for the panels
+from ui.widgets import table_widget as table  # noqa: F401 — re-exported for the panels
 
 log = logging.getLogger(__name__)
 
@@ -74,33 +70,6 @@ def section(title: str) -> QLabel:
     w = label(title, "h2")
     w.setStyleSheet("QLabel { font-size: 12pt; font-weight: 600; margin-top: 4px; }")
     return w
-
-
-def table(headers: Sequence[str], accessible: str) -> QTableWidget:
-    """Read-only, row-selecting table in the shell's style."""
-    t = QTableWidget(0, len(headers))
-    t.setHorizontalHeaderLabels(list(headers))
-    t.setAccessibleName(accessible)
-    t.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-    t.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-    t.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-    t.setAlternatingRowColors(True)
-    t.setShowGrid(False)
-    t.verticalHeader().hide()
-    t.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-    t.horizontalHeader().setStretchLastSection(True)
-    return t
-
-
-def fill(t: QTableWidget, rows: Sequence[Sequence[str]], keys: Sequence[Any] | None = None) -> None:
-    """Replace a table's rows; column 0 carries ``keys[r]`` as user data."""
-    t.setRowCount(len(rows))
-    for r, row in enumerate(rows):
-        for c, text in enumerate(row):
-            item = QTableWidgetItem(text)
-            if keys is not None and c == 0:
-                item.setData(Qt.ItemDataRole.UserRole, keys[r])
-            t.setItem(r, c, item)
 
 
 def band_chip(band: str) -> QLabel:
