@@ -38,7 +38,7 @@ def main() -> None:
     from tests.support.keyring_backends import MemoryKeyring
 
     keyring.set_keyring(MemoryKeyring())
-    from PySide6.QtGui import QColor, QPalette
+    from PySide6.QtGui import QColor, QGuiApplication, QPalette
     from PySide6.QtWidgets import QApplication
 
     from app.config import load_settings
@@ -80,7 +80,9 @@ def main() -> None:
             time.sleep(0.05)
         view.flush()
         app.processEvents()
-        view.grab().save(str(args.out / f"twin-{name}{suffix}.png"))
+        # From the screen: QWidget.grab() cannot see what VTK drew into a native child window.
+        screen = QGuiApplication.primaryScreen()
+        screen.grabWindow(view.winId()).save(str(args.out / f"twin-{name}{suffix}.png"))
 
     shot("normal")
     view.select_region("sgacc")

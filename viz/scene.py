@@ -336,6 +336,22 @@ def region_vector(atlas: RegionAtlas, values: Mapping[str, float]) -> np.ndarray
     return out
 
 
+def make_render_window(views: int) -> tuple[vtkRenderWindow, list[vtkRenderer]]:
+    """An OpenGL render window split into ``views`` side-by-side renderers.
+
+    Scenes use it offscreen; the Qt layer hands it to a native embedded window. Creating it
+    here guarantees VTK's OpenGL classes are registered first (else a bare stub comes back).
+    """
+    window = vtkRenderWindow()
+    renderers = []
+    for i in range(views):
+        ren = vtkRenderer()
+        ren.SetViewport(i / views, 0.0, (i + 1) / views, 1.0)
+        window.AddRenderer(ren)
+        renderers.append(ren)
+    return window, renderers
+
+
 class _SceneBase:
     """Window, lights, legend, camera presets and image export shared by all scenes."""
 
@@ -351,15 +367,9 @@ class _SceneBase:
         self.plotter = plotter  # the caller's pyvista(qt) plotter, None when offscreen
         if plotter is None:
             gl.prepare_headless()
-            self.render_window = vtkRenderWindow()
+            self.render_window, self.renderers = make_render_window(views)
             self.render_window.SetOffScreenRendering(1)
             self.render_window.SetSize(int(window_size[0]), int(window_size[1]))
-            self.renderers = []
-            for i in range(views):
-                ren = vtkRenderer()
-                ren.SetViewport(i / views, 0.0, (i + 1) / views, 1.0)
-                self.render_window.AddRenderer(ren)
-                self.renderers.append(ren)
         else:
             self.render_window = plotter.render_window  # type: ignore[attr-defined]
             self.renderers = list(plotter.renderers)[:views]  # type: ignore[attr-defined]
@@ -431,7 +441,7 @@ class _SceneBase:
     def _layers(self) -> list[_TwinLayer]:
         raise NotImplementedError
 
-    def _fit_overlays(self) -> None:
+    def fit_overlays(self) -> None:
         """Scale legend and caption fonts with the window (reports are small, screens big)."""
         size = tuple(self.render_window.GetSize())
         if size == getattr(self, "_overlay_size", None):
@@ -453,7 +463,7 @@ class _SceneBase:
 
     def render(self) -> None:
         """Draw a frame now (after the first, multi-sampling follows the GL renderer)."""
-        self._fit_overlays()
+        self.fit_overlays()
         self.render_window.Render()
         if not self._gl_checked:
             self._gl_checked = True

@@ -1,10 +1,12 @@
-"""Where a viz scene is drawn inside Qt: an embedded VTK interactor or an offscreen image.
+"""Where a viz scene is drawn inside Qt: an embedded VTK window or an offscreen image.
 
-Why: clinic workstations, VMs and CI differ in what OpenGL Qt can embed. With a working
-QOpenGL context the scene renders into a pyvistaqt ``QtInteractor`` (rotate/zoom by VTK);
-otherwise (or with ``NOVAMIND_TWIN_RENDERER=image``) it renders offscreen and the frame is shown
-as a pixmap, re-rendered on drag, wheel, resize and scrub. Both hosts report clicks in the
-scene's pixel convention (physical pixels, origin top-left) so picking is the same code.
+Why: clinic workstations, VMs and CI differ in what OpenGL Qt can embed. Where Qt can create an
+OpenGL context, VTK renders straight into a native child window (X11, Windows, macOS:
+:class:`NativeHost`) or, where native child windows are not VTK's (Wayland), into a pyvistaqt
+``QtInteractor`` (:class:`GLHost`); rotate/zoom are VTK's. Otherwise (or with
+``NOVAMIND_TWIN_RENDERER=image``) it renders offscreen and the frame is shown as a pixmap,
+re-rendered on drag, wheel, resize and scrub. Every host reports clicks in the scene's pixel
+convention (physical pixels, origin top-left) so picking is the same code.
 All VTK calls happen on the GUI thread.
 """
 
@@ -22,14 +24,15 @@ from PySide6.QtWidgets import QSizePolicy, QVBoxLayout, QWidget
 
 log = logging.getLogger(__name__)
 ENV_RENDERER = "NOVAMIND_TWIN_RENDERER"
-RENDERERS = ("gl", "image")
+RENDERERS = ("native", "gl", "image")
+NATIVE_PLATFORMS = ("xcb", "windows", "cocoa")  # Qt platforms whose child windows VTK can own
 CLICK_SLOP_PX = 4  # a press/release closer than this is a click, not a drag
 
 
 def choose_renderer() -> str:
-    """'gl' when Qt can create an OpenGL context on a real display, else 'image'.
+    """'native' or 'gl' when Qt can create an OpenGL context on a real display, else 'image'.
 
-    ``NOVAMIND_TWIN_RENDERER`` (gl | image) overrides the detection.
+    ``NOVAMIND_TWIN_RENDERER`` (native | gl | image) overrides the detection.
     """
     forced = os.environ.get(ENV_RENDERER, "").strip().lower()
     if forced in RENDERERS:
@@ -46,9 +49,11 @@ def choose_renderer() -> str:
         surface.create()
         ok = gl_ctx.makeCurrent(surface)
         gl_ctx.doneCurrent()
-        return "gl" if ok else "image"
     except Exception:  # noqa: BLE001 — any failure here means: do not embed GL
         return "image"
+    if not ok:
+        return "image"
+    return "native" if QGuiApplication.platformName() in NATIVE_PLATFORMS else "gl"
 
 
 class SceneHost(QWidget):
@@ -207,15 +212,25 @@ class GLHost(SceneHost):
         layout.addWidget(self.interactor)
         self._filter = _ClickFilter(self._on_click)
         self.interactor.installEventFilter(self._filter)
-        self.frames = 0
+        self.frames = 0  # frames shown: counted when Qt has swapped the painted frame
+        self.interactor.frameSwapped.connect(self._swapped)
+
+    def _swapped(self) -> None:
+        self.frames += 1
 
     def plotter(self) -> Any:
         return self.interactor
 
     def refresh(self) -> None:
-        if self.scene is not None:
-            self.scene.render()
-            self.frames += 1
+        if self.scene is None:
+            return
+        if self.scene.renderer_name:
+            # pyvistaqt renders in paintGL on every paint: ask for one paint rather than
+            # rendering here too (which would draw each frame twice).
+            self.scene.fit_overlays()
+            self.interactor.update()
+        else:
+            self.scene.render()  # the first frame also settles multi-sampling for this GL
 
     def frame_size(self) -> tuple[int, int]:
         return tuple(self.interactor.render_window.GetSize())  # type: ignore[return-value]
@@ -226,6 +241,70 @@ class GLHost(SceneHost):
 
     def close_scene(self) -> None:
         super().close_scene()
+        self.interactor.close()
+
+
+class _EmbeddedWindow:
+    """What a viz scene needs from a host: one render window and its renderers."""
+
+    def __init__(self, render_window: Any, renderers: list[Any]) -> None:
+        self.render_window = render_window
+        self.renderers = renderers
+
+
+class NativeHost(SceneHost):
+    """VTK renders straight into a native child window (``vtkmodules.qt``, QWidget base).
+
+    Why: a frame is one VTK render and one buffer swap of the 3D area. The QOpenGLWidget path
+    (:class:`GLHost`) renders into a framebuffer object that Qt then composites with the whole
+    window, and pyvistaqt re-renders on every paint, so on software OpenGL a timeline step cost
+    two renders plus a full-window composite (13 fps against 32 for the bare scene, issue 8).
+    Needs a platform with native child windows for VTK (X11, Windows, macOS); Wayland uses
+    :class:`GLHost`.
+    """
+
+    mode = "native"
+
+    def __init__(self, shape: tuple[int, int] = (1, 1), parent: QWidget | None = None) -> None:
+        super().__init__(shape, parent)
+        from vtkmodules.qt.QVTKRenderWindowInteractor import QVTKRenderWindowInteractor
+        from vtkmodules.vtkInteractionStyle import vtkInteractorStyleTrackballCamera
+
+        from viz.scene import make_render_window
+
+        window, renderers = make_render_window(shape[0] * shape[1])
+        self._window = _EmbeddedWindow(window, renderers)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.interactor = QVTKRenderWindowInteractor(self, rw=window)
+        layout.addWidget(self.interactor)
+        style = vtkInteractorStyleTrackballCamera()
+        # VTK's one-letter shortcuts (wireframe, stereo, actor mode, exit) are not for clinicians.
+        style.AddObserver("CharEvent", lambda *_: None)
+        self.interactor.SetInteractorStyle(style)
+        self.interactor.Initialize()
+        self._filter = _ClickFilter(self._on_click)
+        self.interactor.installEventFilter(self._filter)
+        self.frames = 0
+
+    def plotter(self) -> Any:
+        # The window takes the host's size before a scene is built in it, so camera presets
+        # frame the brain for the aspect it will be shown at (a hidden page has no resize yet).
+        self._window.render_window.SetSize(*self.frame_size())
+        return self._window
+
+    def refresh(self) -> None:
+        if self.scene is not None and self.interactor.isVisible():
+            self.scene.render()
+            self.frames += 1
+
+    def _on_click(self, x: float, y: float) -> None:
+        dpr = self.interactor.devicePixelRatioF()
+        self.clicked.emit(x * dpr, y * dpr)
+
+    def close_scene(self) -> None:
+        super().close_scene()
+        self.interactor.Finalize()
         self.interactor.close()
 
 
@@ -250,10 +329,11 @@ class _ClickFilter(QObject):
 
 
 def make_host(shape: tuple[int, int] = (1, 1), parent: QWidget | None = None) -> SceneHost:
-    """A GL host where embedding works, else an image host."""
-    if choose_renderer() == "gl":
+    """An embedded VTK host where OpenGL embedding works, else an image host."""
+    kind = choose_renderer()
+    if kind != "image":
         try:
-            return GLHost(shape, parent)
+            return NativeHost(shape, parent) if kind == "native" else GLHost(shape, parent)
         except Exception:  # noqa: BLE001 — fall back rather than show nothing
-            log.warning("embedded OpenGL view failed; using the image renderer")
+            log.warning("embedded %s view failed; using the image renderer", kind)
     return ImageHost(shape, parent)

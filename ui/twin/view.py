@@ -50,7 +50,7 @@ from ui.twin.tasks import PoolRunner, RunTask, user_message
 
 LEGEND_TITLE = "Deviation from healthy\n(model estimate)"
 COMPARE_TITLE = "Deviation\n(model est.)"
-COMPARE_ZOOM = 0.8  # two half-width views: leave room for the brain and the legend
+COMPARE_ZOOM = 0.72  # two half-width views: leave room for the brain and the legend
 BANNER = (
     "<b>Model estimate, not a measurement.</b> Region colours are derived from this patient's "
     "clinical scores and actigraphy by an illustrative, literature-informed map; they do not "
@@ -445,6 +445,7 @@ class TwinView(QWidget):
         self.compare_host.setAccessibleName("Two dates side by side with linked cameras")
         self.compare_host.clicked.connect(self._compare_clicked)
         self.stack.addWidget(self.compare_host)
+        self.compare_host.setGeometry(self.host.geometry())  # its shown size, before the camera
         self.compare = CompareScene(
             scene_atlas(),
             plotter=self.compare_host.plotter(),

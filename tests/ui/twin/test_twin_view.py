@@ -257,8 +257,10 @@ def test_clear_drops_the_patient(view: TwinView) -> None:
 def test_renderer_choice_honours_the_override(monkeypatch) -> None:
     monkeypatch.setenv("NOVAMIND_TWIN_RENDERER", "image")
     assert choose_renderer() == "image"
+    monkeypatch.setenv("NOVAMIND_TWIN_RENDERER", "native")
+    assert choose_renderer() == "native"
     monkeypatch.setenv("NOVAMIND_TWIN_RENDERER", "")
-    assert choose_renderer() in ("gl", "image")
+    assert choose_renderer() in ("native", "gl", "image")
 
 
 def test_view_uses_the_image_host_when_told(view: TwinView) -> None:
@@ -268,15 +270,18 @@ def test_view_uses_the_image_host_when_told(view: TwinView) -> None:
     )
 
 
-def test_embedded_gl_host_renders_scrubs_and_picks(qtbot, monkeypatch) -> None:
-    """The pyvistaqt path, where this display can embed OpenGL (Xvfb + Mesa can)."""
+@pytest.mark.parametrize("kind", ["native", "gl"])
+def test_embedded_host_renders_scrubs_and_picks(qtbot, monkeypatch, kind: str) -> None:
+    """VTK in a native child window, and the pyvistaqt QOpenGLWidget, where this display can
+    embed OpenGL (Xvfb + Mesa can): values reach the actor, frames are shown, clicks pick."""
     monkeypatch.delenv("NOVAMIND_TWIN_RENDERER", raising=False)
-    if choose_renderer() != "gl":
+    if choose_renderer() == "image":
         pytest.skip("Qt cannot embed OpenGL on this display")
-    from ui.twin.host import GLHost
+    from ui.twin.host import GLHost, NativeHost
     from viz.scene import TwinScene
 
-    host = GLHost()
+    host = NativeHost() if kind == "native" else GLHost()
+    assert host.mode == kind
     host.resize(500, 400)
     host.show()
     qtbot.waitExposed(host)
@@ -287,6 +292,11 @@ def test_embedded_gl_host_renders_scrubs_and_picks(qtbot, monkeypatch) -> None:
     scene.set_region_values(values)
     host.refresh()
     assert_actor_matches(scene.vertex_values(), np.array([values[r] for r in atlas.ids]))
+    shown = host.frames
+    for step in range(3):  # scrubbing: every step is a frame on screen
+        scene.set_region_values({rid: -0.1 * step for rid in atlas.ids})
+        host.refresh()
+        qtbot.waitUntil(lambda s=step: host.frames >= shown + s + 1, timeout=5000)
     x, y = scene.project(atlas.nucleus_points["amygdala"][0])
     with qtbot.waitSignal(host.clicked, timeout=5000) as sig:
         dpr = host.interactor.devicePixelRatioF()
