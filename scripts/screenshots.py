@@ -40,6 +40,7 @@ def main() -> None:
     os.environ["NOVAMIND_POLICY"] = str(Path(tmp) / "policy.toml")
 
     import keyring
+    from PySide6.QtGui import QGuiApplication
     from PySide6.QtWidgets import QApplication
 
     from app.config import load_settings
@@ -79,6 +80,14 @@ def main() -> None:
     for _ in range(10):
         app.processEvents()
     window.grab().save(str(args.out / "workspace.png"))
+
+    window.workspace.tabs.setCurrentWidget(window.workspace.twin)
+    _wait(app, lambda: getattr(window.workspace.twin.view, "timeline", None) is not None)
+    _wait(app, lambda: not window.tasks.active())
+    for _ in range(10):
+        app.processEvents()
+    # From the screen: QWidget.grab() cannot see what VTK drew into a native child window.
+    QGuiApplication.primaryScreen().grabWindow(window.winId()).save(str(args.out / "twin.png"))
 
     window.workspace.tabs.setCurrentWidget(window.workspace.notes)
     _wait(app, lambda: window.workspace.notes.loaded_for == pid)

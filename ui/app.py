@@ -63,6 +63,8 @@ def run(argv: Sequence[str] = ()) -> int:
     QGuiApplication.setHighDpiScaleFactorRoundingPolicy(
         Qt.HighDpiScaleFactorRoundingPolicy.PassThrough
     )
+    # The 3D twin is a native child window (ui/twin/host.py); its siblings need not be.
+    QGuiApplication.setAttribute(Qt.ApplicationAttribute.AA_DontCreateNativeWidgetSiblings)
     app = QApplication.instance() or QApplication([sys.argv[0]])
     if not isinstance(app, QApplication):
         raise RuntimeError("a non-widget Qt application already exists in this process")
