@@ -206,7 +206,14 @@ def _steps(args: argparse.Namespace, report: Report, state: dict[str, Any]) -> N
         return {"process_age_s": round(process_age_s(), 3)}
 
     facts = report.step("window", window)
-    report.data["cold_start_to_window_s"] = facts["process_age_s"]
+    steps = report.data["steps"]
+    report.data["process_start_to_window_s"] = facts["process_age_s"]
+    # the same, less making the test's own fixtures (demo clinic, model file): what a user
+    # with an existing store waits from launch to the window
+    report.data["cold_start_to_window_s"] = round(
+        facts["process_age_s"] - steps["demo_clinic"]["seconds"] - steps["llm_model"]["seconds"],
+        3,
+    )
     w = state["window"]
 
     def sign_in() -> dict[str, Any]:
