@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -35,6 +36,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--smoke-test", dest="report", required=True, help="where to write the JSON")
     p.add_argument("--patients", type=int, default=3, help="demo clinic size (default 3)")
     p.add_argument("--max-tokens", type=int, default=256, help="LLM analysis length")
+    p.add_argument("--timeout", type=float, default=200.0, help="give up after this many s")
     return p.parse_args(list(argv))
 
 
@@ -101,6 +103,22 @@ def _save_png(frame: Any, path: Path) -> None:
     QImage(arr.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy().save(str(path))
 
 
+def _watchdog(report: Report, seconds: float) -> None:
+    """A step that hangs (a keyring prompt nobody answers, a stuck child) must not hang CI:
+    after `seconds` the report says where it stopped and the process exits with 2."""
+
+    def fire() -> None:
+        report.data["error"] = f"watchdog: no result after {seconds:.0f} s"
+        report.data["stuck_after"] = list(report.data["steps"])[-1:] or ["start"]
+        report.write()
+        print(f"smoke test TIMED OUT: {report.path}", file=sys.stderr, flush=True)
+        os._exit(2)
+
+    timer = threading.Timer(seconds, fire)
+    timer.daemon = True
+    timer.start()
+
+
 def run(argv: Sequence[str]) -> int:
     """Run every step; returns 0 when all passed (the report says which failed and why)."""
     from ui.app import process_age_s
@@ -108,6 +126,7 @@ def run(argv: Sequence[str]) -> int:
     args = parse_args(argv)
     report = Report(Path(args.report).resolve())
     report.data["process_age_at_main_s"] = round(process_age_s(), 3)
+    _watchdog(report, args.timeout)
     state: dict[str, Any] = {}
     try:
         _steps(args, report, state)
