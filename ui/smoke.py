@@ -94,6 +94,19 @@ def frame_stats(frame: Any) -> dict[str, Any]:
     }
 
 
+def _gl_error() -> str:
+    """Why the embedded OpenGL view could not be made (the app falls back silently)."""
+    try:
+        from ui.twin.host import GLHost
+
+        host = GLHost()
+        host.close_scene()
+        host.deleteLater()
+        return "GLHost works now"
+    except Exception as exc:  # noqa: BLE001 — a diagnostic for the report
+        return f"{type(exc).__name__}: {exc}"
+
+
 def _save_png(frame: Any, path: Path) -> None:
     import numpy as np
     from PySide6.QtGui import QImage
@@ -280,7 +293,10 @@ def _steps(args: argparse.Namespace, report: Report, state: dict[str, Any]) -> N
         _save_png(frame, report.path.with_name(report.path.stem + "-twin.png"))
         if stats["std"] < 5 or stats["distinct_colours"] < 50:
             raise SmokeStepError(f"the twin frame looks blank: {stats}")
-        return {"renderer": view.host.mode, **stats}
+        facts = {"renderer": view.host.mode, **stats}
+        if view.host.mode != "gl" and os.environ.get("NOVAMIND_TWIN_RENDERER") != "image":
+            facts["gl_unavailable"] = _gl_error()
+        return facts
 
     report.step("twin", twin)
 

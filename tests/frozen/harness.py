@@ -48,12 +48,18 @@ def clean_env(data_dir: Path, policy: Path, **extra: str) -> dict[str, str]:
 
 
 def run_bundle(
-    args: list[str], env: dict[str, str], cwd: Path, timeout: float = 240
+    args: list[str],
+    env: dict[str, str],
+    cwd: Path,
+    timeout: float = 240,
+    exe: list[str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run the bundle's executable under Xvfb with its own unlocked gnome-keyring."""
+    """Run the bundle's executable (or `exe`, e.g. the source launcher, for comparisons)
+    under Xvfb with its own unlocked gnome-keyring."""
+    program = exe or [str(EXE)]
     cmd = [
         "xvfb-run", "-a", "-s", "-screen 0 1600x1000x24",
-        "dbus-run-session", "--", "bash", "-c", _KEYRING_SHELL, "_", str(EXE), *args,
+        "dbus-run-session", "--", "bash", "-c", _KEYRING_SHELL, "_", *program, *args,
     ]  # fmt: skip
     return subprocess.run(
         cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
