@@ -198,10 +198,9 @@ def _steps(args: argparse.Namespace, report: Report, state: dict[str, Any]) -> N
 
     def open_store() -> dict[str, Any]:
         from app.services.context import AppContext
-        from app.store.migrate import head_revision
 
         state["ctx"] = AppContext.open(settings)
-        return {"schema_head": head_revision()}
+        return {"schema_revision": state["ctx"].store.schema_revision()}
 
     report.step("open_store", open_store)
 

@@ -43,7 +43,7 @@ def test_example_is_what_the_app_runs_with(tmp_path: Path) -> None:
     assert s.model_dirs[0] == s.user_model_dir  # the user's own folder stays first
     assert s.backup_interval_hours == 24 and s.retention_discharged_days == 365
     assert set(documented_settings()) <= s.locked_by_policy
-    rules = {r.id: r for r in load_rules(s.alert_rules)}
+    rules = {r.id: r for r in load_rules(s.alert_rules, source=str(EXAMPLE))}
     assert dict(rules["risk_prediction_warning"].params)["threshold"] == 0.65
     assert not rules["hamd17_item3"].enabled
     assert rules["stmarys_gad7_severe"].severity == "warning"
@@ -58,8 +58,9 @@ def test_policy_may_not_disable_a_locked_safety_rule(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     assert tomllib.loads(bad.read_text(encoding="utf-8"))  # valid TOML, invalid policy
+    settings = load_settings(_env(tmp_path, bad))
     with pytest.raises(ConfigError) as err:
-        load_settings(_env(tmp_path, bad))
+        load_rules(settings.alert_rules, source=str(settings.policy_path))
     message = str(err.value)
     assert str(bad) in message and "phq9_item9_positive" in message and "locked" in message
 
