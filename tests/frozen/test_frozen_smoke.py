@@ -50,6 +50,19 @@ def site(tmp_path: Path) -> dict[str, Path]:
     return {"data": tmp_path / "data", "policy": policy, "root": tmp_path}
 
 
+def _bundle_processes(exe: Path) -> list[int]:
+    """Pids of processes running the bundle's executable (Linux /proc), e.g. an LLM child
+    left behind."""
+    pids = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if Path(os.readlink(proc / "exe")) == exe.resolve():
+                pids.append(int(proc.name))
+        except OSError:
+            continue
+    return pids
+
+
 @pytest.mark.parametrize("renderer", ["gl", "image"])
 def test_bundle_smoke_test(bundle: Path, site: dict[str, Path], renderer: str) -> None:
     report_path = site["root"] / "report.json"
@@ -61,6 +74,7 @@ def test_bundle_smoke_test(bundle: Path, site: dict[str, Path], renderer: str) -
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
     assert report["frozen"] is True and Path(report["executable"]).parent == bundle.parent
+    assert _bundle_processes(bundle) == []  # exited cleanly: no LLM child or window left
 
     steps = report["steps"]
     assert set(steps) == {
