@@ -292,7 +292,12 @@ def _steps(args: argparse.Namespace, report: Report, state: dict[str, Any]) -> N
         _save_png(frame, report.path.with_name(report.path.stem + "-twin.png"))
         if stats["std"] < 5 or stats["distinct_colours"] < 50:
             raise SmokeStepError(f"the twin frame looks blank: {stats}")
-        facts = {"renderer": view.host.mode, **stats}
+        facts = {
+            "renderer": view.host.mode,
+            "vtk_window": view.scene.render_window.GetClassName(),  # X/GLX, EGL or OSMesa
+            "gl_renderer": str(getattr(view.scene, "renderer_name", "") or ""),
+            **stats,
+        }
         if view.host.mode != "gl" and os.environ.get("NOVAMIND_TWIN_RENDERER") != "image":
             facts["gl_unavailable"] = _gl_error()
         return facts

@@ -63,10 +63,20 @@ def _bundle_processes(exe: Path) -> list[int]:
     return pids
 
 
-@pytest.mark.parametrize("renderer", ["gl", "image"])
-def test_bundle_smoke_test(bundle: Path, site: dict[str, Path], renderer: str) -> None:
+# gl: the embedded Qt interactor (pyvistaqt); image: VTK's offscreen window shown as an image;
+# egl: the same through VTK's EGL window (what a workstation without GLX uses)
+RENDERERS = {
+    "gl": ("gl", {}),
+    "image": ("image", {}),
+    "egl": ("image", {"VTK_DEFAULT_OPENGL_WINDOW": "vtkEGLRenderWindow"}),
+}
+
+
+@pytest.mark.parametrize("variant", list(RENDERERS))
+def test_bundle_smoke_test(bundle: Path, site: dict[str, Path], variant: str) -> None:
+    renderer, extra = RENDERERS[variant]
     report_path = site["root"] / "report.json"
-    env = clean_env(site["data"], site["policy"], NOVAMIND_TWIN_RENDERER=renderer)
+    env = clean_env(site["data"], site["policy"], NOVAMIND_TWIN_RENDERER=renderer, **extra)
     proc = run_bundle(["--smoke-test", str(report_path), "--patients", "3"], env, cwd=site["root"])
     assert report_path.is_file(), f"no report; rc={proc.returncode}\n{proc.stderr[-3000:]}"
     report = json.loads(report_path.read_text(encoding="utf-8"))
@@ -90,6 +100,8 @@ def test_bundle_smoke_test(bundle: Path, site: dict[str, Path], renderer: str) -
     }
     twin = steps["twin"]
     assert twin["renderer"] == renderer
+    if variant == "egl":
+        assert twin["vtk_window"] == "vtkEGLRenderWindow"
     assert twin["std"] >= 5 and twin["distinct_colours"] >= 50  # not a blank frame
     assert (site["root"] / "report-twin.png").stat().st_size > 10_000
     assert steps["prediction"]["risk_cards"] >= 1
