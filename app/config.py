@@ -54,6 +54,7 @@ class Settings:
     backup_interval_hours: int = 24
     backup_keep: int = 14
     retention_discharged_days: int = 0  # 0: keep discharged patients' local copies
+    alert_rules: tuple[dict[str, Any], ...] = ()  # IT's tuning/additions over the built-ins
     keyring_service: str = "novamind"
     policy_path: Path | None = None
     locked_by_policy: frozenset[str] = field(default_factory=frozenset)
@@ -93,7 +94,9 @@ _TYPES: dict[str, type] = {
     "backup_interval_hours": int,
     "backup_keep": int,
     "retention_discharged_days": int,
+    "alert_rules": list,
 }
+_NOT_FROM_ENV = {"alert_rules"}  # a list of tables: only the policy file can express it
 _USER_KEYS = {"theme", "idle_lock_minutes"}
 _RANGES = {
     "idle_lock_minutes": (1, 240),
@@ -130,8 +133,19 @@ def _validate(values: dict[str, Any], allowed: set[str], source: str) -> dict[st
                     f"{source}: setting 'allowed_demographics' must be a list of names"
                 )
             value = tuple(value)
+        if key == "alert_rules":
+            value = _alert_rules(value, source)
         out[key] = value
     return out
+
+
+def _alert_rules(value: list[Any], source: str) -> tuple[dict[str, Any], ...]:
+    """IT's alert rules as given (one table per rule). Their content is checked against the
+    built-ins by engines.scoring.alerts.load_rules(settings.alert_rules, source=...) where the
+    rules are used (the core must not import engines)."""
+    if not all(isinstance(r, dict) for r in value):
+        raise ConfigError(f"{source}: setting 'alert_rules' must be a list of tables")
+    return tuple(value)
 
 
 def read_policy(path: Path) -> dict[str, Any]:
@@ -166,7 +180,7 @@ def _env_overrides(env: dict[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, typ in _TYPES.items():
         name = f"NOVAMIND_{key.upper()}"
-        if name not in env:
+        if name not in env or key in _NOT_FROM_ENV:
             continue
         text = env[name]
         try:

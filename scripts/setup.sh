@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Novamind set-up for a fresh Debian/Ubuntu machine (run as root, or with sudo available).
 #   scripts/setup.sh run    install, create the demo clinic in the local encrypted store, launch
-#   scripts/setup.sh test   install with test extras and run lint, import contract and all tests
+#   scripts/setup.sh test   install with test extras and run lint, import contract and all tests,
+#                           then build the packaged app and run its smoke test (tests/frozen;
+#                           NOVAMIND_SKIP_BUNDLE=1 leaves that stage out)
 # Idempotent: a second run reuses the virtualenv and the cached llama-cpp-python wheel.
 set -euo pipefail
 
@@ -110,7 +112,16 @@ case "$MODE" in
     rc=$?
     set -e
     [ $rc -eq 5 ] && { echo "pytest collected no tests"; exit 1; }
-    exit $rc
+    [ $rc -ne 0 ] && exit $rc
+    if [ "${NOVAMIND_SKIP_BUNDLE:-0}" = "1" ]; then
+      echo "NOVAMIND_SKIP_BUNDLE=1: packaged-app stage skipped"
+      exit 0
+    fi
+    log "packaged app: build dist/novamind (PyInstaller), then its smoke test (tests/frozen)"
+    stage_start=$(date +%s)
+    NOVAMIND_VENV="$VENV" bash scripts/build_bundle.sh
+    NOVAMIND_REQUIRE_BUNDLE=1 "$VENV/bin/python" -m pytest -p no:cacheprovider -q tests/frozen
+    echo "packaged-app stage (build + smoke): $(( $(date +%s) - stage_start )) s"
     ;;
   *)
     echo "usage: scripts/setup.sh run|test" >&2
