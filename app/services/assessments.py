@@ -15,9 +15,10 @@ from app.domain import Action, Principal
 from app.errors import NotFoundError
 from app.security import rbac
 from app.services.context import AppContext, actor_of
+from app.services.site_rules import active_rules
 from app.store.models import Alert, AssessmentResponse, Patient, Prediction
 from app.store.store import Actor, UnitOfWork
-from engines.scoring.alerts import AlertCandidate, alert_triggered_event, evaluate_rules, load_rules
+from engines.scoring.alerts import AlertCandidate, alert_triggered_event, evaluate_rules
 from engines.scoring.definitions import get_instrument
 from engines.scoring.engine import (
     ScoreResult,
@@ -91,7 +92,7 @@ def patient_observations(session: Session, patient_id: str, since: datetime) -> 
 def raise_alerts(uow: UnitOfWork, actor: Actor, patient_id: str, now: datetime) -> list[str]:
     """Evaluate the rules for one patient; store each new candidate once (by its dedup key)."""
     obs = patient_observations(uow.session, patient_id, now - RULE_WINDOW)
-    candidates: tuple[AlertCandidate, ...] = evaluate_rules(load_rules(), obs, now)
+    candidates: tuple[AlertCandidate, ...] = evaluate_rules(active_rules(), obs, now)
     stored = uow.session.execute(
         select(Alert.rule, Alert.status, Alert.evidence_json).where(Alert.patient_id == patient_id)
     ).all()

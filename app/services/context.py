@@ -33,6 +33,9 @@ class AppContext:
                 f"No Novamind store at {db_path}.",
                 hint="Run 'novamind demo' for the demo clinic or 'novamind admin create-user'.",
             )
+        from app.services import site_rules
+
+        site_rules.install(settings)  # a bad policy rule stops here, before the store opens
         key = _key_with_recovery(settings)
         bus = EventBus()
         store = Store.open(db_path, key, bus=bus)

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 
-from engines.scoring.alerts import load_rules
+from app.services.site_rules import active_rules
 from engines.scoring.conditions import Combo, EvalContext, Leaf
 from engines.scoring.definitions import Instrument, builtin_instruments, get_instrument
 from engines.scoring.engine import validate_response
@@ -132,7 +131,6 @@ def _with_params(cond: object, params: Mapping[str, float]) -> object:
     return cond
 
 
-@lru_cache(maxsize=1)
 def rule_names() -> dict[str, tuple[str, str]]:
-    """Alert rule id → (name, rule text) for the built-in and policy rules."""
-    return {r.id: (r.name, r.text()) for r in load_rules()}
+    """Alert rule id → (name, rule text) for the built-in and policy rules in force."""
+    return {r.id: (r.name, r.text()) for r in active_rules()}

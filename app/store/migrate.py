@@ -8,7 +8,10 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import Connection
+
+from app.errors import StoreError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -30,5 +33,20 @@ def current_revision(connection: Connection) -> str | None:
 
 
 def upgrade(connection: Connection, target: str = "head") -> None:
-    """Bring the schema to `target` inside the caller's transaction."""
+    """Bring the schema to `target` inside the caller's transaction.
+
+    A store written by a newer Novamind (a revision this build does not know) is refused with
+    a clear message before anything runs, rather than Alembic's "Can't locate revision".
+    """
+    current = current_revision(connection)
+    if current is not None:
+        try:
+            ScriptDirectory.from_config(alembic_config()).get_revision(current)
+        except CommandError:
+            raise StoreError(
+                f"The store is at schema revision '{current}', newer than this version of "
+                f"Novamind knows (newest: '{head_revision()}').",
+                hint="Install the same or a newer Novamind version, or restore a backup made "
+                "by this version.",
+            ) from None
     command.upgrade(alembic_config(connection), target)

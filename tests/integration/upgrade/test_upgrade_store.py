@@ -178,11 +178,6 @@ def test_store_from_a_newer_unknown_revision_is_refused_unchanged(
         engine.dispose()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="app/store/migrate.upgrade lets Alembic's CommandError ('Can't locate revision') "
-    "through; it should raise StoreError naming the newer revision (packaging report, #10)",
-)
 def test_newer_store_error_is_clear(tmp_path: Path, source_rows: dict[str, list[dict]]) -> None:
     settings, _, _ = _newer_store(tmp_path, source_rows)
     with pytest.raises(NovamindError) as err:
