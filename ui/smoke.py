@@ -298,7 +298,8 @@ def _steps(args: argparse.Namespace, report: Report, state: dict[str, Any]) -> N
             "gl_renderer": str(getattr(view.scene, "renderer_name", "") or ""),
             **stats,
         }
-        if view.host.mode != "gl" and os.environ.get("NOVAMIND_TWIN_RENDERER") != "image":
+        embedded = view.host.mode in ("native", "gl")
+        if not embedded and os.environ.get("NOVAMIND_TWIN_RENDERER") != "image":
             facts["gl_unavailable"] = _gl_error()
         return facts
 

@@ -63,9 +63,11 @@ def _bundle_processes(exe: Path) -> list[int]:
     return pids
 
 
-# gl: the embedded Qt interactor (pyvistaqt); image: VTK's offscreen window shown as an image;
-# egl: the same through VTK's EGL window (what a workstation without GLX uses)
+# native: VTK in a native child window (the default on X11/Windows/macOS); gl: the pyvistaqt
+# QOpenGLWidget (Wayland); image: VTK's offscreen window shown as an image; egl: the same through
+# VTK's EGL window (what a workstation without GLX uses)
 RENDERERS = {
+    "native": ("native", {}),
     "gl": ("gl", {}),
     "image": ("image", {}),
     "egl": ("image", {"VTK_DEFAULT_OPENGL_WINDOW": "vtkEGLRenderWindow"}),
