@@ -197,8 +197,31 @@ def _cameras(scene: Any) -> list[Any]:
     return cams
 
 
-class GLHost(SceneHost):
-    """The scene inside an embedded pyvistaqt ``QtInteractor`` (VTK handles rotate/zoom)."""
+class _EmbeddedHost(SceneHost):
+    """A host whose scene VTK draws into an embedded interactor widget (rotate/zoom by VTK)."""
+
+    interactor: Any
+
+    def _embed(self, interactor: QWidget) -> None:
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.interactor = interactor
+        layout.addWidget(interactor)
+        self._filter = _ClickFilter(self._on_click)
+        interactor.installEventFilter(self._filter)
+        self.frames = 0
+
+    def _on_click(self, x: float, y: float) -> None:
+        dpr = self.interactor.devicePixelRatioF()
+        self.clicked.emit(x * dpr, y * dpr)
+
+    def close_scene(self) -> None:
+        super().close_scene()
+        self.interactor.close()
+
+
+class GLHost(_EmbeddedHost):
+    """The scene inside an embedded pyvistaqt ``QtInteractor`` (a QOpenGLWidget)."""
 
     mode = "gl"
 
@@ -206,13 +229,8 @@ class GLHost(SceneHost):
         super().__init__(shape, parent)
         from pyvistaqt import QtInteractor
 
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        self.interactor = QtInteractor(self, shape=shape, auto_update=False)
-        layout.addWidget(self.interactor)
-        self._filter = _ClickFilter(self._on_click)
-        self.interactor.installEventFilter(self._filter)
-        self.frames = 0  # frames shown: counted when Qt has swapped the painted frame
+        self._embed(QtInteractor(self, shape=shape, auto_update=False))
+        # frames shown: counted when Qt has swapped the painted frame
         self.interactor.frameSwapped.connect(self._swapped)
 
     def _swapped(self) -> None:
@@ -235,14 +253,6 @@ class GLHost(SceneHost):
     def frame_size(self) -> tuple[int, int]:
         return tuple(self.interactor.render_window.GetSize())  # type: ignore[return-value]
 
-    def _on_click(self, x: float, y: float) -> None:
-        dpr = self.interactor.devicePixelRatioF()
-        self.clicked.emit(x * dpr, y * dpr)
-
-    def close_scene(self) -> None:
-        super().close_scene()
-        self.interactor.close()
-
 
 class _EmbeddedWindow:
     """What a viz scene needs from a host: one render window and its renderers."""
@@ -252,7 +262,7 @@ class _EmbeddedWindow:
         self.renderers = renderers
 
 
-class NativeHost(SceneHost):
+class NativeHost(_EmbeddedHost):
     """VTK renders straight into a native child window (``vtkmodules.qt``, QWidget base).
 
     Why: a frame is one VTK render and one buffer swap of the 3D area. The QOpenGLWidget path
@@ -274,18 +284,12 @@ class NativeHost(SceneHost):
 
         window, renderers = make_render_window(shape[0] * shape[1])
         self._window = _EmbeddedWindow(window, renderers)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        self.interactor = QVTKRenderWindowInteractor(self, rw=window)
-        layout.addWidget(self.interactor)
+        self._embed(QVTKRenderWindowInteractor(self, rw=window))
         style = vtkInteractorStyleTrackballCamera()
         # VTK's one-letter shortcuts (wireframe, stereo, actor mode, exit) are not for clinicians.
         style.AddObserver("CharEvent", lambda *_: None)
         self.interactor.SetInteractorStyle(style)
         self.interactor.Initialize()
-        self._filter = _ClickFilter(self._on_click)
-        self.interactor.installEventFilter(self._filter)
-        self.frames = 0
 
     def plotter(self) -> Any:
         # The window takes the host's size before a scene is built in it, so camera presets
@@ -298,14 +302,9 @@ class NativeHost(SceneHost):
             self.scene.render()
             self.frames += 1
 
-    def _on_click(self, x: float, y: float) -> None:
-        dpr = self.interactor.devicePixelRatioF()
-        self.clicked.emit(x * dpr, y * dpr)
-
     def close_scene(self) -> None:
-        super().close_scene()
         self.interactor.Finalize()
-        self.interactor.close()
+        super().close_scene()
 
 
 class _ClickFilter(QObject):
