@@ -461,6 +461,11 @@ class _SceneBase:
     def _captions(self) -> list[vtkTextActor]:
         return [self.caption] if hasattr(self, "caption") else list(getattr(self, "captions", []))
 
+    @property
+    def has_rendered(self) -> bool:
+        """Whether the first frame (which settles multi-sampling for this GL) is drawn."""
+        return self._gl_checked
+
     def render(self) -> None:
         """Draw a frame now (after the first, multi-sampling follows the GL renderer)."""
         self.fit_overlays()

@@ -242,7 +242,7 @@ class GLHost(_EmbeddedHost):
     def refresh(self) -> None:
         if self.scene is None:
             return
-        if self.scene.renderer_name:
+        if self.scene.has_rendered:
             # pyvistaqt renders in paintGL on every paint: ask for one paint rather than
             # rendering here too (which would draw each frame twice).
             self.scene.fit_overlays()
