@@ -24,7 +24,7 @@ def main(out: Path) -> None:
     from app.services import auth, notes, patients
     from app.services.context import AppContext
     from tests.support.keyring_backends import MemoryKeyring
-    from ui.panels.style import apply_light
+    from ui import theme
 
     keyring.set_keyring(MemoryKeyring())
     out.mkdir(parents=True, exist_ok=True)
@@ -33,7 +33,7 @@ def main(out: Path) -> None:
         {"NOVAMIND_DATA_DIR": str(tmp / "data"), "NOVAMIND_POLICY": str(tmp / "p.toml")}
     )
     app = QApplication.instance() or QApplication(sys.argv)
-    apply_light(app)
+    theme.apply(app, "light")
     ctx = AppContext.open(settings)
     create_demo_clinic(ctx, patients=6)
     me = auth.login(ctx, "dr.adams", DEMO_PASSWORD)
