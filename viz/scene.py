@@ -466,6 +466,23 @@ class _SceneBase:
         """Whether the first frame (which settles multi-sampling for this GL) is drawn."""
         return self._gl_checked
 
+    @property
+    def colormap(self) -> ColorMap:
+        """The data colour map in use."""
+        return self._cmap
+
+    def set_colormap(
+        self, kind: str, clim: tuple[float, float], title: str = DEFAULT_TITLE
+    ) -> None:
+        """Change map, range and legend title; current values are re-coloured (every view
+        of a scene shares one scale)."""
+        self._cmap = make_colormap(kind, clim)
+        for layer in self._layers():
+            layer.set_lut(self._cmap)
+            layer.apply(layer.values, self._cmap)
+        self.scalar_bar.SetLookupTable(self._cmap.scalar_bar_lut())
+        self.scalar_bar.SetTitle(title)
+
     def render(self) -> None:
         """Draw a frame now (after the first, multi-sampling follows the GL renderer)."""
         self.fit_overlays()
@@ -619,21 +636,6 @@ class TwinScene(_SceneBase):
     def _layers(self) -> list[_TwinLayer]:
         return [self.layer]
 
-    @property
-    def colormap(self) -> ColorMap:
-        """The data colour map in use."""
-        return self._cmap
-
-    def set_colormap(
-        self, kind: str, clim: tuple[float, float], title: str = DEFAULT_TITLE
-    ) -> None:
-        """Change map, range and legend title; current values are re-coloured."""
-        self._cmap = make_colormap(kind, clim)
-        self.layer.set_lut(self._cmap)
-        self.scalar_bar.SetLookupTable(self._cmap.scalar_bar_lut())
-        self.scalar_bar.SetTitle(title)
-        self.layer.apply(self.layer.values, self._cmap)
-
     def set_region_values(self, values: Mapping[str, float]) -> None:
         """Show one date's per-region estimates (regions left out show anatomy only)."""
         self.layer.apply(region_vector(self.atlas, values), self._cmap)
@@ -723,28 +725,12 @@ class CompareScene(_SceneBase):
         self.scalar_bar = self._scalar_bar(self.layers[1].renderer)
         self.scalar_bar.GetPositionCoordinate().SetValue(0.78, 0.2)
         self.scalar_bar.SetWidth(0.2)
-        self._cmap = make_colormap(colormap, clim)
-        self.scalar_bar.SetTitle(title)
-        self._install()
+        self.set_colormap(colormap, clim, title)
         self.set_camera(camera)
         self._watch_draw_order()
 
     def _layers(self) -> list[_TwinLayer]:
         return self.layers
-
-    def _install(self) -> None:
-        for layer in self.layers:
-            layer.set_lut(self._cmap)
-            layer.apply(layer.values, self._cmap)
-        self.scalar_bar.SetLookupTable(self._cmap.scalar_bar_lut())
-
-    def set_colormap(
-        self, kind: str, clim: tuple[float, float], title: str = DEFAULT_TITLE
-    ) -> None:
-        """Change the shared map and range (both dates stay on one scale)."""
-        self._cmap = make_colormap(kind, clim)
-        self.scalar_bar.SetTitle(title)
-        self._install()
 
     def set_region_values(
         self, values_a: Mapping[str, float], values_b: Mapping[str, float]
