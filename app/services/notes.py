@@ -87,6 +87,15 @@ def create_draft(
     return ctx.store.write(do)
 
 
+def _saved(uow: UnitOfWork, principal: Principal, note: ClinicalNote, action: str) -> NoteRecord:
+    """Flush a changed note, audit the change and tell listeners (ids only)."""
+    uow.session.flush()
+    ids = {"patient_id": note.patient_id, "record_type": "note", "record_id": note.id}
+    uow.audit(actor_of(principal), action, **ids)
+    uow.emit(PatientDataUpdated(**ids))
+    return _record(note)
+
+
 def _own_draft(uow: UnitOfWork, principal: Principal, note_id: str) -> ClinicalNote:
     note = uow.session.get(ClinicalNote, note_id)
     if note is None:
@@ -107,18 +116,7 @@ def update_draft(
     def do(uow: UnitOfWork) -> NoteRecord:
         note = _own_draft(uow, principal, note_id)
         note.title, note.body = title, body
-        uow.session.flush()
-        uow.audit(
-            actor_of(principal),
-            "note.edit",
-            patient_id=note.patient_id,
-            record_type="note",
-            record_id=note.id,
-        )
-        uow.emit(
-            PatientDataUpdated(patient_id=note.patient_id, record_type="note", record_id=note.id)
-        )
-        return _record(note)
+        return _saved(uow, principal, note, "note.edit")
 
     return ctx.store.write(do)
 
@@ -133,18 +131,7 @@ def sign(ctx: AppContext, principal: Principal, note_id: str) -> NoteRecord:
         note.signed_at = utcnow()
         note.signed_by = principal.user_id
         note.content_sha256 = content_hash(note.title, note.body)
-        uow.session.flush()
-        uow.audit(
-            actor_of(principal),
-            "note.sign",
-            patient_id=note.patient_id,
-            record_type="note",
-            record_id=note.id,
-        )
-        uow.emit(
-            PatientDataUpdated(patient_id=note.patient_id, record_type="note", record_id=note.id)
-        )
-        return _record(note)
+        return _saved(uow, principal, note, "note.sign")
 
     return ctx.store.write(do)
 
