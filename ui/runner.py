@@ -32,8 +32,10 @@ class RunTask(Protocol):
     ) -> object: ...
 
 
-class _Box:
-    """Wraps a value crossing threads (bare singletons in queued signals are fragile)."""
+class Box:
+    """Carries a value across threads. Queued ``object`` signal arguments that are bare
+    singletons (True, False, None) have shown refcount errors at exit in PySide6; a fresh
+    wrapper object avoids handing them to the queued-connection copy."""
 
     __slots__ = ("value",)
 
@@ -56,9 +58,9 @@ class _Job(QRunnable):
         try:
             result = self._fn()
         except BaseException as exc:  # noqa: BLE001 — every failure goes back to the GUI
-            self._signals.failed.emit(self._id, _Box(exc))
+            self._signals.failed.emit(self._id, Box(exc))
             return
-        self._signals.done.emit(self._id, _Box(result))
+        self._signals.done.emit(self._id, Box(result))
 
 
 class TaskRunner(QObject):
@@ -98,12 +100,12 @@ class TaskRunner(QObject):
         """Block until the pool is idle (for shutdown and tests)."""
         return self._pool.waitForDone(msecs)
 
-    def _done(self, job_id: int, box: _Box) -> None:
+    def _done(self, job_id: int, box: Box) -> None:
         on_done, _ = self._pending.pop(job_id, (None, None))
         if on_done is not None:
             on_done(box.value)
 
-    def _failed(self, job_id: int, box: _Box) -> None:
+    def _failed(self, job_id: int, box: Box) -> None:
         _, on_error = self._pending.pop(job_id, (None, None))
         exc = box.value
         if not isinstance(exc, NovamindError):

@@ -20,6 +20,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
 from app.errors import NovamindError
+from ui.runner import Box
 
 log = logging.getLogger(__name__)
 
@@ -77,17 +78,6 @@ def _deliver(callback: Callable[[Any], None], value: object, task_id: int) -> No
         log.debug("task %d finished after its view was closed", task_id)
 
 
-class _Box:
-    """Carries a result across threads. Queued ``object`` signal arguments that are bare
-    singletons (True, False, None) have shown refcount errors at exit in PySide6; a fresh
-    wrapper object avoids handing them to the queued-connection copy."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: object) -> None:
-        self.value = value
-
-
 class _Signals(QObject):
     done = Signal(int, object)
     failed = Signal(int, object)
@@ -109,9 +99,9 @@ class _Runnable(QRunnable):
                 lambda pct, msg="": self._signals.progress.emit(task.id, int(pct), str(msg)),
             )
         except BaseException as exc:  # noqa: BLE001 — every failure goes back to the GUI
-            self._signals.failed.emit(task.id, _Box(exc))
+            self._signals.failed.emit(task.id, Box(exc))
             return
-        self._signals.done.emit(task.id, _Box(result))
+        self._signals.done.emit(task.id, Box(result))
 
 
 class TaskManager(QObject):
@@ -203,9 +193,9 @@ class TaskManager(QObject):
         def deliver(f: Future[Any]) -> None:  # writer thread → queued signal
             exc = f.exception()
             if exc is not None:
-                self._signals.failed.emit(task.id, _Box(exc))
+                self._signals.failed.emit(task.id, Box(exc))
             else:
-                self._signals.done.emit(task.id, _Box(f.result()))
+                self._signals.done.emit(task.id, Box(f.result()))
 
         future.add_done_callback(deliver)
         return task
@@ -231,7 +221,7 @@ class TaskManager(QObject):
     # -- delivery on the GUI thread ----------------------------------------------------------
     @Slot(int, object)
     def _on_done(self, task_id: int, box: object) -> None:
-        result = box.value if isinstance(box, _Box) else box
+        result = box.value if isinstance(box, Box) else box
         task = self._tasks.pop(task_id, None)
         self.finished.emit(task_id)
         if task is None or task.token.cancelled:
@@ -241,7 +231,7 @@ class TaskManager(QObject):
 
     @Slot(int, object)
     def _on_failed(self, task_id: int, box: object) -> None:
-        exc = box.value if isinstance(box, _Box) else box
+        exc = box.value if isinstance(box, Box) else box
         task = self._tasks.pop(task_id, None)
         self.finished.emit(task_id)
         if not isinstance(exc, BaseException):

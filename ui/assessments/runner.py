@@ -10,7 +10,7 @@ import logging
 from PySide6.QtCore import QObject, Signal
 
 from app.events import Event, EventBus
-from ui.runner import RunTask, TaskRunner, _Box  # noqa: F401 — re-exported
+from ui.runner import Box, RunTask, TaskRunner  # noqa: F401 — re-exported
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ class BusBridge(QObject):
     def __init__(self, bus: EventBus, types: tuple[type[Event], ...], parent: QObject) -> None:
         super().__init__(parent)
         signal = self.event
-        unsubs = [bus.subscribe(t, lambda e, s=signal: s.emit(_Box(e))) for t in types]
+        unsubs = [bus.subscribe(t, lambda e, s=signal: s.emit(Box(e))) for t in types]
         self._unsubscribe = unsubs
 
         def stop(*_: object) -> None:
@@ -40,4 +40,4 @@ class BusBridge(QObject):
 
 def unbox(value: object) -> object:
     """The event carried by BusBridge.event."""
-    return value.value if isinstance(value, _Box) else value
+    return value.value if isinstance(value, Box) else value

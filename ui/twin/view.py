@@ -43,10 +43,11 @@ from PySide6.QtWidgets import (
 from app.domain import Principal
 from app.services import twin_view as tv
 from app.services.context import AppContext
+from ui.runner import RunTask, TaskRunner
+from ui.tasks import user_message
 from ui.twin.charts import PROJECTION, TrajectoryChart
 from ui.twin.host import SceneHost, make_host
 from ui.twin.panel import RegionPanel
-from ui.twin.tasks import PoolRunner, RunTask, user_message
 
 LEGEND_TITLE = "Deviation from healthy\n(model estimate)"
 COMPARE_TITLE = "Deviation\n(model est.)"
@@ -111,7 +112,7 @@ class TwinView(QWidget):
         self.setObjectName("twinView")
         self.setAccessibleName("Digital twin 3D view")
         self.ctx, self.principal = ctx, principal
-        self._runner = PoolRunner(self) if run_task is None else None
+        self._runner = TaskRunner(self) if run_task is None else None
         self.run_task: RunTask = run_task or self._runner  # type: ignore[assignment]
         self.patient_id: str | None = None
         self.timeline: tv.TwinTimeline | None = None
