@@ -20,13 +20,10 @@ from typing import Any
 import numpy as np
 
 from app.config import Settings
-from app.domain import Action, Principal
-from app.errors import NotFoundError, ValidationError
-from app.security import rbac
+from app.domain import Principal
+from app.errors import ValidationError
 from app.services import actigraphy, pat
-from app.services.context import AppContext, actor_of
-from app.store.models import Patient
-from app.store.store import UnitOfWork
+from app.services.context import AppContext
 from engines.pat.daily import double_plot
 from engines.pat.importer import DEPRESJON, ColumnMapping, import_csv
 from engines.pat.recording import ActigraphyRecording
@@ -124,26 +121,7 @@ def store_prepared(
     ctx: AppContext, principal: Principal, patient_id: str, prepared: PreparedImport
 ) -> pat.ImportOutcome:
     """Store a prepared import in one transaction (series, results, AssessmentCompleted)."""
-    rec, results = prepared.recording, prepared.results
-
-    def do(uow: UnitOfWork) -> str:
-        rbac.require(uow.session, principal, Action.WRITE_CLINICAL, patient_id)
-        if uow.session.get(Patient, patient_id) is None:
-            raise NotFoundError("That patient record does not exist.")
-        return pat.add_recording(uow, actor_of(principal), patient_id, rec, results)
-
-    series_id = ctx.store.write(do)
-    s = results["screen"]
-    return pat.ImportOutcome(
-        series_id,
-        rec.n_minutes,
-        len(results["nightly"]),
-        int(np.isnan(rec.counts).sum()),
-        int(rec.nonwear.sum()),
-        s["probability"],
-        s["positive"],
-        s["provenance"],
-    )
+    return pat.store_analysed(ctx, principal, patient_id, prepared.recording, prepared.results)
 
 
 def pat_status(settings: Settings) -> str:

@@ -123,7 +123,17 @@ def import_file(
     """Validate and import a file (nothing is stored if any line is bad), then analyse it."""
     ctx.store.read(lambda s: rbac.require(s, principal, Action.WRITE_CLINICAL, patient_id))
     rec = import_csv(path, mapping)
-    results = analyse(rec)
+    return store_analysed(ctx, principal, patient_id, rec, analyse(rec))
+
+
+def store_analysed(
+    ctx: AppContext,
+    principal: Principal,
+    patient_id: str,
+    rec: ActigraphyRecording,
+    results: dict[str, Any],
+) -> ImportOutcome:
+    """Store an analysed recording in one transaction (series, results, AssessmentCompleted)."""
 
     def do(uow: UnitOfWork) -> str:
         rbac.require(uow.session, principal, Action.WRITE_CLINICAL, patient_id)
