@@ -4,8 +4,10 @@ actigraphy series and the patient's audit trail. Every read is RBAC-checked and 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -22,6 +24,8 @@ from app.store.models import (
     Prediction,
     TreatmentPlan,
 )
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -205,28 +209,32 @@ def patient_overview(ctx: AppContext, principal: Principal, patient_id: str) -> 
     return result
 
 
-def list_assessments(ctx: AppContext, principal: Principal, patient_id: str) -> list[AssessmentRow]:
-    """All scored instruments of a patient, newest first."""
+def _patient_rows(
+    ctx: AppContext,
+    principal: Principal,
+    patient_id: str,
+    what: str,
+    rows_of: Callable[[Session, str], list[T]],
+) -> list[T]:
+    """One patient's rows of one kind: care-team scoped, audited as one PHI list read."""
 
-    def read(session: Session) -> list[AssessmentRow]:
+    def read(session: Session) -> list[T]:
         rbac.require(session, principal, Action.READ_PHI, patient_id)
-        return _assessments(session, patient_id)
+        return rows_of(session, patient_id)
 
     rows = ctx.store.read(read)
-    _audit_read(ctx, principal, patient_id, "assessment", len(rows))
+    _audit_read(ctx, principal, patient_id, what, len(rows))
     return rows
+
+
+def list_assessments(ctx: AppContext, principal: Principal, patient_id: str) -> list[AssessmentRow]:
+    """All scored instruments of a patient, newest first."""
+    return _patient_rows(ctx, principal, patient_id, "assessment", _assessments)
 
 
 def list_predictions(ctx: AppContext, principal: Principal, patient_id: str) -> list[PredictionRow]:
     """Stored predictions with their provenance, newest first."""
-
-    def read(session: Session) -> list[PredictionRow]:
-        rbac.require(session, principal, Action.READ_PHI, patient_id)
-        return _predictions(session, patient_id)
-
-    rows = ctx.store.read(read)
-    _audit_read(ctx, principal, patient_id, "prediction", len(rows))
-    return rows
+    return _patient_rows(ctx, principal, patient_id, "prediction", _predictions)
 
 
 def list_patient_alerts(
@@ -234,11 +242,10 @@ def list_patient_alerts(
 ) -> list[AlertRecord]:
     """Every alert of one patient (open and closed), newest first."""
 
-    def read(session: Session) -> list[AlertRecord]:
-        rbac.require(session, principal, Action.READ_PHI, patient_id)
+    def rows(session: Session, pid: str) -> list[AlertRecord]:
         q = (
             select(Alert)
-            .where(Alert.patient_id == patient_id, Alert.deleted_at.is_(None))
+            .where(Alert.patient_id == pid, Alert.deleted_at.is_(None))
             .order_by(Alert.triggered_at.desc())
         )
         return [
@@ -248,28 +255,23 @@ def list_patient_alerts(
             for a in session.scalars(q)
         ]
 
-    rows = ctx.store.read(read)
-    _audit_read(ctx, principal, patient_id, "alert", len(rows))
-    return rows
+    return _patient_rows(ctx, principal, patient_id, "alert", rows)
 
 
 def list_actigraphy(ctx: AppContext, principal: Principal, patient_id: str) -> list[SeriesRow]:
     """Stored actigraphy series (metadata only; values via actigraphy.load_series)."""
 
-    def read(session: Session) -> list[SeriesRow]:
-        rbac.require(session, principal, Action.READ_PHI, patient_id)
+    def rows(session: Session, pid: str) -> list[SeriesRow]:
         q = (
             select(ActigraphySeries)
-            .where(ActigraphySeries.patient_id == patient_id)
+            .where(ActigraphySeries.patient_id == pid)
             .order_by(ActigraphySeries.start.desc())
         )
         return [
             SeriesRow(s.id, s.start, s.epoch_s, s.n_epochs, s.source) for s in session.scalars(q)
         ]
 
-    rows = ctx.store.read(read)
-    _audit_read(ctx, principal, patient_id, "actigraphy", len(rows))
-    return rows
+    return _patient_rows(ctx, principal, patient_id, "actigraphy", rows)
 
 
 def patient_audit(
