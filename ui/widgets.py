@@ -19,12 +19,27 @@ from PySide6.QtWidgets import (
 )
 
 
-def label(text: str, name: str = "", *, wrap: bool = False) -> QLabel:
-    """A QLabel with an object name for the style sheet (h1, h2, muted, error ...)."""
+def label(
+    text: str = "",
+    name: str = "",
+    *,
+    wrap: bool = False,
+    selectable: bool = False,
+    plain: bool = False,
+) -> QLabel:
+    """A QLabel with an object name for the style sheet (h1, h2, muted, error ...).
+
+    ``selectable`` lets clinicians copy the text; ``plain`` never interprets it as rich text
+    (instrument wording and anything typed by a person).
+    """
     w = QLabel(text)
     if name:
         w.setObjectName(name)
     w.setWordWrap(wrap)
+    if plain:
+        w.setTextFormat(Qt.TextFormat.PlainText)
+    if selectable:
+        w.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
     return w
 
 

@@ -32,18 +32,15 @@ from ui.assessments.form import InstrumentForm
 from ui.assessments.result import ResultPanel
 from ui.assessments.runner import RunTask, TaskRunner
 from ui.assessments.style import QSS
+from ui.widgets import label
 
 MODE_CLINICIAN = "clinician"
 MODE_SELF = "self-report"
 
 
 def _label(text: str, name: str = "", *, wrap: bool = True) -> QLabel:
-    w = QLabel(text)
-    if name:
-        w.setObjectName(name)
-    w.setWordWrap(wrap)
-    w.setTextFormat(Qt.TextFormat.PlainText)
-    return w
+    """Instrument wording: plain text, wrapped."""
+    return label(text, name, wrap=wrap, plain=True)
 
 
 class SelfReportWindow(QWidget):

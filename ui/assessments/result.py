@@ -6,11 +6,11 @@ what the clinician reads is exactly what was computed.
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from app.services.assessments import AssessmentOutcome
 from app.services.instrument_catalog import Instrument
+from ui.widgets import label
 
 # Band colours from least to most severe (colour-blind-safe-ish ramp, readable on both themes).
 RAMP = ("#2e8b57", "#7fa83a", "#d9a21b", "#e07b24", "#c0392b")
@@ -24,12 +24,8 @@ def band_colour(rank: int, n_bands: int) -> str:
 
 
 def _label(text: str, name: str, *, wrap: bool = True) -> QLabel:
-    w = QLabel(text)
-    w.setObjectName(name)
-    w.setWordWrap(wrap)
-    w.setTextFormat(Qt.TextFormat.PlainText)
-    w.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-    return w
+    """Result wording: plain text, wrapped, selectable (to copy into a note)."""
+    return label(text, name, wrap=wrap, plain=True, selectable=True)
 
 
 class ResultPanel(QFrame):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 
-from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import (
     QFrame,
@@ -20,6 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ui import widgets
 from ui.runner import RunTask, TaskRunner  # noqa: F401 — re-exported for the panels
 from ui.tasks import user_message  # noqa: F401 — re-exported for the panels
 from ui.widgets import fill_table as fill  # noqa: F401 — re-exported for the panels
@@ -39,13 +39,8 @@ LOWERS = "#1f6fb2"  # contribution that lowers it
 
 
 def label(text: str = "", name: str = "", *, wrap: bool = False) -> QLabel:
-    """A QLabel with an object name for the style sheet (h2, muted, error, notice ...)."""
-    w = QLabel(text)
-    if name:
-        w.setObjectName(name)
-    w.setWordWrap(wrap)
-    w.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-    return w
+    """A selectable QLabel with an object name for the style sheet (h2, muted, notice ...)."""
+    return widgets.label(text, name, wrap=wrap, selectable=True)
 
 
 def notice(text: str, accessible: str, kind: str = "notice") -> QLabel:
