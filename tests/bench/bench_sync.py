@@ -7,7 +7,6 @@ Run: python -m tests.bench.bench_sync   (NOVAMIND_BENCH_SYNC_RECORDS=100000 by d
 
 from __future__ import annotations
 
-import logging
 import os
 import tempfile
 import time
@@ -44,19 +43,13 @@ def _timed(ws: Workstation, counter: Counter) -> tuple[float, int, object]:
 
 def main() -> None:
     """Measure and print a markdown table."""
-    from moto.server import ThreadedMotoServer
+    from tests.support.moto import running_moto
 
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
     keyring.set_keyring(MemoryKeyring())
     n = int(os.environ.get("NOVAMIND_BENCH_SYNC_RECORDS", "100000"))
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    with tempfile.TemporaryDirectory() as tmp:
+    with running_moto() as url, tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        bucket = make_bucket(f"http://{host}:{port}", root)
+        bucket = make_bucket(url, root)
         a = open_workstation(root, "a", bucket)
         b = open_workstation(root, "b", bucket)
         ca, cb = Counter(a), Counter(b)
@@ -71,7 +64,6 @@ def main() -> None:
         inc_pull_s, inc_pull_req, rep = _timed(b, cb)
         a.close()
         b.close()
-    server.stop()
     rows = [
         (
             "initial push (capture+seal+upload)",

@@ -3,30 +3,22 @@ test which leaves top-level widgets behind (napari-style)."""
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Iterator
 
 import pytest
 import shiboken6
-from PySide6.QtCore import QCoreApplication, QEvent
 from PySide6.QtWidgets import QApplication, QMenu
 
 from app.services.context import AppContext
+from tests.support.qt import flush_deletes
 from ui.shell import ShellWindow
-
-
-def _flush_deletes() -> None:
-    gc.collect()  # widgets held only by Python reference cycles (e.g. pyqtgraph's menus)
-    for _ in range(3):
-        QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
-        QApplication.processEvents()
 
 
 @pytest.fixture(autouse=True)
 def no_leaked_widgets(qapp: QApplication) -> Iterator[None]:
     before = set(QApplication.topLevelWidgets())
     yield
-    _flush_deletes()
+    flush_deletes()
     # pyqtgraph keeps hidden, parentless context menus on its plot items until Python
     # frees them; a window the user could see (or anything else) is a real leak
     leaked = [
@@ -37,14 +29,14 @@ def no_leaked_widgets(qapp: QApplication) -> Iterator[None]:
     for w in leaked:  # clean up so one leak does not cascade into later tests
         w.close()
         w.deleteLater()
-    _flush_deletes()
+    flush_deletes()
     assert not leaked, f"leaked top-level widgets: {[type(w).__name__ for w in leaked]}"
 
 
 def close_window(window: ShellWindow) -> None:
     window.close()
     window.deleteLater()
-    _flush_deletes()
+    flush_deletes()
 
 
 @pytest.fixture

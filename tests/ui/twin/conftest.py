@@ -10,34 +10,15 @@ import os
 from collections.abc import Iterator
 
 import pytest
-from PySide6.QtCore import QCoreApplication, QEvent
 from PySide6.QtWidgets import QApplication
 
 from app.demo import DEMO_PASSWORD, create_demo_clinic
 from app.domain import Principal
 from app.services import auth, patients
 from app.services.context import AppContext
+from tests.support.qt import flush_deletes
 
 os.environ.setdefault("NOVAMIND_TWIN_RENDERER", "image")
-
-
-def flush_deletes() -> None:
-    for _ in range(3):
-        QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
-        QApplication.processEvents()
-
-
-@pytest.fixture(autouse=True)
-def no_leaked_widgets(qapp: QApplication) -> Iterator[None]:
-    before = set(QApplication.topLevelWidgets())
-    yield
-    flush_deletes()
-    leaked = [w for w in QApplication.topLevelWidgets() if w not in before and w.isVisible()]
-    for w in leaked:
-        w.close()
-        w.deleteLater()
-    flush_deletes()
-    assert not leaked, f"leaked top-level widgets: {[type(w).__name__ for w in leaked]}"
 
 
 @pytest.fixture(scope="module")
