@@ -35,30 +35,6 @@ def _settle(app: object, n: int = 30) -> None:
         time.sleep(0.005)
 
 
-def _palette(dark: bool) -> object:
-    from PySide6.QtGui import QColor, QPalette
-
-    c = (
-        {"window": "#1c2128", "base": "#232a33", "alt": "#283039", "text": "#e6ebf1",
-         "muted": "#9aa6b4", "button": "#2b333d", "accent": "#4a9be0", "atext": "#0d1117",
-         "mid": "#3a4450"}
-        if dark
-        else {"window": "#f4f6f9", "base": "#ffffff", "alt": "#f7f9fc", "text": "#1b2430",
-              "muted": "#5b6675", "button": "#ffffff", "accent": "#1f6fb2", "atext": "#ffffff",
-              "mid": "#d5dbe3"}
-    )  # fmt: skip
-    p = QPalette()
-    r = QPalette.ColorRole
-    for role, key in (
-        (r.Window, "window"), (r.Base, "base"), (r.AlternateBase, "alt"), (r.Text, "text"),
-        (r.WindowText, "text"), (r.ButtonText, "text"), (r.Button, "button"),
-        (r.Highlight, "accent"), (r.HighlightedText, "atext"), (r.PlaceholderText, "muted"),
-        (r.Mid, "mid"),
-    ):  # fmt: skip
-        p.setColor(role, QColor(c[key]))
-    return p
-
-
 def main() -> None:
     """Render the five screenshots into the folder given on the command line."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -78,12 +54,12 @@ def main() -> None:
     from app.services import assessments, auth, patients
     from app.services.context import AppContext
     from tests.support.keyring_backends import MemoryKeyring
+    from ui import theme
     from ui.assessments import AdministerWidget, AlertInbox, TrendChart
 
     keyring.set_keyring(MemoryKeyring())
     app = QApplication.instance() or QApplication([])
-    app.setStyle("Fusion")
-    app.setPalette(_palette(args.theme == "dark"))
+    theme.apply(app, args.theme)  # what the shell shows
     ctx = AppContext.open(load_settings())
     create_demo_clinic(ctx, patients=6, actigraphy_days=7)
     who = auth.login(ctx, "dr.adams", DEMO_PASSWORD)
