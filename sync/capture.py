@@ -81,18 +81,7 @@ def capture(session: Session, clock: HybridClock) -> int:
 
 
 def _capture_batch(session: Session, clock: HybridClock, name: str, ids: list[str]) -> int:
-    table = records.TABLES[name]
-    rows = {
-        r["id"]: r for r in session.execute(select(table).where(table.c.id.in_(ids))).mappings()
-    }
-    states = {
-        s.record_id: s
-        for s in session.scalars(
-            select(SyncRecordState).where(
-                SyncRecordState.table_name == name, SyncRecordState.record_id.in_(ids)
-            )
-        )
-    }
+    rows, states = records.rows_and_states(session, name, ids)
     new_rows: list[dict[str, Any]] = []
     changed = 0
     for rid, row in rows.items():

@@ -121,17 +121,7 @@ def _merge_batch(
 ) -> None:
     table = records.TABLES[name]
     ids = [e["id"] for e in batch]
-    rows = {
-        r["id"]: r for r in session.execute(select(table).where(table.c.id.in_(ids))).mappings()
-    }
-    states = {
-        s.record_id: s
-        for s in session.scalars(
-            select(SyncRecordState).where(
-                SyncRecordState.table_name == name, SyncRecordState.record_id.in_(ids)
-            )
-        )
-    }
+    rows, states = records.rows_and_states(session, name, ids)
     now = datetime.now(UTC)
     new_rows: list[dict[str, Any]] = []
     new_states: list[dict[str, Any]] = []

@@ -11,7 +11,8 @@ import base64
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Date, Float, Integer, LargeBinary, Table
+from sqlalchemy import Boolean, Date, Float, Integer, LargeBinary, Table, select
+from sqlalchemy.orm import Session
 
 from app.store import models as m
 
@@ -120,3 +121,22 @@ def from_json(table: str, column: str, value: Any) -> Any:  # noqa: ANN401
 def row_values(table: str, row: Any) -> dict[str, Any]:  # noqa: ANN401 — a Core row mapping
     """The travelling columns of a Core row as JSON values."""
     return {c: to_json(row[c]) for c in _COLUMNS[table]}
+
+
+def rows_and_states(
+    session: Session, name: str, ids: list[str]
+) -> tuple[dict[str, Any], dict[str, m.SyncRecordState]]:
+    """The local rows of table ``name`` with these ids, and their sync bookkeeping, by id."""
+    table = TABLES[name]
+    rows = {
+        r["id"]: r for r in session.execute(select(table).where(table.c.id.in_(ids))).mappings()
+    }
+    states = {
+        st.record_id: st
+        for st in session.scalars(
+            select(m.SyncRecordState).where(
+                m.SyncRecordState.table_name == name, m.SyncRecordState.record_id.in_(ids)
+            )
+        )
+    }
+    return rows, states
