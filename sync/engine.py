@@ -498,25 +498,15 @@ def _is_fresh(s: Session) -> bool:
 
 def status_counts(s: Session) -> dict[str, Any]:
     """Counts for the status bar: pending changes, unsent bundles, open conflicts, quarantine."""
+
+    def count(model: type, *where: Any) -> int:
+        return int(s.scalar(select(func.count()).select_from(model).where(*where)) or 0)
+
     return {
         "pending_records": capture.pending_count(s),
-        "unsent_bundles": int(
-            s.scalar(
-                select(func.count())
-                .select_from(SyncOutgoing)
-                .where(SyncOutgoing.uploaded_at.is_(None))
-            )
-            or 0
-        ),
-        "open_conflicts": int(
-            s.scalar(
-                select(func.count())
-                .select_from(SyncConflict)
-                .where(SyncConflict.resolved_at.is_(None))
-            )
-            or 0
-        ),
-        "quarantined": int(s.scalar(select(func.count()).select_from(SyncQuarantine)) or 0),
+        "unsent_bundles": count(SyncOutgoing, SyncOutgoing.uploaded_at.is_(None)),
+        "open_conflicts": count(SyncConflict, SyncConflict.resolved_at.is_(None)),
+        "quarantined": count(SyncQuarantine),
         "last_sync_at": state.get(s, state.LAST_SYNC),
         "last_error": state.get(s, state.LAST_ERROR),
     }
