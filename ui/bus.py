@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, Signal, SignalInstance
 
 from app.events import (
     AlertTriggered,
@@ -22,10 +22,25 @@ from app.events import (
     PredictionGenerated,
 )
 
+ALL_EVENTS: tuple[type[Event], ...] = (
+    PatientDataUpdated,
+    AlertTriggered,
+    AssessmentCompleted,
+    PredictionGenerated,
+    DigitalTwinUpdated,
+    NLPAnalysisCompleted,
+)
+
 
 class EventBridge(QObject):
-    """One signal per core event type; payloads are the frozen event objects (ids only)."""
+    """One signal per core event type, and ``event`` for every bridged event; payloads are the
+    frozen event objects (ids only).
 
+    A widget bridges only the ``types`` it cares about. With a ``parent`` the bridge stops
+    listening when the parent is destroyed, so a closed widget is never called from the core.
+    """
+
+    event = Signal(object)
     patient_data_updated = Signal(object)
     alert_triggered = Signal(object)
     assessment_completed = Signal(object)
@@ -33,22 +48,40 @@ class EventBridge(QObject):
     twin_updated = Signal(object)
     nlp_completed = Signal(object)
 
-    def __init__(self, bus: EventBus, parent: QObject | None = None) -> None:
+    def __init__(
+        self,
+        bus: EventBus,
+        parent: QObject | None = None,
+        types: tuple[type[Event], ...] = ALL_EVENTS,
+    ) -> None:
         super().__init__(parent)
-        pairs: list[tuple[type[Event], Signal]] = [
-            (PatientDataUpdated, self.patient_data_updated),
-            (AlertTriggered, self.alert_triggered),
-            (AssessmentCompleted, self.assessment_completed),
-            (PredictionGenerated, self.prediction_generated),
-            (DigitalTwinUpdated, self.twin_updated),
-            (NLPAnalysisCompleted, self.nlp_completed),
-        ]
-        self._unsubscribe: list[Callable[[], None]] = [
-            bus.subscribe(event_type, lambda e, s=signal: s.emit(e)) for event_type, signal in pairs
-        ]
+        by_type: dict[type[Event], SignalInstance] = {
+            PatientDataUpdated: self.patient_data_updated,
+            AlertTriggered: self.alert_triggered,
+            AssessmentCompleted: self.assessment_completed,
+            PredictionGenerated: self.prediction_generated,
+            DigitalTwinUpdated: self.twin_updated,
+            NLPAnalysisCompleted: self.nlp_completed,
+        }
+        every = self.event
+
+        def relay(one: SignalInstance) -> Callable[[Event], None]:
+            def emit(e: Event) -> None:
+                one.emit(e)
+                every.emit(e)
+
+            return emit
+
+        unsubscribe = [bus.subscribe(t, relay(by_type[t])) for t in types]
+        self._unsubscribe = unsubscribe
+        if parent is not None:
+            parent.destroyed.connect(lambda *_: _stop(unsubscribe))
 
     def close(self) -> None:
         """Stop listening (the bridge must not outlive the window)."""
-        for unsubscribe in self._unsubscribe:
-            unsubscribe()
-        self._unsubscribe.clear()
+        _stop(self._unsubscribe)
+
+
+def _stop(unsubscribe: list[Callable[[], None]]) -> None:
+    while unsubscribe:
+        unsubscribe.pop()()

@@ -7,8 +7,8 @@ shell mounts them in its Assessments and Alerts tabs.
 from ui.assessments.administer import AdministerWidget, SelfReportWindow
 from ui.assessments.form import InstrumentForm
 from ui.assessments.inbox import AlertInbox, ReasonDialog
-from ui.assessments.runner import TaskRunner
 from ui.assessments.trend import TrendChart
+from ui.runner import TaskRunner
 
 __all__ = [
     "AdministerWidget",

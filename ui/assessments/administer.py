@@ -30,8 +30,8 @@ from app.services.context import AppContext
 from app.services.instrument_catalog import Instrument, instrument, instruments
 from ui.assessments.form import InstrumentForm
 from ui.assessments.result import ResultPanel
-from ui.assessments.runner import RunTask, TaskRunner
 from ui.assessments.style import QSS
+from ui.runner import RunTask, TaskRunner
 from ui.widgets import label
 
 MODE_CLINICIAN = "clinician"

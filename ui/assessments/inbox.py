@@ -33,8 +33,9 @@ from app.events import AlertTriggered, PatientDataUpdated
 from app.services import alerts, patients
 from app.services.context import AppContext
 from app.services.instrument_catalog import rule_names
-from ui.assessments.runner import BusBridge, RunTask, TaskRunner, unbox
 from ui.assessments.style import QSS
+from ui.bus import EventBridge
+from ui.runner import RunTask, TaskRunner
 
 RESPONSE_WINDOW = {"critical": timedelta(hours=1), "warning": timedelta(hours=24)}
 SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
@@ -218,7 +219,7 @@ class AlertInbox(QWidget):
         self.message.setWordWrap(True)
         self.message.hide()
         lay.addWidget(self.message)
-        self.bridge = BusBridge(ctx.bus, (AlertTriggered, PatientDataUpdated), self)
+        self.bridge = EventBridge(ctx.bus, self, types=(AlertTriggered, PatientDataUpdated))
         self.bridge.event.connect(self._event)
         self.timer = QTimer(self)
         self.timer.setInterval(60_000)  # keep "act within" current
@@ -228,8 +229,7 @@ class AlertInbox(QWidget):
         self.load()
 
     # -- data ------------------------------------------------------------------------------
-    def _event(self, boxed: object) -> None:
-        e = unbox(boxed)
+    def _event(self, e: object) -> None:
         if self.patient_id and getattr(e, "patient_id", None) != self.patient_id:
             return
         if isinstance(e, PatientDataUpdated) and e.record_type != "alert":

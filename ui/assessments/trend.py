@@ -22,8 +22,9 @@ from app.services.assessments import AssessmentRow
 from app.services.context import AppContext
 from app.services.instrument_catalog import BandRegion, Instrument, band_regions, instruments
 from ui.assessments.result import band_colour
-from ui.assessments.runner import BusBridge, RunTask, TaskRunner, unbox
 from ui.assessments.style import QSS
+from ui.bus import EventBridge
+from ui.runner import RunTask, TaskRunner
 
 HOVER_PX = 12.0
 X_SPAN = (0.0, 4.1e9)  # band shading spans every date a chart can show (POSIX seconds)
@@ -125,7 +126,7 @@ class TrendChart(QWidget):
         self.view = self._new_view()
         lay.addWidget(self.view, 1)
         self.view.hide()
-        self.bridge = BusBridge(ctx.bus, (AssessmentCompleted, PatientDataUpdated), self)
+        self.bridge = EventBridge(ctx.bus, self, types=(AssessmentCompleted, PatientDataUpdated))
         self.bridge.event.connect(self._event)
         self.load()
 
@@ -144,8 +145,7 @@ class TrendChart(QWidget):
                 vb.sigXRangeChanged.disconnect(slot)
         self.series, self.plots, self.regions, self.curves, self.tips = [], {}, {}, {}, {}
 
-    def _event(self, boxed: object) -> None:
-        e = unbox(boxed)
+    def _event(self, e: object) -> None:
         if getattr(e, "patient_id", None) != self.patient_id:
             return
         if isinstance(e, PatientDataUpdated) and e.record_type != "assessment":
