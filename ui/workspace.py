@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from app.domain import NoteRecord, NoteStatus, PatientSummary, Principal, Role
 from app.services import alerts, drafts, notes, overview
+from app.services.assessments import AssessmentRow
 from ui.patients import age
 from ui.tasks import TaskManager, user_message
 from ui.widgets import (
@@ -270,7 +271,7 @@ class AssessmentsTab(Tab):
         if self.administer.patient_id != self.ws.patient_id:
             self.administer.set_patient(self.ws.patient_id)
 
-    def _show(self, rows: list[overview.AssessmentRow]) -> None:
+    def _show(self, rows: list[AssessmentRow]) -> None:
         fill_table(
             self.table,
             [

@@ -40,6 +40,8 @@ class AssessmentOutcome:
 
 @dataclass(frozen=True)
 class AssessmentRow:
+    """One administration as lists, trends and the overview show it."""
+
     id: str
     instrument: str
     administered_at: datetime
@@ -47,6 +49,27 @@ class AssessmentRow:
     band: str
     critical: bool
     scoring_rule: str
+    mode: str  # clinician-rated or self-report
+
+
+def assessment_rows(
+    session: Session, patient_id: str, instrument_id: str | None = None, *, newest_first: bool
+) -> list[AssessmentRow]:
+    """A patient's administrations (deleted ones left out), optionally of one instrument."""
+    q = select(AssessmentResponse).where(
+        AssessmentResponse.patient_id == patient_id, AssessmentResponse.deleted_at.is_(None)
+    )
+    if instrument_id:
+        q = q.where(AssessmentResponse.instrument == instrument_id)
+    when = AssessmentResponse.administered_at
+    q = q.order_by(when.desc() if newest_first else when)
+    return [
+        AssessmentRow(
+            r.id, r.instrument, r.administered_at, r.total, r.band, r.critical, r.scoring_rule,
+            r.mode,
+        )
+        for r in session.scalars(q)
+    ]  # fmt: skip
 
 
 def _stored_result(row: AssessmentResponse) -> ScoreResult:
@@ -228,16 +251,7 @@ def history(
 
     def read(session: Session) -> list[AssessmentRow]:
         rbac.require(session, principal, Action.READ_PHI, patient_id)
-        q = select(AssessmentResponse).where(AssessmentResponse.patient_id == patient_id)
-        if instrument_id:
-            q = q.where(AssessmentResponse.instrument == instrument_id)
-        q = q.order_by(AssessmentResponse.administered_at)
-        return [
-            AssessmentRow(
-                r.id, r.instrument, r.administered_at, r.total, r.band, r.critical, r.scoring_rule
-            )
-            for r in session.scalars(q)
-        ]
+        return assessment_rows(session, patient_id, instrument_id, newest_first=False)
 
     rows = ctx.store.read(read)
     ctx.store.write(

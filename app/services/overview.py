@@ -14,11 +14,11 @@ from sqlalchemy.orm import Session
 
 from app.domain import Action, AlertRecord, AuditEntry, Principal
 from app.security import rbac
+from app.services.assessments import AssessmentRow, assessment_rows
 from app.services.context import AppContext, actor_of
 from app.store.models import (
     ActigraphySeries,
     Alert,
-    AssessmentResponse,
     AuditEvent,
     Medication,
     Prediction,
@@ -26,17 +26,6 @@ from app.store.models import (
 )
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class AssessmentRow:
-    id: str
-    instrument: str
-    administered_at: datetime
-    total: float | None
-    band: str
-    critical: bool
-    mode: str
 
 
 @dataclass(frozen=True)
@@ -66,15 +55,6 @@ class MedicationRow:
 
 
 @dataclass(frozen=True)
-class SeriesRow:
-    id: str
-    start: datetime
-    epoch_s: int
-    n_epochs: int
-    source: str
-
-
-@dataclass(frozen=True)
 class PatientOverview:
     """What a clinician sees first: latest scores, treatment, latest risk, open alerts."""
 
@@ -90,15 +70,7 @@ class PatientOverview:
 
 
 def _assessments(session: Session, patient_id: str) -> list[AssessmentRow]:
-    q = (
-        select(AssessmentResponse)
-        .where(AssessmentResponse.patient_id == patient_id, AssessmentResponse.deleted_at.is_(None))
-        .order_by(AssessmentResponse.administered_at.desc())
-    )
-    return [
-        AssessmentRow(a.id, a.instrument, a.administered_at, a.total, a.band, a.critical, a.mode)
-        for a in session.scalars(q)
-    ]
+    return assessment_rows(session, patient_id, newest_first=True)
 
 
 def provenance_text(raw: str) -> str:
@@ -232,11 +204,6 @@ def list_assessments(ctx: AppContext, principal: Principal, patient_id: str) -> 
     return _patient_rows(ctx, principal, patient_id, "assessment", _assessments)
 
 
-def list_predictions(ctx: AppContext, principal: Principal, patient_id: str) -> list[PredictionRow]:
-    """Stored predictions with their provenance, newest first."""
-    return _patient_rows(ctx, principal, patient_id, "prediction", _predictions)
-
-
 def list_patient_alerts(
     ctx: AppContext, principal: Principal, patient_id: str
 ) -> list[AlertRecord]:
@@ -256,22 +223,6 @@ def list_patient_alerts(
         ]
 
     return _patient_rows(ctx, principal, patient_id, "alert", rows)
-
-
-def list_actigraphy(ctx: AppContext, principal: Principal, patient_id: str) -> list[SeriesRow]:
-    """Stored actigraphy series (metadata only; values via actigraphy.load_series)."""
-
-    def rows(session: Session, pid: str) -> list[SeriesRow]:
-        q = (
-            select(ActigraphySeries)
-            .where(ActigraphySeries.patient_id == pid)
-            .order_by(ActigraphySeries.start.desc())
-        )
-        return [
-            SeriesRow(s.id, s.start, s.epoch_s, s.n_epochs, s.source) for s in session.scalars(q)
-        ]
-
-    return _patient_rows(ctx, principal, patient_id, "actigraphy", rows)
 
 
 def patient_audit(
