@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from app import __version__
+from app import __version__, cli_it
 from app.config import load_settings
 from app.domain import Role
 from app.errors import (
@@ -221,23 +221,14 @@ def cmd_sync(args: argparse.Namespace) -> int:
     from app.services.context import cli_actor
 
     action = args.sync_action
-    if action == "create-enrolment":
-        from sync.enrolment import write_enrolment
-
-        info = write_enrolment(
-            Path(args.file),
-            sys.stdin.readline().rstrip("\n"),
-            clinic_id=args.clinic_id,
-            event_bus=args.event_bus,
-        )
-        print(f"enrolment file for clinic {info.clinic_id} written to {args.file}")
-        return EXIT_OK
     ctx = _open()
     try:
         if action == "enrol":
             passphrase = sys.stdin.readline().rstrip("\n")
-            device = sync_service.enrol_workstation(ctx, cli_actor(), Path(args.file), passphrase)
-            print(f"enrolled; this workstation is device {device}")
+            r = sync_service.enrol_workstation(ctx, cli_actor(), Path(args.file), passphrase)
+            print(f"clinic IT key fingerprint: {r.it_fingerprint} (compare with IT's)")
+            print(f"this workstation is device {r.device_id}, key fingerprint {r.device_fingerprint}")
+            print(f"hand {r.request_path} to IT ('novamind it enrol-device'); sync starts then")
         elif action == "status":
             st = sync_service.sync_status(ctx)
             print(
@@ -446,16 +437,15 @@ def build_parser() -> argparse.ArgumentParser:
         "sync_action",
         nargs="?",
         default="run",
-        choices=["run", "status", "enrol", "create-enrolment", "snapshot"],
+        choices=["run", "status", "enrol", "snapshot"],
     )
     p.add_argument("file", nargs="?", default="", help="enrolment file (passphrase on stdin)")
-    p.add_argument("--clinic-id", default="")
-    p.add_argument("--event-bus", default="")
     p.set_defaults(func=cmd_sync)
+    cli_it.add_parser(sub)
     return parser
 
 
-COMMANDS = {"doctor", "demo", "admin", "bench", "sync", "train"}
+COMMANDS = {"doctor", "demo", "admin", "bench", "sync", "train", "it"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -44,6 +44,9 @@ class Settings:
     sync_endpoint: str = ""
     sync_bucket: str = ""
     sync_region: str = "us-east-1"
+    sync_max_clock_skew_s: int = 300  # a bundle whose clocks run further ahead is quarantined
+    sync_max_bundle_mb: int = 32  # download cap per bundle or snapshot
+    sync_max_inflated_mb: int = 64  # decompression cap per bundle body
     proxy: str = ""
     ca_bundle: str = ""
     model_dirs: tuple[Path, ...] = ()
@@ -84,6 +87,9 @@ _TYPES: dict[str, type] = {
     "sync_endpoint": str,
     "sync_bucket": str,
     "sync_region": str,
+    "sync_max_clock_skew_s": int,
+    "sync_max_bundle_mb": int,
+    "sync_max_inflated_mb": int,
     "proxy": str,
     "ca_bundle": str,
     "model_dirs": list,
@@ -104,6 +110,9 @@ _RANGES = {
     "backup_interval_hours": (1, 24 * 30),
     "backup_keep": (1, 365),
     "retention_discharged_days": (0, 36500),
+    "sync_max_clock_skew_s": (0, 86400),
+    "sync_max_bundle_mb": (1, 4096),
+    "sync_max_inflated_mb": (1, 4096),
 }
 
 

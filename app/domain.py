@@ -6,9 +6,15 @@ lazily reach back into the database.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
+
+
+def note_content_hash(title: str, body: str) -> str:
+    """The hash a signed note carries (checked again wherever the note travels)."""
+    return hashlib.sha256(f"{title}\n\n{body}".encode()).hexdigest()
 
 
 class Role(StrEnum):

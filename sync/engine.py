@@ -4,6 +4,12 @@ Every step leaves its progress in the store, so a process killed at any point re
 sealed bundles wait in `sync_outgoing` until the bucket has them (create-only PUT, so a
 repeated upload is harmless), and a pull merges all verified bundles and advances the
 cursors in one transaction.
+
+Nothing from the bucket is trusted: the device registry is verified against the IT key
+pinned at enrolment; every bundle's signature against its device's certificate (and its
+revocation cut-off) before it is decrypted; its clocks against the drift bound; its records
+against the device's authority (sync.authority) before anything is written. A failure
+quarantines the bundle (audited, reason without PHI) and stops that device's chain.
 """
 
 from __future__ import annotations
@@ -11,7 +17,9 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import time
 import uuid
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,6 +28,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.errors import ConfigError, ValidationError
 from app.events import PatientDataUpdated
 from app.store.models import (
     ActigraphyChunk,
@@ -31,15 +40,46 @@ from app.store.models import (
     SyncRecordState,
     utcnow,
 )
-from app.store.store import Store, UnitOfWork
-from sync import capture, merge, state
-from sync.envelope import GENESIS, BundleError, Header, KeyWrapper, digest, open_sealed, seal
+from app.store.store import SYSTEM, Store, UnitOfWork
+from sync import authority, capture, merge, records, state
+from sync.envelope import (
+    DEFAULT_MAX_INFLATED,
+    GENESIS,
+    BundleError,
+    ClinicKeyRing,
+    Header,
+    digest,
+    open_sealed,
+    read_header,
+    seal,
+    signed_part,
+)
 from sync.hlc import Clock, HybridClock
-from sync.transport import Transport, bundle_key, parse_seq, snapshot_key
+from sync.identity import DeviceKeys, TrustError, fingerprint, verify_raw
+from sync.registry import MAX_ENTRY, Registry, registry_key, registry_prefix
+from sync.transport import (
+    TooLarge,
+    Transport,
+    bundle_key,
+    device_prefix,
+    devices_prefix,
+    parse_seq,
+    snapshot_key,
+    snapshots_prefix,
+)
 
 log = logging.getLogger(__name__)
 MAX_RECORDS_PER_BUNDLE = 5000
 MAX_BUS_EVENTS = 1000
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a bundle from the bucket may cost (from IT policy)."""
+
+    max_skew_ms: int = 5 * 60 * 1000
+    max_download: int = 32 * 1024 * 1024
+    max_inflated: int = DEFAULT_MAX_INFLATED
 
 
 @dataclass
@@ -61,45 +101,151 @@ class Identity:
     clinic_id: str
     device_id: str
     event_bus: str
+    it_public: bytes
 
 
-def enrol(store: Store, clinic_id: str, event_bus: str = "") -> str:
-    """Bind this store to a clinic, giving it a device id (kept if it already has one)."""
+def enrol(store: Store, clinic_id: str, event_bus: str, it_public: bytes) -> str:
+    """Bind this store to a clinic and its IT key, giving it a device id (kept if it has one).
+
+    A store that synced with format version 1 keeps its records and device id; its chain
+    starts again under version 2 and every record is marked for sending once more, signed.
+    """
 
     def do(uow: UnitOfWork) -> str:
         s = uow.session
         current = state.get(s, state.CLINIC_ID)
         if current and current != clinic_id:
-            from app.errors import ValidationError
-
             raise ValidationError("this workstation is already enrolled in another clinic")
+        pinned = state.get(s, state.IT_PUBLIC)
+        if pinned and pinned != it_public.hex():
+            raise ValidationError(
+                "this workstation is enrolled under another IT key "
+                f"(pinned {fingerprint(bytes.fromhex(pinned))})"
+            )
         device = state.get(s, state.DEVICE_ID) or str(uuid.uuid4())
+        if current and state.get(s, state.FORMAT) != "2":
+            _upgrade_from_v1(s)
         state.put(s, state.DEVICE_ID, device)
         state.put(s, state.CLINIC_ID, clinic_id)
         state.put(s, state.EVENT_BUS, event_bus)
+        state.put(s, state.IT_PUBLIC, it_public.hex())
+        state.put(s, state.FORMAT, "2")
         return device
 
     return store.write(do)
 
 
+def _upgrade_from_v1(s: Session) -> None:
+    """Version-1 chains are not read any more: restart ours, re-send every record signed."""
+    for key in (state.HEAD_SEQ, state.HEAD_SHA, state.REGISTRY):
+        state.put(s, key, "")
+    for cur in s.scalars(select(SyncCursor)):
+        cur.seq, cur.sha256 = 0, GENESIS  # keep max_clock: what we merged stays known
+    for row in s.scalars(select(SyncOutgoing).where(SyncOutgoing.uploaded_at.is_(None))):
+        s.delete(row)  # sealed under v1; their records go again below
+    for st in s.scalars(select(SyncRecordState)):
+        st.pending = True
+
+
 def identity(session: Session) -> Identity | None:
     clinic = state.get(session, state.CLINIC_ID)
     device = state.get(session, state.DEVICE_ID)
-    if not clinic or not device:
+    pinned = state.get(session, state.IT_PUBLIC)
+    if not clinic or not device or not pinned or state.get(session, state.FORMAT) != "2":
         return None
-    return Identity(clinic, device, state.get(session, state.EVENT_BUS))
+    return Identity(clinic, device, state.get(session, state.EVENT_BUS), bytes.fromhex(pinned))
 
 
 class SyncEngine:
     """One workstation's sync against one bucket."""
 
-    def __init__(self, store: Store, transport: Transport, wrapper: KeyWrapper) -> None:
+    def __init__(
+        self,
+        store: Store,
+        transport: Transport,
+        device_keys: DeviceKeys,
+        limits: Limits | None = None,
+        now_ms: Callable[[], int] | None = None,
+    ) -> None:
         ident = store.read(identity)
         if ident is None:
-            from app.errors import ConfigError
+            raise ConfigError(
+                "This workstation is not enrolled for sync.",
+                hint="Ask IT for the enrolment file and run 'novamind sync enrol FILE'.",
+            )
+        self.store, self.transport, self.keys, self.id = store, transport, device_keys, ident
+        self.limits = limits or Limits()
+        self._now_ms = now_ms or (lambda: int(time.time() * 1000))
+        self._registry: Registry | None = None
+        self._ring: ClinicKeyRing | None = None
 
-            raise ConfigError("This workstation is not enrolled for sync.")
-        self.store, self.transport, self.wrapper, self.id = store, transport, wrapper, ident
+    # ---- the registry -----------------------------------------------------------------
+
+    @property
+    def registry(self) -> Registry:
+        if self._registry is None:
+            text = self.store.read(lambda s: state.get(s, state.REGISTRY))
+            self._registry = Registry.from_meta(self.id.clinic_id, self.id.it_public, text)
+        return self._registry
+
+    def refresh_registry(self, report: SyncReport | None = None) -> Registry:
+        """Read new registry entries from the bucket (verified, chained, never forgotten)."""
+        reg = self.registry
+        prefix = registry_prefix(self.id.clinic_id)
+        start = registry_key(self.id.clinic_id, reg.seq) if reg.seq else ""
+        grew = False
+        for key, _ in self.transport.list_keys(prefix, start):
+            try:
+                if parse_seq(key) != reg.seq + 1:
+                    raise TrustError("registry chain has a gap")
+                blob = self.transport.get(key, MAX_ENTRY)
+                reg.apply(blob)
+            except (TrustError, TooLarge, ValueError) as exc:
+                self._quarantine(key, b"", str(exc))
+                if report is not None:
+                    report.quarantined.append(key)
+                break  # keep what verified; nothing after a bad entry is believed
+            grew = True
+        if grew:
+            self.store.write(lambda uow: state.put(uow.session, state.REGISTRY, reg.to_meta()))
+        self._ring = None
+        return reg
+
+    def my_cert_roles(self) -> frozenset[str]:
+        """The roles IT certified this device for; a clear error until IT has approved it."""
+        reg = self.registry
+        me = self.id.device_id
+        if me in reg.revoked:
+            raise ConfigError(
+                "This workstation's sync certificate was revoked by IT.",
+                hint="Ask IT to enrol it again as a new device.",
+            )
+        cert = reg.devices.get(me)
+        if cert is None or cert.sign_key != self.keys.sign_public:
+            raise ConfigError(
+                "IT has not approved this workstation for sync yet "
+                f"(device {me}, key fingerprint {fingerprint(self.keys.sign_public)}).",
+                hint="IT runs 'novamind it enrol-device' with this workstation's request file.",
+            )
+        return cert.roles
+
+    @property
+    def ring(self) -> ClinicKeyRing:
+        """The clinic-key versions IT sealed for this device."""
+        if self._ring is None:
+            self.my_cert_roles()
+            reg = self.registry
+            try:
+                versions = reg.clinic_keys(self.id.device_id, self.keys.box)
+            except TrustError as exc:
+                raise ConfigError(f"The clinic key sealed for this workstation: {exc}.") from None
+            if reg.current_version not in versions:
+                raise ConfigError(
+                    "IT has not yet sealed the current clinic key for this workstation.",
+                    hint="IT runs 'novamind it enrol-device' again or rotates the key.",
+                )
+            self._ring = ClinicKeyRing(versions, reg.current_version)
+        return self._ring
 
     # ---- push -------------------------------------------------------------------------
 
@@ -108,17 +254,27 @@ class SyncEngine:
 
     def pack(self) -> int:
         """Capture local edits and seal them into bundles kept in the store; returns how many."""
+        roles = self.my_cert_roles()
+        ring = self.ring
         made = 0
         while True:
-            n = self.store.write(self._pack_one)
+            n = self.store.write(lambda uow: self._pack_one(uow, roles, ring))
             if n == 0:
                 return made
             made += 1
 
-    def _pack_one(self, uow: UnitOfWork) -> int:
+    def _pack_one(self, uow: UnitOfWork, roles: frozenset[str], ring: ClinicKeyRing) -> int:
         s = uow.session
         clock = self._clock(s)
         capture.capture(s, clock)
+        local_only = [t for t in records.TABLES if not authority.may_send(roles, t)]
+        if local_only:  # accounts on a clinical-only workstation stay on it
+            for st in s.scalars(
+                select(SyncRecordState).where(
+                    SyncRecordState.pending.is_(True), SyncRecordState.table_name.in_(local_only)
+                )
+            ):
+                st.pending = False
         q = (
             select(SyncRecordState)
             .where(SyncRecordState.pending.is_(True))
@@ -128,20 +284,11 @@ class SyncEngine:
         if not pending:
             return 0
         entries = [self._entry(s, st) for st in pending]
-        seq = int(state.get(s, state.HEAD_SEQ, "0")) + 1
-        prev = state.get(s, state.HEAD_SHA, GENESIS)
-        deps = {c.device_id: c.seq for c in s.scalars(select(SyncCursor))}
-        header = Header(
-            clinic=self.id.clinic_id,
-            device=self.id.device_id,
-            seq=seq,
-            prev=prev,
-            kind="changes",
-            deps=deps,
-            wrap=self.wrapper.name,
-            created=datetime.now(UTC).isoformat(timespec="seconds"),
-        )
-        blob = seal(header, {"records": entries}, self.wrapper)
+        seq = int(state.get(s, state.HEAD_SEQ) or "0") + 1
+        prev = state.get(s, state.HEAD_SHA) or GENESIS
+        deps = {c.device_id: c.seq for c in s.scalars(select(SyncCursor)) if c.seq}
+        header = self._header(seq, prev, "changes", deps, ring.current)
+        blob = seal(header, {"records": entries}, ring.wrapper(ring.current), self.keys.sign)
         sha = digest(blob)
         key = bundle_key(self.id.clinic_id, self.id.device_id, seq)
         s.add(SyncOutgoing(seq=seq, object_key=key, sha256=sha, data=blob, records=len(entries)))
@@ -151,6 +298,19 @@ class SyncEngine:
         state.put(s, state.HEAD_SHA, sha)
         state.put(s, state.HLC, clock.state())
         return len(entries)
+
+    def _header(self, seq: int, prev: str, kind: str, deps: dict[str, int], kv: int) -> Header:
+        return Header(
+            clinic=self.id.clinic_id,
+            device=self.id.device_id,
+            seq=seq,
+            prev=prev,
+            kind=kind,
+            deps=deps,
+            wrap="clinic-aesgcm",
+            created=datetime.now(UTC).isoformat(timespec="seconds"),
+            kv=kv,
+        )
 
     def _entry(self, s: Session, st: SyncRecordState) -> dict[str, Any]:
         entry: dict[str, Any] = {
@@ -179,13 +339,13 @@ class SyncEngine:
                 )
             ]
         )
-        records = 0
+        records_sent = 0
         for seq, key, n in todo:
             data = self.store.read(lambda s, q=seq: s.get(SyncOutgoing, q).data)
             self.transport.put_create_only(key, data)
             self.store.write(lambda uow, q=seq: self._mark_uploaded(uow.session, q))
-            records += n
-        return len(todo), records
+            records_sent += n
+        return len(todo), records_sent
 
     @staticmethod
     def _mark_uploaded(s: Session, seq: int) -> None:
@@ -194,10 +354,14 @@ class SyncEngine:
         row.data = b""  # the bucket has it now; keep only its sequence number and hash
 
     def publish_events(self) -> int:
-        """Send the outbox's platform events (ids and codes only) to the clinic's EventBridge."""
+        """Tell the clinic's EventBridge what changed: an allow-list of codes and counts only.
+
+        Detail keys: event, clinic_id, device_id, bundle_key, record_type, count. No patient
+        id, score, probability or rule name ever leaves the workstation this way.
+        """
         if not self.id.event_bus:
             return 0
-        upto = self.store.read(lambda s: int(state.get(s, state.CAPTURE_OUTBOX, "0")))
+        upto = self.store.read(lambda s: int(state.get(s, state.CAPTURE_OUTBOX) or "0"))
         rows = self.store.read(
             lambda s: [
                 (o.seq, o.event, o.payload_json)
@@ -210,19 +374,10 @@ class SyncEngine:
         )
         if not rows:
             return 0
+        head = self.store.read(lambda s: int(state.get(s, state.HEAD_SEQ) or "0"))
         entries = [
-            {
-                "Source": "novamind.desktop",
-                "DetailType": event,
-                "Detail": json.dumps(
-                    {
-                        **json.loads(payload),
-                        "clinic_id": self.id.clinic_id,
-                        "device_id": self.id.device_id,
-                    }
-                ),
-            }
-            for _, event, payload in rows
+            {"Source": "novamind.desktop", "DetailType": event, "Detail": json.dumps(detail)}
+            for event, detail in self._event_details(rows, head)
         ]
         failed = self.transport.put_events(self.id.event_bus, entries)
         if failed:
@@ -236,29 +391,65 @@ class SyncEngine:
                 row.sent_at = now
 
         self.store.write(mark)
-        return len(rows)
+        return len(entries)
+
+    def _event_details(
+        self, rows: list[tuple[int, str, str]], head: int
+    ) -> list[tuple[str, dict[str, Any]]]:
+        counts: dict[tuple[str, str], int] = defaultdict(int)
+        for _, event, payload in rows:
+            counts[(event, event_record_type(event, payload))] += 1
+        key = bundle_key(self.id.clinic_id, self.id.device_id, head) if head else ""
+        return [
+            (
+                event,
+                {
+                    "event": event,
+                    "clinic_id": self.id.clinic_id,
+                    "device_id": self.id.device_id,
+                    "bundle_key": key,
+                    "record_type": record_type,
+                    "count": n,
+                },
+            )
+            for (event, record_type), n in sorted(counts.items())
+        ]
 
     # ---- pull -------------------------------------------------------------------------
 
-    def _quarantine(self, key: str, blob: bytes, reason: str) -> None:
-        log.warning("sync: bundle %s rejected: %s", key, reason)
+    def _quarantine(self, key: str, blob: bytes, reason: str, size: int | None = None) -> None:
+        self.store.write(lambda uow: self._quarantine_in(uow, key, blob, reason, size))
 
-        def do(uow: UnitOfWork) -> None:
-            sha = digest(blob)
-            q = select(SyncQuarantine).where(
-                SyncQuarantine.object_key == key, SyncQuarantine.sha256 == sha
+    @staticmethod
+    def _quarantine_in(
+        uow: UnitOfWork, key: str, blob: bytes, reason: str, size: int | None = None
+    ) -> None:
+        """Record a refused object once (key, hash, size, reason: no PHI) and audit it."""
+        sha = digest(blob)
+        q = select(SyncQuarantine).where(
+            SyncQuarantine.object_key == key, SyncQuarantine.sha256 == sha
+        )
+        if uow.session.scalars(q).first() is not None:
+            return
+        log.warning("sync: object %s rejected: %s", key, reason)
+        uow.session.add(
+            SyncQuarantine(
+                object_key=key, sha256=sha, size=len(blob) if size is None else size, reason=reason[:200]
             )
-            if uow.session.scalars(q).first() is None:
-                uow.session.add(
-                    SyncQuarantine(object_key=key, sha256=sha, size=len(blob), reason=reason[:200])
-                )
+        )
+        uow.audit(
+            SYSTEM,
+            "sync.quarantine",
+            record_type="bundle",
+            record_id=key[-36:],
+            detail={"object_key": key, "reason": reason[:200]},
+        )
 
-        self.store.write(do)
-
-    def _verify(
-        self, key: str, blob: bytes, device: str, seq: int, prev: str, kind: str = "changes"
-    ) -> tuple[Header, dict[str, Any]]:
-        header, body = open_sealed(blob, self.wrapper)
+    def verify(
+        self, blob: bytes, device: str, seq: int, kind: str = "changes"
+    ) -> tuple[Header, dict[str, Any], frozenset[str]]:
+        """Signature first, then decryption, then every record: (header, body, cert roles)."""
+        header, _ = read_header(blob)
         if header.clinic != self.id.clinic_id:
             raise BundleError("bundle belongs to another clinic")
         if header.device != device:
@@ -269,45 +460,75 @@ class SyncEngine:
             raise BundleError(
                 f"bundle says sequence {header.seq} but sits at {seq} (replayed or swapped)"
             )
-        if kind == "changes" and header.prev != prev:
-            raise BundleError("chain broken: previous-bundle hash does not match")
-        return header, body
+        try:
+            cert = self.registry.cert_for_bundle(device, header.seq)
+            signed, signature = signed_part(blob)
+            verify_raw(cert.sign_key, signature, signed)
+        except TrustError as exc:
+            raise BundleError(str(exc)) from None
+        header, body = open_sealed(blob, self.ring.wrapper(header.kv), self.limits.max_inflated)
+        entries = merge.validate(body)
+        self._check_clocks(entries)
+        body["records"] = entries
+        return header, body, cert.roles
 
-    def fetch(self) -> tuple[list[tuple[str, Header, list[dict[str, Any]], str]], list[str]]:
+    def _check_clocks(self, entries: list[dict[str, Any]]) -> None:
+        """Refuse clocks beyond the drift bound (they would win every later conflict)."""
+        limit = self._now_ms() + self.limits.max_skew_ms
+        for e in entries:
+            for rc, _ in e["c"].values():
+                if Clock.parse(rc).ms > limit:
+                    raise BundleError("a clock is beyond the drift bound (device clock too far ahead)")
+
+    def _download(self, key: str) -> bytes:
+        return self.transport.get(key, self.limits.max_download)
+
+    def fetch(self) -> tuple[list[tuple[str, Header, list[dict[str, Any]], str, frozenset[str]]], list[str]]:
         """Download and verify new bundles of other devices (nothing merged yet)."""
         clinic = self.id.clinic_id
         cursors = self.store.read(
             lambda s: {c.device_id: (c.seq, c.sha256) for c in s.scalars(select(SyncCursor))}
         )
-        good: list[tuple[str, Header, list[dict[str, Any]], str]] = []
+        good: list[tuple[str, Header, list[dict[str, Any]], str, frozenset[str]]] = []
         bad: list[str] = []
-        for device in self.transport.list_children(f"v1/{clinic}/dev/"):
+        refreshed = False
+        for device in self.transport.list_children(devices_prefix(clinic)):
             if device == self.id.device_id:
                 continue
+            if device not in self.registry.devices and not refreshed:
+                self.refresh_registry()  # approved since this cycle began?
+                refreshed = True
             seq, prev = cursors.get(device, (0, GENESIS))
             start = bundle_key(clinic, device, seq) if seq else ""
-            for key, _ in self.transport.list_keys(f"v1/{clinic}/dev/{device}/", start):
-                blob = self.transport.get(key)
+            for key, _ in self.transport.list_keys(device_prefix(clinic, device), start):
+                blob = b""
                 try:
                     at = parse_seq(key)
                     if at <= seq:
                         raise BundleError("bundle key is at or before the cursor (replayed)")
-                    header, body = self._verify(key, blob, device, seq + 1, prev)
-                    entries = merge.validate(body)
                     if at != seq + 1:
                         raise BundleError(f"gap in the chain: expected {seq + 1}, found {at}")
-                except (BundleError, ValueError) as exc:
+                    self.registry.cert_for_bundle(device, at)  # before downloading a byte
+                    blob = self._download(key)
+                    header, body, roles = self.verify(blob, device, seq + 1)
+                    if header.prev != prev:
+                        raise BundleError("chain broken: previous-bundle hash does not match")
+                except TooLarge as exc:
+                    self._quarantine(key, b"", str(exc), size=exc.size)
+                    bad.append(key)
+                    break
+                except (BundleError, TrustError, ValueError) as exc:
                     self._quarantine(key, blob, str(exc))
                     bad.append(key)
                     break  # the chain of this device stops here until IT looks at it
                 seq, prev = header.seq, digest(blob)
-                good.append((key, header, entries, prev))
+                good.append((key, header, body["records"], prev, roles))
         return good, bad
 
     def pull(self, report: SyncReport) -> None:
         """Fetch, verify and merge other devices' bundles in causal order, in one transaction."""
         if self.store.read(_is_fresh):
-            report.snapshot_used = self.bootstrap()
+            report.snapshot_used = self.bootstrap(report)
         good, bad = self.fetch()
         report.quarantined.extend(bad)
         if not good:
@@ -321,25 +542,30 @@ class SyncEngine:
             applied = {c.device_id: c for c in s.scalars(select(SyncCursor))}
             waiting = list(good)
             changed: list[tuple[str, str]] = []
+            blocked: set[str] = set()
             progress = True
             while waiting and progress:
                 progress = False
                 for item in list(waiting):
-                    _, header, entries, sha = item
+                    key, header, entries, sha, roles = item
+                    if header.device in blocked:
+                        waiting.remove(item)
+                        continue
                     if not self._deps_met(header, applied):
                         continue
-                    stats = merge.merge(s, entries, clock, self._known(applied))
-                    cur = applied.get(header.device)
-                    if cur is None:
-                        cur = SyncCursor(
-                            device_id=header.device, seq=0, sha256=GENESIS, max_clock=""
-                        )
-                        s.add(cur)
-                        applied[header.device] = cur
-                    cur.seq, cur.sha256 = header.seq, sha
-                    _advance_frontiers(s, applied, entries, self.id.device_id)
                     waiting.remove(item)
                     progress = True
+                    try:
+                        authority.check(s, entries, roles)
+                    except BundleError as exc:
+                        self._quarantine_in(uow, key, b"", str(exc))
+                        report.quarantined.append(key)
+                        blocked.add(header.device)
+                        continue
+                    stats = merge.merge(s, entries, clock, self._known(applied))
+                    cur = _cursor(s, applied, header.device)
+                    cur.seq, cur.sha256 = header.seq, sha
+                    _advance_frontiers(s, applied, entries, self.id.device_id)
                     report.bundles_pulled += 1
                     report.records_merged += stats.inserted + stats.updated
                     report.conflicts += stats.conflicts
@@ -382,77 +608,130 @@ class SyncEngine:
     # ---- snapshots --------------------------------------------------------------------
 
     def publish_snapshot(self) -> str:
-        """Upload the full merged state so a new workstation starts from it, not from seq 1."""
+        """Upload the full merged state, signed, so a new workstation starts from it.
+
+        Only an admin-certified workstation (IT's) publishes snapshots: a snapshot relays
+        accounts and care teams, which only such a device may author.
+        """
+        self.refresh_registry()
+        if not authority.may_send(self.my_cert_roles(), "users"):
+            raise ConfigError(
+                "Snapshots are published from an admin-certified workstation.",
+                hint="Run 'novamind sync snapshot' on IT's workstation.",
+            )
         self.pack()
         self.upload()
+        ring = self.ring
 
-        def read(s: Session) -> tuple[int, str, bytes]:
-            seq = int(state.get(s, state.HEAD_SEQ, "0"))
-            cursors = {c.device_id: [c.seq, c.sha256] for c in s.scalars(select(SyncCursor))}
-            cursors[self.id.device_id] = [seq, state.get(s, state.HEAD_SHA, GENESIS)]
+        def read(s: Session) -> tuple[int, bytes]:
+            seq = int(state.get(s, state.HEAD_SEQ) or "0")
+            head = state.get(s, state.HEAD_SHA) or GENESIS
+            cursors = {c.device_id: [c.seq, c.sha256] for c in s.scalars(select(SyncCursor)) if c.seq}
+            cursors[self.id.device_id] = [seq, head]
             entries = [self._entry(s, st) for st in s.scalars(select(SyncRecordState))]
-            header = Header(
-                clinic=self.id.clinic_id,
-                device=self.id.device_id,
-                seq=seq,
-                prev=cursors[self.id.device_id][1],
-                kind="snapshot",
-                deps={},
-                wrap=self.wrapper.name,
-                created=datetime.now(UTC).isoformat(timespec="seconds"),
-            )
-            return seq, "", seal(header, {"records": entries, "cursors": cursors}, self.wrapper)
+            header = self._header(seq, head, "snapshot", {}, ring.current)
+            body = {"records": entries, "cursors": cursors}
+            return seq, seal(header, body, ring.wrapper(ring.current), self.keys.sign)
 
-        seq, _, blob = self.store.read(read)
+        seq, blob = self.store.read(read)
         key = snapshot_key(self.id.clinic_id, self.id.device_id, seq)
         self.transport.put_create_only(key, blob)
         return key
 
-    def bootstrap(self) -> str:
-        """On a fresh workstation, start from the newest snapshot in the bucket (if any)."""
-        listed = self.transport.list_keys(f"v1/{self.id.clinic_id}/snap/")
+    def _verify_snapshot(
+        self, key: str, blob: bytes
+    ) -> tuple[list[dict[str, Any]], dict[str, tuple[int, str]], frozenset[str]]:
+        device = key.split("/")[-2]
+        header, body, roles = self.verify(blob, device, parse_seq(key), kind="snapshot")
+        if "admin" not in roles:
+            raise BundleError("snapshot from a device not certified for admin")
+        try:
+            cursors = {str(d): (int(v[0]), str(v[1])) for d, v in dict(body["cursors"]).items()}
+        except (KeyError, TypeError, ValueError, IndexError):
+            raise BundleError("snapshot cursors are malformed") from None
+        if cursors.get(device, (-1, ""))[0] != header.seq:
+            raise BundleError("snapshot does not name its own chain head")
+        for dev, (seq, sha) in cursors.items():
+            self._check_chain_head(dev, seq, sha)
+        return body["records"], cursors, roles | {"clinical"}
+
+    def _check_chain_head(self, device: str, seq: int, sha: str) -> None:
+        """A snapshot's cursor must name a real, signed bundle of a certified device."""
+        if seq == 0:
+            return
+        try:
+            self.registry.cert_for_bundle(device, seq)
+            blob = self._download(bundle_key(self.id.clinic_id, device, seq))
+        except TrustError as exc:
+            raise BundleError(f"snapshot cursor: {exc}") from None
+        except Exception:  # noqa: BLE001 — missing object or transport refusal
+            raise BundleError("snapshot cursor names a bundle the bucket does not have") from None
+        if digest(blob) != sha:
+            raise BundleError("snapshot cursor does not match that device's chain head")
+        header, _ = read_header(blob)
+        if header.device != device or header.seq != seq:
+            raise BundleError("snapshot cursor names a bundle of another position")
+        signed, signature = signed_part(blob)
+        try:
+            verify_raw(self.registry.devices[device].sign_key, signature, signed)
+        except TrustError as exc:
+            raise BundleError(f"snapshot cursor: {exc}") from None
+
+    def bootstrap(self, report: SyncReport | None = None) -> str:
+        """On a fresh workstation, start from the newest verified snapshot in the bucket."""
+        listed = self.transport.list_keys(snapshots_prefix(self.id.clinic_id))
         for key, _ in sorted(listed, key=lambda kv: kv[1], reverse=True):
-            blob = self.transport.get(key)
+            blob = b""
             try:
-                device = key.split("/")[-2]
-                _, body = self._verify(key, blob, device, parse_seq(key), "", kind="snapshot")
-                entries = merge.validate(body)
-                cursors = {str(d): (int(v[0]), str(v[1])) for d, v in dict(body["cursors"]).items()}
-            except (BundleError, ValueError, KeyError, TypeError) as exc:
+                blob = self._download(key)
+                entries, cursors, roles = self._verify_snapshot(key, blob)
+            except TooLarge as exc:
+                self._quarantine(key, b"", str(exc), size=exc.size)
+                continue
+            except (BundleError, TrustError, ValueError) as exc:
                 self._quarantine(key, blob, str(exc))
+                if report is not None:
+                    report.quarantined.append(key)
                 continue
 
             def do(
                 uow: UnitOfWork,
+                key: str = key,
                 entries: list[dict[str, Any]] = entries,
                 cursors: dict[str, tuple[int, str]] = cursors,
-            ) -> None:
+                roles: frozenset[str] = roles,
+            ) -> bool:
                 s = uow.session
                 s.execute(_text("PRAGMA defer_foreign_keys = ON"))
+                try:
+                    authority.check(s, entries, roles)
+                except BundleError as exc:
+                    self._quarantine_in(uow, key, b"", str(exc))
+                    return False
                 clock = self._clock(s)
                 applied = {c.device_id: c for c in s.scalars(select(SyncCursor))}
                 merge.merge(s, entries, clock, self._known(applied))
                 for dev, (seq, sha) in cursors.items():
                     if dev == self.id.device_id:
                         continue
-                    cur = applied.get(dev)
-                    if cur is None:
-                        cur = SyncCursor(device_id=dev, seq=0, sha256=GENESIS, max_clock="")
-                        s.add(cur)
-                        applied[dev] = cur
+                    cur = _cursor(s, applied, dev)
                     cur.seq, cur.sha256 = seq, sha
                 _advance_frontiers(s, applied, entries, self.id.device_id)
                 state.put(s, state.HLC, clock.state())
+                return True
 
-            self.store.write(do)
-            return key
+            if self.store.write(do):
+                return key
+            if report is not None:
+                report.quarantined.append(key)
         return ""
 
     # ---- the cycle --------------------------------------------------------------------
 
     def run(self) -> SyncReport:
-        """One full cycle: pack, upload, publish events, pull and merge."""
+        """One full cycle: registry, pack, upload, publish events, pull and merge."""
         report = SyncReport()
+        self.refresh_registry(report)
         self.pack()
         report.bundles_pushed, report.records_pushed = self.upload()
         report.events_published = self.publish_events()
@@ -461,6 +740,27 @@ class SyncEngine:
             lambda uow: state.put(uow.session, state.LAST_SYNC, datetime.now(UTC).isoformat())
         )
         return report
+
+
+def event_record_type(event: str, payload_json: str) -> str:
+    """The table an outbox event concerns (its record type), from its name or payload."""
+    if event in records.EVENT_ID_FIELDS:
+        return records.EVENT_ID_FIELDS[event][0]
+    try:
+        payload = json.loads(payload_json)
+    except ValueError:
+        return ""
+    table = records.RECORD_TYPE_TABLE.get(str(payload.get("record_type", "")))
+    return table or ""
+
+
+def _cursor(s: Session, applied: dict[str, SyncCursor], device: str) -> SyncCursor:
+    cur = applied.get(device)
+    if cur is None:
+        cur = SyncCursor(device_id=device, seq=0, sha256=GENESIS, max_clock="")
+        s.add(cur)
+        applied[device] = cur
+    return cur
 
 
 def _advance_frontiers(
@@ -476,11 +776,7 @@ def _advance_frontiers(
     for dev, rc in newest.items():
         if dev == me:
             continue
-        cur = applied.get(dev)
-        if cur is None:
-            cur = SyncCursor(device_id=dev, seq=0, sha256=GENESIS, max_clock="")
-            s.add(cur)
-            applied[dev] = cur
+        cur = _cursor(s, applied, dev)
         if rc > (cur.max_clock or ""):
             cur.max_clock = rc
 

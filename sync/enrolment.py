@@ -1,17 +1,19 @@
-"""Enrolment: IT's file that gives a workstation the clinic id and the clinic key.
+"""Enrolment: IT's file that names the clinic and its IT key, and the device's request back.
 
-The file is JSON whose secret part (the 32-byte clinic key, the event bus name) is encrypted
-with AES-256-GCM under a key derived from IT's passphrase with scrypt, the clinic id being
-the associated data. On the workstation the clinic key goes to the OS keyring (entry
-`sync-clinic:<store id>`), never to a file.
+1. IT writes an enrolment file (`novamind it create-enrolment`): the clinic id, IT's public
+   signing key and the event bus, authenticated (and the bus name encrypted) with
+   AES-256-GCM under scrypt(enrolment passphrase). Reading it pins IT's key on the
+   workstation: a file with another key fails the tag check.
+2. The workstation (`novamind sync enrol FILE`) makes its device keys (OS keyring) and writes
+   a request: device id and public keys, signed with the new device key (proof of possession).
+3. IT approves the request (`novamind it enrol-device REQUEST`), which publishes the device's
+   certificate and its sealed clinic keys in the registry (sync.registry).
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import os
-import secrets
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,9 +26,21 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from app.errors import KeyringUnavailableError, ValidationError
 from app.security import keys
+from sync.identity import (
+    MIN_PASSPHRASE,
+    DeviceKeys,
+    ITKeystore,
+    TrustError,
+    b64,
+    fingerprint,
+    sign_doc,
+    unb64,
+    verify_doc,
+)
 
 FORMAT = "novamind-sync-enrolment"
-VERSION = 1
+VERSION = 2
+REQUEST_FORMAT = "novamind-device-request"
 
 
 @dataclass(frozen=True)
@@ -34,75 +48,149 @@ class Enrolment:
     """What a workstation needs to join its clinic's sync."""
 
     clinic_id: str
-    clinic_key: bytes
+    it_public: bytes
     event_bus: str = ""
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.it_public)
+
+
+@dataclass(frozen=True)
+class DeviceRequest:
+    """A workstation's request to be certified: its id and public keys (self-signed)."""
+
+    clinic_id: str
+    device_id: str
+    sign_key: bytes
+    box_key: bytes
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.sign_key)
 
 
 def _kdf(passphrase: str, salt: bytes) -> bytes:
     return Scrypt(salt=salt, length=32, n=2**15, r=8, p=1).derive(passphrase.encode())
 
 
-def write_enrolment(
-    path: Path, passphrase: str, *, clinic_id: str = "", event_bus: str = ""
-) -> Enrolment:
-    """Create a clinic (new id and key unless `clinic_id` given) and write its enrolment file."""
-    if len(passphrase) < 12:
-        raise ValidationError("enrolment passphrase: use at least 12 characters")
-    clinic_id = clinic_id or str(uuid.uuid4())
-    try:
-        uuid.UUID(clinic_id)
-    except ValueError:
-        raise ValidationError(f"clinic id '{clinic_id}': not a UUID") from None
-    enrolment = Enrolment(clinic_id, secrets.token_bytes(32), event_bus)
-    salt, nonce = os.urandom(16), os.urandom(12)
-    secret = json.dumps({"clinic_key": enrolment.clinic_key.hex(), "event_bus": event_bus})
-    cipher = AESGCM(_kdf(passphrase, salt)).encrypt(nonce, secret.encode(), clinic_id.encode())
-    doc = {
-        "format": FORMAT,
-        "version": VERSION,
-        "clinic_id": clinic_id,
-        "kdf": "scrypt-n32768-r8-p1",
-        "salt": base64.b64encode(salt).decode(),
-        "nonce": base64.b64encode(nonce).decode(),
-        "ciphertext": base64.b64encode(cipher).decode(),
-    }
+def _aad(clinic_id: str, it_public: bytes) -> bytes:
+    return f"{clinic_id}|{it_public.hex()}".encode()
+
+
+def _write_new(path: Path, doc: dict[str, object]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         json.dump(doc, fh, indent=2)
+
+
+def _read_json(path: Path, what: str) -> dict[str, object]:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ValidationError(f"{path}: no such {what}") from None
+    except (ValueError, UnicodeDecodeError):
+        raise ValidationError(f"{path}: not valid JSON") from None
+    if not isinstance(doc, dict):
+        raise ValidationError(f"{path}: not a Novamind {what}")
+    return doc
+
+
+def write_enrolment(path: Path, passphrase: str, ks: ITKeystore) -> Enrolment:
+    """Write the enrolment file of IT's clinic (never overwrites; mode 0600)."""
+    if len(passphrase) < MIN_PASSPHRASE:
+        raise ValidationError(f"enrolment passphrase: use at least {MIN_PASSPHRASE} characters")
+    enrolment = Enrolment(ks.clinic_id, ks.public, ks.event_bus)
+    salt, nonce = os.urandom(16), os.urandom(12)
+    secret = json.dumps({"event_bus": ks.event_bus}).encode()
+    cipher = AESGCM(_kdf(passphrase, salt)).encrypt(nonce, secret, _aad(ks.clinic_id, ks.public))
+    _write_new(
+        path,
+        {
+            "format": FORMAT,
+            "version": VERSION,
+            "clinic_id": ks.clinic_id,
+            "it_public_key": b64(ks.public),
+            "it_fingerprint": enrolment.fingerprint,
+            "kdf": "scrypt-n32768-r8-p1",
+            "salt": b64(salt),
+            "nonce": b64(nonce),
+            "ciphertext": b64(cipher),
+        },
+    )
     return enrolment
 
 
 def read_enrolment(path: Path, passphrase: str) -> Enrolment:
     """Open an enrolment file; ValidationError naming the file for anything wrong."""
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ValidationError(f"{path}: no such enrolment file") from None
-    except (ValueError, UnicodeDecodeError):
-        raise ValidationError(f"{path}: not valid JSON") from None
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+    doc = _read_json(path, "enrolment file")
+    if doc.get("format") != FORMAT:
         raise ValidationError(f"{path}: not a Novamind enrolment file")
     if doc.get("version") != VERSION:
-        raise ValidationError(f"{path}: unsupported enrolment version {doc.get('version')!r}")
+        raise ValidationError(
+            f"{path}: enrolment version {doc.get('version')!r} is not supported (this "
+            f"version reads {VERSION})",
+            hint="Ask IT for a new enrolment file ('novamind it create-enrolment').",
+        )
     try:
         clinic_id = str(uuid.UUID(str(doc["clinic_id"])))
-        salt = base64.b64decode(doc["salt"], validate=True)
-        nonce = base64.b64decode(doc["nonce"], validate=True)
-        cipher = base64.b64decode(doc["ciphertext"], validate=True)
-    except (KeyError, ValueError):
+        it_public = unb64(doc["it_public_key"], "it_public_key", 32)
+        salt = unb64(doc["salt"], "salt")
+        nonce = unb64(doc["nonce"], "nonce", 12)
+        cipher = unb64(doc["ciphertext"], "ciphertext")
+    except (KeyError, ValueError, TrustError):
         raise ValidationError(
-            f"{path}: field 'clinic_id', 'salt', 'nonce' or 'ciphertext' is bad"
+            f"{path}: field 'clinic_id', 'it_public_key', 'salt', 'nonce' or 'ciphertext' is bad"
         ) from None
     try:
-        plain = AESGCM(_kdf(passphrase, salt)).decrypt(nonce, cipher, clinic_id.encode())
-    except (InvalidTag, ValueError):
+        plain = AESGCM(_kdf(passphrase, salt)).decrypt(nonce, cipher, _aad(clinic_id, it_public))
+        event_bus = str(json.loads(plain).get("event_bus", ""))
+    except (InvalidTag, ValueError, AttributeError):
         raise ValidationError(f"{path}: wrong passphrase or damaged file") from None
-    secret = json.loads(plain)
-    key = bytes.fromhex(secret["clinic_key"])
-    if len(key) != 32:
-        raise ValidationError(f"{path}: the clinic key has the wrong length")
-    return Enrolment(clinic_id, key, str(secret.get("event_bus", "")))
+    return Enrolment(clinic_id, it_public, event_bus)
+
+
+def write_request(path: Path, clinic_id: str, device_id: str, dk: DeviceKeys) -> DeviceRequest:
+    """The device's certification request for IT (public keys only; overwrites a stale one)."""
+    doc = {
+        "format": REQUEST_FORMAT,
+        "clinic_id": clinic_id,
+        "device_id": device_id,
+        "sign_key": b64(dk.sign_public),
+        "box_key": b64(dk.box_public),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(sign_doc(dk.sign, doc))
+    return DeviceRequest(clinic_id, device_id, dk.sign_public, dk.box_public)
+
+
+def read_request(path: Path) -> DeviceRequest:
+    """A device's request, its self-signature checked; ValidationError naming the file."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ValidationError(f"{path}: no such device request") from None
+    try:
+        outer = json.loads(raw.decode("utf-8"))
+        sign_key = unb64(outer["doc"]["sign_key"], "sign_key", 32)
+        doc = verify_doc(sign_key, raw)
+        if doc.get("format") != REQUEST_FORMAT:
+            raise TrustError("not a device request")
+        req = DeviceRequest(
+            str(uuid.UUID(str(doc["clinic_id"]))),
+            str(uuid.UUID(str(doc["device_id"]))),
+            sign_key,
+            unb64(doc["box_key"], "box_key", 32),
+        )
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError, TrustError) as exc:
+        reason = str(exc) if isinstance(exc, TrustError) else "malformed"
+        raise ValidationError(f"{path}: not a valid device request ({reason})") from None
+    return req
+
+
+def request_path(data_dir: Path, device_id: str) -> Path:
+    return data_dir / f"device-request-{device_id[:8]}.json"
 
 
 def _entry(db_path: Path) -> str:

@@ -1,14 +1,16 @@
-"""The bundle envelope: an authenticated clear header, a wrapped data key, an encrypted body.
+"""The bundle envelope: a clear header, a wrapped data key, an encrypted body, a signature.
 
-Layout (all integers big-endian):
+Layout (format version 2; all integers big-endian):
 
     b"NMSB" | u8 format version | u32 header length | header (canonical JSON, UTF-8)
     | u16 wrapped-key length | wrapped data key | 12-byte nonce | AES-256-GCM(body) + 16-byte tag
+    | 64-byte Ed25519 signature of the authoring device over every byte before it
 
-The header is not secret but is authenticated: the magic, version and header bytes are the
-associated data of both the data-key wrap and the body encryption, so changing any header
-byte (clinic, device, sequence number, previous hash) makes the tag check fail. The body is
-zlib-compressed JSON. A fresh random 256-bit data key is made for every bundle.
+The signature is checked against the device registry before anything is decrypted. The
+header is not secret but is authenticated twice: by the signature, and as the associated data
+of both the data-key wrap and the body encryption. It names the clinic-key version (`kv`)
+that wrapped the data key. The body is zlib-compressed JSON, inflated in bounded steps up to
+a cap. A fresh random 256-bit data key is made for every bundle.
 """
 
 from __future__ import annotations
@@ -22,13 +24,16 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 MAGIC = b"NMSB"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 GENESIS = "0" * 64
 MAX_HEADER = 64 * 1024
-MAX_BODY = 512 * 1024 * 1024
+SIGNATURE_LEN = 64
+INFLATE_STEP = 1 << 20
+DEFAULT_MAX_INFLATED = 64 * 1024 * 1024
 
 
 class BundleError(Exception):
@@ -69,6 +74,24 @@ class ClinicKeyWrapper:
             raise BundleError("data key does not unwrap (wrong clinic key or tampered)") from None
 
 
+class ClinicKeyRing:
+    """Every clinic-key version this workstation holds, and the one new bundles use."""
+
+    def __init__(self, versions: dict[int, bytes], current: int) -> None:
+        if current not in versions:
+            raise ValueError("the current clinic-key version is not held")
+        self._wrappers = {v: ClinicKeyWrapper(k) for v, k in versions.items()}
+        self.current = current
+        self.current_key = versions[current]
+
+    def wrapper(self, version: int) -> ClinicKeyWrapper:
+        """The wrapper of one key version; BundleError when this workstation lacks it."""
+        try:
+            return self._wrappers[version]
+        except KeyError:
+            raise BundleError(f"clinic-key version {version} is not held here") from None
+
+
 class KmsKeyWrapper:
     """Optional production wrapper: AWS KMS Encrypt/Decrypt of the data key (boto3 kms client).
 
@@ -107,6 +130,7 @@ class Header:
     deps: dict[str, int]
     wrap: str
     created: str
+    kv: int = 1
 
     def encode(self) -> bytes:
         body = {
@@ -119,6 +143,7 @@ class Header:
             "deps": self.deps,
             "wrap": self.wrap,
             "created": self.created,
+            "kv": self.kv,
         }
         return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
 
@@ -135,19 +160,22 @@ class Header:
                 deps={str(k): int(v) for k, v in dict(d["deps"]).items()},
                 wrap=str(d["wrap"]),
                 created=str(d["created"]),
+                kv=int(d["kv"]),
             )
             version = int(d["v"])
         except (ValueError, KeyError, TypeError, UnicodeDecodeError):
             raise BundleError("header is not valid") from None
         if version != FORMAT_VERSION:
             raise BundleError(f"unsupported format version {version}")
-        if header.kind not in {"changes", "snapshot"} or len(header.prev) != 64:
+        if header.kind not in {"changes", "snapshot"} or len(header.prev) != 64 or header.kv < 1:
             raise BundleError("header is not valid")
         return header
 
 
-def seal(header: Header, body: dict[str, Any], wrapper: KeyWrapper) -> bytes:
-    """Encrypt `body` under a fresh data key wrapped by `wrapper`; returns the object bytes."""
+def seal(
+    header: Header, body: dict[str, Any], wrapper: KeyWrapper, signer: Ed25519PrivateKey
+) -> bytes:
+    """Encrypt `body` under a fresh data key wrapped by `wrapper`, sign; the object bytes."""
     raw_header = header.encode()
     aad = MAGIC + bytes([FORMAT_VERSION]) + struct.pack(">I", len(raw_header)) + raw_header
     data_key = AESGCM.generate_key(bit_length=256)
@@ -155,15 +183,8 @@ def seal(header: Header, body: dict[str, Any], wrapper: KeyWrapper) -> bytes:
     nonce = os.urandom(12)
     plain = zlib.compress(json.dumps(body, separators=(",", ":")).encode(), 6)
     cipher = AESGCM(data_key).encrypt(nonce, plain, aad)
-    return b"".join(
-        (
-            aad,
-            struct.pack(">H", len(wrapped)),
-            wrapped,
-            nonce,
-            cipher,
-        )
-    )
+    signed = b"".join((aad, struct.pack(">H", len(wrapped)), wrapped, nonce, cipher))
+    return signed + signer.sign(signed)
 
 
 def read_header(blob: bytes) -> tuple[Header, int]:
@@ -173,14 +194,24 @@ def read_header(blob: bytes) -> tuple[Header, int]:
     if blob[4] != FORMAT_VERSION:
         raise BundleError(f"unsupported format version {blob[4]}")
     (hlen,) = struct.unpack(">I", blob[5:9])
-    if hlen > MAX_HEADER or 9 + hlen + 2 > len(blob):
+    if hlen > MAX_HEADER or 9 + hlen + 2 + SIGNATURE_LEN > len(blob):
         raise BundleError("truncated header")
     return Header.decode(blob[9 : 9 + hlen]), 9 + hlen
 
 
-def open_sealed(blob: bytes, wrapper: KeyWrapper) -> tuple[Header, dict[str, Any]]:
-    """Verify and decrypt a bundle; raises BundleError for any tampering or truncation."""
+def signed_part(blob: bytes) -> tuple[bytes, bytes]:
+    """(the signed bytes, the device's signature) of a bundle."""
+    if len(blob) <= SIGNATURE_LEN:
+        raise BundleError("truncated bundle")
+    return blob[:-SIGNATURE_LEN], blob[-SIGNATURE_LEN:]
+
+
+def open_sealed(
+    blob: bytes, wrapper: KeyWrapper, max_inflated: int = DEFAULT_MAX_INFLATED
+) -> tuple[Header, dict[str, Any]]:
+    """Decrypt a bundle whose signature the caller has verified; BundleError for anything bad."""
     header, off = read_header(blob)
+    blob, _ = signed_part(blob)
     aad = blob[:off]
     (wlen,) = struct.unpack(">H", blob[off : off + 2])
     off += 2
@@ -194,12 +225,30 @@ def open_sealed(blob: bytes, wrapper: KeyWrapper) -> tuple[Header, dict[str, Any
     except InvalidTag:
         raise BundleError("authentication tag does not match (tampered or truncated)") from None
     try:
-        body = json.loads(zlib.decompress(plain, bufsize=1 << 20))
+        body = json.loads(inflate(plain, max_inflated))
     except (zlib.error, ValueError):
         raise BundleError("body does not decode") from None
     if not isinstance(body, dict):
         raise BundleError("body is not an object")
     return header, body
+
+
+def inflate(data: bytes, cap: int) -> bytes:
+    """zlib-decompress in bounded steps; BundleError as soon as the output passes `cap` bytes."""
+    d = zlib.decompressobj()
+    parts: list[bytes] = []
+    total = 0
+    pending = data
+    while not d.eof:
+        chunk = d.decompress(pending, INFLATE_STEP)
+        pending = d.unconsumed_tail
+        total += len(chunk)
+        if total > cap:
+            raise BundleError(f"body inflates beyond the cap of {cap // (1 << 20)} MiB")
+        parts.append(chunk)
+        if not chunk and not pending:
+            raise BundleError("body is truncated")
+    return b"".join(parts)
 
 
 def digest(blob: bytes) -> str:

@@ -23,7 +23,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from app.store.models import ActigraphyChunk, SyncConflict, SyncRecordState
-from sync import records
+from sync import collisions, records
 from sync.envelope import BundleError
 from sync.hlc import Clock, HybridClock
 
@@ -159,8 +159,15 @@ def _merge_batch(
         if rid in seen:  # a second entry for a record inserted in this batch: merge into state
             continue
         _merge_existing(
-            session, name, rid, rows[rid], states.get(rid), values, clocks, now, stats, known
+            session, name, rid, rows[rid], states.get(rid), values, clocks, now, stats, known, clock
         )
+    if new_rows:
+        new_rows, new_states, clashes = collisions.settle_new_rows(
+            session, name, new_rows, new_states, clock.now
+        )
+        stats.conflicts += clashes
+        kept = {r["id"] for r in new_rows}
+        new_chunks = [c for c in new_chunks if c["series_id"] in kept]
     if new_rows:
         session.execute(insert(table), new_rows)
     if new_states:
@@ -180,6 +187,7 @@ def _merge_existing(
     now: datetime,
     stats: MergeStats,
     known: Callable[[str], bool],
+    clock: HybridClock,
 ) -> None:
     local_values = records.row_values(name, row)
     if st is None:  # a row that exists locally but was never captured: treat every field as new
@@ -241,6 +249,9 @@ def _merge_existing(
     changes = {
         c: records.from_json(name, c, v) for c, v in out_values.items() if v != local_values[c]
     }
+    key = collisions.TEXT_KEYS.get(name)
+    if key in changes and changes[key] is not None:
+        stats.conflicts += _settle_changed_key(session, name, rid, key, changes, out_values, clock)
     if changes:
         table = records.TABLES[name]
         session.execute(
@@ -254,6 +265,31 @@ def _merge_existing(
         stats.unchanged += 1
     st.values_json = json.dumps(out_values, separators=(",", ":"))
     st.clocks_json = json.dumps(out_clocks, separators=(",", ":"))
+
+
+def _settle_changed_key(
+    session: Session,
+    name: str,
+    rid: str,
+    key: str,
+    changes: dict[str, Any],
+    out_values: dict[str, Any],
+    clock: HybridClock,
+) -> int:
+    """A remote edit gives a record a unique value another local record holds: settle it."""
+    t = records.TABLES[name]
+    value = changes[key]
+    other = session.scalar(select(t.c.id).where(t.c[key] == value, t.c.id != rid))
+    if other is None:
+        return 0
+    if rid > other:
+        changes[key] = out_values[key] = collisions.renamed(value, rid)
+        loser = rid
+    else:
+        collisions.rename_local(session, name, other, key, collisions.renamed(value, other), clock.now)
+        loser = other
+    local = collisions.renamed(value, loser)
+    return int(collisions.open_conflict(session, name, loser, key, local, value))
 
 
 def _supersede(session: Session, name: str, rid: str, f: str) -> None:

@@ -16,6 +16,9 @@ HEAD_SEQ = "sync.head_seq"
 HEAD_SHA = "sync.head_sha"
 LAST_SYNC = "sync.last_sync_at"
 LAST_ERROR = "sync.last_error"
+FORMAT = "sync.format"  # "2" once enrolled with signed bundles (absent: version 1 or never)
+IT_PUBLIC = "sync.it_public_key"  # hex: the clinic IT key pinned at enrolment
+REGISTRY = "sync.registry"  # every verified registry entry (JSON list of base64)
 
 
 def get(session: Session, key: str, default: str = "") -> str:

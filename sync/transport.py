@@ -2,15 +2,20 @@
 
 Object keys hold only the clinic id, the device id and the sequence number:
 
-    v1/<clinic>/dev/<device>/<seq:012d>.nmb     change bundles
-    v1/<clinic>/snap/<device>/<seq:012d>.nms    snapshots
+    v2/<clinic>/dev/<device>/<seq:012d>.nmb     change bundles
+    v2/<clinic>/snap/<device>/<seq:012d>.nms    snapshots
+    v2/<clinic>/registry/<seq:012d>.nmr         IT's device registry (sync.registry)
 
-Writes use `If-None-Match: *`, so a retry after a crash can never overwrite anything; the
-server answers 412 when the object is already there and we compare its ETag with ours.
+Writes use `If-None-Match: *`, so a retry after a crash can never overwrite anything. Each
+write carries its SHA-256 (`ChecksumSHA256`, checked by S3 on arrival); when the server
+answers 412 because the object is already there, the stored object's SHA-256 decides whether
+it is ours. (The ETag is not an MD5 of the bytes under SSE-KMS, so it cannot decide that.)
+Downloads are capped: a body larger than the caller's limit is refused unread.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import logging
 import random
@@ -43,6 +48,14 @@ class TransportError(Exception):
     """The bucket could not be reached or refused a request (after retries)."""
 
 
+class TooLarge(TransportError):
+    """An object is larger than the download cap; it was not read."""
+
+    def __init__(self, key: str, size: int, cap: int) -> None:
+        super().__init__(f"object is {size} bytes, over the download cap of {cap}")
+        self.key, self.size = key, size
+
+
 @dataclass(frozen=True)
 class Endpoint:
     """Where the bucket is and how to reach it (from IT policy: endpoint, proxy, CA bundle)."""
@@ -56,12 +69,32 @@ class Endpoint:
     secret_key: str = ""
 
 
+LAYOUT = "v2"
+
+
+def devices_prefix(clinic: str) -> str:
+    return f"{LAYOUT}/{clinic}/dev/"
+
+
+def device_prefix(clinic: str, device: str) -> str:
+    return f"{devices_prefix(clinic)}{device}/"
+
+
+def snapshots_prefix(clinic: str) -> str:
+    return f"{LAYOUT}/{clinic}/snap/"
+
+
 def bundle_key(clinic: str, device: str, seq: int) -> str:
-    return f"v1/{clinic}/dev/{device}/{seq:012d}.nmb"
+    return f"{device_prefix(clinic, device)}{seq:012d}.nmb"
 
 
 def snapshot_key(clinic: str, device: str, seq: int) -> str:
-    return f"v1/{clinic}/snap/{device}/{seq:012d}.nms"
+    return f"{snapshots_prefix(clinic)}{device}/{seq:012d}.nms"
+
+
+def sha256_b64(data: bytes) -> str:
+    """The SHA-256 of `data` as S3's ChecksumSHA256 header writes it (base64)."""
+    return base64.b64encode(hashlib.sha256(data).digest()).decode()
 
 
 def parse_seq(key: str) -> int:
@@ -129,6 +162,7 @@ class Transport:
 
     def put_create_only(self, key: str, data: bytes) -> bool:
         """Create the object; True if written now, False if it was already there with our bytes."""
+        checksum = sha256_b64(data)
         try:
             self._retry(
                 "upload",
@@ -138,6 +172,8 @@ class Transport:
                     Body=data,
                     IfNoneMatch="*",
                     ContentType="application/octet-stream",
+                    ChecksumAlgorithm="SHA256",
+                    ChecksumSHA256=checksum,
                 ),
             )
             return True
@@ -145,19 +181,35 @@ class Transport:
             code = str(exc.response.get("Error", {}).get("Code", ""))
             if code not in {"PreconditionFailed", "412", "ConditionalRequestConflict"}:
                 raise TransportError(f"upload refused ({code})") from None
-        head = self._retry(
-            "check", lambda: self.s3.head_object(Bucket=self.endpoint.bucket, Key=key)
-        )
-        etag = hashlib.md5(data, usedforsecurity=False).hexdigest()  # S3 ETag, not security
-        if head.get("ETag", "").strip('"') != etag:
+        if self.stored_sha256(key) != checksum:
             raise TransportError(f"object {key} already exists with other content")
         return False
 
-    def get(self, key: str) -> bytes:
+    def stored_sha256(self, key: str) -> str:
+        """The SHA-256 S3 keeps for an object (base64); '' when it has none."""
+        head = self._retry(
+            "check",
+            lambda: self.s3.head_object(
+                Bucket=self.endpoint.bucket, Key=key, ChecksumMode="ENABLED"
+            ),
+        )
+        return str(head.get("ChecksumSHA256", ""))
+
+    def get(self, key: str, max_bytes: int) -> bytes:
+        """The object's bytes; TooLarge (nothing read) when it is bigger than `max_bytes`."""
         out = self._retry(
             "download", lambda: self.s3.get_object(Bucket=self.endpoint.bucket, Key=key)
         )
-        return bytes(out["Body"].read())
+        body = out["Body"]
+        size = int(out.get("ContentLength", 0))
+        if size > max_bytes:
+            body.close()
+            raise TooLarge(key, size, max_bytes)
+        data = body.read(max_bytes + 1)
+        body.close()
+        if len(data) > max_bytes:
+            raise TooLarge(key, len(data), max_bytes)
+        return bytes(data)
 
     def list_keys(self, prefix: str, start_after: str = "") -> list[tuple[str, str]]:
         """(key, last-modified ISO) of objects under `prefix` after `start_after`, in key order."""

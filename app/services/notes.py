@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
-
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.domain import Action, NoteRecord, NoteStatus, Principal
+from app.domain import Action, NoteRecord, NoteStatus, Principal, note_content_hash
 from app.errors import ImmutableRecordError, NotFoundError, PermissionDeniedError, ValidationError
 from app.events import PatientDataUpdated
 from app.security import rbac
@@ -32,7 +30,7 @@ def _record(n: ClinicalNote) -> NoteRecord:
 
 
 def content_hash(title: str, body: str) -> str:
-    return hashlib.sha256(f"{title}\n\n{body}".encode()).hexdigest()
+    return note_content_hash(title, body)
 
 
 def _check_text(title: str, body: str) -> None:

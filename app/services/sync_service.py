@@ -16,15 +16,21 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from app.config import Settings
 from app.domain import Action, Principal, Role
-from app.errors import ConfigError, NotFoundError, PermissionDeniedError, ValidationError
+from app.errors import (
+    ConfigError,
+    KeyringUnavailableError,
+    NotFoundError,
+    PermissionDeniedError,
+    ValidationError,
+)
 from app.security import rbac
 from app.services.context import AppContext, actor_of
 from app.store.models import SyncConflict, SyncQuarantine, utcnow
 from app.store.store import Actor, UnitOfWork
 from sync import engine as sync_engine
-from sync import enrolment, records, state
-from sync.envelope import ClinicKeyWrapper
+from sync import enrolment, identity, records, state
 from sync.transport import Endpoint, Transport, TransportError
 
 log = logging.getLogger(__name__)
@@ -58,7 +64,11 @@ class ConflictView:
 
 def endpoint_from_settings(ctx: AppContext) -> Endpoint:
     """The bucket, endpoint, proxy and CA bundle from IT policy."""
-    s = ctx.settings
+    return endpoint_from(ctx.settings)
+
+
+def endpoint_from(s: Settings) -> Endpoint:
+    """The bucket, endpoint, proxy and CA bundle of these settings."""
     if not s.sync_bucket:
         raise ConfigError(
             "No sync bucket is configured.", hint="IT sets sync_bucket in the site policy."
@@ -72,21 +82,60 @@ def endpoint_from_settings(ctx: AppContext) -> Endpoint:
     )
 
 
-def enrol_workstation(ctx: AppContext, actor: Actor, path: Path, passphrase: str) -> str:
-    """Join this workstation to its clinic from IT's enrolment file; returns the device id."""
+@dataclass(frozen=True)
+class EnrolResult:
+    """What `novamind sync enrol` tells the person enrolling: what to hand to IT."""
+
+    device_id: str
+    request_path: Path
+    device_fingerprint: str
+    it_fingerprint: str
+
+
+def enrol_workstation(
+    ctx: AppContext, actor: Actor, path: Path, passphrase: str, request: Path | None = None
+) -> EnrolResult:
+    """Join this workstation to its clinic: pin IT's key, make device keys, write a request.
+
+    The device keys go to the OS keyring (kept when they exist, so enrolling twice yields
+    the same request); IT approves the request with `novamind it enrol-device`.
+    """
     info = enrolment.read_enrolment(path, passphrase)
-    enrolment.save_clinic_key(ctx.settings.keyring_service, ctx.settings.db_path, info.clinic_key)
-    device = sync_engine.enrol(ctx.store, info.clinic_id, info.event_bus)
+    service, db = ctx.settings.keyring_service, ctx.settings.db_path
+    try:
+        dk = identity.load_device_keys(service, db)
+    except KeyringUnavailableError:
+        dk = identity.DeviceKeys.generate()
+        identity.save_device_keys(service, db, dk)
+    device = sync_engine.enrol(ctx.store, info.clinic_id, info.event_bus, info.it_public)
+    out = request or enrolment.request_path(ctx.settings.data_dir, device)
+    req = enrolment.write_request(out, info.clinic_id, device, dk)
     ctx.store.write(
-        lambda uow: uow.audit(actor, "sync.enrol", record_type="device", record_id=device)
+        lambda uow: uow.audit(
+            actor,
+            "sync.enrol",
+            record_type="device",
+            record_id=device,
+            detail={"it_fingerprint": info.fingerprint, "device_fingerprint": req.fingerprint},
+        )
     )
-    return device
+    return EnrolResult(device, out, req.fingerprint, info.fingerprint)
+
+
+def limits_from_settings(ctx: AppContext) -> sync_engine.Limits:
+    """Drift bound and download / inflation caps from IT policy."""
+    s, mib = ctx.settings, 1024 * 1024
+    return sync_engine.Limits(
+        max_skew_ms=s.sync_max_clock_skew_s * 1000,
+        max_download=s.sync_max_bundle_mb * mib,
+        max_inflated=s.sync_max_inflated_mb * mib,
+    )
 
 
 def make_engine(ctx: AppContext, transport: Transport | None = None) -> sync_engine.SyncEngine:
-    key = enrolment.load_clinic_key(ctx.settings.keyring_service, ctx.settings.db_path)
+    dk = identity.load_device_keys(ctx.settings.keyring_service, ctx.settings.db_path)
     transport = transport or Transport(endpoint_from_settings(ctx))
-    return sync_engine.SyncEngine(ctx.store, transport, ClinicKeyWrapper(key))
+    return sync_engine.SyncEngine(ctx.store, transport, dk, limits_from_settings(ctx))
 
 
 def run_sync(ctx: AppContext, transport: Transport | None = None) -> sync_engine.SyncReport:
@@ -94,6 +143,7 @@ def run_sync(ctx: AppContext, transport: Transport | None = None) -> sync_engine
     eng = make_engine(ctx, transport)
     try:
         report = eng.run()
+        _keep_clinic_key(ctx, eng)
     except TransportError as exc:
         _record_error(ctx, str(exc))
         raise ConfigError(f"Sync failed: {exc}", hint="Check the network and the proxy.") from None
@@ -101,6 +151,18 @@ def run_sync(ctx: AppContext, transport: Transport | None = None) -> sync_engine
         ctx, f"{len(report.quarantined)} bundle(s) quarantined" if report.quarantined else ""
     )
     return report
+
+
+def _keep_clinic_key(ctx: AppContext, eng: sync_engine.SyncEngine) -> None:
+    """The current clinic key in the keyring, for clinic-wrapped backups (app.services.backup)."""
+    current = eng.ring.current_key
+    service, db = ctx.settings.keyring_service, ctx.settings.db_path
+    try:
+        held = enrolment.load_clinic_key(service, db)
+    except KeyringUnavailableError:
+        held = b""
+    if held != current:
+        enrolment.save_clinic_key(service, db, current)
 
 
 def _record_error(ctx: AppContext, message: str) -> None:

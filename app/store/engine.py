@@ -70,6 +70,7 @@ def make_engine(path: Path, key: bytes, *, plain: bool = False) -> Engine:
         poolclass=QueuePool,
         pool_size=5,
         max_overflow=10,
+        hide_parameters=True,  # stored values (PHI) never reach an exception text or a log
     )
 
     @event.listens_for(engine, "begin")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -13,30 +13,49 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.config import load_settings
-from app.services import sync_service
+from app.services import sync_it, sync_service
 from app.services.context import AppContext, cli_actor
 from app.store.models import Patient
 from app.store.store import UnitOfWork
-from sync import records
+from sync import records, state
 from sync.engine import SyncReport
-from sync.enrolment import write_enrolment
+from sync.enrolment import read_request
+from sync.identity import ITKeystore
 from sync.transport import Endpoint, Transport
 
 PASSPHRASE = "clinic enrolment passphrase"
+IT_PASSPHRASE = "clinic IT keystore passphrase"
 CREDS = {"access_key": "testing", "secret_key": "testing"}
+ADMIN_DEVICE = ("clinical", "admin")
 
 
 @dataclass
 class Bucket:
-    """One clinic's bucket + event bus on the moto server, with its enrolment file."""
+    """One clinic's bucket + event bus on the moto server, IT's keystore and enrolment file."""
 
     url: str
     name: str
     event_bus: str
     enrolment: Path
+    keystore_path: Path
+    keystore: ITKeystore = field(repr=False)
 
     def endpoint(self) -> Endpoint:
         return Endpoint(bucket=self.name, endpoint_url=self.url, **CREDS)
+
+    def transport(self) -> Transport:
+        return Transport(self.endpoint(), attempts=3, base_delay=0.01)
+
+    def approve(self, request: Path, roles: tuple[str, ...] = ADMIN_DEVICE) -> None:
+        """IT certifies a workstation from its request file."""
+        sync_it.enrol_device(self.transport(), self.keystore, read_request(request), list(roles))
+
+    def revoke(self, device: str) -> sync_it.Revocation:
+        out = sync_it.revoke_device(self.transport(), self.keystore_path, IT_PASSPHRASE, device)
+        from sync.identity import read_it_keystore
+
+        self.keystore = read_it_keystore(self.keystore_path, IT_PASSPHRASE)
+        return out
 
     def s3(self) -> Any:  # noqa: ANN401
         return boto3.client(
@@ -68,9 +87,12 @@ def make_bucket(url: str, tmp: Path, *, with_events: bool = True) -> Bucket:
             aws_access_key_id="testing",
             aws_secret_access_key="testing",
         ).create_event_bus(Name=event_bus)
+    tmp.mkdir(parents=True, exist_ok=True)
+    ks_path = tmp / f"{name}.it-keystore.json"
+    ks = sync_it.init_clinic(ks_path, IT_PASSPHRASE, event_bus=event_bus)
     path = tmp / f"{name}.enrol.json"
-    write_enrolment(path, PASSPHRASE, event_bus=event_bus)
-    return Bucket(url, name, event_bus, path)
+    sync_it.create_enrolment(ks, path, PASSPHRASE)
+    return Bucket(url, name, event_bus, path, ks_path, ks)
 
 
 @dataclass
@@ -95,13 +117,26 @@ def workstation_env(root: Path, name: str, bucket: Bucket) -> dict[str, str]:
     }
 
 
-def open_workstation(root: Path, name: str, bucket: Bucket, *, enrol: bool = True) -> Workstation:
-    """Open (creating) a workstation's store and enrol it in the bucket's clinic."""
+def open_workstation(
+    root: Path,
+    name: str,
+    bucket: Bucket,
+    *,
+    enrol: bool = True,
+    roles: tuple[str, ...] | None = ADMIN_DEVICE,
+) -> Workstation:
+    """Open (creating) a workstation's store, enrol it and have IT certify it for `roles`
+    (None: enrolled, not yet approved)."""
     ctx = AppContext.open(load_settings(workstation_env(root, name, bucket)))
     if enrol:
-        sync_service.enrol_workstation(ctx, cli_actor(), bucket.enrolment, PASSPHRASE)
-    transport = Transport(bucket.endpoint(), attempts=3, base_delay=0.01)
-    return Workstation(name, ctx, transport)
+        result = sync_service.enrol_workstation(ctx, cli_actor(), bucket.enrolment, PASSPHRASE)
+        if roles is not None:
+            bucket.approve(result.request_path, roles)
+    return Workstation(name, ctx, bucket.transport())
+
+
+def device_of(ws: Workstation) -> str:
+    return ws.ctx.store.read(lambda s: state.get(s, state.DEVICE_ID))
 
 
 def add_patients(ws: Workstation, n: int, prefix: str) -> list[str]:

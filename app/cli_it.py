@@ -1,0 +1,120 @@
+"""`novamind it ...`: IT's clinic key, enrolment files, device certificates and revocation.
+
+Passphrases come on stdin, one line each (the keystore's first). These commands touch no
+clinical store: they need only IT's keystore file and the bucket named in the site policy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from app.config import load_settings
+
+EXIT_OK = 0
+
+
+def _line() -> str:
+    return sys.stdin.readline().rstrip("\n")
+
+
+def _transport():  # noqa: ANN202 — sync.transport.Transport, imported lazily
+    from app.services.sync_service import endpoint_from
+    from sync.transport import Transport
+
+    return Transport(endpoint_from(load_settings()))
+
+
+def _keystore(args: argparse.Namespace):  # noqa: ANN202 — sync.identity.ITKeystore
+    from sync.identity import read_it_keystore
+
+    return read_it_keystore(Path(args.keystore), _line())
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from app.services import sync_it
+
+    ks = sync_it.init_clinic(
+        Path(args.keystore), _line(), clinic_id=args.clinic_id, event_bus=args.event_bus
+    )
+    print(f"IT keystore for clinic {ks.clinic_id} written to {args.keystore}")
+    print(f"IT key fingerprint: {ks.fingerprint}")
+    print("Keep the file offline; workstations show this fingerprint when they enrol.")
+    return EXIT_OK
+
+
+def cmd_create_enrolment(args: argparse.Namespace) -> int:
+    from app.services import sync_it
+
+    ks = _keystore(args)
+    info = sync_it.create_enrolment(ks, Path(args.file), _line())
+    print(f"enrolment file for clinic {info.clinic_id} written to {args.file}")
+    print(f"IT key fingerprint: {info.fingerprint}")
+    return EXIT_OK
+
+
+def cmd_enrol_device(args: argparse.Namespace) -> int:
+    from app.services import sync_it
+    from sync.enrolment import read_request
+
+    request = read_request(Path(args.request))
+    ks = _keystore(args)
+    cert = sync_it.enrol_device(_transport(), ks, request, args.roles.split(","))
+    print(
+        f"device {cert.device} certified ({', '.join(sorted(cert.roles))}); "
+        f"key fingerprint {request.fingerprint}"
+    )
+    return EXIT_OK
+
+
+def cmd_revoke_device(args: argparse.Namespace) -> int:
+    from app.services import sync_it
+
+    r = sync_it.revoke_device(_transport(), Path(args.keystore), _line(), args.device)
+    print(
+        f"device {r.device_id} revoked: its bundles after number {r.last_valid_seq} are refused; "
+        f"clinic key rotated to version {r.key_version} for {r.devices_rekeyed} device(s)"
+    )
+    return EXIT_OK
+
+
+def cmd_rotate_key(args: argparse.Namespace) -> int:
+    from app.services import sync_it
+    from sync.identity import read_it_keystore
+
+    passphrase = _line()
+    ks = read_it_keystore(Path(args.keystore), passphrase)
+    transport = _transport()
+    reg = sync_it.load_registry(transport, ks)
+    version = sync_it.rotate_clinic_key(transport, Path(args.keystore), passphrase, ks, reg)
+    print(f"clinic key rotated to version {version} for {len(reg.active_devices())} device(s)")
+    return EXIT_OK
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register `novamind it` and its actions."""
+    it = sub.add_parser("it", help="IT: clinic key, enrolment, device certificates, revocation")
+    isub = it.add_subparsers(dest="it_command", metavar="ACTION", required=True)
+    ks_help = "IT keystore file (passphrase: first line of stdin)"
+    p = isub.add_parser("init", help="create the clinic's IT keystore (signing key, clinic key)")
+    p.add_argument("keystore", help=ks_help)
+    p.add_argument("--clinic-id", default="")
+    p.add_argument("--event-bus", default="")
+    p.set_defaults(func=cmd_init)
+    p = isub.add_parser("create-enrolment", help="write an enrolment file for workstations")
+    p.add_argument("file", help="the new enrolment file (its passphrase: second stdin line)")
+    p.add_argument("--keystore", required=True, help=ks_help)
+    p.set_defaults(func=cmd_create_enrolment)
+    p = isub.add_parser("enrol-device", help="certify a workstation from its request file")
+    p.add_argument("request")
+    p.add_argument("--keystore", required=True, help=ks_help)
+    p.add_argument("--roles", default="clinical", help="clinical, or clinical,admin")
+    p.set_defaults(func=cmd_enrol_device)
+    p = isub.add_parser("revoke-device", help="revoke a lost workstation and rotate the clinic key")
+    p.add_argument("device")
+    p.add_argument("--keystore", required=True, help=ks_help)
+    p.set_defaults(func=cmd_revoke_device)
+    p = isub.add_parser("rotate-key", help="new clinic-key version for every active device")
+    p.add_argument("--keystore", required=True, help=ks_help)
+    p.set_defaults(func=cmd_rotate_key)

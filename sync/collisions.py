@@ -1,0 +1,163 @@
+"""Unique-key collisions during merge become conflicts for a person, never a failed pull.
+
+Two workstations can register the same MRN, or create the same user name, offline. Every
+device settles such a pair the same way, so the clinic converges:
+
+- **Text keys** (`patients.mrn`, `users.username`): the record with the smaller id keeps the
+  value; the other gets `<value>~<first 8 characters of its id>` and a conflict names both
+  ids, for the clinician or IT to merge or renumber.
+- **Pair keys** (`care_team` patient+user, `twin_snapshots` patient+version,
+  `actigraphy_results` series+kind): the incoming record is parked (not inserted) and a
+  conflict names both ids (field `__duplicate__`).
+
+Conflict rows hold ids and the colliding key only; logs and exceptions see neither.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from app.store.models import SyncConflict, SyncRecordState
+from sync import records
+
+TEXT_KEYS = {"patients": "mrn", "users": "username"}
+PAIR_KEYS = {
+    "care_team": ("patient_id", "user_id"),
+    "twin_snapshots": ("patient_id", "snapshot_version"),
+    "actigraphy_results": ("series_id", "kind"),
+}
+DUPLICATE = "__duplicate__"
+
+
+def renamed(value: str, rid: str) -> str:
+    return f"{value}~{rid[:8]}"
+
+
+def open_conflict(
+    session: Session, table: str, rid: str, field: str, local: Any, remote: Any  # noqa: ANN401
+) -> bool:
+    """Queue a conflict unless the same one is already open; True when a new one was added."""
+    q = select(SyncConflict.id).where(
+        SyncConflict.table_name == table,
+        SyncConflict.record_id == rid,
+        SyncConflict.field == field,
+        SyncConflict.resolved_at.is_(None),
+    )
+    if session.scalar(q) is not None:
+        return False
+    session.add(
+        SyncConflict(
+            table_name=table,
+            record_id=rid,
+            field=field,
+            local_json=json.dumps(local),
+            remote_json=json.dumps(remote),
+            local_clock="",
+            remote_clock="",
+            resolution="",
+        )
+    )
+    return True
+
+
+def settle_new_rows(
+    session: Session,
+    table: str,
+    new_rows: list[dict[str, Any]],
+    new_states: list[dict[str, Any]],
+    now_clock: Callable[[], str],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
+    """Resolve collisions of rows about to be inserted; returns (rows, states, conflicts)."""
+    if table in TEXT_KEYS:
+        return (*_settle_text(session, table, new_rows, new_states, now_clock),)
+    if table in PAIR_KEYS:
+        return (*_settle_pairs(session, table, new_rows, new_states),)
+    return new_rows, new_states, 0
+
+
+def _settle_text(
+    session: Session,
+    table: str,
+    new_rows: list[dict[str, Any]],
+    new_states: list[dict[str, Any]],
+    now_clock: Callable[[], str],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
+    col = TEXT_KEYS[table]
+    t = records.TABLES[table]
+    values = [r[col] for r in new_rows if r.get(col) is not None]
+    if not values:
+        return new_rows, new_states, 0
+    holders = dict(session.execute(select(t.c[col], t.c.id).where(t.c[col].in_(values))).all())
+    states = {s["record_id"]: s for s in new_states}
+    conflicts = 0
+    for row in new_rows:
+        value, rid = row.get(col), row["id"]
+        other = holders.get(value)
+        if value is None or other is None or other == rid:
+            holders[value] = rid
+            continue
+        if rid > other:  # the incoming record loses: it arrives renamed
+            row[col] = renamed(value, rid)
+            st = states[rid]
+            kept = json.loads(st["values_json"])
+            kept[col] = row[col]
+            st["values_json"] = json.dumps(kept, separators=(",", ":"))
+            loser = rid
+        else:  # the local record loses: renamed here, and the rename travels like an edit
+            rename_local(session, table, other, col, renamed(value, other), now_clock)
+            holders[value] = rid
+            loser = other
+        conflicts += open_conflict(session, table, loser, col, renamed(value, loser), value)
+    return new_rows, new_states, conflicts
+
+
+def rename_local(
+    session: Session, table: str, rid: str, col: str, value: str, now_clock: Callable[[], str]
+) -> None:
+    """Give a local record a new unique value as a fresh local write (so it syncs)."""
+    t = records.TABLES[table]
+    session.execute(update(t).where(t.c.id == rid).values({col: value}))
+    q = select(SyncRecordState).where(
+        SyncRecordState.table_name == table, SyncRecordState.record_id == rid
+    )
+    st = session.scalars(q).first()
+    if st is None:
+        return  # never captured: the next capture sends it with its new value
+    vals, clocks = json.loads(st.values_json), json.loads(st.clocks_json)
+    vals[col] = value
+    clocks[col] = [now_clock(), clocks.get(col, ["", ""])[0]]
+    st.values_json = json.dumps(vals, separators=(",", ":"))
+    st.clocks_json = json.dumps(clocks, separators=(",", ":"))
+    st.pending = True
+
+
+def _settle_pairs(
+    session: Session,
+    table: str,
+    new_rows: list[dict[str, Any]],
+    new_states: list[dict[str, Any]],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
+    a, b = PAIR_KEYS[table]
+    t = records.TABLES[table]
+    firsts = [r[a] for r in new_rows]
+    holders = {
+        (x, y): rid
+        for rid, x, y in session.execute(select(t.c.id, t.c[a], t.c[b]).where(t.c[a].in_(firsts)))
+    }
+    keep_rows, parked, conflicts = [], set(), 0
+    for row in new_rows:
+        pair = (row[a], row[b])
+        other = holders.get(pair)
+        if other is not None and other != row["id"]:
+            parked.add(row["id"])
+            conflicts += open_conflict(session, table, row["id"], DUPLICATE, other, row["id"])
+            continue
+        holders[pair] = row["id"]
+        keep_rows.append(row)
+    states = [s for s in new_states if s["record_id"] not in parked]
+    return keep_rows, states, conflicts

@@ -1,0 +1,325 @@
+"""Who may write to the clinic's bucket: IT's signing key, device keys, signed documents.
+
+- **IT signing key**: one Ed25519 key per clinic, kept offline by IT in a passphrase-protected
+  keystore file (`novamind it init`) together with every version of the clinic key. Its
+  public half is the trust anchor every workstation pins at enrolment.
+- **Device keys**: each workstation makes an Ed25519 key (signs its bundles and snapshots) and
+  an X25519 key (receives clinic-key versions) at enrolment. Both private keys live in the OS
+  keyring (entry `sync-device:<store id>`), never in a file.
+- **Sealed to a device**: a clinic-key version is wrapped for one device with X25519 key
+  agreement against a fresh ephemeral key, HKDF-SHA256 and AES-256-GCM (the ECIES / age
+  construction from `cryptography`'s primitives).
+- **Signed documents**: canonical JSON (sorted keys, no spaces) plus an Ed25519 signature.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import secrets
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import keyring
+import keyring.errors
+from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
+from app.errors import KeyringUnavailableError, ValidationError
+from app.security import keys
+
+ROLES = ("clinical", "admin")
+KEYSTORE_FORMAT = "novamind-it-keystore"
+KEYSTORE_VERSION = 1
+MIN_PASSPHRASE = 12
+
+
+class TrustError(Exception):
+    """A signature, certificate or sealed key failed a check (short reason, no PHI)."""
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def unb64(text: Any, what: str, size: int | None = None) -> bytes:  # noqa: ANN401
+    """Decode base64 from an untrusted document; TrustError naming the field if it is bad."""
+    try:
+        out = base64.b64decode(str(text), validate=True)
+    except ValueError:
+        raise TrustError(f"{what} is not base64") from None
+    if size is not None and len(out) != size:
+        raise TrustError(f"{what} has the wrong length")
+    return out
+
+
+def fingerprint(public_raw: bytes) -> str:
+    """A public key's fingerprint as IT reads it aloud: sha256, first 16 bytes, 4-hex groups."""
+    h = hashlib.sha256(public_raw).hexdigest()[:32]
+    return " ".join(h[i : i + 4] for i in range(0, 32, 4))
+
+
+def raw_public(key: Ed25519PrivateKey | X25519PrivateKey) -> bytes:
+    return key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def _raw_private(key: Ed25519PrivateKey | X25519PrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.Raw,
+        serialization.PrivateFormat.Raw,
+        serialization.NoEncryption(),
+    )
+
+
+def canonical(doc: dict[str, Any]) -> bytes:
+    return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+
+
+def sign_doc(key: Ed25519PrivateKey, doc: dict[str, Any]) -> bytes:
+    """A signed document as bytes: {"doc": ..., "sig": base64(Ed25519(canonical doc))}."""
+    return canonical({"doc": doc, "sig": b64(key.sign(canonical(doc)))})
+
+
+def verify_doc(public_raw: bytes, blob: bytes) -> dict[str, Any]:
+    """The document inside a signed blob, after checking its signature; TrustError otherwise."""
+    try:
+        outer = json.loads(blob.decode("utf-8"))
+        doc, sig = outer["doc"], unb64(outer["sig"], "signature", 64)
+        if not isinstance(doc, dict):
+            raise TypeError
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        raise TrustError("signed document does not parse") from None
+    try:
+        Ed25519PublicKey.from_public_bytes(public_raw).verify(sig, canonical(doc))
+    except (InvalidSignature, ValueError):
+        raise TrustError("signature does not verify") from None
+    return doc
+
+
+def verify_raw(public_raw: bytes, signature: bytes, data: bytes) -> None:
+    """Check an Ed25519 signature over `data`; TrustError if it does not verify."""
+    try:
+        Ed25519PublicKey.from_public_bytes(public_raw).verify(signature, data)
+    except (InvalidSignature, ValueError):
+        raise TrustError("signature does not verify") from None
+
+
+# ---- sealed to a device ------------------------------------------------------------------
+
+
+def _kek(shared: bytes, info: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(shared)
+
+
+def seal_for(box_public_raw: bytes, secret: bytes, info: bytes) -> bytes:
+    """Wrap `secret` for the holder of an X25519 key: ephemeral pub | nonce | AES-GCM."""
+    eph = X25519PrivateKey.generate()
+    eph_pub = raw_public(eph)
+    shared = eph.exchange(X25519PublicKey.from_public_bytes(box_public_raw))
+    nonce = os.urandom(12)
+    aad = info + eph_pub + box_public_raw
+    return eph_pub + nonce + AESGCM(_kek(shared, aad)).encrypt(nonce, secret, aad)
+
+
+def open_sealed_for(box: X25519PrivateKey, wrapped: bytes, info: bytes) -> bytes:
+    """Unwrap what `seal_for` made for this key; TrustError when it is not ours or tampered."""
+    if len(wrapped) < 32 + 12 + 16:
+        raise TrustError("sealed key is truncated")
+    eph_pub, nonce, cipher = wrapped[:32], wrapped[32:44], wrapped[44:]
+    aad = info + eph_pub + raw_public(box)
+    try:
+        shared = box.exchange(X25519PublicKey.from_public_bytes(eph_pub))
+        return AESGCM(_kek(shared, aad)).decrypt(nonce, cipher, aad)
+    except (InvalidTag, ValueError):
+        raise TrustError("sealed key does not open (not for this device, or tampered)") from None
+
+
+def clinic_key_info(clinic: str, device: str, version: int) -> bytes:
+    """What a sealed clinic-key version is bound to (so it cannot be moved to another slot)."""
+    return f"novamind-clinic-key|{clinic}|{device}|{version}".encode()
+
+
+# ---- device keys (OS keyring) --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeviceKeys:
+    """A workstation's signing key and key-agreement key."""
+
+    sign: Ed25519PrivateKey
+    box: X25519PrivateKey
+
+    @classmethod
+    def generate(cls) -> DeviceKeys:
+        return cls(Ed25519PrivateKey.generate(), X25519PrivateKey.generate())
+
+    @property
+    def sign_public(self) -> bytes:
+        return raw_public(self.sign)
+
+    @property
+    def box_public(self) -> bytes:
+        return raw_public(self.box)
+
+
+def _device_entry(db_path: Path) -> str:
+    return f"sync-device:{keys.store_id(db_path)}"
+
+
+def save_device_keys(service: str, db_path: Path, dk: DeviceKeys) -> None:
+    """Keep the device's private keys in the OS keyring beside the store key."""
+    text = json.dumps({"sign": _raw_private(dk.sign).hex(), "box": _raw_private(dk.box).hex()})
+    try:
+        keyring.set_password(service, _device_entry(db_path), text)
+    except keyring.errors.KeyringError as exc:
+        raise KeyringUnavailableError(
+            f"The system keyring refused to store the device key ({type(exc).__name__})."
+        ) from None
+
+
+def load_device_keys(service: str, db_path: Path) -> DeviceKeys:
+    """This workstation's device keys; a clear error when it was never enrolled."""
+    try:
+        text = keyring.get_password(service, _device_entry(db_path))
+    except keyring.errors.KeyringError as exc:
+        raise KeyringUnavailableError(
+            f"The system keyring refused access ({type(exc).__name__})."
+        ) from None
+    if not text:
+        raise KeyringUnavailableError(
+            "This workstation has no sync device key (not enrolled).",
+            hint="Ask IT for the enrolment file and run 'novamind sync enrol FILE'.",
+        )
+    try:
+        d = json.loads(text)
+        return DeviceKeys(
+            Ed25519PrivateKey.from_private_bytes(bytes.fromhex(d["sign"])),
+            X25519PrivateKey.from_private_bytes(bytes.fromhex(d["box"])),
+        )
+    except (ValueError, KeyError, TypeError):
+        raise KeyringUnavailableError("The keyring entry for the device key is damaged.") from None
+
+
+def forget_device_keys(service: str, db_path: Path) -> None:
+    """Remove the device keys (decommission); absent keys are fine."""
+    try:
+        keyring.delete_password(service, _device_entry(db_path))
+    except keyring.errors.KeyringError:
+        pass
+
+
+# ---- IT keystore (offline, passphrase-protected) -------------------------------------------
+
+
+@dataclass
+class ITKeystore:
+    """IT's secrets for one clinic: the signing key and every clinic-key version."""
+
+    clinic_id: str
+    event_bus: str
+    signing_key: Ed25519PrivateKey
+    clinic_keys: dict[int, bytes] = field(default_factory=dict)
+
+    @property
+    def public(self) -> bytes:
+        return raw_public(self.signing_key)
+
+    @property
+    def current_version(self) -> int:
+        return max(self.clinic_keys)
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.public)
+
+
+def _kdf(passphrase: str, salt: bytes) -> bytes:
+    return Scrypt(salt=salt, length=32, n=2**15, r=8, p=1).derive(passphrase.encode())
+
+
+def new_it_keystore(clinic_id: str = "", event_bus: str = "") -> ITKeystore:
+    """A new clinic: a fresh id (unless given), IT signing key and clinic key version 1."""
+    clinic_id = clinic_id or str(uuid.uuid4())
+    try:
+        clinic_id = str(uuid.UUID(clinic_id))
+    except ValueError:
+        raise ValidationError(f"clinic id '{clinic_id}': not a UUID") from None
+    return ITKeystore(clinic_id, event_bus, Ed25519PrivateKey.generate(), {1: secrets.token_bytes(32)})
+
+
+def write_it_keystore(path: Path, passphrase: str, ks: ITKeystore, *, replace: bool = False) -> None:
+    """Encrypt the keystore under scrypt(passphrase) and write it (0600; atomic on replace)."""
+    if len(passphrase) < MIN_PASSPHRASE:
+        raise ValidationError(f"IT keystore passphrase: use at least {MIN_PASSPHRASE} characters")
+    secret = json.dumps(
+        {
+            "signing_key": _raw_private(ks.signing_key).hex(),
+            "clinic_keys": {str(v): k.hex() for v, k in ks.clinic_keys.items()},
+            "event_bus": ks.event_bus,
+        }
+    )
+    salt, nonce = os.urandom(16), os.urandom(12)
+    aad = f"{ks.clinic_id}|{ks.public.hex()}".encode()
+    cipher = AESGCM(_kdf(passphrase, salt)).encrypt(nonce, secret.encode(), aad)
+    doc = {
+        "format": KEYSTORE_FORMAT,
+        "version": KEYSTORE_VERSION,
+        "clinic_id": ks.clinic_id,
+        "it_public_key": b64(ks.public),
+        "fingerprint": ks.fingerprint,
+        "kdf": "scrypt-n32768-r8-p1",
+        "salt": b64(salt),
+        "nonce": b64(nonce),
+        "ciphertext": b64(cipher),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    target = path.with_name(path.name + ".tmp") if replace else path
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(doc, fh, indent=2)
+        fh.flush()
+        os.fsync(fh.fileno())
+    if replace:
+        os.replace(target, path)
+
+
+def read_it_keystore(path: Path, passphrase: str) -> ITKeystore:
+    """Open IT's keystore; ValidationError naming the file for anything wrong."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ValidationError(f"{path}: no such IT keystore") from None
+    except (ValueError, UnicodeDecodeError):
+        raise ValidationError(f"{path}: not valid JSON") from None
+    if not isinstance(doc, dict) or doc.get("format") != KEYSTORE_FORMAT:
+        raise ValidationError(f"{path}: not a Novamind IT keystore")
+    if doc.get("version") != KEYSTORE_VERSION:
+        raise ValidationError(f"{path}: unsupported keystore version {doc.get('version')!r}")
+    try:
+        clinic_id = str(uuid.UUID(str(doc["clinic_id"])))
+        public = unb64(doc["it_public_key"], "it_public_key", 32)
+        salt = unb64(doc["salt"], "salt")
+        nonce = unb64(doc["nonce"], "nonce", 12)
+        cipher = unb64(doc["ciphertext"], "ciphertext")
+    except (KeyError, ValueError, TrustError):
+        raise ValidationError(f"{path}: a field of the keystore is missing or bad") from None
+    aad = f"{clinic_id}|{public.hex()}".encode()
+    try:
+        plain = AESGCM(_kdf(passphrase, salt)).decrypt(nonce, cipher, aad)
+        secret = json.loads(plain)
+        signing = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(secret["signing_key"]))
+        versions = {int(v): bytes.fromhex(k) for v, k in secret["clinic_keys"].items()}
+    except (InvalidTag, ValueError, KeyError, TypeError):
+        raise ValidationError(f"{path}: wrong passphrase or damaged file") from None
+    if raw_public(signing) != public or not versions or any(len(k) != 32 for k in versions.values()):
+        raise ValidationError(f"{path}: the keystore's keys do not match its header")
+    return ITKeystore(clinic_id, str(secret.get("event_bus", "")), signing, versions)
