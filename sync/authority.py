@@ -3,7 +3,7 @@
 - Clinical tables come only from devices whose certificate allows `clinical`.
 - Accounts and access (`users`, `care_team`, `break_glass`) come only from devices whose
   certificate allows `admin`, and only when the record is authored by an active admin or IT
-  account, or by IT at that admin workstation's console (`first-run`, `os:<account>`).
+  account, or by IT at that admin workstation's console (`first-run`, `demo`, `os:<account>`).
 - A signed note must match its content hash.
 - A remote record never moves a local record to another patient.
 
@@ -26,7 +26,8 @@ from sync.envelope import BundleError
 
 ADMIN_TABLES = frozenset({"users", "care_team", "break_glass"})
 ADMIN_ACCOUNT_ROLES = frozenset({"admin", "it"})
-CONSOLE_AUTHORS = ("first-run", "os:")
+CONSOLE_AUTHORS = frozenset({"first-run", "demo"})
+CONSOLE_PREFIX = "os:"
 
 
 def may_send(roles: frozenset[str], table: str) -> bool:
@@ -42,7 +43,7 @@ def _admin_accounts(session: Session) -> set[str]:
 
 
 def _console(author: str) -> bool:
-    return author == CONSOLE_AUTHORS[0] or author.startswith(CONSOLE_AUTHORS[1])
+    return author in CONSOLE_AUTHORS or author.startswith(CONSOLE_PREFIX)
 
 
 def check(session: Session, entries: list[dict[str, Any]], roles: frozenset[str]) -> None:

@@ -116,7 +116,8 @@ def test_create_only_put_never_overwrites(bucket: Bucket, stations: list[Worksta
     assert _get(bucket, key) == original
 
 
-def test_events_published_with_ids_only(bucket: Bucket, stations: list[Workstation]) -> None:
+def test_events_carry_the_allow_list_only(bucket: Bucket, stations: list[Workstation]) -> None:
+    """EventBridge detail: event, clinic, device, bundle key, record type, count; no PHI."""
     from datetime import date
 
     from app.domain import Role
@@ -168,8 +169,15 @@ def test_events_published_with_ids_only(bucket: Bucket, stations: list[Workstati
             "events"
         ]
     ]
-    assert any(p in m for m in messages)
-    assert not any("Secret" in m or "S-1" in m for m in messages)
+    assert messages
+    allowed = {"event", "clinic_id", "device_id", "bundle_key", "record_type", "count"}
+    for m in messages:
+        detail = json.loads(m)["detail"]
+        assert set(detail) == allowed, m
+        assert detail["clinic_id"] in detail["bundle_key"] and detail["count"] >= 1
+    assert any(json.loads(m)["detail"]["record_type"] == "patients" for m in messages)
+    for secret in (p, doc.user_id, "Secret", "S-1"):
+        assert not any(secret in m for m in messages)
 
 
 def test_conflict_resolution_is_audited_and_propagates(stations: list[Workstation]) -> None:
