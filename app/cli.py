@@ -227,7 +227,9 @@ def cmd_sync(args: argparse.Namespace) -> int:
             passphrase = sys.stdin.readline().rstrip("\n")
             r = sync_service.enrol_workstation(ctx, cli_actor(), Path(args.file), passphrase)
             print(f"clinic IT key fingerprint: {r.it_fingerprint} (compare with IT's)")
-            print(f"this workstation is device {r.device_id}, key fingerprint {r.device_fingerprint}")
+            print(
+                f"this workstation is device {r.device_id}, key fingerprint {r.device_fingerprint}"
+            )
             print(f"hand {r.request_path} to IT ('novamind it enrol-device'); sync starts then")
         elif action == "status":
             st = sync_service.sync_status(ctx)

@@ -6,6 +6,8 @@
   account, or by IT at that admin workstation's console (`first-run`, `demo`, `os:<account>`).
 - A signed note must match its content hash.
 - A remote record never moves a local record to another patient.
+- Every reference (patient, user, note, series, ...) names a record this workstation holds or
+  one in the same bundle: a dangling one would fail the whole pull at commit.
 
 A violation is an attack or a broken device: the whole bundle is quarantined (reason names
 the table only, never a value), and nothing of it is merged.
@@ -75,6 +77,32 @@ def check(session: Session, entries: list[dict[str, Any]], roles: frozenset[str]
                 raise BundleError("signed clinical_notes record does not match its content hash")
     for table, batch in by_table.items():
         _check_patient_unchanged(session, table, batch)
+        _check_references(session, table, batch, by_table)
+
+
+def _existing(session: Session, table: str, ids: set[str]) -> set[str]:
+    t = records.TABLES[table]
+    found: set[str] = set()
+    todo = sorted(ids)
+    for i in range(0, len(todo), 500):
+        found.update(session.scalars(select(t.c.id).where(t.c.id.in_(todo[i : i + 500]))))
+    return found
+
+
+def _check_references(
+    session: Session,
+    table: str,
+    batch: list[dict[str, Any]],
+    by_table: dict[str, list[dict[str, Any]]],
+) -> None:
+    for fk in records.TABLES[table].foreign_keys:
+        target = fk.column.table.name
+        if target not in records.TABLES:
+            continue
+        wanted = {str(e["v"][fk.parent.name]) for e in batch if e["v"].get(fk.parent.name)}
+        wanted -= {e["id"] for e in by_table.get(target, [])}
+        if wanted - _existing(session, target, wanted):
+            raise BundleError(f"{table} record refers to a {target} record not held here")
 
 
 def _check_patient_unchanged(session: Session, table: str, batch: list[dict[str, Any]]) -> None:

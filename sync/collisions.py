@@ -39,7 +39,12 @@ def renamed(value: str, rid: str) -> str:
 
 
 def open_conflict(
-    session: Session, table: str, rid: str, field: str, local: Any, remote: Any  # noqa: ANN401
+    session: Session,
+    table: str,
+    rid: str,
+    field: str,
+    local: Any,
+    remote: Any,  # noqa: ANN401
 ) -> bool:
     """Queue a conflict unless the same one is already open; True when a new one was added."""
     q = select(SyncConflict.id).where(

@@ -434,7 +434,10 @@ class SyncEngine:
         log.warning("sync: object %s rejected: %s", key, reason)
         uow.session.add(
             SyncQuarantine(
-                object_key=key, sha256=sha, size=len(blob) if size is None else size, reason=reason[:200]
+                object_key=key,
+                sha256=sha,
+                size=len(blob) if size is None else size,
+                reason=reason[:200],
             )
         )
         uow.audit(
@@ -478,12 +481,16 @@ class SyncEngine:
         for e in entries:
             for rc, _ in e["c"].values():
                 if Clock.parse(rc).ms > limit:
-                    raise BundleError("a clock is beyond the drift bound (device clock too far ahead)")
+                    raise BundleError(
+                        "a clock is beyond the drift bound (device clock too far ahead)"
+                    )
 
     def _download(self, key: str) -> bytes:
         return self.transport.get(key, self.limits.max_download)
 
-    def fetch(self) -> tuple[list[tuple[str, Header, list[dict[str, Any]], str, frozenset[str]]], list[str]]:
+    def fetch(
+        self,
+    ) -> tuple[list[tuple[str, Header, list[dict[str, Any]], str, frozenset[str]]], list[str]]:
         """Download and verify new bundles of other devices (nothing merged yet)."""
         clinic = self.id.clinic_id
         cursors = self.store.read(
@@ -626,7 +633,9 @@ class SyncEngine:
         def read(s: Session) -> tuple[int, bytes]:
             seq = int(state.get(s, state.HEAD_SEQ) or "0")
             head = state.get(s, state.HEAD_SHA) or GENESIS
-            cursors = {c.device_id: [c.seq, c.sha256] for c in s.scalars(select(SyncCursor)) if c.seq}
+            cursors = {
+                c.device_id: [c.seq, c.sha256] for c in s.scalars(select(SyncCursor)) if c.seq
+            }
             cursors[self.id.device_id] = [seq, head]
             entries = [self._entry(s, st) for st in s.scalars(select(SyncRecordState))]
             header = self._header(seq, head, "snapshot", {}, ring.current)

@@ -176,13 +176,20 @@ def seal(
     header: Header, body: dict[str, Any], wrapper: KeyWrapper, signer: Ed25519PrivateKey
 ) -> bytes:
     """Encrypt `body` under a fresh data key wrapped by `wrapper`, sign; the object bytes."""
+    plain = zlib.compress(json.dumps(body, separators=(",", ":")).encode(), 6)
+    return seal_compressed(header, plain, wrapper, signer)
+
+
+def seal_compressed(
+    header: Header, compressed: bytes, wrapper: KeyWrapper, signer: Ed25519PrivateKey
+) -> bytes:
+    """`seal` for a body that is already zlib-compressed JSON."""
     raw_header = header.encode()
     aad = MAGIC + bytes([FORMAT_VERSION]) + struct.pack(">I", len(raw_header)) + raw_header
     data_key = AESGCM.generate_key(bit_length=256)
     wrapped = wrapper.wrap(data_key, aad)
     nonce = os.urandom(12)
-    plain = zlib.compress(json.dumps(body, separators=(",", ":")).encode(), 6)
-    cipher = AESGCM(data_key).encrypt(nonce, plain, aad)
+    cipher = AESGCM(data_key).encrypt(nonce, compressed, aad)
     signed = b"".join((aad, struct.pack(">H", len(wrapped)), wrapped, nonce, cipher))
     return signed + signer.sign(signed)
 

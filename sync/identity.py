@@ -253,10 +253,14 @@ def new_it_keystore(clinic_id: str = "", event_bus: str = "") -> ITKeystore:
         clinic_id = str(uuid.UUID(clinic_id))
     except ValueError:
         raise ValidationError(f"clinic id '{clinic_id}': not a UUID") from None
-    return ITKeystore(clinic_id, event_bus, Ed25519PrivateKey.generate(), {1: secrets.token_bytes(32)})
+    return ITKeystore(
+        clinic_id, event_bus, Ed25519PrivateKey.generate(), {1: secrets.token_bytes(32)}
+    )
 
 
-def write_it_keystore(path: Path, passphrase: str, ks: ITKeystore, *, replace: bool = False) -> None:
+def write_it_keystore(
+    path: Path, passphrase: str, ks: ITKeystore, *, replace: bool = False
+) -> None:
     """Encrypt the keystore under scrypt(passphrase) and write it (0600; atomic on replace)."""
     if len(passphrase) < MIN_PASSPHRASE:
         raise ValidationError(f"IT keystore passphrase: use at least {MIN_PASSPHRASE} characters")
@@ -320,6 +324,10 @@ def read_it_keystore(path: Path, passphrase: str) -> ITKeystore:
         versions = {int(v): bytes.fromhex(k) for v, k in secret["clinic_keys"].items()}
     except (InvalidTag, ValueError, KeyError, TypeError):
         raise ValidationError(f"{path}: wrong passphrase or damaged file") from None
-    if raw_public(signing) != public or not versions or any(len(k) != 32 for k in versions.values()):
+    if (
+        raw_public(signing) != public
+        or not versions
+        or any(len(k) != 32 for k in versions.values())
+    ):
         raise ValidationError(f"{path}: the keystore's keys do not match its header")
     return ITKeystore(clinic_id, str(secret.get("event_bus", "")), signing, versions)

@@ -286,7 +286,9 @@ def _settle_changed_key(
         changes[key] = out_values[key] = collisions.renamed(value, rid)
         loser = rid
     else:
-        collisions.rename_local(session, name, other, key, collisions.renamed(value, other), clock.now)
+        collisions.rename_local(
+            session, name, other, key, collisions.renamed(value, other), clock.now
+        )
         loser = other
     local = collisions.renamed(value, loser)
     return int(collisions.open_conflict(session, name, loser, key, local, value))

@@ -167,7 +167,9 @@ class Registry:
         """Every clinic-key version sealed for this device, opened with its box key."""
         out: dict[int, bytes] = {}
         for version, wrapped in self.grants.get(device, {}).items():
-            out[version] = open_sealed_for(box, wrapped, clinic_key_info(self.clinic, device, version))
+            out[version] = open_sealed_for(
+                box, wrapped, clinic_key_info(self.clinic, device, version)
+            )
         return out
 
     def active_devices(self) -> list[str]:

@@ -31,7 +31,9 @@ class Revocation:
     devices_rekeyed: int
 
 
-def init_clinic(path: Path, passphrase: str, *, clinic_id: str = "", event_bus: str = "") -> ITKeystore:
+def init_clinic(
+    path: Path, passphrase: str, *, clinic_id: str = "", event_bus: str = ""
+) -> ITKeystore:
     """Create the clinic's IT keystore (signing key + clinic key version 1); never overwrites."""
     if path.exists():
         raise ValidationError(f"{path}: already exists; an IT keystore is never overwritten")
@@ -94,7 +96,11 @@ def enrol_device(
         )
     elif reg.devices[request.device_id].sign_key != request.sign_key:
         raise ValidationError("that device id is already certified with another key")
-    _publish(transport, reg, registry.grants(ks, reg, [request.device_id], reg.current_version or ks.current_version))
+    _publish(
+        transport,
+        reg,
+        registry.grants(ks, reg, [request.device_id], reg.current_version or ks.current_version),
+    )
     return reg.devices[request.device_id]
 
 
@@ -115,9 +121,7 @@ def rotate_clinic_key(
     return version
 
 
-def revoke_device(
-    transport: Transport, ks_path: Path, passphrase: str, device: str
-) -> Revocation:
+def revoke_device(transport: Transport, ks_path: Path, passphrase: str, device: str) -> Revocation:
     """Revoke a (lost) device: bundles after its last one in the bucket are refused, and the
     clinic key rotates so it cannot read anything written from now on."""
     ks = identity.read_it_keystore(ks_path, passphrase)
