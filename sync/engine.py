@@ -147,6 +147,20 @@ def _upgrade_from_v1(s: Session) -> None:
         st.pending = True
 
 
+def require_identity(store: Store) -> Identity:
+    """This workstation's sync identity; a clear error (naming version 1 if so) when none."""
+    ident = store.read(identity)
+    if ident is not None:
+        return ident
+    v1 = store.read(lambda s: bool(state.get(s, state.CLINIC_ID)))
+    raise ConfigError(
+        "This workstation synced with format version 1 and is not enrolled for version 2."
+        if v1
+        else "This workstation is not enrolled for sync.",
+        hint="Ask IT for the enrolment file and run 'novamind sync enrol FILE'.",
+    )
+
+
 def identity(session: Session) -> Identity | None:
     clinic = state.get(session, state.CLINIC_ID)
     device = state.get(session, state.DEVICE_ID)
@@ -167,12 +181,7 @@ class SyncEngine:
         limits: Limits | None = None,
         now_ms: Callable[[], int] | None = None,
     ) -> None:
-        ident = store.read(identity)
-        if ident is None:
-            raise ConfigError(
-                "This workstation is not enrolled for sync.",
-                hint="Ask IT for the enrolment file and run 'novamind sync enrol FILE'.",
-            )
+        ident = require_identity(store)
         self.store, self.transport, self.keys, self.id = store, transport, device_keys, ident
         self.limits = limits or Limits()
         self._now_ms = now_ms or (lambda: int(time.time() * 1000))

@@ -133,6 +133,7 @@ def limits_from_settings(ctx: AppContext) -> sync_engine.Limits:
 
 
 def make_engine(ctx: AppContext, transport: Transport | None = None) -> sync_engine.SyncEngine:
+    sync_engine.require_identity(ctx.store)
     dk = identity.load_device_keys(ctx.settings.keyring_service, ctx.settings.db_path)
     transport = transport or Transport(endpoint_from_settings(ctx))
     return sync_engine.SyncEngine(ctx.store, transport, dk, limits_from_settings(ctx))
