@@ -42,18 +42,29 @@ make_venv() {
 
 install_llama_cpp() {
   # llama-cpp-python compiles llama.cpp (~5-10 min on 2 cores): build once, cache the wheel.
-  if "$VENV/bin/python" -c "import llama_cpp, sys; sys.exit(llama_cpp.__version__ != '$LLAMA_VERSION')" 2>/dev/null; then
+  # Portable x86-64 build: AVX2/FMA/F16C only. GGML_NATIVE=OFF alone still produced an
+  # AVX-512/AMX build on Sapphire Rapids hosts, whose llama_decode crashed (SIGSEGV) on prompts
+  # longer than one batch. The cache folder is keyed by the build flags, so a wheel built
+  # with other flags is never reused.
+  local flags="${CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF}"
+  local tag
+  tag=$(printf '%s' "$LLAMA_VERSION $flags" | sha256sum | cut -c1-12)
+  local marker="$VENV/.llama-cpp-build"
+  if [ "$(cat "$marker" 2>/dev/null)" = "$tag" ] && \
+     "$VENV/bin/python" -c "import llama_cpp, sys; sys.exit(llama_cpp.__version__ != '$LLAMA_VERSION')" 2>/dev/null; then
     return
   fi
-  mkdir -p "$WHEELS"
+  local dir="$WHEELS/llama-$tag"
+  mkdir -p "$dir"
   local wheel
-  wheel=$(ls "$WHEELS"/llama_cpp_python-"$LLAMA_VERSION"-*.whl 2>/dev/null | head -n1 || true)
+  wheel=$(ls "$dir"/llama_cpp_python-"$LLAMA_VERSION"-*.whl 2>/dev/null | head -n1 || true)
   if [ -z "$wheel" ]; then
-    log "building llama-cpp-python $LLAMA_VERSION (CPU, portable; cached in $WHEELS)"
-    CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF}" "$VENV/bin/pip" wheel -q --no-deps -w "$WHEELS" "llama-cpp-python==$LLAMA_VERSION"
-    wheel=$(ls "$WHEELS"/llama_cpp_python-"$LLAMA_VERSION"-*.whl | head -n1)
+    log "building llama-cpp-python $LLAMA_VERSION (CPU, portable AVX2; cached in $dir)"
+    CMAKE_ARGS="$flags" "$VENV/bin/pip" wheel -q --no-cache-dir --no-deps -w "$dir" "llama-cpp-python==$LLAMA_VERSION"
+    wheel=$(ls "$dir"/llama_cpp_python-"$LLAMA_VERSION"-*.whl | head -n1)
   fi
-  "$VENV/bin/pip" install -q "$wheel"
+  "$VENV/bin/pip" install -q --force-reinstall --no-deps "$wheel"
+  printf '%s' "$tag" > "$marker"
 }
 
 install_project() {

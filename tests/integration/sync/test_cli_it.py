@@ -1,0 +1,79 @@
+"""IT's and the workstation's commands, run as IT would run them: `novamind it ...` and
+`novamind sync ...` in child processes against the moto bucket."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import REPO
+from tests.integration.sync.helpers import Bucket, workstation_env
+
+IT_PASS = "the IT keystore passphrase"
+ENROL_PASS = "the enrolment passphrase"
+
+
+def _run(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "app.cli", *args],
+        input=stdin,
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_it_enrols_a_workstation_then_revokes_it(bucket: Bucket, tmp_path: Path) -> None:
+    env = dict(os.environ)
+    env.update(workstation_env(tmp_path, "ws-cli", bucket))
+    env.update(
+        PYTHONPATH=str(REPO),
+        PYTHON_KEYRING_BACKEND="tests.support.keyring_backends.FileKeyring",
+        NOVAMIND_TEST_KEYRING_FILE=str(tmp_path / "keyring.json"),
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+    )
+    ks, enrol = tmp_path / "it" / "keystore.json", tmp_path / "it" / "enrol.json"
+
+    r = _run(env, "it", "init", str(ks), stdin=IT_PASS + "\n")
+    assert r.returncode == 0, r.stderr
+    fingerprint = re.search(r"fingerprint: ([0-9a-f ]+)", r.stdout).group(1).strip()
+    assert oct(ks.stat().st_mode & 0o777) == "0o600"
+    again = _run(env, "it", "init", str(ks), stdin=IT_PASS + "\n")
+    assert again.returncode == 2 and "never overwritten" in again.stderr
+
+    r = _run(env, "it", "create-enrolment", str(enrol), "--keystore", str(ks),
+             stdin=f"{IT_PASS}\n{ENROL_PASS}\n")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    wrong = _run(env, "it", "create-enrolment", str(tmp_path / "x.json"), "--keystore", str(ks),
+                 stdin=f"not the passphrase\n{ENROL_PASS}\n")  # fmt: skip
+    assert wrong.returncode == 2 and "wrong passphrase" in wrong.stderr
+
+    r = _run(env, "sync", "enrol", str(enrol), stdin=ENROL_PASS + "\n")
+    assert r.returncode == 0, r.stderr
+    assert fingerprint in r.stdout  # the workstation shows IT's fingerprint to compare
+    request = re.search(r"hand (\S+) to IT", r.stdout).group(1)
+    device = re.search(r"device ([0-9a-f-]{36})", r.stdout).group(1)
+
+    waiting = _run(env, "sync", "run")
+    assert waiting.returncode == 2 and "not approved" in waiting.stderr
+
+    r = _run(env, "it", "enrol-device", request, "--keystore", str(ks), "--roles", "clinical",
+             stdin=IT_PASS + "\n")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert device in r.stdout
+
+    r = _run(env, "sync", "run")
+    assert r.returncode == 0, r.stderr
+
+    r = _run(env, "it", "revoke-device", device, "--keystore", str(ks), stdin=IT_PASS + "\n")
+    assert r.returncode == 0, r.stderr
+    assert "version 2" in r.stdout
+
+    shut_out = _run(env, "sync", "run")
+    assert shut_out.returncode == 2 and "revoked" in shut_out.stderr
