@@ -7,8 +7,9 @@ device settles such a pair the same way, so the clinic converges:
   value; the other gets `<value>~<first 8 characters of its id>` and a conflict names both
   ids, for the clinician or IT to merge or renumber.
 - **Pair keys** (`care_team` patient+user, `twin_snapshots` patient+version,
-  `actigraphy_results` series+kind): the incoming record is parked (not inserted) and a
-  conflict names both ids (field `__duplicate__`).
+  `actigraphy_results` series+kind): the record with the smaller id is kept, the other is
+  set aside (an incoming one is not inserted, a local one is removed with its sync state),
+  and a conflict (field `__duplicate__`) keeps the set-aside record's values for a person.
 
 Conflict rows hold ids and the colliding key only; logs and exceptions see neither.
 """
@@ -19,7 +20,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from app.store.models import SyncConflict, SyncRecordState
@@ -154,15 +155,35 @@ def _settle_pairs(
         (x, y): rid
         for rid, x, y in session.execute(select(t.c.id, t.c[a], t.c[b]).where(t.c[a].in_(firsts)))
     }
+    states = {s["record_id"]: s for s in new_states}
     keep_rows, parked, conflicts = [], set(), 0
     for row in new_rows:
         pair = (row[a], row[b])
         other = holders.get(pair)
-        if other is not None and other != row["id"]:
-            parked.add(row["id"])
-            conflicts += open_conflict(session, table, row["id"], DUPLICATE, other, row["id"])
+        if other is None or other == row["id"]:
+            holders[pair] = row["id"]
+            keep_rows.append(row)
             continue
+        if row["id"] > other:  # the incoming duplicate loses: never inserted
+            parked.add(row["id"])
+            kept = json.loads(states[row["id"]]["values_json"])
+            conflicts += open_conflict(session, table, row["id"], DUPLICATE, other, kept)
+            continue
+        conflicts += _set_aside_local(session, table, other, row["id"])
         holders[pair] = row["id"]
         keep_rows.append(row)
-    states = [s for s in new_states if s["record_id"] not in parked]
-    return keep_rows, states, conflicts
+    return keep_rows, [s for s in new_states if s["record_id"] not in parked], conflicts
+
+
+def _set_aside_local(session: Session, table: str, rid: str, winner: str) -> int:
+    """Remove a local duplicate the incoming record outranks; its values go to the conflict."""
+    t = records.TABLES[table]
+    q = select(SyncRecordState).where(
+        SyncRecordState.table_name == table, SyncRecordState.record_id == rid
+    )
+    st = session.scalars(q).first()
+    kept = json.loads(st.values_json) if st is not None else {}
+    if st is not None:
+        session.delete(st)
+    session.execute(delete(t).where(t.c.id == rid))
+    return int(open_conflict(session, table, rid, DUPLICATE, winner, kept))

@@ -58,7 +58,7 @@ from sync.hlc import Clock, HybridClock
 from sync.identity import DeviceKeys, TrustError, fingerprint, verify_raw
 from sync.registry import MAX_ENTRY, Registry, registry_key, registry_prefix
 from sync.transport import (
-    TooLarge,
+    TooLargeError,
     Transport,
     bundle_key,
     device_prefix,
@@ -209,7 +209,7 @@ class SyncEngine:
                     raise TrustError("registry chain has a gap")
                 blob = self.transport.get(key, MAX_ENTRY)
                 reg.apply(blob)
-            except (TrustError, TooLarge, ValueError) as exc:
+            except (TrustError, TooLargeError, ValueError) as exc:
                 self._quarantine(key, b"", str(exc))
                 if report is not None:
                     report.quarantined.append(key)
@@ -529,7 +529,7 @@ class SyncEngine:
                     header, body, roles = self.verify(blob, device, seq + 1)
                     if header.prev != prev:
                         raise BundleError("chain broken: previous-bundle hash does not match")
-                except TooLarge as exc:
+                except TooLargeError as exc:
                     self._quarantine(key, b"", str(exc), size=exc.size)
                     bad.append(key)
                     break
@@ -703,7 +703,7 @@ class SyncEngine:
             try:
                 blob = self._download(key)
                 entries, cursors, roles = self._verify_snapshot(key, blob)
-            except TooLarge as exc:
+            except TooLargeError as exc:
                 self._quarantine(key, b"", str(exc), size=exc.size)
                 continue
             except (BundleError, TrustError, ValueError) as exc:

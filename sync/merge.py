@@ -22,6 +22,8 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
+from app.errors import ValidationError
+from app.store import blobs
 from app.store.models import ActigraphyChunk, SyncConflict, SyncRecordState
 from sync import collisions, records
 from sync.envelope import BundleError
@@ -73,16 +75,20 @@ def validate(body: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _validate_chunks(table: str, chunks: Any) -> None:  # noqa: ANN401
+    """Each chunk well-formed, of the known codec, and inflating (capped) to what it declares."""
     if table != "actigraphy_series" or not isinstance(chunks, list):
         raise BundleError("chunks attached to a record that has none")
     for ch in chunks:
         try:
             ok = len(ch) == 4 and isinstance(ch[0], int) and isinstance(ch[1], int)
-            base64.b64decode(ch[3], validate=True)
-        except (TypeError, binascii.Error):
+            raw = base64.b64decode(ch[3], validate=True)
+            ok = ok and ch[2] == blobs.CODEC
+            if ok:
+                blobs.inflate_chunk(ch[0], ch[1], raw)
+        except (TypeError, binascii.Error, ValidationError):
             ok = False
-        if not ok or not isinstance(ch[2], str):
-            raise BundleError("actigraphy chunk is malformed")
+        if not ok:
+            raise BundleError("actigraphy chunk is malformed, of an unknown codec or oversized")
 
 
 def _sort_key(e: dict[str, Any]) -> tuple[int, str]:
@@ -295,12 +301,17 @@ def _settle_changed_key(
 
 
 def _supersede(session: Session, name: str, rid: str, f: str) -> None:
-    """A later edit built on the merged value: open conflicts on that field are settled."""
+    """A later edit built on the merged value: open conflicts on that field are settled.
+
+    Unique-key collisions (no clocks) stay open: the rename that settles them everywhere is
+    such an edit, and a person still has to look at the two records.
+    """
     q = select(SyncConflict).where(
         SyncConflict.table_name == name,
         SyncConflict.record_id == rid,
         SyncConflict.field == f,
         SyncConflict.resolved_at.is_(None),
+        SyncConflict.remote_clock != "",
     )
     for c in session.scalars(q):
         c.resolved_at = datetime.now(UTC)

@@ -48,7 +48,7 @@ class TransportError(Exception):
     """The bucket could not be reached or refused a request (after retries)."""
 
 
-class TooLarge(TransportError):
+class TooLargeError(TransportError):
     """An object is larger than the download cap; it was not read."""
 
     def __init__(self, key: str, size: int, cap: int) -> None:
@@ -196,7 +196,7 @@ class Transport:
         return str(head.get("ChecksumSHA256", ""))
 
     def get(self, key: str, max_bytes: int) -> bytes:
-        """The object's bytes; TooLarge (nothing read) when it is bigger than `max_bytes`."""
+        """The object's bytes; TooLargeError (nothing read) when it is bigger than `max_bytes`."""
         out = self._retry(
             "download", lambda: self.s3.get_object(Bucket=self.endpoint.bucket, Key=key)
         )
@@ -204,11 +204,11 @@ class Transport:
         size = int(out.get("ContentLength", 0))
         if size > max_bytes:
             body.close()
-            raise TooLarge(key, size, max_bytes)
+            raise TooLargeError(key, size, max_bytes)
         data = body.read(max_bytes + 1)
         body.close()
         if len(data) > max_bytes:
-            raise TooLarge(key, len(data), max_bytes)
+            raise TooLargeError(key, len(data), max_bytes)
         return bytes(data)
 
     def list_keys(self, prefix: str, start_after: str = "") -> list[tuple[str, str]]:

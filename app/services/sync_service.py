@@ -29,8 +29,8 @@ from app.security import rbac
 from app.services.context import AppContext, actor_of
 from app.store.models import SyncConflict, SyncQuarantine, utcnow
 from app.store.store import Actor, UnitOfWork
+from sync import collisions, enrolment, identity, records, state
 from sync import engine as sync_engine
-from sync import enrolment, identity, records, state
 from sync.transport import Endpoint, Transport, TransportError
 
 log = logging.getLogger(__name__)
@@ -206,6 +206,22 @@ def _allowed(s: Session, principal: Principal, table: str, record_id: str) -> bo
     return rbac.can(s, principal, Action.WRITE_CLINICAL, pid)
 
 
+def _settle_duplicate(uow: UnitOfWork, principal: Principal, c: SyncConflict, keep: str) -> None:
+    """A set-aside duplicate (same care-team pair, twin version, ...): only dismissing it."""
+    if keep != "local":
+        raise ValidationError(
+            "The duplicate record was never stored here; keep the record this workstation has."
+        )
+    c.resolved_at, c.resolved_by, c.resolution = utcnow(), principal.user_id, keep
+    uow.audit(
+        actor_of(principal),
+        "sync.conflict_resolve",
+        record_type=c.table_name,
+        record_id=c.record_id,
+        detail={"field": c.field, "kept": keep, "conflict_id": c.id},
+    )
+
+
 def list_conflicts(ctx: AppContext, principal: Principal) -> list[ConflictView]:
     """Open conflicts on records this user may edit."""
 
@@ -240,8 +256,19 @@ def resolve_conflict(ctx: AppContext, principal: Principal, conflict_id: str, ke
             raise NotFoundError("That conflict does not exist or is already resolved.")
         if not _allowed(s, principal, c.table_name, c.record_id):
             raise PermissionDeniedError("You may not edit this record.")
+        if c.field == collisions.DUPLICATE:
+            _settle_duplicate(uow, principal, c, keep)
+            return
         chosen = json.loads(c.local_json if keep == "local" else c.remote_json)
         table = records.TABLES[c.table_name]
+        key = collisions.TEXT_KEYS.get(c.table_name)
+        if c.field == key and s.scalar(
+            select(table.c.id).where(table.c[key] == chosen, table.c.id != c.record_id)
+        ):
+            raise ValidationError(
+                "Another record already uses that value.",
+                hint="Renumber or merge the other record first, then resolve this conflict.",
+            )
         version = s.scalar(select(table.c.version).where(table.c.id == c.record_id))
         if version is None:
             raise NotFoundError("The record of this conflict no longer exists.")

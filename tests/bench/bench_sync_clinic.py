@@ -85,7 +85,9 @@ def main() -> None:
         bucket = make_bucket(url, root)
         t0 = time.perf_counter()
         stations = [
-            open_workstation(root, f"ws{i:02d}", bucket, roles=("clinical", "admin") if i == 0 else ("clinical",))
+            open_workstation(
+                root, f"ws{i:02d}", bucket, roles=("clinical", "admin") if i == 0 else ("clinical",)
+            )
             for i in range(n_ws)
         ]
         setup_s = time.perf_counter() - t0
@@ -155,7 +157,7 @@ def main() -> None:
          f"{requests / syncs:.1f} per cycle)"),
         ("bundles in the bucket (mean size)", f"{n_bundles} ({mean_kib:.1f} KiB)"),
         ("signature verification per bundle", f"{verify_us:.0f} µs"),
-        ("time in sync cycles / mean per cycle", f"{sync_s:.1f} s / {1000 * sync_s / syncs:.0f} ms"),
+        ("time in sync cycles / per cycle", f"{sync_s:.1f} s / {1000 * sync_s / syncs:.0f} ms"),
         (f"set-up ({n_ws} stores, enrol, certify)", f"{setup_s:.1f} s"),
         ("total", f"{total_s:.1f} s"),
     ]  # fmt: skip

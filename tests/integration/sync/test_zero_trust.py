@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.domain import Role
-from app.errors import ConfigError
+from app.errors import ConfigError, ValidationError
 from app.services import admin, sync_service
 from app.services.context import cli_actor
 from app.store.models import AuditEvent, Patient, SyncQuarantine, User
@@ -294,10 +294,24 @@ def test_duplicate_keys_become_conflicts_and_sync_goes_on(
         assert mrns[0] == "MRN-DUP" and mrns[1].startswith("MRN-DUP~")
         names = sorted(u["username"] for u in da["users"].values() if "dup.user" in u["username"])
         assert names[0] == "dup.user" and names[1].startswith("dup.user~")
+        # the same care-team pair assigned offline on both: one row survives everywhere
+        pid = next(k for k, p in da["patients"].items() if p["mrn"] == "MRN-DUP")
         for ws in (a, b):
-            sup = make_user(ws.ctx, f"it.{ws.name.replace('-', '')}", Role.IT)
-            fields = {c.field for c in sync_service.list_conflicts(ws.ctx, sup)}
-            assert "username" in fields
+            admin.assign_care_team(ws.ctx, cli_actor(), username="dup.user", patient_id=pid)
+        for ws in (a, b, a, b):
+            ws.sync()
+        da, db = dump(a), dump(b)
+        assert da == db
+        uid = next(k for k, u in da["users"].items() if u["username"] == "dup.user")
+        pairs = [(c["patient_id"], c["user_id"]) for c in da["care_team"].values()]
+        assert pairs.count((pid, uid)) == 1
+        for ws in (a, b):
+            it = make_user(ws.ctx, f"it.{ws.name.replace('-', '')}", Role.IT)
+            conflicts = sync_service.list_conflicts(ws.ctx, it)
+            assert "username" in {c.field for c in conflicts}
+            name_clash = next(c for c in conflicts if c.field == "username")
+            with pytest.raises(ValidationError, match="Another record"):
+                sync_service.resolve_conflict(ws.ctx, it, name_clash.id, "remote")
         for record in caplog.records:
             assert canary not in record.getMessage() and canary not in str(record.exc_text)
     finally:
