@@ -104,14 +104,16 @@ class Identity:
     it_public: bytes
 
 
-def enrol(store: Store, clinic_id: str, event_bus: str, it_public: bytes) -> str:
-    """Bind this store to a clinic and its IT key, giving it a device id (kept if it has one).
+def enrol(store: Store, clinic_id: str, event_bus: str, it_public: bytes) -> tuple[str, bool]:
+    """Bind this store to a clinic and its IT key; returns (device id, whether it is new).
 
-    A store that synced with format version 1 keeps its records and device id; its chain
-    starts again under version 2 and every record is marked for sending once more, signed.
+    The device id is kept, except when IT revoked it: a revoked workstation that is enrolled
+    again becomes a new device, its own chain restarts and every record is sent once more
+    under the new identity (and checked like any other device's). A store that synced with
+    format version 1 keeps its records and device id; its chains start again under version 2.
     """
 
-    def do(uow: UnitOfWork) -> str:
+    def do(uow: UnitOfWork) -> tuple[str, bool]:
         s = uow.session
         current = state.get(s, state.CLINIC_ID)
         if current and current != clinic_id:
@@ -122,29 +124,50 @@ def enrol(store: Store, clinic_id: str, event_bus: str, it_public: bytes) -> str
                 "this workstation is enrolled under another IT key "
                 f"(pinned {fingerprint(bytes.fromhex(pinned))})"
             )
-        device = state.get(s, state.DEVICE_ID) or str(uuid.uuid4())
+        device = state.get(s, state.DEVICE_ID)
+        revoked = bool(device) and _revoked_here(s, device, clinic_id, it_public)
         if current and state.get(s, state.FORMAT) != "2":
             _upgrade_from_v1(s)
+        elif revoked:
+            _restart_own_chain(s)
+        fresh = not device or revoked
+        if fresh:
+            device = str(uuid.uuid4())
         state.put(s, state.DEVICE_ID, device)
         state.put(s, state.CLINIC_ID, clinic_id)
         state.put(s, state.EVENT_BUS, event_bus)
         state.put(s, state.IT_PUBLIC, it_public.hex())
         state.put(s, state.FORMAT, "2")
-        return device
+        return device, fresh
 
     return store.write(do)
 
 
-def _upgrade_from_v1(s: Session) -> None:
-    """Version-1 chains are not read any more: restart ours, re-send every record signed."""
-    for key in (state.HEAD_SEQ, state.HEAD_SHA, state.REGISTRY):
+def _revoked_here(s: Session, device: str, clinic_id: str, it_public: bytes) -> bool:
+    """Does the registry this workstation has verified say IT revoked `device`?"""
+    try:
+        reg = Registry.from_meta(clinic_id, it_public, state.get(s, state.REGISTRY))
+    except (TrustError, ValueError):
+        return False
+    return device in reg.revoked
+
+
+def _restart_own_chain(s: Session) -> None:
+    """Start this workstation's chain again at 1 and mark every record to be sent once more."""
+    for key in (state.HEAD_SEQ, state.HEAD_SHA):
         state.put(s, key, "")
-    for cur in s.scalars(select(SyncCursor)):
-        cur.seq, cur.sha256 = 0, GENESIS  # keep max_clock: what we merged stays known
-    for row in s.scalars(select(SyncOutgoing).where(SyncOutgoing.uploaded_at.is_(None))):
-        s.delete(row)  # sealed under v1; their records go again below
+    for row in s.scalars(select(SyncOutgoing)):
+        s.delete(row)  # the old chain's bookkeeping; unsent ones' records go again below
     for st in s.scalars(select(SyncRecordState)):
         st.pending = True
+
+
+def _upgrade_from_v1(s: Session) -> None:
+    """Version-1 chains are not read any more: forget their positions, restart ours."""
+    state.put(s, state.REGISTRY, "")
+    for cur in s.scalars(select(SyncCursor)):
+        cur.seq, cur.sha256 = 0, GENESIS  # keep max_clock: what we merged stays known
+    _restart_own_chain(s)
 
 
 def require_identity(store: Store) -> Identity:
@@ -453,7 +476,7 @@ class SyncEngine:
             SYSTEM,
             "sync.quarantine",
             record_type="bundle",
-            record_id=key[-36:],
+            record_id=_key_device(key),
             detail={"object_key": key, "reason": reason[:200]},
         )
 
@@ -758,6 +781,12 @@ class SyncEngine:
             lambda uow: state.put(uow.session, state.LAST_SYNC, datetime.now(UTC).isoformat())
         )
         return report
+
+
+def _key_device(key: str) -> str:
+    """The device id in a bundle or snapshot key ('' for registry entries)."""
+    parts = key.split("/")
+    return parts[-2] if len(parts) >= 5 and parts[2] in {"dev", "snap"} else ""
 
 
 def event_record_type(event: str, payload_json: str) -> str:

@@ -98,16 +98,19 @@ def enrol_workstation(
     """Join this workstation to its clinic: pin IT's key, make device keys, write a request.
 
     The device keys go to the OS keyring (kept when they exist, so enrolling twice yields
-    the same request); IT approves the request with `novamind it enrol-device`.
+    the same request; new ones for a revoked device, which enrols as a new device); IT
+    approves the request with `novamind it enrol-device`.
     """
     info = enrolment.read_enrolment(path, passphrase)
     service, db = ctx.settings.keyring_service, ctx.settings.db_path
+    device, fresh = sync_engine.enrol(ctx.store, info.clinic_id, info.event_bus, info.it_public)
     try:
         dk = identity.load_device_keys(service, db)
     except KeyringUnavailableError:
+        fresh = True
+    if fresh:  # a new device (first enrolment, or after IT revoked the old one): new keys
         dk = identity.DeviceKeys.generate()
         identity.save_device_keys(service, db, dk)
-    device = sync_engine.enrol(ctx.store, info.clinic_id, info.event_bus, info.it_public)
     out = request or enrolment.request_path(ctx.settings.data_dir, device)
     req = enrolment.write_request(out, info.clinic_id, device, dk)
     ctx.store.write(

@@ -8,6 +8,7 @@ the version-2 enrolment and sync.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,17 @@ def _make_v1_state(ws, clinic_id: str) -> None:  # noqa: ANN001
         s.add(
             SyncCursor(device_id=OTHER_V1_DEVICE, seq=12, sha256="cd" * 32, max_clock=clock.now())
         )
+        for seq in range(1, 8):  # uploaded long ago: bookkeeping only
+            s.add(
+                SyncOutgoing(
+                    seq=seq,
+                    object_key=f"v1/{clinic_id}/dev/{OLD_DEVICE}/{seq:012d}.nmb",
+                    sha256="ef" * 32,
+                    data=b"",
+                    records=1,
+                    uploaded_at=datetime.now(UTC),
+                )
+            )
         s.add(
             SyncOutgoing(
                 seq=8,

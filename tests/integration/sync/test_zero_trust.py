@@ -26,6 +26,7 @@ from sync.transport import bundle_key, snapshot_key
 from tests.conftest import make_user
 from tests.integration.sync.forge import engine_of, entry_of, forge, next_position
 from tests.integration.sync.helpers import (
+    PASSPHRASE,
     Bucket,
     Workstation,
     add_patients,
@@ -255,6 +256,13 @@ def test_a_revoked_laptop_is_shut_out_and_the_clinic_key_rotates(
     with pytest.raises(BundleError):
         open_sealed(blob, stolen_ring.wrapper(1))
     assert engine_of(b).ring.current == 2
+    # recovered and enrolled again, the laptop becomes a new device IT must approve
+    again = sync_service.enrol_workstation(laptop.ctx, cli_actor(), bucket.enrolment, PASSPHRASE)
+    assert again.device_id != laptop_device
+    bucket.approve(again.request_path, CLINICAL)
+    laptop.sync()
+    b.sync()
+    assert after in dump(b)["patients"]  # its record arrives under the new, checked identity
 
 
 def test_duplicate_keys_become_conflicts_and_sync_goes_on(
