@@ -4,8 +4,12 @@
 - Accounts and access (`users`, `care_team`, `break_glass`) come only from devices whose
   certificate allows `admin`, and only when the record is authored by an active admin or IT
   account, or by IT at that admin workstation's console (`first-run`, `demo`, `os:<account>`).
+  One exception, so a clinician's new patient travels: a clinical device may send the
+  care-team row that assigns a clinician to a patient that same clinician registered
+  (user = author = the patient's author). A patient's author never changes (below), so this
+  grants nobody access to a patient someone else registered.
 - A signed note must match its content hash.
-- A remote record never moves a local record to another patient.
+- A remote record never moves a local record to another patient, nor changes its author.
 - Every reference (patient, user, note, series, ...) names a record this workstation holds or
   one in the same bundle: a dangling one would fail the whole pull at commit.
 
@@ -37,6 +41,25 @@ def may_send(roles: frozenset[str], table: str) -> bool:
     return ("admin" if table in ADMIN_TABLES else "clinical") in roles
 
 
+def self_assignment(values: dict[str, Any], patient_author: str | None) -> bool:
+    """A care-team row assigning its own author to a patient that author registered."""
+    author = values.get("author_id")
+    return bool(author) and values.get("user_id") == author and patient_author == author
+
+
+def may_send_record(
+    session: Session, roles: frozenset[str], table: str, values: dict[str, Any]
+) -> bool:
+    """`may_send`, plus a clinical device's self-assignment to a patient it registered."""
+    if may_send(roles, table):
+        return True
+    if table != "care_team" or "clinical" not in roles:
+        return False
+    patients = records.TABLES["patients"]
+    q = select(patients.c.author_id).where(patients.c.id == values.get("patient_id"))
+    return self_assignment(values, session.scalar(q))
+
+
 def _admin_accounts(session: Session) -> set[str]:
     q = select(User.id).where(
         User.role.in_(ADMIN_ACCOUNT_ROLES), User.active.is_(True), User.deleted_at.is_(None)
@@ -55,6 +78,8 @@ def check(session: Session, entries: list[dict[str, Any]], roles: frozenset[str]
     for e in sorted(entries, key=lambda e: (records.ORDER[e["t"]], str(e["v"].get("created_at")))):
         table, values = e["t"], e["v"]
         by_table[table].append(e)
+        if table == "care_team" and "clinical" in roles and _registered_by(session, e, by_table):
+            continue  # the registering clinician's own assignment (module docstring)
         if not may_send(roles, table):
             needed = "admin" if table in ADMIN_TABLES else "clinical"
             raise BundleError(f"{table} record from a device not certified for {needed}")
@@ -76,8 +101,26 @@ def check(session: Session, entries: list[dict[str, Any]], roles: frozenset[str]
             if values.get("content_sha256") != expected:
                 raise BundleError("signed clinical_notes record does not match its content hash")
     for table, batch in by_table.items():
-        _check_patient_unchanged(session, table, batch)
+        _check_unchanged(session, table, batch)
         _check_references(session, table, batch, by_table)
+
+
+def _registered_by(
+    session: Session, e: dict[str, Any], by_table: dict[str, list[dict[str, Any]]]
+) -> bool:
+    """Is this care-team entry its author's assignment to a patient that author registered?
+
+    The patient's author is read from this bundle or, when the patient is already held here,
+    from the local row (which no remote record can change).
+    """
+    pid = e["v"].get("patient_id")
+    patients = records.TABLES["patients"]
+    local = session.scalar(select(patients.c.author_id).where(patients.c.id == pid))
+    if local is None:
+        local = next(
+            (p["v"].get("author_id") for p in by_table["patients"] if p["id"] == pid), None
+        )
+    return self_assignment(e["v"], local)
 
 
 def _existing(session: Session, table: str, ids: set[str]) -> set[str]:
@@ -105,16 +148,20 @@ def _check_references(
             raise BundleError(f"{table} record refers to a {target} record not held here")
 
 
-def _check_patient_unchanged(session: Session, table: str, batch: list[dict[str, Any]]) -> None:
+def _check_unchanged(session: Session, table: str, batch: list[dict[str, Any]]) -> None:
+    """A remote record never moves a local one to another patient or gives it another author."""
     t = records.TABLES[table]
-    if "patient_id" not in t.c:
-        return
+    cols = [c for c in ("patient_id", "author_id") if c in t.c]
     ids = [e["id"] for e in batch]
-    local: dict[str, str] = {}
+    local: dict[str, tuple[Any, ...]] = {}
     for i in range(0, len(ids), 500):
-        q = select(t.c.id, t.c.patient_id).where(t.c.id.in_(ids[i : i + 500]))
-        local.update({rid: pid for rid, pid in session.execute(q)})
+        q = select(t.c.id, *(t.c[c] for c in cols)).where(t.c.id.in_(ids[i : i + 500]))
+        local.update({row[0]: tuple(row[1:]) for row in session.execute(q)})
     for e in batch:
         have = local.get(e["id"])
-        if have is not None and e["v"].get("patient_id") != have:
-            raise BundleError(f"{table} record would move to another patient")
+        if have is None:
+            continue
+        for col, value in zip(cols, have, strict=True):
+            if e["v"].get(col) != value:
+                what = "move to another patient" if col == "patient_id" else "change its author"
+                raise BundleError(f"{table} record would {what}")

@@ -18,8 +18,6 @@ import base64
 import json
 import logging
 import time
-import uuid
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,7 +26,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.errors import ConfigError, ValidationError
+from app.errors import ConfigError
 from app.events import PatientDataUpdated
 from app.store.models import (
     ActigraphyChunk,
@@ -41,7 +39,7 @@ from app.store.models import (
     utcnow,
 )
 from app.store.store import SYSTEM, Store, UnitOfWork
-from sync import authority, capture, merge, records, state
+from sync import authority, capture, merge, platform_events, records, state
 from sync.envelope import (
     DEFAULT_MAX_INFLATED,
     GENESIS,
@@ -56,6 +54,7 @@ from sync.envelope import (
 )
 from sync.hlc import Clock, HybridClock
 from sync.identity import DeviceKeys, TrustError, fingerprint, verify_raw
+from sync.membership import require_identity
 from sync.registry import MAX_ENTRY, Registry, registry_key, registry_prefix
 from sync.transport import (
     TooLargeError,
@@ -94,103 +93,6 @@ class SyncReport:
     conflicts: int = 0
     quarantined: list[str] = field(default_factory=list)
     snapshot_used: str = ""
-
-
-@dataclass(frozen=True)
-class Identity:
-    clinic_id: str
-    device_id: str
-    event_bus: str
-    it_public: bytes
-
-
-def enrol(store: Store, clinic_id: str, event_bus: str, it_public: bytes) -> tuple[str, bool]:
-    """Bind this store to a clinic and its IT key; returns (device id, whether it is new).
-
-    The device id is kept, except when IT revoked it: a revoked workstation that is enrolled
-    again becomes a new device, its own chain restarts and every record is sent once more
-    under the new identity (and checked like any other device's). A store that synced with
-    format version 1 keeps its records and device id; its chains start again under version 2.
-    """
-
-    def do(uow: UnitOfWork) -> tuple[str, bool]:
-        s = uow.session
-        current = state.get(s, state.CLINIC_ID)
-        if current and current != clinic_id:
-            raise ValidationError("this workstation is already enrolled in another clinic")
-        pinned = state.get(s, state.IT_PUBLIC)
-        if pinned and pinned != it_public.hex():
-            raise ValidationError(
-                "this workstation is enrolled under another IT key "
-                f"(pinned {fingerprint(bytes.fromhex(pinned))})"
-            )
-        device = state.get(s, state.DEVICE_ID)
-        revoked = bool(device) and _revoked_here(s, device, clinic_id, it_public)
-        if current and state.get(s, state.FORMAT) != "2":
-            _upgrade_from_v1(s)
-        elif revoked:
-            _restart_own_chain(s)
-        fresh = not device or revoked
-        if fresh:
-            device = str(uuid.uuid4())
-        state.put(s, state.DEVICE_ID, device)
-        state.put(s, state.CLINIC_ID, clinic_id)
-        state.put(s, state.EVENT_BUS, event_bus)
-        state.put(s, state.IT_PUBLIC, it_public.hex())
-        state.put(s, state.FORMAT, "2")
-        return device, fresh
-
-    return store.write(do)
-
-
-def _revoked_here(s: Session, device: str, clinic_id: str, it_public: bytes) -> bool:
-    """Does the registry this workstation has verified say IT revoked `device`?"""
-    try:
-        reg = Registry.from_meta(clinic_id, it_public, state.get(s, state.REGISTRY))
-    except (TrustError, ValueError):
-        return False
-    return device in reg.revoked
-
-
-def _restart_own_chain(s: Session) -> None:
-    """Start this workstation's chain again at 1 and mark every record to be sent once more."""
-    for key in (state.HEAD_SEQ, state.HEAD_SHA):
-        state.put(s, key, "")
-    for row in s.scalars(select(SyncOutgoing)):
-        s.delete(row)  # the old chain's bookkeeping; unsent ones' records go again below
-    for st in s.scalars(select(SyncRecordState)):
-        st.pending = True
-
-
-def _upgrade_from_v1(s: Session) -> None:
-    """Version-1 chains are not read any more: forget their positions, restart ours."""
-    state.put(s, state.REGISTRY, "")
-    for cur in s.scalars(select(SyncCursor)):
-        cur.seq, cur.sha256 = 0, GENESIS  # keep max_clock: what we merged stays known
-    _restart_own_chain(s)
-
-
-def require_identity(store: Store) -> Identity:
-    """This workstation's sync identity; a clear error (naming version 1 if so) when none."""
-    ident = store.read(identity)
-    if ident is not None:
-        return ident
-    v1 = store.read(lambda s: bool(state.get(s, state.CLINIC_ID)))
-    raise ConfigError(
-        "This workstation synced with format version 1 and is not enrolled for version 2."
-        if v1
-        else "This workstation is not enrolled for sync.",
-        hint="Ask IT for the enrolment file and run 'novamind sync enrol FILE'.",
-    )
-
-
-def identity(session: Session) -> Identity | None:
-    clinic = state.get(session, state.CLINIC_ID)
-    device = state.get(session, state.DEVICE_ID)
-    pinned = state.get(session, state.IT_PUBLIC)
-    if not clinic or not device or not pinned or state.get(session, state.FORMAT) != "2":
-        return None
-    return Identity(clinic, device, state.get(session, state.EVENT_BUS), bytes.fromhex(pinned))
 
 
 class SyncEngine:
@@ -306,7 +208,9 @@ class SyncEngine:
                     SyncRecordState.pending.is_(True), SyncRecordState.table_name.in_(local_only)
                 )
             ):
-                st.pending = False
+                values = json.loads(st.values_json)
+                if not authority.may_send_record(s, roles, st.table_name, values):
+                    st.pending = False
         q = (
             select(SyncRecordState)
             .where(SyncRecordState.pending.is_(True))
@@ -386,11 +290,7 @@ class SyncEngine:
         row.data = b""  # the bucket has it now; keep only its sequence number and hash
 
     def publish_events(self) -> int:
-        """Tell the clinic's EventBridge what changed: an allow-list of codes and counts only.
-
-        Detail keys: event, clinic_id, device_id, bundle_key, record_type, count. No patient
-        id, score, probability or rule name ever leaves the workstation this way.
-        """
+        """Tell the clinic's EventBridge what changed (sync.platform_events: codes, counts)."""
         if not self.id.event_bus:
             return 0
         upto = self.store.read(lambda s: int(state.get(s, state.CAPTURE_OUTBOX) or "0"))
@@ -407,10 +307,8 @@ class SyncEngine:
         if not rows:
             return 0
         head = self.store.read(lambda s: int(state.get(s, state.HEAD_SEQ) or "0"))
-        entries = [
-            {"Source": "novamind.desktop", "DetailType": event, "Detail": json.dumps(detail)}
-            for event, detail in self._event_details(rows, head)
-        ]
+        key = bundle_key(self.id.clinic_id, self.id.device_id, head) if head else ""
+        entries = platform_events.summarise(rows, self.id.clinic_id, self.id.device_id, key)
         failed = self.transport.put_events(self.id.event_bus, entries)
         if failed:
             log.warning("sync: EventBridge refused %d of %d events", failed, len(entries))
@@ -424,28 +322,6 @@ class SyncEngine:
 
         self.store.write(mark)
         return len(entries)
-
-    def _event_details(
-        self, rows: list[tuple[int, str, str]], head: int
-    ) -> list[tuple[str, dict[str, Any]]]:
-        counts: dict[tuple[str, str], int] = defaultdict(int)
-        for _, event, payload in rows:
-            counts[(event, event_record_type(event, payload))] += 1
-        key = bundle_key(self.id.clinic_id, self.id.device_id, head) if head else ""
-        return [
-            (
-                event,
-                {
-                    "event": event,
-                    "clinic_id": self.id.clinic_id,
-                    "device_id": self.id.device_id,
-                    "bundle_key": key,
-                    "record_type": record_type,
-                    "count": n,
-                },
-            )
-            for (event, record_type), n in sorted(counts.items())
-        ]
 
     # ---- pull -------------------------------------------------------------------------
 
@@ -787,18 +663,6 @@ def _key_device(key: str) -> str:
     """The device id in a bundle or snapshot key ('' for registry entries)."""
     parts = key.split("/")
     return parts[-2] if len(parts) >= 5 and parts[2] in {"dev", "snap"} else ""
-
-
-def event_record_type(event: str, payload_json: str) -> str:
-    """The table an outbox event concerns (its record type), from its name or payload."""
-    if event in records.EVENT_ID_FIELDS:
-        return records.EVENT_ID_FIELDS[event][0]
-    try:
-        payload = json.loads(payload_json)
-    except ValueError:
-        return ""
-    table = records.RECORD_TYPE_TABLE.get(str(payload.get("record_type", "")))
-    return table or ""
 
 
 def _cursor(s: Session, applied: dict[str, SyncCursor], device: str) -> SyncCursor:

@@ -29,7 +29,7 @@ from app.security import rbac
 from app.services.context import AppContext, actor_of
 from app.store.models import SyncConflict, SyncQuarantine, utcnow
 from app.store.store import Actor, UnitOfWork
-from sync import collisions, enrolment, identity, records, state
+from sync import collisions, enrolment, identity, membership, records, state
 from sync import engine as sync_engine
 from sync.transport import Endpoint, Transport, TransportError
 
@@ -103,7 +103,7 @@ def enrol_workstation(
     """
     info = enrolment.read_enrolment(path, passphrase)
     service, db = ctx.settings.keyring_service, ctx.settings.db_path
-    device, fresh = sync_engine.enrol(ctx.store, info.clinic_id, info.event_bus, info.it_public)
+    device, fresh = membership.enrol(ctx.store, info.clinic_id, info.event_bus, info.it_public)
     try:
         dk = identity.load_device_keys(service, db)
     except KeyringUnavailableError:
@@ -136,7 +136,7 @@ def limits_from_settings(ctx: AppContext) -> sync_engine.Limits:
 
 
 def make_engine(ctx: AppContext, transport: Transport | None = None) -> sync_engine.SyncEngine:
-    sync_engine.require_identity(ctx.store)
+    membership.require_identity(ctx.store)
     dk = identity.load_device_keys(ctx.settings.keyring_service, ctx.settings.db_path)
     transport = transport or Transport(endpoint_from_settings(ctx))
     return sync_engine.SyncEngine(ctx.store, transport, dk, limits_from_settings(ctx))
@@ -178,7 +178,7 @@ def sync_status(ctx: AppContext) -> SyncStatus:
 
     def read(s: Session) -> SyncStatus:
         counts = sync_engine.status_counts(s)
-        return SyncStatus(enrolled=sync_engine.identity(s) is not None, **counts)
+        return SyncStatus(enrolled=membership.identity(s) is not None, **counts)
 
     return ctx.store.read(read)
 

@@ -7,6 +7,7 @@ store they are checked against is a second real store that already holds their p
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -107,6 +108,7 @@ def test_table_authority(
         entry["v"] = {k: entry["v"].get(k) for k in records.columns("break_glass")}
     else:
         entry = json.loads(json.dumps(entries[table]))
+        entry["id"] = str(uuid.uuid4())  # a new record: its author is the one under test
     entry["v"]["author_id"] = entries["_authors"][author]
     roles = ROLES[cert]
     check = lambda: ctx.store.read(lambda s: authority.check(s, [entry], roles))  # noqa: E731
@@ -156,3 +158,30 @@ def test_demo_users_path_exists(tmp_path: Path) -> None:
 
     assert cli_actor().id.startswith(authority.CONSOLE_PREFIX)
     assert {"first-run", "demo"} <= authority.CONSOLE_AUTHORS
+
+
+def test_self_assignment_to_an_own_new_patient_only(
+    demo: tuple[AppContext, dict[str, Any]],
+) -> None:
+    """The one care-team row a clinical device may send: its clinician on a patient that
+    clinician registers (new, in the same bundle) — never on someone else's patient."""
+    ctx, entries = demo
+    clinician = entries["_authors"]["clinician-account"]
+    patient = json.loads(json.dumps(entries["patients"]))
+    patient.update(id="0f000000-0000-4000-8000-000000000001")
+    patient["v"].update(author_id=clinician, mrn="NEW-MRN-1")
+    row = json.loads(json.dumps(entries["care_team"]))
+    row.update(id="0f000000-0000-4000-8000-000000000002")
+    row["v"].update(patient_id=patient["id"], user_id=clinician, author_id=clinician)
+    clinical = ROLES["clinical"]
+    ctx.store.read(lambda s: authority.check(s, [patient, row], clinical))
+    someone_elses = dict(row, v={**row["v"], "patient_id": entries["care_team"]["v"]["patient_id"]})
+    with pytest.raises(BundleError, match="care_team"):
+        ctx.store.read(lambda s: authority.check(s, [someone_elses], clinical))
+    other_user = dict(row, v={**row["v"], "user_id": entries["_authors"]["admin-account"]})
+    with pytest.raises(BundleError, match="care_team"):
+        ctx.store.read(lambda s: authority.check(s, [patient, other_user], clinical))
+    stolen = json.loads(json.dumps(entries["patients"]))
+    stolen["v"]["author_id"] = clinician  # first make someone else's patient "mine"
+    with pytest.raises(BundleError, match="change its author"):
+        ctx.store.read(lambda s: authority.check(s, [stolen], clinical))

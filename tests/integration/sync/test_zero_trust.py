@@ -105,6 +105,29 @@ def test_a_clinical_laptop_cannot_create_a_supervisor_anywhere(
     assert pid not in dump(b)["patients"]  # nothing of the bundle, not even its patient
 
 
+def test_a_clinician_s_new_patient_travels_from_a_clinical_workstation(
+    bucket: Bucket, clinic: tuple[Workstation, ...]
+) -> None:
+    from app.services import auth, patients
+
+    a, b, _ = clinic
+    make_user(a.ctx, "dr.ward", Role.CLINICIAN)  # accounts are made on the admin workstation
+    a.sync(), b.sync()
+    doc = auth.login(b.ctx, "dr.ward", "correct horse battery")
+    pid = patients.create_patient(
+        b.ctx, doc, mrn="W-1", given_name="G", family_name="F",
+        birth_date=date(1990, 1, 1), sex="female",
+    )  # fmt: skip
+    report = b.sync()
+    assert report.quarantined == [] and report.bundles_pushed == 1
+    assert a.sync().quarantined == []
+    da = dump(a)
+    assert pid in da["patients"]
+    assert any(
+        c["patient_id"] == pid and c["user_id"] == doc.user_id for c in da["care_team"].values()
+    )
+
+
 def test_an_admin_device_cannot_relay_an_account_a_clinician_authored(
     bucket: Bucket, clinic: tuple[Workstation, ...]
 ) -> None:
