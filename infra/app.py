@@ -12,13 +12,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import aws_cdk as cdk  # noqa: E402
-from novamind_infra.clinic_stack import ClinicBackendStack  # noqa: E402
+from novamind_infra.clinic_stack import FEATURE_FLAGS, ClinicBackendStack  # noqa: E402
 from novamind_infra.params import ClinicParams, demo_params  # noqa: E402
 
 
 def main() -> None:
     """Synthesize the stack of the clinic named by the CDK context (demo clinic if none)."""
-    app = cdk.App(analytics_reporting=False)
+    app = cdk.App(analytics_reporting=False, context=FEATURE_FLAGS)
     demo = demo_params()
     params = ClinicParams(
         app.node.try_get_context("clinic_id") or demo.clinic_id,

@@ -18,8 +18,8 @@ DEMO_RETENTION_DAYS = 2555  # about 7 years
 class ClinicParams:
     """What varies per clinic: its sync clinic id (UUID), AWS region and retention in days.
 
-    Retention is the Object Lock period of audit-chain heads and how long superseded
-    (noncurrent) bundle versions are kept.
+    Retention is the Object Lock period of audit-chain heads and how long S3 access logs and
+    CloudTrail log files are kept. Bundle versions are never expired (every version is kept).
     """
 
     clinic_id: str
@@ -57,8 +57,8 @@ class ClinicParams:
 
     @property
     def prefix(self) -> str:
-        """The clinic's key prefix in the buckets (see docs/sync-format.md)."""
-        return f"v1/{self.clinic_id}/"
+        """The clinic's key prefix in the buckets (sync format version 2, docs/sync-format.md)."""
+        return f"v2/{self.clinic_id}/"
 
 
 def demo_params() -> ClinicParams:

@@ -1,9 +1,11 @@
 """Deploy a synthesized CloudFormation template into moto's server with the plain AWS APIs.
 
-moto's CloudFormation lacks AWS::S3::BucketPolicy and AWS::IAM::Group, so this does what
+moto's CloudFormation lacks AWS::S3::BucketPolicy, AWS::IAM::Group and several properties the
+stack uses (permissions boundaries, bucket logging, trail event selectors), so this does what
 CloudFormation would: resolves Ref / Fn::GetAtt / Fn::Join, creates resources in dependency
-order and applies every property. An unknown resource type or property is an error, never
-skipped, so a change to the CDK stack cannot silently go untested here.
+order and applies every property. Every resource type of the stack, the CloudTrail trail
+included, is created for real through moto's APIs. An unknown resource type or property is an
+error, never skipped, so a change to the CDK stack cannot silently go untested here.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ HANDLED_PROPS = {
     "AWS::S3::Bucket": {
         "BucketEncryption",
         "LifecycleConfiguration",
+        "LoggingConfiguration",
         "ObjectLockConfiguration",
         "ObjectLockEnabled",
         "OwnershipControls",
@@ -29,10 +32,28 @@ HANDLED_PROPS = {
         "VersioningConfiguration",
     },
     "AWS::S3::BucketPolicy": {"Bucket", "PolicyDocument"},
-    "AWS::Events::EventBus": {"Name"},
-    "AWS::IAM::Role": {"AssumeRolePolicyDocument", "Description", "MaxSessionDuration"},
+    "AWS::Events::EventBus": {"Name", "KmsKeyIdentifier"},
+    "AWS::IAM::Role": {
+        "AssumeRolePolicyDocument",
+        "Description",
+        "MaxSessionDuration",
+        "Path",
+        "PermissionsBoundary",
+    },
     "AWS::IAM::Group": {"Path"},
     "AWS::IAM::Policy": {"PolicyDocument", "PolicyName", "Roles", "Groups"},
+    "AWS::IAM::ManagedPolicy": {"Description", "Path", "PolicyDocument"},
+    "AWS::CloudTrail::Trail": {
+        "EnableLogFileValidation",
+        "EventSelectors",
+        "IncludeGlobalServiceEvents",
+        "IsLogging",
+        "IsMultiRegionTrail",
+        "KMSKeyId",
+        "S3BucketName",
+        "S3KeyPrefix",
+        "TrailName",
+    },
 }
 
 
@@ -131,13 +152,16 @@ def _lifecycle_rule(r: dict[str, Any]) -> dict[str, Any]:
         out["AbortIncompleteMultipartUpload"] = r["AbortIncompleteMultipartUpload"]
     if "NoncurrentVersionExpiration" in r:
         out["NoncurrentVersionExpiration"] = r["NoncurrentVersionExpiration"]
+    if "ExpirationInDays" in r:
+        out["Expiration"] = {"Days": r["ExpirationInDays"]}
     if "Transitions" in r:
         out["Transitions"] = [
             {"StorageClass": t["StorageClass"], "Days": t["TransitionInDays"]}
             for t in r["Transitions"]
         ]
     unknown = set(r) - {"Id", "Status", "Prefix", "AbortIncompleteMultipartUpload",
-                        "NoncurrentVersionExpiration", "Transitions"}  # fmt: skip
+                        "NoncurrentVersionExpiration", "ExpirationInDays",
+                        "Transitions"}  # fmt: skip
     if unknown:
         raise ValueError(f"lifecycle rule {r['Id']}: properties not handled {sorted(unknown)}")
     return out
@@ -148,7 +172,12 @@ def deploy(template: dict[str, Any], url: str, region: str, stack: str) -> Deplo
     kw = {"endpoint_url": url, "region_name": region}
     s3, kms = boto3.client("s3", **kw), boto3.client("kms", **kw)
     iam, events = boto3.client("iam", **kw), boto3.client("events", **kw)
+    trails = boto3.client("cloudtrail", **kw)
     d = Deployed(region)
+    # Bucket logging is applied after every resource exists: moto checks at once that the
+    # target bucket's policy lets logging.s3.amazonaws.com write, and that policy names the
+    # source buckets (aws:SourceArn), so it is created after them.
+    logging_configs: list[tuple[str, dict[str, Any]]] = []
     res = _Resolver(d, stack)
     resources = template["Resources"]
     for lid in _order(resources):
@@ -212,6 +241,8 @@ def deploy(template: dict[str, Any], url: str, region: str, stack: str) -> Deplo
                 s3.put_object_lock_configuration(
                     Bucket=name, ObjectLockConfiguration=props["ObjectLockConfiguration"]
                 )
+            if "LoggingConfiguration" in props:
+                logging_configs.append((name, props["LoggingConfiguration"]))
             d.physical[lid], d.arns[lid] = name, f"arn:aws:s3:::{name}"
         elif rtype == "AWS::S3::BucketPolicy":
             doc = dict(props["PolicyDocument"])
@@ -224,16 +255,48 @@ def deploy(template: dict[str, Any], url: str, region: str, stack: str) -> Deplo
                 s3.put_bucket_policy(Bucket=props["Bucket"], Policy=json.dumps(doc))
             d.physical[lid] = props["Bucket"]
         elif rtype == "AWS::Events::EventBus":
-            arn = events.create_event_bus(Name=props["Name"])["EventBusArn"]
+            bus_kw = {"KmsKeyIdentifier": props["KmsKeyIdentifier"]} if props.get(
+                "KmsKeyIdentifier") else {}  # fmt: skip
+            arn = events.create_event_bus(Name=props["Name"], **bus_kw)["EventBusArn"]
             d.physical[lid], d.arns[lid] = props["Name"], arn
+        elif rtype == "AWS::IAM::ManagedPolicy":
+            arn = iam.create_policy(
+                PolicyName=_name(stack, lid, 128),
+                Path=props.get("Path", "/"),
+                PolicyDocument=json.dumps(props["PolicyDocument"]),
+                Description=props.get("Description", ""),
+            )["Policy"]["Arn"]
+            d.physical[lid] = d.arns[lid] = arn  # Ref of a managed policy is its ARN
         elif rtype == "AWS::IAM::Role":
+            role_kw = {"PermissionsBoundary": props["PermissionsBoundary"]} if props.get(
+                "PermissionsBoundary") else {}  # fmt: skip
             role = iam.create_role(
                 RoleName=_name(stack, lid, 64),
+                Path=props.get("Path", "/"),
                 AssumeRolePolicyDocument=json.dumps(props["AssumeRolePolicyDocument"]),
                 Description=props.get("Description", ""),
                 MaxSessionDuration=int(props.get("MaxSessionDuration", 3600)),
+                **role_kw,
             )["Role"]
             d.physical[lid], d.arns[lid] = role["RoleName"], role["Arn"]
+        elif rtype == "AWS::CloudTrail::Trail":
+            trail_kw = {"KmsKeyId": props["KMSKeyId"]} if props.get("KMSKeyId") else {}
+            trail = trails.create_trail(
+                Name=props["TrailName"],
+                S3BucketName=props["S3BucketName"],
+                S3KeyPrefix=props.get("S3KeyPrefix", ""),
+                IncludeGlobalServiceEvents=bool(props.get("IncludeGlobalServiceEvents", True)),
+                IsMultiRegionTrail=bool(props.get("IsMultiRegionTrail", False)),
+                EnableLogFileValidation=bool(props.get("EnableLogFileValidation", False)),
+                **trail_kw,
+            )
+            if props.get("EventSelectors"):
+                trails.put_event_selectors(
+                    TrailName=props["TrailName"], EventSelectors=props["EventSelectors"]
+                )
+            if props.get("IsLogging"):
+                trails.start_logging(Name=props["TrailName"])
+            d.physical[lid], d.arns[lid] = props["TrailName"], trail["TrailARN"]
         elif rtype == "AWS::IAM::Group":
             group = iam.create_group(GroupName=_name(stack, lid, 128), Path=props["Path"])["Group"]
             d.physical[lid], d.arns[lid] = group["GroupName"], group["Arn"]
@@ -248,5 +311,18 @@ def deploy(template: dict[str, Any], url: str, region: str, stack: str) -> Deplo
                     GroupName=group, PolicyName=props["PolicyName"], PolicyDocument=doc
                 )
             d.physical[lid] = props["PolicyName"]
+    for bucket, cfg in logging_configs:
+        unknown = set(cfg) - {"DestinationBucketName", "LogFilePrefix"}
+        if unknown:
+            raise ValueError(f"{bucket}: logging properties not handled {sorted(unknown)}")
+        s3.put_bucket_logging(
+            Bucket=bucket,
+            BucketLoggingStatus={
+                "LoggingEnabled": {
+                    "TargetBucket": cfg["DestinationBucketName"],
+                    "TargetPrefix": cfg.get("LogFilePrefix", ""),
+                }
+            },
+        )
     d.outputs = {k: str(res(v["Value"])) for k, v in template.get("Outputs", {}).items()}
     return d
