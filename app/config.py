@@ -44,6 +44,7 @@ class Settings:
     sync_endpoint: str = ""
     sync_bucket: str = ""
     sync_region: str = "us-east-1"
+    sync_role_arn: str = ""  # workstation role assumed with the device's session tag
     sync_max_clock_skew_s: int = 300  # a bundle whose clocks run further ahead is quarantined
     sync_max_bundle_mb: int = 32  # download cap per bundle or snapshot
     sync_max_inflated_mb: int = 64  # decompression cap per bundle body
@@ -87,6 +88,7 @@ _TYPES: dict[str, type] = {
     "sync_endpoint": str,
     "sync_bucket": str,
     "sync_region": str,
+    "sync_role_arn": str,
     "sync_max_clock_skew_s": int,
     "sync_max_bundle_mb": int,
     "sync_max_inflated_mb": int,

@@ -67,6 +67,11 @@ class Endpoint:
     ca_bundle: str = ""
     access_key: str = ""
     secret_key: str = ""
+    role_arn: str = ""  # assumed with the device's session tag (IAM's per-device prefixes)
+    device_tag: str = ""  # this workstation's device id, the `novamind-device` session tag
+
+
+DEVICE_TAG = "novamind-device"
 
 
 LAYOUT = "v2"
@@ -137,8 +142,36 @@ class Transport:
             kwargs["aws_access_key_id"] = endpoint.access_key
             kwargs["aws_secret_access_key"] = endpoint.secret_key
         session = boto3.session.Session()
+        if endpoint.role_arn:
+            kwargs.update(self._assume_role(session, kwargs))
         self.s3 = session.client("s3", **kwargs)
         self.events = session.client("events", **kwargs)
+
+    def _assume_role(self, session: Any, kwargs: dict[str, Any]) -> dict[str, str]:  # noqa: ANN401
+        """Temporary credentials of the workstation role, tagged with this device's id.
+
+        The role's policy names `${aws:PrincipalTag/novamind-device}` in the object keys it
+        may write, so the bucket itself refuses a write under another device's prefix. The
+        credentials last an hour; a Transport is made for each sync cycle.
+        """
+        if not self.endpoint.device_tag:
+            raise TransportError("a sync role is configured but this workstation has no device id")
+        sts = session.client("sts", **kwargs)
+        out = self._retry(
+            "assume role",
+            lambda: sts.assume_role(
+                RoleArn=self.endpoint.role_arn,
+                RoleSessionName=f"novamind-{self.endpoint.device_tag[:8]}",
+                Tags=[{"Key": DEVICE_TAG, "Value": self.endpoint.device_tag}],
+                DurationSeconds=3600,
+            ),
+        )
+        c = out["Credentials"]
+        return {
+            "aws_access_key_id": c["AccessKeyId"],
+            "aws_secret_access_key": c["SecretAccessKey"],
+            "aws_session_token": c["SessionToken"],
+        }
 
     def _retry(self, what: str, fn: Callable[[], T]) -> T:
         """Run `fn`, retrying transient failures with capped exponential backoff + full jitter."""

@@ -63,12 +63,14 @@ class ConflictView:
 
 
 def endpoint_from_settings(ctx: AppContext) -> Endpoint:
-    """The bucket, endpoint, proxy and CA bundle from IT policy."""
-    return endpoint_from(ctx.settings)
+    """The bucket, endpoint, proxy, CA bundle and workstation role from IT policy."""
+    ident = ctx.store.read(membership.identity)
+    return endpoint_from(ctx.settings, device=ident.device_id if ident else "")
 
 
-def endpoint_from(s: Settings) -> Endpoint:
-    """The bucket, endpoint, proxy and CA bundle of these settings."""
+def endpoint_from(s: Settings, device: str = "") -> Endpoint:
+    """The bucket, endpoint, proxy and CA bundle of these settings (the role only with a
+    device id: IT's own commands run with IT's credentials)."""
     if not s.sync_bucket:
         raise ConfigError(
             "No sync bucket is configured.", hint="IT sets sync_bucket in the site policy."
@@ -79,6 +81,8 @@ def endpoint_from(s: Settings) -> Endpoint:
         endpoint_url=s.sync_endpoint,
         proxy=s.proxy,
         ca_bundle=s.ca_bundle,
+        role_arn=s.sync_role_arn if device else "",
+        device_tag=device,
     )
 
 

@@ -460,3 +460,35 @@ def test_a_workstation_waits_for_it_before_syncing(bucket: Bucket, tmp_path: Pat
         assert json.loads(request.read_text())["doc"]["device_id"] == device_of(ws)
     finally:
         ws.close()
+
+
+def test_sync_assumes_the_workstation_role_tagged_with_its_device(bucket: Bucket) -> None:
+    """With `sync_role_arn` set, every cycle's S3 calls run as the workstation role under this
+    device's session tag (what IAM's per-device prefixes key on, see infra/)."""
+    import boto3
+
+    from sync.transport import Endpoint, Transport, TransportError
+
+    iam = boto3.client("iam", endpoint_url=bucket.url, region_name="us-east-1")
+    role = iam.create_role(
+        RoleName="NovamindWorkstationRole",
+        AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
+    )["Role"]["Arn"]
+    device = "3c9d2b7e-0000-4000-8000-000000000001"
+    endpoint = bucket.endpoint()
+    t = Transport(Endpoint(**{**endpoint.__dict__, "role_arn": role, "device_tag": device}))
+    creds = t.s3._request_signer._credentials
+    assert creds.token and creds.access_key != endpoint.access_key  # temporary role credentials
+    sts = boto3.client(
+        "sts",
+        endpoint_url=bucket.url,
+        region_name="us-east-1",
+        aws_access_key_id=creds.access_key,
+        aws_secret_access_key=creds.secret_key,
+        aws_session_token=creds.token,
+    )
+    arn = sts.get_caller_identity()["Arn"]
+    assert "NovamindWorkstationRole" in arn and f"novamind-{device[:8]}" in arn
+    assert t.put_create_only(f"v2/c/dev/{device}/000000000001.nmb", b"x") is True
+    with pytest.raises(TransportError, match="no device id"):
+        Transport(Endpoint(**{**endpoint.__dict__, "role_arn": role}))
