@@ -39,7 +39,7 @@ from app.store.models import (
     utcnow,
 )
 from app.store.store import SYSTEM, Store, UnitOfWork
-from sync import authority, capture, merge, platform_events, records, state
+from sync import authority, capture, feed, merge, platform_events, records, state
 from sync.envelope import (
     DEFAULT_MAX_INFLATED,
     GENESIS,
@@ -61,7 +61,7 @@ from sync.transport import (
     Transport,
     bundle_key,
     device_prefix,
-    devices_prefix,
+    feed_key,
     parse_seq,
     snapshot_key,
     snapshots_prefix,
@@ -279,6 +279,8 @@ class SyncEngine:
         for seq, key, n in todo:
             data = self.store.read(lambda s, q=seq: s.get(SyncOutgoing, q).data)
             self.transport.put_create_only(key, data)
+            marker = feed_key(self.id.clinic_id, self._now_ms(), self.id.device_id, seq)
+            self.transport.put_create_only(marker, b"")  # before marking: a crash re-sends it
             self.store.write(lambda uow, q=seq: self._mark_uploaded(uow.session, q))
             records_sent += n
         return len(todo), records_sent
@@ -407,9 +409,16 @@ class SyncEngine:
         good: list[tuple[str, Header, list[dict[str, Any]], str, frozenset[str]]] = []
         bad: list[str] = []
         refreshed = False
-        for device in self.transport.list_children(devices_prefix(clinic)):
-            if device == self.id.device_id:
-                continue
+        to_list = feed.devices_to_list(
+            self.store,
+            self.transport,
+            clinic,
+            self.id.device_id,
+            {d: seq for d, (seq, _) in cursors.items()},
+            max(2 * self.limits.max_skew_ms, 60_000),
+            self._now_ms,
+        )
+        for device in to_list:
             if device not in self.registry.devices and not refreshed:
                 self.refresh_registry()  # approved since this cycle began?
                 refreshed = True

@@ -19,6 +19,9 @@ LAST_ERROR = "sync.last_error"
 FORMAT = "sync.format"  # "2" once enrolled with signed bundles (absent: version 1 or never)
 IT_PUBLIC = "sync.it_public_key"  # hex: the clinic IT key pinned at enrolment
 REGISTRY = "sync.registry"  # every verified registry entry (JSON list of base64)
+FEED_AFTER = "sync.feed_after_ms"  # newest feed marker seen (writer's milliseconds)
+FEED_HEADS = "sync.feed_heads"  # {device: highest bundle number a marker announced} (JSON)
+FULL_SCAN_AT = "sync.full_scan_ms"  # when every device prefix was last listed (local ms)
 
 
 def get(session: Session, key: str, default: str = "") -> str:

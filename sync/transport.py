@@ -5,6 +5,7 @@ Object keys hold only the clinic id, the device id and the sequence number:
     v2/<clinic>/dev/<device>/<seq:012d>.nmb     change bundles
     v2/<clinic>/snap/<device>/<seq:012d>.nms    snapshots
     v2/<clinic>/registry/<seq:012d>.nmr         IT's device registry (sync.registry)
+    v2/<clinic>/feed/<ms:013d>/<device>/<seq:012d>.nmf   empty marker: "this bundle exists"
 
 Writes use `If-None-Match: *`, so a retry after a crash can never overwrite anything. Each
 write carries its SHA-256 (`ChecksumSHA256`, checked by S3 on arrival); when the server
@@ -95,6 +96,29 @@ def bundle_key(clinic: str, device: str, seq: int) -> str:
 
 def snapshot_key(clinic: str, device: str, seq: int) -> str:
     return f"{snapshots_prefix(clinic)}{device}/{seq:012d}.nms"
+
+
+def feed_prefix(clinic: str) -> str:
+    return f"{LAYOUT}/{clinic}/feed/"
+
+
+def feed_key(clinic: str, ms: int, device: str, seq: int) -> str:
+    return f"{feed_prefix(clinic)}{ms:013d}/{device}/{seq:012d}.nmf"
+
+
+def parse_feed_key(key: str) -> tuple[int, str, int]:
+    """(milliseconds, device, seq) of a feed marker; ValueError when the key is not one.
+
+    Exactly three segments after `feed/`: IAM's `feed/*/<own device>/*` also matches deeper
+    keys, which must not be read as another device's marker.
+    """
+    parts = key.split("/")
+    if len(parts) != 6 or parts[2] != "feed":
+        raise ValueError("not a feed marker")
+    ms, device, last = parts[3:]
+    if len(ms) != 13 or not ms.isdigit() or not last.endswith(".nmf"):
+        raise ValueError("not a feed marker")
+    return int(ms), device, parse_seq(last)
 
 
 def sha256_b64(data: bytes) -> str:

@@ -17,6 +17,11 @@ DEVICE_VAR = "${aws:PrincipalTag/novamind-device}"
 OWN_DEVICE_PATH = re.compile(
     r"^/v2/[0-9a-f-]{36}/(dev|snap|audit)/" + re.escape(DEVICE_VAR) + r"/\*$"
 )
+# ... and, in the bundle bucket's change feed, only markers keyed on its own device
+# (feed/<ms:013d>/<device>/<seq:012d>.nmf): exactly this resource, nothing else under feed/.
+OWN_FEED_PATH = re.compile(r"^/v2/[0-9a-f-]{36}/feed/\*/" + re.escape(DEVICE_VAR) + r"/\*$")
+# A feed marker of a device other than the caller's (no session tag value can match it).
+OTHER_DEVICE = "00000000-0000-4000-8000-00000000000f"
 # IAM actions that change who may do what: an Allow of any of them is privilege escalation
 # unless it is the one exception the design names (IT's session revocation on the
 # workstation role, which has a boundary IT cannot change).
@@ -345,13 +350,15 @@ def _device_tag_condition(st: dict[str, Any]) -> bool:
 
 
 def _workstation_findings(t: Template, role_id: str, bundle_id: str, clinic: str) -> list[str]:
-    """Per-device prefixes: every object the role may create is under its own device id."""
+    """Per-device prefixes: every object the role may create is under its own device id (its
+    dev/, snap/, audit/ prefixes, and feed markers keyed on it in the bundle bucket)."""
     out: list[str] = []
     boundary = _boundary(t, role_id)
     if boundary is None:
         out.append("workstation role: no permissions boundary")
     docs = _role_docs(t, role_id) + ([boundary] if boundary else [])
     registry_key = f"/v2/{clinic}/registry/000000000001.nmr"
+    other_feed_key = f"/v2/{clinic}/feed/0000000000001/{OTHER_DEVICE}/000000000001.nmf"
     for pid, doc in docs:
         for st in _statements(doc):
             if st.get("Effect") != "Allow" or not _touches(
@@ -361,13 +368,18 @@ def _workstation_findings(t: Template, role_id: str, bundle_id: str, clinic: str
             for res in _as_list(st.get("Resource", [])):
                 text = _render(res)
                 bucket, _, path = text.partition(">")
-                if not bucket.startswith("<") or not OWN_DEVICE_PATH.match(path):
+                own_feed = bucket == f"<{bundle_id}" and OWN_FEED_PATH.match(path)
+                if not bucket.startswith("<") or not (OWN_DEVICE_PATH.match(path) or own_feed):
                     out.append(
                         f"workstation role {pid}: PutObject on {text} is not limited to the "
                         "device's own prefix (${aws:PrincipalTag/novamind-device})"
                     )
                 if bucket == f"<{bundle_id}" and fnmatch.fnmatchcase(registry_key, path):
                     out.append(f"workstation role {pid}: may write the registry ({text})")
+                if bucket == f"<{bundle_id}" and fnmatch.fnmatchcase(other_feed_key, path):
+                    out.append(
+                        f"workstation role {pid}: may write another device's feed markers ({text})"
+                    )
     trust = _statements(
         t["Resources"][role_id].get("Properties", {}).get("AssumeRolePolicyDocument", {})
     )

@@ -2,10 +2,11 @@
 encrypted event bus, KMS key, roles and permissions boundaries.
 
 Workstations get exactly the calls the desktop's sync makes (docs/sync-format.md):
-PutObject (create-only) under their OWN device's dev/ and snap/ prefixes (the device id comes
-from the session tag `novamind-device`, see `_workstation_role`), GetObject/HeadObject and
-ListBucket under the clinic prefix, PutEvents on the clinic bus, and the KMS data-key calls
-that SSE-KMS needs, only via S3. No wildcard actions anywhere in workstation policies. Only
+PutObject (create-only) under their OWN device's dev/ and snap/ prefixes and, in the change
+feed, only markers keyed on their own device (feed/*/<device>/*; the device id comes from the
+session tag `novamind-device`, see `_workstation_role`), GetObject/HeadObject and ListBucket
+under the clinic prefix, PutEvents on the clinic bus, and the KMS data-key calls that SSE-KMS
+needs, only via S3. No wildcard actions anywhere in workstation policies. Only
 IT's role writes the device registry (`registry/`), and IT cannot raise its own rights.
 """
 
@@ -272,6 +273,15 @@ class ClinicBackendStack(cdk.Stack):
                     self.bundles.arn_for_objects(f"{p.prefix}snap/{DEVICE_VAR}/*"),
                 ],
             ),
+            # The change feed (sync/feed.py): after each bundle, an empty create-only
+            # marker feed/<ms:013d>/<device>/<seq:012d>.nmf. The session's own device id must
+            # be a whole path segment after the timestamp, so a session cannot write a marker
+            # under another device's id; nothing else under feed/ is writable.
+            iam.PolicyStatement(
+                sid="WriteOwnFeedMarkers",
+                actions=["s3:PutObject"],
+                resources=[self.bundles.arn_for_objects(f"{p.prefix}feed/*/{DEVICE_VAR}/*")],
+            ),
             iam.PolicyStatement(
                 sid="ReadOwnClinicBundles",
                 actions=["s3:GetObject"],
@@ -309,8 +319,8 @@ class ClinicBackendStack(cdk.Stack):
         sts:TagSession only for that key and only with the caller's own tag value, and refuses
         sts:AssumeRole without it. The policies then write `${aws:PrincipalTag/novamind-device}`
         into the object ARNs, so each session can create objects only under its own device's
-        dev/, snap/ and audit/ prefixes.
-        """
+        dev/, snap/ and audit/ prefixes, and feed markers only with its own device id
+        (feed/<ms>/<device>/...)."""
         p = self.params
         own_tag = {"StringEquals": {f"aws:RequestTag/{DEVICE_TAG}": DEVICE_VAR}}
         from_workstation_user = {"aws:PrincipalArn": self._workstation_user_arn_pattern()}

@@ -193,6 +193,10 @@ def _workstation_statements(ids: dict[str, str]) -> list:
             ],
         }),
         Match.object_like({
+            "Sid": "WriteOwnFeedMarkers", "Effect": "Allow", "Action": "s3:PutObject",
+            "Resource": _objects(ids["bundle"], f"/{prefix}feed/*/{DEVICE_VAR}/*"),
+        }),
+        Match.object_like({
             "Sid": "ReadOwnClinicBundles", "Action": "s3:GetObject",
             "Resource": _objects(ids["bundle"], f"/{prefix}*"),
         }),
@@ -572,6 +576,30 @@ def _any_device_prefix(st: ClinicBackendStack) -> None:
     )
 
 
+def _ws_sid_index(st: ClinicBackendStack, sid: str) -> int:
+    return [s.sid for s in st._workstation_statements()].index(sid)  # noqa: SLF001
+
+
+def _feed_resource(st: ClinicBackendStack, policy: str, path: str) -> None:
+    """The feed statement of the workstation policy (or boundary) on `path` instead."""
+    bucket = st.get_logical_id(st.bundles.node.default_child)
+    i = _ws_sid_index(st, "WriteOwnFeedMarkers")
+    _cfn(st, policy).add_property_override(
+        f"PolicyDocument.Statement.{i}.Resource",
+        {"Fn::Join": ["", [_arn(bucket), f"/{st.params.prefix}feed/{path}"]]},
+    )
+
+
+def _feed_any_device(st: ClinicBackendStack) -> None:
+    """Feed markers no longer keyed on the session's device: any device's may be forged."""
+    _feed_resource(st, "WorkstationPolicy", "*/*")
+
+
+def _feed_tag_misplaced(st: ClinicBackendStack) -> None:
+    """The boundary names the device tag, but not as the segment after the timestamp."""
+    _feed_resource(st, "WorkstationRoleBoundary", f"{DEVICE_VAR}/*")
+
+
 def _workstation_writes_registry(st: ClinicBackendStack) -> None:
     st.workstation_role.add_to_principal_policy(
         iam.PolicyStatement(
@@ -700,6 +728,8 @@ WEAKENINGS: dict[str, tuple[Callable[[ClinicBackendStack], None], str]] = {
     "create-only condition dropped": (_no_create_only, "create-only"),
     "any device prefix": (_any_device_prefix, "not limited to the device's own prefix"),
     "workstation writes registry": (_workstation_writes_registry, "may write the registry"),
+    "feed markers of any device": (_feed_any_device, "may write another device's feed markers"),
+    "feed device tag misplaced": (_feed_tag_misplaced, "not limited to the device's own prefix"),
     "assume without device tag": (_assume_without_tag, "does not require the device tag"),
     "any session tag value": (_any_session_tag, "not only with the caller's own"),
     "workstation role unbounded": (_workstation_unbounded, "workstation role: no permissions"),

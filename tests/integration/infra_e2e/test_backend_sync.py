@@ -9,7 +9,8 @@ workstation role (inline policy + permissions boundary) with the session tag
 (registry writes, workstation users) against the IT role (inline policy + boundary), both
 with the bucket policies. All must be allowed; the same requests for another clinic, another
 device's prefix, the registry (as a workstation), without TLS or without `If-None-Match` must
-be denied.
+be denied. The change-feed markers each sync writes after a bundle
+(`feed/<ms>/<device>/<seq>.nmf`) are allowed only keyed on the session's own device id.
 """
 
 from __future__ import annotations
@@ -446,12 +447,22 @@ def test_two_workstations_sync_through_the_stack(
         o["Key"] for o in s3.list_objects_v2(Bucket=stack.outputs["BundleBucketName"])["Contents"]
     ]
     id_only = re.compile(
-        rf"^{p.prefix}((dev|snap)/(?P<device>{UUID})/\d{{12}}\.(nmb|nms)|registry/\d{{12}}\.nmr)$"
+        rf"^{p.prefix}((dev|snap)/(?P<device>{UUID})/\d{{12}}\.(nmb|nms)"
+        rf"|feed/\d{{13}}/(?P<feed_device>{UUID})/\d{{12}}\.nmf"
+        rf"|registry/\d{{12}}\.nmr)$"
     )
     assert keys and all(id_only.match(k) for k in keys), keys
     devices = {ea.device_id, eb.device_id}
-    assert {m["device"] for k in keys if (m := id_only.match(k)) and m["device"]} == devices
+    matches = [m for k in keys if (m := id_only.match(k))]
+    assert {m["device"] for m in matches if m["device"]} == devices
     assert any(k.startswith(p.prefix + "registry/") for k in keys)
+    # both devices announced their bundles in the change feed, each marker under its own
+    # device id and naming a bundle that device uploaded
+    assert {m["feed_device"] for m in matches if m["feed_device"]} == devices
+    for k in keys:
+        if (m := id_only.match(k)) and m["feed_device"]:
+            bundle = f"{p.prefix}dev/{m['feed_device']}/{k.rsplit('/', 1)[1][:-4]}.nmb"
+            assert bundle in keys, (k, bundle)
     streams = logs.describe_log_streams(logGroupName=group)["logStreams"]
     assert streams, "no platform event reached the clinic bus"
 
@@ -514,6 +525,40 @@ def test_two_workstations_sync_through_the_stack(
     for r in registry_puts:
         for dev in devices:
             assert not as_workstation(Request(r.action, r.resource, {**r.context, DEVICE_KEY: dev}))
+
+    # the change feed: each sync wrote its markers (create-only, own device id after the
+    # timestamp); a session cannot write a marker under ANOTHER device's id, nor one with its
+    # own id anywhere but the device segment, nor anything else under feed/
+    feed = f"/{p.prefix}feed/"
+    feed_puts = [r for r in own_puts if feed in r.resource]
+    assert feed_puts and all(r.context.get("s3:if-none-match") == "*" for r in feed_puts)
+    assert all(as_workstation(r) for r in feed_puts)
+    bucket = f"arn:aws:s3:::{stack.outputs['BundleBucketName']}"
+    session = feed_puts[0].context
+    assert session[DEVICE_KEY] == ea.device_id
+
+    def marker(key: str, ctx: dict[str, Any] = session) -> Request:
+        return Request("s3:PutObject", f"{bucket}{feed}{key}", ctx)
+
+    ms, seq = "1700000000000", "000000000001"
+    assert as_workstation(marker(f"{ms}/{ea.device_id}/{seq}.nmf"))
+    assert not as_workstation(marker(f"{ms}/{eb.device_id}/{seq}.nmf"))  # another device's id
+    for r in feed_puts:
+        into_b = Request(r.action, r.resource.replace(ea.device_id, eb.device_id), r.context)
+        assert feed in into_b.resource and eb.device_id in into_b.resource
+        assert not as_workstation(into_b), into_b
+    for key in (
+        f"{ea.device_id}/{ms}/{seq}.nmf",  # device id not after the timestamp
+        f"{ms}/{seq}.nmf",
+        f"{ms}/{eb.device_id}/{ea.device_id}.nmf",
+        f"{ms}/{ea.device_id}x/{seq}.nmf",
+        f"{ea.device_id}.nmf",
+        "x",
+    ):
+        assert not as_workstation(marker(key)), key
+    untagged = {k: v for k, v in session.items() if k != DEVICE_KEY}
+    assert not as_workstation(marker(f"{ms}/{ea.device_id}/{seq}.nmf", untagged))
+    assert not as_it(marker(f"{ms}/{ea.device_id}/{seq}.nmf", untagged))  # IT writes no feed
 
 
 def test_it_cannot_raise_its_own_rights(stack: Deployed, policies: Policies) -> None:
@@ -589,6 +634,20 @@ def test_it_cannot_raise_its_own_rights(stack: Deployed, policies: Policies) -> 
     tag = {DEVICE_KEY: "11111111-2222-4333-8444-555555555555", **TLS, "s3:if-none-match": "*"}
     assert not decide(
         Request("s3:PutObject", registry, tag), [*ws.identity, admin], [], ws.boundary
+    )
+    feed = f"arn:aws:s3:::{stack.outputs['BundleBucketName']}/{p.prefix}feed/1700000000000"
+    own, other = tag[DEVICE_KEY], "8d4c6a1e-0b7f-4e2a-9c3d-1f2e3d4c5b6a"
+    assert decide(
+        Request("s3:PutObject", f"{feed}/{own}/000000000001.nmf", tag),
+        [*ws.identity, admin],
+        [],
+        ws.boundary,
+    )
+    assert not decide(
+        Request("s3:PutObject", f"{feed}/{other}/000000000001.nmf", tag),
+        [*ws.identity, admin],
+        [],
+        ws.boundary,
     )
 
 

@@ -18,7 +18,7 @@ from sync import capture, state
 from sync.engine import SyncEngine
 from sync.envelope import GENESIS, ClinicKeyRing, Header, digest, seal, seal_compressed
 from sync.hlc import HybridClock
-from sync.transport import bundle_key, device_prefix, parse_seq
+from sync.transport import bundle_key, device_prefix, feed_key, parse_seq
 from tests.integration.sync.helpers import Bucket, Workstation
 
 
@@ -69,9 +69,11 @@ def forge(
     compressed: bytes | None = None,
     seq: int = 0,
     ring: ClinicKeyRing | None = None,
+    announce: bool = True,
 ) -> str:
     """Seal `entries` with the workstation's clinic key (or a `ring` stolen earlier), sign
-    with its device key, and put them in the bucket."""
+    with its device key, put them in the bucket and (unless told not to) announce them in
+    the feed, as an attacker who wants them read would."""
     eng = engine_of(ws)
     ring = ring or eng.ring
     clinic = eng.id.clinic_id
@@ -96,4 +98,12 @@ def forge(
         blob = seal(header, {"records": entries, **(extra or {})}, wrapper, signer)
     key = key or bundle_key(clinic, device, seq)
     bucket.s3().put_object(Bucket=bucket.name, Key=key, Body=blob)
+    if announce and kind == "changes":
+        announce_bundle(bucket, clinic, device, seq)
     return key
+
+
+def announce_bundle(bucket: Bucket, clinic: str, device: str, seq: int) -> None:
+    """Write the feed marker a real upload writes, so readers look at the bundle now."""
+    ms = int(datetime.now(UTC).timestamp() * 1000)
+    bucket.s3().put_object(Bucket=bucket.name, Key=feed_key(clinic, ms, device, seq), Body=b"")

@@ -35,6 +35,14 @@ def _put(bucket: Bucket, key: str, data: bytes) -> None:
     bucket.s3().put_object(Bucket=bucket.name, Key=key, Body=data)
 
 
+def _announce(bucket: Bucket, key: str, seq: int) -> None:
+    """The feed marker an attacker writes so the planted object is read at once."""
+    from tests.integration.sync.forge import announce_bundle
+
+    parts = key.split("/")
+    announce_bundle(bucket, parts[1], parts[3], seq)
+
+
 def _device(ws: Workstation) -> str:
     from sync import state
 
@@ -53,7 +61,11 @@ def _keys_for(a: Workstation) -> list[str]:
     b = a.transport.endpoint.bucket
     s3 = a.transport.s3
     dev = _device(a)
-    return sorted(o["Key"] for o in s3.list_objects_v2(Bucket=b)["Contents"] if dev in o["Key"])
+    return sorted(
+        o["Key"]
+        for o in s3.list_objects_v2(Bucket=b)["Contents"]
+        if dev in o["Key"] and "/dev/" in o["Key"]
+    )
 
 
 @pytest.mark.parametrize("attack", ["flip", "truncate", "swap", "replay", "foreign"])
@@ -78,6 +90,7 @@ def test_bad_bundle_is_quarantined_and_nothing_merges(
         b.sync()  # both merged legitimately
         assert len(dump(b)["patients"]) == 4
         _put(bucket, keys[1].replace("000000000002", "000000000003"), first)  # old bundle again
+        _announce(bucket, keys[1], 3)
     elif attack == "foreign":
         other = make_bucket(bucket.url, tmp_path / "other")
         intruder = open_workstation(tmp_path / "other", "x", other)
@@ -88,6 +101,7 @@ def test_bad_bundle_is_quarantined_and_nothing_merges(
         _put(bucket, keys[0], first)
         _put(bucket, keys[1], second)
         b.sync()
+        _announce(bucket, keys[1], 3)
         intruder.close()
     before = dump(b)
     report = b.sync()

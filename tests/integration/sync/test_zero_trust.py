@@ -175,6 +175,21 @@ def test_forging_a_bundle_as_another_device_is_refused(
     assert pid not in dump(b)["patients"]
 
 
+def test_an_unannounced_bundle_is_found_by_the_full_scan(
+    bucket: Bucket, clinic: tuple[Workstation, ...]
+) -> None:
+    """Feed markers are hints: a bundle planted without one is not read at the next cycle,
+    but the periodic full scan of every device prefix finds (and here refuses) it."""
+    a, b, laptop = clinic
+    (pid,) = add_patients(laptop, 1, "QUIET")
+    key = forge(bucket, laptop, [entry_of(laptop, "patients", pid)], device=device_of(a),
+                announce=False)  # fmt: skip
+    assert key not in b.sync().quarantined  # not announced: not read yet
+    b.ctx.store.write(lambda uow: state.put(uow.session, state.FULL_SCAN_AT, "0"))
+    assert key in b.sync().quarantined  # the full scan reads every prefix
+    assert pid not in dump(b)["patients"]
+
+
 def test_a_far_future_clock_is_quarantined_never_merged(
     bucket: Bucket, clinic: tuple[Workstation, ...]
 ) -> None:
