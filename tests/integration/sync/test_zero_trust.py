@@ -507,3 +507,46 @@ def test_sync_assumes_the_workstation_role_tagged_with_its_device(bucket: Bucket
     assert t.put_create_only(f"v2/c/dev/{device}/000000000001.nmb", b"x") is True
     with pytest.raises(TransportError, match="no device id"):
         Transport(Endpoint(**{**endpoint.__dict__, "role_arn": role}))
+
+
+def test_a_certificate_not_signed_by_the_clinic_it_key_is_refused(
+    bucket: Bucket, clinic: tuple[Workstation, ...]
+) -> None:
+    """A self-made 'IT key' certifies a rogue device in the bucket's registry: workstations
+    refuse the entry (it does not verify against the key they pinned) and the device."""
+    from sync import registry
+    from sync.identity import ITKeystore, b64, new_it_keystore, sign_doc
+
+    a, b, laptop = clinic
+    held = engine_of(b).registry
+    forged_it: ITKeystore = new_it_keystore(bucket.keystore.clinic_id)
+    rogue = DeviceKeys.generate()
+    rogue_id = "7e5a0f00-0000-4000-8000-000000000001"
+    cert = sign_doc(
+        forged_it.signing_key,
+        {
+            "clinic": held.clinic,
+            "seq": held.seq + 1,
+            "prev": held.head_sha,
+            "kind": "device",
+            "issued": "2026-12-06T00:00:00+00:00",
+            "device": rogue_id,
+            "sign_key": b64(rogue.sign_public),
+            "box_key": b64(rogue.box_public),
+            "roles": ["clinical", "admin"],
+            "not_before": "2026-12-06T00:00:00+00:00",
+        },
+    )
+    entry_key = registry.registry_key(held.clinic, held.seq + 1)
+    bucket.s3().put_object(Bucket=bucket.name, Key=entry_key, Body=cert)
+    (pid,) = add_patients(laptop, 1, "ROGUE")
+    bundle = forge(
+        bucket, laptop, [entry_of(laptop, "patients", pid)], device=rogue_id, signer=rogue.sign
+    )
+    report = b.sync()
+    assert entry_key in report.quarantined
+    assert "signature does not verify" in _quarantine_audited(b, entry_key)[0]
+    assert rogue_id not in engine_of(b).registry.devices
+    assert bundle in report.quarantined
+    assert "unknown device" in _quarantine_audited(b, bundle)[0]
+    assert pid not in dump(b)["patients"]
