@@ -24,8 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import keyring
-import keyring.errors
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -171,29 +169,20 @@ class DeviceKeys:
         return raw_public(self.box)
 
 
-def _device_entry(db_path: Path) -> str:
+def device_entry(db_path: Path) -> str:
+    """The keyring entry name of a store's device keys (removed by decommission)."""
     return f"sync-device:{keys.store_id(db_path)}"
 
 
 def save_device_keys(service: str, db_path: Path, dk: DeviceKeys) -> None:
     """Keep the device's private keys in the OS keyring beside the store key."""
     text = json.dumps({"sign": _raw_private(dk.sign).hex(), "box": _raw_private(dk.box).hex()})
-    try:
-        keyring.set_password(service, _device_entry(db_path), text)
-    except keyring.errors.KeyringError as exc:
-        raise KeyringUnavailableError(
-            f"The system keyring refused to store the device key ({type(exc).__name__})."
-        ) from None
+    keys.set_entry(service, device_entry(db_path), text)
 
 
 def load_device_keys(service: str, db_path: Path) -> DeviceKeys:
     """This workstation's device keys; a clear error when it was never enrolled."""
-    try:
-        text = keyring.get_password(service, _device_entry(db_path))
-    except keyring.errors.KeyringError as exc:
-        raise KeyringUnavailableError(
-            f"The system keyring refused access ({type(exc).__name__})."
-        ) from None
+    text = keys.get_entry(service, device_entry(db_path))
     if not text:
         raise KeyringUnavailableError(
             "This workstation has no sync device key (not enrolled).",
@@ -207,14 +196,6 @@ def load_device_keys(service: str, db_path: Path) -> DeviceKeys:
         )
     except (ValueError, KeyError, TypeError):
         raise KeyringUnavailableError("The keyring entry for the device key is damaged.") from None
-
-
-def forget_device_keys(service: str, db_path: Path) -> None:
-    """Remove the device keys (decommission); absent keys are fine."""
-    try:
-        keyring.delete_password(service, _device_entry(db_path))
-    except keyring.errors.KeyringError:
-        pass
 
 
 # ---- IT keystore (offline, passphrase-protected) -------------------------------------------

@@ -434,7 +434,7 @@ def decommission(ctx: AppContext, actor: Actor) -> list[str]:
         removed.append(p.name)
     sid = keys.store_id(settings.db_path)
     keys.destroy_keys(settings.keyring_service, settings.db_path)
-    for entry in (LOCAL_WRAP_ENTRY.format(sid), f"sync-clinic:{sid}"):
+    for entry in (LOCAL_WRAP_ENTRY.format(sid), f"sync-clinic:{sid}", f"sync-device:{sid}"):
         keys.delete_entry(settings.keyring_service, entry)
     return removed
 

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import keyring
 
+from tests.bench.bench_sync import Counter
 from tests.integration.sync.helpers import (
-    Workstation,
     add_patients,
     dump,
     edit_patient,
@@ -31,18 +31,6 @@ from tests.integration.sync.helpers import (
     open_workstation,
 )
 from tests.support.keyring_backends import MemoryKeyring
-
-
-class Counter:
-    """Requests of one workstation's transport (botocore before-send)."""
-
-    def __init__(self, ws: Workstation) -> None:
-        self.n = 0
-        for client in (ws.transport.s3, ws.transport.events):
-            client.meta.events.register("before-send", self._hit)
-
-    def _hit(self, **_: object) -> None:
-        self.n += 1
 
 
 def _signature_cost(bucket: object) -> tuple[int, float, float]:

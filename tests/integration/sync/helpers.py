@@ -117,6 +117,24 @@ def workstation_env(root: Path, name: str, bucket: Bucket) -> dict[str, str]:
     }
 
 
+def cli_env(root: Path, name: str, bucket: Bucket) -> dict[str, str]:
+    """The environment of a `python -m app.cli` child for one workstation (file keyring)."""
+    import os
+
+    from tests.conftest import REPO
+
+    env = dict(os.environ)
+    env.update(workstation_env(root, name, bucket))
+    env.update(
+        PYTHONPATH=str(REPO),
+        PYTHON_KEYRING_BACKEND="tests.support.keyring_backends.FileKeyring",
+        NOVAMIND_TEST_KEYRING_FILE=str(root / "keyring.json"),
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+    )
+    return env
+
+
 def open_workstation(
     root: Path,
     name: str,

@@ -22,27 +22,14 @@ from tests.conftest import REPO
 from tests.integration.sync.helpers import (
     Bucket,
     add_patients,
+    cli_env,
     dump,
     edit_patient,
     open_workstation,
-    workstation_env,
 )
 from tests.support.keyring_backends import FileKeyring
 
 KILLS = int(os.environ.get("NOVAMIND_SYNC_CHAOS_KILLS", "50"))
-
-
-def _child_env(tmp: Path, bucket: Bucket) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(workstation_env(tmp, "ws-a", bucket))
-    env.update(
-        PYTHONPATH=str(REPO),
-        PYTHON_KEYRING_BACKEND="tests.support.keyring_backends.FileKeyring",
-        NOVAMIND_TEST_KEYRING_FILE=str(tmp / "keyring.json"),
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
-    )
-    return env
 
 
 def test_sync_killed_at_random_points_loses_and_duplicates_nothing(
@@ -57,7 +44,7 @@ def test_sync_killed_at_random_points_loses_and_duplicates_nothing(
     b = open_workstation(tmp_path, "ws-b", bucket)
     expected |= set(add_patients(b, 30, "B0"))
     b.sync()
-    env = _child_env(tmp_path, bucket)
+    env = cli_env(tmp_path, "ws-a", bucket)
     cmd = [sys.executable, "-m", "app.cli", "sync"]
     killed = 0
     for i in range(KILLS):

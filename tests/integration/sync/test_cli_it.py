@@ -3,14 +3,13 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 from tests.conftest import REPO
-from tests.integration.sync.helpers import Bucket, workstation_env
+from tests.integration.sync.helpers import Bucket, cli_env
 
 IT_PASS = "the IT keystore passphrase"
 ENROL_PASS = "the enrolment passphrase"
@@ -29,15 +28,7 @@ def _run(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.Complet
 
 
 def test_it_enrols_a_workstation_then_revokes_it(bucket: Bucket, tmp_path: Path) -> None:
-    env = dict(os.environ)
-    env.update(workstation_env(tmp_path, "ws-cli", bucket))
-    env.update(
-        PYTHONPATH=str(REPO),
-        PYTHON_KEYRING_BACKEND="tests.support.keyring_backends.FileKeyring",
-        NOVAMIND_TEST_KEYRING_FILE=str(tmp_path / "keyring.json"),
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
-    )
+    env = cli_env(tmp_path, "ws-cli", bucket)
     ks, enrol = tmp_path / "it" / "keystore.json", tmp_path / "it" / "enrol.json"
 
     r = _run(env, "it", "init", str(ks), stdin=IT_PASS + "\n")
