@@ -57,6 +57,7 @@ from sync.identity import DeviceKeys, TrustError, fingerprint, verify_raw
 from sync.membership import require_identity
 from sync.registry import MAX_ENTRY, Registry, registry_key, registry_prefix
 from sync.transport import (
+    MissingError,
     TooLargeError,
     Transport,
     bundle_key,
@@ -418,13 +419,12 @@ class SyncEngine:
             max(2 * self.limits.max_skew_ms, 60_000),
             self._now_ms,
         )
-        for device in to_list:
+        for device, head in to_list.items():
             if device not in self.registry.devices and not refreshed:
                 self.refresh_registry()  # approved since this cycle began?
                 refreshed = True
             seq, prev = cursors.get(device, (0, GENESIS))
-            start = bundle_key(clinic, device, seq) if seq else ""
-            for key, _ in self.transport.list_keys(device_prefix(clinic, device), start):
+            for key in self._new_keys(device, seq, head):
                 blob = b""
                 try:
                     at = parse_seq(key)
@@ -441,6 +441,8 @@ class SyncEngine:
                     self._quarantine(key, b"", str(exc), size=exc.size)
                     bad.append(key)
                     break
+                except MissingError:
+                    break  # announced but not (yet) there: the full scan settles it
                 except (BundleError, TrustError, ValueError) as exc:
                     self._quarantine(key, blob, str(exc))
                     bad.append(key)
@@ -448,6 +450,14 @@ class SyncEngine:
                 seq, prev = header.seq, digest(blob)
                 good.append((key, header, body["records"], prev, roles))
         return good, bad
+
+    def _new_keys(self, device: str, seq: int, head: int | None) -> list[str]:
+        """Keys of a device's bundles after `seq`: listed (full scan) or named up to `head`."""
+        clinic = self.id.clinic_id
+        if head is not None:
+            return [bundle_key(clinic, device, n) for n in range(seq + 1, head + 1)]
+        start = bundle_key(clinic, device, seq) if seq else ""
+        return [k for k, _ in self.transport.list_keys(device_prefix(clinic, device), start)]
 
     def pull(self, report: SyncReport) -> None:
         """Fetch, verify and merge other devices' bundles in causal order, in one transaction."""

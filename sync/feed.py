@@ -6,11 +6,11 @@ After each bundle upload a device writes an empty, create-only marker
 
 Keys sort by time, so a reader lists only markers after the newest it has seen (or after
 its last full scan), less a window for writers whose clocks run behind (twice the drift
-bound). It remembers, per device,
-the highest bundle number a marker announced, and lists a device's prefix only while that is
-above its cursor. Markers are hints, not trusted data: a forged one costs one listing, and a
-missing one (deleted, or written by a clock further behind than the window) is caught by the
-full scan of every device prefix, done at the first sync and then every FULL_SCAN_MS.
+bound). It remembers, per device, the highest bundle number a marker announced, and while
+that is above the device's cursor it fetches the bundles in between by key (no listing).
+Markers are hints, not trusted data: a forged one costs a failed GET, and a missing one
+(deleted, or written by a clock further behind than the window) is caught by the full scan
+of every device prefix, done at the first sync and then every FULL_SCAN_MS.
 """
 
 from __future__ import annotations
@@ -33,8 +33,9 @@ def devices_to_list(
     cursors: dict[str, int],
     window_ms: int,
     now_ms: Callable[[], int],
-) -> list[str]:
-    """The other devices whose prefixes this cycle must list (all of them on a full scan)."""
+) -> dict[str, int | None]:
+    """The other devices to read this cycle: {device: highest bundle announced}, or
+    {device: None} for every device on a full scan (its prefix is listed)."""
     after, heads, last_full = store.read(
         lambda s: (
             int(state.get(s, state.FEED_AFTER) or "-1"),
@@ -45,7 +46,9 @@ def devices_to_list(
     now = now_ms()
     full = after < 0 or now - last_full >= FULL_SCAN_MS
     if full:  # every prefix is listed: the feed starts again from now
-        devices = [d for d in transport.list_children(devices_prefix(clinic)) if d != me]
+        devices: dict[str, int | None] = {
+            d: None for d in transport.list_children(devices_prefix(clinic)) if d != me
+        }
         newest = now
     else:
         start = f"{feed_prefix(clinic)}{max(0, after - window_ms):013d}"
@@ -59,7 +62,9 @@ def devices_to_list(
                 newest = max(newest, ms)
             if seq > heads.get(device, 0):
                 heads[device] = seq
-        devices = sorted(d for d, seq in heads.items() if d != me and seq > cursors.get(d, 0))
+        devices = {
+            d: seq for d, seq in sorted(heads.items()) if d != me and seq > cursors.get(d, 0)
+        }
 
     def save(uow: object) -> None:
         s = uow.session  # type: ignore[attr-defined]

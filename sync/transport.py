@@ -49,6 +49,10 @@ class TransportError(Exception):
     """The bucket could not be reached or refused a request (after retries)."""
 
 
+class MissingError(TransportError):
+    """The object is not in the bucket."""
+
+
 class TooLargeError(TransportError):
     """An object is larger than the download cap; it was not read."""
 
@@ -253,10 +257,16 @@ class Transport:
         return str(head.get("ChecksumSHA256", ""))
 
     def get(self, key: str, max_bytes: int) -> bytes:
-        """The object's bytes; TooLargeError (nothing read) when it is bigger than `max_bytes`."""
-        out = self._retry(
-            "download", lambda: self.s3.get_object(Bucket=self.endpoint.bucket, Key=key)
-        )
+        """The object's bytes; TooLargeError (nothing read) when it is bigger than `max_bytes`,
+        MissingError when there is no such object."""
+        try:
+            out = self._retry(
+                "download", lambda: self.s3.get_object(Bucket=self.endpoint.bucket, Key=key)
+            )
+        except ClientError as exc:
+            if str(exc.response.get("Error", {}).get("Code", "")) in {"NoSuchKey", "404"}:
+                raise MissingError(f"object {key} is not in the bucket") from None
+            raise
         body = out["Body"]
         size = int(out.get("ContentLength", 0))
         if size > max_bytes:
