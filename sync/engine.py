@@ -18,7 +18,7 @@ import base64
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -71,6 +71,7 @@ from sync.transport import (
 log = logging.getLogger(__name__)
 MAX_RECORDS_PER_BUNDLE = 5000
 MAX_BUS_EVENTS = 1000
+MAX_ANNOUNCED_PER_CYCLE = 10_000
 
 
 @dataclass(frozen=True)
@@ -451,13 +452,15 @@ class SyncEngine:
                 good.append((key, header, body["records"], prev, roles))
         return good, bad
 
-    def _new_keys(self, device: str, seq: int, head: int | None) -> list[str]:
-        """Keys of a device's bundles after `seq`: listed (full scan) or named up to `head`."""
+    def _new_keys(self, device: str, seq: int, head: int | None) -> Iterator[str]:
+        """Keys of a device's bundles after `seq`: listed (full scan), or named up to the
+        announced `head` — lazily and at most MAX_ANNOUNCED_PER_CYCLE, since a marker can lie."""
         clinic = self.id.clinic_id
         if head is not None:
-            return [bundle_key(clinic, device, n) for n in range(seq + 1, head + 1)]
+            last = min(head, seq + MAX_ANNOUNCED_PER_CYCLE)
+            return (bundle_key(clinic, device, n) for n in range(seq + 1, last + 1))
         start = bundle_key(clinic, device, seq) if seq else ""
-        return [k for k, _ in self.transport.list_keys(device_prefix(clinic, device), start)]
+        return (k for k, _ in self.transport.list_keys(device_prefix(clinic, device), start))
 
     def pull(self, report: SyncReport) -> None:
         """Fetch, verify and merge other devices' bundles in causal order, in one transaction."""

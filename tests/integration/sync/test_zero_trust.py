@@ -190,6 +190,27 @@ def test_an_unannounced_bundle_is_found_by_the_full_scan(
     assert pid not in dump(b)["patients"]
 
 
+def test_lying_feed_markers_cost_nothing(bucket: Bucket, clinic: tuple[Workstation, ...]) -> None:
+    """Markers announcing a bundle 10^11 ahead, and one from the year 2100: the next cycle
+    makes a bounded number of requests, merges nothing, and the feed keeps working."""
+    from tests.bench.bench_sync import Counter
+    from tests.integration.sync.forge import announce_bundle
+
+    a, b, _ = clinic
+    clinic_id = engine_of(a).id.clinic_id
+    announce_bundle(bucket, clinic_id, device_of(a), 10**11)
+    far = f"v2/{clinic_id}/feed/4102444800000/{device_of(a)}/000000000001.nmf"
+    bucket.s3().put_object(Bucket=bucket.name, Key=far, Body=b"")
+    before, counter = dump(b), Counter(b)
+    report = b.sync()
+    assert report.quarantined == [] and dump(b) == before
+    assert counter.n <= 4  # registry, feed, one GET that finds nothing (+ events)
+    (pid,) = add_patients(a, 1, "AFTER")
+    a.sync()
+    b.sync()
+    assert pid in dump(b)["patients"]  # the 2100 marker did not push the window past today
+
+
 def test_a_far_future_clock_is_quarantined_never_merged(
     bucket: Bucket, clinic: tuple[Workstation, ...]
 ) -> None:
