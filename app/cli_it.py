@@ -26,8 +26,8 @@ def _transport():  # noqa: ANN202 — sync.transport.Transport, imported lazily
     return Transport(endpoint_from(load_settings()))
 
 
-def _keystore(args: argparse.Namespace):  # noqa: ANN202 — sync.identity.ITKeystore
-    from sync.identity import read_it_keystore
+def _keystore(args: argparse.Namespace):  # noqa: ANN202 — sync.it_keystore.ITKeystore
+    from sync.it_keystore import read_it_keystore
 
     return read_it_keystore(Path(args.keystore), _line())
 
@@ -81,7 +81,7 @@ def cmd_revoke_device(args: argparse.Namespace) -> int:
 
 def cmd_rotate_key(args: argparse.Namespace) -> int:
     from app.services import sync_it
-    from sync.identity import read_it_keystore
+    from sync.it_keystore import read_it_keystore
 
     passphrase = _line()
     ks = read_it_keystore(Path(args.keystore), passphrase)

@@ -80,9 +80,9 @@ def settle_new_rows(
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
     """Resolve collisions of rows about to be inserted; returns (rows, states, conflicts)."""
     if table in TEXT_KEYS:
-        return (*_settle_text(session, table, new_rows, new_states, now_clock),)
+        return _settle_text(session, table, new_rows, new_states, now_clock)
     if table in PAIR_KEYS:
-        return (*_settle_pairs(session, table, new_rows, new_states),)
+        return _settle_pairs(session, table, new_rows, new_states)
     return new_rows, new_states, 0
 
 

@@ -13,23 +13,18 @@
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import keyring
 import keyring.errors
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from app.errors import KeyringUnavailableError, ValidationError
 from app.security import keys
+from sync import sealed_file
 from sync.identity import (
-    MIN_PASSPHRASE,
     DeviceKeys,
-    ITKeystore,
     TrustError,
     b64,
     fingerprint,
@@ -37,6 +32,7 @@ from sync.identity import (
     unb64,
     verify_doc,
 )
+from sync.it_keystore import ITKeystore
 
 FORMAT = "novamind-sync-enrolment"
 VERSION = 2
@@ -70,85 +66,29 @@ class DeviceRequest:
         return fingerprint(self.sign_key)
 
 
-def _kdf(passphrase: str, salt: bytes) -> bytes:
-    return Scrypt(salt=salt, length=32, n=2**15, r=8, p=1).derive(passphrase.encode())
-
-
-def _aad(clinic_id: str, it_public: bytes) -> bytes:
-    return f"{clinic_id}|{it_public.hex()}".encode()
-
-
-def _write_new(path: Path, doc: dict[str, object]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(doc, fh, indent=2)
-
-
-def _read_json(path: Path, what: str) -> dict[str, object]:
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ValidationError(f"{path}: no such {what}") from None
-    except (ValueError, UnicodeDecodeError):
-        raise ValidationError(f"{path}: not valid JSON") from None
-    if not isinstance(doc, dict):
-        raise ValidationError(f"{path}: not a Novamind {what}")
-    return doc
-
-
 def write_enrolment(path: Path, passphrase: str, ks: ITKeystore) -> Enrolment:
     """Write the enrolment file of IT's clinic (never overwrites; mode 0600)."""
-    if len(passphrase) < MIN_PASSPHRASE:
-        raise ValidationError(f"enrolment passphrase: use at least {MIN_PASSPHRASE} characters")
     enrolment = Enrolment(ks.clinic_id, ks.public, ks.event_bus)
-    salt, nonce = os.urandom(16), os.urandom(12)
-    secret = json.dumps({"event_bus": ks.event_bus}).encode()
-    cipher = AESGCM(_kdf(passphrase, salt)).encrypt(nonce, secret, _aad(ks.clinic_id, ks.public))
-    _write_new(
-        path,
-        {
-            "format": FORMAT,
-            "version": VERSION,
-            "clinic_id": ks.clinic_id,
-            "it_public_key": b64(ks.public),
-            "it_fingerprint": enrolment.fingerprint,
-            "kdf": "scrypt-n32768-r8-p1",
-            "salt": b64(salt),
-            "nonce": b64(nonce),
-            "ciphertext": b64(cipher),
-        },
+    doc = sealed_file.seal(
+        "enrolment",
+        passphrase,
+        {"format": FORMAT, "version": VERSION, "it_fingerprint": enrolment.fingerprint},
+        ks.clinic_id,
+        ks.public,
+        {"event_bus": ks.event_bus},
     )
+    sealed_file.write_new(path, doc)
     return enrolment
 
 
 def read_enrolment(path: Path, passphrase: str) -> Enrolment:
     """Open an enrolment file; ValidationError naming the file for anything wrong."""
-    doc = _read_json(path, "enrolment file")
-    if doc.get("format") != FORMAT:
-        raise ValidationError(f"{path}: not a Novamind enrolment file")
-    if doc.get("version") != VERSION:
-        raise ValidationError(
-            f"{path}: enrolment version {doc.get('version')!r} is not supported (this "
-            f"version reads {VERSION})",
-            hint="Ask IT for a new enrolment file ('novamind it create-enrolment').",
-        )
-    try:
-        clinic_id = str(uuid.UUID(str(doc["clinic_id"])))
-        it_public = unb64(doc["it_public_key"], "it_public_key", 32)
-        salt = unb64(doc["salt"], "salt")
-        nonce = unb64(doc["nonce"], "nonce", 12)
-        cipher = unb64(doc["ciphertext"], "ciphertext")
-    except (KeyError, ValueError, TrustError):
-        raise ValidationError(
-            f"{path}: field 'clinic_id', 'it_public_key', 'salt', 'nonce' or 'ciphertext' is bad"
-        ) from None
-    try:
-        plain = AESGCM(_kdf(passphrase, salt)).decrypt(nonce, cipher, _aad(clinic_id, it_public))
-        event_bus = str(json.loads(plain).get("event_bus", ""))
-    except (InvalidTag, ValueError, AttributeError):
-        raise ValidationError(f"{path}: wrong passphrase or damaged file") from None
-    return Enrolment(clinic_id, it_public, event_bus)
+    hint = "Ask IT for a new enrolment file ('novamind it create-enrolment')."
+    doc = sealed_file.read(path, "enrolment file", FORMAT, VERSION, hint)
+    clinic_id, it_public, secret = sealed_file.open_secret(path, doc, passphrase)
+    if not isinstance(secret, dict):
+        raise ValidationError(f"{path}: wrong passphrase or damaged file")
+    return Enrolment(clinic_id, it_public, str(secret.get("event_bus", "")))
 
 
 def write_request(path: Path, clinic_id: str, device_id: str, dk: DeviceKeys) -> DeviceRequest:

@@ -1,8 +1,8 @@
 """Who may write to the clinic's bucket: IT's signing key, device keys, signed documents.
 
-- **IT signing key**: one Ed25519 key per clinic, kept offline by IT in a passphrase-protected
-  keystore file (`novamind it init`) together with every version of the clinic key. Its
-  public half is the trust anchor every workstation pins at enrolment.
+- **IT signing key**: one Ed25519 key per clinic, kept offline by IT in its keystore
+  (sync.it_keystore) with every version of the clinic key. Its public half is the trust
+  anchor every workstation pins at enrolment.
 - **Device keys**: each workstation makes an Ed25519 key (signs its bundles and snapshots) and
   an X25519 key (receives clinic-key versions) at enrolment. Both private keys live in the OS
   keyring (entry `sync-device:<store id>`), never in a file.
@@ -18,9 +18,7 @@ import base64
 import hashlib
 import json
 import os
-import secrets
-import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +28,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from app.errors import KeyringUnavailableError, ValidationError
+from app.errors import KeyringUnavailableError
 from app.security import keys
 
 ROLES = ("clinical", "admin")
@@ -70,7 +67,7 @@ def raw_public(key: Ed25519PrivateKey | X25519PrivateKey) -> bytes:
     return key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 
-def _raw_private(key: Ed25519PrivateKey | X25519PrivateKey) -> bytes:
+def raw_private(key: Ed25519PrivateKey | X25519PrivateKey) -> bytes:
     return key.private_bytes(
         serialization.Encoding.Raw,
         serialization.PrivateFormat.Raw,
@@ -176,7 +173,7 @@ def device_entry(db_path: Path) -> str:
 
 def save_device_keys(service: str, db_path: Path, dk: DeviceKeys) -> None:
     """Keep the device's private keys in the OS keyring beside the store key."""
-    text = json.dumps({"sign": _raw_private(dk.sign).hex(), "box": _raw_private(dk.box).hex()})
+    text = json.dumps({"sign": raw_private(dk.sign).hex(), "box": raw_private(dk.box).hex()})
     keys.set_entry(service, device_entry(db_path), text)
 
 
@@ -196,119 +193,3 @@ def load_device_keys(service: str, db_path: Path) -> DeviceKeys:
         )
     except (ValueError, KeyError, TypeError):
         raise KeyringUnavailableError("The keyring entry for the device key is damaged.") from None
-
-
-# ---- IT keystore (offline, passphrase-protected) -------------------------------------------
-
-
-@dataclass
-class ITKeystore:
-    """IT's secrets for one clinic: the signing key and every clinic-key version."""
-
-    clinic_id: str
-    event_bus: str
-    signing_key: Ed25519PrivateKey
-    clinic_keys: dict[int, bytes] = field(default_factory=dict)
-
-    @property
-    def public(self) -> bytes:
-        return raw_public(self.signing_key)
-
-    @property
-    def current_version(self) -> int:
-        return max(self.clinic_keys)
-
-    @property
-    def fingerprint(self) -> str:
-        return fingerprint(self.public)
-
-
-def _kdf(passphrase: str, salt: bytes) -> bytes:
-    return Scrypt(salt=salt, length=32, n=2**15, r=8, p=1).derive(passphrase.encode())
-
-
-def new_it_keystore(clinic_id: str = "", event_bus: str = "") -> ITKeystore:
-    """A new clinic: a fresh id (unless given), IT signing key and clinic key version 1."""
-    clinic_id = clinic_id or str(uuid.uuid4())
-    try:
-        clinic_id = str(uuid.UUID(clinic_id))
-    except ValueError:
-        raise ValidationError(f"clinic id '{clinic_id}': not a UUID") from None
-    return ITKeystore(
-        clinic_id, event_bus, Ed25519PrivateKey.generate(), {1: secrets.token_bytes(32)}
-    )
-
-
-def write_it_keystore(
-    path: Path, passphrase: str, ks: ITKeystore, *, replace: bool = False
-) -> None:
-    """Encrypt the keystore under scrypt(passphrase) and write it (0600; atomic on replace)."""
-    if len(passphrase) < MIN_PASSPHRASE:
-        raise ValidationError(f"IT keystore passphrase: use at least {MIN_PASSPHRASE} characters")
-    secret = json.dumps(
-        {
-            "signing_key": _raw_private(ks.signing_key).hex(),
-            "clinic_keys": {str(v): k.hex() for v, k in ks.clinic_keys.items()},
-            "event_bus": ks.event_bus,
-        }
-    )
-    salt, nonce = os.urandom(16), os.urandom(12)
-    aad = f"{ks.clinic_id}|{ks.public.hex()}".encode()
-    cipher = AESGCM(_kdf(passphrase, salt)).encrypt(nonce, secret.encode(), aad)
-    doc = {
-        "format": KEYSTORE_FORMAT,
-        "version": KEYSTORE_VERSION,
-        "clinic_id": ks.clinic_id,
-        "it_public_key": b64(ks.public),
-        "fingerprint": ks.fingerprint,
-        "kdf": "scrypt-n32768-r8-p1",
-        "salt": b64(salt),
-        "nonce": b64(nonce),
-        "ciphertext": b64(cipher),
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    target = path.with_name(path.name + ".tmp") if replace else path
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(doc, fh, indent=2)
-        fh.flush()
-        os.fsync(fh.fileno())
-    if replace:
-        os.replace(target, path)
-
-
-def read_it_keystore(path: Path, passphrase: str) -> ITKeystore:
-    """Open IT's keystore; ValidationError naming the file for anything wrong."""
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ValidationError(f"{path}: no such IT keystore") from None
-    except (ValueError, UnicodeDecodeError):
-        raise ValidationError(f"{path}: not valid JSON") from None
-    if not isinstance(doc, dict) or doc.get("format") != KEYSTORE_FORMAT:
-        raise ValidationError(f"{path}: not a Novamind IT keystore")
-    if doc.get("version") != KEYSTORE_VERSION:
-        raise ValidationError(f"{path}: unsupported keystore version {doc.get('version')!r}")
-    try:
-        clinic_id = str(uuid.UUID(str(doc["clinic_id"])))
-        public = unb64(doc["it_public_key"], "it_public_key", 32)
-        salt = unb64(doc["salt"], "salt")
-        nonce = unb64(doc["nonce"], "nonce", 12)
-        cipher = unb64(doc["ciphertext"], "ciphertext")
-    except (KeyError, ValueError, TrustError):
-        raise ValidationError(f"{path}: a field of the keystore is missing or bad") from None
-    aad = f"{clinic_id}|{public.hex()}".encode()
-    try:
-        plain = AESGCM(_kdf(passphrase, salt)).decrypt(nonce, cipher, aad)
-        secret = json.loads(plain)
-        signing = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(secret["signing_key"]))
-        versions = {int(v): bytes.fromhex(k) for v, k in secret["clinic_keys"].items()}
-    except (InvalidTag, ValueError, KeyError, TypeError):
-        raise ValidationError(f"{path}: wrong passphrase or damaged file") from None
-    if (
-        raw_public(signing) != public
-        or not versions
-        or any(len(k) != 32 for k in versions.values())
-    ):
-        raise ValidationError(f"{path}: the keystore's keys do not match its header")
-    return ITKeystore(clinic_id, str(secret.get("event_bus", "")), signing, versions)

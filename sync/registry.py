@@ -28,7 +28,6 @@ from typing import Any
 
 from sync.identity import (
     ROLES,
-    ITKeystore,
     TrustError,
     b64,
     clinic_key_info,
@@ -38,6 +37,7 @@ from sync.identity import (
     unb64,
     verify_doc,
 )
+from sync.it_keystore import ITKeystore
 
 GENESIS = "0" * 64
 MAX_ENTRY = 1 << 20

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from app.errors import ValidationError
 from sync import enrolment, identity, registry
-from sync.identity import ITKeystore, TrustError
+from sync.identity import TrustError
+from sync.it_keystore import ITKeystore, new_it_keystore, read_it_keystore, write_it_keystore
 from sync.registry import Registry
 from sync.transport import Transport, TransportError, device_prefix, parse_seq
 
@@ -37,8 +38,8 @@ def init_clinic(
     """Create the clinic's IT keystore (signing key + clinic key version 1); never overwrites."""
     if path.exists():
         raise ValidationError(f"{path}: already exists; an IT keystore is never overwritten")
-    ks = identity.new_it_keystore(clinic_id, event_bus)
-    identity.write_it_keystore(path, passphrase, ks)
+    ks = new_it_keystore(clinic_id, event_bus)
+    write_it_keystore(path, passphrase, ks)
     return ks
 
 
@@ -116,7 +117,7 @@ def rotate_clinic_key(
     """A new clinic-key version, saved to the keystore first, sealed for every active device."""
     version = ks.current_version + 1
     ks.clinic_keys[version] = secrets.token_bytes(32)
-    identity.write_it_keystore(ks_path, passphrase, ks, replace=True)
+    write_it_keystore(ks_path, passphrase, ks, replace=True)
     _publish(transport, reg, registry.grants(ks, reg, reg.active_devices(), version))
     return version
 
@@ -124,7 +125,7 @@ def rotate_clinic_key(
 def revoke_device(transport: Transport, ks_path: Path, passphrase: str, device: str) -> Revocation:
     """Revoke a (lost) device: bundles after its last one in the bucket are refused, and the
     clinic key rotates so it cannot read anything written from now on."""
-    ks = identity.read_it_keystore(ks_path, passphrase)
+    ks = read_it_keystore(ks_path, passphrase)
     reg = load_registry(transport, ks)
     if device not in reg.devices:
         raise ValidationError(f"device {device} is not in the clinic's registry")

@@ -20,7 +20,7 @@ from app.store.store import UnitOfWork
 from sync import records, state
 from sync.engine import SyncReport
 from sync.enrolment import read_request
-from sync.identity import ITKeystore
+from sync.it_keystore import ITKeystore
 from sync.transport import Endpoint, Transport
 
 PASSPHRASE = "clinic enrolment passphrase"
@@ -52,7 +52,7 @@ class Bucket:
 
     def revoke(self, device: str) -> sync_it.Revocation:
         out = sync_it.revoke_device(self.transport(), self.keystore_path, IT_PASSPHRASE, device)
-        from sync.identity import read_it_keystore
+        from sync.it_keystore import read_it_keystore
 
         self.keystore = read_it_keystore(self.keystore_path, IT_PASSPHRASE)
         return out

@@ -536,7 +536,8 @@ def test_a_certificate_not_signed_by_the_clinic_it_key_is_refused(
     """A self-made 'IT key' certifies a rogue device in the bucket's registry: workstations
     refuse the entry (it does not verify against the key they pinned) and the device."""
     from sync import registry
-    from sync.identity import ITKeystore, b64, new_it_keystore, sign_doc
+    from sync.identity import b64, sign_doc
+    from sync.it_keystore import ITKeystore, new_it_keystore
 
     a, b, laptop = clinic
     held = engine_of(b).registry

@@ -1,0 +1,92 @@
+"""IT's offline keystore: the clinic's IT signing key and every clinic-key version.
+
+A passphrase-sealed file (sync.sealed_file) that only `novamind it ...` opens. Rotation
+rewrites it atomically; it is never overwritten by `it init`.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from app.errors import ValidationError
+from sync import sealed_file
+from sync.identity import fingerprint, raw_private, raw_public
+
+KEYSTORE_FORMAT = "novamind-it-keystore"
+KEYSTORE_VERSION = 1
+
+
+@dataclass
+class ITKeystore:
+    """IT's secrets for one clinic: the signing key and every clinic-key version."""
+
+    clinic_id: str
+    event_bus: str
+    signing_key: Ed25519PrivateKey
+    clinic_keys: dict[int, bytes] = field(default_factory=dict)
+
+    @property
+    def public(self) -> bytes:
+        return raw_public(self.signing_key)
+
+    @property
+    def current_version(self) -> int:
+        return max(self.clinic_keys)
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.public)
+
+
+def new_it_keystore(clinic_id: str = "", event_bus: str = "") -> ITKeystore:
+    """A new clinic: a fresh id (unless given), IT signing key and clinic key version 1."""
+    clinic_id = clinic_id or str(uuid.uuid4())
+    try:
+        clinic_id = str(uuid.UUID(clinic_id))
+    except ValueError:
+        raise ValidationError(f"clinic id '{clinic_id}': not a UUID") from None
+    return ITKeystore(
+        clinic_id, event_bus, Ed25519PrivateKey.generate(), {1: secrets.token_bytes(32)}
+    )
+
+
+def write_it_keystore(
+    path: Path, passphrase: str, ks: ITKeystore, *, replace: bool = False
+) -> None:
+    """Seal the keystore under IT's passphrase and write it (0600; atomic on replace)."""
+    doc = sealed_file.seal(
+        "IT keystore",
+        passphrase,
+        {"format": KEYSTORE_FORMAT, "version": KEYSTORE_VERSION, "fingerprint": ks.fingerprint},
+        ks.clinic_id,
+        ks.public,
+        {
+            "signing_key": raw_private(ks.signing_key).hex(),
+            "clinic_keys": {str(v): k.hex() for v, k in ks.clinic_keys.items()},
+            "event_bus": ks.event_bus,
+        },
+    )
+    sealed_file.write_new(path, doc, replace=replace)
+
+
+def read_it_keystore(path: Path, passphrase: str) -> ITKeystore:
+    """Open IT's keystore; ValidationError naming the file for anything wrong."""
+    doc = sealed_file.read(path, "IT keystore", KEYSTORE_FORMAT, KEYSTORE_VERSION)
+    clinic_id, public, secret = sealed_file.open_secret(path, doc, passphrase)
+    try:
+        signing = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(secret["signing_key"]))
+        versions = {int(v): bytes.fromhex(k) for v, k in secret["clinic_keys"].items()}
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise ValidationError(f"{path}: the keystore's keys are damaged") from None
+    if (
+        raw_public(signing) != public
+        or not versions
+        or any(len(k) != 32 for k in versions.values())
+    ):
+        raise ValidationError(f"{path}: the keystore's keys do not match its header")
+    return ITKeystore(clinic_id, str(secret.get("event_bus", "")), signing, versions)
