@@ -81,14 +81,9 @@ def cmd_revoke_device(args: argparse.Namespace) -> int:
 
 def cmd_rotate_key(args: argparse.Namespace) -> int:
     from app.services import sync_it
-    from sync.it_keystore import read_it_keystore
 
-    passphrase = _line()
-    ks = read_it_keystore(Path(args.keystore), passphrase)
-    transport = _transport()
-    reg = sync_it.load_registry(transport, ks)
-    version = sync_it.rotate_clinic_key(transport, Path(args.keystore), passphrase, ks, reg)
-    print(f"clinic key rotated to version {version} for {len(reg.active_devices())} device(s)")
+    version, devices = sync_it.rotate_key(_transport(), Path(args.keystore), _line())
+    print(f"clinic key rotated to version {version} for {devices} device(s)")
     return EXIT_OK
 
 

@@ -55,9 +55,13 @@ def may_send_record(
         return True
     if table != "care_team" or "clinical" not in roles:
         return False
+    return self_assignment(values, _patient_author(session, values.get("patient_id")))
+
+
+def _patient_author(session: Session, patient_id: Any) -> str | None:  # noqa: ANN401
+    """Who registered a patient held here (no remote record can change it)."""
     patients = records.TABLES["patients"]
-    q = select(patients.c.author_id).where(patients.c.id == values.get("patient_id"))
-    return self_assignment(values, session.scalar(q))
+    return session.scalar(select(patients.c.author_id).where(patients.c.id == patient_id))
 
 
 def _admin_accounts(session: Session) -> set[str]:
@@ -114,8 +118,7 @@ def _registered_by(
     from the local row (which no remote record can change).
     """
     pid = e["v"].get("patient_id")
-    patients = records.TABLES["patients"]
-    local = session.scalar(select(patients.c.author_id).where(patients.c.id == pid))
+    local = _patient_author(session, pid)
     if local is None:
         local = next(
             (p["v"].get("author_id") for p in by_table["patients"] if p["id"] == pid), None

@@ -107,19 +107,48 @@ def _settle_text(
         if value is None or other is None or other == rid:
             holders[value] = rid
             continue
-        if rid > other:  # the incoming record loses: it arrives renamed
-            row[col] = renamed(value, rid)
+        row[col], clash = settle_clash(session, table, col, value, rid, other, now_clock)
+        conflicts += clash
+        if row[col] == value:
+            holders[value] = rid
+        else:  # the incoming record arrives renamed: its sync state says so too
             st = states[rid]
             kept = json.loads(st["values_json"])
             kept[col] = row[col]
             st["values_json"] = json.dumps(kept, separators=(",", ":"))
-            loser = rid
-        else:  # the local record loses: renamed here, and the rename travels like an edit
-            rename_local(session, table, other, col, renamed(value, other), now_clock)
-            holders[value] = rid
-            loser = other
-        conflicts += open_conflict(session, table, loser, col, renamed(value, loser), value)
     return new_rows, new_states, conflicts
+
+
+def settle_changed_value(
+    session: Session, table: str, rid: str, value: str, now_clock: Callable[[], str]
+) -> tuple[str, int]:
+    """A remote edit gives a record a unique value another local record holds: settle it.
+    Returns (the value the edited record gets, conflicts opened)."""
+    col = TEXT_KEYS[table]
+    t = records.TABLES[table]
+    other = session.scalar(select(t.c.id).where(t.c[col] == value, t.c.id != rid))
+    if other is None:
+        return value, 0
+    return settle_clash(session, table, col, value, rid, other, now_clock)
+
+
+def settle_clash(
+    session: Session,
+    table: str,
+    col: str,
+    value: str,
+    incoming: str,
+    holder: str,
+    now_clock: Callable[[], str],
+) -> tuple[str, int]:
+    """The smaller id keeps `value`; the other is renamed (a local loser as a fresh local
+    write, so the rename travels). Returns (the incoming record's value, conflicts opened)."""
+    if incoming > holder:
+        loser, kept = incoming, renamed(value, incoming)
+    else:
+        rename_local(session, table, holder, col, renamed(value, holder), now_clock)
+        loser, kept = holder, value
+    return kept, int(open_conflict(session, table, loser, col, renamed(value, loser), value))
 
 
 def rename_local(

@@ -131,20 +131,21 @@ class SyncEngine:
         start = registry_key(self.id.clinic_id, reg.seq) if reg.seq else ""
         grew = False
         for key, _ in self.transport.list_keys(prefix, start):
+            blob = b""
             try:
                 if parse_seq(key) != reg.seq + 1:
                     raise TrustError("registry chain has a gap")
                 blob = self.transport.get(key, MAX_ENTRY)
                 reg.apply(blob)
             except (TrustError, TooLargeError, ValueError) as exc:
-                self._quarantine(key, b"", str(exc))
+                self._quarantine(key, blob, str(exc))
                 if report is not None:
                     report.quarantined.append(key)
                 break  # keep what verified; nothing after a bad entry is believed
             grew = True
         if grew:
             self.store.write(lambda uow: state.put(uow.session, state.REGISTRY, reg.to_meta()))
-        self._ring = None
+            self._ring = None  # a new grant or rotation may have come
         return reg
 
     def my_cert_roles(self) -> frozenset[str]:
@@ -360,17 +361,14 @@ class SyncEngine:
             detail={"object_key": key, "reason": reason[:200]},
         )
 
-    def verify(
-        self, blob: bytes, device: str, seq: int, kind: str = "changes"
-    ) -> tuple[Header, dict[str, Any], frozenset[str]]:
-        """Signature first, then decryption, then every record: (header, body, cert roles)."""
+    def _signed_by(self, blob: bytes, device: str, seq: int) -> tuple[Header, frozenset[str]]:
+        """The clear header, after checking it names this position and that the device's
+        certificate (within its revocation cut-off) verifies the signature."""
         header, _ = read_header(blob)
         if header.clinic != self.id.clinic_id:
             raise BundleError("bundle belongs to another clinic")
         if header.device != device:
             raise BundleError("bundle's device does not match its key (swapped)")
-        if header.kind != kind:
-            raise BundleError(f"expected a {kind} bundle")
         if header.seq != seq:
             raise BundleError(
                 f"bundle says sequence {header.seq} but sits at {seq} (replayed or swapped)"
@@ -381,11 +379,20 @@ class SyncEngine:
             verify_raw(cert.sign_key, signature, signed)
         except TrustError as exc:
             raise BundleError(str(exc)) from None
+        return header, cert.roles
+
+    def verify(
+        self, blob: bytes, device: str, seq: int, kind: str = "changes"
+    ) -> tuple[Header, dict[str, Any], frozenset[str]]:
+        """Signature first, then decryption, then every record: (header, body, cert roles)."""
+        header, roles = self._signed_by(blob, device, seq)
+        if header.kind != kind:
+            raise BundleError(f"expected a {kind} bundle")
         header, body = open_sealed(blob, self.ring.wrapper(header.kv), self.limits.max_inflated)
         entries = merge.validate(body)
         self._check_clocks(entries)
         body["records"] = entries
-        return header, body, cert.roles
+        return header, body, roles
 
     def _check_clocks(self, entries: list[dict[str, Any]]) -> None:
         """Refuse clocks beyond the drift bound (they would win every later conflict)."""
@@ -607,13 +614,9 @@ class SyncEngine:
             raise BundleError("snapshot cursor names a bundle the bucket does not have") from None
         if digest(blob) != sha:
             raise BundleError("snapshot cursor does not match that device's chain head")
-        header, _ = read_header(blob)
-        if header.device != device or header.seq != seq:
-            raise BundleError("snapshot cursor names a bundle of another position")
-        signed, signature = signed_part(blob)
         try:
-            verify_raw(self.registry.devices[device].sign_key, signature, signed)
-        except TrustError as exc:
+            self._signed_by(blob, device, seq)
+        except BundleError as exc:
             raise BundleError(f"snapshot cursor: {exc}") from None
 
     def bootstrap(self, report: SyncReport | None = None) -> str:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from app.store.store import Store
+from app.store.store import Store, UnitOfWork
 from sync import state
 from sync.transport import Transport, devices_prefix, feed_prefix, parse_feed_key
 
@@ -43,6 +43,7 @@ def devices_to_list(
             int(state.get(s, state.FULL_SCAN_AT) or "0"),
         )
     )
+    known_heads = dict(heads)
     now = now_ms()
     full = after < 0 or now - last_full >= FULL_SCAN_MS
     if full:  # every prefix is listed: the feed starts again from now
@@ -66,12 +67,12 @@ def devices_to_list(
             d: seq for d, seq in sorted(heads.items()) if d != me and seq > cursors.get(d, 0)
         }
 
-    def save(uow: object) -> None:
-        s = uow.session  # type: ignore[attr-defined]
-        state.put(s, state.FEED_AFTER, str(newest))
-        state.put(s, state.FEED_HEADS, json.dumps(heads, sort_keys=True))
+    def save(uow: UnitOfWork) -> None:
+        state.put(uow.session, state.FEED_AFTER, str(newest))
+        state.put(uow.session, state.FEED_HEADS, json.dumps(heads, sort_keys=True))
         if full:
-            state.put(s, state.FULL_SCAN_AT, str(now))
+            state.put(uow.session, state.FULL_SCAN_AT, str(now))
 
-    store.write(save)
+    if full or newest != after or heads != known_heads:
+        store.write(save)
     return devices

@@ -257,7 +257,9 @@ def _merge_existing(
     }
     key = collisions.TEXT_KEYS.get(name)
     if key in changes and changes[key] is not None:
-        stats.conflicts += _settle_changed_key(session, name, rid, key, changes, out_values, clock)
+        value, clash = collisions.settle_changed_value(session, name, rid, changes[key], clock.now)
+        changes[key] = out_values[key] = value
+        stats.conflicts += clash
     if changes:
         table = records.TABLES[name]
         session.execute(
@@ -271,33 +273,6 @@ def _merge_existing(
         stats.unchanged += 1
     st.values_json = json.dumps(out_values, separators=(",", ":"))
     st.clocks_json = json.dumps(out_clocks, separators=(",", ":"))
-
-
-def _settle_changed_key(
-    session: Session,
-    name: str,
-    rid: str,
-    key: str,
-    changes: dict[str, Any],
-    out_values: dict[str, Any],
-    clock: HybridClock,
-) -> int:
-    """A remote edit gives a record a unique value another local record holds: settle it."""
-    t = records.TABLES[name]
-    value = changes[key]
-    other = session.scalar(select(t.c.id).where(t.c[key] == value, t.c.id != rid))
-    if other is None:
-        return 0
-    if rid > other:
-        changes[key] = out_values[key] = collisions.renamed(value, rid)
-        loser = rid
-    else:
-        collisions.rename_local(
-            session, name, other, key, collisions.renamed(value, other), clock.now
-        )
-        loser = other
-    local = collisions.renamed(value, loser)
-    return int(collisions.open_conflict(session, name, loser, key, local, value))
 
 
 def _supersede(session: Session, name: str, rid: str, f: str) -> None:

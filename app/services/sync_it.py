@@ -111,7 +111,14 @@ def last_bundle_seq(transport: Transport, clinic: str, device: str) -> int:
     return max((parse_seq(k) for k, _ in keys), default=0)
 
 
-def rotate_clinic_key(
+def rotate_key(transport: Transport, ks_path: Path, passphrase: str) -> tuple[int, int]:
+    """Rotate the clinic key without revoking anyone: (new version, devices it was sealed for)."""
+    ks = read_it_keystore(ks_path, passphrase)
+    reg = load_registry(transport, ks)
+    return _rotate(transport, ks_path, passphrase, ks, reg), len(reg.active_devices())
+
+
+def _rotate(
     transport: Transport, ks_path: Path, passphrase: str, ks: ITKeystore, reg: Registry
 ) -> int:
     """A new clinic-key version, saved to the keystore first, sealed for every active device."""
@@ -133,6 +140,6 @@ def revoke_device(transport: Transport, ks_path: Path, passphrase: str, device: 
         raise ValidationError(f"device {device} is already revoked")
     last = last_bundle_seq(transport, ks.clinic_id, device)
     _publish(transport, reg, registry.revocation(ks, reg, device, last))
-    version = rotate_clinic_key(transport, ks_path, passphrase, ks, reg)
+    version = _rotate(transport, ks_path, passphrase, ks, reg)
     log.info("sync: device revoked, clinic key now version %d", version)
     return Revocation(device, last, version, len(reg.active_devices()))

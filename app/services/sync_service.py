@@ -140,9 +140,9 @@ def limits_from_settings(ctx: AppContext) -> sync_engine.Limits:
 
 
 def make_engine(ctx: AppContext, transport: Transport | None = None) -> sync_engine.SyncEngine:
-    membership.require_identity(ctx.store)
+    ident = membership.require_identity(ctx.store)  # before the keyring: the clearer message
     dk = identity.load_device_keys(ctx.settings.keyring_service, ctx.settings.db_path)
-    transport = transport or Transport(endpoint_from_settings(ctx))
+    transport = transport or Transport(endpoint_from(ctx.settings, device=ident.device_id))
     return sync_engine.SyncEngine(ctx.store, transport, dk, limits_from_settings(ctx))
 
 
@@ -213,16 +213,15 @@ def _allowed(s: Session, principal: Principal, table: str, record_id: str) -> bo
     return rbac.can(s, principal, Action.WRITE_CLINICAL, pid)
 
 
-def _settle_duplicate(uow: UnitOfWork, principal: Principal, c: SyncConflict, keep: str) -> None:
-    """A set-aside duplicate (same care-team pair, twin version, ...): only dismissing it."""
-    if keep != "local":
-        raise ValidationError(
-            "The duplicate record was never stored here; keep the record this workstation has."
-        )
+def _close(
+    uow: UnitOfWork, principal: Principal, c: SyncConflict, keep: str, patient_id: str | None
+) -> None:
+    """Mark a conflict resolved and audit the choice (field name only, never a value)."""
     c.resolved_at, c.resolved_by, c.resolution = utcnow(), principal.user_id, keep
     uow.audit(
         actor_of(principal),
         "sync.conflict_resolve",
+        patient_id=patient_id,
         record_type=c.table_name,
         record_id=c.record_id,
         detail={"field": c.field, "kept": keep, "conflict_id": c.id},
@@ -263,8 +262,13 @@ def resolve_conflict(ctx: AppContext, principal: Principal, conflict_id: str, ke
             raise NotFoundError("That conflict does not exist or is already resolved.")
         if not _allowed(s, principal, c.table_name, c.record_id):
             raise PermissionDeniedError("You may not edit this record.")
-        if c.field == collisions.DUPLICATE:
-            _settle_duplicate(uow, principal, c, keep)
+        if c.field == collisions.DUPLICATE:  # a set-aside duplicate can only be dismissed
+            if keep != "local":
+                raise ValidationError(
+                    "The duplicate record was never stored here; keep the record this "
+                    "workstation has."
+                )
+            _close(uow, principal, c, keep, None)
             return
         chosen = json.loads(c.local_json if keep == "local" else c.remote_json)
         table = records.TABLES[c.table_name]
@@ -290,14 +294,6 @@ def resolve_conflict(ctx: AppContext, principal: Principal, conflict_id: str, ke
                 }
             )
         )
-        c.resolved_at, c.resolved_by, c.resolution = utcnow(), principal.user_id, keep
-        uow.audit(
-            actor_of(principal),
-            "sync.conflict_resolve",
-            patient_id=_patient_of(s, c.table_name, c.record_id),
-            record_type=c.table_name,
-            record_id=c.record_id,
-            detail={"field": c.field, "kept": keep, "conflict_id": c.id},
-        )
+        _close(uow, principal, c, keep, _patient_of(s, c.table_name, c.record_id))
 
     ctx.store.write(do)

@@ -62,9 +62,15 @@ def test_it_enrols_a_workstation_then_revokes_it(bucket: Bucket, tmp_path: Path)
     r = _run(env, "sync", "run")
     assert r.returncode == 0, r.stderr
 
+    r = _run(env, "it", "rotate-key", "--keystore", str(ks), stdin=IT_PASS + "\n")
+    assert r.returncode == 0, r.stderr
+    assert "version 2 for 1 device" in r.stdout
+    r = _run(env, "sync", "run")  # the workstation picks up version 2
+    assert r.returncode == 0, r.stderr
+
     r = _run(env, "it", "revoke-device", device, "--keystore", str(ks), stdin=IT_PASS + "\n")
     assert r.returncode == 0, r.stderr
-    assert "version 2" in r.stdout
+    assert "version 3" in r.stdout
 
     shut_out = _run(env, "sync", "run")
     assert shut_out.returncode == 2 and "revoked" in shut_out.stderr
