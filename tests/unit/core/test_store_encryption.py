@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import sqlite3
+from datetime import date
 
 import keyring
 import keyring.errors
@@ -11,6 +12,8 @@ import pytest
 from keyring.backends import fail
 
 from app.errors import KeyringUnavailableError, StoreKeyError
+from app.security.rbac import Role
+from app.services import patients
 from app.services.context import AppContext
 from app.store.store import Store
 from tests.support.keyring_backends import MemoryKeyring
@@ -26,12 +29,26 @@ def test_plain_sqlite_cannot_read_the_store(ctx: AppContext) -> None:
 
 
 def test_canary_text_is_not_in_the_file(ctx: AppContext, clinic: dict) -> None:
+    # Canaries long enough that random ciphertext cannot contain them by chance
+    # (a 3-byte MRN such as "T-2" turns up in a few-MB file about once in twenty runs).
+    canary_mrn = "CANARY-MRN-" + secrets.token_hex(8)
+    canary_name = "Canaryfamily" + secrets.token_hex(8)
+    patients.create_patient(
+        ctx,
+        clinic["users"][Role.CLINICIAN],
+        mrn=canary_mrn,
+        given_name="Test",
+        family_name=canary_name,
+        birth_date=date(1970, 1, 1),
+        sex="female",
+    )
     ctx.close()
     raw = ctx.settings.db_path.read_bytes()
     wal = ctx.settings.db_path.with_name("novamind.db-wal")
     if wal.exists():
         raw += wal.read_bytes()
-    assert b"Unassigned" not in raw and b"T-2" not in raw
+    assert b"Unassigned" not in raw
+    assert canary_mrn.encode() not in raw and canary_name.encode() not in raw
 
 
 def test_wrong_key_is_a_clear_error(ctx: AppContext) -> None:
