@@ -59,6 +59,11 @@ class Settings:
     backup_keep: int = 14
     retention_discharged_days: int = 0  # 0: keep discharged patients' local copies
     alert_rules: tuple[dict[str, Any], ...] = ()  # IT's tuning/additions over the built-ins
+    password_time_cost: int = 2  # Argon2id iterations (OWASP minimum profile)
+    password_memory_kib: int = 19 * 1024  # Argon2id memory
+    audit_bucket: str = ""  # Object Lock bucket for signed audit-chain anchors
+    keyring_backends_allowed: tuple[str, ...] = ()  # extra keyring backends IT accepts by name
+    model_trust_file: str = ""  # IT's trusted model-signing keys (default: beside the policy)
     keyring_service: str = "novamind"
     policy_path: Path | None = None
     locked_by_policy: frozenset[str] = field(default_factory=frozenset)
@@ -103,6 +108,11 @@ _TYPES: dict[str, type] = {
     "backup_keep": int,
     "retention_discharged_days": int,
     "alert_rules": list,
+    "password_time_cost": int,
+    "password_memory_kib": int,
+    "audit_bucket": str,
+    "keyring_backends_allowed": list,
+    "model_trust_file": str,
 }
 _NOT_FROM_ENV = {"alert_rules"}  # a list of tables: only the policy file can express it
 _USER_KEYS = {"theme", "idle_lock_minutes"}
@@ -115,6 +125,8 @@ _RANGES = {
     "sync_max_clock_skew_s": (0, 86400),
     "sync_max_bundle_mb": (1, 4096),
     "sync_max_inflated_mb": (1, 4096),
+    "password_time_cost": (1, 20),
+    "password_memory_kib": (8 * 1024, 1024 * 1024),
 }
 
 
@@ -138,6 +150,12 @@ def _validate(values: dict[str, Any], allowed: set[str], source: str) -> dict[st
             if not all(isinstance(p, str) for p in value):
                 raise ConfigError(f"{source}: setting 'model_dirs' must be a list of paths")
             value = tuple(Path(p) for p in value)
+        if key == "keyring_backends_allowed":
+            if not all(isinstance(p, str) for p in value):
+                raise ConfigError(
+                    f"{source}: setting 'keyring_backends_allowed' must be a list of names"
+                )
+            value = tuple(value)
         if key == "allowed_demographics":
             if not all(isinstance(p, str) for p in value):
                 raise ConfigError(

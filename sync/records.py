@@ -36,7 +36,9 @@ SYNCED_MODELS: tuple[type[m.Base], ...] = (
 TABLES: dict[str, Table] = {model.__tablename__: model.__table__ for model in SYNCED_MODELS}  # type: ignore[misc]
 ORDER: dict[str, int] = {name: i for i, name in enumerate(TABLES)}
 NEVER_SYNCED = {"id", "version", "updated_at"}
-LOCAL_ONLY: dict[str, set[str]] = {"users": {"failed_attempts", "locked_at", "last_login_at"}}
+LOCAL_ONLY: dict[str, set[str]] = {
+    "users": {"failed_attempts", "locked_at", "last_login_at", "totp_last_step"}
+}
 
 # Outbox events name the records they concern; this maps them to (table, id) hints.
 RECORD_TYPE_TABLE = {

@@ -81,6 +81,7 @@ class User(RecordMixin, Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     is_synthetic: Mapped[bool] = mapped_column(Boolean, default=False)
+    totp_last_step: Mapped[int | None] = mapped_column(Integer)  # replay guard, local only
 
 
 class Patient(RecordMixin, Base):
@@ -111,6 +112,8 @@ class BreakGlassGrant(RecordMixin, Base):
     reason: Mapped[str] = mapped_column(Text)
     granted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_by: Mapped[str | None] = mapped_column(String(36))
 
 
 class Encounter(RecordMixin, Base):

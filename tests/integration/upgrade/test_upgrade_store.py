@@ -47,15 +47,20 @@ def _engine(settings: Settings) -> Engine:
     return make_engine(settings.db_path, key)
 
 
-def _rows(engine: Engine, tables: list[str]) -> dict[str, list[tuple]]:
-    """Every row of `tables`, in a stable order, as plain tuples."""
+def _rows(
+    engine: Engine, tables: list[str], columns: dict[str, list[str]] | None = None
+) -> dict[str, list[tuple]]:
+    """Every row of `tables` (only `columns` where given: those an older revision had), in a
+    stable order, as plain tuples."""
     out: dict[str, list[tuple]] = {}
     with engine.connect() as conn:
         meta = MetaData()
         meta.reflect(conn, only=tables)
         for name in tables:
             t = meta.tables[name]
-            out[name] = [tuple(r) for r in conn.execute(select(t).order_by(*t.primary_key))]
+            cols = [t.c[c] for c in columns[name]] if columns else list(t.c)
+            query = select(*cols).order_by(*t.primary_key)
+            out[name] = [tuple(r) for r in conn.execute(query)]
     return out
 
 
@@ -125,13 +130,15 @@ def test_previous_revision_store_is_migrated_on_open_with_data_intact(
     engine = _engine(settings)
     before = _rows(engine, list(CORE))
     with engine.connect() as conn:
+        old_columns = {t: [c["name"] for c in inspect(conn).get_columns(t)] for t in CORE}
+    with engine.connect() as conn:
         assert migrate.current_revision(conn) == previous_revision() != migrate.head_revision()
     engine.dispose()
 
     ctx = AppContext.open(settings)  # what the app does at start-up: migrates to head
     try:
         assert ctx.store.schema_revision() == migrate.head_revision()
-        assert _rows(ctx.store.engine, list(CORE)) == before
+        assert _rows(ctx.store.engine, list(CORE), old_columns) == before
         with ctx.store.engine.connect() as conn:
             present = set(inspect(conn).get_table_names())
         assert set(source_rows) <= present  # the head schema is complete
@@ -158,6 +165,8 @@ def _newer_store(tmp_path: Path, rows: dict[str, list[dict]]) -> tuple[Settings,
     with engine.begin() as conn:
         conn.execute(text("UPDATE alembic_version SET version_num = '9999_future'"))
     before = _rows(engine, list(CORE))
+    with engine.connect() as conn:
+        old_columns = {t: [c["name"] for c in inspect(conn).get_columns(t)] for t in CORE}
     engine.dispose()
     return settings, _digest(settings.db_path), before
 
