@@ -165,8 +165,6 @@ def _newer_store(tmp_path: Path, rows: dict[str, list[dict]]) -> tuple[Settings,
     with engine.begin() as conn:
         conn.execute(text("UPDATE alembic_version SET version_num = '9999_future'"))
     before = _rows(engine, list(CORE))
-    with engine.connect() as conn:
-        old_columns = {t: [c["name"] for c in inspect(conn).get_columns(t)] for t in CORE}
     engine.dispose()
     return settings, _digest(settings.db_path), before
 
