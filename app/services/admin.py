@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import secrets
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app.domain import Action, Principal, Role, UserRecord
 from app.errors import NotFoundError, ValidationError
 from app.security import audit, keys, rbac
-from app.security.passwords import MIN_PASSWORD_LENGTH, hash_password, new_totp_secret
+from app.security.passwords import MIN_PASSWORD_LENGTH, HashPolicy, hash_password, new_totp_secret
+from app.services.auth import validate_new_password
 from app.services.context import AppContext, actor_of
 from app.store.models import CareTeamAssignment, Patient, User
 from app.store.store import Actor, UnitOfWork
@@ -55,7 +56,7 @@ def create_user(
         raise ValidationError("user name: use 1-64 letters, digits, '.' or '_'")
     if len(password) < MIN_PASSWORD_LENGTH:
         raise ValidationError(f"password: at least {MIN_PASSWORD_LENGTH} characters")
-    pw_hash = hash_password(password)
+    pw_hash = hash_password(password, HashPolicy.of(ctx.settings))
 
     def do(uow: UnitOfWork) -> UserRecord:
         if uow.session.scalar(select(User.id).where(User.username == username)):
@@ -100,6 +101,52 @@ def reset_lockout(ctx: AppContext, who: Principal | Actor, username: str) -> Non
         user.locked_at = None
         user.failed_attempts = 0
         uow.audit(actor, "user.unlock", record_type="user", record_id=user.id)
+
+    ctx.store.write(do)
+
+
+def deactivate_user(ctx: AppContext, who: Principal | Actor, username: str) -> None:
+    """Stop an account signing in (kept for the audit trail; its live session ends too).
+
+    Refused for your own account and for the last active administrator, so the clinic can
+    never lock itself out of account management.
+    """
+    actor = _actor(ctx, who, Action.MANAGE_USERS)
+
+    def do(uow: UnitOfWork) -> None:
+        user = _user_by_name(uow, username)
+        if user.id == actor.id:
+            raise ValidationError("you cannot deactivate your own account")
+        if not user.active:
+            return
+        if user.role == Role.ADMIN.value:
+            others = uow.session.scalar(
+                select(func.count(User.id)).where(
+                    User.role == Role.ADMIN.value, User.active.is_(True), User.id != user.id
+                )
+            )
+            if not others:
+                raise ValidationError("cannot deactivate the last active administrator")
+        user.active = False
+        uow.audit(actor, "user.deactivate", record_type="user", record_id=user.id)
+
+    ctx.store.write(do)
+
+
+def reset_password(
+    ctx: AppContext, who: Principal | Actor, username: str, new_password: str
+) -> None:
+    """Set a new password for a user who forgot theirs; also clears a lockout (audited)."""
+    actor = _actor(ctx, who, Action.MANAGE_USERS)
+    validate_new_password(new_password)
+    new_hash = hash_password(new_password, HashPolicy.of(ctx.settings))
+
+    def do(uow: UnitOfWork) -> None:
+        user = _user_by_name(uow, username)
+        user.password_hash = new_hash
+        user.locked_at = None
+        user.failed_attempts = 0
+        uow.audit(actor, "user.password_reset", record_type="user", record_id=user.id)
 
     ctx.store.write(do)
 
@@ -155,12 +202,33 @@ def assign_care_team(
     ctx.store.write(do)
 
 
-def verify_audit(ctx: AppContext, who: Principal | Actor) -> audit.AuditReport:
+def verify_audit(
+    ctx: AppContext, who: Principal | Actor, *, anchor: bool = False
+) -> audit.AuditReport:
+    """Check the HMAC chain and, on an enrolled workstation with an audit bucket, every signed
+    head anchored there (a rewrite even with the keyring's audit key shows as a differing
+    seq). With `anchor`, the verified head is anchored too (only if nothing is wrong)."""
+    from app.services import audit_anchor
+
     _actor(ctx, who, Action.VIEW_AUDIT)
-    report = ctx.store.read(lambda s: audit.verify(s, ctx.store.audit_key))
+    local = ctx.store.read(lambda s: audit.verify(s, ctx.store.audit_key))
+    checked = audit_anchor.check_and_anchor(ctx, local, anchor=anchor)
+    report = local
+    if checked is not None:
+        report = audit.AuditReport(
+            ok=local.ok and not checked.problems,
+            checked=local.checked,
+            problems=local.problems + checked.problems,
+            anchors=checked.checked,
+            anchored=checked.written,
+        )
     actor = who if isinstance(who, Actor) else actor_of(who)
     ctx.store.write(
-        lambda uow: uow.audit(actor, "audit.verify", detail={"ok": report.ok, "n": report.checked})
+        lambda uow: uow.audit(
+            actor,
+            "audit.verify",
+            detail={"ok": report.ok, "n": report.checked, "anchors": report.anchors},
+        )
     )
     return report
 
