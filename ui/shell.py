@@ -32,13 +32,14 @@ from app.errors import (
 )
 from app.events import AlertTriggered, PatientDataUpdated
 from app.services import alerts, auth, firstrun, lookup, patients
-from app.services.auth import SecondFactorRequiredError
+from app.services.auth import SecondFactorRequiredError, SessionEndedError
 from ui import theme
 from ui.backup_dialog import BackupDialog, BackupScheduler
 from ui.bus import EventBridge
 from ui.dialogs import AboutDialog, BreakGlassDialog
 from ui.idle import IdleWatcher
 from ui.login import FirstRunPage, LockPage, LoginPage
+from ui.password_dialog import PasswordDialog
 from ui.patients import PatientListPanel
 from ui.state import UiState
 from ui.sync_panel import ConflictDialog, SyncController
@@ -49,6 +50,7 @@ from ui.workspace import PatientWorkspace
 log = logging.getLogger(__name__)
 CLINICAL_ROLES = (Role.CLINICIAN, Role.SUPERVISOR)
 MAX_UNLOCK_FAILURES = 5
+SESSION_CHECK_MS = 60_000  # re-read the account's role and active flag every minute
 PAGE_LOGIN, PAGE_FIRST_RUN, PAGE_MAIN, PAGE_LOCK = range(4)
 
 
@@ -75,6 +77,9 @@ class ShellWindow(QMainWindow):
         if app is not None:
             app.installEventFilter(self.idle)
         self.idle.idle.connect(self.lock)
+        self.session_timer = QTimer(self)
+        self.session_timer.setInterval(SESSION_CHECK_MS)
+        self.session_timer.timeout.connect(self.check_session)
 
         self.stack = QStackedWidget()
         self.login_page = LoginPage("encrypted (SQLCipher)")
@@ -125,6 +130,7 @@ class ShellWindow(QMainWindow):
         self.act_caseload = self._action("&Caseload by risk…", self.show_caseload)
         self.act_lock = self._action("&Lock", self.lock, "Ctrl+L")
         self.act_sign_out = self._action("Sign &out", self.sign_out)
+        self.act_change_password = self._action("Change &password…", self.change_password)
         self.act_quit = self._action("&Quit", self.close, sk.Quit)
         self.act_find = self._action(
             "&Find patient", lambda: self.patient_list.search.setFocus(), sk.Find
@@ -140,7 +146,7 @@ class ShellWindow(QMainWindow):
         for a in (self.act_open_mrn, self.act_close_patient):
             m.addAction(a)
         m.addSeparator()
-        for a in (self.act_lock, self.act_sign_out):
+        for a in (self.act_change_password, self.act_lock, self.act_sign_out):
             m.addAction(a)
         m.addSeparator()
         m.addAction(self.act_quit)
@@ -181,6 +187,7 @@ class ShellWindow(QMainWindow):
             self.act_find,
             self.act_alerts,
         ]
+        self.session_actions.append(self.act_change_password)
         tb = self.addToolBar("Main")
         tb.setObjectName("mainToolbar")
         tb.setMovable(False)
@@ -392,6 +399,7 @@ class ShellWindow(QMainWindow):
         self.act_alerts.setEnabled(clinical)
         self.act_open_mrn.setEnabled(clinical)
         self.idle.start()
+        self.session_timer.start()
         self.sync.start()
         self.backups.start(principal)
         if clinical:
@@ -632,6 +640,7 @@ class ShellWindow(QMainWindow):
         if self.principal is None:
             return
         self.idle.stop()
+        self.session_timer.stop()
         self._reopen = self.workspace.patient_id
         self._locked_as, self.principal = self.principal, None
         self._drop_session_views()
@@ -647,20 +656,26 @@ class ShellWindow(QMainWindow):
 
         def done(ok: bool) -> None:
             self.lock_page.set_busy(False)
+            if self._locked_as is not who:
+                return  # signed out while the check ran
             if ok:
                 self._locked_as = None
                 self._signed_in(who)
                 return
+            # wrong password or locked account (the core counts it toward the lockout)
             self._unlock_failures += 1
             if self._unlock_failures >= MAX_UNLOCK_FAILURES:
                 self.sign_out()
-                self.login_page.show_message("Signed out after too many wrong passwords.")
+                self.login_page.show_message("Signed out after too many failed unlocks.")
             else:
-                self.lock_page.show_message("That password is not correct.")
+                self.lock_page.show_message(auth.GENERIC)
                 self.lock_page.password.clear()
 
         def failed(exc: BaseException) -> None:
             self.lock_page.set_busy(False)
+            if isinstance(exc, SessionEndedError):
+                self._session_ended(exc)
+                return
             self.lock_page.show_message(user_message(exc))
 
         self.tasks.call(
@@ -673,8 +688,46 @@ class ShellWindow(QMainWindow):
             on_error=failed,
         )
 
+    # -- session re-check and password change ----------------------------------------------
+    def check_session(self) -> None:
+        """Re-read role and active flag; a deactivated or re-roled account is signed out."""
+        who = self.principal
+        if who is None:
+            return
+        self.tasks.call(
+            auth.refresh,
+            self.ctx,
+            who,
+            label="Checking session",
+            on_done=lambda _p: None,
+            on_error=lambda exc: self._session_check_failed(who, exc),
+        )
+
+    def _session_check_failed(self, who: Principal, exc: BaseException) -> None:
+        current = self.principal or self._locked_as
+        if current is None or current.user_id != who.user_id:
+            return  # a later session: not this check's business
+        if isinstance(exc, SessionEndedError):
+            self._session_ended(exc)
+        else:
+            log.warning("session check failed: %s", type(exc).__name__)
+
+    def _session_ended(self, exc: SessionEndedError) -> None:
+        self.sign_out()
+        self.login_page.show_message(exc.user_message())
+
+    def change_password(self) -> None:
+        """The signed-in user changes their own password (old one re-checked by the core)."""
+        if self.principal is None:
+            return
+        dialog = PasswordDialog(self.ctx, self.principal, self.tasks.call, self)
+        dialog.finished.connect(lambda _r: dialog.deleteLater())
+        self.password_dialog = dialog
+        dialog.open()
+
     def sign_out(self) -> None:
         self.idle.stop()
+        self.session_timer.stop()
         if self.principal is not None:
             self._drop_session_views()
         self.principal = self._locked_as = None
@@ -761,6 +814,7 @@ class ShellWindow(QMainWindow):
         if self.principal is not None:
             self.workspace.notes.save_autodraft()
         self.idle.stop()
+        self.session_timer.stop()
         app = QApplication.instance()
         if app is not None:
             app.removeEventFilter(self.idle)

@@ -29,7 +29,7 @@ from app.store.store import Actor, UnitOfWork
 
 GENERIC = "Invalid credentials or account locked."
 _HINT = (
-    "Check the user name and password. After too many failed attempts an administrator "
+    "Check the user name and password: after too many wrong passwords an administrator "
     "must unlock the account."
 )
 
