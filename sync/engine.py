@@ -39,7 +39,7 @@ from app.store.models import (
     utcnow,
 )
 from app.store.store import SYSTEM, Store, UnitOfWork
-from sync import authority, capture, feed, merge, platform_events, records, state
+from sync import audit_share, authority, capture, feed, merge, platform_events, records, state
 from sync.envelope import (
     DEFAULT_MAX_INFLATED,
     GENESIS,
@@ -72,6 +72,8 @@ log = logging.getLogger(__name__)
 MAX_RECORDS_PER_BUNDLE = 5000
 MAX_BUS_EVENTS = 1000
 MAX_ANNOUNCED_PER_CYCLE = 10_000
+# a verified bundle: (key, header, records, its sha256, the device's roles, its audit events)
+Fetched = tuple[str, Header, list[dict[str, Any]], str, frozenset[str], list[dict[str, Any]]]
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,8 @@ class SyncReport:
     conflicts: int = 0
     quarantined: list[str] = field(default_factory=list)
     snapshot_used: str = ""
+    audit_received: int = 0
+    anchored: str = ""  # object key of the audit-chain anchor written this cycle
 
 
 class SyncEngine:
@@ -220,14 +224,16 @@ class SyncEngine:
             .limit(MAX_RECORDS_PER_BUNDLE)
         )
         pending = list(s.scalars(q))
-        if not pending:
+        audit_events, audit_upto = audit_share.pending(s)
+        if not pending and not audit_events:
             return 0
         entries = [self._entry(s, st) for st in pending]
         seq = int(state.get(s, state.HEAD_SEQ) or "0") + 1
         prev = state.get(s, state.HEAD_SHA) or GENESIS
         deps = {c.device_id: c.seq for c in s.scalars(select(SyncCursor)) if c.seq}
         header = self._header(seq, prev, "changes", deps, ring.current)
-        blob = seal(header, {"records": entries}, ring.wrapper(ring.current), self.keys.sign)
+        body = {"records": entries, "audit": audit_events}
+        blob = seal(header, body, ring.wrapper(ring.current), self.keys.sign)
         sha = digest(blob)
         key = bundle_key(self.id.clinic_id, self.id.device_id, seq)
         s.add(SyncOutgoing(seq=seq, object_key=key, sha256=sha, data=blob, records=len(entries)))
@@ -236,7 +242,8 @@ class SyncEngine:
         state.put(s, state.HEAD_SEQ, str(seq))
         state.put(s, state.HEAD_SHA, sha)
         state.put(s, state.HLC, clock.state())
-        return len(entries)
+        audit_share.mark_sent(s, audit_upto)
+        return max(1, len(entries))
 
     def _header(self, seq: int, prev: str, kind: str, deps: dict[str, int], kv: int) -> Header:
         return Header(
@@ -392,6 +399,8 @@ class SyncEngine:
         entries = merge.validate(body)
         self._check_clocks(entries)
         body["records"] = entries
+        if kind == "changes":
+            body["audit"] = audit_share.validate(body.get("audit"))
         return header, body, roles
 
     def _check_clocks(self, entries: list[dict[str, Any]]) -> None:
@@ -409,13 +418,13 @@ class SyncEngine:
 
     def fetch(
         self,
-    ) -> tuple[list[tuple[str, Header, list[dict[str, Any]], str, frozenset[str]]], list[str]]:
+    ) -> tuple[list[Fetched], list[str]]:
         """Download and verify new bundles of other devices (nothing merged yet)."""
         clinic = self.id.clinic_id
         cursors = self.store.read(
             lambda s: {c.device_id: (c.seq, c.sha256) for c in s.scalars(select(SyncCursor))}
         )
-        good: list[tuple[str, Header, list[dict[str, Any]], str, frozenset[str]]] = []
+        good: list[Fetched] = []
         bad: list[str] = []
         refreshed = False
         to_list = feed.devices_to_list(
@@ -456,7 +465,7 @@ class SyncEngine:
                     bad.append(key)
                     break  # the chain of this device stops here until IT looks at it
                 seq, prev = header.seq, digest(blob)
-                good.append((key, header, body["records"], prev, roles))
+                good.append((key, header, body["records"], prev, roles, body["audit"]))
         return good, bad
 
     def _new_keys(self, device: str, seq: int, head: int | None) -> Iterator[str]:
@@ -491,7 +500,7 @@ class SyncEngine:
             while waiting and progress:
                 progress = False
                 for item in list(waiting):
-                    key, header, entries, sha, roles = item
+                    key, header, entries, sha, roles, audit_events = item
                     if header.device in blocked:
                         waiting.remove(item)
                         continue
@@ -501,12 +510,14 @@ class SyncEngine:
                     progress = True
                     try:
                         authority.check(s, entries, roles)
+                        audit_share.check_links(s, header.device, audit_events)
                     except BundleError as exc:
                         self._quarantine_in(uow, key, b"", str(exc))
                         report.quarantined.append(key)
                         blocked.add(header.device)
                         continue
                     stats = merge.merge(s, entries, clock, self._known(applied))
+                    report.audit_received += audit_share.store(s, header.device, audit_events)
                     cur = _cursor(s, applied, header.device)
                     cur.seq, cur.sha256 = header.seq, sha
                     _advance_frontiers(s, applied, entries, self.id.device_id)
@@ -576,7 +587,9 @@ class SyncEngine:
             cursors[self.id.device_id] = [seq, head]
             entries = [self._entry(s, st) for st in s.scalars(select(SyncRecordState))]
             header = self._header(seq, head, "snapshot", {}, ring.current)
-            body = {"records": entries, "cursors": cursors}
+            audit_held = audit_share.held_by_device(s)
+            audit_held[self.id.device_id] = audit_share.own_events(s)
+            body = {"records": entries, "cursors": cursors, "audit": audit_held}
             return seq, seal(header, body, ring.wrapper(ring.current), self.keys.sign)
 
         seq, blob = self.store.read(read)
@@ -586,7 +599,12 @@ class SyncEngine:
 
     def _verify_snapshot(
         self, key: str, blob: bytes
-    ) -> tuple[list[dict[str, Any]], dict[str, tuple[int, str]], frozenset[str]]:
+    ) -> tuple[
+        list[dict[str, Any]],
+        dict[str, tuple[int, str]],
+        frozenset[str],
+        dict[str, list[dict[str, Any]]],
+    ]:
         device = key.split("/")[-2]
         header, body, roles = self.verify(blob, device, parse_seq(key), kind="snapshot")
         if "admin" not in roles:
@@ -599,7 +617,11 @@ class SyncEngine:
             raise BundleError("snapshot does not name its own chain head")
         for dev, (seq, sha) in cursors.items():
             self._check_chain_head(dev, seq, sha)
-        return body["records"], cursors, roles | {"clinical"}
+        raw = body.get("audit") or {}
+        if not isinstance(raw, dict):
+            raise BundleError("snapshot audit history is malformed")
+        audit_by_device = {str(d): audit_share.validate(v) for d, v in raw.items()}
+        return body["records"], cursors, roles | {"clinical"}, audit_by_device
 
     def _check_chain_head(self, device: str, seq: int, sha: str) -> None:
         """A snapshot's cursor must name a real, signed bundle of a certified device."""
@@ -626,7 +648,7 @@ class SyncEngine:
             blob = b""
             try:
                 blob = self._download(key)
-                entries, cursors, roles = self._verify_snapshot(key, blob)
+                entries, cursors, roles, audit_by_device = self._verify_snapshot(key, blob)
             except TooLargeError as exc:
                 self._quarantine(key, b"", str(exc), size=exc.size)
                 continue
@@ -642,14 +664,20 @@ class SyncEngine:
                 entries: list[dict[str, Any]] = entries,
                 cursors: dict[str, tuple[int, str]] = cursors,
                 roles: frozenset[str] = roles,
+                audit_by_device: dict[str, list[dict[str, Any]]] = audit_by_device,
             ) -> bool:
                 s = uow.session
                 s.execute(_text("PRAGMA defer_foreign_keys = ON"))
                 try:
                     authority.check(s, entries, roles)
+                    relayed = {d: e for d, e in audit_by_device.items() if d != self.id.device_id}
+                    for dev, events in relayed.items():  # never into our own chain
+                        audit_share.check_links(s, dev, events)
                 except BundleError as exc:
                     self._quarantine_in(uow, key, b"", str(exc))
                     return False
+                for dev, events in relayed.items():
+                    audit_share.store(s, dev, events)
                 clock = self._clock(s)
                 applied = {c.device_id: c for c in s.scalars(select(SyncCursor))}
                 merge.merge(s, entries, clock, self._known(applied))

@@ -80,8 +80,8 @@ def _revoked_here(s: Session, device: str, clinic_id: str, it_public: bytes) -> 
 
 def _restart_own_chain(s: Session) -> None:
     """Start this workstation's chain again at 1 and mark every record to be sent once more."""
-    for key in (state.HEAD_SEQ, state.HEAD_SHA):
-        state.put(s, key, "")
+    for key in (state.HEAD_SEQ, state.HEAD_SHA, state.AUDIT_SENT, state.AUDIT_ANCHOR):
+        state.put(s, key, "")  # a new device id ships (and anchors) its audit chain from 1
     for row in s.scalars(select(SyncOutgoing)):
         s.delete(row)  # the old chain's bookkeeping; unsent ones' records go again below
     for st in s.scalars(select(SyncRecordState)):

@@ -22,6 +22,8 @@ REGISTRY = "sync.registry"  # every verified registry entry (JSON list of base64
 FEED_AFTER = "sync.feed_after_ms"  # newest feed marker seen (writer's milliseconds)
 FEED_HEADS = "sync.feed_heads"  # {device: highest bundle number a marker announced} (JSON)
 FULL_SCAN_AT = "sync.full_scan_ms"  # when every device prefix was last listed (local ms)
+AUDIT_SENT = "sync.audit_sent_seq"  # highest own audit seq packed into a bundle (sync.audit_share)
+AUDIT_ANCHOR = "sync.audit_anchor"  # "seq:hash" of the newest head anchored in the audit bucket
 
 
 def get(session: Session, key: str, default: str = "") -> str:

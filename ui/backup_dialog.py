@@ -58,7 +58,7 @@ class BackupScheduler(QObject):
         self.tasks.call(
             backup.create_backup,
             self.ctx,
-            actor_of(self.principal),
+            backup.SCHEDULER,  # the schedule backs up as the system, whoever is signed in
             label="Scheduled backup",
             on_done=lambda m: log.info("scheduled backup %s verified", m.backup_id),
             on_error=lambda e: log.warning("scheduled backup failed: %s", type(e).__name__),
@@ -149,14 +149,14 @@ class BackupDialog(QDialog):
         if not 0 <= row < len(self.manifests):
             return None
         m = self.manifests[row]
-        return self.ctx.settings.backups_path / m.file.replace(backup.SUFFIX, ".json")
+        return backup.manifest_path_of(self.ctx.settings, m)
 
     def take_backup(self) -> None:
         self.message.setText("Backing up…")
         self.tasks.call(
             backup.create_backup,
             self.ctx,
-            actor_of(self.principal),
+            self.principal,  # checked in the service: IT only
             label="Backing up",
             on_done=lambda m: (
                 self.message.setText(f"Backup {m.backup_id} written and verified."),
@@ -184,7 +184,7 @@ class BackupDialog(QDialog):
     def confirm_restore(self) -> None:
         """The user accepts the restored store: crypto-erase the store kept aside."""
         for previous in self.previous:
-            backup.confirm_restore(self.ctx.settings, previous)
+            backup.confirm_restore(self.ctx.settings, previous, self.principal)
         self.ctx.store.write(
             lambda uow: uow.audit(actor_of(self.principal), "store.restore_confirmed")
         )
@@ -210,6 +210,6 @@ class BackupDialog(QDialog):
             != QMessageBox.StandardButton.Yes
         ):
             return
-        settings, actor = self.ctx.settings, actor_of(self.principal)
+        settings, who = self.ctx.settings, self.principal
         # the shell closes the session and the store, runs the restore, then restarts
-        self.restart(lambda: backup.restore(settings, path, actor))
+        self.restart(lambda: backup.restore(settings, path, who))

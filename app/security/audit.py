@@ -1,9 +1,11 @@
 """The audit log as a keyed hash chain.
 
 Each event's hash is HMAC-SHA256 over its content, its sequence number and the previous hash,
-keyed by a sub-key of the store key, so nobody without the key can rewrite history. The chain
-head (last seq and hash) is kept in the meta table, so deleting the newest entries is detected
-as well as any edit, deletion or reordering in the middle.
+keyed by a random key kept in the OS keyring (entry `audit:<store id>`), never in the store, so
+whoever can open the store but not the keyring cannot rewrite history. Signed heads anchored
+in the clinic's Object Lock audit bucket (sync.anchors) catch a rewrite even with that key.
+The chain head (last seq and hash) is kept in the meta table, so deleting the newest entries
+is detected as well as any edit, deletion or reordering in the middle.
 """
 
 from __future__ import annotations
@@ -43,6 +45,11 @@ def _digest(key: bytes, ev: AuditEvent) -> str:
         separators=(",", ":"),
     )
     return hmac.new(key, content.encode(), hashlib.sha256).hexdigest()
+
+
+def head(session: Session) -> tuple[int, str]:
+    """The recorded chain head (last seq, its hash); (0, GENESIS) for an empty chain."""
+    return _head(session)
 
 
 def _head(session: Session) -> tuple[int, str]:
@@ -91,10 +98,13 @@ class AuditReport:
     ok: bool
     checked: int
     problems: list[str] = field(default_factory=list)
+    anchors: int = 0  # signed heads in the audit bucket the chain was checked against
+    anchored: str = ""  # object key of the head anchored by this verification, if any
 
     def summary(self) -> str:
+        against = f", {self.anchors} anchored head(s) matched" if self.anchors else ""
         if self.ok:
-            return f"audit chain intact: {self.checked} events verified"
+            return f"audit chain intact: {self.checked} events verified{against}"
         return f"audit chain BROKEN: {len(self.problems)} problem(s) in {self.checked} events"
 
 

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import keyring
 import keyring.errors
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from keyring.backends import fail
 
 from app.errors import KeyringUnavailableError, StoreError
@@ -26,7 +28,22 @@ log = logging.getLogger(__name__)
 KEY_BYTES = 32
 
 
+# The OS secure stores; any other backend (a plaintext or file keyring, say) only by policy.
+_SECURE_BACKENDS = frozenset(
+    {
+        "keyring.backends.SecretService.Keyring",
+        "keyring.backends.libsecret.Keyring",
+        "keyring.backends.kwallet.DBusKeyring",
+        "keyring.backends.kwallet.DBusKeyringKWallet4",
+        "keyring.backends.macOS.Keyring",
+        "keyring.backends.Windows.WinVaultKeyring",
+    }
+)
+
+
 def _backend_ok() -> keyring.backend.KeyringBackend:
+    """The active keyring backend if it is an OS secure store or one IT's policy allows by
+    class name (setting keyring_backends_allowed); a chainer only if every link is."""
     try:
         backend = keyring.get_keyring()
     except Exception as exc:  # noqa: BLE001 — a broken backend config must not be a traceback
@@ -39,6 +56,22 @@ def _backend_ok() -> keyring.backend.KeyringBackend:
             hint="On Linux install and unlock gnome-keyring or KWallet (Secret Service); "
             "IT can check with 'novamind doctor'.",
         )
+    from keyring.backends.chainer import ChainerBackend
+
+    from app.config import load_settings
+
+    allowed = set(load_settings().keyring_backends_allowed)
+    links = list(backend.backends) if isinstance(backend, ChainerBackend) else [backend]
+    for link in links or [backend]:
+        name = f"{type(link).__module__}.{type(link).__qualname__}"
+        if name not in _SECURE_BACKENDS and not {name, type(link).__name__} & allowed:
+            raise KeyringUnavailableError(
+                f"The keyring backend {name} is not the operating system's secure store; "
+                "refusing to keep the database key in it.",
+                hint="Use the OS keyring (Secret Service / KWallet, macOS Keychain, Windows "
+                "Credential Manager), or IT allows this backend by class name in the policy "
+                "setting keyring_backends_allowed.",
+            )
     return backend
 
 
@@ -146,14 +179,44 @@ def commit_rotated_key(service: str, db_path: Path, key: bytes) -> None:
     delete_entry(service, f"db-pending:{sid}")
 
 
+def audit_entry(db_path: Path) -> str:
+    """The keyring entry of the audit chain's HMAC key (beside, never inside, the store)."""
+    return f"audit:{store_id(db_path)}"
+
+
+def load_audit_key(service: str, db_path: Path) -> bytes | None:
+    """The audit chain's HMAC key from the keyring, or None when there is none yet."""
+    text = get_entry(service, audit_entry(db_path))
+    if text is None:
+        return None
+    try:
+        return _decode(text)
+    except ValueError:
+        raise KeyringUnavailableError("The keyring entry for the audit key is damaged.") from None
+
+
+def save_audit_key(service: str, db_path: Path, key: bytes) -> None:
+    if len(key) != KEY_BYTES:
+        raise ValueError("the audit key must be 32 bytes")
+    set_entry(service, audit_entry(db_path), key.hex())
+
+
 def destroy_keys(service: str, db_path: Path) -> None:
-    """Crypto-erase: delete every keyring entry of this store."""
+    """Crypto-erase: delete every keyring entry of this store (db key and audit key)."""
     sid = store_id(db_path)
     delete_entry(service, f"db:{sid}")
     delete_entry(service, f"db-pending:{sid}")
+    delete_entry(service, f"audit:{sid}")
 
 
 def derive_key(master: bytes, purpose: str) -> bytes:
-    """A purpose-bound sub-key (HKDF-style extract+expand with HMAC-SHA256)."""
+    """A purpose-bound 256-bit sub-key: HKDF-SHA256 (RFC 5869) from `cryptography`."""
+    return HKDF(
+        algorithm=hashes.SHA256(), length=KEY_BYTES, salt=b"novamind-v2", info=purpose.encode()
+    ).derive(master)
+
+
+def derive_key_v1(master: bytes, purpose: str) -> bytes:
+    """The hand-written HKDF of format-1 backups; kept only so they still restore."""
     prk = hmac.new(b"novamind-v1", master, hashlib.sha256).digest()
     return hmac.new(prk, purpose.encode() + b"\x01", hashlib.sha256).digest()

@@ -38,7 +38,7 @@ class AppContext:
         site_rules.install(settings)  # a bad policy rule stops here, before the store opens
         key = _key_with_recovery(settings)
         bus = EventBus()
-        store = Store.open(db_path, key, bus=bus)
+        store = Store.open(db_path, key, bus=bus, keyring_service=settings.keyring_service)
         return cls(settings=settings, store=store, bus=bus)
 
     def close(self) -> None:

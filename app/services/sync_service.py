@@ -6,8 +6,10 @@ resolution is RBAC-checked and audited (ids and field names only, never values).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,19 +19,21 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.config import Settings
-from app.domain import Action, Principal, Role
+from app.domain import Action, NoteStatus, Principal, Role
 from app.errors import (
     ConfigError,
+    ImmutableRecordError,
     KeyringUnavailableError,
     NotFoundError,
     PermissionDeniedError,
     ValidationError,
 )
 from app.security import rbac
+from app.services import phi_audit
 from app.services.context import AppContext, actor_of
-from app.store.models import SyncConflict, SyncQuarantine, utcnow
+from app.store.models import ClinicalNote, SyncConflict, SyncQuarantine, utcnow
 from app.store.store import Actor, UnitOfWork
-from sync import collisions, enrolment, identity, membership, records, state
+from sync import anchors, collisions, enrolment, identity, membership, records, state
 from sync import engine as sync_engine
 from sync.transport import Endpoint, Transport, TransportError
 
@@ -152,6 +156,7 @@ def run_sync(ctx: AppContext, transport: Transport | None = None) -> sync_engine
     try:
         report = eng.run()
         _keep_clinic_key(ctx, eng)
+        report.anchored = anchor_audit(ctx, eng)
     except TransportError as exc:
         _record_error(ctx, str(exc))
         raise ConfigError(f"Sync failed: {exc}", hint="Check the network and the proxy.") from None
@@ -159,6 +164,22 @@ def run_sync(ctx: AppContext, transport: Transport | None = None) -> sync_engine
         ctx, f"{len(report.quarantined)} bundle(s) quarantined" if report.quarantined else ""
     )
     return report
+
+
+def audit_transport(ctx: AppContext, eng: sync_engine.SyncEngine) -> Transport | None:
+    """The clinic's Object Lock audit bucket, reached like the sync bucket (None: not set)."""
+    bucket = ctx.settings.audit_bucket
+    if not bucket:
+        return None
+    return Transport(dataclasses.replace(eng.transport.endpoint, bucket=bucket))
+
+
+def anchor_audit(ctx: AppContext, eng: sync_engine.SyncEngine) -> str:
+    """Write this device's signed audit-chain head to the audit bucket (sync.anchors)."""
+    target = audit_transport(ctx, eng)
+    if target is None:
+        return ""
+    return anchors.write(ctx.store, target, eng.id, eng.keys)
 
 
 def _keep_clinic_key(ctx: AppContext, eng: sync_engine.SyncEngine) -> None:
@@ -228,26 +249,60 @@ def _close(
     )
 
 
+# Fields whose values never leave the store in a conflict view, whoever asks (an admin
+# resolving a users-row conflict chooses local/remote without seeing a hash or TOTP secret).
+SECRET_FIELD = re.compile(r"password|passwd|secret|totp|token|private|salt|api_?key", re.I)
+HIDDEN = "(secret value not shown)"
+
+
+def _redacted(field: str, value: Any) -> Any:  # noqa: ANN401 — any JSON value
+    """The value a person may see: secrets replaced, nested secret keys too."""
+    if SECRET_FIELD.search(field):
+        return HIDDEN
+    if isinstance(value, dict):
+        return {k: _redacted(str(k), v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redacted("", v) for v in value]
+    return value
+
+
 def list_conflicts(ctx: AppContext, principal: Principal) -> list[ConflictView]:
-    """Open conflicts on records this user may edit."""
+    """Open conflicts on records this user may edit: secret fields hidden, the read audited
+    with the conflicts' record ids and the patients they belong to."""
+    patients: list[str] = []
 
     def read(s: Session) -> list[ConflictView]:
         q = select(SyncConflict).where(SyncConflict.resolved_at.is_(None))
-        return [
-            ConflictView(
-                c.id,
-                c.table_name,
-                c.record_id,
-                c.field,
-                json.loads(c.local_json),
-                json.loads(c.remote_json),
-                c.detected_at,
+        out = []
+        for c in s.scalars(q.order_by(SyncConflict.detected_at)):
+            if not _allowed(s, principal, c.table_name, c.record_id):
+                continue
+            pid = _patient_of(s, c.table_name, c.record_id)
+            if pid is not None:
+                patients.append(pid)
+            out.append(
+                ConflictView(
+                    c.id,
+                    c.table_name,
+                    c.record_id,
+                    c.field,
+                    _redacted(c.field, json.loads(c.local_json)),
+                    _redacted(c.field, json.loads(c.remote_json)),
+                    c.detected_at,
+                )
             )
-            for c in s.scalars(q.order_by(SyncConflict.detected_at))
-            if _allowed(s, principal, c.table_name, c.record_id)
-        ]
+        return out
 
-    return ctx.store.read(read)
+    views = ctx.store.read(read)
+    phi_audit.audit_read(
+        ctx,
+        principal,
+        "sync.conflict_list",
+        record_type="sync_conflict",
+        shown=patients,
+        detail={"records": phi_audit.encode_ids(v.record_id for v in views)},
+    )
+    return views
 
 
 def resolve_conflict(ctx: AppContext, principal: Principal, conflict_id: str, keep: str) -> None:
@@ -262,6 +317,13 @@ def resolve_conflict(ctx: AppContext, principal: Principal, conflict_id: str, ke
             raise NotFoundError("That conflict does not exist or is already resolved.")
         if not _allowed(s, principal, c.table_name, c.record_id):
             raise PermissionDeniedError("You may not edit this record.")
+        if c.table_name == ClinicalNote.__tablename__:
+            note = s.get(ClinicalNote, c.record_id)
+            if note is not None and note.status == NoteStatus.SIGNED.value:
+                raise ImmutableRecordError(
+                    "This note is signed; a sync conflict cannot change it.",
+                    hint="Write an amendment to the signed note instead.",
+                )
         if c.field == collisions.DUPLICATE:  # a set-aside duplicate can only be dismissed
             if keep != "local":
                 raise ValidationError(

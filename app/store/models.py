@@ -382,3 +382,27 @@ class SyncQuarantine(Base):
     size: Mapped[int] = mapped_column(Integer)
     reason: Mapped[str] = mapped_column(String(200))
     detected_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class RemoteAuditEvent(Base):
+    """Another workstation's audit event, received in its signed sync bundles (issue 17).
+
+    Kept apart from the local chain (never merged into it) so every workstation holds the
+    clinic's whole audit history; each device's events must link by `prev_hash`.
+    """
+
+    __tablename__ = "remote_audit_events"
+    device_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    id: Mapped[str] = mapped_column(String(36))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor_id: Mapped[str] = mapped_column(String(64))
+    actor_role: Mapped[str] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(48))
+    patient_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    record_type: Mapped[str] = mapped_column(String(32), default="")
+    record_id: Mapped[str] = mapped_column(String(36), default="")
+    detail_json: Mapped[str] = mapped_column(Text, default="{}")
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.errors import StoreError
 from app.events import Event, EventBus
-from app.security import audit
+from app.security import audit, keys
 from app.store import migrate
 from app.store.engine import connect_raw, enable_wal, make_engine
 from app.store.executor import SerialExecutor
@@ -30,7 +30,8 @@ from app.store.models import Meta, OutboxEvent
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-AUDIT_KEY = "audit_chain_key"
+AUDIT_KEY = "audit_chain_key"  # where stores before issue 17 kept the chain key (moved out)
+DEFAULT_KEYRING_SERVICE = "novamind"
 
 
 @dataclass(frozen=True)
@@ -94,9 +95,21 @@ class Store:
 
     @classmethod
     def open(
-        cls, path: Path, key: bytes, *, bus: EventBus | None = None, migrate_schema: bool = True
+        cls,
+        path: Path,
+        key: bytes,
+        *,
+        bus: EventBus | None = None,
+        migrate_schema: bool = True,
+        keyring_service: str = DEFAULT_KEYRING_SERVICE,
+        audit_key: bytes | None = None,
     ) -> Store:
-        """Open (creating if new) and migrate the store at `path` with `key`."""
+        """Open (creating if new) and migrate the store at `path` with `key`.
+
+        The audit chain's HMAC key comes from the keyring entry `audit:<store id>` of
+        `keyring_service` (or `audit_key` when the caller holds it, e.g. a child process of a
+        test), never from the store: whoever can open the store cannot rewrite the chain.
+        """
         path.parent.mkdir(parents=True, exist_ok=True)
         connect_raw(path, key).close()  # raises StoreKeyError for a wrong key
         enable_wal(path, key)
@@ -104,17 +117,32 @@ class Store:
         store = cls(path, engine, key, bus or EventBus())
         if migrate_schema:
             store._writer.run(store._migrate)
-        store.audit_key = store._writer.run(store._load_audit_key)
+        store.audit_key = store._writer.run(
+            lambda: store._load_audit_key(keyring_service, audit_key)
+        )
         return store
 
-    def _load_audit_key(self) -> bytes:
-        """The chain's HMAC key lives inside the encrypted store, so a re-key keeps the chain."""
+    def _load_audit_key(self, service: str, given: bytes | None) -> bytes:
+        """The chain key from the keyring; a store that still holds it in its meta table (made
+        before issue 17) has it moved to the keyring and the row deleted, once, in one
+        transaction (the key itself is unchanged, so the chain keeps verifying)."""
         with self._sessions() as session, session.begin():
             row = session.get(Meta, AUDIT_KEY)
-            if row is None:
-                row = Meta(key=AUDIT_KEY, value=secrets.token_hex(32))
-                session.add(row)
-            return bytes.fromhex(row.value)
+            in_store = bytes.fromhex(row.value) if row is not None else None
+            held = given if given is not None else keys.load_audit_key(service, self.path)
+            if held is not None and in_store is not None and held != in_store:
+                raise StoreError(
+                    f"{self.path.name}: the audit key in the keyring differs from the one this "
+                    "store was made with",
+                    hint="Restore the keyring entry, or restore this store from a backup.",
+                )
+            if held is None:
+                held = in_store if in_store is not None else secrets.token_bytes(keys.KEY_BYTES)
+                keys.save_audit_key(service, self.path, held)
+            if row is not None:
+                session.delete(row)
+                log.info("moved the audit chain key from the store to the keyring")
+            return held
 
     def _migrate(self) -> None:
         try:

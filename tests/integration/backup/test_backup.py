@@ -24,7 +24,7 @@ ACTOR = cli_actor()
 
 
 def _manifest_path(ctx: AppContext, m: backup.Manifest) -> Path:
-    return ctx.settings.backups_path / m.file.replace(backup.SUFFIX, ".json")
+    return backup.manifest_path_of(ctx.settings, m)
 
 
 def test_backup_during_write_burst_restores_consistently(ctx: AppContext, clinic: dict) -> None:
@@ -64,7 +64,7 @@ def test_backup_during_write_burst_restores_consistently(ctx: AppContext, clinic
     finally:
         restored.close()
     assert (out.previous_store / settings.db_path.name).exists()
-    backup.confirm_restore(settings, out.previous_store)
+    backup.confirm_restore(settings, out.previous_store, ACTOR)
     assert not out.previous_store.exists()
 
 
@@ -131,18 +131,7 @@ def test_restore_migrates_a_backup_from_the_previous_schema(ctx: AppContext, cli
             "size": data.stat().st_size,
         }
     )
-    import base64
-    import secrets
-
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
-    _, kek = backup._wrapping_key(settings, create=False)
-    nonce = secrets.token_bytes(12)
-    m2 = replace(
-        m2,
-        nonce=base64.b64encode(nonce).decode(),
-        wrapped_key=base64.b64encode(AESGCM(kek).encrypt(nonce, key, m2.aad())).decode(),
-    )
+    m2 = replace(m2, mac=_mac(key, m2))
     manifest.write_text(json.dumps(backup.asdict(m2)))
     out = backup.restore(settings, manifest, ACTOR)
     assert out.schema_before == prev and out.schema_after == head
@@ -154,6 +143,14 @@ def test_restore_migrates_a_backup_from_the_previous_schema(ctx: AppContext, cli
         )
     finally:
         reopened.close()
+
+
+def _mac(key: bytes, m: backup.Manifest) -> str:
+    """Re-seal a format-2 manifest as the build that wrote it would have."""
+    import hashlib
+    import hmac
+
+    return hmac.new(backup._mac_key(key), m.mac_input(), hashlib.sha256).hexdigest()
 
 
 def test_retention_and_prune(ctx: AppContext, clinic: dict) -> None:

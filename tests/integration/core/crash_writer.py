@@ -14,8 +14,8 @@ from app.store.store import SYSTEM, Store, UnitOfWork
 
 
 def main() -> None:
-    path, key_hex = Path(sys.argv[1]), sys.argv[2]
-    store = Store.open(path, bytes.fromhex(key_hex))
+    path, key_hex, audit_hex = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+    store = Store.open(path, bytes.fromhex(key_hex), audit_key=bytes.fromhex(audit_hex))
     i = 0
     while True:
 

@@ -23,10 +23,19 @@ from tests.conftest import REPO
 def test_sigkill_during_write_burst(tmp_path: Path, kill_after: float) -> None:
     path = tmp_path / "crash.db"
     key = secrets.token_bytes(32)
-    Store.open(path, key).close()  # create + migrate before the burst
+    first = Store.open(path, key)  # create + migrate before the burst
+    audit_key = first.audit_key  # the child has no test keyring: it is handed the audit key
+    first.close()
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     child = subprocess.Popen(
-        [sys.executable, "-m", "tests.integration.core.crash_writer", str(path), key.hex()],
+        [
+            sys.executable,
+            "-m",
+            "tests.integration.core.crash_writer",
+            str(path),
+            key.hex(),
+            audit_key.hex(),
+        ],
         stdout=subprocess.PIPE,
         text=True,
         env=env,

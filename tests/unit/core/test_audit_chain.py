@@ -19,7 +19,8 @@ N_EVENTS = 12
 @pytest.fixture(scope="module")
 def chain_store(tmp_path_factory: pytest.TempPathFactory) -> Store:
     path: Path = tmp_path_factory.mktemp("audit") / "a.db"
-    store = Store.open(path, secrets.token_bytes(32))
+    # module scope runs outside the per-test memory keyring: hand the audit key in directly
+    store = Store.open(path, secrets.token_bytes(32), audit_key=secrets.token_bytes(32))
     for i in range(N_EVENTS):
         store.write(
             lambda uow, i=i: uow.audit(
