@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.config import save_user_setting
-from app.domain import PatientSummary, Principal, Role
+from app.domain import PatientSummary, Principal
 from app.errors import (
     AccountLockedError,
     AuthenticationError,
@@ -32,6 +32,7 @@ from app.errors import (
 )
 from app.events import AlertTriggered, PatientDataUpdated
 from app.services import alerts, auth, firstrun, lookup, patients
+from app.services.access import Feature, may
 from app.services.auth import SecondFactorRequiredError, SessionEndedError
 from ui import theme
 from ui.backup_dialog import BackupDialog, BackupScheduler
@@ -48,7 +49,6 @@ from ui.widgets import EmptyState, label
 from ui.workspace import PatientWorkspace
 
 log = logging.getLogger(__name__)
-CLINICAL_ROLES = (Role.CLINICIAN, Role.SUPERVISOR)
 MAX_UNLOCK_FAILURES = 5
 SESSION_CHECK_MS = 60_000  # re-read the account's role and active flag every minute
 PAGE_LOGIN, PAGE_FIRST_RUN, PAGE_MAIN, PAGE_LOCK = range(4)
@@ -293,7 +293,7 @@ class ShellWindow(QMainWindow):
         )
 
     def _show_start_page(self) -> None:
-        if firstrun.has_accounts(self.ctx):
+        if not firstrun.first_run_allowed(self.ctx):  # enrolled: accounts come by sync
             self._set_page(PAGE_LOGIN)
             self.login_page.username.setFocus()
         else:
@@ -393,7 +393,7 @@ class ShellWindow(QMainWindow):
         self._unlock_failures = 0
         self.status_user.setText(f"{principal.display_name} · {principal.role.value}")
         self.workspace.set_principal(principal)
-        clinical = principal.role in CLINICAL_ROLES
+        clinical = may(principal, Feature.CLINICAL)
         self.main_page.setCurrentIndex(0 if clinical else 1)
         self._set_page(PAGE_MAIN)
         self.act_alerts.setEnabled(clinical)
@@ -437,7 +437,7 @@ class ShellWindow(QMainWindow):
 
     def refresh_alert_badge(self) -> None:
         who = self.principal
-        if who is None or who.role not in CLINICAL_ROLES:
+        if not may(who, Feature.CLINICAL):
             return
         self.tasks.call(
             alerts.list_open_alerts,
@@ -456,7 +456,7 @@ class ShellWindow(QMainWindow):
 
     def show_caseload(self) -> None:
         """Every visible patient scored in one batch, highest risk first (demo models say so)."""
-        if self.principal is None or self.principal.role not in CLINICAL_ROLES:
+        if self.principal is None or not may(self.principal, Feature.CLINICAL):
             return
         from PySide6.QtWidgets import QDialog, QVBoxLayout
 
@@ -476,7 +476,7 @@ class ShellWindow(QMainWindow):
 
     def show_backups(self) -> None:
         """Backup and restore (IT and administrators)."""
-        if self.principal is None or self.principal.role not in (Role.IT, Role.ADMIN):
+        if self.principal is None or not may(self.principal, Feature.BACKUPS):
             self.show_error("Backup and restore is for IT and administrator accounts.")
             return
         dialog = BackupDialog(self.ctx, self.principal, self.tasks, self.restart_with, self)
@@ -548,7 +548,7 @@ class ShellWindow(QMainWindow):
         if (
             isinstance(exc, PermissionDeniedError)
             and who is not None
-            and who.role in CLINICAL_ROLES
+            and may(who, Feature.BREAK_GLASS)
         ):
             dialog = BreakGlassDialog(self)
             try:

@@ -24,8 +24,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.domain import NoteRecord, NoteStatus, PatientSummary, Principal, Role
+from app.domain import NoteRecord, NoteStatus, PatientSummary, Principal
 from app.services import alerts, drafts, notes, overview
+from app.services.access import Feature, may
 from app.services.assessments import AssessmentRow
 from ui.patients import age
 from ui.tasks import TaskManager, user_message
@@ -770,13 +771,13 @@ class PatientWorkspace(QWidget):
         self.tabs.currentChanged.connect(self._tab_changed)
 
     def set_principal(self, principal: Principal | None) -> None:
-        """Build the tab set for the role (Audit for supervisors only)."""
+        """Build the tab set the service layer allows (Audit only where the audit may be read)."""
         self.principal = principal
         self.tabs.blockSignals(True)
         while self.tabs.count():
             self.tabs.removeTab(0)
         for text, tab in self._all:
-            if tab is self.audit and (principal is None or principal.role is not Role.SUPERVISOR):
+            if tab is self.audit and not may(principal, Feature.PATIENT_AUDIT):
                 tab.setParent(self)
                 tab.hide()
                 continue

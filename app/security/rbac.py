@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from app.domain import Action, Principal, Role
@@ -48,15 +48,42 @@ def role_allows(role: Role, action: Action) -> bool:
     return action in PERMISSIONS[role]
 
 
+def capabilities(principal: Principal) -> frozenset[Action]:
+    """Every action the principal's role allows (before care-team scope): what the UI may
+    offer. The UI asks this instead of comparing roles, so the policy lives here only."""
+    return PERMISSIONS[principal.role]
+
+
+# What a role needs to end someone's emergency access early: clinical oversight (supervisors).
+REVOKE_BREAK_GLASS = frozenset({A.VIEW_AUDIT, A.READ_PHI})
+
+
+def may_revoke_break_glass(principal: Principal) -> bool:
+    return REVOKE_BREAK_GLASS <= capabilities(principal)
+
+
+def assigned_patient_ids(user_id: str) -> Select[tuple[str]]:
+    """The patients on this user's care team now: active and not deleted, the same rule as
+    `is_assigned`, for list queries (an ended assignment grants nothing, in a list or not)."""
+    return select(CareTeamAssignment.patient_id).where(
+        CareTeamAssignment.user_id == user_id,
+        CareTeamAssignment.active.is_(True),
+        CareTeamAssignment.deleted_at.is_(None),
+    )
+
+
+def visible_patient_ids(principal: Principal) -> Select[tuple[str]] | None:
+    """For list queries: None when the role lists every patient (supervisors), else the
+    patients of the user's current care team (break-glass opens one record, not a list)."""
+    if principal.role is Role.SUPERVISOR:
+        return None
+    return assigned_patient_ids(principal.user_id)
+
+
 def is_assigned(session: Session, user_id: str, patient_id: str) -> bool:
     return (
         session.scalar(
-            select(CareTeamAssignment.id).where(
-                CareTeamAssignment.user_id == user_id,
-                CareTeamAssignment.patient_id == patient_id,
-                CareTeamAssignment.active.is_(True),
-                CareTeamAssignment.deleted_at.is_(None),
-            )
+            assigned_patient_ids(user_id).where(CareTeamAssignment.patient_id == patient_id)
         )
         is not None
     )
@@ -72,6 +99,7 @@ def has_break_glass(
                 BreakGlassGrant.user_id == user_id,
                 BreakGlassGrant.patient_id == patient_id,
                 BreakGlassGrant.expires_at > now,
+                BreakGlassGrant.revoked_at.is_(None),
             )
         )
         is not None

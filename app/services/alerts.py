@@ -5,12 +5,13 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.domain import Action, AlertRecord, Principal, Role
+from app.domain import Action, AlertRecord, Principal
 from app.errors import NotFoundError, ValidationError
 from app.events import PatientDataUpdated
 from app.security import rbac
+from app.services import phi_audit
 from app.services.context import AppContext, actor_of
-from app.store.models import Alert, CareTeamAssignment, utcnow
+from app.store.models import Alert, utcnow
 from app.store.store import UnitOfWork
 
 TRANSITIONS = {
@@ -30,16 +31,21 @@ def list_open_alerts(ctx: AppContext, principal: Principal) -> list[AlertRecord]
 
     def read(session: Session) -> list[AlertRecord]:
         rbac.require(session, principal, Action.LIST_PATIENTS)
-        q = select(Alert).where(Alert.status.in_(("new", "acknowledged")))
-        if principal.role is not Role.SUPERVISOR:
-            q = q.join(CareTeamAssignment, CareTeamAssignment.patient_id == Alert.patient_id).where(
-                CareTeamAssignment.user_id == principal.user_id, CareTeamAssignment.active.is_(True)
-            )
+        q = select(Alert).where(
+            Alert.status.in_(("new", "acknowledged")), Alert.deleted_at.is_(None)
+        )
+        scope = rbac.visible_patient_ids(principal)
+        if scope is not None:
+            q = q.where(Alert.patient_id.in_(scope))
         order = {"critical": 0, "warning": 1, "info": 2}
         rows = sorted(session.scalars(q), key=lambda a: (order.get(a.severity, 3), a.triggered_at))
         return [_record(a) for a in rows]
 
-    return ctx.store.read(read)
+    result = ctx.store.read(read)
+    phi_audit.audit_read(
+        ctx, principal, "alert.list", record_type="alert", shown=(a.patient_id for a in result)
+    )
+    return result
 
 
 def transition(

@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from sqlalchemy.orm import Session
 
 from app.domain import Principal
-from app.services import patients, predictions
-from app.services.context import AppContext, actor_of
+from app.services import patients, phi_audit, predictions
+from app.services.context import AppContext
 from engines.xgb.predict import score_caseload
 
 
@@ -73,13 +73,13 @@ def score_visible(
                     scores.band(int(i)),
                 )
             )
-    ctx.store.write(
-        lambda uow: uow.audit(
-            actor_of(principal),
-            "prediction.caseload",
-            record_type="prediction",
-            detail={"target": target, "count": len(out)},
-        )
+    phi_audit.audit_read(
+        ctx,
+        principal,
+        "prediction.caseload",
+        record_type="prediction",
+        shown=(r.patient_id for r in out),
+        detail={"target": target},
     )
     return CaseloadView(
         target,

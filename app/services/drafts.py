@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from app.domain import Action, Principal
 from app.security import rbac
+from app.services import phi_audit
 from app.services.context import AppContext, actor_of
 from app.store.models import Draft
 from app.store.store import UnitOfWork
@@ -77,12 +78,18 @@ def load_drafts(
                 "content": json.loads(d.content_json),
             }
             for d in session.scalars(q)
+            # a draft about a patient the user may no longer read (care team ended) stays hidden
+            if not d.patient_id or rbac.can(session, principal, Action.READ_PHI, d.patient_id)
         ]
 
     drafts = ctx.store.read(read)
     if drafts:
-        ctx.store.write(
-            lambda uow: uow.audit(actor_of(principal), "draft.read", detail={"count": len(drafts)})
+        phi_audit.audit_read(
+            ctx,
+            principal,
+            "draft.read",
+            record_type="draft",
+            shown=(d["patient_id"] for d in drafts if d["patient_id"]),
         )
     return drafts
 

@@ -23,6 +23,7 @@ from app.domain import Action, Principal
 from app.errors import NotFoundError, ValidationError
 from app.events import PatientDataUpdated
 from app.security import rbac
+from app.services import phi_audit
 from app.services.assessments import _stored_result, raise_alerts, record_assessment
 from app.services.context import AppContext, actor_of
 from app.store.models import AssessmentResponse, Patient
@@ -73,14 +74,8 @@ def export_assessments(
     records = ctx.store.read(read)
     text = export_bundle_json(records)
     _write_atomic(path, text)
-    ctx.store.write(
-        lambda uow: uow.audit(
-            actor_of(principal),
-            "fhir.export",
-            patient_id=patient_id,
-            record_type="assessment",
-            detail={"count": len(records), "format": "FHIR R4 Bundle"},
-        )
+    phi_audit.audit_disclosure(
+        ctx, principal, patient_id, kind="fhir", destination=path, records=len(records)
     )
     return ExportSummary(path, len(records))
 

@@ -23,6 +23,7 @@ from app.config import Settings
 from app.domain import Action, Principal
 from app.errors import NotFoundError, ValidationError
 from app.security import rbac
+from app.services import phi_audit
 from app.services.context import AppContext, actor_of
 from app.store.models import ClinicalNote, NlpAnalysis
 from app.store.store import UnitOfWork
@@ -129,8 +130,16 @@ def _as_json(analysis: NoteAnalysis) -> dict[str, Any]:
 def store_analysis(
     ctx: AppContext, principal: Principal, patient_id: str, analysis: NoteAnalysis
 ) -> str:
+    """Store an analysis of one of this patient's notes (a note of another patient, or a
+    deleted one, is refused: the analysis would file one patient's text under another)."""
+
     def do(uow: UnitOfWork) -> str:
         rbac.require(uow.session, principal, Action.WRITE_CLINICAL, patient_id)
+        note = uow.session.get(ClinicalNote, analysis.note_id)
+        if note is None or note.deleted_at is not None:
+            raise NotFoundError("The analysed note does not exist.")
+        if note.patient_id != patient_id:
+            raise ValidationError("The analysed note belongs to another patient; not stored.")
         row = NlpAnalysis(
             id=_uuid(analysis.analysis_id),
             patient_id=patient_id,
@@ -232,11 +241,15 @@ def review_finding(
 
 
 def analyses_for_note(ctx: AppContext, principal: Principal, note_id: str) -> list[StoredAnalysis]:
+    """Every stored analysis of one note (an audited PHI read naming the patient)."""
+    patient: list[str] = []
+
     def read(session: Session) -> list[StoredAnalysis]:
         note = session.get(ClinicalNote, note_id)
         if note is None:
             raise NotFoundError("That note does not exist.")
         rbac.require(session, principal, Action.READ_PHI, note.patient_id)
+        patient.append(note.patient_id)
         rows = session.scalars(select(NlpAnalysis).where(NlpAnalysis.note_id == note_id))
         return [
             StoredAnalysis(
@@ -250,4 +263,14 @@ def analyses_for_note(ctx: AppContext, principal: Principal, note_id: str) -> li
             for r in rows
         ]
 
-    return ctx.store.read(read)
+    result = ctx.store.read(read)
+    phi_audit.audit_read(
+        ctx,
+        principal,
+        "nlp.list",
+        patient_id=patient[0],
+        record_type="note",
+        record_id=note_id,
+        detail={"count": len(result)},
+    )
+    return result

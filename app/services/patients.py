@@ -11,9 +11,10 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from app.domain import Action, DeidentifiedPatient, PatientSummary, Principal, Role
-from app.errors import NotFoundError, ValidationError
+from app.errors import NotFoundError, PermissionDeniedError, ValidationError
 from app.events import AlertTriggered, PatientDataUpdated
 from app.security import rbac
+from app.services import phi_audit
 from app.services.context import AppContext, actor_of
 from app.store.models import (
     Alert,
@@ -50,10 +51,7 @@ def _summaries(session: Session, principal: Principal, rows: list) -> list[Patie
     """Rows are (id, mrn, given, family, birth date, sex, status, synthetic) tuples: plain
     column reads keep a 10,000-patient list fast (no ORM identity map)."""
     ids = [r[0] for r in rows]
-    scope = select(CareTeamAssignment.patient_id).where(
-        CareTeamAssignment.user_id == principal.user_id, CareTeamAssignment.active.is_(True)
-    )
-    assigned = set(session.scalars(scope))
+    assigned = set(session.scalars(rbac.assigned_patient_ids(principal.user_id)))
     open_alerts = select(Alert.patient_id, func.count()).where(
         Alert.status.in_(("new", "acknowledged"))
     )
@@ -92,11 +90,9 @@ def list_patients(
     def read(session: Session) -> list[PatientSummary]:
         rbac.require(session, principal, Action.LIST_PATIENTS)
         q = select(*_COLUMNS).where(Patient.deleted_at.is_(None))
-        if principal.role is not Role.SUPERVISOR:
-            q = q.join(CareTeamAssignment, CareTeamAssignment.patient_id == Patient.id).where(
-                CareTeamAssignment.user_id == principal.user_id,
-                CareTeamAssignment.active.is_(True),
-            )
+        scope = rbac.visible_patient_ids(principal)
+        if scope is not None:
+            q = q.where(Patient.id.in_(scope))
         if search.strip():
             like = f"%{search.strip()}%"
             q = q.where(
@@ -110,8 +106,8 @@ def list_patients(
         return _summaries(session, principal, list(session.execute(q)))
 
     result = ctx.store.read(read)
-    ctx.store.write(
-        lambda uow: uow.audit(actor_of(principal), "patient.list", detail={"count": len(result)})
+    phi_audit.audit_read(
+        ctx, principal, "patient.list", record_type="patient", shown=(p.id for p in result)
     )
     return result
 
@@ -210,16 +206,16 @@ def list_deidentified(ctx: AppContext, principal: Principal) -> list[Deidentifie
 
     def read(session: Session) -> list[DeidentifiedPatient]:
         rbac.require(session, principal, Action.READ_DEIDENTIFIED)
-        rows = session.scalars(select(Patient).where(Patient.deleted_at.is_(None)))
+        rows = list(session.scalars(select(Patient).where(Patient.deleted_at.is_(None))))
+        shown.extend(p.id for p in rows)
         return [
             DeidentifiedPatient(pseudonym(ctx, p.id), p.birth_date.year, p.sex, p.status)
             for p in rows
         ]
 
+    shown: list[str] = []
     result = ctx.store.read(read)
-    ctx.store.write(
-        lambda uow: uow.audit(actor_of(principal), "research.list", detail={"count": len(result)})
-    )
+    phi_audit.audit_read(ctx, principal, "research.list", record_type="patient", shown=shown)
     return result
 
 
@@ -267,3 +263,55 @@ def break_glass(ctx: AppContext, principal: Principal, patient_id: str, reason: 
         )
 
     ctx.store.write(do)
+
+
+def revoke_break_glass(ctx: AppContext, principal: Principal, grant_id: str) -> None:
+    """A supervisor ends an emergency grant before it expires (audited; access stops now)."""
+
+    def do(uow: UnitOfWork) -> None:
+        if not rbac.may_revoke_break_glass(principal):
+            raise PermissionDeniedError(
+                f"Your role ({principal.role.value}) may not revoke emergency access."
+            )
+        grant = uow.session.get(BreakGlassGrant, grant_id)
+        if grant is None or grant.deleted_at is not None:
+            raise NotFoundError("That emergency-access grant does not exist.")
+        rbac.require(uow.session, principal, Action.READ_PHI, grant.patient_id)
+        if grant.revoked_at is not None:
+            raise ValidationError("That emergency-access grant is already revoked.")
+        grant.revoked_at, grant.revoked_by = utcnow(), principal.user_id
+        uow.session.flush()
+        uow.audit(
+            actor_of(principal),
+            "patient.break_glass_revoke",
+            patient_id=grant.patient_id,
+            record_type="break_glass",
+            record_id=grant.id,
+            detail={"grantee": grant.user_id},
+        )
+
+    ctx.store.write(do)
+
+
+def active_break_glass(ctx: AppContext, principal: Principal, patient_id: str) -> list[str]:
+    """Ids of this patient's unexpired, unrevoked emergency grants (for a supervisor's revoke
+    action; ids only, audited as a read of the patient's record)."""
+
+    def read(session: Session) -> list[str]:
+        rbac.require(session, principal, Action.VIEW_AUDIT)
+        rbac.require(session, principal, Action.READ_PHI, patient_id)
+        return list(
+            session.scalars(
+                select(BreakGlassGrant.id).where(
+                    BreakGlassGrant.patient_id == patient_id,
+                    BreakGlassGrant.expires_at > utcnow(),
+                    BreakGlassGrant.revoked_at.is_(None),
+                )
+            )
+        )
+
+    ids = ctx.store.read(read)
+    phi_audit.audit_read(
+        ctx, principal, "patient.break_glass_list", patient_id=patient_id, record_type="break_glass"
+    )
+    return ids

@@ -788,8 +788,25 @@ class TwinView(QWidget):
         if not img.save(str(out), "PNG"):
             self.errorOccurred.emit("The screenshot could not be saved to that location.")
             return None
+        if self.timeline is not None and not self._disclosed(out, "png"):
+            return None
         self.screenshotSaved.emit(str(out))
         return out
+
+    def _disclosed(self, out: Path, kind: str) -> bool:
+        """Audit the file as a disclosure (by the service); an unaudited file is removed."""
+        from app.services import phi_audit
+
+        assert self.timeline is not None
+        try:
+            phi_audit.record_disclosure(
+                self.ctx, self.principal, self.timeline.patient_id, kind=kind, destination=out
+            )
+        except Exception as exc:  # noqa: BLE001 — any failure: the file must not stay
+            out.unlink(missing_ok=True)
+            self._failed(exc)
+            return False
+        return True
 
     def export_report(self, path: str | Path | None = None) -> None:
         """Render the report's twin images here (VTK, GUI thread), then write the PDF off it."""
@@ -813,8 +830,17 @@ class TwinView(QWidget):
         ctx, principal, whatif = self.ctx, self.principal, self.whatif
 
         def build() -> str:
+            from app.services import phi_audit
+
             data = tv.report_input(ctx, principal, t, whatif)
             report.write_pdf(out, data, images)
+            try:
+                phi_audit.record_disclosure(
+                    ctx, principal, t.patient_id, kind="pdf", destination=out
+                )
+            except BaseException:
+                out.unlink(missing_ok=True)  # an unaudited disclosure must not stay behind
+                raise
             return str(out)
 
         def done(p: str) -> None:

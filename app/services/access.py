@@ -1,0 +1,47 @@
+"""What the signed-in user may do, for the UI to show or hide its menus and tabs.
+
+The UI never compares roles: it asks `may(principal, Feature.X)`, and the answer comes from the
+role's permissions in `app.security.rbac` (the same table the services enforce), so a policy
+change there changes the screens too. Showing a menu is a courtesy; every service still checks.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from app.domain import Action, Principal
+from app.security import rbac
+
+
+class Feature(StrEnum):
+    CLINICAL = "clinical"  # patient list, alert inbox, caseload, open by MRN
+    BREAK_GLASS = "break_glass"  # offer emergency access when a record is refused
+    PATIENT_AUDIT = "patient_audit"  # the audit tab of a patient's record
+    REVOKE_BREAK_GLASS = "revoke_break_glass"
+    BACKUPS = "backups"  # backup and restore dialog
+
+
+_ALL_OF: dict[Feature, frozenset[Action]] = {
+    Feature.CLINICAL: frozenset({Action.LIST_PATIENTS, Action.READ_PHI}),
+    Feature.BREAK_GLASS: frozenset({Action.BREAK_GLASS, Action.READ_PHI}),
+    Feature.PATIENT_AUDIT: frozenset({Action.VIEW_AUDIT, Action.READ_PHI}),
+    Feature.REVOKE_BREAK_GLASS: rbac.REVOKE_BREAK_GLASS,
+}
+_ANY_OF: dict[Feature, frozenset[Action]] = {
+    Feature.BACKUPS: frozenset({Action.OPERATE_SYSTEM, Action.MANAGE_USERS}),
+}
+
+
+def capabilities(principal: Principal) -> frozenset[Action]:
+    """Every action the principal's role allows (care-team scope still applies per patient)."""
+    return rbac.capabilities(principal)
+
+
+def may(principal: Principal | None, feature: Feature) -> bool:
+    """Whether the UI should offer this feature to the principal (False when signed out)."""
+    if principal is None:
+        return False
+    caps = capabilities(principal)
+    if feature in _ANY_OF:
+        return bool(_ANY_OF[feature] & caps)
+    return _ALL_OF[feature] <= caps
