@@ -1,13 +1,17 @@
 """Settings: per-user preferences, the IT site policy, and environment overrides.
 
-Precedence (lowest to highest): built-in defaults < user settings < site policy < environment.
-The site policy is IT's: a read-only TOML file that wins over anything the user chose. The
-environment (``NOVAMIND_*``) exists for tests and automation.
+Precedence (lowest to highest): built-in defaults < user settings < site policy < environment,
+except for the SECURITY_SETTINGS, where IT's system-wide policy always wins: the environment
+may set those (and NOVAMIND_POLICY may point at another policy file) only in a development build
+(source checkout with NOVAMIND_DEV=1, never a PyInstaller bundle), and each such use is logged.
+In a normal build a user who sets NOVAMIND_MFA_REQUIRED=0 or NOVAMIND_POLICY=/dev/null changes
+nothing: the policy at default_policy_path() still applies.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import tomllib
@@ -19,8 +23,26 @@ import platformdirs
 
 from app.errors import ConfigError
 
+log = logging.getLogger(__name__)
 APP_NAME = "Novamind"
 APP_AUTHOR = "Novamind"
+
+
+def is_dev_build(env: dict[str, str] | None = None) -> bool:
+    """A source checkout run with NOVAMIND_DEV=1 (tests, developers); never a frozen bundle.
+    NOVAMIND_DEV is read from `env` when it names it, else from the process environment."""
+    flag = (env or {}).get("NOVAMIND_DEV", os.environ.get("NOVAMIND_DEV"))
+    return not getattr(sys, "frozen", False) and flag == "1"
+
+
+_warned: set[tuple[str, str]] = set()
+
+
+def _warn_once(message: str, name: str) -> None:
+    """Log each overridden or ignored security setting once per process (its name only)."""
+    if (message, name) not in _warned:
+        _warned.add((message, name))
+        log.warning(message, name)
 
 
 def default_policy_path() -> Path:
@@ -114,6 +136,31 @@ _TYPES: dict[str, type] = {
     "keyring_backends_allowed": list,
     "model_trust_file": str,
 }
+# Settings that protect PHI or the app's trust anchors: IT's policy wins over the user and the
+# environment, and the environment may set them only in a development build.
+SECURITY_SETTINGS = frozenset(
+    {
+        "mfa_required",
+        "lockout_threshold",
+        "idle_lock_minutes",
+        "keyring_backends_allowed",
+        "model_trust_file",
+        "model_manifest",
+        "retention_discharged_days",
+        "password_time_cost",
+        "password_memory_kib",
+        "audit_bucket",
+        "alert_rules",
+        "allowed_demographics",
+        "ca_bundle",
+        "sync_role_arn",
+        "sync_max_clock_skew_s",
+        "sync_max_bundle_mb",
+        "sync_max_inflated_mb",
+        "backup_dir",
+        "backup_keep",
+    }
+)
 _NOT_FROM_ENV = {"alert_rules"}  # a list of tables: only the policy file can express it
 _USER_KEYS = {"theme", "idle_lock_minutes"}
 _RANGES = {
@@ -205,12 +252,17 @@ def read_user_settings(path: Path) -> dict[str, Any]:
     return _validate(raw, _USER_KEYS, str(path))
 
 
-def _env_overrides(env: dict[str, str]) -> dict[str, Any]:
+def _env_overrides(env: dict[str, str], dev: bool) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, typ in _TYPES.items():
         name = f"NOVAMIND_{key.upper()}"
         if name not in env or key in _NOT_FROM_ENV:
             continue
+        if key in SECURITY_SETTINGS:
+            if not dev:
+                _warn_once("ignored %s: security settings come from IT's policy", name)
+                continue
+            _warn_once("development build: security setting %s taken from the environment", key)
         text = env[name]
         try:
             if typ is bool:
@@ -238,16 +290,43 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         or (data_dir / "logs" if "NOVAMIND_DATA_DIR" in env else None)
         or platformdirs.user_log_dir(APP_NAME, APP_AUTHOR)
     )
-    policy_path = Path(env.get("NOVAMIND_POLICY") or default_policy_path())
+    dev = is_dev_build(env)
+    policy_path, policy = _policy(env, dev)
     settings = Settings(data_dir=data_dir, log_dir=log_dir, policy_path=policy_path)
     user = read_user_settings(settings.user_settings_path)
-    policy = read_policy(policy_path)
-    merged = {**user, **policy, **_env_overrides(env)}
+    merged = {**user, **policy, **_env_overrides(env, dev)}
+    merged.update({k: v for k, v in policy.items() if k in SECURITY_SETTINGS})  # IT wins
     if "keyring_service" not in merged and env.get("NOVAMIND_KEYRING_SERVICE"):
         merged["keyring_service"] = env["NOVAMIND_KEYRING_SERVICE"]
     settings = replace(settings, **merged, locked_by_policy=frozenset(policy))
     model_dirs = (settings.user_model_dir, *settings.model_dirs)
     return replace(settings, model_dirs=tuple(dict.fromkeys(model_dirs)))
+
+
+def _policy(env: dict[str, str], dev: bool) -> tuple[Path, dict[str, Any]]:
+    """IT's policy file and its settings. NOVAMIND_POLICY replaces it only in a development
+    build; in a normal build that file counts as environment: its other settings apply, its
+    security settings are ignored and the system policy is still read."""
+    system = default_policy_path()
+    override = env.get("NOVAMIND_POLICY")
+    if not override or Path(override) == system:
+        return system, read_policy(system)
+    if dev:
+        _warn_once("development build: site policy taken from %s", "NOVAMIND_POLICY")
+        return Path(override), read_policy(Path(override))
+    extra = read_policy(Path(override))
+    for key in sorted(SECURITY_SETTINGS & set(extra)):
+        _warn_once("ignored %s from NOVAMIND_POLICY: security settings come from IT's policy", key)
+    ordinary = {k: v for k, v in extra.items() if k not in SECURITY_SETTINGS}
+    return system, {**ordinary, **read_policy(system)}
+
+
+def model_trust_path(settings: Settings) -> Path:
+    """IT's trusted model-signing keys: the policy's model_trust_file, else beside the policy."""
+    if settings.model_trust_file:
+        return Path(settings.model_trust_file)
+    base = settings.policy_path or default_policy_path()
+    return base.parent / "trusted_model_keys.json"
 
 
 def save_user_setting(settings: Settings, key: str, value: Any) -> Settings:

@@ -135,6 +135,31 @@ def _actigraphy(rng: np.random.Generator, days: int, severity: float) -> np.ndar
     return rng.poisson(mean).astype(np.float32)
 
 
+def refuse_real_store(ctx: AppContext) -> None:
+    """The demo's staff share a published password: never add them where real people or
+    patients are, nor to a workstation enrolled in a clinic (sync would spread them)."""
+    from app.errors import ValidationError
+    from app.services.firstrun import is_enrolled
+
+    if is_enrolled(ctx):
+        raise ValidationError(
+            "This workstation is enrolled in a clinic; the demo clinic is not created here.",
+            hint="Use a separate data folder (NOVAMIND_DATA_DIR) for the demo.",
+        )
+    real = ctx.store.read(
+        lambda s: (
+            s.scalar(select(User.id).where(User.is_synthetic.is_(False)).limit(1))
+            or s.scalar(select(Patient.id).where(Patient.is_synthetic.is_(False)).limit(1))
+        )
+    )
+    if real:
+        raise ValidationError(
+            "This store holds real (non-synthetic) accounts or patients; the demo clinic, "
+            "whose accounts share a published password, is not added to it.",
+            hint="Use a separate data folder (NOVAMIND_DATA_DIR) for the demo.",
+        )
+
+
 def create_demo_clinic(
     ctx: AppContext,
     *,
@@ -143,7 +168,9 @@ def create_demo_clinic(
     days: int = 180,
     actigraphy_days: int = 56,
 ) -> DemoSummary:
-    """Fill an empty store with the demo clinic (idempotent: a second call changes nothing)."""
+    """Fill an empty store with the demo clinic (idempotent: a second call changes nothing).
+    Refused on a store with real data or enrolled in a clinic (see refuse_real_store)."""
+    refuse_real_store(ctx)
     existing = ctx.store.read(
         lambda s: s.scalar(select(User.id).where(User.username == "dr.adams"))
     )

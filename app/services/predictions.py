@@ -68,14 +68,22 @@ def clinic_registry_dir(settings: Any) -> Path:  # noqa: ANN401 — app.config.S
     return Path(settings.data_dir) / "models" / "xgb"
 
 
-def _model_for(name: str, settings: Any) -> Any:  # noqa: ANN401
-    """The active clinic-trained model of a target if there is one, else the demo model."""
+def clinic_trusted_keys(settings: Any) -> tuple[Any, ...]:  # noqa: ANN401 — Settings
+    """The keys that may sign clinic-trained models: IT's model trust file only (setting
+    model_trust_file, default beside the site policy), never a file in the data folder."""
+    from app.config import model_trust_path
     from engines.xgb.signing import load_trusted_keys
 
+    path = model_trust_path(settings)
+    return load_trusted_keys(path) if path.exists() else ()
+
+
+def _model_for(name: str, settings: Any) -> Any:  # noqa: ANN401
+    """The active clinic-trained model of a target if there is one, else the demo model."""
     root = clinic_registry_dir(settings)
-    keys_file = root / "trusted_keys.json"
-    if keys_file.exists():
-        clinic = ModelRegistry(root, load_trusted_keys(keys_file), read_only=True)
+    keys = clinic_trusted_keys(settings)
+    if keys and root.is_dir():
+        clinic = ModelRegistry(root, keys, read_only=True)
         if name in clinic.names() and clinic.active_version(name) is not None:
             return clinic.load(name)
     reg = registry()

@@ -8,11 +8,17 @@ Training rows are built only from what the store can label honestly:
   not record yet, so those targets report "insufficient events" and keep their current model.
 The engine enforces the minimum events per feature, evaluates on held-out patients, calibrates,
 and activates a new version only if it beats the active one.
+
+Trust: only IT runs it (OPERATE_SYSTEM), and the signing key must be one IT issued: its public
+half must be in IT's model trust file (setting model_trust_file, beside the site policy), the
+same file predictions read. Nothing in the user-writable data folder decides which keys count.
+Synthetic (demo) patients never train a "clinic" model: a store with any real patient trains
+on its real patients only; a store of synthetic patients only (the demo) trains a model whose
+card says "synthetic", shown everywhere as demonstration only.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import datetime, time, timedelta
 from pathlib import Path
@@ -23,13 +29,16 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.config import model_trust_path
+from app.domain import Action, Principal
 from app.errors import ValidationError
-from app.services.context import AppContext
-from app.services.predictions import build_features, clinic_registry_dir
-from app.store.models import AssessmentResponse, TreatmentPlan
+from app.security import rbac
+from app.services.context import AppContext, actor_of
+from app.services.predictions import build_features, clinic_registry_dir, clinic_trusted_keys
+from app.store.models import AssessmentResponse, Patient, TreatmentPlan
 from app.store.store import Actor
 from engines.xgb.registry import ModelRegistry
-from engines.xgb.signing import TrustedKey, key_id_of, public_bytes, trusted_key_json
+from engines.xgb.signing import key_id_of, public_bytes
 from engines.xgb.training import TrainOutcome, train_all
 
 OPTION_OF_PLAN = {
@@ -96,22 +105,45 @@ def training_records(session: Session) -> list[dict[str, Any]]:
     return out
 
 
+def training_set(session: Session) -> tuple[list[dict[str, Any]], str]:
+    """The records to train on and their kind: a store with any real patient trains on its
+    real patients only ("clinic"); a store of synthetic patients only is "synthetic"."""
+    synthetic = set(session.scalars(select(Patient.id).where(Patient.is_synthetic.is_(True))))
+    any_real = session.scalar(select(Patient.id).where(Patient.is_synthetic.is_(False)).limit(1))
+    records = [r | {"is_synthetic": r["group_id"] in synthetic} for r in training_records(session)]
+    if any_real is None:
+        return records, "synthetic"
+    return [r for r in records if not r["is_synthetic"]], "clinic"
+
+
+def _trusted_signer(ctx: AppContext, signing_key: Ed25519PrivateKey) -> None:
+    """Refuse a signing key whose public half is not in IT's model trust file."""
+    key_id = key_id_of(public_bytes(signing_key))
+    if key_id not in {k.key_id for k in clinic_trusted_keys(ctx.settings)}:
+        raise ValidationError(
+            f"the model-signing key {key_id} is not one IT trusts "
+            f"(not in {model_trust_path(ctx.settings)})",
+            hint="Use the signing key IT issued; IT lists its public key in the model trust "
+            "file (policy setting model_trust_file).",
+        )
+
+
 def train(
     ctx: AppContext,
-    actor: Actor,
+    who: Principal | Actor,
     signing_key: Ed25519PrivateKey,
     targets: Sequence[str] | None = None,
 ) -> list[TrainOutcome]:
     """Train, evaluate and (maybe) activate every target on this clinic's records."""
-    records = ctx.store.read(training_records)
+    if isinstance(who, Principal):
+        ctx.store.read(lambda s: rbac.require(s, who, Action.OPERATE_SYSTEM))
+        actor = actor_of(who)
+    else:
+        actor = who
+    _trusted_signer(ctx, signing_key)
+    records, kind = ctx.store.read(training_set)
     root = clinic_registry_dir(ctx.settings)
     root.mkdir(parents=True, exist_ok=True)
-    pub = public_bytes(signing_key)
-    (root / "trusted_keys.json").write_text(
-        json.dumps(
-            {"keys": [trusted_key_json(pub, "clinic", "this clinic's model-signing key")]}, indent=1
-        )
-    )
 
     def audit(rec: Any) -> None:  # noqa: ANN401 — engines.xgb.registry.RegistryRecord
         ctx.store.write(
@@ -124,16 +156,17 @@ def train(
             )
         )
 
-    registry = ModelRegistry(root, [TrustedKey(key_id_of(pub), pub, "clinic")], audit=audit)
+    registry = ModelRegistry(root, clinic_trusted_keys(ctx.settings), audit=audit)
+    described = "this clinic's records" if kind == "clinic" else "synthetic (demo) records"
     return train_all(
         records,
         registry,
         signing_key,
         actor=actor.id,
         training_data={
-            "kind": "clinic",
-            "description": f"{len(records)} treatment episodes of "
-            "this clinic's records, labelled from PHQ-9 at 8 weeks",
+            "kind": kind,
+            "description": f"{len(records)} treatment episodes of {described}, "
+            "labelled from PHQ-9 at 8 weeks",
             "n_records": len(records),
         },
         targets=targets,

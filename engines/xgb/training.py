@@ -271,7 +271,10 @@ def train_all(
 ) -> list[TrainOutcome]:
     """Retrain every target; install each new version; activate only those that beat the
     active version on the same held-out patients (lower Brier and lower log-loss) and the
-    no-skill baseline. Targets short of events per feature are skipped, not trained."""
+    no-skill baseline. Targets short of events per feature are skipped, not trained.
+    Records flagged `is_synthetic` never train a model whose training data says "clinic"."""
+    if training_data.get("kind") != "synthetic" and any(r.get("is_synthetic") for r in records):
+        raise ValidationError("synthetic records may only train a model labelled synthetic")
     outcomes = []
     for name in targets or list(TARGETS):
         target = TARGETS[name]

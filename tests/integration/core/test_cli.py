@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import REPO, cli_env
+from tests.support.cli import admin, it_admin, run
 
-
-def run(env: dict, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "ui.launcher", *args],
-        env=env,
-        cwd=REPO,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+__all__ = ["run"]  # test_training_service runs the CLI through here
 
 
 @pytest.fixture
@@ -35,37 +24,20 @@ def test_demo_then_admin_round_trip(cenv: dict) -> None:
     again = run(cenv, "demo", "--patients", "4", "--no-model")
     assert again.returncode == 0 and "nothing changed" in again.stdout
 
-    created = run(
-        cenv,
-        "admin",
-        "create-user",
-        "nurse.kim",
-        "--role",
-        "clinician",
-        "--password-stdin",
-        stdin="a long enough password\n",
-    )
+    new_user = ("create-user", "nurse.kim", "--role", "clinician", "--password-stdin")
+    created = admin(cenv, *new_user, stdin="a long enough password\n")
     assert created.returncode == 0, created.stderr
-    dup = run(
-        cenv,
-        "admin",
-        "create-user",
-        "nurse.kim",
-        "--role",
-        "clinician",
-        "--password-stdin",
-        stdin="a long enough password\n",
-    )
+    dup = admin(cenv, *new_user, stdin="a long enough password\n")
     assert dup.returncode == 2 and "already taken" in dup.stderr and "Traceback" not in dup.stderr
 
-    assert run(cenv, "admin", "reset-lockout", "nurse.kim").returncode == 0
-    missing = run(cenv, "admin", "reset-lockout", "nobody")
+    assert admin(cenv, "reset-lockout", "nurse.kim").returncode == 0
+    missing = admin(cenv, "reset-lockout", "nobody")
     assert missing.returncode == 1 and "no user named" in missing.stderr
 
-    verified = run(cenv, "admin", "verify-audit")
+    verified = admin(cenv, "verify-audit")
     assert verified.returncode == 0 and "intact" in verified.stdout
-    assert run(cenv, "admin", "rotate-key").returncode == 0
-    assert run(cenv, "admin", "verify-audit").returncode == 0
+    assert it_admin(cenv, "rotate-key").returncode == 0
+    assert it_admin(cenv, "verify-audit").returncode == 0
 
     doctor = run(cenv, "doctor")
     assert "[ok  ] store" in doctor.stdout and "encrypted" in doctor.stdout
@@ -85,7 +57,7 @@ def test_verify_audit_detects_tampering(cenv: dict, tmp_path: Path) -> None:
     conn = connect_raw(data, key)
     conn.execute("UPDATE audit_events SET actor_id='someone-else' WHERE seq=3")
     conn.close()
-    out = run(cenv, "admin", "verify-audit")
+    out = admin(cenv, "verify-audit")
     assert out.returncode == 1 and "BROKEN" in out.stdout and "seq 3" in out.stdout
 
 
@@ -144,19 +116,19 @@ def test_bench_imhi_runs_the_harness(cenv: dict, tmp_path: Path) -> None:
 
 def test_backup_restore_and_decommission_commands(cenv: dict) -> None:
     assert run(cenv, "demo", "--patients", "2", "--no-model").returncode == 0
-    made = run(cenv, "admin", "backup")
+    made = it_admin(cenv, "backup")
     assert made.returncode == 0 and "written and verified" in made.stdout, made.stderr
-    listed = run(cenv, "admin", "backups")
+    listed = it_admin(cenv, "backups")
     assert "2 patients" in listed.stdout
-    manifest = next((Path(cenv["NOVAMIND_DATA_DIR"]) / "backups").glob("*.json"))
-    checked = run(cenv, "admin", "restore", str(manifest), "--verify-only")
+    manifest = next((Path(cenv["NOVAMIND_DATA_DIR"]) / "backups").rglob("novamind-*.json"))
+    checked = it_admin(cenv, "restore", str(manifest), "--verify-only")
     assert checked.returncode == 0 and "backup verified" in checked.stdout
-    restored = run(cenv, "admin", "restore", str(manifest))
+    restored = it_admin(cenv, "restore", str(manifest))
     assert restored.returncode == 0 and "previous store is kept" in restored.stdout, restored.stderr
-    assert run(cenv, "admin", "verify-audit").returncode == 0
-    refused = run(cenv, "admin", "decommission")
+    assert it_admin(cenv, "verify-audit").returncode == 0
+    refused = it_admin(cenv, "decommission")
     assert refused.returncode == 2 and "DESTROY" in refused.stderr
-    gone = run(cenv, "admin", "decommission", "--confirm", "DESTROY")
+    gone = it_admin(cenv, "decommission", "--confirm", "DESTROY")
     assert gone.returncode == 0, gone.stderr
-    after = run(cenv, "admin", "verify-audit")
+    after = it_admin(cenv, "verify-audit")
     assert after.returncode == 3 and "not in the system keyring" in after.stderr

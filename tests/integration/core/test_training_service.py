@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -10,7 +11,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from app.demo import create_demo_clinic
 from app.services import training
 from app.services.context import AppContext, cli_actor
-from tests.integration.core.test_cli import run
+from engines.xgb.signing import public_bytes, trusted_key_json
+from tests.support.cli import run
 
 
 def test_training_records_are_labelled_without_look_ahead(ctx: AppContext) -> None:
@@ -45,11 +47,24 @@ def test_training_records_are_labelled_without_look_ahead(ctx: AppContext) -> No
         assert len(phq) > len(before)
 
 
+def trust(settings_or_env: object, key: Ed25519PrivateKey) -> Path:
+    """IT lists its model-signing key in the trust file beside the (test) site policy."""
+    from app.config import Settings, load_settings, model_trust_path
+
+    settings = (
+        settings_or_env if isinstance(settings_or_env, Settings) else load_settings(settings_or_env)
+    )
+    path = model_trust_path(settings)
+    entry = trusted_key_json(public_bytes(key), "clinic", "IT's model-signing key")
+    path.write_text(json.dumps({"keys": [entry]}))
+    return path
+
+
 def test_too_few_events_trains_nothing_and_keeps_demo_models(ctx: AppContext) -> None:
     create_demo_clinic(ctx, patients=6, actigraphy_days=3)
-    outcomes = training.train(
-        ctx, cli_actor(), Ed25519PrivateKey.generate(), targets=["response_ssri", "relapse_6m"]
-    )
+    key = Ed25519PrivateKey.generate()
+    trust(ctx.settings, key)
+    outcomes = training.train(ctx, cli_actor(), key, targets=["response_ssri", "relapse_6m"])
     assert {o.target: o.status for o in outcomes} == {
         "response_ssri": "insufficient_events",
         "relapse_6m": "insufficient_events",
@@ -73,5 +88,14 @@ def test_cli_train_refuses_a_bad_key(env: dict, tmp_path: Path) -> None:
         )
     )
     assert run(cenv, "demo", "--patients", "2", "--no-model").returncode == 0
-    trained = run(cenv, "train", "--signing-key", str(good), "--target", "response_ssri")
-    assert trained.returncode == 0 and "insufficient_events" in trained.stdout
+    train = ("train", "--signing-key", str(good), "--target", "response_ssri")
+    it_ops = ("--user", "it.ops", "--password-stdin")
+    anonymous = run(cenv, *train)
+    assert anonymous.returncode == 2 and "--user" in anonymous.stderr
+    clinician = run(cenv, *train, "--user", "dr.adams", "--password-stdin", stdin="novamind-demo\n")
+    assert clinician.returncode == 1 and "needs it" in clinician.stderr
+    untrusted = run(cenv, *train, *it_ops, stdin="novamind-demo\n")
+    assert untrusted.returncode == 2 and "not one IT trusts" in untrusted.stderr
+    trust(env, serialization.load_pem_private_key(good.read_bytes(), None))
+    trained = run(cenv, *train, *it_ops, stdin="novamind-demo\n")
+    assert trained.returncode == 0 and "insufficient_events" in trained.stdout, trained.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import sqlite3
 from datetime import date
@@ -81,7 +82,9 @@ class LockedKeyring(MemoryKeyring):
         raise keyring.errors.KeyringLocked("locked")
 
 
-def test_locked_keyring_is_a_clear_message(settings) -> None:
+def test_locked_keyring_is_a_clear_message(settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    allowed = "NOVAMIND_KEYRING_BACKENDS_ALLOWED"  # a test backend: allowed by name, as IT would
+    monkeypatch.setenv(allowed, f"{os.environ[allowed]}{os.pathsep}{__name__}.LockedKeyring")
     keyring.set_keyring(LockedKeyring())
     with pytest.raises(KeyringUnavailableError, match="locked"):
         AppContext.open(settings)
