@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
 from app.errors import NovamindError
+from app.logging_setup import safe_traceback
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +109,7 @@ class TaskRunner(QObject):
     def _failed(self, job_id: int, box: Box) -> None:
         _, on_error = self._pending.pop(job_id, (None, None))
         exc = box.value
-        if not isinstance(exc, NovamindError):
-            log.error("background call failed", exc_info=(type(exc), exc, exc.__traceback__))
+        if not isinstance(exc, NovamindError):  # class and frames only, never the message
+            log.error("background call failed: %s\n%s", type(exc).__name__, safe_traceback(exc))
         if on_error is not None:
             on_error(exc)

@@ -4,7 +4,8 @@ Store writes go to the core's single serial writer (``ctx.store.submit_write``);
 (service calls, which read on their own thread and write through the writer) runs on a
 QThreadPool. Results come back to the GUI thread by queued signals. A task gets a cooperative
 cancel token and a progress callback; errors reach the user as readable messages
-(``NovamindError.user_message()``) and the log as full tracebacks (ids only, never PHI).
+(``NovamindError.user_message()``) and the log as the error class and frame locations only
+(exception messages can quote stored values, so they never reach the log).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
 from app.errors import NovamindError
+from app.logging_setup import safe_traceback
 from ui.runner import Box
 
 log = logging.getLogger(__name__)
@@ -241,8 +243,8 @@ class TaskManager(QObject):
             return
         if isinstance(exc, NovamindError):
             log.info("task %d failed: %s", task_id, type(exc).__name__)
-        else:
-            log.error("task %d failed", task_id, exc_info=(type(exc), exc, exc.__traceback__))
+        else:  # class and frames only: exception messages can carry stored values (PHI)
+            log.error("task %d failed: %s\n%s", task_id, type(exc).__name__, safe_traceback(exc))
         if task is not None and task.on_error is not None:
             _deliver(task.on_error, exc, task_id)
         else:

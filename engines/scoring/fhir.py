@@ -245,6 +245,14 @@ def export_bundle_json(records: Sequence[AssessmentRecord], **kwargs: Any) -> st
     return json.dumps(export_bundle(records, **kwargs), indent=2, ensure_ascii=False)
 
 
+def _where(error: Any) -> str:
+    """An error's location; an unknown key is the file's own text, so it is not repeated."""
+    loc = [str(p) for p in error["loc"]]
+    if error.get("type") == "extra_forbidden" and loc:
+        loc[-1] = "(unknown field)"
+    return ".".join(loc)
+
+
 def _validate_model(doc: Any) -> Bundle:
     if not isinstance(doc, dict) or doc.get("resourceType") != "Bundle":
         raise ValidationError("FHIR bundle: top-level resourceType must be 'Bundle'")
@@ -252,7 +260,7 @@ def _validate_model(doc: Any) -> Bundle:
         return Bundle.model_validate(doc)
     except pydantic.ValidationError as exc:
         # Locations and messages only: the offending values may be clinical content.
-        problems = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5]]
+        problems = [f"{_where(e)}: {e['msg']}" for e in exc.errors()[:5]]
         more = f" (+{exc.error_count() - 5} more)" if exc.error_count() > 5 else ""
         raise ValidationError("FHIR bundle: invalid: " + "; ".join(problems) + more) from None
     except (ValueError, TypeError) as exc:
