@@ -7,14 +7,13 @@ keyring could not be opened. Errors print one clear line (plus a hint), never a 
 from __future__ import annotations
 
 import argparse
-import getpass
 import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from app import __version__, cli_it
+from app import __version__, cli_admin, cli_it
 from app.config import load_settings
 from app.domain import Role
 from app.errors import (
@@ -92,99 +91,6 @@ def _install_demo_model(model_dir: Path) -> None:
         )
 
 
-def _password(args: argparse.Namespace) -> str:
-    if args.password_stdin:
-        return sys.stdin.readline().rstrip("\n")
-    first = getpass.getpass("Password: ")
-    if first != getpass.getpass("Repeat password: "):
-        raise ValidationError("the two passwords differ")
-    return first
-
-
-def cmd_create_user(args: argparse.Namespace) -> int:
-    from app.services import admin
-    from app.services.context import cli_actor
-
-    password = _password(args)
-    ctx = _open()
-    try:
-        user = admin.create_user(
-            ctx,
-            cli_actor(),
-            username=args.username,
-            display_name=args.display_name or args.username,
-            role=Role(args.role),
-            password=password,
-        )
-        if args.mfa:
-            secret = admin.enrol_totp(ctx, cli_actor(), user.username)
-            print(f"TOTP secret (enter in the authenticator app, shown once): {secret}")
-    finally:
-        ctx.close()
-    print(f"created {user.role.value} account '{user.username}'")
-    return EXIT_OK
-
-
-def cmd_assign(args: argparse.Namespace) -> int:
-    from app.services import admin
-    from app.services.context import cli_actor
-
-    ctx = _open()
-    try:
-        admin.assign_care_team(
-            ctx,
-            cli_actor(),
-            username=args.username,
-            patient_id=args.patient_id,
-            active=not args.remove,
-        )
-    finally:
-        ctx.close()
-    print("care team updated")
-    return EXIT_OK
-
-
-def cmd_reset_lockout(args: argparse.Namespace) -> int:
-    from app.services import admin
-    from app.services.context import cli_actor
-
-    ctx = _open()
-    try:
-        admin.reset_lockout(ctx, cli_actor(), args.username)
-    finally:
-        ctx.close()
-    print(f"'{args.username}' unlocked")
-    return EXIT_OK
-
-
-def cmd_verify_audit(args: argparse.Namespace) -> int:
-    from app.services import admin
-    from app.services.context import cli_actor
-
-    ctx = _open()
-    try:
-        report = admin.verify_audit(ctx, cli_actor())
-    finally:
-        ctx.close()
-    print(report.summary())
-    for problem in report.problems:
-        print(f"  - {problem}")
-    return EXIT_OK if report.ok else EXIT_FAILED
-
-
-def cmd_rotate_key(args: argparse.Namespace) -> int:
-    from app.services import admin
-    from app.services.context import cli_actor
-
-    ctx = _open()
-    try:
-        admin.rotate_db_key(ctx, cli_actor())
-    finally:
-        ctx.close()
-    print("store re-encrypted under a new key; the keyring holds the new key")
-    return EXIT_OK
-
-
 def cmd_bench_imhi(args: argparse.Namespace) -> int:
     """Weighted F1 of the installed model on an IMHI test set (MentaLLaMA's benchmark)."""
     from app.services.nlp import NoteAnalyser
@@ -256,110 +162,16 @@ def cmd_sync(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_backup(args: argparse.Namespace) -> int:
-    from app.services import backup
-    from app.services.context import cli_actor
-
-    ctx = _open()
-    try:
-        m = backup.create_backup(ctx, cli_actor())
-    finally:
-        ctx.close()
-    print(
-        f"backup {m.backup_id} written and verified ({m.size / 1e6:.1f} MB, "
-        f"{sum(m.counts.values())} records, wrapped with the {m.wrap} key)"
-    )
-    if m.wrap == "local":
-        print("note: not enrolled into a clinic, so only this workstation can restore it")
-    return EXIT_OK
-
-
-def cmd_backups(args: argparse.Namespace) -> int:
-    from app.services import backup
-
-    settings = load_settings()
-    for m in backup.list_backups(settings):
-        d = backup.describe(m)
-        print(
-            f"{d['backup']}  {d['created']}  schema {d['schema']}  {d['patients']} patients  "
-            f"{d['records']} records  ({d['wrapped with']})"
-        )
-    return EXIT_OK
-
-
-def cmd_restore(args: argparse.Namespace) -> int:
-    from app.services import backup
-    from app.services.context import cli_actor
-
-    settings = load_settings()
-    manifest = Path(args.manifest)
-    report = backup.verify(settings, manifest)
-    for k, v in backup.describe(report.manifest).items():
-        print(f"  {k}: {v}")
-    if not report.ok:
-        for p in report.problems:
-            print(f"  problem: {p}")
-        return EXIT_FAILED
-    if args.verify_only:
-        print("backup verified")
-        return EXIT_OK
-    out = backup.restore(settings, manifest, cli_actor())
-    print(
-        f"restored backup {out.backup_id} (schema {out.schema_before} -> {out.schema_after}); "
-        f"the previous store is kept in {out.previous_store}"
-    )
-    print(f"when satisfied: novamind admin confirm-restore {out.previous_store}")
-    return EXIT_OK
-
-
-def cmd_confirm_restore(args: argparse.Namespace) -> int:
-    from app.services import backup
-
-    backup.confirm_restore(load_settings(), Path(args.previous))
-    print("previous store destroyed")
-    return EXIT_OK
-
-
-def cmd_decommission(args: argparse.Namespace) -> int:
-    from app.services import backup
-    from app.services.context import cli_actor
-
-    if args.confirm != "DESTROY":
-        print(
-            "novamind: refusing without --confirm DESTROY (this cannot be undone)", file=sys.stderr
-        )
-        return EXIT_USAGE
-    ctx = _open()
-    removed = backup.decommission(ctx, cli_actor())
-    print(
-        f"workstation decommissioned: keys destroyed, {len(removed)} backup file(s) deleted; "
-        "the local store can no longer be opened"
-    )
-    return EXIT_OK
-
-
-def cmd_retention(args: argparse.Namespace) -> int:
-    from app.services import backup
-    from app.services.context import cli_actor
-
-    ctx = _open()
-    try:
-        n = backup.apply_retention(ctx, cli_actor())
-    finally:
-        ctx.close()
-    print(f"local copies of {n} discharged patient(s) removed")
-    return EXIT_OK
-
-
 def cmd_train(args: argparse.Namespace) -> int:
-    """Retrain the prediction models on this clinic's records (activates only improvements)."""
+    """Retrain the prediction models on this clinic's records (activates only improvements).
+    An IT sign-in, and a signing key whose public half is in IT's model trust file."""
     from app.services import training
-    from app.services.context import cli_actor
 
     key = training.load_signing_key(Path(args.signing_key))
     ctx = _open()
     try:
-        outcomes = training.train(ctx, cli_actor(), key, targets=args.target or None)
+        who = cli_admin.sign_in(ctx, args, roles=(Role.IT,))
+        outcomes = training.train(ctx, who, key, targets=args.target or None)
     finally:
         ctx.close()
     for o in outcomes:
@@ -384,6 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="retrain the prediction models on this clinic's records")
     p.add_argument("--signing-key", required=True, help="IT's Ed25519 model-signing key (PEM)")
     p.add_argument("--target", action="append", help="only this target (repeatable)")
+    cli_admin.add_signin_options(p)
     p.set_defaults(func=cmd_train)
 
     bench = sub.add_parser("bench", help="evaluate models on public benchmarks")
@@ -396,43 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--verbose", action="store_true")
     p.set_defaults(func=cmd_bench_imhi)
 
-    admin = sub.add_parser("admin", help="accounts, care teams, audit and keys")
-    asub = admin.add_subparsers(dest="admin_command", metavar="ACTION", required=True)
-    p = asub.add_parser("create-user", help="create an account")
-    p.add_argument("username")
-    p.add_argument("--role", choices=[r.value for r in Role], required=True)
-    p.add_argument("--display-name", default="")
-    p.add_argument("--mfa", action="store_true", help="enrol a TOTP authenticator")
-    p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
-    p.set_defaults(func=cmd_create_user)
-    p = asub.add_parser("assign", help="assign (or --remove) a clinician to a patient's care team")
-    p.add_argument("username")
-    p.add_argument("patient_id")
-    p.add_argument("--remove", action="store_true")
-    p.set_defaults(func=cmd_assign)
-    p = asub.add_parser("reset-lockout", help="unlock an account after failed sign-ins")
-    p.add_argument("username")
-    p.set_defaults(func=cmd_reset_lockout)
-    p = asub.add_parser("verify-audit", help="verify the audit hash chain")
-    p.set_defaults(func=cmd_verify_audit)
-    p = asub.add_parser("rotate-key", help="re-encrypt the store under a new key")
-    p.set_defaults(func=cmd_rotate_key)
-    p = asub.add_parser("backup", help="take and verify an encrypted backup now")
-    p.set_defaults(func=cmd_backup)
-    p = asub.add_parser("backups", help="list backups")
-    p.set_defaults(func=cmd_backups)
-    p = asub.add_parser("restore", help="verify a backup and restore it into a new store")
-    p.add_argument("manifest", help="the backup's .json manifest")
-    p.add_argument("--verify-only", action="store_true")
-    p.set_defaults(func=cmd_restore)
-    p = asub.add_parser("confirm-restore", help="destroy the store kept by a restore")
-    p.add_argument("previous")
-    p.set_defaults(func=cmd_confirm_restore)
-    p = asub.add_parser("retention", help="apply the policy's retention to discharged patients")
-    p.set_defaults(func=cmd_retention)
-    p = asub.add_parser("decommission", help="crypto-erase this workstation's store and backups")
-    p.add_argument("--confirm", default="", help="type DESTROY")
-    p.set_defaults(func=cmd_decommission)
+    cli_admin.add_parser(sub)
 
     p = sub.add_parser("sync", help="encrypted sync with the clinic bucket")
     p.add_argument(
