@@ -298,6 +298,18 @@ class ClinicBackendStack(cdk.Stack):
                 actions=["s3:PutObject"],
                 resources=[self.audit.arn_for_objects(f"{p.prefix}audit/{DEVICE_VAR}/*")],
             ),
+            # verify-audit reads back this device's own anchored heads (never another's)
+            iam.PolicyStatement(
+                sid="ReadOwnAuditHeads",
+                actions=["s3:GetObject"],
+                resources=[self.audit.arn_for_objects(f"{p.prefix}audit/{DEVICE_VAR}/*")],
+            ),
+            iam.PolicyStatement(
+                sid="ListOwnAuditHeads",
+                actions=["s3:ListBucket"],
+                resources=[self.audit.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{p.prefix}audit/{DEVICE_VAR}/*"]}},
+            ),
             iam.PolicyStatement(
                 sid="PublishPlatformEvents",
                 actions=["events:PutEvents"],

@@ -208,6 +208,14 @@ def _workstation_statements(ids: dict[str, str]) -> list:
             "Sid": "WriteOwnAuditHeads", "Effect": "Allow", "Action": "s3:PutObject",
             "Resource": _objects(ids["audit"], f"/{prefix}audit/{DEVICE_VAR}/*"),
         }),
+        Match.object_like({
+            "Sid": "ReadOwnAuditHeads", "Effect": "Allow", "Action": "s3:GetObject",
+            "Resource": _objects(ids["audit"], f"/{prefix}audit/{DEVICE_VAR}/*"),
+        }),
+        Match.object_like({
+            "Sid": "ListOwnAuditHeads", "Action": "s3:ListBucket",
+            "Condition": {"StringLike": {"s3:prefix": [f"{prefix}audit/{DEVICE_VAR}/*"]}},
+        }),
         Match.object_like({"Sid": "PublishPlatformEvents", "Action": "events:PutEvents"}),
         Match.object_like({"Sid": "SseKmsViaS3", "Condition": Match.any_value()}),
     ]  # fmt: skip
