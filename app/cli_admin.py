@@ -260,7 +260,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
 def cmd_confirm_restore(args: argparse.Namespace, ctx: Any, who: Principal) -> int:  # noqa: ANN401
     from app.services import backup
 
-    backup.confirm_restore(ctx.settings, Path(args.previous))
+    backup.confirm_restore(ctx.settings, Path(args.previous), who)
     print("previous store destroyed")
     return EXIT_OK
 

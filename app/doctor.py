@@ -105,7 +105,8 @@ def check_store(settings: Settings) -> Check:
             "store",
             "warn",
             f"no store yet at {settings.db_path}",
-            "Run 'novamind demo' or 'novamind admin create-user' to create it.",
+            "Run 'novamind demo' (synthetic) or 'novamind admin bootstrap NAME' (the first "
+            "administrator) to create it.",
         )
     try:
         ctx = AppContext.open(settings, create=False)
@@ -125,6 +126,45 @@ def check_store(settings: Settings) -> Check:
             "store", "warn", detail, f"Schema {head} is available; start the app to migrate."
         )
     return Check("store", "ok", detail)
+
+
+def check_policy(settings: Settings) -> list[Check]:
+    """Which policy applies, whether the environment may override it, and the model trust."""
+    from app.config import is_dev_build, model_trust_path
+    from app.services.predictions import clinic_trusted_keys
+
+    path = settings.policy_path
+    out = [
+        Check("site policy", "ok", f"{path} ({len(settings.locked_by_policy)} settings)")
+        if path is not None and path.exists()
+        else Check(
+            "site policy",
+            "warn",
+            f"no site policy at {path}: built-in defaults apply",
+            "IT installs policy.toml there (see docs/deployment.md).",
+        )
+    ]
+    if is_dev_build():
+        out.append(
+            Check(
+                "build",
+                "warn",
+                "development build (NOVAMIND_DEV=1): the environment may override security "
+                "settings",
+                "Unset NOVAMIND_DEV on clinical workstations.",
+            )
+        )
+    trust = model_trust_path(settings)
+    try:
+        n = len(clinic_trusted_keys(settings))
+    except NovamindError as exc:
+        return [*out, Check("model trust", "fail", str(exc), "IT fixes the model trust file.")]
+    out.append(
+        Check("model trust", "ok", f"{n} model-signing key(s) in {trust}")
+        if n
+        else Check("model trust", "ok", f"no {trust}: only the shipped demo models are used")
+    )
+    return out
 
 
 def check_gpu() -> Check:
@@ -191,6 +231,7 @@ def run_checks(settings: Settings) -> list[Check]:
     return [
         check_python(),
         *check_packages(),
+        *check_policy(settings),
         check_keyring(),
         check_store(settings),
         check_gpu(),

@@ -34,8 +34,19 @@ def test_demo_then_admin_round_trip(cenv: dict) -> None:
     missing = admin(cenv, "reset-lockout", "nobody")
     assert missing.returncode == 1 and "no user named" in missing.stderr
 
+    new_pw = "another long password"
+    reset = admin(cenv, "reset-password", "nurse.kim", "--password-stdin", stdin=f"{new_pw}\n")
+    assert reset.returncode == 0, reset.stderr
+    kim = admin(cenv, "verify-audit", user="nurse.kim", password=new_pw)  # a clinician
+    assert kim.returncode == 1 and "needs admin or it" in kim.stderr
+    assert admin(cenv, "deactivate-user", "nurse.kim").returncode == 0
+    gone = admin(cenv, "verify-audit", user="nurse.kim", password=new_pw)
+    assert gone.returncode == 1 and "needs admin" not in gone.stderr  # cannot sign in at all
+
     verified = admin(cenv, "verify-audit")
     assert verified.returncode == 0 and "intact" in verified.stdout
+    anchored = admin(cenv, "verify-audit", "--anchor")  # passed through to the service
+    assert anchored.returncode == 2 and "not enrolled" in anchored.stderr
     assert it_admin(cenv, "rotate-key").returncode == 0
     assert it_admin(cenv, "verify-audit").returncode == 0
 
