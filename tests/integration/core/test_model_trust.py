@@ -103,7 +103,13 @@ def test_synthetic_patients_never_train_a_clinic_model(ctx: AppContext) -> None:
     assert kind == "synthetic" and len(records) == 4 and all(r["is_synthetic"] for r in records)
     doc = make_user(ctx, "dr.real", Role.CLINICIAN)
     patients.create_patient(
-        ctx, doc, mrn="R-1", given_name="R", family_name="P", birth_date=date(1990, 1, 1), sex="male"
+        ctx,
+        doc,
+        mrn="R-1",
+        given_name="R",
+        family_name="P",
+        birth_date=date(1990, 1, 1),
+        sex="male",
     )
     records, kind = ctx.store.read(training.training_set)
     assert kind == "clinic" and records == []  # the demo patients are left out
