@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.domain import NoteRecord, NoteStatus, PatientSummary, Principal
-from app.services import alerts, drafts, notes, overview
+from app.services import alerts, drafts, notes, overview, patients
 from app.services.access import Feature, may
 from app.services.assessments import AssessmentRow
 from ui.patients import age
@@ -682,19 +682,31 @@ class AuditTab(Tab):
         lay.setContentsMargins(12, 12, 12, 12)
         self.table = table_widget(("#", "When", "Actor", "Role", "Action", "Record"), "Audit trail")
         lay.addWidget(self.table)
+        # a supervisor ends emergency (break-glass) access early; shown only while a grant runs
+        self.grant_ids: list[str] = []
+        self.revoke_button = QPushButton("Revoke emergency access")
+        self.revoke_button.setAccessibleName("Revoke emergency access to this patient")
+        self.revoke_button.clicked.connect(self.revoke_grants)
+        self.revoke_button.hide()
+        lay.addWidget(self.revoke_button)
 
     def relevant(self, record_type: str) -> bool:
         return True
 
     def load(self) -> None:
+        ctx, who, pid = self.ws.ctx, self.ws.principal, self.ws.patient_id
         self._call(
-            overview.patient_audit,
-            self.ws.ctx,
-            self.ws.principal,
-            self.ws.patient_id,
-            label="Loading audit trail",
-            on_done=self._show,
+            overview.patient_audit, ctx, who, pid, label="Loading audit trail", on_done=self._show
         )
+        if may(who, Feature.REVOKE_BREAK_GLASS):
+            self._call(
+                patients.active_break_glass,
+                ctx,
+                who,
+                pid,
+                label="Checking emergency access",
+                on_done=self._show_grants,
+            )
 
     def _show(self, rows: list[Any]) -> None:
         fill_table(
@@ -705,9 +717,29 @@ class AuditTab(Tab):
             ],
         )
 
+    def _show_grants(self, ids: list[str]) -> None:
+        self.grant_ids = ids
+        self.revoke_button.setText(f"Revoke emergency access ({len(ids)})")
+        self.revoke_button.setVisible(bool(ids))
+
+    def revoke_grants(self) -> None:
+        """Revoke every running grant on this patient (the service checks and audits)."""
+        for gid in self.grant_ids:
+            self._call(
+                patients.revoke_break_glass,
+                self.ws.ctx,
+                self.ws.principal,
+                gid,
+                label="Revoking emergency access",
+                on_done=lambda _r: self.load(),
+            )
+        self.grant_ids = []
+        self.revoke_button.hide()
+
     def clear(self) -> None:
         super().clear()
         self.table.setRowCount(0)
+        self._show_grants([])
 
 
 class PatientWorkspace(QWidget):

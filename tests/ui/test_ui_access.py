@@ -11,8 +11,10 @@ import re
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import Qt
 
 from app.domain import Action, Role
+from app.errors import PermissionDeniedError
 from app.security import rbac
 from app.services.access import Feature, may
 from tests.conftest import PASSWORD, REPO, make_user
@@ -91,3 +93,26 @@ def test_the_shell_shows_clinical_menus_and_audit_tab_when_the_service_says_yes(
     )
     w.workspace.set_principal(w.principal)
     assert "Audit" not in w.workspace.tab_titles()
+
+
+def test_a_supervisor_revokes_break_glass_from_the_audit_tab(
+    qtbot, ctx, clinic, make_shell
+) -> None:
+    from app.services import patients
+
+    me, sup = clinic["users"][Role.CLINICIAN], clinic["users"][Role.SUPERVISOR]
+    patients.break_glass(ctx, me, clinic["theirs"], "Patient arrived in crisis, on-call")
+    w = make_shell()
+    signed_in(qtbot, w, sup.username, PASSWORD)
+    idle(qtbot, w)
+    w.open_patient(clinic["theirs"])
+    qtbot.waitUntil(lambda: w.workspace.patient_id == clinic["theirs"], timeout=15000)
+    tab = w.workspace.audit
+    w.workspace.tabs.setCurrentWidget(tab)
+    qtbot.waitUntil(lambda: tab.revoke_button.isVisible(), timeout=15000)
+    qtbot.mouseClick(tab.revoke_button, Qt.MouseButton.LeftButton)
+    idle(qtbot, w)
+    assert patients.active_break_glass(ctx, sup, clinic["theirs"]) == []
+    with pytest.raises(PermissionDeniedError):
+        patients.get_patient(ctx, me, clinic["theirs"])
+    assert not tab.revoke_button.isVisible()
