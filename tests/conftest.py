@@ -14,9 +14,12 @@ from app.config import Settings, load_settings
 from app.domain import Principal, Role
 from app.services import admin, auth, patients
 from app.services.context import AppContext, cli_actor
-from tests.support.keyring_backends import MemoryKeyring
+from tests.support.keyring_backends import MemoryKeyring, allow_test_backends
 
 REPO = Path(__file__).resolve().parents[1]
+# The suite is a development run (NOVAMIND_DEV=1: NOVAMIND_POLICY and env overrides honoured)
+# whose environment allows the test keyrings by name; children inherit it through cli_env.
+allow_test_backends()
 PASSWORD = "correct horse battery"
 
 
