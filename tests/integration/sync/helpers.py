@@ -147,10 +147,15 @@ def open_workstation(
     (None: enrolled, not yet approved)."""
     ctx = AppContext.open(load_settings(workstation_env(root, name, bucket)))
     if enrol:
-        result = sync_service.enrol_workstation(ctx, cli_actor(), bucket.enrolment, PASSPHRASE)
-        if roles is not None:
-            bucket.approve(result.request_path, roles)
+        enrol_in(ctx, bucket, roles)
     return Workstation(name, ctx, bucket.transport())
+
+
+def enrol_in(ctx: AppContext, bucket: Bucket, roles: tuple[str, ...] | None = ADMIN_DEVICE) -> None:
+    """Enrol an open store in the bucket's clinic and have IT certify it for `roles`."""
+    result = sync_service.enrol_workstation(ctx, cli_actor(), bucket.enrolment, PASSPHRASE)
+    if roles is not None:
+        bucket.approve(result.request_path, roles)
 
 
 def device_of(ws: Workstation) -> str:

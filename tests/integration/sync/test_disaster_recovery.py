@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from app.demo import create_demo_clinic
 from app.store.models import ActigraphyChunk
-from tests.integration.sync.helpers import Bucket, dump, open_workstation
+from tests.integration.sync.helpers import Bucket, dump, enrol_in, open_workstation
 
 
 def _fingerprint(ws) -> tuple[dict[str, int], str, str]:  # noqa: ANN001
@@ -30,9 +30,11 @@ def _fingerprint(ws) -> tuple[dict[str, int], str, str]:  # noqa: ANN001
 def test_new_workstation_rebuilds_everything_from_bundles_and_snapshot(
     bucket: Bucket, tmp_path: Path
 ) -> None:
-    source = open_workstation(tmp_path, "source", bucket)
+    source = open_workstation(tmp_path, "source", bucket, enrol=False)
     try:
+        # the demo clinic is refused on an enrolled workstation: fill first, then enrol
         create_demo_clinic(source.ctx, patients=3, actigraphy_days=14)
+        enrol_in(source.ctx, bucket)
         source.sync()
         expected = _fingerprint(source)
         assert expected[0]["patients"] == 3 and expected[0]["actigraphy_results"] > 0
