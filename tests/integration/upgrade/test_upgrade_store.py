@@ -151,6 +151,10 @@ def test_previous_revision_store_is_migrated_on_open_with_data_intact(
         report = admin.verify_audit(ctx, cli_actor())
         assert report.ok, report.problems
         assert report.checked >= len(before["audit_events"])
+        # ...with its key moved out of the store into the keyring
+        with ctx.store.engine.connect() as conn:
+            moved = conn.execute(text("SELECT value FROM meta WHERE key='audit_chain_key'"))
+            assert moved.first() is None
     finally:
         ctx.close()
 
