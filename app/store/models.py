@@ -248,13 +248,10 @@ class Alert(RecordMixin, Base):
     resolution: Mapped[str] = mapped_column(Text, default="")
 
 
-class AuditEvent(Base):
-    """One link of the audit hash chain (never updated, never deleted)."""
+class AuditLinkColumns:
+    """The content of one audit-chain link, shared by this device's chain and the copies of
+    other devices' chains (the hash covers these columns, see app.security.audit)."""
 
-    __tablename__ = "audit_events"
-    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    id: Mapped[str] = mapped_column(String(36), unique=True, default=new_id)
-    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     actor_id: Mapped[str] = mapped_column(String(64))
     actor_role: Mapped[str] = mapped_column(String(16))
     action: Mapped[str] = mapped_column(String(48))
@@ -264,6 +261,15 @@ class AuditEvent(Base):
     detail_json: Mapped[str] = mapped_column(Text, default="{}")
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditEvent(AuditLinkColumns, Base):
+    """One link of the audit hash chain (never updated, never deleted)."""
+
+    __tablename__ = "audit_events"
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    id: Mapped[str] = mapped_column(String(36), unique=True, default=new_id)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class OutboxEvent(Base):
@@ -384,7 +390,7 @@ class SyncQuarantine(Base):
     detected_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class RemoteAuditEvent(Base):
+class RemoteAuditEvent(AuditLinkColumns, Base):
     """Another workstation's audit event, received in its signed sync bundles (issue 17).
 
     Kept apart from the local chain (never merged into it) so every workstation holds the
@@ -396,13 +402,4 @@ class RemoteAuditEvent(Base):
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     id: Mapped[str] = mapped_column(String(36))
     at: Mapped[datetime] = mapped_column(UTCDateTime)
-    actor_id: Mapped[str] = mapped_column(String(64))
-    actor_role: Mapped[str] = mapped_column(String(16))
-    action: Mapped[str] = mapped_column(String(48))
-    patient_id: Mapped[str | None] = mapped_column(String(36), index=True)
-    record_type: Mapped[str] = mapped_column(String(32), default="")
-    record_id: Mapped[str] = mapped_column(String(36), default="")
-    detail_json: Mapped[str] = mapped_column(Text, default="{}")
-    prev_hash: Mapped[str] = mapped_column(String(64))
-    hash: Mapped[str] = mapped_column(String(64))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
