@@ -4,6 +4,7 @@ Precedence (lowest to highest): built-in defaults < user settings < site policy 
 except for the SECURITY_SETTINGS, where IT's system-wide policy always wins: the environment
 may set those (and NOVAMIND_POLICY may point at another policy file) only in a development build
 (source checkout with NOVAMIND_DEV=1, never a PyInstaller bundle), and each such use is logged.
+Even then, a system-wide policy file present on the machine keeps its security settings.
 In a normal build a user who sets NOVAMIND_MFA_REQUIRED=0 or NOVAMIND_POLICY=/dev/null changes
 nothing: the policy at default_policy_path() still applies.
 """
@@ -313,7 +314,9 @@ def _policy(env: dict[str, str], dev: bool) -> tuple[Path, dict[str, Any]]:
         return system, read_policy(system)
     if dev:
         _warn_once("development build: site policy taken from %s", "NOVAMIND_POLICY")
-        return Path(override), read_policy(Path(override))
+        # a machine IT manages keeps its security settings even in a development run
+        pinned = {k: v for k, v in read_policy(system).items() if k in SECURITY_SETTINGS}
+        return Path(override), {**read_policy(Path(override)), **pinned}
     extra = read_policy(Path(override))
     for key in sorted(SECURITY_SETTINGS & set(extra)):
         _warn_once("ignored %s from NOVAMIND_POLICY: security settings come from IT's policy", key)

@@ -136,3 +136,21 @@ def test_policy_may_allow_a_backend_by_class_name(
     name = f"{PlaintextKeyring.__module__}.PlaintextKeyring"
     system_policy.write_text(f'[policy]\nkeyring_backends_allowed = ["{name}"]\n')
     AppContext.open(s).close()
+
+
+def test_a_development_run_keeps_the_security_settings_of_a_system_policy(
+    tmp_path: Path, system_policy: Path
+) -> None:
+    """NOVAMIND_DEV=1 on a machine IT manages: another policy file and the environment may
+    change ordinary settings, never the security settings IT's file pins."""
+    other = tmp_path / "mine.toml"
+    other.write_text('[policy]\nmfa_required = false\nsync_bucket = "dev-bucket"\n')
+    env = {
+        "NOVAMIND_DATA_DIR": str(tmp_path / "data"),
+        "NOVAMIND_DEV": "1",
+        "NOVAMIND_POLICY": str(other),
+        "NOVAMIND_MFA_REQUIRED": "0",
+    }
+    s = load_settings(env)
+    assert s.mfa_required and s.lockout_threshold == 3
+    assert s.sync_bucket == "dev-bucket"
