@@ -788,19 +788,18 @@ class TwinView(QWidget):
         if not img.save(str(out), "PNG"):
             self.errorOccurred.emit("The screenshot could not be saved to that location.")
             return None
-        if self.timeline is not None and not self._disclosed(out, "png"):
+        if self.timeline is not None and not self._disclosed(out, "png", self.timeline.patient_id):
             return None
         self.screenshotSaved.emit(str(out))
         return out
 
-    def _disclosed(self, out: Path, kind: str) -> bool:
+    def _disclosed(self, out: Path, kind: str, patient_id: str) -> bool:
         """Audit the file as a disclosure (by the service); an unaudited file is removed."""
         from app.services import phi_audit
 
-        assert self.timeline is not None
         try:
             phi_audit.record_disclosure(
-                self.ctx, self.principal, self.timeline.patient_id, kind=kind, destination=out
+                self.ctx, self.principal, patient_id, kind=kind, destination=out
             )
         except Exception as exc:  # noqa: BLE001 — any failure: the file must not stay
             out.unlink(missing_ok=True)
