@@ -16,8 +16,8 @@ from typing import Any
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from app.store.models import OutboxEvent, SyncRecordState
-from sync import records, state
+from app.store.models import OutboxEvent, SyncConflict, SyncRecordState
+from sync import collisions, records, state
 from sync.hlc import ZERO, HybridClock
 
 SCAN_MARGIN = timedelta(0)  # writes are serial on one thread: no overlap to cover
@@ -61,8 +61,13 @@ def _recent(session: Session, since: datetime | None) -> dict[str, set[str]]:
     return out
 
 
-def capture(session: Session, clock: HybridClock) -> int:
-    """Record local edits since the last capture as pending changes; returns how many records."""
+def capture(session: Session, clock: HybridClock, closed: list[SyncConflict] | None = None) -> int:
+    """Record local edits since the last capture as pending changes; returns how many records.
+
+    A local edit of a field settles that field's open conflicts here too, as the same edit
+    merged elsewhere settles them there (sync.merge): no workstation keeps a stale conflict
+    whose "keep local" would write an overwritten value back. They go to `closed` to be audited.
+    """
     hints, last_outbox = _hints(session)
     since_text = state.get(session, state.CAPTURE_AT)
     since = datetime.fromisoformat(since_text) if since_text else None
@@ -73,15 +78,22 @@ def capture(session: Session, clock: HybridClock) -> int:
     for name in records.TABLES:
         ids = sorted(hints.get(name, ()))
         for i in range(0, len(ids), BATCH):
-            changed += _capture_batch(session, clock, name, ids[i : i + BATCH])
+            changed += _capture_batch(session, clock, name, ids[i : i + BATCH], closed)
     state.put(session, state.CAPTURE_OUTBOX, str(last_outbox))
     state.put(session, state.CAPTURE_AT, started.isoformat())
     state.put(session, state.HLC, clock.state())
     return changed
 
 
-def _capture_batch(session: Session, clock: HybridClock, name: str, ids: list[str]) -> int:
+def _capture_batch(
+    session: Session,
+    clock: HybridClock,
+    name: str,
+    ids: list[str],
+    closed: list[SyncConflict] | None,
+) -> int:
     rows, states = records.rows_and_states(session, name, ids)
+    conflicted = _with_open_conflicts(session, name, ids)
     new_rows: list[dict[str, Any]] = []
     changed = 0
     for rid, row in rows.items():
@@ -112,6 +124,8 @@ def _capture_batch(session: Session, clock: HybridClock, name: str, ids: list[st
             # an unpublished local write is replaced, not built upon: keep its base
             unpublished = st.pending and cur.endswith("-" + clock.device)
             clocks[f] = [now, base if unpublished else cur]
+            if rid in conflicted:
+                collisions.close_superseded(session, name, rid, f, closed)
         st.values_json = json.dumps(values, separators=(",", ":"))
         st.clocks_json = json.dumps(clocks, separators=(",", ":"))
         st.pending = True
@@ -119,6 +133,16 @@ def _capture_batch(session: Session, clock: HybridClock, name: str, ids: list[st
     if new_rows:
         session.execute(insert(SyncRecordState), new_rows)
     return changed
+
+
+def _with_open_conflicts(session: Session, name: str, ids: list[str]) -> set[str]:
+    """Ids of the batch that have an open conflict (one query per batch, usually empty)."""
+    q = select(SyncConflict.record_id).where(
+        SyncConflict.table_name == name,
+        SyncConflict.record_id.in_(ids),
+        SyncConflict.resolved_at.is_(None),
+    )
+    return set(session.scalars(q))
 
 
 def pending_count(session: Session) -> int:

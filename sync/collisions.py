@@ -18,13 +18,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from app.store.models import SyncConflict, SyncRecordState
-from sync import records
+from app.store.store import SYSTEM, UnitOfWork
+from sync import records, state
+from sync.hlc import ZERO, HybridClock
 
 TEXT_KEYS = {"patients": "mrn", "users": "username"}
 PAIR_KEYS = {
@@ -216,3 +219,97 @@ def _set_aside_local(session: Session, table: str, rid: str, winner: str) -> int
         session.delete(st)
     session.execute(delete(t).where(t.c.id == rid))
     return int(open_conflict(session, table, rid, DUPLICATE, winner, kept))
+
+
+AUTO_CLOSED = "superseded"
+
+
+def close_superseded(
+    session: Session, table: str, rid: str, field: str, closed: list[SyncConflict] | None
+) -> None:
+    """A later edit of a field (local or merged) settles that field's open clock conflicts.
+
+    Unique-key collisions (no clocks) stay open: a person still has to look at both records.
+    The closed conflicts go to `closed` so the caller audits them in the same transaction.
+    """
+    q = select(SyncConflict).where(
+        SyncConflict.table_name == table,
+        SyncConflict.record_id == rid,
+        SyncConflict.field == field,
+        SyncConflict.resolved_at.is_(None),
+        SyncConflict.remote_clock != "",
+    )
+    for c in session.scalars(q):
+        c.resolved_at = datetime.now(UTC)
+        c.resolution = AUTO_CLOSED
+        if closed is not None:
+            closed.append(c)
+
+
+def audit_closed(uow: UnitOfWork, closed: list[SyncConflict]) -> None:
+    """Audit each auto-closed conflict (ids and the field name only, never a value)."""
+    for c in closed:
+        uow.audit(
+            SYSTEM,
+            "sync.conflict_autoclose",
+            record_type=c.table_name,
+            record_id=c.record_id,
+            detail={"field": c.field, "conflict_id": c.id, "reason": "field edited later"},
+        )
+    closed.clear()
+
+
+def is_stale(session: Session, c: SyncConflict) -> bool:
+    """Was the conflict's field changed after the conflict was raised?
+
+    When a clock conflict is raised the field holds the winner of the two writes, whose clock
+    is the higher of the two the conflict recorded. Any later write (merged, or captured
+    locally) gives the field a new clock; a local edit not yet captured shows as a value that
+    differs from what sync last knew. Either way "keep local/remote" would overwrite a newer
+    value with an old one. Unique-key collisions (no clocks) are never stale.
+    """
+    if not c.remote_clock or c.field == DUPLICATE:
+        return False
+    st = session.scalar(
+        select(SyncRecordState).where(
+            SyncRecordState.table_name == c.table_name, SyncRecordState.record_id == c.record_id
+        )
+    )
+    if st is None:
+        return False
+    clocks = json.loads(st.clocks_json)
+    current = clocks.get(c.field, [""])[0]
+    if current != max(c.local_clock, c.remote_clock):
+        return True
+    table = records.TABLES[c.table_name]
+    row = session.execute(select(table).where(table.c.id == c.record_id)).mappings().first()
+    if row is None:
+        return False
+    known = json.loads(st.values_json)
+    return records.row_values(c.table_name, row).get(c.field) != known.get(c.field)
+
+
+def record_resolution(session: Session, c: SyncConflict, chosen: Any) -> None:  # noqa: ANN401
+    """A resolve is a new write of the field, even when it keeps the value it holds.
+
+    It gets a fresh clock built on the value it replaces, so every other workstation merges it
+    as a fast-forward and closes its own copy of the conflict (the counts stay equal).
+    """
+    st = session.scalar(
+        select(SyncRecordState).where(
+            SyncRecordState.table_name == c.table_name, SyncRecordState.record_id == c.record_id
+        )
+    )
+    device = state.get(session, state.DEVICE_ID)
+    if st is None or not device:
+        return  # never captured or not enrolled: the next capture records the new value
+    clock = HybridClock(device, state.get(session, state.HLC))
+    values, clocks = json.loads(st.values_json), json.loads(st.clocks_json)
+    cur, base = clocks.get(c.field, [ZERO, ZERO])
+    unpublished = st.pending and cur.endswith("-" + device)
+    clocks[c.field] = [clock.now(), base if unpublished else cur]
+    values[c.field] = chosen
+    st.values_json = json.dumps(values, separators=(",", ":"))
+    st.clocks_json = json.dumps(clocks, separators=(",", ":"))
+    st.pending = True
+    state.put(session, state.HLC, clock.state())

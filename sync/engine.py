@@ -39,7 +39,17 @@ from app.store.models import (
     utcnow,
 )
 from app.store.store import SYSTEM, Store, UnitOfWork
-from sync import audit_share, authority, capture, feed, merge, platform_events, records, state
+from sync import (
+    audit_share,
+    authority,
+    capture,
+    collisions,
+    feed,
+    merge,
+    platform_events,
+    records,
+    state,
+)
 from sync.envelope import (
     DEFAULT_MAX_INFLATED,
     GENESIS,
@@ -207,7 +217,9 @@ class SyncEngine:
     def _pack_one(self, uow: UnitOfWork, roles: frozenset[str], ring: ClinicKeyRing) -> int:
         s = uow.session
         clock = self._clock(s)
-        capture.capture(s, clock)
+        closed: list[SyncConflict] = []
+        capture.capture(s, clock, closed)
+        collisions.audit_closed(uow, closed)
         local_only = [t for t in records.TABLES if not authority.may_send(roles, t)]
         if local_only:  # accounts on a clinical-only workstation stay on it
             for st in s.scalars(
@@ -491,7 +503,9 @@ class SyncEngine:
             s = uow.session
             s.execute(_text("PRAGMA defer_foreign_keys = ON"))
             clock = self._clock(s)
-            capture.capture(s, clock)  # local edits get their clocks before anything merges
+            closed: list[SyncConflict] = []
+            capture.capture(s, clock, closed)  # local edits get their clocks before any merge
+            collisions.audit_closed(uow, closed)
             applied = {c.device_id: c for c in s.scalars(select(SyncCursor))}
             waiting = list(good)
             changed: list[tuple[str, str]] = []
@@ -517,6 +531,7 @@ class SyncEngine:
                         blocked.add(header.device)
                         continue
                     stats = merge.merge(s, entries, clock, self._known(applied))
+                    collisions.audit_closed(uow, stats.closed)
                     report.audit_received += audit_share.store(s, header.device, audit_events)
                     cur = _cursor(s, applied, header.device)
                     cur.seq, cur.sha256 = header.seq, sha
@@ -680,7 +695,8 @@ class SyncEngine:
                     audit_share.store(s, dev, events)
                 clock = self._clock(s)
                 applied = {c.device_id: c for c in s.scalars(select(SyncCursor))}
-                merge.merge(s, entries, clock, self._known(applied))
+                stats = merge.merge(s, entries, clock, self._known(applied))
+                collisions.audit_closed(uow, stats.closed)
                 for dev, (seq, sha) in cursors.items():
                     if dev == self.id.device_id:
                         continue

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,7 @@ from sync.identity import (
     verify_doc,
 )
 from sync.it_keystore import ITKeystore
+from sync.sealed_file import SealedFileError
 
 FORMAT = "novamind-sync-enrolment"
 VERSION = 2
@@ -81,14 +83,30 @@ def write_enrolment(path: Path, passphrase: str, ks: ITKeystore) -> Enrolment:
     return enrolment
 
 
+MAX_EVENT_BUS = 256
+_EVENT_BUS_RE = re.compile(r"[A-Za-z0-9._/:-]*")
+
+
 def read_enrolment(path: Path, passphrase: str) -> Enrolment:
-    """Open an enrolment file; ValidationError naming the file for anything wrong."""
+    """Open an enrolment file, every field checked before anything is decrypted or kept.
+
+    SealedFileError (exit 2) naming the file and the problem for anything wrong; the keyring
+    and the store are untouched by this function whatever the file holds.
+    """
     hint = "Ask IT for a new enrolment file ('novamind it create-enrolment')."
-    doc = sealed_file.read(path, "enrolment file", FORMAT, VERSION, hint)
+    doc = sealed_file.read(
+        path, "enrolment file", FORMAT, VERSION, hint, extra={"it_fingerprint": str}
+    )
     clinic_id, it_public, secret = sealed_file.open_secret(path, doc, passphrase)
-    if not isinstance(secret, dict):
-        raise ValidationError(f"{path}: wrong passphrase or damaged file")
-    return Enrolment(clinic_id, it_public, str(secret.get("event_bus", "")))
+    if not isinstance(secret, dict) or set(secret) != {"event_bus"}:
+        raise SealedFileError(f"{path}: the sealed content is not an enrolment", hint=hint)
+    bus = secret["event_bus"]
+    if not isinstance(bus, str) or len(bus) > MAX_EVENT_BUS or not _EVENT_BUS_RE.fullmatch(bus):
+        raise SealedFileError(f"{path}: field 'event_bus' is not an event bus name", hint=hint)
+    enrolment = Enrolment(clinic_id, it_public, bus)
+    if doc["it_fingerprint"] != enrolment.fingerprint:
+        raise SealedFileError(f"{path}: field 'it_fingerprint' does not match the IT key")
+    return enrolment
 
 
 def write_request(path: Path, clinic_id: str, device_id: str, dk: DeviceKeys) -> DeviceRequest:

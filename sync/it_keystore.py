@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from app.errors import ValidationError
 from sync import sealed_file
 from sync.identity import fingerprint, raw_private, raw_public
+from sync.sealed_file import SealedFileError
 
 KEYSTORE_FORMAT = "novamind-it-keystore"
 KEYSTORE_VERSION = 1
@@ -74,19 +75,40 @@ def write_it_keystore(
     sealed_file.write_new(path, doc, replace=replace)
 
 
+MAX_KEY_VERSIONS = 10_000
+
+
 def read_it_keystore(path: Path, passphrase: str) -> ITKeystore:
-    """Open IT's keystore; ValidationError naming the file for anything wrong."""
-    doc = sealed_file.read(path, "IT keystore", KEYSTORE_FORMAT, KEYSTORE_VERSION)
+    """Open IT's keystore, its whole schema checked; SealedFileError naming the file."""
+    doc = sealed_file.read(
+        path, "IT keystore", KEYSTORE_FORMAT, KEYSTORE_VERSION, extra={"fingerprint": str}
+    )
     clinic_id, public, secret = sealed_file.open_secret(path, doc, passphrase)
     try:
+        if not isinstance(secret, dict) or set(secret) != {
+            "signing_key",
+            "clinic_keys",
+            "event_bus",
+        }:
+            raise ValueError
+        raw_keys, bus = secret["clinic_keys"], secret["event_bus"]
+        if not isinstance(raw_keys, dict) or not 0 < len(raw_keys) <= MAX_KEY_VERSIONS:
+            raise ValueError
+        if not isinstance(bus, str) or len(bus) > 256 or not isinstance(secret["signing_key"], str):
+            raise ValueError
         signing = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(secret["signing_key"]))
-        versions = {int(v): bytes.fromhex(k) for v, k in secret["clinic_keys"].items()}
+        versions = {}
+        for v, k in raw_keys.items():
+            if not (v.isdigit() and len(v) <= 9 and isinstance(k, str)):
+                raise ValueError
+            versions[int(v)] = bytes.fromhex(k)
     except (ValueError, KeyError, TypeError, AttributeError):
-        raise ValidationError(f"{path}: the keystore's keys are damaged") from None
+        raise SealedFileError(f"{path}: the keystore's keys are damaged") from None
     if (
         raw_public(signing) != public
-        or not versions
+        or min(versions) < 1
         or any(len(k) != 32 for k in versions.values())
+        or doc["fingerprint"] != fingerprint(public)
     ):
-        raise ValidationError(f"{path}: the keystore's keys do not match its header")
-    return ITKeystore(clinic_id, str(secret.get("event_bus", "")), signing, versions)
+        raise SealedFileError(f"{path}: the keystore's keys do not match its header")
+    return ITKeystore(clinic_id, bus, signing, versions)

@@ -41,15 +41,8 @@ def enrol(store: Store, clinic_id: str, event_bus: str, it_public: bytes) -> tup
 
     def do(uow: UnitOfWork) -> tuple[str, bool]:
         s = uow.session
+        _check(s, clinic_id, it_public)
         current = state.get(s, state.CLINIC_ID)
-        if current and current != clinic_id:
-            raise ValidationError("this workstation is already enrolled in another clinic")
-        pinned = state.get(s, state.IT_PUBLIC)
-        if pinned and pinned != it_public.hex():
-            raise ValidationError(
-                "this workstation is enrolled under another IT key "
-                f"(pinned {fingerprint(bytes.fromhex(pinned))})"
-            )
         device = state.get(s, state.DEVICE_ID)
         revoked = bool(device) and _revoked_here(s, device, clinic_id, it_public)
         if current and state.get(s, state.FORMAT) != "2":
@@ -67,6 +60,30 @@ def enrol(store: Store, clinic_id: str, event_bus: str, it_public: bytes) -> tup
         return device, fresh
 
     return store.write(do)
+
+
+class EnrolmentRefusedError(ValidationError):
+    """This store cannot join that clinic (another clinic, another IT key); nothing changed."""
+
+
+def check_can_enrol(store: Store, clinic_id: str, it_public: bytes) -> None:
+    """Refuse, before anything is written anywhere, an enrolment this store must not accept."""
+    store.read(lambda s: _check(s, clinic_id, it_public))
+
+
+def _check(s: Session, clinic_id: str, it_public: bytes) -> None:
+    current = state.get(s, state.CLINIC_ID)
+    if current and current != clinic_id:
+        raise EnrolmentRefusedError(
+            "this workstation is already enrolled in another clinic; enrolment refused, "
+            "nothing was changed"
+        )
+    pinned = state.get(s, state.IT_PUBLIC)
+    if pinned and pinned != it_public.hex():
+        raise EnrolmentRefusedError(
+            "this workstation is enrolled under another IT key "
+            f"(pinned {fingerprint(bytes.fromhex(pinned))}); enrolment refused, nothing was changed"
+        )
 
 
 def _revoked_here(s: Session, device: str, clinic_id: str, it_public: bytes) -> bool:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, update
 from sqlalchemy.orm import Session
 
 from app.errors import ValidationError
@@ -41,6 +41,7 @@ class MergeStats:
     conflicts: int = 0
     unchanged: int = 0
     changed: list[tuple[str, str]] = field(default_factory=list)
+    closed: list[SyncConflict] = field(default_factory=list)  # auto-closed: the caller audits
 
 
 def validate(body: dict[str, Any]) -> list[dict[str, Any]]:
@@ -227,12 +228,14 @@ def _merge_existing(
             continue
         if rb == lc:  # remote built on our value: fast-forward
             out_values[f], out_clocks[f] = remote_v, [rc, rb]
-            _supersede(session, name, rid, f)
+            collisions.close_superseded(session, name, rid, f, stats.closed)
             continue
         if known(rc):  # a write we already have (and have since replaced): stale
             continue
         # concurrent edit of one field: the higher clock wins everywhere, both are kept
         winner_remote = rc > lc
+        if remote_v != local_v or winner_remote:  # older conflicts on the field are now stale
+            collisions.close_superseded(session, name, rid, f, stats.closed)
         if remote_v != local_v:
             session.add(
                 SyncConflict(
@@ -273,21 +276,3 @@ def _merge_existing(
         stats.unchanged += 1
     st.values_json = json.dumps(out_values, separators=(",", ":"))
     st.clocks_json = json.dumps(out_clocks, separators=(",", ":"))
-
-
-def _supersede(session: Session, name: str, rid: str, f: str) -> None:
-    """A later edit built on the merged value: open conflicts on that field are settled.
-
-    Unique-key collisions (no clocks) stay open: the rename that settles them everywhere is
-    such an edit, and a person still has to look at the two records.
-    """
-    q = select(SyncConflict).where(
-        SyncConflict.table_name == name,
-        SyncConflict.record_id == rid,
-        SyncConflict.field == f,
-        SyncConflict.resolved_at.is_(None),
-        SyncConflict.remote_clock != "",
-    )
-    for c in session.scalars(q):
-        c.resolved_at = datetime.now(UTC)
-        c.resolution = "superseded"

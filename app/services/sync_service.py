@@ -40,6 +40,10 @@ from sync.transport import Endpoint, Transport, TransportError
 log = logging.getLogger(__name__)
 
 
+class StaleConflictError(ValidationError):
+    """A conflict whose field was edited after it was raised cannot be resolved any more."""
+
+
 @dataclass(frozen=True)
 class SyncStatus:
     """What the status bar shows."""
@@ -109,7 +113,10 @@ def enrol_workstation(
     the same request; new ones for a revoked device, which enrols as a new device); IT
     approves the request with `novamind it enrol-device`.
     """
+    # Everything is checked before the keyring or the store is touched: the whole file, then
+    # whether this store may join that clinic. A refusal leaves both byte-identical.
     info = enrolment.read_enrolment(path, passphrase)
+    membership.check_can_enrol(ctx.store, info.clinic_id, info.it_public)
     service, db = ctx.settings.keyring_service, ctx.settings.db_path
     device, fresh = membership.enrol(ctx.store, info.clinic_id, info.event_bus, info.it_public)
     try:
@@ -332,6 +339,11 @@ def resolve_conflict(ctx: AppContext, principal: Principal, conflict_id: str, ke
                 )
             _close(uow, principal, c, keep, None)
             return
+        if collisions.is_stale(s, c):
+            raise StaleConflictError(
+                "This conflict is out of date: the field was changed after it was raised.",
+                hint="Sync again; the conflict list then shows only current conflicts.",
+            )
         chosen = json.loads(c.local_json if keep == "local" else c.remote_json)
         table = records.TABLES[c.table_name]
         key = collisions.TEXT_KEYS.get(c.table_name)
@@ -356,6 +368,7 @@ def resolve_conflict(ctx: AppContext, principal: Principal, conflict_id: str, ke
                 }
             )
         )
+        collisions.record_resolution(s, c, chosen)
         _close(uow, principal, c, keep, _patient_of(s, c.table_name, c.record_id))
 
     ctx.store.write(do)
