@@ -80,6 +80,7 @@ class Settings:
     backup_dir: str = ""  # empty: <data dir>/backups
     backup_interval_hours: int = 24
     backup_keep: int = 14
+    store_busy_timeout_s: int = 30  # how long a write waits for another process's store lock
     retention_discharged_days: int = 0  # 0: keep discharged patients' local copies
     alert_rules: tuple[dict[str, Any], ...] = ()  # IT's tuning/additions over the built-ins
     password_time_cost: int = 2  # Argon2id iterations (OWASP minimum profile)
@@ -129,6 +130,7 @@ _TYPES: dict[str, type] = {
     "backup_dir": str,
     "backup_interval_hours": int,
     "backup_keep": int,
+    "store_busy_timeout_s": int,
     "retention_discharged_days": int,
     "alert_rules": list,
     "password_time_cost": int,
@@ -169,6 +171,7 @@ _RANGES = {
     "lockout_threshold": (1, 100),
     "backup_interval_hours": (1, 24 * 30),
     "backup_keep": (1, 365),
+    "store_busy_timeout_s": (1, 600),
     "retention_discharged_days": (0, 36500),
     "sync_max_clock_skew_s": (0, 86400),
     "sync_max_bundle_mb": (1, 4096),

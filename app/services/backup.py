@@ -55,7 +55,7 @@ from app.errors import (
 )
 from app.security import audit, keys, rbac
 from app.services.context import AppContext, actor_of
-from app.store.engine import connect_raw
+from app.store.engine import DEFAULT_BUSY_TIMEOUT_S, connect_raw
 from app.store.models import Base, Patient, SyncConflict, SyncRecordState
 from app.store.store import SYSTEM, Actor, Store, UnitOfWork
 
@@ -224,7 +224,8 @@ def read_manifest(path: Path) -> Manifest:
 
 
 def _open_backup(path: Path, key: bytes) -> sqlcipher3.Connection:
-    conn = sqlcipher3.connect(str(path), isolation_level=None)
+    # a backup file nobody else writes; the busy timeout is the store's default all the same
+    conn = sqlcipher3.connect(str(path), isolation_level=None, timeout=DEFAULT_BUSY_TIMEOUT_S)
     conn.execute(f"PRAGMA key = \"x'{key.hex()}'\"")
     conn.execute("PRAGMA query_only = ON")
     return conn
@@ -435,7 +436,12 @@ def restore(settings: Settings, manifest_path: Path, who: Who) -> RestoreOutcome
         src.close()
         # migrates an older schema to this build's head; a format-1 copy's audit key moves
         # from its meta table to the keyring here
-        store = Store.open(new_db, new_key, keyring_service=settings.keyring_service)
+        store = Store.open(
+            new_db,
+            new_key,
+            keyring_service=settings.keyring_service,
+            busy_timeout_s=settings.store_busy_timeout_s,
+        )
         try:
             if store.integrity_check() != "ok":
                 raise ValidationError(f"{m.file}: the restored store fails its integrity check")

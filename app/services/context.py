@@ -38,7 +38,13 @@ class AppContext:
         site_rules.install(settings)  # a bad policy rule stops here, before the store opens
         key = _key_with_recovery(settings)
         bus = EventBus()
-        store = Store.open(db_path, key, bus=bus, keyring_service=settings.keyring_service)
+        store = Store.open(
+            db_path,
+            key,
+            bus=bus,
+            keyring_service=settings.keyring_service,
+            busy_timeout_s=settings.store_busy_timeout_s,
+        )
         return cls(settings=settings, store=store, bus=bus)
 
     def close(self) -> None:
