@@ -236,6 +236,10 @@ def read_policy(path: Path) -> dict[str, Any]:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    except RecursionError:  # tomllib recurses per nested array / inline table
+        raise ConfigError(f"{path}: not valid TOML (nested too deeply)") from None
+    except OSError as exc:  # a directory, no permission, ...
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror or 'I/O error'})") from None
     policy = raw.get("policy", raw)
     if not isinstance(policy, dict):
         raise ConfigError(f"{path}: [policy] must be a table")
