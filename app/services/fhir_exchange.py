@@ -28,9 +28,14 @@ from app.services.assessments import _stored_result, raise_alerts, record_assess
 from app.services.context import AppContext, actor_of
 from app.store.models import AssessmentResponse, Patient
 from app.store.store import UnitOfWork
-from engines.scoring.fhir import AssessmentRecord, export_bundle_json, import_bundle
+from engines.scoring.fhir import (
+    BUNDLE_LIMITS,
+    AssessmentRecord,
+    export_bundle_json,
+    import_bundle,
+)
 
-MAX_BUNDLE_BYTES = 50 * 1024 * 1024
+MAX_BUNDLE_BYTES = BUNDLE_LIMITS.max_bytes
 IMPORT_MODE = "fhir-import"
 
 
@@ -95,7 +100,11 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 def read_bundle_file(path: Path | str) -> tuple[AssessmentRecord, ...]:
-    """Read and validate a Bundle file with the engine; errors name the file (no store access)."""
+    """Read and validate a Bundle file with the engine; errors name the file (no store access).
+
+    The file is streamed (BUNDLE_LIMITS: size, nesting, counts and dates are checked before
+    or while parsing), so a hostile or very large file neither crashes nor exhausts memory.
+    """
     path = Path(path)
     try:
         size = path.stat().st_size
@@ -104,12 +113,13 @@ def read_bundle_file(path: Path | str) -> tuple[AssessmentRecord, ...]:
                 f"{path.name}: file is {size // (1024 * 1024)} MiB, larger than the "
                 f"{MAX_BUNDLE_BYTES // (1024 * 1024)} MiB limit for a FHIR bundle"
             )
-        data = path.read_bytes()
+        with path.open("rb") as fh:
+            return import_bundle(fh)
     except OSError as exc:
         raise ValidationError(f"{path.name}: cannot be read ({exc.strerror})") from None
-    try:
-        return import_bundle(data)
     except ValidationError as exc:
+        if str(exc).startswith(f"{path.name}: "):
+            raise
         raise ValidationError(f"{path.name}: {exc}") from None
 
 

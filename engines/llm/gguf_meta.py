@@ -118,10 +118,41 @@ class _ArrayLen:
     count: int
 
 
-def _parse(buf: mmap.mmap) -> tuple[dict[str, Any], int, int, int]:
-    """Return (metadata, parameter count, end of tensor data, tensor count)."""
-    import gguf
+@dataclass(frozen=True)
+class _Tensor:
+    name: str
+    dims: tuple[int, ...]
+    ttype: int
+    offset: int  # from the start of the data section
 
+
+@dataclass(frozen=True)
+class GgufLimits:
+    """What a GGUF llama.cpp is handed may claim: the one place the loader's sanity bounds live.
+
+    Values past these are corrupt or hostile files (a context of 2^31 makes llama.cpp try to
+    allocate a KV cache of terabytes; a BOS id past the vocabulary indexes out of bounds).
+    """
+
+    max_context: int = 1_048_576
+    max_vocab: int = 4_000_000
+    max_tensors: int = 65_536
+    max_dims: int = 4  # GGML_MAX_DIMS
+    max_elements: int = 1 << 40  # per tensor
+    max_alignment: int = 1 << 16
+    max_block_count: int = 4_096
+    max_embedding: int = 1 << 20
+    probe_first: int = 65_536  # values read from the first float tensor
+    probe_each: int = 256  # values read from the start of every other float tensor
+
+
+GGUF_LIMITS = GgufLimits()
+_SPECIAL_TOKENS = ("bos", "eos", "unknown", "separator", "padding", "cls", "mask", "eot", "eom")
+
+
+def _parse(buf: mmap.mmap) -> tuple[dict[str, Any], list[_Tensor], int]:
+    """Return (metadata, tensor table, start of the tensor data section)."""
+    lim = GGUF_LIMITS
     cur = _Cursor(buf)
     if cur.unpack("<4s") != b"GGUF":
         raise _CorruptError("bad magic bytes")
@@ -130,37 +161,126 @@ def _parse(buf: mmap.mmap) -> tuple[dict[str, Any], int, int, int]:
         raise _CorruptError(f"unsupported GGUF version {version}")
     n_tensors = cur.unpack("<Q")
     n_kv = cur.unpack("<Q")
-    if n_kv > _MAX_KV or n_tensors > _MAX_KV:
+    if n_kv > _MAX_KV or n_tensors > min(_MAX_KV, lim.max_tensors):
         raise _CorruptError("implausible header counts")
     meta: dict[str, Any] = {}
     for _ in range(n_kv):
         key = cur.string()
+        if key in meta:
+            raise _CorruptError("a metadata key appears twice")
         meta[key] = cur.value(cur.unpack("<I"))
-    infos = []
+    tensors: list[_Tensor] = []
+    names: set[str] = set()
     for _ in range(n_tensors):
-        cur.skip_string()
+        name = cur.string()
+        if name in names:
+            raise _CorruptError(f"tensor {_short(name)!r} appears twice")
+        names.add(name)
         n_dims = cur.unpack("<I")
-        if n_dims > 8:
-            raise _CorruptError("implausible tensor rank")
-        dims = [cur.unpack("<Q") for _ in range(n_dims)]
-        ttype = cur.unpack("<I")
-        offset = cur.unpack("<Q")
-        infos.append((dims, ttype, offset))
-    align = int(meta.get("general.alignment", 32) or 32)
+        if not 1 <= n_dims <= lim.max_dims:
+            raise _CorruptError(f"implausible tensor rank {n_dims}")
+        dims = tuple(cur.unpack("<Q") for _ in range(n_dims))
+        tensors.append(_Tensor(name, dims, cur.unpack("<I"), cur.unpack("<Q")))
+    align = _int_meta(meta, "general.alignment", 32)
+    if not 1 <= align <= lim.max_alignment or align & (align - 1):
+        raise _CorruptError(f"implausible alignment {align}")
     data_start = (cur.pos + align - 1) // align * align
+    return meta, tensors, data_start
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _int_meta(meta: dict[str, Any], key: str, default: int) -> int:
+    """An integer metadata value; _CorruptError if it is there with another type."""
+    value = meta.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _CorruptError(f"{key} is not an integer")
+    return value
+
+
+def _tensor_extent(tensors: list[_Tensor], data_start: int, align: int) -> tuple[int, int]:
+    """(parameter count, end of tensor data); _CorruptError on an impossible shape or type."""
+    import gguf
+
     n_params = 0
     end = data_start
-    for dims, ttype, offset in infos:
+    for t in tensors:
         n = 1
-        for d in dims:
+        for d in t.dims:
+            if d == 0:
+                raise _CorruptError(f"tensor {_short(t.name)!r} has a zero dimension")
             n *= d
+        if n > GGUF_LIMITS.max_elements:
+            raise _CorruptError(f"tensor {_short(t.name)!r} has an implausible size")
         try:
-            block, type_size = gguf.GGML_QUANT_SIZES[gguf.GGMLQuantizationType(ttype)]
+            block, type_size = gguf.GGML_QUANT_SIZES[gguf.GGMLQuantizationType(t.ttype)]
         except (ValueError, KeyError):
-            raise _CorruptError(f"unknown tensor type {ttype}") from None
+            raise _CorruptError(f"unknown tensor type {t.ttype}") from None
+        if t.dims[0] % block:
+            raise _CorruptError(f"tensor {_short(t.name)!r} rows do not fill whole blocks")
+        if t.offset % align:
+            raise _CorruptError(f"tensor {_short(t.name)!r} is not aligned")
         n_params += n
-        end = max(end, data_start + offset + n // block * type_size)
-    return meta, n_params, end, n_tensors
+        end = max(end, data_start + t.offset + n // block * type_size)
+    return n_params, end
+
+
+_FLOAT_TYPES = {0: "<f4", 1: "<f2"}  # GGML F32, F16 (BF16 has no numpy dtype; not probed)
+
+
+def _probe_finite(buf: mmap.mmap, tensors: list[_Tensor], data_start: int) -> str | None:
+    """Name of a float tensor holding NaN or infinity among the values probed, else None.
+
+    Reads a bounded number of values (the first float tensor's first GGUF_LIMITS.probe_first,
+    then probe_each of every other float tensor): never the whole model.
+    """
+    import numpy as np
+
+    budget = GGUF_LIMITS.probe_first
+    for t in tensors:
+        dtype = _FLOAT_TYPES.get(t.ttype)
+        if dtype is None:
+            continue
+        n = 1
+        for d in t.dims:
+            n *= d
+        count = min(n, budget)
+        start = data_start + t.offset
+        values = np.frombuffer(buf, dtype=dtype, count=count, offset=start)
+        if not np.isfinite(values).all():
+            return t.name
+        budget = GGUF_LIMITS.probe_each
+    return None
+
+
+def _check_sane(p: Path, meta: dict[str, Any], arch: str, vocab: int) -> None:
+    """Header values llama.cpp trusts: bounded context, special token ids inside the vocab."""
+    lim = GGUF_LIMITS
+    try:
+        ctx = _int_meta(meta, f"{arch}.context_length", 0)
+        blocks = _int_meta(meta, f"{arch}.block_count", 0)
+        embd = _int_meta(meta, f"{arch}.embedding_length", 0)
+    except _CorruptError as exc:
+        raise ValidationError(f"{p}: implausible GGUF metadata ({exc})") from None
+    if not 1 <= ctx <= lim.max_context:
+        raise ValidationError(
+            f"{p}: implausible context length {ctx} (must be 1..{lim.max_context:,})"
+        )
+    if not 0 <= blocks <= lim.max_block_count or not 0 <= embd <= lim.max_embedding:
+        raise ValidationError(f"{p}: implausible block count or embedding length")
+    if not 1 <= vocab <= lim.max_vocab:
+        raise ValidationError(f"{p}: implausible vocabulary size {vocab}")
+    for kind in _SPECIAL_TOKENS:
+        key = f"tokenizer.ggml.{kind}_token_id"
+        if key not in meta:
+            continue
+        tid = meta[key]
+        if isinstance(tid, bool) or not isinstance(tid, int):
+            raise ValidationError(f"{p}: {key} is not an integer")
+        if not 0 <= tid < vocab and not (tid == -1 or tid == 0xFFFFFFFF):
+            raise ValidationError(f"{p}: {key} {tid} is outside the vocabulary of {vocab} tokens")
 
 
 def _file_type_name(value: Any) -> str:  # noqa: ANN401
@@ -190,19 +310,29 @@ def read_gguf_info(path: Path | str) -> GgufInfo:
         raise ValidationError(f"{p}: not a GGUF model file (too small)")
     try:
         with p.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
-            meta, n_params, end, n_tensors = _parse(buf)
+            meta, tensors, data_start = _parse(buf)
+            n_params, end = _tensor_extent(
+                tensors, data_start, _int_meta(meta, "general.alignment", 32)
+            )
+            if end > size:
+                raise ValidationError(
+                    f"{p}: truncated GGUF file ({size} bytes, tensors need {end})"
+                )
+            bad = _probe_finite(buf, tensors, data_start)
     except _CorruptError as exc:
         raise ValidationError(f"{p}: corrupt or not a GGUF model file ({exc})") from None
     except (OSError, ValueError) as exc:
         raise ValidationError(f"{p}: unreadable GGUF file ({type(exc).__name__})") from None
-    if end > size:
-        raise ValidationError(f"{p}: truncated GGUF file ({size} bytes, tensors need {end})")
+    if bad is not None:
+        raise ValidationError(f"{p}: tensor {_short(bad)!r} holds NaN or infinite weights")
     arch = meta.get("general.architecture")
     if not isinstance(arch, str) or not arch:
         raise ValidationError(f"{p}: GGUF metadata lacks general.architecture")
-    if n_tensors == 0:
+    if not tensors:
         raise ValidationError(f"{p}: GGUF file holds no tensors")
     tokens = meta.get("tokenizer.ggml.tokens")
+    vocab = tokens.count if isinstance(tokens, _ArrayLen) else 0
+    _check_sane(p, meta, arch, vocab)
     template = meta.get("tokenizer.chat_template")
     return GgufInfo(
         path=p,
@@ -211,12 +341,12 @@ def read_gguf_info(path: Path | str) -> GgufInfo:
         architecture=arch,
         parameters=n_params,
         file_type=_file_type_name(meta.get("general.file_type")),
-        context_length=int(meta.get(f"{arch}.context_length") or 0),
+        context_length=meta[f"{arch}.context_length"],
         block_count=int(meta.get(f"{arch}.block_count") or 0),
         embedding_length=int(meta.get(f"{arch}.embedding_length") or 0),
         chat_template=template if isinstance(template, str) else None,
         tokenizer_model=str(meta.get("tokenizer.ggml.model") or ""),
-        vocab_size=tokens.count if isinstance(tokens, _ArrayLen) else 0,
+        vocab_size=vocab,
         size_label=str(meta.get("general.size_label") or ""),
     )
 

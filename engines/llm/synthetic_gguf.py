@@ -56,8 +56,19 @@ def _vocab() -> tuple[list[str], list[float], list[int]]:
     return tokens, scores, [int(t) for t in types]
 
 
-def write_tiny_llama(path: Path | str, shape: TinyShape | None = None, seed: int = 0) -> Path:
-    """Write a random-weight llama-architecture GGUF (f32) with a real tokenizer vocabulary."""
+def write_tiny_llama(
+    path: Path | str,
+    shape: TinyShape | None = None,
+    seed: int = 0,
+    *,
+    bos_token_id: int = 1,
+    poison_first_tensor: float | None = None,
+) -> Path:
+    """Write a random-weight llama-architecture GGUF (f32) with a real tokenizer vocabulary.
+
+    ``bos_token_id`` and ``poison_first_tensor`` (a value such as NaN written into the first
+    weights) exist for the loader's sanity tests: hostile files built from a valid one.
+    """
     import gguf
 
     s = shape or TinyShape()
@@ -87,7 +98,7 @@ def write_tiny_llama(path: Path | str, shape: TinyShape | None = None, seed: int
     w.add_token_scores(scores)
     w.add_token_types(types)
     w.add_unk_token_id(0)
-    w.add_bos_token_id(1)
+    w.add_bos_token_id(bos_token_id)
     w.add_eos_token_id(4)  # <|im_end|> ends a chat turn
     w.add_add_bos_token(True)
     w.add_add_eos_token(False)
@@ -96,7 +107,10 @@ def write_tiny_llama(path: Path | str, shape: TinyShape | None = None, seed: int
     def t(name: str, *shape_: int, scale: float = 0.08) -> None:
         w.add_tensor(name, (rng.standard_normal(shape_) * scale).astype(np.float32))
 
-    t("token_embd.weight", n_vocab, s.n_embd, scale=1.0)
+    embd = (rng.standard_normal((n_vocab, s.n_embd)) * 1.0).astype(np.float32)
+    if poison_first_tensor is not None:
+        embd[3, 5] = poison_first_tensor
+    w.add_tensor("token_embd.weight", embd)
     w.add_tensor("output_norm.weight", np.ones(s.n_embd, dtype=np.float32))
     out = (rng.standard_normal((n_vocab, s.n_embd)) * 0.08).astype(np.float32)
     # Zero logits for special tokens: with top-k sampling they are (almost) never drawn, so

@@ -14,20 +14,30 @@ is returned.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import math
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, BinaryIO
 
 import pydantic
-from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.bundle import Bundle, BundleEntry
 
 from app.errors import ValidationError
 from engines.scoring.conditions import Leaf
 from engines.scoring.definitions import Instrument, builtin_instruments
 from engines.scoring.engine import ScoreResult, score
+from engines.scoring.json_stream import (
+    Event,
+    JsonLimitError,
+    JsonLimits,
+    iter_object,
+    scan_limits,
+)
 
 LOINC = "http://loinc.org"
 URL_PREFIX = "urn:novamind:instrument:"
@@ -259,60 +269,243 @@ def _validate_model(doc: Any) -> Bundle:
     try:
         return Bundle.model_validate(doc)
     except pydantic.ValidationError as exc:
-        # Locations and messages only: the offending values may be clinical content.
-        problems = [f"{_where(e)}: {e['msg']}" for e in exc.errors()[:5]]
-        more = f" (+{exc.error_count() - 5} more)" if exc.error_count() > 5 else ""
-        raise ValidationError("FHIR bundle: invalid: " + "; ".join(problems) + more) from None
-    except (ValueError, TypeError) as exc:
+        raise ValidationError("FHIR bundle: invalid: " + _problems(exc, "")) from None
+    except (ValueError, TypeError, OverflowError) as exc:
         raise ValidationError(f"FHIR bundle: invalid: {type(exc).__name__}") from None
 
 
+@dataclass(frozen=True)
+class BundleLimits:
+    """What an imported Bundle may hold: the one place the FHIR importer's limits live.
+
+    - ``max_bytes`` of file (streamed: memory does not grow with it), ``max_depth`` of JSON
+      nesting (our own export nests 9 deep), ``max_values`` JSON values in all;
+    - at most ``max_entries`` entries and ``max_items`` items per response;
+    - ``authored`` from ``earliest`` to now + ``future_slack`` (a clock set to 0001 or 2999 is
+      a broken file, not an administration).
+    """
+
+    max_bytes: int = 128 * 1024 * 1024
+    max_depth: int = 32
+    max_values: int = 20_000_000
+    max_entries: int = 100_000
+    max_items: int = 500
+    earliest: datetime = datetime(1900, 1, 1, tzinfo=UTC)
+    future_slack: timedelta = timedelta(days=1)
+
+    def json_limits(self) -> JsonLimits:
+        """The raw-JSON part, checked before anything is parsed."""
+        return JsonLimits(self.max_bytes, self.max_depth, self.max_values)
+
+    def check_time(self, when: datetime, where: str, now: datetime | None = None) -> datetime:
+        """``when`` in UTC if it is plausible; ValidationError (never OverflowError) if not."""
+        latest = (now or datetime.now(UTC)) + self.future_slack
+        try:
+            utc = when.astimezone(UTC)
+        except (OverflowError, ValueError):
+            utc = None
+        if utc is None or not self.earliest <= utc <= latest:
+            raise ValidationError(
+                f"{where}: date-time outside {self.earliest:%Y-%m-%d}..now+"
+                f"{self.future_slack.days}d"
+            )
+        return when
+
+
+BUNDLE_LIMITS = BundleLimits()
+
+
 def import_bundle(
-    data: str | bytes | Mapping[str, Any],
+    data: str | bytes | Mapping[str, Any] | BinaryIO,
     *,
     instruments: Mapping[str, Instrument] | None = None,
+    limits: BundleLimits = BUNDLE_LIMITS,
 ) -> tuple[AssessmentRecord, ...]:
-    """Validate a Bundle and return its assessments re-scored locally; all or nothing."""
-    instruments = instruments or builtin_instruments()
-    if isinstance(data, str | bytes):
-        try:
-            doc = json.loads(data)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            line = getattr(exc, "lineno", "?")
-            raise ValidationError(f"FHIR bundle: not valid JSON (line {line})") from None
-    else:
-        doc = dict(data)
-    model = _validate_model(doc)
-    entries = [e.resource for e in (model.entry or []) if e.resource is not None]
-    url_of = {id(e.resource): e.fullUrl for e in (model.entry or []) if e.resource is not None}
+    """Validate a Bundle and return its assessments re-scored locally; all or nothing.
 
-    records: list[AssessmentRecord] = []
-    by_ref: dict[str, AssessmentRecord] = {}
-    seen_ids: set[str] = set()
-    patients: set[str] = set()
-    for res in entries:
-        if res.get_resource_type() != "QuestionnaireResponse":
+    Text, bytes and files are checked against ``limits`` on the raw bytes first, then read one
+    entry at a time (streaming), so neither deep nesting nor a large file can exhaust the stack
+    or memory. Every entry is validated before anything is returned.
+    """
+    instruments = instruments or builtin_instruments()
+    if isinstance(data, Mapping):
+        entries = data.get("entry")
+        header = {k: v for k, v in data.items() if k != "entry"}
+        events: Iterable[Event] = [("field", k, v) for k, v in header.items()]
+        if isinstance(entries, list):
+            events = [*events, *(("item", "entry", e) for e in entries)]
+        elif "entry" in data:
+            events = [*events, ("field", "entry", entries)]
+        return _import_events(events, instruments, limits)
+    fh: BinaryIO = (
+        io.BytesIO(data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data)
+        if (isinstance(data, str | bytes))
+        else data
+    )
+    try:
+        start = fh.tell()
+        scan_limits(fh, limits.json_limits())
+        fh.seek(start)
+        with contextlib.closing(iter_object(fh, "entry")) as events:
+            return _import_events(events, instruments, limits)
+    except JsonLimitError as exc:
+        raise ValidationError(f"FHIR bundle: {exc}") from None
+
+
+class _Bundle:
+    """What streaming collects: records, their references, and Observations to check."""
+
+    def __init__(self) -> None:
+        self.records: list[AssessmentRecord] = []
+        self.by_ref: dict[str, AssessmentRecord] = {}
+        self.patients: set[str] = set()
+        self.seen_ids: set[str] = set()
+        self.observations: list[_ObsSummary] = []
+
+
+@dataclass(frozen=True)
+class _ObsSummary:
+    where: str
+    refs: tuple[str, ...]
+    value: int | None
+    band_codes: tuple[frozenset[str], ...]
+    instrument_ids: tuple[frozenset[str], ...]
+
+
+def _import_events(
+    events: Iterable[Event], instruments: Mapping[str, Instrument], limits: BundleLimits
+) -> tuple[AssessmentRecord, ...]:
+    header: dict[str, Any] = {}
+    acc = _Bundle()
+    n = 0
+    for kind, key, value in events:
+        if kind == "field":
+            if key == "resourceType" and value != "Bundle":
+                raise ValidationError("FHIR bundle: top-level resourceType must be 'Bundle'")
+            header[key] = value
             continue
-        rec = _read_response(res, instruments)
-        if rec.assessment_id in seen_ids:
+        if n >= limits.max_entries:
+            raise ValidationError(f"FHIR bundle: more than {limits.max_entries:,} entries")
+        _read_entry(value, n, acc, instruments, limits)
+        n += 1
+    if header.get("resourceType") != "Bundle":
+        raise ValidationError("FHIR bundle: top-level resourceType must be 'Bundle'")
+    _validate_model(header)  # the Bundle's own fields (type, timestamp, ...)
+    if len(acc.patients) > 1:
+        raise ValidationError("FHIR bundle: responses belong to more than one patient")
+    for obs in acc.observations:
+        _check_observation(obs, acc.by_ref)
+    return tuple(acc.records)
+
+
+def _read_entry(
+    raw: Any,  # noqa: ANN401 — decoded JSON
+    index: int,
+    acc: _Bundle,
+    instruments: Mapping[str, Instrument],
+    limits: BundleLimits,
+) -> None:
+    where = f"entry.{index}"
+    if not isinstance(raw, dict):
+        raise ValidationError(f"FHIR bundle: invalid: {where}: must be an object")
+    resource = raw.get("resource")
+    if isinstance(resource, dict) and resource.get("resourceType") == "QuestionnaireResponse":
+        _check_raw_response(resource, f"{where}.resource", limits)
+    try:
+        entry = BundleEntry.model_validate(raw)
+    except pydantic.ValidationError as exc:
+        raise ValidationError("FHIR bundle: invalid: " + _problems(exc, where)) from None
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise ValidationError(f"FHIR bundle: invalid: {where}: {type(exc).__name__}") from None
+    res = entry.resource
+    if res is None:
+        return
+    kind = res.get_resource_type()
+    if kind == "QuestionnaireResponse":
+        rec = _read_response(res, instruments, limits)
+        if rec.assessment_id in acc.seen_ids:
             raise ValidationError(
                 f"FHIR bundle: QuestionnaireResponse/{rec.assessment_id} appears twice"
             )
-        seen_ids.add(rec.assessment_id)
-        patients.add(rec.patient_id)
-        records.append(rec)
-        for ref in (url_of.get(id(res)), f"QuestionnaireResponse/{rec.assessment_id}"):
+        acc.seen_ids.add(rec.assessment_id)
+        acc.patients.add(rec.patient_id)
+        acc.records.append(rec)
+        for ref in (entry.fullUrl, f"QuestionnaireResponse/{rec.assessment_id}"):
             if ref:
-                by_ref[ref] = rec
-    if len(patients) > 1:
-        raise ValidationError("FHIR bundle: responses belong to more than one patient")
-    for res in entries:
-        if res.get_resource_type() == "Observation":
-            _check_observation(res, by_ref)
-    return tuple(records)
+                acc.by_ref[ref] = rec
+    elif kind == "Observation":
+        acc.observations.append(_summarise_observation(res))
 
 
-def _read_response(qr: Any, instruments: Mapping[str, Instrument]) -> AssessmentRecord:
+_ANSWER_TYPES = {"valueInteger", "valueCoding"}
+
+
+def _check_raw_response(qr: dict[str, Any], where: str, limits: BundleLimits) -> None:
+    """Type checks the FHIR model would coerce away ("3" and true as integers, numbers as
+    dates): every answer is checked against what a choice item of an instrument can hold."""
+    if "authored" in qr and not isinstance(qr["authored"], str):
+        raise ValidationError(f"FHIR bundle: invalid: {where}.authored: must be a date-time string")
+    items = qr.get("item")
+    if not isinstance(items, list):
+        return  # absent or malformed: the model reports it
+    if len(items) > limits.max_items:
+        raise ValidationError(f"FHIR bundle: {where}.item: more than {limits.max_items} items")
+    for i, item in enumerate(items):
+        answers = item.get("answer") if isinstance(item, dict) else None
+        for j, ans in enumerate(answers if isinstance(answers, list) else []):
+            at = f"{where}.item.{i}.answer.{j}"
+            if not isinstance(ans, dict):
+                continue
+            kinds = [k for k in ans if k.startswith("value")]
+            bad = [k for k in kinds if k not in _ANSWER_TYPES]
+            if bad:
+                raise ValidationError(
+                    f"FHIR bundle: invalid: {at}: {_safe_key(bad[0])} is not an answer type of "
+                    "a choice item (valueCoding or valueInteger)"
+                )
+            if "valueInteger" in ans and (
+                isinstance(ans["valueInteger"], bool) or not isinstance(ans["valueInteger"], int)
+            ):
+                raise ValidationError(
+                    f"FHIR bundle: invalid: {at}.valueInteger: must be an integer"
+                )
+            coding = ans.get("valueCoding")
+            if (
+                isinstance(coding, dict)
+                and "code" in coding
+                and not isinstance(coding["code"], str)
+            ):
+                raise ValidationError(
+                    f"FHIR bundle: invalid: {at}.valueCoding.code: must be a string"
+                )
+    for i, ext in enumerate(qr.get("extension") or []):
+        for part in ext.get("extension") or [] if isinstance(ext, dict) else []:
+            dec = part.get("valueDecimal") if isinstance(part, dict) else None
+            if dec is not None and (
+                isinstance(dec, bool) or not isinstance(dec, int | float) or not math.isfinite(dec)
+            ):
+                raise ValidationError(
+                    f"FHIR bundle: invalid: {where}.extension.{i}: valueDecimal: not finite"
+                )
+
+
+def _safe_key(key: str) -> str:
+    return key if len(key) <= 40 and key.isalnum() else "(unknown field)"
+
+
+def _problems(exc: pydantic.ValidationError, prefix: str) -> str:
+    """Locations and messages only: the offending values may be clinical content."""
+    problems = [f"{prefix}.{_where(e)}" if prefix else _where(e) for e in exc.errors()[:5]]
+    problems = [f"{p}: {e['msg']}" for p, e in zip(problems, exc.errors()[:5], strict=False)]
+    more = f" (+{exc.error_count() - 5} more)" if exc.error_count() > 5 else ""
+    return "; ".join(problems) + more
+
+
+def _read_response(
+    qr: Any,  # noqa: ANN401 — a fhir.resources QuestionnaireResponse
+    instruments: Mapping[str, Instrument],
+    limits: BundleLimits = BUNDLE_LIMITS,
+) -> AssessmentRecord:
     where = f"QuestionnaireResponse/{qr.id or '?'}"
     if not qr.id:
         raise ValidationError(f"{where}: id is required")
@@ -335,6 +528,7 @@ def _read_response(qr: Any, instruments: Mapping[str, Instrument]) -> Assessment
     authored = qr.authored
     if not isinstance(authored, datetime) or authored.tzinfo is None:
         raise ValidationError(f"{where}.authored: must be a date-time with a time zone")
+    limits.check_time(authored, f"{where}.authored")
 
     answers: dict[str, int] = {}
     for i, item in enumerate(qr.item or []):
@@ -356,7 +550,10 @@ def _read_response(qr: Any, instruments: Mapping[str, Instrument]) -> Assessment
         parts = {e.url: e for e in ext.extension or []}
         if "name" not in parts or "value" not in parts or parts["value"].valueDecimal is None:
             raise ValidationError(f"{where}.extension: scoring-parameter needs name and value")
-        params[parts["name"].valueString] = float(parts["value"].valueDecimal)
+        value = float(parts["value"].valueDecimal)
+        if not math.isfinite(value):
+            raise ValidationError(f"{where}.extension: scoring-parameter must be finite")
+        params[parts["name"].valueString] = value
     try:
         result = score(inst, answers, params)
     except ValidationError as exc:
@@ -383,21 +580,34 @@ def _answer_value(answer: Any, inst: Instrument, where: str) -> int:
     raise ValidationError(f"{where}.answer: unknown answer code system or code")
 
 
-def _check_observation(obs: Any, by_ref: Mapping[str, AssessmentRecord]) -> None:
-    where = f"Observation/{obs.id or '?'}"
-    refs = [r.reference for r in obs.derivedFrom or [] if r.reference in by_ref]
-    if not refs:
-        return  # not one of ours: informational, nothing to check
-    rec = by_ref[refs[0]]
-    res = rec.result
-    if obs.valueInteger is not None and obs.valueInteger != res.total:
-        raise ValidationError(f"{where}.valueInteger: does not match the recomputed total")
-    if obs.valueInteger is None and res.total is not None:
-        raise ValidationError(f"{where}: total score missing")
+def _summarise_observation(obs: Any) -> _ObsSummary:  # noqa: ANN401 — an Observation
+    """What the end-of-bundle check needs from an Observation (kept small while streaming)."""
+    bands: list[frozenset[str]] = []
+    insts: list[frozenset[str]] = []
     for comp in obs.component or []:
         codes = {c.code for c in comp.code.coding or [] if c.system == SCORE_SYSTEM}
-        if f"{res.instrument_id}.band" in codes:
-            concept = comp.valueCodeableConcept
-            got = {c.code for c in (concept.coding or [] if concept is not None else [])}
-            if res.band.code not in got:
-                raise ValidationError(f"{where}.component: band does not match the recomputed band")
+        concept = comp.valueCodeableConcept
+        insts.append(frozenset(c for c in codes if c))
+        bands.append(frozenset(c.code for c in (concept.coding or [] if concept else []) if c.code))
+    return _ObsSummary(
+        where=f"Observation/{obs.id or '?'}",
+        refs=tuple(r.reference for r in obs.derivedFrom or [] if r.reference),
+        value=obs.valueInteger,
+        band_codes=tuple(bands),
+        instrument_ids=tuple(insts),
+    )
+
+
+def _check_observation(obs: _ObsSummary, by_ref: Mapping[str, AssessmentRecord]) -> None:
+    where = obs.where
+    refs = [r for r in obs.refs if r in by_ref]
+    if not refs:
+        return  # not one of ours: informational, nothing to check
+    res = by_ref[refs[0]].result
+    if obs.value is not None and obs.value != res.total:
+        raise ValidationError(f"{where}.valueInteger: does not match the recomputed total")
+    if obs.value is None and res.total is not None:
+        raise ValidationError(f"{where}: total score missing")
+    for codes, got in zip(obs.instrument_ids, obs.band_codes, strict=True):
+        if f"{res.instrument_id}.band" in codes and res.band.code not in got:
+            raise ValidationError(f"{where}.component: band does not match the recomputed band")
