@@ -78,7 +78,10 @@ def analyse(rec: ActigraphyRecording) -> dict[str, Any]:
             ],
         },
         "daily": [_json_safe(asdict(d)) for d in daily_summaries(rec)],
-        "nonwear": {"runs": [[int(s), int(n)] for s, n in zip(starts, lengths, strict=True)]},
+        "nonwear": {
+            "runs": [[int(s), int(n)] for s, n in zip(starts, lengths, strict=True)],
+            "import_notes": list(rec.notes),  # what the importer adjusted (DST repeated hour)
+        },
         "screen": _json_safe(asdict(result)),
     }
 
@@ -108,7 +111,13 @@ def add_recording(
     from engines.pat.screen import ScreenResult
 
     s = results["screen"]
-    screen_result = ScreenResult(**{**s, "cv_ci95": {k: tuple(v) for k, v in s["cv_ci95"].items()}})
+    screen_result = ScreenResult(
+        **{
+            **s,
+            "cv_ci95": {k: tuple(v) for k, v in s["cv_ci95"].items()},
+            "notes": tuple(s.get("notes", ())),
+        }
+    )
     uow.emit(assessment_event(screen_result, patient_id, series_id))
     return series_id
 

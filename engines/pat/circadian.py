@@ -14,6 +14,12 @@ the values agree with it to floating-point precision:
   gaps skipped) is wrapped around midnight and the 5 h / 10 h window with the lowest / highest
   mean is found; the onset is the clock time at which that window starts;
 - RA = (M10 - L5) / (M10 + L5).
+
+A metric that is undefined for the data is NaN (its onset None) with a reason in
+``undefined``, never an exception: IS / IV of a constant series (zero variance — all zeros, or
+every minute above the threshold), IS / IV with fewer than two bins, L5 / M10 when no window
+of the daily profile is fully covered (a recording shorter than the window), RA when there is
+no activity at all.
 """
 
 from __future__ import annotations
@@ -35,10 +41,11 @@ class CircadianMetrics:
     RA: float  # noqa: N815
     L5: float  # noqa: N815
     M10: float  # noqa: N815
-    L5_onset: time  # noqa: N815
-    M10_onset: time  # noqa: N815
+    L5_onset: time | None  # noqa: N815
+    M10_onset: time | None  # noqa: N815
     binarized: bool
     threshold: float
+    undefined: tuple[str, ...] = ()  # "<metric>: <why>" for each metric left NaN / None
 
 
 def binarize(counts: np.ndarray, threshold: float = 4) -> np.ndarray:
@@ -81,34 +88,67 @@ def _nanvar(x: np.ndarray) -> float:
     return float(np.var(x, ddof=1)) if x.size > 1 else float("nan")
 
 
+def _ratio(num: float, den: float) -> float:
+    """num / den, NaN when the denominator is zero or undefined (a constant series)."""
+    if not np.isfinite(den) or den <= 0 or not np.isfinite(num):
+        return float("nan")
+    return float(num / den)
+
+
 def interdaily_stability(hourly: np.ndarray, slot: np.ndarray, bins_per_day: int) -> float:
     """IS of a binned series: variance of the mean daily profile over total variance."""
-    return _nanvar(_profile(hourly, slot, bins_per_day)) / _nanvar(hourly)
+    return _ratio(_nanvar(_profile(hourly, slot, bins_per_day)), _nanvar(hourly))
 
 
 def intradaily_variability(binned: np.ndarray) -> float:
     """IV of a binned series: mean squared successive difference over total variance."""
     d = np.diff(binned)
     d = d[~np.isnan(d)]
-    return float(np.mean(d * d)) / _nanvar(binned) if d.size else float("nan")
+    return _ratio(float(np.mean(d * d)), _nanvar(binned)) if d.size else float("nan")
 
 
 def lmx(
     counts: np.ndarray, start_minute_of_day: int, window_minutes: int, lowest: bool
-) -> tuple[int, float]:
-    """Onset (minute of day) and mean of the least/most active window of the daily profile."""
+) -> tuple[int | None, float]:
+    """Onset (minute of day) and mean of the least/most active window of the daily profile;
+    (None, NaN) when no window is fully covered by data."""
     c = np.asarray(counts, dtype=np.float64)
     slot = (np.arange(c.size) + start_minute_of_day) % MINUTES_PER_DAY
     prof = _profile(c, slot, MINUTES_PER_DAY)
     cyc = np.concatenate((prof, prof))
     csum = np.concatenate(([0.0], np.cumsum(cyc)))
     sums = csum[window_minutes:] - csum[:-window_minutes]  # window starting at each minute
+    if np.all(np.isnan(sums)):
+        return None, float("nan")
     i = int(np.nanargmin(sums) if lowest else np.nanargmax(sums))
     return i % MINUTES_PER_DAY, float(sums[i] / window_minutes)
 
 
-def _clock(minute: int) -> time:
-    return time(hour=minute // 60, minute=minute % 60)
+def _clock(minute: int | None) -> time | None:
+    return None if minute is None else time(hour=minute // 60, minute=minute % 60)
+
+
+def _reasons(
+    binned: np.ndarray, values: dict[str, float], binarized: bool, threshold: float
+) -> tuple[str, ...]:
+    """Why each NaN metric is undefined (no PHI: only the kind of data, never a value)."""
+    valid = binned[~np.isnan(binned)]
+    out = []
+    for name in ("IS", "IV"):
+        if np.isnan(values[name]):
+            if valid.size < 2:
+                out.append(f"{name}: fewer than two bins of data")
+            elif np.ptp(valid) == 0:
+                what = f"every minute above {threshold:g} or none" if binarized else "constant"
+                out.append(f"{name}: activity is constant ({what}), variance is zero")
+            else:
+                out.append(f"{name}: undefined for this recording")
+    for name, hours in (("L5", 5), ("M10", 10)):
+        if np.isnan(values[name]):
+            out.append(f"{name}: no {hours} h window of the day is covered by data")
+    if np.isnan(values["RA"]) and not (np.isnan(values["L5"]) or np.isnan(values["M10"])):
+        out.append("RA: no activity at all (M10 + L5 = 0)")
+    return tuple(out)
 
 
 def circadian_metrics(
@@ -128,6 +168,9 @@ def circadian_metrics(
     l5_on, l5 = lmx(data, start_minute_of_day, 300, lowest=True)
     m10_on, m10 = lmx(data, start_minute_of_day, 600, lowest=False)
     ra = (m10 - l5) / (m10 + l5) if (m10 + l5) > 0 else float("nan")
+    why = _reasons(
+        binned, {"IS": is_, "IV": iv, "RA": ra, "L5": l5, "M10": m10}, binarized, threshold
+    )
     return CircadianMetrics(
         IS=is_,
         IV=iv,
@@ -138,6 +181,7 @@ def circadian_metrics(
         M10_onset=_clock(m10_on),
         binarized=binarized,
         threshold=threshold,
+        undefined=why,
     )
 
 

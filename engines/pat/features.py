@@ -35,6 +35,8 @@ FEATURE_NAMES: tuple[str, ...] = (
 
 
 def _hours(t: object) -> float:
+    if t is None:  # onset undefined (recording shorter than the window)
+        return float("nan")
     return t.hour + t.minute / 60.0  # type: ignore[attr-defined]
 
 

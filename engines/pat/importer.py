@@ -8,6 +8,11 @@ sub-epochs is a gap); longer epochs are spread evenly over their minutes.
 Parsing is vectorised over the raw bytes (ISO timestamps of fixed width, plain numbers), with a
 slower per-field path for other spellings that also pinpoints errors. Any problem raises
 ``ValidationError`` naming the file, the line and the column; nothing partial is returned.
+
+Plausibility (dates, counts, epochs, span) is checked against one :class:`DeviceLimits`
+(engines.pat.recording); a message names the limit and the line, never the offending value.
+A local-time file that crosses a DST fall-back repeats one wall-clock hour: that second pass
+(a backward step of exactly one hour) is dropped and noted; the spring-forward hour is a gap.
 """
 
 from __future__ import annotations
@@ -26,10 +31,12 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from app.errors import ValidationError
 from engines.pat.nonwear import detect_nonwear
-from engines.pat.recording import EPOCH_S, ActigraphyRecording
+from engines.pat.recording import DEVICE_LIMITS, EPOCH_S, ActigraphyRecording, DeviceLimits
 
 MAX_BYTES = 512 * 1024 * 1024
-MAX_MINUTES = 6 * 366 * 1440  # six years on the grid: larger spans mean a stray timestamp
+MAX_MINUTES = DEVICE_LIMITS.max_days * 1440  # six years on the grid: more means a stray timestamp
+_UNIX0 = datetime(1970, 1, 1)
+DST_SHIFT_S = 3600
 _DIGIT0 = 48
 
 
@@ -71,7 +78,7 @@ class _Ctx:
         if line is not None:
             where += f": line {line}"
         if column is not None:
-            where += f", column '{column}'"
+            where += f"{',' if line is not None else ':'} column '{column}'"
         raise ValidationError(f"{where}: {problem}")
 
 
@@ -270,7 +277,7 @@ def _slow_timestamps(t: _Table, col: int, ctx: _Ctx) -> np.ndarray:
             with warnings.catch_warnings():
                 warnings.simplefilter("error")  # numpy warns (not fails) on time-zone suffixes
                 v = np.datetime64(s2.replace(" ", "T"), "s")
-        except (ValueError, UserWarning, DeprecationWarning):
+        except (ValueError, OverflowError, UserWarning, DeprecationWarning):
             ctx.fail(
                 "not a valid timestamp (expected YYYY-MM-DD HH:MM:SS, local time)",
                 line=_line(i),
@@ -327,14 +334,78 @@ def _check_dates(t: _Table, col: int, ts_col: int, ts: np.ndarray, ctx: _Ctx) ->
     for i, s in enumerate(t.strings(col)):
         try:
             d = np.datetime64(s.strip(), "D").astype(np.int64)
-        except ValueError:
+        except (ValueError, OverflowError):
             ctx.fail("not a valid date", line=_line(i), column=t.columns[col])
         if d != days[i]:
             ctx.fail("date does not match the timestamp", line=_line(i), column=t.columns[col])
 
 
+def _check_date_limits(ts: np.ndarray, limits: DeviceLimits, ctx: _Ctx, column: str) -> None:
+    """Every timestamp between the limits' earliest date and now + slack (names the line)."""
+    lo = int((limits.earliest - _UNIX0).total_seconds())
+    hi = int((limits.latest() - _UNIX0).total_seconds())
+    bad = np.flatnonzero((ts < lo) | (ts > hi))
+    if bad.size:
+        ctx.fail(
+            f"date outside the device limits ({limits.earliest:%Y-%m-%d}.."
+            f"now+{limits.future_slack.days}d)",
+            line=_line(int(bad[0])),
+            column=column,
+        )
+
+
+def _drop_dst_repeat(ts: np.ndarray, ctx: _Ctx, column: str) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Rows to keep and notes: a backward step of exactly one hour (after a normal step) is a
+    DST fall-back, whose repeated wall-clock hour is dropped; any other backward step fails."""
+    keep = np.ones(ts.size, dtype=bool)
+    diffs = np.diff(ts)
+    back = np.flatnonzero(diffs <= 0)
+    notes: list[str] = []
+    for b in back.tolist():
+        r = b + 1
+        if not keep[b]:  # a duplicate/backward step inside an already repeated hour
+            ctx.fail("timestamp earlier than the row before", line=_line(r), column=column)
+        step = int(diffs[b - 1]) if b >= 1 else 0
+        if step <= 0 or int(diffs[b]) != step - DST_SHIFT_S:
+            kind = (
+                "duplicated timestamp" if diffs[b] == 0 else "timestamp earlier than the row before"
+            )
+            ctx.fail(kind, line=_line(r), column=column)
+        last = ts[b]
+        j = r
+        while j < ts.size and ts[j] <= last:
+            keep[j] = False
+            j += 1
+        notes.append(
+            f"lines {_line(r)}..{_line(j - 1)}: repeated wall-clock hour (DST fall-back) dropped"
+        )
+    kept = ts[keep]
+    bad = np.flatnonzero(np.diff(kept) <= 0)
+    if bad.size:  # a row inside a repeated hour stepped backwards: not a clean DST repeat
+        r = int(np.flatnonzero(keep)[int(bad[0]) + 1])
+        ctx.fail("timestamp earlier than the row before", line=_line(r), column=column)
+    return keep, tuple(notes)
+
+
+def _check_count_limits(
+    counts: np.ndarray,
+    rows: np.ndarray,
+    epoch: int,
+    limits: DeviceLimits,
+    ctx: _Ctx,
+    column: str,
+) -> None:
+    bad = np.flatnonzero(counts > limits.max_count(epoch))
+    if bad.size:
+        ctx.fail(
+            f"count above the device maximum ({limits.max_counts_per_minute:g} per minute)",
+            line=_line(int(rows[bad[0]])),
+            column=column,
+        )
+
+
 def _to_minute_grid(
-    ts: np.ndarray, counts: np.ndarray, epoch: int, ctx: _Ctx, ts_name: str
+    ts: np.ndarray, counts: np.ndarray, epoch: int, ctx: _Ctx, ts_name: str, last_line: int
 ) -> tuple[int, np.ndarray]:
     t0 = int(ts[0])
     if epoch <= EPOCH_S:
@@ -342,7 +413,7 @@ def _to_minute_grid(
         idx = (ts - origin) // EPOCH_S
         n = int(idx[-1]) + 1
         if n > MAX_MINUTES:
-            ctx.fail("recording spans more than six years", line=_line(len(ts) - 1), column=ts_name)
+            ctx.fail("recording spans more than six years", line=last_line, column=ts_name)
         if epoch == EPOCH_S:
             grid = np.full(n, np.nan)
             grid[idx] = counts
@@ -355,7 +426,7 @@ def _to_minute_grid(
     idx = (ts - t0) // EPOCH_S
     n = int(idx[-1]) + k
     if n > MAX_MINUTES:
-        ctx.fail("recording spans more than six years", line=_line(len(ts) - 1), column=ts_name)
+        ctx.fail("recording spans more than six years", line=last_line, column=ts_name)
     grid = np.full(n, np.nan)
     grid[(idx[:, None] + np.arange(k)[None, :]).ravel()] = np.repeat(counts / k, k)
     return t0, grid
@@ -366,6 +437,7 @@ def import_csv(
     mapping: ColumnMapping = DEPRESJON,
     label: str | None = None,
     nonwear_min_minutes: int = 90,
+    limits: DeviceLimits = DEVICE_LIMITS,
 ) -> ActigraphyRecording:
     """Read an activity CSV (plain or gzip) into a validated minute-grid recording.
 
@@ -380,6 +452,7 @@ def import_csv(
         mapping=mapping,
         label=label,
         nonwear_min_minutes=nonwear_min_minutes,
+        limits=limits,
     )
 
 
@@ -389,6 +462,7 @@ def parse_bytes(
     mapping: ColumnMapping = DEPRESJON,
     label: str | None = None,
     nonwear_min_minutes: int = 90,
+    limits: DeviceLimits = DEVICE_LIMITS,
 ) -> ActigraphyRecording:
     """Same as :func:`import_csv` for bytes already in memory (e.g. a dropped file)."""
     ctx = _Ctx(name)
@@ -402,19 +476,18 @@ def parse_bytes(
     ts = _fixed_timestamps(t, ts_col)
     if ts is None:
         ts = _slow_timestamps(t, ts_col, ctx)
+    _check_date_limits(ts, limits, ctx, mapping.timestamp)
     counts = _fast_counts(t, c_col)
     if counts is None:
         counts = _slow_counts(t, c_col, ctx)
     if mapping.date is not None:
         _check_dates(t, _col(t, mapping.date, ctx), ts_col, ts, ctx)
+    notes: tuple[str, ...] = ()
+    rows = np.arange(ts.size)  # original row of each kept reading, for error lines
+    if np.any(np.diff(ts) <= 0):
+        keep, notes = _drop_dst_repeat(ts, ctx, mapping.timestamp)
+        ts, counts, rows = ts[keep], counts[keep], rows[keep]
     diffs = np.diff(ts)
-    bad = np.flatnonzero(diffs <= 0)
-    if bad.size:
-        r = int(bad[0]) + 1
-        kind = (
-            "duplicated timestamp" if diffs[r - 1] == 0 else "timestamp earlier than the row before"
-        )
-        ctx.fail(kind, line=_line(r), column=mapping.timestamp)
     if mapping.epoch_s is not None:
         epoch = int(mapping.epoch_s)
     elif diffs.size:
@@ -422,21 +495,37 @@ def parse_bytes(
         epoch = int(np.bincount(short).argmax()) if short.size else int(diffs.min())
     else:
         epoch = EPOCH_S
-    if epoch <= 0 or (EPOCH_S % epoch != 0 and epoch % EPOCH_S != 0):
+    if epoch not in limits.epochs_s:
         ctx.fail(
-            f"epoch of {epoch} s cannot be resampled to 60 s (must divide or be a multiple of 60)",
+            f"epoch of {epoch} s is outside the device limits (allowed: "
+            f"{', '.join(str(e) for e in limits.epochs_s)} s)",
             column=mapping.timestamp,
         )
+    _check_count_limits(counts, rows, epoch, limits, ctx, mapping.counts)
     off = np.flatnonzero((ts - ts[0]) % epoch != 0)
     if off.size:
         ctx.fail(
             f"timestamp is off the {epoch} s epoch grid",
-            line=_line(int(off[0])),
+            line=_line(int(rows[off[0]])),
             column=mapping.timestamp,
         )
-    origin, grid = _to_minute_grid(ts, counts, epoch, ctx, mapping.timestamp)
+    origin, grid = _to_minute_grid(ts, counts, epoch, ctx, mapping.timestamp, _line(int(rows[-1])))
+    over = np.flatnonzero(grid > limits.max_counts_per_minute)
+    if over.size:  # sub-minute epochs summed into one minute above the device maximum
+        row = int(rows[np.searchsorted(ts, origin + int(over[0]) * EPOCH_S)])
+        ctx.fail(
+            f"counts summed per minute above the device maximum "
+            f"({limits.max_counts_per_minute:g} per minute)",
+            line=_line(row),
+            column=mapping.counts,
+        )
     start = datetime(1970, 1, 1) + np.timedelta64(origin, "s").astype(object)
     nonwear = detect_nonwear(grid, min_minutes=nonwear_min_minutes)
     return ActigraphyRecording(
-        start=start, counts=grid, nonwear=nonwear, source=source, original_epoch_s=epoch
+        start=start,
+        counts=grid,
+        nonwear=nonwear,
+        source=source,
+        original_epoch_s=epoch,
+        notes=notes,
     )

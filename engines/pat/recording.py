@@ -8,12 +8,54 @@ a separate mask so callers can choose whether to exclude it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
 EPOCH_S = 60
 MINUTES_PER_DAY = 1440
+
+
+@dataclass(frozen=True)
+class DeviceLimits:
+    """What a wrist actigraph can plausibly record: the one place the importer's limits live.
+
+    - dates from ``earliest`` to now + ``future_slack`` (a device clock set to 9999 or 0001 is
+      a broken file, not a recording);
+    - counts from 0 to ``max_counts_per_minute``: 32,767 is the ceiling of ActiGraph's 16-bit
+      signed per-epoch count register (NHANES 2003-06 accelerometer documentation treats 32,767
+      as device saturation); real wrist data stays far below it (Depresjon's Actiwatch files
+      peak at 8,000);
+    - epoch lengths the importer resamples to the 60 s grid: ActiGraph (1-60 s), Actiwatch
+      (15, 30, 60, 120 s) and 5-minute summaries;
+    - at most ``max_days`` of span (a larger span means a stray timestamp).
+    """
+
+    earliest: datetime = datetime(1900, 1, 1)
+    future_slack: timedelta = timedelta(days=1)
+    max_counts_per_minute: float = 32_767.0
+    epochs_s: tuple[int, ...] = (1, 2, 5, 10, 15, 30, 60, 120, 300)
+    max_days: int = 6 * 366
+
+    def latest(self, now: datetime | None = None) -> datetime:
+        """The latest plausible (naive, local) timestamp: now + the slack."""
+        now = now or datetime.now(UTC).replace(tzinfo=None)
+        return now + self.future_slack
+
+    def max_count(self, epoch_s: int) -> float:
+        """Largest count one row of ``epoch_s`` may hold (scaled up for epochs over a minute)."""
+        return self.max_counts_per_minute * max(epoch_s, EPOCH_S) / EPOCH_S
+
+    def describe(self) -> str:
+        """One line for docs and error hints."""
+        return (
+            f"dates {self.earliest:%Y-%m-%d}..now+{self.future_slack.days}d, counts "
+            f"0..{self.max_counts_per_minute:g} per minute, epochs {self.epochs_s} s, "
+            f"span <= {self.max_days} days"
+        )
+
+
+DEVICE_LIMITS = DeviceLimits()
 
 
 def _frozen(arr: np.ndarray) -> np.ndarray:
@@ -48,6 +90,7 @@ class ActigraphyRecording:
     epoch_s: int = EPOCH_S
     original_epoch_s: int = EPOCH_S
     gaps: tuple[tuple[int, int], ...] = field(default=())
+    notes: tuple[str, ...] = ()  # what the importer adjusted (e.g. a DST repeated hour), no PHI
 
     def __post_init__(self) -> None:
         counts = np.asarray(self.counts, dtype=np.float64)
@@ -101,4 +144,5 @@ class ActigraphyRecording:
             nonwear=self.nonwear[a:b],
             source=self.source,
             original_epoch_s=self.original_epoch_s,
+            notes=self.notes,
         )

@@ -242,11 +242,22 @@ class ScreenResult:
     cv_metrics: dict[str, float]
     cv_ci95: dict[str, tuple[float, float]]
     features: dict[str, float]
+    notes: tuple[str, ...] = ()  # e.g. which features were undefined and scored as missing
 
 
 def screen(model: ScreenModel, rec: ActigraphyRecording) -> ScreenResult:
     """Screen one recording; the result says it is research-grade, not a diagnosis."""
     x = feature_vector(rec)
+    x = np.where(np.isfinite(x), x, np.nan)  # XGBoost treats NaN as missing; inf would fail
+    missing = [n for n, v in zip(FEATURE_NAMES, x.tolist(), strict=True) if np.isnan(v)]
+    notes = (
+        (
+            f"{len(missing)} of {len(FEATURE_NAMES)} features undefined for this recording "
+            f"(scored as missing): {', '.join(missing)}",
+        )
+        if missing
+        else ()
+    )
     p = float(_predict(model.booster, x[None, :])[0])
     thr = float(model.card.get("threshold", THRESHOLD))
     return ScreenResult(
@@ -259,6 +270,7 @@ def screen(model: ScreenModel, rec: ActigraphyRecording) -> ScreenResult:
         cv_metrics=dict(model.card["cv_metrics"]),
         cv_ci95={k: (v[0], v[1]) for k, v in model.card["cv_ci95"].items()},
         features=dict(zip(FEATURE_NAMES, x.tolist())),
+        notes=notes,
     )
 
 

@@ -210,8 +210,13 @@ def test_roundtrip_valid_series(counts, holes, start_min):
 
 
 def test_absurd_time_span_is_rejected():
-    text = "ts,c\n2020-01-01 00:00:00,1\n2020-01-01 00:01:00,1\n9020-01-01 00:02:00,1\n"
+    # both ends inside the date limits, but 70 years apart: a stray timestamp
+    text = "ts,c\n1950-01-01 00:00:00,1\n1950-01-01 00:01:00,1\n2020-01-01 00:02:00,1\n"
     with pytest.raises(ValidationError, match="line 4, column 'ts'.*six years"):
+        parse_bytes(text.encode(), name="span.csv", mapping=ColumnMapping("ts", "c"))
+    # a year-9020 timestamp is refused by the date limit first, naming the line
+    text = "ts,c\n2020-01-01 00:00:00,1\n2020-01-01 00:01:00,1\n9020-01-01 00:02:00,1\n"
+    with pytest.raises(ValidationError, match="line 4, column 'ts': date outside the device"):
         parse_bytes(text.encode(), name="span.csv", mapping=ColumnMapping("ts", "c"))
 
 
