@@ -116,7 +116,10 @@ def enrol_workstation(
     # Everything is checked before the keyring or the store is touched: the whole file, then
     # whether this store may join that clinic. A refusal leaves both byte-identical.
     info = enrolment.read_enrolment(path, passphrase)
-    membership.check_can_enrol(ctx.store, info.clinic_id, info.it_public)
+    try:
+        membership.check_can_enrol(ctx.store, info.clinic_id, info.it_public)
+    except membership.EnrolmentRefusedError as exc:
+        raise membership.EnrolmentRefusedError(f"{path}: {exc}", hint=exc.hint) from None
     service, db = ctx.settings.keyring_service, ctx.settings.db_path
     device, fresh = membership.enrol(ctx.store, info.clinic_id, info.event_bus, info.it_public)
     try:
