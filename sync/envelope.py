@@ -163,7 +163,8 @@ class Header:
                 kv=int(d["kv"]),
             )
             version = int(d["v"])
-        except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        except (ValueError, KeyError, TypeError, OverflowError, RecursionError):
+            # read before the signature is checked: anything in it is hostile until then
             raise BundleError("header is not valid") from None
         if version != FORMAT_VERSION:
             raise BundleError(f"unsupported format version {version}")
@@ -233,7 +234,7 @@ def open_sealed(
         raise BundleError("authentication tag does not match (tampered or truncated)") from None
     try:
         body = json.loads(inflate(plain, max_inflated))
-    except (zlib.error, ValueError):
+    except (zlib.error, ValueError, RecursionError):
         raise BundleError("body does not decode") from None
     if not isinstance(body, dict):
         raise BundleError("body is not an object")

@@ -53,7 +53,9 @@ def validate(body: dict[str, Any]) -> list[dict[str, Any]]:
         if not isinstance(e, dict):
             raise BundleError("record entry is not an object")
         table, rid, values, clocks = e.get("t"), e.get("id"), e.get("v"), e.get("c")
-        if table not in records.TABLES or not isinstance(rid, str) or len(rid) > 36:
+        if not isinstance(table, str) or table not in records.TABLES:
+            raise BundleError("record entry names an unknown table or a bad id")
+        if not isinstance(rid, str) or len(rid) > 36:
             raise BundleError("record entry names an unknown table or a bad id")
         if not isinstance(values, dict) or not isinstance(clocks, dict):
             raise BundleError("record entry lacks values or clocks")
@@ -86,7 +88,7 @@ def _validate_chunks(table: str, chunks: Any) -> None:  # noqa: ANN401
             ok = ok and ch[2] == blobs.CODEC
             if ok:
                 blobs.inflate_chunk(ch[0], ch[1], raw)
-        except (TypeError, binascii.Error, ValidationError):
+        except (TypeError, KeyError, IndexError, ValueError, binascii.Error, ValidationError):
             ok = False
         if not ok:
             raise BundleError("actigraphy chunk is malformed, of an unknown codec or oversized")
