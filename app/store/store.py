@@ -217,9 +217,11 @@ class Store:
     def _nested_write(self, outer: UnitOfWork, fn: Callable[[UnitOfWork], T]) -> T:
         """A write called from inside a write joins it (a savepoint on the same connection):
         a second connection would wait on the write lock this thread already holds."""
-        inner = UnitOfWork(session=outer.session, audit_key=self.audit_key, events=outer.events)
+        inner = UnitOfWork(session=outer.session, audit_key=self.audit_key)
         with outer.session.begin_nested():
-            return fn(inner)
+            result = fn(inner)
+        outer.events.extend(inner.events)  # published after the outer commit, if it commits
+        return result
 
     def _take_write_lock(self, session: Session) -> None:
         """Begin the session's transaction now (BEGIN IMMEDIATE) rather than at its first
