@@ -15,7 +15,9 @@ present): each top-level layer group holds its variables under ``<sublayer>/<var
     .../encoder_layer_{i}_ff2/{kernel (256, 96), bias (96,)}:0
 
 Tensors are matched by the path below the top-level group. Any missing tensor, wrong shape,
-non-finite value or extra encoder block is a ValidationError naming the tensor. Other tensors
+non-numeric dtype, non-finite value (also after the cast to float32) or extra encoder block is
+a ValidationError naming the file and the tensor; a corrupt or truncated file is one naming the
+file (h5py's own errors never escape). Other tensors
 (e.g. a decoder or a fine-tuning head in the same file) are ignored.
 """
 
@@ -55,23 +57,44 @@ def expected_tensors(cfg: PATConfig) -> dict[str, tuple[int, ...]]:
     return out
 
 
-def _collect(path: Path) -> dict[str, np.ndarray]:
-    tensors: dict[str, np.ndarray] = {}
-    try:
-        with h5py.File(path, "r") as f:
-            root = f["model_weights"] if "model_weights" in f else f
+def _read_checked(
+    path: Path, cfg: PATConfig, expected: dict[str, tuple[int, ...]]
+) -> tuple[dict[str, np.ndarray], set[str]]:
+    """The expected tensors as float32 (checked name, shape, dtype and finiteness before and
+    after reading) and the names of every dataset; a tensor is read only once its declared
+    shape matches, so a forged huge dataset is refused without allocating it."""
+    fname = path.name
+    with h5py.File(path, "r") as f:
+        root = f["model_weights"] if "model_weights" in f else f
+        if not isinstance(root, h5py.Group):
+            raise ValidationError(f"{fname}: 'model_weights' is not a group of layers")
+        found: dict[str, h5py.Dataset] = {}
 
-            def visit(name: str, obj: object) -> None:
-                if isinstance(obj, h5py.Dataset):
-                    parts = name.split("/")
-                    key = "/".join(parts[1:]) if len(parts) > 1 else name
-                    key = key[:-2] if key.endswith(":0") else key
-                    tensors[key] = np.asarray(obj[()])
+        def visit(name: str, obj: object) -> None:
+            if isinstance(obj, h5py.Dataset):
+                parts = name.split("/")
+                key = "/".join(parts[1:]) if len(parts) > 1 else name
+                found[key[:-2] if key.endswith(":0") else key] = obj
 
-            root.visititems(visit)
-    except (OSError, KeyError) as exc:
-        raise ValidationError(f"{path.name}: not a readable HDF5 weight file ({exc})") from None
-    return tensors
+        root.visititems(visit)
+        tensors: dict[str, np.ndarray] = {}
+        for name, shape in expected.items():
+            ds = found.get(name)
+            if ds is None:
+                raise ValidationError(f"{fname}: tensor '{name}' missing for {cfg.name}")
+            if ds.shape != shape:
+                raise ValidationError(
+                    f"{fname}: tensor '{name}' has shape {ds.shape}, expected {shape} for "
+                    f"{cfg.name}"
+                )
+            if ds.dtype.kind not in "fiu":
+                raise ValidationError(f"{fname}: tensor '{name}' is not numeric ({ds.dtype.str})")
+            with np.errstate(over="ignore", invalid="ignore"):
+                arr = np.asarray(ds[()]).astype(np.float32)  # float64 beyond float32 -> inf
+            if not np.all(np.isfinite(arr)):
+                raise ValidationError(f"{fname}: tensor '{name}' holds NaN or infinite values")
+            tensors[name] = arr
+        return tensors, set(found)
 
 
 def load_weights(path: str | Path, size: str) -> PATWeights:
@@ -80,19 +103,18 @@ def load_weights(path: str | Path, size: str) -> PATWeights:
     if size not in SIZES:
         raise ValidationError(f"unknown PAT size {size!r} (expected S, M or L)")
     cfg = SIZES[size]
-    tensors = _collect(p)
     expected = expected_tensors(cfg)
-    for name, shape in expected.items():
-        if name not in tensors:
-            raise ValidationError(f"{p.name}: tensor '{name}' missing for {cfg.name}")
-        got = tensors[name].shape
-        if got != shape:
-            raise ValidationError(
-                f"{p.name}: tensor '{name}' has shape {got}, expected {shape} for {cfg.name}"
-            )
-        if not np.all(np.isfinite(tensors[name])):
-            raise ValidationError(f"{p.name}: tensor '{name}' holds NaN or infinite values")
-    for name in tensors:
+    try:
+        tensors, names = _read_checked(p, cfg, expected)
+    except ValidationError:
+        raise
+    except (OSError, KeyError, ValueError, RuntimeError, TypeError, AttributeError) as exc:
+        # h5py reports corruption as any of these; the path is left out (it may hold a name)
+        raise ValidationError(
+            f"{p.name}: not a readable HDF5 weight file (corrupt or truncated: "
+            f"{type(exc).__name__})"
+        ) from None
+    for name in names:
         m = _BLOCK.match(name)
         if m and int(m.group(1)) > cfg.num_layers and not name.startswith("decoder"):
             raise ValidationError(
@@ -101,7 +123,7 @@ def load_weights(path: str | Path, size: str) -> PATWeights:
             )
 
     def t(name: str) -> np.ndarray:
-        return tensors[name].astype(np.float32)
+        return tensors[name]
 
     blocks = []
     for i in range(1, cfg.num_layers + 1):

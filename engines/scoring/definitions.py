@@ -424,6 +424,8 @@ def _parse_subscales(raw: list[Any], where: str, items: dict[str, Item]) -> tupl
         seen.add(sid)
         member_ids = ss.list_("items")
         for m in member_ids:
+            if not isinstance(m, str):
+                raise ss.fail("items", "must be a list of item ids (strings)")
             if m not in items:
                 raise ss.fail("items", f"unknown item '{m}'")
             if items[m].ask_if is not None:
@@ -496,18 +498,67 @@ def _check_coverage(bands: tuple[Band, ...], rule: str, lo: int, hi: int, where:
         )
 
 
+MAX_DEFINITION_BYTES = 1024 * 1024  # the largest shipped definition is ~20 KB
+_MAX_INT_DIGITS = 15  # beyond this a JSON integer is not a score, an option or a threshold
+
+
+def _reject_constant(name: str) -> Any:  # noqa: ANN401 — json.loads hook
+    raise ValueError(f"{name} is not allowed (numbers must be finite)")
+
+
+def _parse_int(text: str) -> int:
+    if len(text.lstrip("-")) > _MAX_INT_DIGITS:
+        raise ValueError(f"integer with more than {_MAX_INT_DIGITS} digits")
+    return int(text)
+
+
+def decode_definition(data: bytes, name: str) -> Any:  # noqa: ANN401 — decoded JSON
+    """Bytes -> JSON value, or ValidationError naming the file (UTF-8 with optional BOM; no
+    NaN/Infinity, no absurd integers, no nesting deep enough to exhaust the stack)."""
+    if len(data) > MAX_DEFINITION_BYTES:
+        raise ValidationError(f"{name}: larger than {MAX_DEFINITION_BYTES // 1024} KiB")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValidationError(
+            f"{name}: byte {exc.start}: not UTF-8 (save the definition as UTF-8)"
+        ) from None
+    try:
+        return json.loads(text, parse_constant=_reject_constant, parse_int=_parse_int)
+    except json.JSONDecodeError as exc:
+        raise ValidationError(
+            f"{name}: line {exc.lineno}, column {exc.colno}: not valid JSON ({exc.msg})"
+        ) from None
+    except ValueError as exc:
+        raise ValidationError(f"{name}: not valid JSON ({exc})") from None
+    except RecursionError:
+        raise ValidationError(f"{name}: not valid JSON (nested too deeply)") from None
+
+
+def parse_definition(raw: Any, name: str) -> Instrument:  # noqa: ANN401
+    """parse_instrument with a last guard: a structure the checks above did not foresee (a list
+    where a string belongs, ...) is still a ValidationError naming the file, never a crash."""
+    try:
+        return parse_instrument(raw, name)
+    except ValidationError:
+        raise
+    except (TypeError, KeyError, AttributeError, ValueError, IndexError, RecursionError) as exc:
+        raise ValidationError(
+            f"{name}: malformed definition ({type(exc).__name__}: a field has the wrong type "
+            "or shape)"
+        ) from None
+
+
 def load_instrument_file(path: Path | str) -> Instrument:
     """Read and validate one definition file; errors name the file."""
     path = Path(path)
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        if path.stat().st_size > MAX_DEFINITION_BYTES:
+            raise ValidationError(f"{path.name}: larger than {MAX_DEFINITION_BYTES // 1024} KiB")
+        data = path.read_bytes()
     except OSError as exc:
         raise ValidationError(f"{path.name}: cannot be read ({exc.strerror})") from None
-    except json.JSONDecodeError as exc:
-        raise ValidationError(
-            f"{path.name}: line {exc.lineno}, column {exc.colno}: not valid JSON ({exc.msg})"
-        ) from None
-    return parse_instrument(raw, path.name)
+    return parse_definition(decode_definition(data, path.name), path.name)
 
 
 def load_instruments(*dirs: Path | str) -> dict[str, Instrument]:
@@ -530,13 +581,7 @@ def builtin_instruments() -> dict[str, Instrument]:
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         if not entry.name.endswith(".json"):
             continue
-        try:
-            raw = json.loads(entry.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise ValidationError(
-                f"{entry.name}: line {exc.lineno}, column {exc.colno}: not valid JSON ({exc.msg})"
-            ) from None
-        inst = parse_instrument(raw, entry.name)
+        inst = parse_definition(decode_definition(entry.read_bytes(), entry.name), entry.name)
         if inst.id in out:
             raise ValidationError(f"{entry.name}.id: instrument '{inst.id}' already defined")
         out[inst.id] = inst

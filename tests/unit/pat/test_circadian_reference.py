@@ -68,3 +68,17 @@ def test_rolling_windows(depresjon_dir):
     first = recording_circadian(rec.slice(0, 7 * 1440))
     assert wins[0].metrics == first
     assert all(0 <= w.metrics.IS <= 1 for w in wins)
+
+
+def test_constant_and_short_series_give_nan_with_a_reason_not_an_exception():
+    import math
+
+    from engines.pat.circadian import circadian_metrics
+
+    for counts in (np.zeros(2 * 1440), np.full(2 * 1440, 250.0)):  # all zeros, all above 4
+        m = circadian_metrics(counts, 0, binarized=True)
+        assert math.isnan(m.IS) and math.isnan(m.IV)
+        assert any(r.startswith("IS: activity is constant") for r in m.undefined)
+    short = circadian_metrics(np.arange(120.0), 8 * 60, binarized=False)  # 2 h: no 5 h window
+    assert math.isnan(short.L5) and short.L5_onset is None and short.M10_onset is None
+    assert any(r.startswith("L5: no 5 h window") for r in short.undefined)
