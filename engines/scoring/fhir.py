@@ -270,7 +270,7 @@ def _validate_model(doc: Any) -> Bundle:
         return Bundle.model_validate(doc)
     except pydantic.ValidationError as exc:
         raise ValidationError("FHIR bundle: invalid: " + _problems(exc, "")) from None
-    except (ValueError, TypeError, OverflowError) as exc:
+    except _MODEL_ERRORS as exc:
         raise ValidationError(f"FHIR bundle: invalid: {type(exc).__name__}") from None
 
 
@@ -415,7 +415,7 @@ def _read_entry(
         entry = BundleEntry.model_validate(raw)
     except pydantic.ValidationError as exc:
         raise ValidationError("FHIR bundle: invalid: " + _problems(exc, where)) from None
-    except (ValueError, TypeError, OverflowError) as exc:
+    except _MODEL_ERRORS as exc:
         raise ValidationError(f"FHIR bundle: invalid: {where}: {type(exc).__name__}") from None
     res = entry.resource
     if res is None:
@@ -437,6 +437,9 @@ def _read_entry(
         acc.observations.append(_summarise_observation(res))
 
 
+# What fhir.resources may raise besides pydantic's ValidationError on hostile input (e.g. a
+# KeyError for a resourceType it cannot look up).
+_MODEL_ERRORS = (ValueError, TypeError, LookupError, AttributeError, OverflowError, RecursionError)
 _ANSWER_TYPES = {"valueInteger", "valueCoding"}
 
 
@@ -531,8 +534,11 @@ def _read_response(
     limits.check_time(authored, f"{where}.authored")
 
     answers: dict[str, int] = {}
+    known = {it.id for it in inst.items}
     for i, item in enumerate(qr.item or []):
         link = item.linkId
+        if link not in known:  # named by position only: the text is the file's, not ours
+            raise ValidationError(f"{where}.item[{i}]: linkId is not an item of {inst.id}")
         if link in answers:
             raise ValidationError(f"{where}.item[{i}]: linkId '{link}' appears twice")
         if item.item:

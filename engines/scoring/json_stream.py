@@ -169,8 +169,8 @@ def iter_object(fh: BinaryIO, array_key: str, max_value_chars: int = 16 << 20) -
 
 
 def _members(w: _Window, array_key: str) -> Iterator[Event]:
-    if w.peek() == "\ufeff":
-        raise JsonLimitError("not valid JSON: starts with a byte-order mark")
+    if w.peek() == "\ufeff":  # a UTF-8 byte-order mark (Windows editors): not content
+        w.pos += 1
     w.expect("{")
     seen: set[str] = set()
     if w.peek() == "}":
