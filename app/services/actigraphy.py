@@ -16,6 +16,7 @@ from app.services.context import AppContext, actor_of
 from app.store import blobs
 from app.store.models import ActigraphyChunk, ActigraphySeries
 from app.store.store import Actor, UnitOfWork
+from engines.pat.recording import DEVICE_LIMITS
 
 
 def add_series(
@@ -30,9 +31,16 @@ def add_series(
     chunk: int = blobs.DEFAULT_CHUNK,
 ) -> str:
     """Write a series inside the caller's transaction (used by imports and the demo)."""
-    counts = np.asarray(counts, dtype=np.float32)
+    counts = np.asarray(counts, dtype=np.float64)
     if counts.ndim != 1 or len(counts) == 0:
         raise ValidationError("actigraphy: expected a non-empty 1-D series")
+    ok = counts[~np.isnan(counts)]  # NaN = a gap; anything else must lie within the device limits
+    if ok.size and (ok.min() < 0 or ok.max() > DEVICE_LIMITS.max_counts_per_minute):
+        raise ValidationError(
+            "actigraphy: counts outside the device limits "
+            f"(0..{DEVICE_LIMITS.max_counts_per_minute:g} per minute); nothing was stored"
+        )
+    counts = counts.astype(np.float32)
     series = ActigraphySeries(
         patient_id=patient_id,
         start=start,

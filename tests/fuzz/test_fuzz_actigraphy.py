@@ -131,7 +131,7 @@ def _run(ctx: AppContext, clinic: dict, path: Path, shown: list[str] | None = No
     return "analysed"
 
 
-@settings(settings.get_profile("fuzz"), max_examples=60)
+@settings(settings.get_profile("fuzz"), max_examples=100)
 @given(case=actigraphy_files())
 def test_generated_csvs_are_analysed_or_refused(
     ctx: AppContext, clinic: dict, tmp_path: Path, case: tuple[str, bytes, list[str], bool]
@@ -193,3 +193,20 @@ def test_supported_epochs_analyse_on_the_minute_grid(epoch: int, tmp_path: Path)
     p.write_text("\n".join(lines) + "\n")
     prepared = av.prepare_import(p)
     assert prepared.recording.original_epoch_s == epoch and prepared.recording.n_minutes == 120
+
+
+@pytest.mark.parametrize("bad", [float("inf"), 1e308, -1.0, 40_000.0])
+def test_store_refuses_series_outside_the_device_limits(
+    ctx: AppContext, clinic: dict, bad: float
+) -> None:
+    """Defence in depth: a caller that bypasses the importer (demo, future sources) cannot
+    store what the importer would refuse."""
+    import numpy as np
+
+    from app.services import actigraphy
+
+    me = clinic["users"][Role.CLINICIAN]
+    before = store_fingerprint(ctx)
+    with pytest.raises(ValidationError, match="outside the device limits"):
+        actigraphy.save_series(ctx, me, clinic["mine"], datetime(2021, 1, 1), np.array([1.0, bad]))
+    assert store_fingerprint(ctx) == before
