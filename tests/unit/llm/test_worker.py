@@ -118,6 +118,7 @@ def test_structurally_broken_gguf_fails_cleanly(tmp_path):
     wr.add_block_count(2)
     wr.add_embedding_length(8)
     wr.add_context_length(64)
+    wr.add_token_list(["a", "b", "c", "d"])  # passes the loader's own sanity checks
     wr.add_tensor("token_embd.weight", np.zeros((4, 8), dtype=np.float32))
     wr.write_header_to_file()
     wr.write_kv_data_to_file()
