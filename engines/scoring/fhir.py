@@ -481,19 +481,37 @@ def _check_raw_response(qr: dict[str, Any], where: str, limits: BundleLimits) ->
                 raise ValidationError(
                     f"FHIR bundle: invalid: {at}.valueCoding.code: must be a string"
                 )
-    for i, ext in enumerate(qr.get("extension") or []):
-        for part in ext.get("extension") or [] if isinstance(ext, dict) else []:
+    exts = qr.get("extension")
+    for i, ext in enumerate(exts if isinstance(exts, list) else []):
+        parts = ext.get("extension") if isinstance(ext, dict) else None
+        for part in parts if isinstance(parts, list) else []:
             dec = part.get("valueDecimal") if isinstance(part, dict) else None
-            if dec is not None and (
-                isinstance(dec, bool) or not isinstance(dec, int | float) or not math.isfinite(dec)
-            ):
+            if dec is not None and not _finite_number(dec):
                 raise ValidationError(
                     f"FHIR bundle: invalid: {where}.extension.{i}: valueDecimal: not finite"
                 )
 
 
+def _finite_number(value: Any) -> bool:  # noqa: ANN401 — decoded JSON
+    """A JSON number that is not bool, NaN or infinite (big ints are finite: no float())."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return True
+    return isinstance(value, float) and math.isfinite(value)
+
+
+_FHIR_ANSWER_TYPES = frozenset(
+    f"value{t}"
+    for t in (
+        "Boolean Decimal Integer Date DateTime Time String Uri Attachment Coding Quantity Reference"
+    ).split()
+)
+
+
 def _safe_key(key: str) -> str:
-    return key if len(key) <= 40 and key.isalnum() else "(unknown field)"
+    """A field name fit for a message: only FHIR's own answer type names are repeated."""
+    return key if key in _FHIR_ANSWER_TYPES else "(unknown field)"
 
 
 def _problems(exc: pydantic.ValidationError, prefix: str) -> str:
