@@ -216,7 +216,9 @@ def test_implausible_authored_dates_are_refused(
         fhir_exchange.import_assessments(ctx, *target, path)
 
 
-@pytest.mark.parametrize("value", ["2", True, 2.0, [2]], ids=["str", "bool", "float", "list"])
+# The same value as the answer's coding (1), so only the JSON type is wrong: the old importer let
+# pydantic coerce "1", true and 1.0 to 1 and stored them.
+@pytest.mark.parametrize("value", ["1", True, 1.0, [1]], ids=["str", "bool", "float", "list"])
 def test_integer_answers_of_the_wrong_type_are_refused(
     ctx: AppContext, target: tuple[Principal, str], tmp_path: Path, value: object
 ) -> None:
@@ -225,7 +227,7 @@ def test_integer_answers_of_the_wrong_type_are_refused(
     path = tmp_path / "types.json"
     path.write_text(json.dumps(doc))
     before = store_fingerprint(ctx)
-    with pytest.raises(ValidationError, match=r"^types\.json: .*valueInteger"):
+    with pytest.raises(ValidationError, match=r"^types\.json: .*valueInteger: must be an integer"):
         fhir_exchange.import_assessments(ctx, *target, path)
     assert store_fingerprint(ctx) == before
 
