@@ -235,3 +235,25 @@ def test_truncated_flipped_and_garbage_files(
     else:
         blob = data.draw(st.binary(max_size=600))
     refused(guard.ctx, guard.kr, _write(work, "bytes.json", blob), guard)
+
+
+def test_it_keystore_shares_the_checks(tmp_path: Path) -> None:
+    """The IT keystore is the same sealed format: the same hostile fields are refused."""
+    from sync.it_keystore import read_it_keystore, write_it_keystore
+
+    path = tmp_path / "ks.json"
+    write_it_keystore(path, sealing.PASSPHRASE, new_it_keystore())
+    good = json.loads(path.read_text())
+    for name, change in {
+        "kdf-none.json": {"kdf": "none"},
+        "kdf-huge.json": {"kdf": "scrypt-n1048576-r16-p4"},
+        "salt-number.json": {"salt": 5},
+        "deep.json": {"fingerprint": [[[[[[[[[["x"]]]]]]]]]]},
+    }.items():
+        bad = tmp_path / name
+        bad.write_text(json.dumps({**good, **change}))
+        with pytest.raises(ValidationError, match=name):
+            read_it_keystore(bad, sealing.PASSPHRASE)
+    with pytest.raises(ValidationError, match="not a regular file"):
+        read_it_keystore(tmp_path, sealing.PASSPHRASE)
+    assert read_it_keystore(path, sealing.PASSPHRASE).clinic_keys

@@ -138,7 +138,7 @@ STEP = st.tuples(st.sampled_from(["edit", "sync", "resolve"]), st.integers(0, 2)
     derandomize=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(steps=st.lists(STEP, min_size=3, max_size=6))
+@given(steps=st.lists(STEP, min_size=2, max_size=5))
 def test_random_interleavings_converge_without_resurrection(
     stations: list[Workstation], steps: list[tuple[str, int, bool]]
 ) -> None:
@@ -154,6 +154,15 @@ def test_random_interleavings_converge_without_resurrection(
     own: list[set[str]] = [set(), set(), set()]  # values each workstation overwrote itself
     published: list[set[str]] = [set(), set(), set()]  # ... as far as its bundles carry
     known: list[set[str]] = [set(), set(), set()]  # overwritten values a workstation knows of
+    # prologue: a concurrent edit on two workstations, so there are conflicts to go stale
+    for i in (0, 1):
+        own[i].add(_value(ws[i], pid))
+        known[i].add(_value(ws[i], pid))
+        edit_patient(ws[i], pid, family_name=f"v{next(counter)}-{i}")
+    for i in (0, 1, 0):
+        published[i] = set(own[i])
+        ws[i].sync()
+        known[i] |= set().union(*published)
     for op, i, keep_local in steps:
         w = ws[i]
         if op == "edit":
