@@ -5,7 +5,8 @@ The bundle is generated (never committed): one exported PHQ-9 response + Observa
 template, copied with new ids, times and answers. The import runs in a child process (a real
 encrypted store, a clinician, a patient) through app.services.fhir_exchange.import_assessments,
 the same path as the user's import; the child reports the import's wall time and the process's
-peak RSS (ru_maxrss) before and after the import.
+peak RSS before and after the import: VmHWM from /proc (this process's own high-water mark;
+ru_maxrss would carry over the parent's peak across fork + exec) where Linux has it.
 """
 
 from __future__ import annotations
@@ -24,6 +25,18 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 N_DEFAULT = 20_000
+
+
+def peak_rss_kib() -> int:
+    """This process's peak resident set in KiB: /proc's VmHWM (reset by exec, unlike
+    ru_maxrss, which Linux keeps from the parent that forked us), else ru_maxrss."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def make_bundle(path: Path, n: int, seed: int = 0) -> int:
@@ -115,11 +128,11 @@ def _child(bundle: str) -> None:
             birth_date=date(1980, 1, 1),
             sex="other",
         )
-        rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        rss0 = peak_rss_kib()
         t0 = time.perf_counter()
         summary = fhir_exchange.import_assessments(ctx, doc, pid, bundle)
         dt = time.perf_counter() - t0
-        rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        rss1 = peak_rss_kib()
         ctx.close()
     print(
         json.dumps(
