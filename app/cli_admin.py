@@ -227,12 +227,16 @@ def cmd_backups(args: argparse.Namespace, ctx: Any, who: Principal) -> int:  # n
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    """Signed in against the current store, which the restore then sets aside."""
-    from app.services import backup
+    """Signed in against the current store, which the restore then sets aside. A store with
+    no accounts at all (a lost or damaged store re-created empty, a replacement before its
+    first sync) has nobody to sign in as and nothing to protect: there the backup's own key,
+    held in this OS account's keyring, is the credential, and the audit names the OS user."""
+    from app.services import backup, firstrun
+    from app.services.context import cli_actor
 
     ctx = _open()
     try:
-        who = sign_in(ctx, args)
+        who: Any = sign_in(ctx, args) if firstrun.has_accounts(ctx) else cli_actor()
         settings = ctx.settings
     finally:
         ctx.close()

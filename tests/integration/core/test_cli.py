@@ -143,3 +143,19 @@ def test_backup_restore_and_decommission_commands(cenv: dict) -> None:
     assert gone.returncode == 0, gone.stderr
     after = it_admin(cenv, "verify-audit")
     assert after.returncode == 3 and "not in the system keyring" in after.stderr
+
+
+def test_a_lost_store_is_restored_without_a_sign_in_only_when_empty(cenv: dict) -> None:
+    """Disaster recovery: the store file is lost (keyring intact), so nobody can sign in; the
+    empty store re-created in its place takes the restore, and the accounts come back."""
+    assert run(cenv, "demo", "--patients", "2", "--no-model").returncode == 0
+    assert it_admin(cenv, "backup").returncode == 0
+    data = Path(cenv["NOVAMIND_DATA_DIR"])
+    manifest = next((data / "backups").rglob("novamind-*.json"))
+    anonymous = run(cenv, "admin", "--password-stdin", "restore", str(manifest), stdin="\n")
+    assert anonymous.returncode != 0  # a store with accounts needs a sign-in
+    for name in ("novamind.db", "novamind.db-wal", "novamind.db-shm"):
+        (data / name).unlink(missing_ok=True)
+    restored = run(cenv, "admin", "restore", str(manifest))
+    assert restored.returncode == 0 and "previous store is kept" in restored.stdout, restored.stderr
+    assert it_admin(cenv, "verify-audit").returncode == 0  # the accounts are back
