@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.config import Settings
 from app.errors import ConfigError, KeyringUnavailableError
 from app.security import audit
 from app.services.context import AppContext
+from app.services.sync_service import endpoint_from
 from sync import anchors, identity, membership
-from sync.transport import Endpoint, Transport, TransportError
+from sync.transport import Transport, TransportError
 
 
 @dataclass(frozen=True)
@@ -22,19 +22,6 @@ class AnchorCheck:
     checked: int
     problems: list[str]
     written: str  # object key of the anchor written now ('' if none)
-
-
-def audit_endpoint(s: Settings, device: str) -> Endpoint:
-    """The audit bucket, reached through the sync endpoint, proxy, CA and workstation role."""
-    return Endpoint(
-        bucket=s.audit_bucket,
-        region=s.sync_region,
-        endpoint_url=s.sync_endpoint,
-        proxy=s.proxy,
-        ca_bundle=s.ca_bundle,
-        role_arn=s.sync_role_arn,
-        device_tag=device,
-    )
 
 
 def check_and_anchor(
@@ -60,7 +47,9 @@ def check_and_anchor(
         if anchor:
             raise
         return None
-    target = transport or Transport(audit_endpoint(ctx.settings, ident.device_id))
+    target = transport or Transport(
+        endpoint_from(ctx.settings, ident.device_id, bucket=ctx.settings.audit_bucket)
+    )
     try:
         held, problems = anchors.read_all(target, ident, dk.sign_public)
         problems += ctx.store.read(lambda s: anchors.check(s, held))

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from app.domain import Principal, Role
 from app.errors import AuthenticationError, NovamindError, ValidationError
@@ -124,11 +125,12 @@ def login(ctx: AppContext, username: str, password: str, totp_code: str | None =
     return outcome
 
 
-def _current(ctx: AppContext, principal: Principal) -> Principal:
-    """The account as stored now; raises SessionEndedError if deactivated or re-roled."""
+def refresh(ctx: AppContext, principal: Principal) -> Principal:
+    """Re-read the signed-in user's role and active flag (the shell calls this every minute,
+    and every password step first); raises SessionEndedError if deactivated or re-roled."""
 
-    def check(s: object) -> Principal | None:
-        user = s.get(User, principal.user_id)  # type: ignore[attr-defined]
+    def check(s: Session) -> Principal | None:
+        user = s.get(User, principal.user_id)
         if user is None or not user.active or user.role != principal.role.value:
             return None
         return Principal(user.id, user.username, user.display_name, Role(user.role))
@@ -147,11 +149,6 @@ def _current(ctx: AppContext, principal: Principal) -> Principal:
     return now
 
 
-def refresh(ctx: AppContext, principal: Principal) -> Principal:
-    """Re-read the signed-in user's role and active flag (the shell calls this every minute)."""
-    return _current(ctx, principal)
-
-
 def _password_step(
     ctx: AppContext,
     principal: Principal,
@@ -160,7 +157,7 @@ def _password_step(
     fail_event: str,
 ) -> bool:
     """Check `password` for a signed-in user, honouring and feeding the lockout."""
-    _current(ctx, principal)
+    refresh(ctx, principal)
     policy = HashPolicy.of(ctx.settings)
     snap = _snapshot(ctx, User.id == principal.user_id)
     ok = verify_password(snap[1] if snap else None, password, policy)

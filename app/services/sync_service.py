@@ -76,15 +76,16 @@ def endpoint_from_settings(ctx: AppContext) -> Endpoint:
     return endpoint_from(ctx.settings, device=ident.device_id if ident else "")
 
 
-def endpoint_from(s: Settings, device: str = "") -> Endpoint:
+def endpoint_from(s: Settings, device: str = "", *, bucket: str = "") -> Endpoint:
     """The bucket, endpoint, proxy and CA bundle of these settings (the role only with a
-    device id: IT's own commands run with IT's credentials)."""
-    if not s.sync_bucket:
+    device id: IT's own commands run with IT's credentials). `bucket`: another of the
+    clinic's buckets (the audit bucket), reached the same way as the sync bucket."""
+    if not (bucket or s.sync_bucket):
         raise ConfigError(
             "No sync bucket is configured.", hint="IT sets sync_bucket in the site policy."
         )
     return Endpoint(
-        bucket=s.sync_bucket,
+        bucket=bucket or s.sync_bucket,
         region=s.sync_region,
         endpoint_url=s.sync_endpoint,
         proxy=s.proxy,

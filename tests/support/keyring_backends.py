@@ -11,12 +11,12 @@ environment allows exactly these two backends.
 
 from __future__ import annotations
 
-import json
 import os
-from pathlib import Path
 
 from keyring.backend import KeyringBackend
 from keyring.errors import PasswordDeleteError
+
+from tests.support.json_file_keyring import JsonFileKeyring
 
 TEST_BACKENDS = (
     "tests.support.keyring_backends.MemoryKeyring",
@@ -53,26 +53,5 @@ class MemoryKeyring(KeyringBackend):
             raise PasswordDeleteError(username)
 
 
-class FileKeyring(KeyringBackend):
-    priority = 1  # type: ignore[assignment]
-
-    @property
-    def path(self) -> Path:
-        return Path(os.environ["NOVAMIND_TEST_KEYRING_FILE"])
-
-    def _load(self) -> dict[str, str]:
-        return json.loads(self.path.read_text()) if self.path.exists() else {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self._load().get(f"{service}\x00{username}")
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        data = self._load()
-        data[f"{service}\x00{username}"] = password
-        self.path.write_text(json.dumps(data))
-
-    def delete_password(self, service: str, username: str) -> None:
-        data = self._load()
-        if data.pop(f"{service}\x00{username}", None) is None:
-            raise PasswordDeleteError(username)
-        self.path.write_text(json.dumps(data))
+class FileKeyring(JsonFileKeyring):
+    """Entries in the JSON file NOVAMIND_TEST_KEYRING_FILE, shared with child processes."""

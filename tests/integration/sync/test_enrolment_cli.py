@@ -4,28 +4,15 @@ problem, and the keyring file and the store left byte-identical (issue 18, item 
 from __future__ import annotations
 
 import hashlib
-import subprocess
-import sys
 from pathlib import Path
 
 from sync import enrolment
 from sync.it_keystore import new_it_keystore
-from tests.conftest import REPO, cli_env
+from tests.conftest import cli_env
 from tests.fuzz import sealing
+from tests.support.cli import run
 
 CASES = ["salt-number.json", "kdf-none.json", "sealed-deep-nesting.json", "deep-nesting-clear.json"]
-
-
-def _run(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # noqa: S603
-        [sys.executable, "-m", "app.cli", *args],
-        input=stdin,
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def _digest(*paths: Path) -> list[str]:
@@ -37,7 +24,7 @@ def test_bad_enrolment_files_exit_2_and_change_nothing(env: dict[str, str], tmp_
     child = cli_env(env, keyring_file)
     home = tmp_path / "home.enrol.json"
     enrolment.write_enrolment(home, sealing.PASSPHRASE, new_it_keystore(event_bus="bus-home"))
-    ok = _run(child, "sync", "enrol", str(home), stdin=sealing.PASSPHRASE + "\n")
+    ok = run(child, "sync", "enrol", str(home), stdin=sealing.PASSPHRASE + "\n")
     assert ok.returncode == 0, ok.stderr
     db = next(Path(env["NOVAMIND_DATA_DIR"]).glob("*.db"))
     before = _digest(keyring_file, db)
@@ -45,7 +32,7 @@ def test_bad_enrolment_files_exit_2_and_change_nothing(env: dict[str, str], tmp_
     enrolment.write_enrolment(other, sealing.PASSPHRASE, new_it_keystore(event_bus="bus-x"))
     bad = [sealing.CORPUS / c for c in CASES] + [tmp_path, other]
     for path in bad:
-        r = _run(child, "sync", "enrol", str(path), stdin=sealing.PASSPHRASE + "\n")
+        r = run(child, "sync", "enrol", str(path), stdin=sealing.PASSPHRASE + "\n")
         assert r.returncode == 2, (path.name, r.returncode, r.stderr)
         assert path.name in r.stderr and "unexpected" not in r.stderr, r.stderr
         assert _digest(keyring_file, db) == before, path.name
