@@ -14,9 +14,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from app import __version__, cli_admin, cli_it
-from app.config import load_settings
-from app.domain import Role
-from app.errors import (
+from app.core.config import load_settings
+from app.core.domain import Role
+from app.core.errors import (
     ConfigError,
     KeyringUnavailableError,
     NovamindError,
@@ -24,7 +24,7 @@ from app.errors import (
     StoreKeyError,
     ValidationError,
 )
-from app.logging_setup import configure_logging, safe_traceback
+from app.core.logging_setup import configure_logging, safe_traceback
 
 log = logging.getLogger(__name__)
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_STORE = 0, 1, 2, 3

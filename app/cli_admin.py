@@ -17,9 +17,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from app.config import load_settings
-from app.domain import Principal, Role
-from app.errors import AuthenticationError, PermissionDeniedError, ValidationError
+from app.core.config import load_settings
+from app.core.domain import Principal, Role
+from app.core.errors import AuthenticationError, PermissionDeniedError, ValidationError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 ADMIN_ROLES = (Role.ADMIN, Role.IT)

@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from app.config import load_settings
+from app.core.config import load_settings
 
 EXIT_OK = 0
 

@@ -20,15 +20,9 @@ from datetime import UTC, date, datetime, time, timedelta
 import numpy as np
 from sqlalchemy import select
 
-from app.domain import Role
-from app.security.passwords import hash_password
-from app.services.assessments import raise_alerts, record_assessment
-from app.services.context import AppContext
-from app.services.notes import content_hash
-from app.services.pat import add_recording, analyse
-from app.services.predictions import predict_in
-from app.services.twin import update_in
-from app.store.models import (
+from app.core.domain import Role
+from app.core.security.passwords import hash_password
+from app.core.store.models import (
     CareTeamAssignment,
     ClinicalNote,
     Encounter,
@@ -38,7 +32,13 @@ from app.store.models import (
     TreatmentPlan,
     User,
 )
-from app.store.store import Actor, UnitOfWork
+from app.core.store.store import Actor, UnitOfWork
+from app.services.assessments import raise_alerts, record_assessment
+from app.services.context import AppContext
+from app.services.notes import content_hash
+from app.services.pat import add_recording, analyse
+from app.services.predictions import predict_in
+from app.services.twin import update_in
 from engines.pat.nonwear import detect_nonwear
 from engines.pat.recording import ActigraphyRecording
 
@@ -138,7 +138,7 @@ def _actigraphy(rng: np.random.Generator, days: int, severity: float) -> np.ndar
 def refuse_real_store(ctx: AppContext) -> None:
     """The demo's staff share a published password: never add them where real people or
     patients are, nor to a workstation enrolled in a clinic (sync would spread them)."""
-    from app.errors import ValidationError
+    from app.core.errors import ValidationError
     from app.services.firstrun import is_enrolled
 
     if is_enrolled(ctx):

@@ -14,8 +14,8 @@ import subprocess
 import sys
 from dataclasses import dataclass
 
-from app.config import Settings
-from app.errors import NovamindError
+from app.core.config import Settings
+from app.core.errors import NovamindError
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ def check_packages() -> list[Check]:
 
 
 def check_keyring() -> Check:
-    from app.security import keys
+    from app.core.security import keys
 
     try:
         name = keys.keyring_backend_name()
@@ -97,8 +97,8 @@ def check_keyring() -> Check:
 
 
 def check_store(settings: Settings) -> Check:
+    from app.core.store import migrate
     from app.services.context import AppContext
-    from app.store import migrate
 
     if not settings.db_path.exists():
         return Check(
@@ -130,7 +130,7 @@ def check_store(settings: Settings) -> Check:
 
 def check_policy(settings: Settings) -> list[Check]:
     """Which policy applies, whether the environment may override it, and the model trust."""
-    from app.config import is_dev_build, model_trust_path
+    from app.core.config import is_dev_build, model_trust_path
     from app.services.predictions import clinic_trusted_keys
 
     path = settings.policy_path

@@ -10,8 +10,8 @@ from pathlib import Path
 import keyring
 import pytest
 
-from app.config import Settings, load_settings
-from app.domain import Principal, Role
+from app.core.config import Settings, load_settings
+from app.core.domain import Principal, Role
 from app.services import admin, auth, patients
 from app.services.context import AppContext, cli_actor
 from tests.support.keyring_backends import MemoryKeyring, allow_test_backends

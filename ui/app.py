@@ -54,9 +54,9 @@ def run(argv: Sequence[str] = ()) -> int:
     from PySide6.QtWidgets import QApplication, QMainWindow, QMessageBox
 
     from app import __version__
-    from app.config import load_settings
-    from app.errors import NovamindError
-    from app.logging_setup import configure_logging
+    from app.core.config import load_settings
+    from app.core.errors import NovamindError
+    from app.core.logging_setup import configure_logging
     from ui import theme
     from ui.login import LoginPage
 

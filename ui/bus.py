@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QObject, Signal, SignalInstance
 
-from app.events import (
+from app.core.events import (
     AlertTriggered,
     AssessmentCompleted,
     DigitalTwinUpdated,

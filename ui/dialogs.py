@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from app import __version__
-from app.config import Settings
+from app.core.config import Settings
 from ui.widgets import label
 
 MIN_REASON = 10

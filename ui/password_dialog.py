@@ -17,8 +17,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.domain import Principal
-from app.security.passwords import MIN_PASSWORD_LENGTH
+from app.core.domain import Principal
+from app.core.security.passwords import MIN_PASSWORD_LENGTH
 from app.services import auth
 from ui.runner import RunTask
 from ui.tasks import user_message

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.domain import PatientSummary
+from app.core.domain import PatientSummary
 from ui.widgets import label
 
 RISK_ORDER = {"": 0, "very low": 1, "low": 2, "moderate": 3, "high": 4, "very high": 5}

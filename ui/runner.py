@@ -13,8 +13,8 @@ from typing import Any, Protocol
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
-from app.errors import NovamindError
-from app.logging_setup import safe_traceback
+from app.core.errors import NovamindError
+from app.core.logging_setup import safe_traceback
 
 log = logging.getLogger(__name__)
 

@@ -22,15 +22,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.config import save_user_setting
-from app.domain import PatientSummary, Principal
-from app.errors import (
+from app.core.config import save_user_setting
+from app.core.domain import PatientSummary, Principal
+from app.core.errors import (
     AccountLockedError,
     AuthenticationError,
     NovamindError,
     PermissionDeniedError,
 )
-from app.events import AlertTriggered, PatientDataUpdated
+from app.core.events import AlertTriggered, PatientDataUpdated
 from app.services import alerts, auth, firstrun, lookup, patients
 from app.services.access import Feature, may
 from app.services.auth import SecondFactorRequiredError, SessionEndedError

@@ -170,8 +170,8 @@ def _steps(args: argparse.Namespace, report: Report, state: dict[str, Any]) -> N
     from PySide6.QtGui import QGuiApplication
     from PySide6.QtWidgets import QApplication
 
-    from app.config import load_settings
-    from app.logging_setup import configure_logging
+    from app.core.config import load_settings
+    from app.core.logging_setup import configure_logging
     from ui import theme
     from ui.app import process_age_s
 

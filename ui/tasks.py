@@ -20,8 +20,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
-from app.errors import NovamindError
-from app.logging_setup import safe_traceback
+from app.core.errors import NovamindError
+from app.core.logging_setup import safe_traceback
 from ui.runner import Box
 
 log = logging.getLogger(__name__)

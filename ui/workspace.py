@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.domain import NoteRecord, NoteStatus, PatientSummary, Principal
+from app.core.domain import NoteRecord, NoteStatus, PatientSummary, Principal
 from app.services import alerts, drafts, notes, overview, patients
 from app.services.access import Feature, may
 from app.services.assessments import AssessmentRow

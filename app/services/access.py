@@ -1,7 +1,7 @@
 """What the signed-in user may do, for the UI to show or hide its menus and tabs.
 
 The UI never compares roles: it asks `may(principal, Feature.X)`, and the answer comes from the
-role's permissions in `app.security.rbac` (the same table the services enforce), so a policy
+role's permissions in `app.core.security.rbac` (the same table the services enforce), so a policy
 change there changes the screens too. Showing a menu is a courtesy; every service still checks.
 """
 
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from app.domain import Action, Principal
-from app.security import rbac
+from app.core.domain import Action, Principal
+from app.core.security import rbac
 
 
 class Feature(StrEnum):

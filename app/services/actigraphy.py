@@ -8,14 +8,14 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.domain import Action, Principal
-from app.errors import NotFoundError, ValidationError
-from app.events import PatientDataUpdated
-from app.security import rbac
+from app.core.domain import Action, Principal
+from app.core.errors import NotFoundError, ValidationError
+from app.core.events import PatientDataUpdated
+from app.core.security import rbac
+from app.core.store import blobs
+from app.core.store.models import ActigraphyChunk, ActigraphySeries
+from app.core.store.store import Actor, UnitOfWork
 from app.services.context import AppContext, actor_of
-from app.store import blobs
-from app.store.models import ActigraphyChunk, ActigraphySeries
-from app.store.store import Actor, UnitOfWork
 from engines.pat.recording import DEVICE_LIMITS
 
 

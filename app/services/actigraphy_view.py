@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from app.config import Settings
-from app.domain import Principal
-from app.errors import ValidationError
+from app.core.config import Settings
+from app.core.domain import Principal
+from app.core.errors import ValidationError
 from app.services import actigraphy, pat
 from app.services.context import AppContext
 from engines.pat.daily import double_plot

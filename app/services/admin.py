@@ -6,14 +6,19 @@ import secrets
 
 from sqlalchemy import func, select
 
-from app.domain import Action, Principal, Role, UserRecord
-from app.errors import NotFoundError, ValidationError
-from app.security import audit, keys, rbac
-from app.security.passwords import MIN_PASSWORD_LENGTH, HashPolicy, hash_password, new_totp_secret
+from app.core.domain import Action, Principal, Role, UserRecord
+from app.core.errors import NotFoundError, ValidationError
+from app.core.security import audit, keys, rbac
+from app.core.security.passwords import (
+    MIN_PASSWORD_LENGTH,
+    HashPolicy,
+    hash_password,
+    new_totp_secret,
+)
+from app.core.store.models import CareTeamAssignment, Patient, User
+from app.core.store.store import Actor, UnitOfWork
 from app.services.auth import validate_new_password
 from app.services.context import AppContext, actor_of
-from app.store.models import CareTeamAssignment, Patient, User
-from app.store.store import Actor, UnitOfWork
 
 
 def _actor(ctx: AppContext, who: Principal | Actor, action: Action) -> Actor:

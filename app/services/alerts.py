@@ -5,14 +5,14 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.domain import Action, AlertRecord, Principal
-from app.errors import NotFoundError, ValidationError
-from app.events import PatientDataUpdated
-from app.security import rbac
+from app.core.domain import Action, AlertRecord, Principal
+from app.core.errors import NotFoundError, ValidationError
+from app.core.events import PatientDataUpdated
+from app.core.security import rbac
+from app.core.store.models import Alert, utcnow
+from app.core.store.store import UnitOfWork
 from app.services import phi_audit
 from app.services.context import AppContext, actor_of
-from app.store.models import Alert, utcnow
-from app.store.store import UnitOfWork
 
 TRANSITIONS = {
     "new": {"acknowledged", "resolved", "dismissed"},

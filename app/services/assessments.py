@@ -11,13 +11,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.domain import Action, Principal
-from app.errors import NotFoundError
-from app.security import rbac
+from app.core.domain import Action, Principal
+from app.core.errors import NotFoundError
+from app.core.security import rbac
+from app.core.store.models import Alert, AssessmentResponse, Patient, Prediction
+from app.core.store.store import Actor, UnitOfWork
 from app.services.context import AppContext, actor_of
 from app.services.site_rules import active_rules
-from app.store.models import Alert, AssessmentResponse, Patient, Prediction
-from app.store.store import Actor, UnitOfWork
 from engines.scoring.alerts import AlertCandidate, alert_triggered_event, evaluate_rules
 from engines.scoring.definitions import get_instrument
 from engines.scoring.engine import (

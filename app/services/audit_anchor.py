@@ -1,6 +1,6 @@
 """Verify the local audit chain against its signed heads in the Object Lock audit bucket.
 
-The HMAC chain (app.security.audit) catches anyone who edits the store without the keyring's
+The HMAC chain (app.core.security.audit) catches anyone who edits the store without the keyring's
 audit key. Anchors (sync.anchors), written on every sync and by `verify-audit --anchor`,
 catch a rewrite even by someone who holds that key: the bucket keeps the old heads.
 """
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.errors import ConfigError, KeyringUnavailableError
-from app.security import audit
+from app.core.errors import ConfigError, KeyringUnavailableError
+from app.core.security import audit
 from app.services.context import AppContext
 from app.services.sync_service import endpoint_from
 from sync import anchors, identity, membership

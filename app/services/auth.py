@@ -14,9 +14,9 @@ from collections.abc import Callable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.domain import Principal, Role
-from app.errors import AuthenticationError, NovamindError, ValidationError
-from app.security.passwords import (
+from app.core.domain import Principal, Role
+from app.core.errors import AuthenticationError, NovamindError, ValidationError
+from app.core.security.passwords import (
     MIN_PASSWORD_LENGTH,
     HashPolicy,
     accept_totp,
@@ -24,9 +24,9 @@ from app.security.passwords import (
     needs_rehash,
     verify_password,
 )
+from app.core.store.models import User, utcnow
+from app.core.store.store import Actor, UnitOfWork
 from app.services.context import AppContext
-from app.store.models import User, utcnow
-from app.store.store import Actor, UnitOfWork
 
 GENERIC = "Invalid credentials or account locked."
 _HINT = (

@@ -45,19 +45,19 @@ from cryptography.hazmat.primitives.keywrap import (
 from sqlalchemy import delete, select, tuple_
 from sqlalchemy.orm import Session
 
-from app.config import Settings
-from app.domain import Action, Principal
-from app.errors import (
+from app.core.config import Settings
+from app.core.domain import Action, Principal
+from app.core.errors import (
     KeyringUnavailableError,
     NovamindError,
     PermissionDeniedError,
     ValidationError,
 )
-from app.security import audit, keys, rbac
+from app.core.security import audit, keys, rbac
+from app.core.store.engine import DEFAULT_BUSY_TIMEOUT_S, connect_raw
+from app.core.store.models import Base, Patient, SyncConflict, SyncRecordState
+from app.core.store.store import SYSTEM, Actor, Store, UnitOfWork
 from app.services.context import AppContext, actor_of
-from app.store.engine import DEFAULT_BUSY_TIMEOUT_S, connect_raw
-from app.store.models import Base, Patient, SyncConflict, SyncRecordState
-from app.store.store import SYSTEM, Actor, Store, UnitOfWork
 
 FORMAT_V1 = "novamind-backup/1"
 FORMAT = "novamind-backup/2"
@@ -537,7 +537,7 @@ def apply_retention(ctx: AppContext, who: Who, now: datetime | None = None) -> i
 def _purge_patient(session: Session, patient_id: str) -> None:
     """Delete every row of a patient, children before parents, and sync's copies of their
     values and conflicts (the audit chain is kept)."""
-    from app.store.models import ActigraphyChunk, ActigraphySeries
+    from app.core.store.models import ActigraphyChunk, ActigraphySeries
 
     series = select(ActigraphySeries.id).where(ActigraphySeries.patient_id == patient_id)
     session.execute(delete(ActigraphyChunk).where(ActigraphyChunk.series_id.in_(series)))

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
-from app.domain import Principal
+from app.core.domain import Principal
 from app.services import patients, phi_audit, predictions
 from app.services.context import AppContext
 from engines.xgb.predict import score_caseload

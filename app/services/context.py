@@ -6,11 +6,11 @@ import getpass
 import logging
 from dataclasses import dataclass
 
-from app.config import Settings, load_settings
-from app.domain import Principal
-from app.events import EventBus
-from app.security import keys
-from app.store.store import Actor, Store
+from app.core.config import Settings, load_settings
+from app.core.domain import Principal
+from app.core.events import EventBus
+from app.core.security import keys
+from app.core.store.store import Actor, Store
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ class AppContext:
         settings = settings or load_settings()
         db_path = settings.db_path
         if not create and not db_path.exists():
-            from app.errors import StoreError
+            from app.core.errors import StoreError
 
             raise StoreError(
                 f"No Novamind store at {db_path}.",
@@ -53,8 +53,8 @@ class AppContext:
 
 def _key_with_recovery(settings: Settings) -> bytes:
     """The store key; if an interrupted rotation left a pending key that works, adopt it."""
-    from app.errors import StoreKeyError
-    from app.store.engine import connect_raw
+    from app.core.errors import StoreKeyError
+    from app.core.store.engine import connect_raw
 
     db_path = settings.db_path
     key = keys.load_db_key(settings.keyring_service, db_path, create=not db_path.exists())

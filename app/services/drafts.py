@@ -9,12 +9,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.domain import Action, Principal
-from app.security import rbac
+from app.core.domain import Action, Principal
+from app.core.security import rbac
+from app.core.store.models import Draft
+from app.core.store.store import UnitOfWork
 from app.services import phi_audit
 from app.services.context import AppContext, actor_of
-from app.store.models import Draft
-from app.store.store import UnitOfWork
 
 
 def save_draft(

@@ -19,15 +19,15 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.domain import Action, Principal
-from app.errors import NotFoundError, ValidationError
-from app.events import PatientDataUpdated
-from app.security import rbac
+from app.core.domain import Action, Principal
+from app.core.errors import NotFoundError, ValidationError
+from app.core.events import PatientDataUpdated
+from app.core.security import rbac
+from app.core.store.models import AssessmentResponse, Patient
+from app.core.store.store import UnitOfWork
 from app.services import phi_audit
 from app.services.assessments import _stored_result, raise_alerts, record_assessment
 from app.services.context import AppContext, actor_of
-from app.store.models import AssessmentResponse, Patient
-from app.store.store import UnitOfWork
 from engines.scoring.fhir import (
     BUNDLE_LIMITS,
     AssessmentRecord,

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from app.domain import Role, UserRecord
-from app.errors import ValidationError
+from app.core.domain import Role, UserRecord
+from app.core.errors import ValidationError
+from app.core.store.models import User
+from app.core.store.store import Actor
 from app.services import admin
 from app.services.context import AppContext
-from app.store.models import User
-from app.store.store import Actor
 from sync import state
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from app.domain import Action, Principal
-from app.errors import NotFoundError
-from app.security import rbac
+from app.core.domain import Action, Principal
+from app.core.errors import NotFoundError
+from app.core.security import rbac
+from app.core.store.models import Patient
 from app.services.context import AppContext, actor_of
-from app.store.models import Patient
 
 
 def patient_id_by_mrn(ctx: AppContext, principal: Principal, mrn: str) -> str:

@@ -19,14 +19,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.config import Settings
-from app.domain import Action, Principal
-from app.errors import NotFoundError, ValidationError
-from app.security import rbac
+from app.core.config import Settings
+from app.core.domain import Action, Principal
+from app.core.errors import NotFoundError, ValidationError
+from app.core.security import rbac
+from app.core.store.models import ClinicalNote, NlpAnalysis
+from app.core.store.store import UnitOfWork
 from app.services import phi_audit
 from app.services.context import AppContext, actor_of
-from app.store.models import ClinicalNote, NlpAnalysis
-from app.store.store import UnitOfWork
 from engines.llm.gguf_meta import read_gguf_info
 from engines.llm.manager import ModelManager
 from engines.llm.notes import note_task, parse_note_analysis

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.errors import NovamindError
+from app.core.errors import NovamindError
 from app.services.nlp import NoteAnalyser
 from engines.llm.manager import DEMO_LABEL
 from engines.llm.notes import parse_note_analysis

@@ -5,13 +5,18 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.domain import Action, NoteRecord, NoteStatus, Principal, note_content_hash
-from app.errors import ImmutableRecordError, NotFoundError, PermissionDeniedError, ValidationError
-from app.events import PatientDataUpdated
-from app.security import rbac
+from app.core.domain import Action, NoteRecord, NoteStatus, Principal, note_content_hash
+from app.core.errors import (
+    ImmutableRecordError,
+    NotFoundError,
+    PermissionDeniedError,
+    ValidationError,
+)
+from app.core.events import PatientDataUpdated
+from app.core.security import rbac
+from app.core.store.models import ClinicalNote, utcnow
+from app.core.store.store import UnitOfWork
 from app.services.context import AppContext, actor_of
-from app.store.models import ClinicalNote, utcnow
-from app.store.store import UnitOfWork
 
 
 def _record(n: ClinicalNote) -> NoteRecord:

@@ -12,11 +12,9 @@ from typing import TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.domain import Action, AlertRecord, AuditEntry, Principal
-from app.security import rbac
-from app.services.assessments import AssessmentRow, assessment_rows
-from app.services.context import AppContext, actor_of
-from app.store.models import (
+from app.core.domain import Action, AlertRecord, AuditEntry, Principal
+from app.core.security import rbac
+from app.core.store.models import (
     ActigraphySeries,
     Alert,
     AuditEvent,
@@ -24,6 +22,8 @@ from app.store.models import (
     Prediction,
     TreatmentPlan,
 )
+from app.services.assessments import AssessmentRow, assessment_rows
+from app.services.context import AppContext, actor_of
 
 T = TypeVar("T")
 

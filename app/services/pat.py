@@ -19,13 +19,13 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.domain import Action, Principal
-from app.errors import NotFoundError
-from app.security import rbac
+from app.core.domain import Action, Principal
+from app.core.errors import NotFoundError
+from app.core.security import rbac
+from app.core.store.models import ActigraphyResult, ActigraphySeries, Patient
+from app.core.store.store import Actor, UnitOfWork
 from app.services.actigraphy import add_series
 from app.services.context import AppContext, actor_of
-from app.store.models import ActigraphyResult, ActigraphySeries, Patient
-from app.store.store import Actor, UnitOfWork
 from engines.pat.circadian import recording_circadian, rolling_circadian
 from engines.pat.daily import daily_summaries
 from engines.pat.importer import DEPRESJON, ColumnMapping, import_csv

@@ -10,13 +10,11 @@ from datetime import date, timedelta
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from app.domain import Action, DeidentifiedPatient, PatientSummary, Principal, Role
-from app.errors import NotFoundError, PermissionDeniedError, ValidationError
-from app.events import AlertTriggered, PatientDataUpdated
-from app.security import rbac
-from app.services import phi_audit
-from app.services.context import AppContext, actor_of
-from app.store.models import (
+from app.core.domain import Action, DeidentifiedPatient, PatientSummary, Principal, Role
+from app.core.errors import NotFoundError, PermissionDeniedError, ValidationError
+from app.core.events import AlertTriggered, PatientDataUpdated
+from app.core.security import rbac
+from app.core.store.models import (
     Alert,
     BreakGlassGrant,
     CareTeamAssignment,
@@ -24,7 +22,9 @@ from app.store.models import (
     Prediction,
     utcnow,
 )
-from app.store.store import UnitOfWork
+from app.core.store.store import UnitOfWork
+from app.services import phi_audit
+from app.services.context import AppContext, actor_of
 
 BREAK_GLASS_HOURS = 4
 MIN_REASON_LENGTH = 10

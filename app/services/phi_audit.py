@@ -21,9 +21,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from app.domain import Action, Principal
-from app.errors import ValidationError
-from app.security import rbac
+from app.core.domain import Action, Principal
+from app.core.errors import ValidationError
+from app.core.security import rbac
 from app.services.context import AppContext, actor_of
 
 MAX_LISTED_IDS = 2000  # about 50 KB of detail at most

@@ -17,12 +17,10 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.domain import Action, Principal
-from app.errors import NotFoundError
-from app.security import rbac
-from app.services.assessments import raise_alerts
-from app.services.context import AppContext, actor_of
-from app.store.models import (
+from app.core.domain import Action, Principal
+from app.core.errors import NotFoundError
+from app.core.security import rbac
+from app.core.store.models import (
     ActigraphyResult,
     ActigraphySeries,
     AssessmentResponse,
@@ -30,7 +28,9 @@ from app.store.models import (
     Patient,
     Prediction,
 )
-from app.store.store import Actor, UnitOfWork
+from app.core.store.store import Actor, UnitOfWork
+from app.services.assessments import raise_alerts
+from app.services.context import AppContext, actor_of
 from engines.xgb.demo import bundled_registry
 from engines.xgb.predict import Prediction as ModelPrediction
 from engines.xgb.predict import explain, prediction_event
@@ -63,7 +63,7 @@ def registry() -> ModelRegistry:
     return bundled_registry()
 
 
-def clinic_registry_dir(settings: Any) -> Path:  # noqa: ANN401 — app.config.Settings
+def clinic_registry_dir(settings: Any) -> Path:  # noqa: ANN401 — app.core.config.Settings
     """Where `novamind train` installs the clinic's own signed models."""
     return Path(settings.data_dir) / "models" / "xgb"
 
@@ -71,7 +71,7 @@ def clinic_registry_dir(settings: Any) -> Path:  # noqa: ANN401 — app.config.S
 def clinic_trusted_keys(settings: Any) -> tuple[Any, ...]:  # noqa: ANN401 — Settings
     """The keys that may sign clinic-trained models: IT's model trust file only (setting
     model_trust_file, default beside the site policy), never a file in the data folder."""
-    from app.config import model_trust_path
+    from app.core.config import model_trust_path
     from engines.xgb.signing import load_trusted_keys
 
     path = model_trust_path(settings)
@@ -239,7 +239,7 @@ def predict_in(
     patient_id: str,
     now: datetime,
     allowed: frozenset[str],
-    settings: Any = None,  # noqa: ANN401 — app.config.Settings; None: the demo models only
+    settings: Any = None,  # noqa: ANN401 — app.core.config.Settings; None: the demo models only
 ) -> list[str]:
     """Run every active model for one patient inside the caller's transaction."""
     features = build_features(uow.session, patient_id, now)

@@ -1,6 +1,6 @@
 """The alert rules in force on this workstation: the built-ins with IT's policy merged over them.
 
-Why a process-wide setting: the site policy is read once per process (app/config.py) and every
+Why a process-wide setting: the site policy is read once per process (app/core/config.py) and every
 path that raises alerts (assessments, predictions, imports, the demo) must use the same rules.
 ``AppContext.open`` installs them, so a bad ``alert_rules`` entry stops the app at start with a
 message naming the policy file and the rule, instead of failing on the first assessment.
@@ -8,7 +8,7 @@ message naming the policy file and the rule, instead of failing on the first ass
 
 from __future__ import annotations
 
-from app.config import Settings
+from app.core.config import Settings
 from engines.scoring.alerts import AlertRule, load_rules
 
 _active: tuple[AlertRule, ...] | None = None

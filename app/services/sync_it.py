@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.errors import ValidationError
+from app.core.errors import ValidationError
 from sync import enrolment, identity, registry
 from sync.identity import TrustError
 from sync.it_keystore import ITKeystore, new_it_keystore, read_it_keystore, write_it_keystore

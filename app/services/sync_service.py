@@ -18,9 +18,9 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from app.config import Settings
-from app.domain import Action, NoteStatus, Principal, Role
-from app.errors import (
+from app.core.config import Settings
+from app.core.domain import Action, NoteStatus, Principal, Role
+from app.core.errors import (
     ConfigError,
     ImmutableRecordError,
     KeyringUnavailableError,
@@ -28,11 +28,11 @@ from app.errors import (
     PermissionDeniedError,
     ValidationError,
 )
-from app.security import rbac
+from app.core.security import rbac
+from app.core.store.models import ClinicalNote, SyncConflict, SyncQuarantine, utcnow
+from app.core.store.store import Actor, UnitOfWork
 from app.services import phi_audit
 from app.services.context import AppContext, actor_of
-from app.store.models import ClinicalNote, SyncConflict, SyncQuarantine, utcnow
-from app.store.store import Actor, UnitOfWork
 from sync import anchors, collisions, enrolment, identity, membership, records, state
 from sync import engine as sync_engine
 from sync.transport import Endpoint, Transport, TransportError

@@ -29,14 +29,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.config import model_trust_path
-from app.domain import Action, Principal
-from app.errors import ValidationError
-from app.security import rbac
+from app.core.config import model_trust_path
+from app.core.domain import Action, Principal
+from app.core.errors import ValidationError
+from app.core.security import rbac
+from app.core.store.models import AssessmentResponse, Patient, TreatmentPlan
+from app.core.store.store import Actor
 from app.services.context import AppContext, actor_of
 from app.services.predictions import build_features, clinic_registry_dir, clinic_trusted_keys
-from app.store.models import AssessmentResponse, Patient, TreatmentPlan
-from app.store.store import Actor
 from engines.xgb.registry import ModelRegistry
 from engines.xgb.signing import key_id_of, public_bytes
 from engines.xgb.training import TrainOutcome, train_all

@@ -10,13 +10,18 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.domain import Action, Principal
-from app.events import AssessmentCompleted, NLPAnalysisCompleted
-from app.security import rbac
+from app.core.domain import Action, Principal
+from app.core.events import AssessmentCompleted, NLPAnalysisCompleted
+from app.core.security import rbac
+from app.core.store.models import (
+    ActigraphyResult,
+    ActigraphySeries,
+    AssessmentResponse,
+    TwinSnapshot,
+)
+from app.core.store.store import SYSTEM, Actor, UnitOfWork
 from app.services.context import AppContext, actor_of
 from app.services.pat import twin_observations as pat_observations
-from app.store.models import ActigraphyResult, ActigraphySeries, AssessmentResponse, TwinSnapshot
-from app.store.store import SYSTEM, Actor, UnitOfWork
 from engines.twin.observations import Observation
 from engines.twin.state import TwinState, estimate_twin, twin_updated_event
 

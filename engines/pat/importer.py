@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from app.errors import ValidationError
+from app.core.errors import ValidationError
 from engines.pat.nonwear import detect_nonwear
 from engines.pat.recording import DEVICE_LIMITS, EPOCH_S, ActigraphyRecording, DeviceLimits
 

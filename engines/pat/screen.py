@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 import xgboost as xgb
 
-from app.errors import ValidationError
-from app.events import AssessmentCompleted
+from app.core.errors import ValidationError
+from app.core.events import AssessmentCompleted
 from engines.pat.features import FEATURE_NAMES, feature_vector
 from engines.pat.importer import import_csv
 from engines.pat.recording import ActigraphyRecording

@@ -30,7 +30,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from app.errors import ValidationError
+from app.core.errors import ValidationError
 from engines.pat.encoder import SIZES, BlockWeights, PATConfig, PATWeights
 
 _BLOCK = re.compile(r"^encoder_layer_(\d+)_")

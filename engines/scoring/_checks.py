@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.errors import NovamindError, ValidationError
+from app.core.errors import NovamindError, ValidationError
 
 
 class Reader:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from app.errors import ValidationError
+from app.core.errors import ValidationError
 from engines.scoring.alerts import RESPONSE_WINDOW, AlertCandidate
 
 STATES = ("new", "acknowledged", "resolved", "dismissed")

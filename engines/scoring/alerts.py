@@ -29,8 +29,8 @@ from datetime import datetime, timedelta
 from importlib import resources
 from typing import Any
 
-from app.errors import ConfigError, NovamindError, ValidationError
-from app.events import AlertTriggered
+from app.core.errors import ConfigError, NovamindError, ValidationError
+from app.core.events import AlertTriggered
 from engines.scoring._checks import Reader
 from engines.scoring.conditions import OP_TEXT, OPS
 from engines.scoring.observations import Observation

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from app.errors import ValidationError
+from app.core.errors import ValidationError
 
 OPS: dict[str, Callable[[Any, Any], bool]] = {
     "==": operator.eq,

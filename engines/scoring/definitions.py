@@ -14,7 +14,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from app.errors import ValidationError
+from app.core.errors import ValidationError
 from engines.scoring._checks import Reader
 from engines.scoring.conditions import Condition, parse_condition
 

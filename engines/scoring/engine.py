@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from app.errors import ValidationError
-from app.events import AssessmentCompleted
+from app.core.errors import ValidationError
+from app.core.events import AssessmentCompleted
 from engines.scoring.conditions import EvalContext
 from engines.scoring.definitions import Instrument
 from engines.scoring.observations import Observation

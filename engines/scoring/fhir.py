@@ -27,7 +27,7 @@ from typing import Any, BinaryIO
 import pydantic
 from fhir.resources.R4B.bundle import Bundle, BundleEntry
 
-from app.errors import ValidationError
+from app.core.errors import ValidationError
 from engines.scoring.conditions import Leaf
 from engines.scoring.definitions import Instrument, builtin_instruments
 from engines.scoring.engine import ScoreResult, score

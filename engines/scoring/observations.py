@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from app.errors import ValidationError
+from app.core.errors import ValidationError
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from app.errors import ValidationError
+from app.core.errors import ValidationError
 
 DIMENSIONS: tuple[str, ...] = (
     "depression",

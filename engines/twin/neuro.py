@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.errors import ValidationError
+from app.core.errors import ValidationError
 
 from ._io import DIMENSIONS, load_json, need, number
 

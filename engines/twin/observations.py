@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from app.errors import ValidationError
+from app.core.errors import ValidationError
 
 from ._io import DIMENSIONS, load_json, need, number
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from app.errors import ValidationError
+from app.core.errors import ValidationError
 
 from ._io import DIMENSIONS, load_json, need, number
 from .state import Estimate, TwinState

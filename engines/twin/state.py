@@ -19,8 +19,8 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
-from app.errors import ValidationError
-from app.events import DigitalTwinUpdated
+from app.core.errors import ValidationError
+from app.core.events import DigitalTwinUpdated
 
 from ._io import DIMENSIONS
 from .kalman import extrapolate, observation_weights, smooth

@@ -21,7 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.special import ndtr, ndtri
 
-from app.errors import ValidationError
+from app.core.errors import ValidationError
 
 from ._io import DIMENSIONS, load_json, need, number
 from .neuro import MedicationModel, load_medication_model

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from app.errors import ValidationError
+from app.core.errors import ValidationError
 
 from .features import FeatureSpec
 

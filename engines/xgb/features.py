@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from app.errors import ConfigError, ValidationError
+from app.core.errors import ConfigError, ValidationError
 
 GROUPS = ("symptoms", "actigraphy", "medication", "history", "nlp", "demographics")
 KINDS = ("continuous", "count", "binary")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import xgboost as xgb
 
-from app.errors import ValidationError
+from app.core.errors import ValidationError
 
 FORMAT_JSON = "json"
 FORMAT_UBJSON = "ubj"

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import xgboost as xgb
 
-from app.events import PredictionGenerated
+from app.core.events import PredictionGenerated
 
 from . import calibration
 from .bands import BANDS, SUICIDE_RISK_NOTICE, SYNTHETIC_LABEL, risk_band_codes

@@ -28,7 +28,7 @@ from typing import Any
 
 import xgboost as xgb
 
-from app.errors import NotFoundError, ValidationError
+from app.core.errors import NotFoundError, ValidationError
 
 from .card import ModelCard, parse_card
 from .modelfile import load_booster, read_model_bytes, sha256_hex, sniff_format

@@ -23,7 +23,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from app.errors import ValidationError
+from app.core.errors import ValidationError
 
 DOMAIN = b"novamind-xgb-model-signature-v1\n"
 SCOPES = ("demo", "clinic")

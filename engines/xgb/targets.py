@@ -16,13 +16,14 @@ TREATMENT_OPTIONS: tuple[str, ...] = (
     "cbt",
     "combination",
 )
-OPTION_LABELS = {
+#: Display label of each treatment option; the one source (app.services.vocabulary re-exports it).
+OPTION_LABELS: Mapping[str, str] = {
     "ssri": "SSRI",
     "snri": "SNRI",
-    "bupropion": "bupropion",
-    "mirtazapine": "mirtazapine",
-    "cbt": "CBT",
-    "combination": "antidepressant + psychotherapy",
+    "bupropion": "Bupropion (NDRI)",
+    "mirtazapine": "Mirtazapine",
+    "cbt": "CBT (psychotherapy)",
+    "combination": "Antidepressant + psychotherapy",
 }
 
 _RELAPSE_FEATURES = (

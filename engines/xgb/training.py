@@ -19,7 +19,7 @@ import numpy as np
 import xgboost as xgb
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from app.errors import NotFoundError, ValidationError
+from app.core.errors import NotFoundError, ValidationError
 
 from . import calibration, metrics
 from .bands import SUICIDE_RISK_NOTICE, SYNTHETIC_LABEL

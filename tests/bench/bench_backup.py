@@ -16,10 +16,10 @@ from datetime import UTC, datetime, timedelta
 
 import keyring
 
-from app.config import load_settings
+from app.core.config import load_settings
+from app.core.store.engine import connect_raw
 from app.services import backup
 from app.services.context import AppContext, cli_actor
-from app.store.engine import connect_raw
 from tests.support.keyring_backends import MemoryKeyring
 
 VISITS = 52  # fortnightly for two years

@@ -98,8 +98,8 @@ def _child(bundle: str) -> None:
 
     import keyring
 
-    from app.config import load_settings
-    from app.domain import Role
+    from app.core.config import load_settings
+    from app.core.domain import Role
     from app.services import admin, auth, fhir_exchange, patients
     from app.services.context import AppContext, cli_actor
     from tests.support.keyring_backends import MemoryKeyring

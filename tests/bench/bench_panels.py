@@ -41,8 +41,8 @@ def main() -> None:
     import keyring
     from PySide6.QtWidgets import QApplication
 
-    from app.config import load_settings
-    from app.domain import Role
+    from app.core.config import load_settings
+    from app.core.domain import Role
     from app.services import notes
     from app.services.context import AppContext
     from engines.llm.results import GenParams

@@ -53,7 +53,7 @@ def stall_and_rss() -> tuple[float, float, float]:
     from PySide6.QtCore import QElapsedTimer, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from app.config import load_settings
+    from app.core.config import load_settings
     from app.demo import DEMO_PASSWORD, create_demo_clinic
     from app.services.context import AppContext
     from tests.support.keyring_backends import MemoryKeyring

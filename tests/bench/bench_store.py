@@ -18,13 +18,13 @@ import keyring
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.config import load_settings
-from app.domain import Role
+from app.core.config import load_settings
+from app.core.domain import Role
+from app.core.store import migrate
+from app.core.store.engine import enable_wal, make_engine
+from app.core.store.models import Encounter, Patient, utcnow
 from app.services import admin, auth, patients
 from app.services.context import AppContext, cli_actor
-from app.store import migrate
-from app.store.engine import enable_wal, make_engine
-from app.store.models import Encounter, Patient, utcnow
 from tests.support.keyring_backends import MemoryKeyring
 
 N_PATIENTS = 10_000

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from sqlalchemy.orm import sessionmaker
 
-from app.store.models import Meta
-from app.store.store import SYSTEM, Store, UnitOfWork
+from app.core.store.models import Meta
+from app.core.store.store import SYSTEM, Store, UnitOfWork
 
 WRITES = int(os.environ.get("NOVAMIND_BENCH_WRITES", "2000"))  # of each kind
 

@@ -148,7 +148,7 @@ def run(renderer: str) -> list[tuple[str, str]]:
 
 
 def _settings() -> object:
-    from app.config import load_settings
+    from app.core.config import load_settings
 
     root = Path(tempfile.mkdtemp(prefix="bench-twinui-"))
     return load_settings(

@@ -21,8 +21,8 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from app.domain import Role
-from app.errors import NovamindError, ValidationError
+from app.core.domain import Role
+from app.core.errors import NovamindError, ValidationError
 from app.services import actigraphy_view as av
 from app.services import patients
 from app.services.context import AppContext

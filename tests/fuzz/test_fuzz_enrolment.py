@@ -20,7 +20,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.errors import ValidationError
+from app.core.errors import ValidationError
 from app.services import sync_service
 from app.services.context import AppContext, cli_actor
 from sync import enrolment, sealed_file

@@ -19,8 +19,8 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from app.domain import Principal, Role
-from app.errors import ValidationError
+from app.core.domain import Principal, Role
+from app.core.errors import ValidationError
 from app.services import assessments, fhir_exchange, patients
 from app.services.context import AppContext
 from engines.scoring.definitions import builtin_instruments

@@ -1,4 +1,4 @@
-"""IT policy file fuzzing: app.config.read_policy and load_settings.
+"""IT policy file fuzzing: app.core.config.read_policy and load_settings.
 
 Every generated policy.toml (valid TOML with hostile values, garbage text or bytes, deep
 nesting) must end in usable Settings or a ConfigError whose message names the file; never
@@ -18,8 +18,8 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from app.config import _TYPES, Settings, load_settings, read_policy
-from app.errors import ConfigError
+from app.core.config import _TYPES, Settings, load_settings, read_policy
+from app.core.errors import ConfigError
 from tests.conftest import cli_env
 
 FUZZ = settings.get_profile("fuzz")

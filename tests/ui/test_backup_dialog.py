@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from app.domain import Role
+from app.core.domain import Role
+from app.core.store.models import ClinicalNote
 from app.services import notes
 from app.services.context import AppContext
-from app.store.models import ClinicalNote
 from tests.conftest import make_user
 from ui.backup_dialog import BackupDialog
 from ui.tasks import TaskManager

@@ -7,11 +7,11 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
-from app.domain import Role
-from app.errors import AuthenticationError
+from app.core.domain import Role
+from app.core.errors import AuthenticationError
+from app.core.store.models import User
 from app.services import admin, auth
 from app.services.context import cli_actor
-from app.store.models import User
 from tests.conftest import PASSWORD, make_user
 from ui import shell as shell_mod
 from ui.password_dialog import PasswordDialog

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import sqlalchemy.exc
 
-from app.logging_setup import configure_logging
+from app.core.logging_setup import configure_logging
 from ui.runner import TaskRunner
 from ui.tasks import TaskManager
 

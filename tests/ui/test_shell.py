@@ -20,10 +20,10 @@ from PySide6.QtWidgets import (
     QTableWidget,
 )
 
+from app.core.domain import Role
+from app.core.errors import ValidationError
+from app.core.events import PatientDataUpdated
 from app.demo import DEMO_PASSWORD, create_demo_clinic
-from app.domain import Role
-from app.errors import ValidationError
-from app.events import PatientDataUpdated
 from app.services import admin, drafts, notes, patients
 from app.services.context import cli_actor
 from tests.conftest import PASSWORD, REPO, make_user

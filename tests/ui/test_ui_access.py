@@ -1,7 +1,7 @@
 """Issue 17 item 5: the UI asks the service layer what the principal may do
 (`app.services.access.may`), never compares roles itself.
 
-The shell tests change the permission table in `app.security.rbac` (the one the services
+The shell tests change the permission table in `app.core.security.rbac` (the one the services
 enforce) and show that the menus and tabs follow it — a role check in the UI would not.
 """
 
@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt
 
-from app.domain import Action, Role
-from app.errors import PermissionDeniedError
-from app.security import rbac
+from app.core.domain import Action, Role
+from app.core.errors import PermissionDeniedError
+from app.core.security import rbac
 from app.services.access import Feature, may
 from tests.conftest import PASSWORD, REPO, make_user
 from tests.ui.test_shell import idle, signed_in
@@ -52,7 +52,7 @@ def test_the_grep_catches_role_comparisons() -> None:
 
 
 def test_may_follows_the_permission_table(monkeypatch: pytest.MonkeyPatch) -> None:
-    from app.domain import Principal
+    from app.core.domain import Principal
 
     clin = Principal("u", "u", "u", Role.CLINICIAN)
     assert may(clin, Feature.CLINICAL) and not may(clin, Feature.PATIENT_AUDIT)

@@ -22,8 +22,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.domain import Principal
-from app.errors import NovamindError, ValidationError
+from app.core.domain import Principal
+from app.core.errors import NovamindError, ValidationError
 from app.services import assessments
 from app.services.assessments import AssessmentOutcome
 from app.services.context import AppContext

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.errors import ValidationError
+from app.core.errors import ValidationError
 from app.services.instrument_catalog import Instrument, asked_items, check_response
 
 DIGITS = {getattr(Qt.Key, f"Key_{d}"): d for d in range(10)}

@@ -27,9 +27,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.domain import AlertRecord, Principal
-from app.errors import NovamindError
-from app.events import AlertTriggered, PatientDataUpdated
+from app.core.domain import AlertRecord, Principal
+from app.core.errors import NovamindError
+from app.core.events import AlertTriggered, PatientDataUpdated
 from app.services import alerts, patients
 from app.services.context import AppContext
 from app.services.instrument_catalog import rule_names

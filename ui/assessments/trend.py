@@ -15,8 +15,8 @@ from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QBrush, QColor, QFont, QPalette, QPen
 from PySide6.QtWidgets import QGraphicsRectItem, QLabel, QVBoxLayout, QWidget
 
-from app.domain import Principal
-from app.events import AssessmentCompleted, PatientDataUpdated
+from app.core.domain import Principal
+from app.core.events import AssessmentCompleted, PatientDataUpdated
 from app.services import assessments
 from app.services.assessments import AssessmentRow
 from app.services.context import AppContext

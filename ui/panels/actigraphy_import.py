@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.domain import Principal
+from app.core.domain import Principal
 from app.services import actigraphy_view as av
 from app.services.context import AppContext
 from engines.pat.importer import DEPRESJON, ColumnMapping

@@ -8,8 +8,8 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QPushButton, QVBoxLayout, QWidget
 
-from app.domain import Principal
-from app.services import caseload
+from app.core.domain import Principal
+from app.services import caseload, vocabulary
 from app.services.caseload import CaseloadView
 from app.services.context import AppContext
 from engines.xgb.bands import SYNTHETIC_LABEL
@@ -24,7 +24,6 @@ from ui.panels.common import (
     table,
     user_message,
 )
-from ui.panels.predictions import TARGET_TITLES
 
 
 class CaseloadWidget(QWidget):
@@ -54,7 +53,7 @@ class CaseloadWidget(QWidget):
         top.addStretch(1)
         self.target = QComboBox()
         self.target.setAccessibleName("risk target")
-        for key, title in TARGET_TITLES.items():
+        for key, title in vocabulary.TARGET_LABELS.items():
             self.target.addItem(title, key)
         self.target.currentIndexChanged.connect(self.load)
         top.addWidget(self.target)

@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.domain import NoteRecord, NoteStatus, Principal
+from app.core.domain import NoteRecord, NoteStatus, Principal
 from app.services import nlp, nlp_session, notes
 from app.services.context import AppContext
 from app.services.nlp import NoteAnalyser, StoredAnalysis

@@ -17,8 +17,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.domain import Principal
-from app.services import model_cards, predictions
+from app.core.domain import Principal
+from app.services import model_cards, predictions, vocabulary
 from app.services.context import AppContext
 from app.services.predictions import PredictionView
 from engines.xgb.bands import SUICIDE_RISK_NOTICE, SYNTHETIC_LABEL
@@ -37,24 +37,9 @@ from ui.panels.common import (
 )
 from ui.panels.model_card import ModelCardDialog
 
-TARGET_TITLES = {
-    "relapse_6m": "Relapse within 6 months",
-    "hosp_90d": "Psychiatric hospitalisation within 90 days",
-}
-OPTION_TITLES = {
-    "ssri": "SSRI",
-    "snri": "SNRI",
-    "bupropion": "Bupropion",
-    "mirtazapine": "Mirtazapine",
-    "cbt": "CBT",
-    "combination": "Combination (antidepressant + CBT)",
-}
-
 
 def title_of(v: PredictionView) -> str:
-    if v.option:
-        return f"Response to {OPTION_TITLES.get(v.option, v.option)}"
-    return TARGET_TITLES.get(v.target, v.target)
+    return vocabulary.prediction_title(v.target, v.option)
 
 
 def interval_text(v: PredictionView) -> str:
@@ -283,12 +268,12 @@ class PredictionsPanel(QWidget):
 
     # -- rendering ---------------------------------------------------------------------------
     def risk_views(self) -> list[PredictionView]:
-        order = list(TARGET_TITLES)
+        order = list(vocabulary.TARGET_LABELS)
         risks = [v for v in self.views if v.option is None]
         return sorted(risks, key=lambda v: order.index(v.target) if v.target in order else 99)
 
     def treatment_views(self) -> list[PredictionView]:
-        order = list(OPTION_TITLES)
+        order = list(vocabulary.OPTION_LABELS)
         opts = [v for v in self.views if v.option is not None]
         return sorted(opts, key=lambda v: -v.probability if v.option in order else 0)
 
@@ -316,7 +301,7 @@ class PredictionsPanel(QWidget):
             self.treatments,
             [
                 (
-                    OPTION_TITLES.get(v.option or "", v.option or ""),
+                    vocabulary.OPTION_LABELS.get(v.option or "", v.option or ""),
                     f"{v.probability:.0%}",
                     f"{v.interval_low:.0%}–{v.interval_high:.0%}",
                     f"{v.model_version} (demonstration only)" if v.synthetic else v.model_version,

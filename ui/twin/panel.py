@@ -22,7 +22,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.services.twin_view import DIMENSION_LABELS, RegionDetail, TwinTimeline
+from app.services.twin_view import RegionDetail, TwinTimeline
+from app.services.vocabulary import DIMENSION_LABELS
 from ui.twin.charts import TrajectoryChart
 
 ESTIMATE_CHIP = "Model estimate, not a measurement"

@@ -28,6 +28,7 @@ from PySide6.QtGui import (
 )
 
 from app.services import twin_view as tv
+from app.services import vocabulary
 
 IMAGE_SIZE = (900, 680)
 DPI = 150
@@ -37,10 +38,6 @@ ACCENT = QColor(37, 99, 235)
 PROJ = QColor(124, 58, 237)
 WARN_BG = QColor(254, 243, 199)
 WARN_BORDER = QColor(217, 119, 6)
-TARGET_LABELS = {
-    "relapse_6m": "Relapse within 6 months",
-    "hosp_90d": "Hospitalisation within 90 days",
-}
 
 
 class ReportScene:
@@ -333,7 +330,7 @@ def write_pdf(path: Path, data: tv.ReportInput, images: dict[str, QImage]) -> Pa
         _chart(
             doc,
             rect,
-            tv.DIMENSION_LABELS.get(dim, dim),
+            vocabulary.DIMENSION_LABELS.get(dim, dim),
             [(t.dates, m, m - tv.Z90 * s, m + tv.Z90 * s, ACCENT, False)],
         )
         if k % 2 == 1 or k == len(t.state.dimensions) - 1:
@@ -348,11 +345,7 @@ def write_pdf(path: Path, data: tv.ReportInput, images: dict[str, QImage]) -> Pa
     if not data.predictions:
         doc.text("No predictions have been generated for this patient.", 9, color=MUTED)
     for pr in sorted(data.predictions, key=lambda p: (p.option is not None, p.target)):
-        name = (
-            f"Response to {tv.OPTION_LABELS.get(pr.option, pr.option)}"
-            if pr.option
-            else TARGET_LABELS.get(pr.target, pr.target)
-        )
+        name = vocabulary.prediction_title(pr.target, pr.option)
         doc.text(
             f"{name}: {pr.probability:.0%} (interval {pr.interval_low:.0%}\u2013"
             f"{pr.interval_high:.0%}, {pr.band})",

@@ -40,8 +40,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.domain import Principal
+from app.core.domain import Principal
 from app.services import twin_view as tv
+from app.services import vocabulary
 from app.services.context import AppContext
 from ui.runner import RunTask, TaskRunner
 from ui.tasks import user_message
@@ -240,7 +241,7 @@ class TwinView(QWidget):
         row.addWidget(QLabel("Treatment option"))
         self.option = QComboBox()
         self.option.setAccessibleName("Treatment option for the what-if projection")
-        for key, text in tv.OPTION_LABELS.items():
+        for key, text in vocabulary.OPTION_LABELS.items():
             self.option.addItem(text, key)
         row.addWidget(self.option)
         self.project_button = QPushButton("Project 12 weeks")

@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, text
 
-from app.domain import Role
-from app.errors import KeyringUnavailableError, ValidationError
-from app.security import keys
+from app.core.domain import Role
+from app.core.errors import KeyringUnavailableError, ValidationError
+from app.core.security import keys
+from app.core.store import migrate
+from app.core.store.models import ClinicalNote, Patient
 from app.services import backup, notes
 from app.services.context import AppContext, cli_actor
-from app.store import migrate
-from app.store.models import ClinicalNote, Patient
 
 ACTOR = cli_actor()
 
@@ -104,7 +104,7 @@ def test_restore_migrates_a_backup_from_the_previous_schema(ctx: AppContext, cli
     manifest = _manifest_path(ctx, m)
     key = backup._unwrap(settings, m, manifest)
     head = migrate.head_revision()
-    from app.store.store import Store
+    from app.core.store.store import Store
 
     old = Store.open(manifest.with_name(m.file), key, migrate_schema=False)
     with old.engine.begin() as conn:
@@ -194,7 +194,7 @@ def test_clinic_wrapped_backup_restores_on_a_replacement_workstation(
     env: dict, tmp_path: Path, ctx: AppContext, clinic: dict
 ) -> None:
     """Same clinic key (as enrolment puts in the keyring) on a new machine: restore works."""
-    from app.config import load_settings
+    from app.core.config import load_settings
     from sync.enrolment import save_clinic_key
 
     clinic_key = bytes(range(32))

@@ -14,14 +14,14 @@ import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import func, select, text
 
-from app.config import load_settings
-from app.domain import Role
-from app.errors import PermissionDeniedError
-from app.security import audit, keys
+from app.core.config import load_settings
+from app.core.domain import Role
+from app.core.errors import PermissionDeniedError
+from app.core.security import audit, keys
+from app.core.store.models import Meta, Patient, SyncRecordState
+from app.core.store.store import AUDIT_KEY, SYSTEM
 from app.services import backup
 from app.services.context import AppContext, cli_actor
-from app.store.models import Meta, Patient, SyncRecordState
-from app.store.store import AUDIT_KEY, SYSTEM
 from tests.support.keyring_backends import MemoryKeyring
 
 IT = cli_actor()

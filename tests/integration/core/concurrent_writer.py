@@ -14,10 +14,10 @@ import time
 from datetime import date
 from pathlib import Path
 
-from app.config import load_settings
+from app.core.config import load_settings
+from app.core.store.models import Patient
+from app.core.store.store import SYSTEM, UnitOfWork
 from app.services.context import AppContext
-from app.store.models import Patient
-from app.store.store import SYSTEM, UnitOfWork
 
 
 def main() -> None:

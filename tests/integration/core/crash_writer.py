@@ -9,8 +9,8 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from app.store.models import Encounter, Patient, utcnow
-from app.store.store import SYSTEM, Store, UnitOfWork
+from app.core.store.models import Encounter, Patient, utcnow
+from app.core.store.store import SYSTEM, Store, UnitOfWork
 
 
 def main() -> None:

@@ -7,8 +7,8 @@ import sys
 import keyring
 from keyring.backends import SecretService
 
-from app.config import load_settings
-from app.security import keys
+from app.core.config import load_settings
+from app.core.security import keys
 from app.services.context import AppContext
 
 

@@ -12,12 +12,12 @@ from pathlib import Path
 import pyotp
 import pytest
 
+from app.core.errors import ValidationError
+from app.core.security import keys
+from app.core.store.engine import connect_raw
 from app.demo import DEMO_PASSWORD, create_demo_clinic
-from app.errors import ValidationError
-from app.security import keys
 from app.services import firstrun
 from app.services.context import AppContext
-from app.store.engine import connect_raw
 from sync import state
 from tests.conftest import PASSWORD, cli_env
 from tests.support.cli import admin, run

@@ -59,8 +59,8 @@ def test_verify_audit_detects_tampering(cenv: dict, tmp_path: Path) -> None:
     # tamper with the chain through the keyed connection, as an insider with the key could
     import json
 
-    from app.security import keys
-    from app.store.engine import connect_raw
+    from app.core.security import keys
+    from app.core.store.engine import connect_raw
 
     data = Path(cenv["NOVAMIND_DATA_DIR"]) / "novamind.db"
     entries = json.loads(Path(cenv["NOVAMIND_TEST_KEYRING_FILE"]).read_text())

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 
-from app.domain import Role
+from app.core.domain import Role
 from app.services import notes, patients
 from app.services.context import AppContext
 

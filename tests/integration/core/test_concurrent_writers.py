@@ -24,7 +24,7 @@ import keyring
 import pytest
 from sqlalchemy import select
 
-from app.store.models import Patient
+from app.core.store.models import Patient
 from tests.conftest import REPO
 from tests.integration.sync.helpers import Bucket, cli_env, make_bucket, open_workstation
 from tests.support.keyring_backends import FileKeyring

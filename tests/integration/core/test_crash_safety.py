@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from app.security import audit
-from app.store.models import Encounter, Patient
-from app.store.store import Store
+from app.core.security import audit
+from app.core.store.models import Encounter, Patient
+from app.core.store.store import Store
 from tests.conftest import REPO
 
 

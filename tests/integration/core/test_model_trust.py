@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from app.config import Settings, model_trust_path
+from app.core.config import Settings, model_trust_path
+from app.core.domain import Role
+from app.core.errors import PermissionDeniedError, ValidationError
 from app.demo import create_demo_clinic
-from app.domain import Role
-from app.errors import PermissionDeniedError, ValidationError
 from app.services import patients, predictions, training
 from app.services.context import AppContext
 from engines.xgb.registry import ModelRegistry

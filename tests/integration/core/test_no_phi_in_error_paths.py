@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy.exc
 
-from app.config import load_settings
-from app.domain import Role
-from app.errors import NovamindError
-from app.logging_setup import configure_logging, safe_traceback
+from app.core.config import load_settings
+from app.core.domain import Role
+from app.core.errors import NovamindError
+from app.core.logging_setup import configure_logging, safe_traceback
 from app.services import backup, fhir_exchange, patients
 from app.services.context import AppContext
 from tests.conftest import REPO, cli_env, make_user

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from app.domain import Role
-from app.errors import NovamindError
-from app.logging_setup import configure_logging
+from app.core.domain import Role
+from app.core.errors import NovamindError
+from app.core.logging_setup import configure_logging
 from app.services import notes, patients
 from app.services.context import AppContext
 from tests.conftest import REPO, cli_env, make_user
@@ -21,7 +21,7 @@ CANARIES = ["Zyxcanary", "Qwertonia", "MRN-CANARY-77", "canary-note-body-secret"
 
 
 def test_no_canary_in_any_log(env: dict, tmp_path: Path) -> None:
-    from app.config import load_settings
+    from app.core.config import load_settings
 
     settings = load_settings(env)
     log_path = configure_logging(settings.log_dir, logging.DEBUG)
@@ -56,7 +56,7 @@ def test_no_canary_in_any_log(env: dict, tmp_path: Path) -> None:
                 bad()
             assert not any(c in str(info.value) for c in CANARIES)
         # a subscriber crash is logged with its traceback; it must not carry the payload's PHI
-        from app.events import PatientDataUpdated
+        from app.core.events import PatientDataUpdated
 
         ctx.bus.subscribe(PatientDataUpdated, lambda e: 1 / 0)
         notes.create_draft(ctx, me, pid, "t2", CANARIES[3])

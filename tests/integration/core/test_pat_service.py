@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from app.domain import Role
-from app.errors import ValidationError
-from app.events import AssessmentCompleted
+from app.core.domain import Role
+from app.core.errors import ValidationError
+from app.core.events import AssessmentCompleted
+from app.core.store.models import ActigraphyChunk, ActigraphySeries
 from app.services import actigraphy, pat, predictions, twin
 from app.services.context import AppContext
-from app.store.models import ActigraphyChunk, ActigraphySeries
 from tests.conftest import REPO
 
 DEPRESJON = REPO.parent / "shared" / "data" / "depresjon"

@@ -23,14 +23,11 @@ import pytest
 from sqlalchemy import select
 
 import app.services
-from app.config import load_settings
-from app.demo import DEMO_PASSWORD, create_demo_clinic
-from app.domain import Action, Principal, Role
-from app.errors import NovamindError
-from app.security import audit, rbac
-from app.services import auth, notes, patients, phi_audit, twin_view
-from app.services.context import AppContext, actor_of
-from app.store.models import (
+from app.core.config import load_settings
+from app.core.domain import Action, Principal, Role
+from app.core.errors import NovamindError
+from app.core.security import audit, rbac
+from app.core.store.models import (
     ActigraphySeries,
     Alert,
     BreakGlassGrant,
@@ -39,6 +36,9 @@ from app.store.models import (
     Patient,
     SyncConflict,
 )
+from app.demo import DEMO_PASSWORD, create_demo_clinic
+from app.services import auth, notes, patients, phi_audit, twin_view
+from app.services.context import AppContext, actor_of
 from tests.support.keyring_backends import MemoryKeyring
 
 ROLES = [Role.CLINICIAN, Role.SUPERVISOR, Role.RESEARCHER, Role.ADMIN, Role.IT]

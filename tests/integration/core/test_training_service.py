@@ -23,7 +23,7 @@ def test_training_records_are_labelled_without_look_ahead(ctx: AppContext) -> No
 
     from sqlalchemy import select
 
-    from app.store.models import AssessmentResponse, TreatmentPlan
+    from app.core.store.models import AssessmentResponse, TreatmentPlan
 
     for r in records:
         assert r["treatment"] == "ssri" and r["response_8w"] in (0, 1)
@@ -49,7 +49,7 @@ def test_training_records_are_labelled_without_look_ahead(ctx: AppContext) -> No
 
 def trust(settings_or_env: object, key: Ed25519PrivateKey) -> Path:
     """IT lists its model-signing key in the trust file beside the (test) site policy."""
-    from app.config import Settings, load_settings, model_trust_path
+    from app.core.config import Settings, load_settings, model_trust_path
 
     settings = (
         settings_or_env if isinstance(settings_or_env, Settings) else load_settings(settings_or_env)

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from app.config import load_settings
-from app.domain import Principal, Role
-from app.errors import ValidationError
-from app.events import AssessmentCompleted, PatientDataUpdated
+from app.core.config import load_settings
+from app.core.domain import Principal, Role
+from app.core.errors import ValidationError
+from app.core.events import AssessmentCompleted, PatientDataUpdated
 from app.services import admin, alerts, assessments, fhir_exchange, patients
 from app.services.context import AppContext
 from tests.conftest import make_user
@@ -190,7 +190,7 @@ def test_unreadable_and_non_json_files_are_named(ctx: AppContext, tmp_path: Path
 def test_only_the_care_team_may_export_or_import(
     ctx: AppContext, clinic: dict, tmp_path: Path
 ) -> None:
-    from app.errors import PermissionDeniedError
+    from app.core.errors import PermissionDeniedError
 
     mine = clinic["mine"]
     users = clinic["users"]

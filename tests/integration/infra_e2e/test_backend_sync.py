@@ -24,8 +24,8 @@ from typing import Any
 import boto3
 import pytest
 
-from app.config import load_settings
-from app.domain import Role
+from app.core.config import load_settings
+from app.core.domain import Role
 from app.services import admin, notes, sync_it, sync_service
 from app.services.context import AppContext, cli_actor
 from infra.novamind_infra import checks

@@ -7,12 +7,12 @@ import json
 import pytest
 from sqlalchemy import select
 
-from app.domain import Role
-from app.errors import PermissionDeniedError
-from app.events import NLPAnalysisCompleted
+from app.core.domain import Role
+from app.core.errors import PermissionDeniedError
+from app.core.events import NLPAnalysisCompleted
+from app.core.store.models import AuditEvent
 from app.services import nlp, notes
 from app.services.context import AppContext
-from app.store.models import AuditEvent
 from engines.llm.results import GenParams
 from tests.integration.llm.test_smollm import NOTE
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from app.errors import ValidationError
+from app.core.errors import ValidationError
 from engines.llm.evaluate import evaluate_imhi
 from engines.llm.manager import DEMO_LABEL, ModelManager
 from engines.llm.notes import NOTE_SCHEMA, note_task, parse_note_analysis

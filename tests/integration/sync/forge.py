@@ -12,8 +12,8 @@ from typing import Any
 
 from sqlalchemy import select
 
+from app.core.store.models import SyncRecordState
 from app.services import sync_service
-from app.store.models import SyncRecordState
 from sync import capture, state
 from sync.engine import SyncEngine
 from sync.envelope import GENESIS, ClinicKeyRing, Header, digest, seal, seal_compressed

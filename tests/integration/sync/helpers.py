@@ -12,11 +12,11 @@ import boto3
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.config import load_settings
+from app.core.config import load_settings
+from app.core.store.models import Patient
+from app.core.store.store import UnitOfWork
 from app.services import sync_it, sync_service
 from app.services.context import AppContext, cli_actor
-from app.store.models import Patient
-from app.store.store import UnitOfWork
 from sync import records, state
 from sync.engine import SyncReport
 from sync.enrolment import read_request

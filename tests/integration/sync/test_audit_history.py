@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from app.errors import ConfigError
-from app.security import audit
+from app.core.errors import ConfigError
+from app.core.security import audit
+from app.core.store.models import AuditEvent, RemoteAuditEvent
 from app.services import admin, backup, sync_service
 from app.services.context import cli_actor
-from app.store.models import AuditEvent, RemoteAuditEvent
 from sync import anchors, identity, state
 from tests.integration.sync.helpers import Bucket, Workstation, device_of, open_workstation
 from tests.unit.core.test_audit_keyring import rewrite_chain

@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from app.config import load_settings
+from app.core.config import load_settings
+from app.core.domain import note_content_hash
+from app.core.store.models import SyncRecordState, User
 from app.demo import create_demo_clinic
-from app.domain import note_content_hash
 from app.services.context import AppContext
-from app.store.models import SyncRecordState, User
 from sync import authority, capture, records
 from sync.envelope import BundleError
 from sync.hlc import HybridClock

@@ -62,7 +62,7 @@ def test_concurrent_same_field_edit_is_a_conflict_not_an_overwrite(
         assert sync_service.sync_status(w.ctx).open_conflicts == 1
     from sqlalchemy import select
 
-    from app.store.models import SyncConflict
+    from app.core.store.models import SyncConflict
 
     rows = a.ctx.store.read(lambda s: list(s.scalars(select(SyncConflict))))
     kept = {rows[0].local_json, rows[0].remote_json}

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from app.core.store.models import ActigraphyChunk
 from app.demo import create_demo_clinic
-from app.store.models import ActigraphyChunk
 from tests.integration.sync.helpers import Bucket, dump, enrol_in, open_workstation
 
 

@@ -7,7 +7,7 @@ import logging
 import uuid
 from pathlib import Path
 
-from app.logging_setup import configure_logging
+from app.core.logging_setup import configure_logging
 from app.services import sync_service
 from tests.integration.sync.helpers import Bucket, Workstation, add_patients, edit_patient
 

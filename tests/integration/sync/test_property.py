@@ -62,7 +62,7 @@ def test_random_interleavings_converge(
         # is still visible in some device's conflict queue
         from sqlalchemy import select
 
-        from app.store.models import SyncConflict
+        from app.core.store.models import SyncConflict
 
         kept: set[str] = set()
         for w in ws:

@@ -18,12 +18,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from app.domain import Principal, Role
-from app.errors import NotFoundError
+from app.core.domain import Principal, Role
+from app.core.errors import NotFoundError
+from app.core.store.models import AuditEvent, SyncConflict
 from app.services import admin, sync_service
 from app.services.context import cli_actor
 from app.services.sync_service import StaleConflictError
-from app.store.models import AuditEvent, SyncConflict
 from tests.conftest import make_user
 from tests.integration.sync.helpers import Workstation, add_patients, dump, edit_patient
 

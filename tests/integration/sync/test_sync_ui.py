@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.domain import Role
+from app.core.domain import Role
 from app.services import admin, sync_service
 from app.services.context import cli_actor
 from tests.conftest import make_user

@@ -9,8 +9,8 @@ import boto3
 import pytest
 from sqlalchemy import select
 
+from app.core.store.models import SyncConflict
 from app.services import sync_service
-from app.store.models import SyncConflict
 from tests.integration.sync.helpers import (
     Bucket,
     Workstation,
@@ -134,7 +134,7 @@ def test_events_carry_the_allow_list_only(bucket: Bucket, stations: list[Worksta
     """EventBridge detail: event, clinic, device, bundle key, record type, count; no PHI."""
     from datetime import date
 
-    from app.domain import Role
+    from app.core.domain import Role
     from app.services import patients
     from tests.conftest import make_user
 
@@ -195,7 +195,7 @@ def test_events_carry_the_allow_list_only(bucket: Bucket, stations: list[Worksta
 
 
 def test_conflict_resolution_is_audited_and_propagates(stations: list[Workstation]) -> None:
-    from app.domain import Role
+    from app.core.domain import Role
     from app.services import admin
     from tests.conftest import make_user
 

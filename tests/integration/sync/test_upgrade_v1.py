@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from app.errors import ConfigError
+from app.core.errors import ConfigError
+from app.core.store.models import SyncCursor, SyncOutgoing, SyncRecordState
 from app.services import sync_service
 from app.services.context import cli_actor
-from app.store.models import SyncCursor, SyncOutgoing, SyncRecordState
 from sync import capture, state
 from sync.hlc import HybridClock
 from sync.transport import bundle_key

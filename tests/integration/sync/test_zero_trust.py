@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from app.domain import Role
-from app.errors import ConfigError, ValidationError
+from app.core.domain import Role
+from app.core.errors import ConfigError, ValidationError
+from app.core.store.models import AuditEvent, Patient, SyncQuarantine, User
 from app.services import admin, sync_service
 from app.services.context import cli_actor
-from app.store.models import AuditEvent, Patient, SyncQuarantine, User
 from sync import state
 from sync.envelope import BundleError, open_sealed, read_header
 from sync.identity import DeviceKeys

@@ -13,14 +13,14 @@ import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, MetaData, insert, inspect, select, text
 
-from app.config import Settings, load_settings
+from app.core.config import Settings, load_settings
+from app.core.errors import NovamindError
+from app.core.security import keys
+from app.core.store import migrate
+from app.core.store.engine import enable_wal, make_engine
 from app.demo import DEMO_PASSWORD, create_demo_clinic
-from app.errors import NovamindError
-from app.security import keys
 from app.services import admin, auth, patients
 from app.services.context import AppContext, cli_actor
-from app.store import migrate
-from app.store.engine import enable_wal, make_engine
 
 # tables whose rows the check compares (the clinical record and its audit trail)
 CORE = ("users", "patients", "care_team", "assessment_responses", "clinical_notes", "audit_events")

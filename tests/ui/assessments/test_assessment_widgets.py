@@ -10,7 +10,7 @@ import pytest
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtWidgets import QDialog, QWidget
 
-from app.domain import Role
+from app.core.domain import Role
 from app.services import admin, alerts, assessments
 from app.services.context import AppContext
 from app.services.instrument_catalog import instrument

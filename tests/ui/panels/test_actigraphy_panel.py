@@ -8,7 +8,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 
-from app.domain import Role
+from app.core.domain import Role
 from app.services import actigraphy_view, pat
 from tests.ui.panels.conftest import DEPRESJON
 from ui.panels.actigraphy import ActigraphyPanel

@@ -9,7 +9,7 @@ from dataclasses import replace
 
 from PySide6.QtCore import Qt
 
-from app.domain import Role
+from app.core.domain import Role
 from app.services import nlp, nlp_session, notes
 from engines.llm.results import GenerationResult, GenParams, LoadParams
 from ui.panels.notes_analysis import NotesAnalysisPanel

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from PySide6.QtCore import Qt
 
-from app.domain import Role
+from app.core.domain import Role
 from app.services import assessments, predictions
 from app.services.context import AppContext
 from ui.panels.caseload import CaseloadWidget

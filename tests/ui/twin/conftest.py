@@ -12,8 +12,8 @@ from collections.abc import Iterator
 import pytest
 from PySide6.QtWidgets import QApplication
 
+from app.core.domain import Principal
 from app.demo import DEMO_PASSWORD, create_demo_clinic
-from app.domain import Principal
 from app.services import auth, patients
 from app.services.context import AppContext
 from tests.support.qt import flush_deletes
@@ -28,7 +28,7 @@ def shared_demo(
     """One demo clinic per test module (its own store and keyring; building it takes seconds)."""
     import keyring
 
-    from app.config import load_settings
+    from app.core.config import load_settings
     from tests.support.keyring_backends import MemoryKeyring
 
     root = tmp_path_factory.mktemp("twin-demo")

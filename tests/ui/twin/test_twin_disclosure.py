@@ -9,9 +9,9 @@ import json
 
 from sqlalchemy import select
 
-from app.domain import Role
+from app.core.domain import Role
+from app.core.store.models import AuditEvent
 from app.services import phi_audit
-from app.store.models import AuditEvent
 from ui.twin.view import TwinView
 
 

@@ -234,7 +234,7 @@ def test_pdf_report_export(view: TwinView, qtbot, tmp_path) -> None:
 
 
 def test_patient_without_observations_shows_the_empty_state(qtbot, ctx, clinic) -> None:
-    from app.domain import Role
+    from app.core.domain import Role
 
     who = clinic["users"][Role.CLINICIAN]
     v = TwinView(ctx, who, patient_id=clinic["mine"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.errors import NotFoundError, ValidationError
+from app.core.errors import NotFoundError, ValidationError
 from app.services import twin_view as tv
 from engines.twin import explain_region
 
@@ -59,7 +59,7 @@ def test_whatif_uses_the_latest_response_prediction(shared_demo) -> None:
 
 
 def test_whatif_without_predictions_is_a_clear_error(ctx, clinic) -> None:
-    from app.domain import Role
+    from app.core.domain import Role
 
     who = clinic["users"][Role.CLINICIAN]
     assert tv.load_timeline(ctx, who, clinic["mine"]) is None
@@ -69,7 +69,7 @@ def test_whatif_without_predictions_is_a_clear_error(ctx, clinic) -> None:
 def test_whatif_needs_a_prediction(shared_demo, ctx, clinic) -> None:
     from dataclasses import replace
 
-    from app.domain import Role
+    from app.core.domain import Role
 
     c, who, pid = shared_demo
     t = tv.load_timeline(c, who, pid)

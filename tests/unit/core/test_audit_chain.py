@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-from app.security import audit
-from app.store.store import Actor, Store
+from app.core.security import audit
+from app.core.store.store import Actor, Store
 
 N_EVENTS = 12
 

@@ -14,11 +14,11 @@ from pathlib import Path
 
 from sqlalchemy import select, text
 
-from app.security import audit, keys
+from app.core.security import audit, keys
+from app.core.store.models import AuditEvent, Meta
+from app.core.store.store import AUDIT_KEY, Actor, Store
 from app.services import admin
 from app.services.context import AppContext, cli_actor
-from app.store.models import AuditEvent, Meta
-from app.store.store import AUDIT_KEY, Actor, Store
 from tests.support.keyring_backends import MemoryKeyring
 
 
@@ -102,7 +102,7 @@ def test_a_keyring_key_that_disagrees_with_the_store_s_is_refused(
     """Someone plants their own key in the meta table of a migrated store: refused loudly."""
     import pytest
 
-    from app.errors import StoreError
+    from app.core.errors import StoreError
 
     path, db_key = tmp_path / "s.db", secrets.token_bytes(32)
     store = Store.open(path, db_key)

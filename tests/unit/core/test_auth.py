@@ -3,9 +3,9 @@ from __future__ import annotations
 import pyotp
 import pytest
 
-from app.config import load_settings
-from app.domain import Role
-from app.errors import AuthenticationError
+from app.core.config import load_settings
+from app.core.domain import Role
+from app.core.errors import AuthenticationError
 from app.services import admin, auth
 from app.services.context import AppContext, cli_actor
 from tests.conftest import PASSWORD, make_user
@@ -86,7 +86,7 @@ def test_passwords_are_argon2_hashed(ctx: AppContext) -> None:
     make_user(ctx, "gina", Role.CLINICIAN)
     from sqlalchemy import select
 
-    from app.store.models import User
+    from app.core.store.models import User
 
     stored = ctx.store.read(
         lambda s: s.scalar(select(User.password_hash).where(User.username == "gina"))

@@ -12,12 +12,12 @@ import pyotp
 import pytest
 from sqlalchemy import select
 
-from app.config import load_settings
-from app.domain import Role
-from app.errors import AuthenticationError, PermissionDeniedError, ValidationError
+from app.core.config import load_settings
+from app.core.domain import Role
+from app.core.errors import AuthenticationError, PermissionDeniedError, ValidationError
+from app.core.store.models import AuditEvent, User
 from app.services import admin, auth
 from app.services.context import AppContext, cli_actor
-from app.store.models import AuditEvent, User
 from tests.conftest import PASSWORD, make_user
 
 NEW_PASSWORD = "a brand new passphrase"

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from app.config import load_settings, save_user_setting
-from app.errors import ConfigError
+from app.core.config import load_settings, save_user_setting
+from app.core.errors import ConfigError
 
 
 def test_defaults(env: dict) -> None:

@@ -8,12 +8,17 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from app.domain import Role
-from app.errors import PermissionDeniedError, ValidationError
-from app.events import AlertTriggered, AssessmentCompleted, DigitalTwinUpdated, PredictionGenerated
+from app.core.domain import Role
+from app.core.errors import PermissionDeniedError, ValidationError
+from app.core.events import (
+    AlertTriggered,
+    AssessmentCompleted,
+    DigitalTwinUpdated,
+    PredictionGenerated,
+)
+from app.core.store.models import Alert, AssessmentResponse, OutboxEvent
 from app.services import assessments, predictions, twin
 from app.services.context import AppContext
-from app.store.models import Alert, AssessmentResponse, OutboxEvent
 
 PHQ9_MILD = {f"q{i}": 1 for i in range(1, 9)} | {"q9": 0}  # total 8 → mild
 

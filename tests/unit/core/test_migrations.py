@@ -6,12 +6,12 @@ from pathlib import Path
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from app.security import keys
+from app.core.security import keys
+from app.core.store import migrate
+from app.core.store.models import Base
+from app.core.store.store import Store
 from app.services import admin
 from app.services.context import AppContext, cli_actor
-from app.store import migrate
-from app.store.models import Base
-from app.store.store import Store
 
 
 def test_migrations_build_exactly_the_models(tmp_path: Path) -> None:

@@ -5,12 +5,12 @@ import json
 import pytest
 from sqlalchemy import func, select
 
-from app.domain import NoteStatus, Role
-from app.errors import ImmutableRecordError, PermissionDeniedError, ValidationError
-from app.events import Event, PatientDataUpdated
+from app.core.domain import NoteStatus, Role
+from app.core.errors import ImmutableRecordError, PermissionDeniedError, ValidationError
+from app.core.events import Event, PatientDataUpdated
+from app.core.store.models import AuditEvent, ClinicalNote, OutboxEvent
 from app.services import notes
 from app.services.context import AppContext
-from app.store.models import AuditEvent, ClinicalNote, OutboxEvent
 
 
 def test_signed_note_is_immutable_and_amended_by_a_new_record(
@@ -82,7 +82,7 @@ def test_failed_write_rolls_back_outbox_audit_and_events(ctx: AppContext, clinic
 
     def failing(uow) -> None:
         uow.emit(PatientDataUpdated(patient_id=clinic["mine"], record_type="x", record_id="y"))
-        from app.store.store import SYSTEM
+        from app.core.store.store import SYSTEM
 
         uow.audit(SYSTEM, "x")
         raise RuntimeError("boom")

@@ -8,9 +8,9 @@ from datetime import date
 import keyring
 import pytest
 
-from app.config import load_settings
-from app.domain import Principal, Role
-from app.errors import PermissionDeniedError
+from app.core.config import load_settings
+from app.core.domain import Principal, Role
+from app.core.errors import PermissionDeniedError
 from app.services import admin, alerts, notes, patients
 from app.services.context import AppContext
 from tests.conftest import make_user
@@ -104,7 +104,7 @@ def test_break_glass_grants_access_audits_and_alerts_supervisors(
     with pytest.raises(PermissionDeniedError):
         patients.get_patient(ctx, me, clinic["theirs"])
     seen = []
-    from app.events import AlertTriggered
+    from app.core.events import AlertTriggered
 
     ctx.bus.subscribe(AlertTriggered, seen.append)
     patients.break_glass(ctx, me, clinic["theirs"], "Patient arrived in crisis, on-call")
@@ -114,7 +114,7 @@ def test_break_glass_grants_access_audits_and_alerts_supervisors(
     assert any(a.rule == "break_glass" and a.patient_id == clinic["theirs"] for a in inbox)
     from sqlalchemy import select
 
-    from app.store.models import AuditEvent
+    from app.core.store.models import AuditEvent
 
     actions = ctx.store.read(
         lambda s: list(
@@ -125,7 +125,7 @@ def test_break_glass_grants_access_audits_and_alerts_supervisors(
 
 
 def test_break_glass_needs_a_reason(ctx: AppContext, clinic: dict) -> None:
-    from app.errors import ValidationError
+    from app.core.errors import ValidationError
 
     with pytest.raises(ValidationError):
         patients.break_glass(ctx, clinic["users"][Role.CLINICIAN], clinic["theirs"], "   ")

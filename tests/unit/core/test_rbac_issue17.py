@@ -15,17 +15,14 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from app.domain import Role
-from app.errors import (
+from app.core.domain import Role
+from app.core.errors import (
     ImmutableRecordError,
     NotFoundError,
     PermissionDeniedError,
     ValidationError,
 )
-from app.services import admin, alerts, fhir_exchange, nlp, notes, patients, phi_audit
-from app.services import sync_service as sync
-from app.services.context import AppContext
-from app.store.models import (
+from app.core.store.models import (
     Alert,
     AuditEvent,
     CareTeamAssignment,
@@ -34,6 +31,9 @@ from app.store.models import (
     SyncConflict,
     User,
 )
+from app.services import admin, alerts, fhir_exchange, nlp, notes, patients, phi_audit
+from app.services import sync_service as sync
+from app.services.context import AppContext
 from engines.llm.notes import parse_note_analysis
 from engines.llm.results import GenerationResult, GenParams, LoadParams, ModelProvenance
 

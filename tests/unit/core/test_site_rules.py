@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from app.config import load_settings
-from app.errors import ConfigError
+from app.core.config import load_settings
+from app.core.errors import ConfigError
 from app.services import site_rules
 from app.services.context import AppContext
 from app.services.instrument_catalog import rule_names

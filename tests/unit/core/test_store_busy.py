@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from app.config import ConfigError, load_settings
-from app.errors import StoreError
+from app.core.config import ConfigError, load_settings
+from app.core.errors import StoreError
+from app.core.store.engine import connect_raw
+from app.core.store.models import Meta
+from app.core.store.store import Store, UnitOfWork
 from app.services.context import AppContext
-from app.store.engine import connect_raw
-from app.store.models import Meta
-from app.store.store import Store, UnitOfWork
 
 
 @pytest.fixture

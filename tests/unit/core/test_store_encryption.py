@@ -12,11 +12,11 @@ import keyring.errors
 import pytest
 from keyring.backends import fail
 
-from app.errors import KeyringUnavailableError, StoreKeyError
-from app.security.rbac import Role
+from app.core.errors import KeyringUnavailableError, StoreKeyError
+from app.core.security.rbac import Role
+from app.core.store.store import Store
 from app.services import patients
 from app.services.context import AppContext
-from app.store.store import Store
 from tests.support.keyring_backends import MemoryKeyring
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from app.config import documented_settings, load_settings, read_policy
-from app.errors import ConfigError
+from app.core.config import documented_settings, load_settings, read_policy
+from app.core.errors import ConfigError
 from engines.scoring.alerts import load_rules
 from tests.conftest import REPO
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import keyring
 import pytest
 
-from app import config
-from app.config import SECURITY_SETTINGS, is_dev_build, load_settings
-from app.domain import Role
-from app.errors import AuthenticationError, KeyringUnavailableError
+from app.core import config
+from app.core.config import SECURITY_SETTINGS, is_dev_build, load_settings
+from app.core.domain import Role
+from app.core.errors import AuthenticationError, KeyringUnavailableError
 from app.services import admin, auth
 from app.services.context import AppContext, cli_actor
 from tests.conftest import PASSWORD
@@ -39,7 +39,7 @@ def test_env_cannot_turn_mfa_off_in_a_normal_build(
     tmp_path: Path, system_policy: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     env = _user_env(tmp_path, NOVAMIND_MFA_REQUIRED="0", NOVAMIND_LOCKOUT_THRESHOLD="100")
-    with caplog.at_level(logging.WARNING, logger="app.config"):
+    with caplog.at_level(logging.WARNING, logger="app.core.config"):
         s = load_settings(env)
     assert s.mfa_required and s.lockout_threshold == 3
     assert "mfa_required" in s.locked_by_policy
@@ -59,7 +59,7 @@ def test_env_cannot_set_a_security_setting_the_policy_leaves_out(
     tmp_path: Path, system_policy: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     env = _user_env(tmp_path, NOVAMIND_IDLE_LOCK_MINUTES="240", NOVAMIND_SYNC_BUCKET="b1")
-    with caplog.at_level(logging.WARNING, logger="app.config"):
+    with caplog.at_level(logging.WARNING, logger="app.core.config"):
         s = load_settings(env)
     assert s.idle_lock_minutes == 15  # the default, not the user's 240
     assert s.sync_bucket == "b1"  # an ordinary setting still comes from the environment
@@ -97,7 +97,7 @@ def test_development_build_may_override_and_logs_the_setting_name_only(
         "NOVAMIND_LOCKOUT_THRESHOLD": "50",
     }
     config._warned.clear()
-    with caplog.at_level(logging.WARNING, logger="app.config"):
+    with caplog.at_level(logging.WARNING, logger="app.core.config"):
         s = load_settings(env)
     assert s.policy_path == dev_policy and s.mfa_required
     assert s.lockout_threshold == 9  # even in development the policy file wins over the env

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from app.errors import ValidationError
-from app.events import NLPAnalysisCompleted
+from app.core.errors import ValidationError
+from app.core.events import NLPAnalysisCompleted
 from engines.llm.evidence import EvidenceIndex, verify_quote
 from engines.llm.notes import NOTE_SCHEMA_JSON, parse_note_analysis
 from engines.llm.results import GenerationResult, GenParams, LoadParams, ModelProvenance

@@ -7,7 +7,7 @@ import shutil
 import gguf
 import pytest
 
-from app.errors import ConfigError, ValidationError
+from app.core.errors import ConfigError, ValidationError
 from engines.llm.gguf_meta import read_gguf_info
 from engines.llm.hardware import Hardware, physical_cores
 from engines.llm.manager import DEMO_LABEL, ModelManager, load_manifest

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from app.errors import ValidationError
+from app.core.errors import ValidationError
 from engines.llm import imhi
 from engines.llm.evaluate import weighted_f1
 

@@ -10,7 +10,7 @@ import jsonschema
 import numpy as np
 import pytest
 
-from app.errors import NovamindError, ValidationError
+from app.core.errors import NovamindError, ValidationError
 from engines.llm.notes import NOTE_SCHEMA, NOTE_SCHEMA_JSON
 from engines.llm.results import GenerationResult, GenParams, LoadParams, TokenChunk
 from engines.llm.synthetic_gguf import TinyShape, write_tiny_llama

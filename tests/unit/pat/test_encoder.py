@@ -7,7 +7,7 @@ import h5py
 import numpy as np
 import pytest
 
-from app.errors import ValidationError
+from app.core.errors import ValidationError
 from engines.pat.encoder import SIZES, encode, random_weights, standardise
 from engines.pat.weights import (
     available,

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.errors import ValidationError
+from app.core.errors import ValidationError
 from engines.pat.importer import DEPRESJON, ColumnMapping, import_csv, parse_bytes
 
 DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "depresjon"

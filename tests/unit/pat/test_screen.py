@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from app.errors import ValidationError
-from app.events import AssessmentCompleted
+from app.core.errors import ValidationError
+from app.core.events import AssessmentCompleted
 from engines.pat import screen as scr
 from engines.pat.features import FEATURE_NAMES
 from engines.pat.importer import import_csv

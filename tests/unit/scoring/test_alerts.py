@@ -2,8 +2,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.errors import ConfigError, ValidationError
-from app.events import AlertTriggered
+from app.core.errors import ConfigError, ValidationError
+from app.core.events import AlertTriggered
 from engines.scoring.alert_lifecycle import acknowledge, dismiss, new_alert, resolve, transition
 from engines.scoring.alerts import (
     alert_triggered_event,

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from app.errors import ValidationError
+from app.core.errors import ValidationError
 from engines.scoring.definitions import (
     builtin_instruments,
     get_instrument,

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from fhir.resources.R4B.bundle import Bundle
 
-from app.errors import ValidationError
+from app.core.errors import ValidationError
 from engines.scoring.definitions import builtin_instruments, get_instrument
 from engines.scoring.engine import score
 from engines.scoring.fhir import AssessmentRecord, export_bundle, export_bundle_json, import_bundle

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.errors import ValidationError
+from app.core.errors import ValidationError
 from engines.scoring.conditions import EvalContext
 from engines.scoring.definitions import builtin_instruments
 from engines.scoring.engine import score, validate_response

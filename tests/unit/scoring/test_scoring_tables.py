@@ -1,7 +1,7 @@
 import pytest
 
-from app.errors import ValidationError
-from app.events import AssessmentCompleted
+from app.core.errors import ValidationError
+from app.core.events import AssessmentCompleted
 from engines.scoring.definitions import get_instrument
 from engines.scoring.engine import (
     assessment_completed_event,

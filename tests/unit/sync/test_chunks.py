@@ -8,8 +8,8 @@ import zlib
 import numpy as np
 import pytest
 
-from app.errors import ValidationError
-from app.store import blobs
+from app.core.errors import ValidationError
+from app.core.store import blobs
 from sync import merge
 from sync.envelope import BundleError
 

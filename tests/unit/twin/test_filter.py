@@ -7,8 +7,8 @@ from datetime import date, datetime, timedelta, timezone
 import numpy as np
 import pytest
 
-from app.errors import ValidationError
-from app.events import DigitalTwinUpdated
+from app.core.errors import ValidationError
+from app.core.events import DigitalTwinUpdated
 from engines.twin import (
     DIMENSIONS,
     Observation,

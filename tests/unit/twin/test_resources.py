@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.errors import ValidationError
+from app.core.errors import ValidationError
 from engines.twin import (
     ACTIVITY_LABEL,
     DIMENSIONS,

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 import numpy as np
 import pytest
 
-from app.errors import ValidationError
+from app.core.errors import ValidationError
 from engines.twin import Observation, estimate_twin, load_whatif_model, project
 
 START = date(2024, 1, 1)

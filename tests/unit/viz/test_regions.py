@@ -7,7 +7,7 @@ import copy
 import numpy as np
 import pytest
 
-from app.errors import ValidationError
+from app.core.errors import ValidationError
 from viz.regions import build_atlas
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.errors import ValidationError
+from app.core.errors import ValidationError
 from tests.unit.viz.conftest import VALUES_A, VALUES_B
 from viz import gl
 from viz.scene import COLOR_ARRAY, VALUE_ARRAY, CompareScene, TwinScene

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.errors import ConfigError, ValidationError
+from app.core.errors import ConfigError, ValidationError
 from engines.xgb.demo import bundled_registry
 from engines.xgb.features import assemble_matrix, specs_for
 from engines.xgb.predict import score_caseload

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.events import PredictionGenerated
+from app.core.events import PredictionGenerated
 from engines.xgb.bands import BANDS, SUICIDE_RISK_NOTICE, risk_band, risk_band_codes
 from engines.xgb.demo import bundled_registry
 from engines.xgb.features import assemble_matrix

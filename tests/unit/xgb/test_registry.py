@@ -8,7 +8,7 @@ import zlib
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from app.errors import ValidationError
+from app.core.errors import ValidationError
 from engines.xgb.demo import bundled_registry
 from engines.xgb.registry import ModelRegistry
 from engines.xgb.signing import TrustedKey, key_id_of, public_bytes, sign

@@ -5,7 +5,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from app.errors import ValidationError
+from app.core.errors import ValidationError
 from engines.xgb import calibration, metrics
 from engines.xgb.features import assemble_matrix
 from engines.xgb.synthetic import generate_cohort

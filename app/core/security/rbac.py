@@ -13,9 +13,9 @@ from datetime import datetime
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from app.domain import Action, Principal, Role
-from app.errors import PermissionDeniedError
-from app.store.models import BreakGlassGrant, CareTeamAssignment, utcnow
+from app.core.domain import Action, Principal, Role
+from app.core.errors import PermissionDeniedError
+from app.core.store.models import BreakGlassGrant, CareTeamAssignment, utcnow
 
 A = Action
 PERMISSIONS: dict[Role, frozenset[Action]] = {

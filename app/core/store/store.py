@@ -25,11 +25,11 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import DatabaseError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.errors import StoreError
-from app.events import Event, EventBus
-from app.security import audit, keys
-from app.store import migrate
-from app.store.engine import (
+from app.core.errors import StoreError
+from app.core.events import Event, EventBus
+from app.core.security import audit, keys
+from app.core.store import migrate
+from app.core.store.engine import (
     DEFAULT_BUSY_TIMEOUT_S,
     busy_error,
     connect_raw,
@@ -38,8 +38,8 @@ from app.store.engine import (
     make_engine,
     writer,
 )
-from app.store.executor import SerialExecutor
-from app.store.models import Meta, OutboxEvent
+from app.core.store.executor import SerialExecutor
+from app.core.store.models import Meta, OutboxEvent
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -20,7 +20,7 @@ import sqlcipher3
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.pool import QueuePool
 
-from app.errors import StoreError, StoreKeyError
+from app.core.errors import StoreError, StoreKeyError
 
 DEFAULT_BUSY_TIMEOUT_S = 30.0
 WRITE_OPTION = "novamind_write"  # execution option: this connection's transactions write

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.store.models import AuditEvent, Meta, new_id, utcnow
+from app.core.store.models import AuditEvent, Meta, new_id, utcnow
 
 GENESIS = "0" * 64
 HEAD_KEY = "audit_head"

@@ -2,7 +2,7 @@
 
 Every clinical record carries a UUID, created/updated timestamps (UTC), its author and a
 version (optimistic concurrency here, the sync unit later). Services never hand these ORM
-objects to the UI; they return the frozen records of app.domain.
+objects to the UI; they return the frozen records of app.core.domain.
 """
 
 from __future__ import annotations
@@ -250,7 +250,7 @@ class Alert(RecordMixin, Base):
 
 class AuditLinkColumns:
     """The content of one audit-chain link, shared by this device's chain and the copies of
-    other devices' chains (the hash covers these columns, see app.security.audit)."""
+    other devices' chains (the hash covers these columns, see app.core.security.audit)."""
 
     actor_id: Mapped[str] = mapped_column(String(64))
     actor_role: Mapped[str] = mapped_column(String(16))

@@ -11,7 +11,7 @@ from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy import Connection
 
-from app.errors import StoreError
+from app.core.errors import StoreError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from keyring.backends import fail
 
-from app.errors import KeyringUnavailableError, StoreError
+from app.core.errors import KeyringUnavailableError, StoreError
 
 log = logging.getLogger(__name__)
 KEY_BYTES = 32
@@ -58,7 +58,7 @@ def _backend_ok() -> keyring.backend.KeyringBackend:
         )
     from keyring.backends.chainer import ChainerBackend
 
-    from app.config import load_settings
+    from app.core.config import load_settings
 
     allowed = set(load_settings().keyring_backends_allowed)
     links = list(backend.backends) if isinstance(backend, ChainerBackend) else [backend]

@@ -22,7 +22,7 @@ from typing import Any
 
 import platformdirs
 
-from app.errors import ConfigError
+from app.core.errors import ConfigError
 
 log = logging.getLogger(__name__)
 APP_NAME = "Novamind"

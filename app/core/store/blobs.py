@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from app.errors import ValidationError
+from app.core.errors import ValidationError
 
 CODEC = "zlib-f32le"
 DEFAULT_CHUNK = 1440  # one day of minutes

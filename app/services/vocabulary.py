@@ -1,0 +1,61 @@
+"""One vocabulary for what the screens call things: targets, treatment options, twin dimensions and
+observation sources. Every label shown for one of these ids comes from here, so a panel, the report
+and the twin view never disagree about a name."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from engines.xgb.targets import OPTION_LABELS, TARGETS
+
+__all__ = [
+    "DIMENSION_LABELS",
+    "OPTION_LABELS",
+    "SOURCE_LABELS",
+    "TARGET_LABELS",
+    "prediction_title",
+]
+
+#: Outcome targets (relapse, hospitalisation) by id, as the model cards title them.
+TARGET_LABELS: Mapping[str, str] = {
+    name: spec.title for name, spec in TARGETS.items() if not name.startswith("response_")
+}
+
+DIMENSION_LABELS: Mapping[str, str] = {
+    "depression": "Depression",
+    "anxiety": "Anxiety",
+    "sleep_disruption": "Sleep disruption",
+    "activity_energy": "Activity / energy",
+    "circadian_stability": "Circadian stability",
+    "risk_signal": "Risk signal",
+}
+SOURCE_LABELS: Mapping[str, str] = {
+    "phq9.total": "PHQ-9 total score",
+    "phq9.item3": "PHQ-9 item 3 (sleep)",
+    "phq9.item9": "PHQ-9 item 9 (thoughts of death or self-harm)",
+    "gad7.total": "GAD-7 total score",
+    "madrs.total": "MADRS total score",
+    "hamd17.total": "HAM-D 17 total score",
+    "cssrs.ideation_severity": "C-SSRS ideation severity",
+    "pat.tst_min": "Actigraphy: total sleep time",
+    "pat.sleep_efficiency": "Actigraphy: sleep efficiency",
+    "pat.waso_min": "Actigraphy: wake after sleep onset",
+    "pat.m10": "Actigraphy: most active 10 hours (M10)",
+    "pat.mean_activity": "Actigraphy: mean activity",
+    "pat.is": "Actigraphy: interdaily stability",
+    "pat.iv": "Actigraphy: intradaily variability",
+    "pat.ra": "Actigraphy: relative amplitude",
+    "pat.depression_probability": "Actigraphy model: depression probability",
+    "nlp.depression": "Note analysis: depression finding",
+    "nlp.anxiety": "Note analysis: anxiety finding",
+    "nlp.sleep_disruption": "Note analysis: sleep finding",
+    "nlp.activity_energy": "Note analysis: activity/energy finding",
+    "nlp.risk_signal": "Note analysis: risk language flag",
+}
+
+
+def prediction_title(target: str, option: str | None = None) -> str:
+    """The heading of one prediction: the response to an option, or the outcome target."""
+    if option:
+        return f"Response to {OPTION_LABELS.get(option, option)}"
+    return TARGET_LABELS.get(target, target)
