@@ -43,7 +43,7 @@ def main() -> None:
     from PySide6.QtGui import QGuiApplication
     from PySide6.QtWidgets import QApplication
 
-    from app.config import load_settings
+    from app.core.config import load_settings
     from app.demo import DEMO_PASSWORD, create_demo_clinic
     from app.services.context import AppContext
     from tests.support.keyring_backends import MemoryKeyring

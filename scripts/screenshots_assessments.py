@@ -49,7 +49,7 @@ def main() -> None:
     import keyring
     from PySide6.QtWidgets import QApplication
 
-    from app.config import load_settings
+    from app.core.config import load_settings
     from app.demo import DEMO_PASSWORD, create_demo_clinic
     from app.services import assessments, auth, patients
     from app.services.context import AppContext

@@ -19,7 +19,7 @@ def main(out: Path) -> None:
     from PySide6.QtCore import QEventLoop, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from app.config import load_settings
+    from app.core.config import load_settings
     from app.demo import DEMO_PASSWORD, create_demo_clinic
     from app.services import auth, notes, patients
     from app.services.context import AppContext

@@ -41,7 +41,7 @@ def main() -> None:
     from PySide6.QtGui import QColor, QGuiApplication, QPalette
     from PySide6.QtWidgets import QApplication
 
-    from app.config import load_settings
+    from app.core.config import load_settings
     from app.demo import DEMO_PASSWORD, create_demo_clinic
     from app.services import auth, patients
     from app.services.context import AppContext

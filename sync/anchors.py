@@ -19,9 +19,9 @@ from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
-from app.security import audit
-from app.store.models import AuditEvent
-from app.store.store import Store
+from app.core.security import audit
+from app.core.store.models import AuditEvent
+from app.core.store.store import Store
 from sync import state
 from sync.identity import DeviceKeys, TrustError, sign_doc, verify_doc
 from sync.membership import Identity

@@ -16,8 +16,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.security.audit import GENESIS
-from app.store.models import AuditEvent, RemoteAuditEvent
+from app.core.security.audit import GENESIS
+from app.core.store.models import AuditEvent, RemoteAuditEvent
 from sync import state
 from sync.envelope import BundleError
 

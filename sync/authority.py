@@ -25,8 +25,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.domain import note_content_hash
-from app.store.models import User
+from app.core.domain import note_content_hash
+from app.core.store.models import User
 from sync import records
 from sync.envelope import BundleError
 

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from app.store.models import OutboxEvent, SyncConflict, SyncRecordState
+from app.core.store.models import OutboxEvent, SyncConflict, SyncRecordState
 from sync import collisions, records, state
 from sync.hlc import ZERO, HybridClock
 

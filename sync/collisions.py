@@ -24,8 +24,8 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from app.store.models import SyncConflict, SyncRecordState
-from app.store.store import SYSTEM, UnitOfWork
+from app.core.store.models import SyncConflict, SyncRecordState
+from app.core.store.store import SYSTEM, UnitOfWork
 from sync import records, state
 from sync.hlc import ZERO, HybridClock
 

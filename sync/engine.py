@@ -26,9 +26,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.errors import ConfigError
-from app.events import PatientDataUpdated
-from app.store.models import (
+from app.core.errors import ConfigError
+from app.core.events import PatientDataUpdated
+from app.core.store.models import (
     ActigraphyChunk,
     OutboxEvent,
     SyncConflict,
@@ -38,7 +38,7 @@ from app.store.models import (
     SyncRecordState,
     utcnow,
 )
-from app.store.store import SYSTEM, Store, UnitOfWork
+from app.core.store.store import SYSTEM, Store, UnitOfWork
 from sync import (
     audit_share,
     authority,

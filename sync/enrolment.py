@@ -21,8 +21,8 @@ from pathlib import Path
 import keyring
 import keyring.errors
 
-from app.errors import KeyringUnavailableError, ValidationError
-from app.security import keys
+from app.core.errors import KeyringUnavailableError, ValidationError
+from app.core.security import keys
 from sync import sealed_file
 from sync.identity import (
     DeviceKeys,

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from app.store.store import Store, UnitOfWork
+from app.core.store.store import Store, UnitOfWork
 from sync import state
 from sync.transport import Transport, devices_prefix, feed_prefix, parse_feed_key
 

@@ -29,8 +29,8 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from app.errors import KeyringUnavailableError
-from app.security import keys
+from app.core.errors import KeyringUnavailableError
+from app.core.security import keys
 
 ROLES = ("clinical", "admin")
 KEYSTORE_FORMAT = "novamind-it-keystore"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from app.errors import ValidationError
+from app.core.errors import ValidationError
 from sync import sealed_file
 from sync.identity import fingerprint, raw_private, raw_public
 from sync.sealed_file import SealedFileError

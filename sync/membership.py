@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.errors import ConfigError, ValidationError
-from app.store.models import SyncCursor, SyncOutgoing, SyncRecordState
-from app.store.store import Store, UnitOfWork
+from app.core.errors import ConfigError, ValidationError
+from app.core.store.models import SyncCursor, SyncOutgoing, SyncRecordState
+from app.core.store.store import Store, UnitOfWork
 from sync import state
 from sync.envelope import GENESIS
 from sync.identity import TrustError, fingerprint

@@ -22,9 +22,9 @@ from typing import Any
 from sqlalchemy import insert, update
 from sqlalchemy.orm import Session
 
-from app.errors import ValidationError
-from app.store import blobs
-from app.store.models import ActigraphyChunk, SyncConflict, SyncRecordState
+from app.core.errors import ValidationError
+from app.core.store import blobs
+from app.core.store.models import ActigraphyChunk, SyncConflict, SyncRecordState
 from sync import collisions, records
 from sync.envelope import BundleError
 from sync.hlc import Clock, HybridClock

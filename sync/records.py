@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Boolean, Date, Float, Integer, LargeBinary, Table, select
 from sqlalchemy.orm import Session
 
-from app.store import models as m
+from app.core.store import models as m
 
 SYNCED_MODELS: tuple[type[m.Base], ...] = (
     m.User,

@@ -27,7 +27,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from app.errors import ValidationError
+from app.core.errors import ValidationError
 from sync.identity import MIN_PASSPHRASE, TrustError, b64, unb64
 
 KDF = "scrypt-n32768-r8-p1"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from app.store.models import Meta
+from app.core.store.models import Meta
 
 DEVICE_ID = "sync.device_id"
 CLINIC_ID = "sync.clinic_id"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.errors import NovamindError  # noqa: E402
+from app.core.errors import NovamindError  # noqa: E402
 from engines.llm.demo_model import default_cache_dir, install_demo_model  # noqa: E402
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.errors import ValidationError
+from app.core.errors import ValidationError
 
 BRAIN_FILE = "fslr32k_mmp1.npz"
 _REQUIRED = ("vertices", "faces", "normals", "parcel", "parcel_names", "sulc", "n_left", "source")

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from vtkmodules.vtkCommonCore import vtkLookupTable
 
-from app.errors import ValidationError
+from app.core.errors import ValidationError
 
 _HEX = {
     "sequential": "ffffcc ffeda0 fed976 feb24c fd8d3c fc4e2a e31a1c bd0026 800026",

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from app.errors import ValidationError
+from app.core.errors import ValidationError
 from viz.brain import BrainMesh
 
 CORTICAL_KINDS = frozenset({"cortical", "cortex", "surface"})

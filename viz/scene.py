@@ -33,7 +33,7 @@ from vtkmodules.vtkRenderingCore import (
     vtkWindowToImageFilter,
 )
 
-from app.errors import ValidationError
+from app.core.errors import ValidationError
 from viz import gl
 from viz.brain import BrainMesh, load_brain
 from viz.colormaps import (
