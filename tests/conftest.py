@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import sys
+from collections.abc import Iterator, Mapping
 from datetime import date
 from pathlib import Path
 
@@ -21,6 +22,51 @@ REPO = Path(__file__).resolve().parents[1]
 # whose environment allows the test keyrings by name; children inherit it through cli_env.
 allow_test_backends()
 PASSWORD = "correct horse battery"
+
+NO_DISPLAY = "no display: run under xvfb-run (README test command)"
+# Fixtures that create a QApplication: without a display Qt aborts the whole process.
+QT_FIXTURES = {"qapp", "qtbot", "qtmodeltester", "qtlog"}
+
+
+def display_available(environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether Qt can open its platform plugin here (an X/Wayland display, or an explicit
+    headless plugin such as QT_QPA_PLATFORM=offscreen; macOS and Windows always can)."""
+    if not sys.platform.startswith("linux"):
+        return True
+    platform = environ.get("QT_QPA_PLATFORM", "").split(":")[0]
+    if platform and platform not in ("xcb", "wayland", "wayland-egl"):
+        return True
+    return bool(environ.get("DISPLAY") or environ.get("WAYLAND_DISPLAY"))
+
+
+def ui_required(environ: Mapping[str, str] = os.environ) -> bool:
+    """CI (CI=true) and the README test command (NOVAMIND_REQUIRE_UI=1) must run every UI test."""
+    return environ.get("NOVAMIND_REQUIRE_UI") == "1" or environ.get("CI", "").lower() == "true"
+
+
+def needs_display(item: pytest.Item) -> bool:
+    """A test under tests/ui, or any test that asks pytest-qt for a QApplication."""
+    in_ui = (REPO / "tests" / "ui") in item.path.parents
+    return in_ui or bool(QT_FIXTURES & set(getattr(item, "fixturenames", ())))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without a display, skip the Qt tests with one reason instead of letting Qt abort the
+    run; where UI tests are required (CI), a missing display is an error."""
+    if display_available():
+        return
+    ui_items = [item for item in items if needs_display(item)]
+    if not ui_items:
+        return
+    if ui_required():
+        raise pytest.UsageError(
+            f"{len(ui_items)} UI tests need a display but there is none (CI / "
+            "NOVAMIND_REQUIRE_UI=1 must not skip them): run under xvfb-run as scripts/setup.sh "
+            "test does"
+        )
+    skip = pytest.mark.skip(reason=NO_DISPLAY)
+    for item in ui_items:
+        item.add_marker(skip)
 
 
 @pytest.fixture(autouse=True)
