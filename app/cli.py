@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from app import __version__, cli_admin, cli_it
 from app.core.config import load_settings
@@ -26,11 +27,15 @@ from app.core.errors import (
 )
 from app.core.logging_setup import configure_logging, safe_traceback
 
+if TYPE_CHECKING:
+    from app.services.context import AppContext
+
 log = logging.getLogger(__name__)
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_STORE = 0, 1, 2, 3
 
 
-def _open():  # noqa: ANN202 — returns AppContext; imported lazily to keep `--help` fast
+def _open() -> AppContext:
+    """The store for one command; imported lazily to keep `--help` fast."""
     from app.services.context import AppContext
 
     return AppContext.open(load_settings())
@@ -131,12 +136,12 @@ def cmd_sync(args: argparse.Namespace) -> int:
     try:
         if action == "enrol":
             passphrase = sys.stdin.readline().rstrip("\n")
-            r = sync_service.enrol_workstation(ctx, cli_actor(), Path(args.file), passphrase)
-            print(f"clinic IT key fingerprint: {r.it_fingerprint} (compare with IT's)")
+            e = sync_service.enrol_workstation(ctx, cli_actor(), Path(args.file), passphrase)
+            print(f"clinic IT key fingerprint: {e.it_fingerprint} (compare with IT's)")
             print(
-                f"this workstation is device {r.device_id}, key fingerprint {r.device_fingerprint}"
+                f"this workstation is device {e.device_id}, key fingerprint {e.device_fingerprint}"
             )
-            print(f"hand {r.request_path} to IT ('novamind it enrol-device'); sync starts then")
+            print(f"hand {e.request_path} to IT ('novamind it enrol-device'); sync starts then")
         elif action == "status":
             st = sync_service.sync_status(ctx)
             print(
@@ -222,9 +227,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_sync)
     cli_it.add_parser(sub)
     return parser
-
-
-COMMANDS = {"doctor", "demo", "admin", "bench", "sync", "train", "it"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

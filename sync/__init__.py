@@ -3,5 +3,5 @@
 Modules, one job each: hlc (clocks), envelope (bundle crypto and format), records (which tables
 and columns travel), capture (local changes -> merge state), merge (remote changes -> store),
 transport (S3 with create-only writes and backoff), enrolment (the clinic key), engine (push,
-pull, snapshots), backend_events (EventBridge).
+pull, snapshots), platform_events (the PHI-free summary for the clinic's EventBridge bus).
 """
