@@ -1,7 +1,8 @@
 """Opening the SQLCipher file: key, pragmas, and the key check.
 
 The raw 256-bit key is handed to SQLCipher as a blob literal (no KDF), so the file is
-unreadable without it. Every pooled connection is keyed the same way.
+unreadable without it. Every pooled connection is keyed the same way, and each reading thread
+checks out its own (QueuePool), so reads run concurrently.
 
 Several processes write the same file (the desktop, its scheduled sync, a CLI sync from cron,
 a backup). Every connection therefore waits up to the policy's busy timeout for a lock, and a
@@ -108,8 +109,13 @@ def make_engine(
         def creator() -> Any:
             return connect_raw(path, key, busy_timeout_s=busy_timeout_s)
 
-    # "sqlite://" alone would make SQLAlchemy pick SingletonThreadPool (meant for :memory:),
-    # which closes other threads' connections once more threads than pool_size use it.
+    # One keyed connection per checkout, safe to read from many threads at once (the UI's task
+    # pool, sync, the writer): QueuePool hands each thread its own connection, opened and keyed
+    # by `creator`, and takes it back after the session (check_same_thread=False lets it move
+    # to the next thread; never two at once). "sqlite://" alone would make SQLAlchemy pick
+    # SingletonThreadPool (meant for :memory:), which closes other threads' connections once
+    # more threads than pool_size use it: the "closed database" race the UI once dodged by
+    # running every service call on one thread (tests/integration/core/test_store_concurrency).
     engine = create_engine(
         "sqlite://",
         creator=creator,

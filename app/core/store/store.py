@@ -1,6 +1,7 @@
 """The encrypted store: keyed engine, migrations, serial writes, outbox and audit in one place.
 
-Reads run on the caller's thread in a short read-only session. Writes run on the single
+Reads run on the caller's thread in a short read-only session, on that thread's own keyed
+connection from the engine's pool, so many threads read at once. Writes run on the single
 writer thread inside one transaction that also holds the change's outbox rows and audit
 links; events are published only after that transaction commits. Other processes (a CLI sync,
 a backup) write the same file: a write transaction takes the file's write lock up front
