@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from vtkmodules.vtkRenderingCore import vtkRenderWindow
 
 SOFTWARE_RENDERERS = (
     "llvmpipe",
@@ -40,9 +44,9 @@ def prepare_headless() -> str | None:
     return "vtkEGLRenderWindow"
 
 
-def renderer_string(render_window: object) -> str:
+def renderer_string(render_window: vtkRenderWindow) -> str:
     """The ``GL_RENDERER`` string of an initialised VTK render window ('' if unknown)."""
-    report = render_window.ReportCapabilities() or ""  # type: ignore[attr-defined]
+    report = render_window.ReportCapabilities() or ""
     for line in report.splitlines():
         if "renderer string" in line.lower():
             return line.split(":", 1)[1].strip()

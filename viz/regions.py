@@ -93,12 +93,13 @@ def _point(value: object, source: str, where: str) -> tuple[float, float, float]
     if not isinstance(value, Sequence) or isinstance(value, str) or len(value) != 3:
         raise _fail(source, f"{where}: MNI coordinate must be [x, y, z], got {value!r}")
     try:
-        xyz = tuple(float(c) for c in value)
+        x, y, z = (float(c) for c in value)
     except (TypeError, ValueError) as exc:
         raise _fail(source, f"{where}: MNI coordinate is not numeric: {value!r}") from exc
+    xyz = (x, y, z)
     if not all(math.isfinite(c) and abs(c) <= MNI_LIMIT_MM for c in xyz):
         raise _fail(source, f"{where}: MNI coordinate {value!r} is outside ±{MNI_LIMIT_MM:g} mm")
-    return xyz  # type: ignore[return-value]
+    return xyz
 
 
 def _points(value: object, source: str, where: str) -> np.ndarray:
@@ -188,7 +189,8 @@ def _cortical_anchors(brain: BrainMesh, verts: np.ndarray) -> tuple[Anchor, ...]
             pts = brain.vertices[v].astype(np.float64)
             centroid = pts.mean(axis=0)
             nearest = pts[np.argmin(((pts - centroid) ** 2).sum(axis=1))]
-            anchors.append(Anchor(hemi, tuple(float(c) for c in nearest)))
+            x, y, z = (float(c) for c in nearest)
+            anchors.append(Anchor(hemi, (x, y, z)))
     return tuple(anchors)
 
 

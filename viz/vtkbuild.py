@@ -58,7 +58,9 @@ def append(parts: Sequence[vtkPolyData]) -> vtkPolyData:
     return append.GetOutput()
 
 
-def spheres(centers: Sequence[Sequence[float]], radius: float, resolution: int) -> vtkPolyData:
+def spheres(
+    centers: Sequence[Sequence[float]] | np.ndarray, radius: float, resolution: int
+) -> vtkPolyData:
     """Merged sphere glyphs with point normals (theta ``resolution``, phi 0.7 of it)."""
     parts = []
     for c in centers:

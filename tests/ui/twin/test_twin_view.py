@@ -303,7 +303,7 @@ def test_embedded_host_renders_scrubs_and_picks(qtbot, monkeypatch, kind: str) -
         qtbot.mouseClick(
             host.interactor, Qt.MouseButton.LeftButton, pos=QPoint(round(x / dpr), round(y / dpr))
         )
-    assert scene.pick(*sig.args) == "amygdala"
+    assert scene.pick(*sig.args).region_id == "amygdala"
     assert host.grab_frame().std() > 5
     host.close_scene()
     host.close()

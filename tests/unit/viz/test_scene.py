@@ -12,7 +12,7 @@ import pytest
 from app.core.errors import ValidationError
 from tests.unit.viz.conftest import VALUES_A, VALUES_B
 from viz import gl
-from viz.scene import COLOR_ARRAY, VALUE_ARRAY, CompareScene, TwinScene
+from viz.scene import COLOR_ARRAY, VALUE_ARRAY, CompareScene, Pick, TwinScene
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +111,7 @@ def test_pick_at_a_regions_screen_position_returns_it(
     scene.render()
     x, y = scene.project(visible_point(scene, atlas, brain, region, hemi, view_dir))
     assert 0 <= x < 400 and 0 <= y < 400
-    assert scene.pick(x, y) == region
+    assert scene.pick(x, y) == Pick(region)
 
 
 def test_pick_nucleus_through_glass_cortex_and_background(scene, atlas):
@@ -119,8 +119,8 @@ def test_pick_nucleus_through_glass_cortex_and_background(scene, atlas):
     scene.render()
     for rid in ("amygdala", "thalamus", "VTA"):
         x, y = scene.project(atlas.nucleus_points[rid][0])
-        assert scene.pick(x, y) == rid
-    assert scene.pick(2, 2) is None  # background corner
+        assert scene.pick(x, y) == Pick(rid)
+    assert scene.pick(2, 2) == Pick(None)  # background corner
     scene.set_camera("oblique")
 
 
@@ -166,9 +166,9 @@ def test_compare_two_dates_with_linked_cameras(atlas, brain):
         c.set_camera("bottom")
         c.render()
         x, y = c.project(atlas.nucleus_points["amygdala"][0], layer=1)
-        assert c.pick(x, y) == (1, "amygdala")
+        assert c.pick(x, y) == Pick("amygdala", side=1)
         x, y = c.project(atlas.nucleus_points["amygdala"][0], layer=0)
-        assert c.pick(x, y) == (0, "amygdala")
+        assert c.pick(x, y) == Pick("amygdala", side=0)
     finally:
         c.close()
 
