@@ -122,7 +122,7 @@ def main() -> None:
         w.close()
         w.deleteLater()
     _settle(app)
-    for w in (adm.run_task, chart.run_task, inbox.run_task):
+    for w in (adm.tasks, chart.tasks, inbox.tasks):
         w.wait()
     ctx.close()
     print(f"screenshots in {out}")

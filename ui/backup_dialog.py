@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import QObject, QTimer
 from PySide6.QtWidgets import (
@@ -26,8 +25,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.domain import Principal
 from app.services import backup
-from app.services.context import actor_of
+from app.services.context import AppContext, actor_of
+from ui.tasks import TaskManager
 
 log = logging.getLogger(__name__)
 CHECK_MS = 60 * 60 * 1000  # look once an hour whether the policy's interval has passed
@@ -36,15 +37,15 @@ CHECK_MS = 60 * 60 * 1000  # look once an hour whether the policy's interval has
 class BackupScheduler(QObject):
     """Takes a backup when the newest is older than the policy's interval."""
 
-    def __init__(self, ctx: Any, tasks: Any, parent: QObject | None = None) -> None:  # noqa: ANN401
+    def __init__(self, ctx: AppContext, tasks: TaskManager, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.ctx, self.tasks = ctx, tasks
-        self.principal: Any = None
+        self.principal: Principal | None = None
         self.timer = QTimer(self)
         self.timer.setInterval(CHECK_MS)
         self.timer.timeout.connect(self.check)
 
-    def start(self, principal: Any) -> None:  # noqa: ANN401
+    def start(self, principal: Principal) -> None:
         self.principal = principal
         self.timer.start()
         QTimer.singleShot(30_000, self.check)  # not during sign-in itself
@@ -70,9 +71,9 @@ class BackupDialog(QDialog):
 
     def __init__(
         self,
-        ctx: Any,
-        principal: Any,
-        tasks: Any,  # noqa: ANN401
+        ctx: AppContext,
+        principal: Principal,
+        tasks: TaskManager,
         restart: Callable[[], None],
         parent: QWidget | None = None,
     ) -> None:

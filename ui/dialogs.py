@@ -1,9 +1,10 @@
-"""Dialogs: break-glass reason, About (versions and model provenance)."""
+"""Dialogs: break-glass reason, About (versions and model provenance), and a modeless frame."""
 
 from __future__ import annotations
 
 import json
 import platform
+from collections.abc import Callable
 from importlib import metadata, resources
 from pathlib import Path
 
@@ -22,6 +23,30 @@ from app.core.config import Settings
 from ui.widgets import label
 
 MIN_REASON = 10
+
+
+def framed(parent: QWidget, title: str, widget: QWidget, size: tuple[int, int]) -> QDialog:
+    """A titled dialog holding one feature widget (caseload, alert inbox)."""
+    dialog = QDialog(parent)
+    dialog.setWindowTitle(title)
+    dialog.setAccessibleName(title)
+    QVBoxLayout(dialog).addWidget(widget)
+    dialog.resize(*size)
+    return dialog
+
+
+def show_modeless(dialog: QDialog, then: Callable[[], object] | None = None) -> QDialog:
+    """Show `dialog` beside the work; once it closes, run `then` and delete it."""
+
+    def finished(_result: int) -> None:
+        if then is not None:
+            then()
+        dialog.deleteLater()
+
+    dialog.finished.connect(finished)
+    dialog.setModal(False)
+    dialog.show()
+    return dialog
 
 
 class BreakGlassDialog(QDialog):

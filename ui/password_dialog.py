@@ -6,8 +6,6 @@ The policy (length, differs from the old one) and the lockout live in the core
 
 from __future__ import annotations
 
-from typing import Any
-
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -20,8 +18,8 @@ from PySide6.QtWidgets import (
 from app.core.domain import Principal
 from app.core.security.passwords import MIN_PASSWORD_LENGTH
 from app.services import auth
-from ui.runner import RunTask
-from ui.tasks import user_message
+from app.services.context import AppContext
+from ui.tasks import TaskManager, user_message
 from ui.widgets import label
 
 
@@ -38,10 +36,15 @@ class PasswordDialog(QDialog):
     """Current password, new password twice; accepted once the core changed it."""
 
     def __init__(
-        self, ctx: Any, principal: Principal, run_task: RunTask, parent: QWidget | None = None
+        self,
+        ctx: AppContext,
+        principal: Principal,
+        tasks: TaskManager | None = None,
+        parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
-        self._ctx, self._principal, self._run = ctx, principal, run_task
+        self._ctx, self._principal = ctx, principal
+        self._tasks = tasks or TaskManager(None, parent=self)
         self.setWindowTitle("Change password")
         self.setAccessibleName("Change password")
         lay = QVBoxLayout(self)
@@ -81,7 +84,7 @@ class PasswordDialog(QDialog):
             return
         self.ok_button.setEnabled(False)
         self.show_message("")
-        self._run(
+        self._tasks.call(
             auth.change_password,
             self._ctx,
             self._principal,

@@ -9,7 +9,6 @@ value is audited by the service and then syncs to every workstation.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import (
@@ -24,7 +23,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.domain import Principal
 from app.services import sync_service
+from app.services.context import AppContext
+from ui.tasks import TaskManager
 
 log = logging.getLogger(__name__)
 AUTO_SYNC_MS = 5 * 60 * 1000
@@ -53,7 +55,7 @@ class SyncController(QObject):
 
     status_changed = Signal(str)
 
-    def __init__(self, ctx: Any, tasks: Any, parent: QObject | None = None) -> None:  # noqa: ANN401
+    def __init__(self, ctx: AppContext, tasks: TaskManager, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.ctx, self.tasks = ctx, tasks
         self.running = False
@@ -86,7 +88,7 @@ class SyncController(QObject):
         self.running = True
         self.status_changed.emit("Sync: running…")
 
-        def done(_report: Any) -> None:  # noqa: ANN401
+        def done(_report: object) -> None:
             self.running = False
             self.refresh()
 
@@ -103,9 +105,16 @@ class SyncController(QObject):
 class ConflictDialog(QDialog):
     """Both values of each conflicting field; the user keeps one (audited by the service)."""
 
-    def __init__(self, ctx: Any, principal: Any, tasks: Any, parent: QWidget | None = None) -> None:  # noqa: ANN401
+    def __init__(
+        self,
+        ctx: AppContext,
+        principal: Principal,
+        tasks: TaskManager | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
-        self.ctx, self.principal, self.tasks = ctx, principal, tasks
+        self.ctx, self.principal = ctx, principal
+        self.tasks = tasks or TaskManager(None, parent=self)
         self.setWindowTitle("Sync conflicts")
         self.setAccessibleName("Sync conflicts")
         lay = QVBoxLayout(self)

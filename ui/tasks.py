@@ -1,7 +1,7 @@
-"""Background work, Anki/napari style.
+"""The UI's one background-work API, Anki/napari style.
 
 Store writes go to the core's single serial writer (``ctx.store.submit_write``); everything else
-(service calls, which read on their own thread and write through the writer) runs on a
+(service calls, which read concurrently on pool threads and write through the writer) runs on a
 QThreadPool. Results come back to the GUI thread by queued signals. A task gets a cooperative
 cancel token and a progress callback; errors reach the user as readable messages
 (``NovamindError.user_message()``) and the log as the error class and frame locations only
@@ -16,13 +16,15 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
 from app.core.errors import NovamindError
 from app.core.logging_setup import safe_traceback
-from ui.runner import Box
+
+if TYPE_CHECKING:
+    from app.services.context import AppContext
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,17 @@ def user_message(exc: BaseException) -> str:
     if isinstance(exc, NovamindError):
         return exc.user_message()
     return "Something went wrong. The details are in the log file."
+
+
+class Box:
+    """Carries a value across threads. Queued ``object`` signal arguments that are bare
+    singletons (True, False, None) have shown refcount errors at exit in PySide6; a fresh
+    wrapper object avoids handing them to the queued-connection copy."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: object) -> None:
+        self.value = value
 
 
 @dataclass
@@ -119,15 +132,19 @@ class TaskManager(QObject):
     finished = Signal(int)
     error = Signal(str)
 
-    def __init__(self, ctx: Any, parent: QObject | None = None, max_threads: int = 4) -> None:
+    def __init__(
+        self, ctx: AppContext | None = None, parent: QObject | None = None, max_threads: int = 4
+    ) -> None:
+        """``ctx`` is needed only by ``write``; a widget outside the shell passes None.
+
+        Service calls share the pool and read concurrently: every pool thread checks its own
+        keyed SQLCipher connection out of the store's QueuePool (see app.core.store.engine),
+        and every write still queues on the store's single writer thread.
+        """
         super().__init__(parent)
         self._ctx = ctx
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(max_threads)
-        # Service calls run one at a time on their own thread: concurrent store reads from
-        # several threads hit a race in the core's SQLCipher pool ("closed database").
-        self._db_pool = QThreadPool(self)
-        self._db_pool.setMaxThreadCount(1)
         self._ids = itertools.count(1)
         self._tasks: dict[int, Task] = {}
         self._signals = _Signals(self)
@@ -144,19 +161,14 @@ class TaskManager(QObject):
         on_done: Callable[[Any], None] | None = None,
         on_error: Callable[[BaseException], None] | None = None,
         cancellable: bool = True,
-        uses_store: bool = False,
     ) -> Task:
-        """Run ``fn(token, progress)`` on the pool; ``on_done(result)`` runs on the GUI thread.
-
-        ``uses_store=True`` queues it on the single service thread (anything calling services).
-        """
+        """Run ``fn(token, progress)`` on the pool; ``on_done(result)`` runs on the GUI thread."""
         task = Task(
             next(self._ids), label, cancellable=cancellable, on_done=on_done, on_error=on_error
         )
         self._tasks[task.id] = task
         self.started.emit(task.id, label, int(cancellable))
-        pool = self._db_pool if uses_store else self._pool
-        pool.start(_Runnable(task, fn, self._signals))
+        self._pool.start(_Runnable(task, fn, self._signals))
         return task
 
     def call(
@@ -175,7 +187,6 @@ class TaskManager(QObject):
             on_done=on_done,
             on_error=on_error,
             cancellable=False,
-            uses_store=True,
         )
 
     def write(
@@ -187,6 +198,8 @@ class TaskManager(QObject):
         on_error: Callable[[BaseException], None] | None = None,
     ) -> Task:
         """Queue a unit-of-work function on the store's serial writer thread."""
+        if self._ctx is None:
+            raise RuntimeError("TaskManager.write needs the AppContext it was made with")
         task = Task(next(self._ids), label, cancellable=False, on_done=on_done, on_error=on_error)
         self._tasks[task.id] = task
         self.started.emit(task.id, label, 0)
@@ -216,9 +229,14 @@ class TaskManager(QObject):
     def active(self) -> list[Task]:
         return list(self._tasks.values())
 
+    @property
+    def busy(self) -> bool:
+        """True while a task is queued, running or not yet delivered (tests wait on this)."""
+        return bool(self._tasks)
+
     def wait(self, msecs: int = 5000) -> bool:
         """Wait for pool work to end (used at shutdown and by tests)."""
-        return self._pool.waitForDone(msecs) and self._db_pool.waitForDone(msecs)
+        return self._pool.waitForDone(msecs)
 
     # -- delivery on the GUI thread ----------------------------------------------------------
     @Slot(int, object)

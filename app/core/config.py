@@ -64,6 +64,7 @@ class Settings:
     idle_lock_minutes: int = 15
     mfa_required: bool = False
     lockout_threshold: int = 5
+    unlock_max_attempts: int = 5  # wrong passwords on the lock screen before it signs out
     sync_endpoint: str = ""
     sync_bucket: str = ""
     sync_region: str = "us-east-1"
@@ -110,10 +111,11 @@ class Settings:
 
 
 # Keys a user may set, keys IT may set, and their types (for validation).
-_TYPES: dict[str, type] = {
+_TYPES: dict[str, type[Any]] = {
     "idle_lock_minutes": int,
     "mfa_required": bool,
     "lockout_threshold": int,
+    "unlock_max_attempts": int,
     "sync_endpoint": str,
     "sync_bucket": str,
     "sync_region": str,
@@ -145,6 +147,7 @@ SECURITY_SETTINGS = frozenset(
     {
         "mfa_required",
         "lockout_threshold",
+        "unlock_max_attempts",
         "idle_lock_minutes",
         "keyring_backends_allowed",
         "model_trust_file",
@@ -169,6 +172,7 @@ _USER_KEYS = {"theme", "idle_lock_minutes"}
 _RANGES = {
     "idle_lock_minutes": (1, 240),
     "lockout_threshold": (1, 100),
+    "unlock_max_attempts": (1, 100),
     "backup_interval_hours": (1, 24 * 30),
     "backup_keep": (1, 365),
     "store_busy_timeout_s": (1, 600),

@@ -1,8 +1,9 @@
 """What the signed-in user may do, for the UI to show or hide its menus and tabs.
 
-The UI never compares roles: it asks `may(principal, Feature.X)`, and the answer comes from the
-role's permissions in `app.core.security.rbac` (the same table the services enforce), so a policy
-change there changes the screens too. Showing a menu is a courtesy; every service still checks.
+The UI never compares roles: it asks `permissions(principal)` (or `may(principal, Feature.X)`),
+and the answer comes from the role's permissions in `app.core.security.rbac` (the same table the
+services enforce), so a policy change there changes the screens too. Showing a menu is a
+courtesy; every service still checks.
 """
 
 from __future__ import annotations
@@ -37,11 +38,20 @@ def capabilities(principal: Principal) -> frozenset[Action]:
     return rbac.capabilities(principal)
 
 
-def may(principal: Principal | None, feature: Feature) -> bool:
-    """Whether the UI should offer this feature to the principal (False when signed out)."""
-    if principal is None:
-        return False
-    caps = capabilities(principal)
+def _allows(caps: frozenset[Action], feature: Feature) -> bool:
     if feature in _ANY_OF:
         return bool(_ANY_OF[feature] & caps)
     return _ALL_OF[feature] <= caps
+
+
+def permissions(principal: Principal | None) -> frozenset[Feature]:
+    """Every feature the UI should offer the principal (none when signed out)."""
+    if principal is None:
+        return frozenset()
+    caps = capabilities(principal)
+    return frozenset(f for f in Feature if _allows(caps, f))
+
+
+def may(principal: Principal | None, feature: Feature) -> bool:
+    """Whether the UI should offer this feature to the principal (False when signed out)."""
+    return feature in permissions(principal)

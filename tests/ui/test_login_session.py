@@ -3,10 +3,13 @@ role change) and the idle screen's respect for the lockout."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
+from app.core.config import load_settings
 from app.core.domain import Role
 from app.core.errors import AuthenticationError
 from app.core.store.models import User
@@ -173,3 +176,24 @@ def test_idle_screen_guesses_lock_the_account(qtbot, ctx, make_shell):
     assert w.stack.currentIndex() == shell_mod.PAGE_LOGIN  # signed out
     locked = next(u for u in admin.list_users(ctx, cli_actor()) if u.username == "dr.guess")
     assert locked.locked  # and the core locked the account
+
+
+def test_the_policy_sets_how_many_wrong_unlocks_sign_out(
+    qtbot, ctx, env, make_shell, monkeypatch: pytest.MonkeyPatch
+):
+    assert ctx.settings.unlock_max_attempts == 5  # the default: five wrong passwords
+    Path(env["NOVAMIND_POLICY"]).write_text("[policy]\nunlock_max_attempts = 2\n")
+    strict = load_settings(env)
+    assert strict.unlock_max_attempts == 2 and "unlock_max_attempts" in strict.locked_by_policy
+    monkeypatch.setattr(ctx, "settings", strict)
+    make_user(ctx, "dr.strict", Role.CLINICIAN)
+    w = make_shell()
+    signed_in(qtbot, w, "dr.strict")
+    settle(qtbot, w)
+    lock_now(qtbot, w)
+    try_unlock(qtbot, w, "wrong guess")
+    assert w.stack.currentIndex() == shell_mod.PAGE_LOCK
+    try_unlock(qtbot, w, "wrong guess")
+    assert w.stack.currentIndex() == shell_mod.PAGE_LOGIN  # signed out after the policy's two
+    locked = next(u for u in admin.list_users(ctx, cli_actor()) if u.username == "dr.strict")
+    assert not locked.locked  # the account lockout (lockout_threshold) is a separate count

@@ -10,7 +10,6 @@ from pathlib import Path
 import sqlalchemy.exc
 
 from app.core.logging_setup import configure_logging
-from ui.runner import TaskRunner
 from ui.tasks import TaskManager
 
 CANARY = f"Qcanary{uuid.uuid4().hex[:12]}"
@@ -53,16 +52,18 @@ def test_task_manager_failure_path_withholds_exception_text(qtbot, ctx, tmp_path
     manager.deleteLater()
 
 
-def test_task_runner_failure_path_withholds_exception_text(qtbot, tmp_path: Path) -> None:
+def test_widget_task_manager_call_failure_withholds_exception_text(qtbot, tmp_path: Path) -> None:
+    """A widget outside the shell makes its own context-free TaskManager; its plain calls
+    fail just as quietly."""
     path = configure_logging(tmp_path / "logs", logging.DEBUG)
-    runner = TaskRunner()
+    runner = TaskManager(None)
     errors: list[BaseException] = []
     for exc in _failures():
 
         def fail(exc=exc):
             raise exc
 
-        runner(fail, label="x", on_error=errors.append)
+        runner.call(fail, label="x", on_error=errors.append)
     qtbot.waitUntil(lambda: len(errors) == 2, timeout=WAIT)
     runner.wait()
     text = _log_text(path)

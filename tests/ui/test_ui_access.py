@@ -16,7 +16,7 @@ from PySide6.QtCore import Qt
 from app.core.domain import Action, Role
 from app.core.errors import PermissionDeniedError
 from app.core.security import rbac
-from app.services.access import Feature, may
+from app.services.access import Feature, may, permissions
 from tests.conftest import PASSWORD, REPO, make_user
 from tests.ui.test_shell import idle, signed_in
 
@@ -59,6 +59,20 @@ def test_may_follows_the_permission_table(monkeypatch: pytest.MonkeyPatch) -> No
     assert not may(clin, Feature.BACKUPS) and not may(None, Feature.CLINICAL)
     monkeypatch.setitem(rbac.PERMISSIONS, Role.CLINICIAN, frozenset({Action.OPERATE_SYSTEM}))
     assert not may(clin, Feature.CLINICAL) and may(clin, Feature.BACKUPS)
+
+
+def test_permissions_lists_the_features_the_role_table_allows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from app.core.domain import Principal
+
+    it = Principal("i", "i", "i", Role.IT)
+    assert Feature.BACKUPS in permissions(it) and Feature.CLINICAL not in permissions(it)
+    assert permissions(None) == frozenset()
+    clin = Principal("u", "u", "u", Role.CLINICIAN)
+    assert permissions(clin) == {f for f in Feature if may(clin, f)}
+    monkeypatch.setitem(rbac.PERMISSIONS, Role.CLINICIAN, frozenset({Action.OPERATE_SYSTEM}))
+    assert permissions(clin) == {Feature.BACKUPS}
 
 
 def test_the_shell_hides_clinical_menus_when_the_service_says_no(

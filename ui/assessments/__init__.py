@@ -1,14 +1,13 @@
 """Assessment UI: administer instruments (self-report / clinician entry), trends, alert inbox.
 
-Self-contained widgets taking plain inputs (AppContext, Principal, patient id, run_task); the
-shell mounts them in its Assessments and Alerts tabs.
+Self-contained widgets taking plain inputs (AppContext, Principal, patient id, an optional
+ui.tasks.TaskManager); the shell mounts them in its Assessments and Alerts tabs.
 """
 
 from ui.assessments.administer import AdministerWidget, SelfReportWindow
 from ui.assessments.form import InstrumentForm
 from ui.assessments.inbox import AlertInbox, ReasonDialog
 from ui.assessments.trend import TrendChart
-from ui.runner import TaskRunner
 
 __all__ = [
     "AdministerWidget",
@@ -16,6 +15,5 @@ __all__ = [
     "InstrumentForm",
     "ReasonDialog",
     "SelfReportWindow",
-    "TaskRunner",
     "TrendChart",
 ]

@@ -31,7 +31,7 @@ from app.services.instrument_catalog import Instrument, instrument, instruments
 from ui.assessments.form import InstrumentForm
 from ui.assessments.result import ResultPanel
 from ui.assessments.style import QSS
-from ui.runner import RunTask, TaskRunner
+from ui.tasks import TaskManager
 from ui.widgets import label
 
 MODE_CLINICIAN = "clinician"
@@ -169,7 +169,7 @@ class SelfReportWindow(QWidget):
 class AdministerWidget(QWidget):
     """Pick an instrument and administer it; shows the scored result afterwards.
 
-    Mount: ``AdministerWidget(ctx, principal, patient_id, run_task=tasks.call)``.
+    Mount: ``AdministerWidget(ctx, principal, patient_id, tasks=tasks)``.
     """
 
     outcome_ready = Signal(object)  # AssessmentOutcome
@@ -180,7 +180,7 @@ class AdministerWidget(QWidget):
         ctx: AppContext,
         principal: Principal,
         patient_id: str,
-        run_task: RunTask | None = None,
+        tasks: TaskManager | None = None,
         parent: QWidget | None = None,
         *,
         self_report_fullscreen: bool = True,
@@ -189,7 +189,7 @@ class AdministerWidget(QWidget):
         self.setObjectName("administer")
         self.setStyleSheet(QSS)
         self.ctx, self.principal, self.patient_id = ctx, principal, patient_id
-        self.run_task: RunTask = run_task or TaskRunner(self)
+        self.tasks = tasks or TaskManager(None, parent=self)
         self.fullscreen = self_report_fullscreen
         self.form: InstrumentForm | None = None
         self.self_window: SelfReportWindow | None = None
@@ -328,7 +328,7 @@ class AdministerWidget(QWidget):
         self.submit_button.setEnabled(False)
         self.status.setText("Scoring and saving…")
         inst = self.instrument
-        self.run_task(
+        self.tasks.call(
             assessments.submit,
             self.ctx,
             self.principal,

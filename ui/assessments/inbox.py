@@ -35,7 +35,7 @@ from app.services.context import AppContext
 from app.services.instrument_catalog import rule_names
 from ui.assessments.style import QSS
 from ui.bus import EventBridge
-from ui.runner import RunTask, TaskRunner
+from ui.tasks import TaskManager
 
 RESPONSE_WINDOW = {"critical": timedelta(hours=1), "warning": timedelta(hours=24)}
 SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
@@ -149,7 +149,7 @@ class ReasonDialog(QDialog):
 class AlertInbox(QWidget):
     """Open alerts for this user's patients (or one patient) with the actions on them.
 
-    Mount: ``AlertInbox(ctx, principal, run_task=tasks.call)`` for the caseload inbox, or with
+    Mount: ``AlertInbox(ctx, principal, tasks=tasks)`` for the caseload inbox, or with
     ``patient_id=...`` for one patient's Alerts tab.
     """
 
@@ -159,7 +159,7 @@ class AlertInbox(QWidget):
         self,
         ctx: AppContext,
         principal: Principal,
-        run_task: RunTask | None = None,
+        tasks: TaskManager | None = None,
         parent: QWidget | None = None,
         *,
         patient_id: str | None = None,
@@ -168,7 +168,7 @@ class AlertInbox(QWidget):
         super().__init__(parent)
         self.setStyleSheet(QSS)
         self.ctx, self.principal, self.patient_id = ctx, principal, patient_id
-        self.run_task: RunTask = run_task or TaskRunner(self)
+        self.tasks = tasks or TaskManager(None, parent=self)
         self.clock = clock or (lambda: datetime.now(UTC))
         self.rows: list[InboxRow] = []
         self.dialog: ReasonDialog | None = None
@@ -259,7 +259,7 @@ class AlertInbox(QWidget):
                 for a in open_alerts
             ]
 
-        self.run_task(fetch, label="Loading alerts", on_done=self._loaded, on_error=self._error)
+        self.tasks.call(fetch, label="Loading alerts", on_done=self._loaded, on_error=self._error)
 
     def _loaded(self, rows: list[InboxRow]) -> None:
         self.pending -= 1
@@ -382,7 +382,7 @@ class AlertInbox(QWidget):
         self.message.hide()
         self.pending += 1
         self.loading = True
-        self.run_task(
+        self.tasks.call(
             alerts.transition,
             self.ctx,
             self.principal,

@@ -24,7 +24,7 @@ from app.services.instrument_catalog import BandRegion, Instrument, band_regions
 from ui.assessments.result import band_colour
 from ui.assessments.style import QSS
 from ui.bus import EventBridge
-from ui.runner import RunTask, TaskRunner
+from ui.tasks import TaskManager
 
 HOVER_PX = 12.0
 X_SPAN = (0.0, 4.1e9)  # band shading spans every date a chart can show (POSIX seconds)
@@ -94,7 +94,7 @@ def build_series(rows: list[AssessmentRow]) -> list[Series]:
 class TrendChart(QWidget):
     """All instruments over time with band shading; reloads when an assessment is stored.
 
-    Mount: ``TrendChart(ctx, principal, patient_id, run_task=tasks.call)``.
+    Mount: ``TrendChart(ctx, principal, patient_id, tasks=tasks)``.
     """
 
     def __init__(
@@ -102,13 +102,13 @@ class TrendChart(QWidget):
         ctx: AppContext,
         principal: Principal,
         patient_id: str,
-        run_task: RunTask | None = None,
+        tasks: TaskManager | None = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self.setStyleSheet(QSS)
         self.ctx, self.principal, self.patient_id = ctx, principal, patient_id
-        self.run_task: RunTask = run_task or TaskRunner(self)
+        self.tasks = tasks or TaskManager(None, parent=self)
         self.series: list[Series] = []
         self.plots: dict[str, pg.PlotItem] = {}
         self.regions: dict[str, list[BandRegionItem]] = {}
@@ -155,7 +155,7 @@ class TrendChart(QWidget):
     def load(self) -> None:
         """Fetch the patient's history in the background and redraw."""
         self.loading = True
-        self.run_task(
+        self.tasks.call(
             assessments.history,
             self.ctx,
             self.principal,

@@ -34,7 +34,7 @@ def opened(qtbot: object) -> Iterator[list[QWidget]]:
         alive.append(w)
     widgets[:] = alive
     for w in widgets:
-        runner = getattr(w, "run_task", None)
+        runner = getattr(w, "tasks", None)
         if hasattr(runner, "wait"):
             qtbot.waitUntil(lambda r=runner: not r.busy, timeout=10_000)
             runner.wait()
