@@ -11,15 +11,20 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from PySide6.QtCore import QCoreApplication
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def _wait(app: object, cond: object, timeout: float = 60.0) -> None:
+def _wait(app: QCoreApplication, cond: Callable[[], object], timeout: float = 60.0) -> None:
     end = time.monotonic() + timeout
-    while not cond():  # type: ignore[operator]
-        app.processEvents()  # type: ignore[attr-defined]
+    while not cond():
+        app.processEvents()
         time.sleep(0.01)
         if time.monotonic() > end:
             raise TimeoutError("twin view did not finish in time")
@@ -38,29 +43,19 @@ def main() -> None:
     from tests.support.keyring_backends import MemoryKeyring
 
     keyring.set_keyring(MemoryKeyring())
-    from PySide6.QtGui import QColor, QGuiApplication, QPalette
+    from PySide6.QtGui import QGuiApplication
     from PySide6.QtWidgets import QApplication
 
     from app.core.config import load_settings
     from app.demo import DEMO_PASSWORD, create_demo_clinic
     from app.services import auth, patients
     from app.services.context import AppContext
+    from ui import theme
     from ui.twin import TwinView
 
     app = QApplication.instance() or QApplication([])
-    app.setStyle("Fusion")
-    if args.dark:
-        pal = QPalette()
-        for role, rgb in (
-            (QPalette.ColorRole.Window, (32, 34, 40)),
-            (QPalette.ColorRole.Base, (24, 26, 31)),
-            (QPalette.ColorRole.Text, (230, 232, 236)),
-            (QPalette.ColorRole.WindowText, (230, 232, 236)),
-            (QPalette.ColorRole.Button, (45, 48, 56)),
-            (QPalette.ColorRole.ButtonText, (230, 232, 236)),
-        ):
-            pal.setColor(role, QColor(*rgb))
-        app.setPalette(pal)
+    assert isinstance(app, QApplication)
+    theme.apply(app, "dark" if args.dark else "light")  # the twin's styles live in the theme
     ctx = AppContext.open(load_settings())
     create_demo_clinic(ctx, patients=6)
     who = auth.login(ctx, "dr.adams", DEMO_PASSWORD)

@@ -8,6 +8,7 @@ measurements); evidence lists observation kinds, dates and ids only (no free tex
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import date
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -73,10 +74,6 @@ class RegionPanel(QWidget):
         layout.addWidget(self.title)
         self.chip = QLabel(ESTIMATE_CHIP)
         self.chip.setObjectName("estimateChip")
-        self.chip.setStyleSheet(
-            "QLabel#estimateChip { background: rgba(217,119,6,0.15); color: palette(text);"
-            " border: 1px solid rgba(217,119,6,0.55); border-radius: 9px; padding: 2px 8px; }"
-        )
         layout.addWidget(self.chip, 0, Qt.AlignmentFlag.AlignLeft)
         self.value = _label("", bold=True, size=16)
         self.value.setAccessibleName("Region value")
@@ -111,7 +108,7 @@ class RegionPanel(QWidget):
             hdr.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
         layout.addWidget(self.evidence, 1)
         self.note = _label("")
-        self.note.setStyleSheet("color: palette(mid);")
+        self.note.setObjectName("twinPanelNote")
         layout.addWidget(self.note)
         self.region_id: str | None = None
         self.detail: RegionDetail | None = None
@@ -196,7 +193,7 @@ class RegionPanel(QWidget):
             "weights times the region map weight). Largest first."
         )
 
-    def set_day(self, day: object) -> None:
+    def set_day(self, day: date) -> None:
         """Move the chart's date marker (the detail itself reloads separately)."""
         if self.detail is not None:
-            self.chart.set_marker(day)  # type: ignore[arg-type]
+            self.chart.set_marker(day)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import QMarginsF, QPointF, QRectF, Qt
@@ -29,6 +29,11 @@ from PySide6.QtGui import (
 
 from app.services import twin_view as tv
 from app.services import vocabulary
+from ui.twin.common import LEGEND_TITLE
+
+if TYPE_CHECKING:
+    from viz.protocol import SingleScene
+    from viz.regions import RegionAtlas
 
 IMAGE_SIZE = (900, 680)
 DPI = 150
@@ -43,10 +48,10 @@ WARN_BORDER = QColor(217, 119, 6)
 class ReportScene:
     """An offscreen twin scene that renders the report's images (GUI thread only)."""
 
-    def __init__(self, atlas: Any) -> None:
+    def __init__(self, atlas: RegionAtlas) -> None:
         from viz.scene import TwinScene
 
-        self.scene = TwinScene(atlas, window_size=IMAGE_SIZE, colormap="diverging")
+        self.scene: SingleScene = TwinScene(atlas, window_size=IMAGE_SIZE, colormap="diverging")
 
     def _shot(self) -> QImage:
         arr = np.ascontiguousarray(self.scene.render_image(IMAGE_SIZE))
@@ -61,7 +66,7 @@ class ReportScene:
 
         s = self.scene
         s.set_camera("oblique")
-        s.set_colormap("diverging", (-lim, lim), "Deviation from healthy\n(model estimate)")
+        s.set_colormap("diverging", (-lim, lim), LEGEND_TITLE)
         last = len(timeline.dates) - 1
         first = max(0, last - 56)
         out: dict[str, QImage] = {}
