@@ -12,16 +12,17 @@ import keyring
 import pytest
 
 from app.core.config import Settings, load_settings
-from app.core.domain import Principal, Role
-from app.services import admin, auth, patients
-from app.services.context import AppContext, cli_actor
+from app.core.domain import Role
+from app.services.context import AppContext
 from tests.support.keyring_backends import MemoryKeyring, allow_test_backends
+from tests.support.records import PASSWORD, add_patient, make_user
+
+__all__ = ["PASSWORD", "REPO", "cli_env", "make_user"]  # imported by tests
 
 REPO = Path(__file__).resolve().parents[1]
 # The suite is a development run (NOVAMIND_DEV=1: NOVAMIND_POLICY and env overrides honoured)
 # whose environment allows the test keyrings by name; children inherit it through cli_env.
 allow_test_backends()
-PASSWORD = "correct horse battery"
 
 NO_DISPLAY = "no display: run under xvfb-run (README test command)"
 # Fixtures that create a QApplication: without a display Qt aborts the whole process.
@@ -100,13 +101,6 @@ def ctx(settings: Settings) -> Iterator[AppContext]:
     context.close()
 
 
-def make_user(ctx: AppContext, username: str, role: Role) -> Principal:
-    admin.create_user(
-        ctx, cli_actor(), username=username, display_name=username, role=role, password=PASSWORD
-    )
-    return auth.login(ctx, username, PASSWORD)
-
-
 @pytest.fixture
 def clinic(ctx: AppContext) -> dict[str, object]:
     """Two clinicians, one patient each, plus one user of every other role."""
@@ -115,23 +109,12 @@ def clinic(ctx: AppContext) -> dict[str, object]:
         for role in (Role.CLINICIAN, Role.SUPERVISOR, Role.RESEARCHER, Role.ADMIN, Role.IT)
     }
     other = make_user(ctx, "user.other", Role.CLINICIAN)
-    mine = patients.create_patient(
-        ctx,
-        users[Role.CLINICIAN],
-        mrn="T-1",
-        given_name="Test",
-        family_name="Assigned",
-        birth_date=date(1980, 5, 1),
-        sex="female",
+    me = users[Role.CLINICIAN]
+    mine = add_patient(
+        ctx, me, "T-1", family_name="Assigned", birth_date=date(1980, 5, 1), sex="female"
     )
-    theirs = patients.create_patient(
-        ctx,
-        other,
-        mrn="T-2",
-        given_name="Test",
-        family_name="Unassigned",
-        birth_date=date(1975, 2, 3),
-        sex="male",
+    theirs = add_patient(
+        ctx, other, "T-2", family_name="Unassigned", birth_date=date(1975, 2, 3), sex="male"
     )
     return {"users": users, "other": other, "mine": mine, "theirs": theirs}
 

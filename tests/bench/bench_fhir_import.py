@@ -94,15 +94,15 @@ def make_bundle(path: Path, n: int, seed: int = 0) -> int:
 
 def _child(bundle: str) -> None:
     """Open a fresh store, import the bundle, print one JSON line of figures."""
-    from datetime import date
 
     import keyring
 
     from app.core.config import load_settings
     from app.core.domain import Role
-    from app.services import admin, auth, fhir_exchange, patients
+    from app.services import admin, auth, fhir_exchange
     from app.services.context import AppContext, cli_actor
     from tests.support.keyring_backends import MemoryKeyring
+    from tests.support.records import add_patient
 
     keyring.set_keyring(MemoryKeyring())
     if os.environ.get("BENCH_LIFT_OLD_CAP"):  # the pre-issue-18 code refused files > 50 MiB
@@ -119,15 +119,7 @@ def _child(bundle: str) -> None:
             password="pw-bench-1234",
         )
         doc = auth.login(ctx, "dr", "pw-bench-1234")
-        pid = patients.create_patient(
-            ctx,
-            doc,
-            mrn="B-1",
-            given_name="Bench",
-            family_name="Import",
-            birth_date=date(1980, 1, 1),
-            sex="other",
-        )
+        pid = add_patient(ctx, doc, "B-1", given_name="Bench", family_name="Import")
         rss0 = peak_rss_kib()
         t0 = time.perf_counter()
         summary = fhir_exchange.import_assessments(ctx, doc, pid, bundle)

@@ -59,20 +59,11 @@ def main() -> None:
         {"NOVAMIND_DATA_DIR": str(tmp / "data"), "NOVAMIND_POLICY": str(tmp / "p.toml")}
     )
     ctx = AppContext.open(replace(settings, model_dirs=(tmp / "models",)))
-    from datetime import date
 
-    from app.services import patients
+    from tests.support.records import add_patient
 
     me = make_user(ctx, "bench.clin", Role.CLINICIAN)
-    pid = patients.create_patient(
-        ctx,
-        me,
-        mrn="B-1",
-        given_name="B",
-        family_name="Bench",
-        birth_date=date(1980, 1, 1),
-        sex="female",
-    )
+    pid = add_patient(ctx, me, "B-1", given_name="B", family_name="Bench", sex="female")
     body = "Patient reports low mood and poor sleep for six weeks. " * 6
     note = notes.sign(ctx, me, notes.create_draft(ctx, me, pid, "Bench", body).id)
     panel = NotesAnalysisPanel(ctx, me, pid, params=GenParams(max_tokens=400))

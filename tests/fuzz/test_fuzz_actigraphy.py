@@ -14,7 +14,7 @@ import gzip
 import json
 import re
 import uuid
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -24,10 +24,10 @@ from hypothesis import strategies as st
 from app.core.domain import Role
 from app.core.errors import NovamindError, ValidationError
 from app.services import actigraphy_view as av
-from app.services import patients
 from app.services.context import AppContext
 from engines.pat.recording import DEVICE_LIMITS
 from tests.fuzz.conftest import CORPUS, store_fingerprint
+from tests.support.records import add_patient
 
 HEADER = ("timestamp", "date", "activity")
 EPOCHS = (1, 30, 60, 120, 7, 3600)
@@ -99,14 +99,8 @@ def _check_analysed(ctx: AppContext, clinic: dict, prepared: av.PreparedImport) 
     json.dumps(prepared.results, allow_nan=False)  # NaN became None: storable, displayable
     assert rec.counts.size > 0 and rec.start >= DEVICE_LIMITS.earliest
     assert rec.end <= DEVICE_LIMITS.latest() + timedelta(minutes=10)
-    pid = patients.create_patient(
-        ctx,
-        me,
-        mrn=f"F-{uuid.uuid4().hex[:8]}",
-        given_name="Fuzz",
-        family_name="Case",
-        birth_date=date(1980, 1, 1),
-        sex="female",
+    pid = add_patient(
+        ctx, me, f"F-{uuid.uuid4().hex[:8]}", given_name="Fuzz", family_name="Case", sex="female"
     )  # a fresh patient: the panel shows this recording, not an earlier-starting one
     out = av.store_prepared(ctx, me, pid, prepared)
     assert out.minutes == rec.n_minutes and 0.0 <= out.screen_probability <= 1.0

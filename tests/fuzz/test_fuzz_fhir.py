@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +21,14 @@ from hypothesis import strategies as st
 
 from app.core.domain import Principal, Role
 from app.core.errors import ValidationError
-from app.services import assessments, fhir_exchange, patients
+from app.services import assessments, fhir_exchange
 from app.services.context import AppContext
 from engines.scoring.definitions import builtin_instruments
 from engines.scoring.engine import score
 from engines.scoring.fhir import AssessmentRecord, export_bundle
 from tests.conftest import make_user
 from tests.fuzz.conftest import CORPUS, store_fingerprint
+from tests.support.records import add_patient
 
 FUZZ = settings.get_profile("fuzz")
 MARKER = "Zebediah-Quux"  # planted in hostile values: must never appear in an error message
@@ -59,15 +60,7 @@ BASE = _base_bundle()
 @pytest.fixture
 def target(ctx: AppContext) -> tuple[Principal, str]:
     doc = make_user(ctx, "dr.fuzz", Role.CLINICIAN)
-    pid = patients.create_patient(
-        ctx,
-        doc,
-        mrn="FZ-1",
-        given_name="Fuzz",
-        family_name="Target",
-        birth_date=date(1980, 1, 1),
-        sex="other",
-    )
+    pid = add_patient(ctx, doc, "FZ-1", given_name="Fuzz", family_name="Target")
     return doc, pid
 
 

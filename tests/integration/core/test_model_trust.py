@@ -15,7 +15,7 @@ from app.core.config import Settings, model_trust_path
 from app.core.domain import Role
 from app.core.errors import PermissionDeniedError, ValidationError
 from app.demo import create_demo_clinic
-from app.services import patients, predictions, training
+from app.services import predictions, training
 from app.services.context import AppContext
 from engines.xgb.registry import ModelRegistry
 from engines.xgb.signing import TrustedKey, key_id_of, public_bytes, trusted_key_json
@@ -23,6 +23,7 @@ from engines.xgb.synthetic import generate_cohort
 from engines.xgb.targets import TARGETS
 from engines.xgb.training import TrainConfig, train_all, train_model, write_package
 from tests.conftest import make_user
+from tests.support.records import add_patient
 
 TARGET = "relapse_6m"
 CLINIC = {"kind": "clinic", "description": "attacker's records"}
@@ -102,14 +103,8 @@ def test_synthetic_patients_never_train_a_clinic_model(ctx: AppContext) -> None:
     records, kind = ctx.store.read(training.training_set)
     assert kind == "synthetic" and len(records) == 4 and all(r["is_synthetic"] for r in records)
     doc = make_user(ctx, "dr.real", Role.CLINICIAN)
-    patients.create_patient(
-        ctx,
-        doc,
-        mrn="R-1",
-        given_name="R",
-        family_name="P",
-        birth_date=date(1990, 1, 1),
-        sex="male",
+    add_patient(
+        ctx, doc, "R-1", given_name="R", family_name="P", birth_date=date(1990, 1, 1), sex="male"
     )
     records, kind = ctx.store.read(training.training_set)
     assert kind == "clinic" and records == []  # the demo patients are left out

@@ -18,9 +18,10 @@ from app.core.config import load_settings
 from app.core.domain import Role
 from app.core.errors import NovamindError
 from app.core.logging_setup import configure_logging, safe_traceback
-from app.services import backup, fhir_exchange, patients
+from app.services import backup, fhir_exchange
 from app.services.context import AppContext
 from tests.conftest import REPO, cli_env, make_user
+from tests.support.records import add_patient
 
 CANARY = f"Qcanary{uuid.uuid4().hex[:12]}"
 
@@ -89,10 +90,15 @@ def test_fhir_import_of_bad_file_never_echoes_its_content(
     ctx = AppContext.open(settings)
     try:
         me = make_user(ctx, "canary.import", Role.CLINICIAN)
-        pid = patients.create_patient(
-            ctx, me, mrn="C-1", given_name="C", family_name="D",
-            birth_date=date(1970, 1, 1), sex="female",
-        )  # fmt: skip
+        pid = add_patient(
+            ctx,
+            me,
+            "C-1",
+            given_name="C",
+            family_name="D",
+            birth_date=date(1970, 1, 1),
+            sex="female",
+        )
         bad = tmp_path / "bad.json"
         bad.write_text(content, encoding="utf-8")
         with pytest.raises(NovamindError) as info:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
-from datetime import date
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from app.core.logging_setup import configure_logging
 from app.services import notes, patients
 from app.services.context import AppContext
 from tests.conftest import REPO, cli_env, make_user
+from tests.support.records import add_patient
 
 CANARIES = ["Zyxcanary", "Qwertonia", "MRN-CANARY-77", "canary-note-body-secret"]
 
@@ -28,28 +28,18 @@ def test_no_canary_in_any_log(env: dict, tmp_path: Path) -> None:
     ctx = AppContext.open(settings)
     try:
         me = make_user(ctx, "canary.doc", Role.CLINICIAN)
-        pid = patients.create_patient(
-            ctx,
-            me,
-            mrn=CANARIES[2],
-            given_name=CANARIES[1],
-            family_name=CANARIES[0],
-            birth_date=date(1960, 1, 1),
-            sex="male",
-        )
+
+        def canary_patient() -> str:  # the second call is refused: the MRN exists
+            return add_patient(
+                ctx, me, CANARIES[2], given_name=CANARIES[1], family_name=CANARIES[0], sex="male"
+            )
+
+        pid = canary_patient()
         patients.list_patients(ctx, me, search=CANARIES[0])
         note = notes.create_draft(ctx, me, pid, "t", CANARIES[3])
         notes.sign(ctx, me, note.id)
         for bad in (
-            lambda: patients.create_patient(
-                ctx,
-                me,
-                mrn=CANARIES[2],
-                given_name=CANARIES[1],
-                family_name=CANARIES[0],
-                birth_date=date(1960, 1, 1),
-                sex="male",
-            ),
+            canary_patient,
             lambda: notes.update_draft(ctx, me, note.id, CANARIES[0], CANARIES[3]),
         ):
             with pytest.raises(NovamindError) as info:

@@ -15,6 +15,7 @@ from app.services import admin, alerts, notes, patients
 from app.services.context import AppContext
 from tests.conftest import make_user
 from tests.support.keyring_backends import MemoryKeyring
+from tests.support.records import add_patient
 
 ROLES = [Role.CLINICIAN, Role.SUPERVISOR, Role.RESEARCHER, Role.ADMIN, Role.IT]
 
@@ -68,14 +69,13 @@ def test_matrix(shared_clinic: tuple, role: Role, action: str, assigned: bool) -
     ctx, users = shared_clinic
     principal: Principal = users[role]
     # a fresh patient per case, so no earlier assignment or break-glass grant leaks in
-    patient_id = patients.create_patient(
+    patient_id = add_patient(
         ctx,
         users["owner"],
-        mrn=f"M-{role.value}-{action}-{assigned}",
+        f"M-{role.value}-{action}-{assigned}",
         given_name="Matrix",
         family_name="Canary",
         birth_date=date(1970, 1, 1),
-        sex="other",
     )
     if assigned:
         admin.assign_care_team(

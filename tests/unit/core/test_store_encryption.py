@@ -15,9 +15,9 @@ from keyring.backends import fail
 from app.core.errors import KeyringUnavailableError, StoreKeyError
 from app.core.security.rbac import Role
 from app.core.store.store import Store
-from app.services import patients
 from app.services.context import AppContext
 from tests.support.keyring_backends import MemoryKeyring
+from tests.support.records import add_patient
 
 
 def test_plain_sqlite_cannot_read_the_store(ctx: AppContext) -> None:
@@ -34,11 +34,10 @@ def test_canary_text_is_not_in_the_file(ctx: AppContext, clinic: dict) -> None:
     # (a 3-byte MRN such as "T-2" turns up in a few-MB file about once in twenty runs).
     canary_mrn = "CANARY-MRN-" + secrets.token_hex(8)
     canary_name = "Canaryfamily" + secrets.token_hex(8)
-    patients.create_patient(
+    add_patient(
         ctx,
         clinic["users"][Role.CLINICIAN],
-        mrn=canary_mrn,
-        given_name="Test",
+        canary_mrn,
         family_name=canary_name,
         birth_date=date(1970, 1, 1),
         sex="female",
