@@ -102,7 +102,7 @@ def main(out: Path) -> None:
     a.resize(1300, 2600)
     a.show()
     settle(a, a.loaded)
-    dlg = ImportDialog(ctx, me, fresh, a.run_task, a)
+    dlg = ImportDialog(ctx, me, fresh, a.tasks, a)
     dlg.set_path(depresjon / "condition_10.csv.gz")
     dlg.resize(720, 520)
     dlg.show()

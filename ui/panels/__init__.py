@@ -1,2 +1,3 @@
-"""Feature panels mounted in the shell's patient workspace (Predictions, Actigraphy, Notes)
-and the caseload view. Each takes (ctx, principal, patient_id, run_task)."""
+"""Feature panels mounted in the patient workspace (Predictions, Actigraphy, Note analysis) and
+the caseload view. Each is a ui.workspace.PatientPanel (the caseload a Panel): it takes
+(ctx, principal, patient_id, tasks) and makes its own TaskManager when given none."""

@@ -27,8 +27,6 @@ from ui.panels.actogram import ActogramChart
 from ui.panels.charts import polyline
 from ui.panels.common import (
     Frame,
-    RunTask,
-    TaskRunner,
     chart_colours,
     fill,
     label,
@@ -36,7 +34,10 @@ from ui.panels.common import (
     section,
     table,
     user_message,
+    value_label,
 )
+from ui.tasks import TaskManager
+from ui.workspace.panel import PatientPanel
 
 METRIC_HELP = {
     "IS": ("Interdaily stability", "0–1, higher = more regular day-to-day rhythm"),
@@ -55,25 +56,23 @@ def _num(v: float | None, fmt: str) -> str:
     return "—" if v is None else format(v, fmt)
 
 
-class ActigraphyPanel(QWidget):
+class ActigraphyPanel(PatientPanel):
     """Mount in the shell's Actigraphy tab: ``ActigraphyPanel(ctx, principal, pid,
-    run_task=ws.tasks.call)``; ``set_patient(pid)`` on patient change; reload on a
+    tasks=ws.tasks)``; ``set_patient(pid)`` on patient change; reload on a
     PatientDataUpdated with record_type 'actigraphy'."""
 
     loaded = Signal()
+    record_types = frozenset({"actigraphy"})
 
     def __init__(
         self,
         ctx: AppContext,
-        principal: Principal,
+        principal: Principal | None,
         patient_id: str | None = None,
-        run_task: RunTask | None = None,
+        tasks: TaskManager | None = None,
         parent: QWidget | None = None,
     ) -> None:
-        super().__init__(parent)
-        self.ctx, self.principal, self.patient_id = ctx, principal, patient_id
-        self._runner = None if run_task is not None else TaskRunner(self)
-        self.run_task: RunTask = run_task or self._runner  # type: ignore[assignment]
+        super().__init__(ctx, principal, patient_id, tasks, parent)
         self.view: av.ActigraphyView | None = None
         self.dialog: ImportDialog | None = None
 
@@ -152,8 +151,7 @@ class ActigraphyPanel(QWidget):
             f = Frame()
             title, help_text = METRIC_HELP[key]
             f.body.addWidget(label(title.upper(), "cardTitle"))
-            value = label("—", "cardValue")
-            value.setStyleSheet("QLabel { font-size: 15pt; font-weight: 600; }")
+            value = value_label("—")
             value.setAccessibleName(key)
             detail = label(help_text, "muted", wrap=True)
             f.body.addWidget(value)
@@ -173,8 +171,7 @@ class ActigraphyPanel(QWidget):
         )
         lay.addWidget(self.research)
         self.screen = Frame()
-        self.screen_value = label("—", "cardValue")
-        self.screen_value.setStyleSheet("QLabel { font-size: 15pt; font-weight: 600; }")
+        self.screen_value = value_label("—")
         self.screen_value.setAccessibleName("screen result")
         self.screen_detail = label("", "muted", wrap=True)
         self.screen.body.addWidget(self.screen_value)
@@ -212,21 +209,16 @@ class ActigraphyPanel(QWidget):
         return p
 
     # -- data --------------------------------------------------------------------------------
-    def set_patient(self, patient_id: str | None) -> None:
-        self.patient_id = patient_id
-        self.clear()
-        if patient_id:
-            self.load()
-
     def clear(self) -> None:
         """Drop PHI from the widgets (lock, sign-out, patient switch)."""
+        super().clear()
         self.view = None
         self._render()
 
     def load(self) -> None:
         pid = self.patient_id
         self.summary.setText("Loading…")
-        self.run_task(
+        self.tasks.call(
             av.actigraphy_view,
             self.ctx,
             self.principal,
@@ -247,7 +239,7 @@ class ActigraphyPanel(QWidget):
         """Open the import dialog (non-blocking)."""
         if not self.patient_id:
             return
-        self.dialog = ImportDialog(self.ctx, self.principal, self.patient_id, self.run_task, self)
+        self.dialog = ImportDialog(self.ctx, self.principal, self.patient_id, self.tasks, self)
         self.dialog.imported.connect(lambda _o: self.load())
         self.dialog.finished.connect(self._dialog_closed)
         self.dialog.open()
@@ -396,8 +388,3 @@ class ActigraphyPanel(QWidget):
                 if k in cv
             ],
         )
-
-    def closeEvent(self, event: Any) -> None:  # noqa: ANN401, N802
-        if self._runner is not None:
-            self._runner.wait()
-        super().closeEvent(event)

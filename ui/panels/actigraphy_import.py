@@ -1,14 +1,14 @@
 """Import dialog for actigraphy files: file picker, column mapping for generic CSV, progress and
-cancel. Parsing and analysis run on a worker thread; the store write is one transaction, so a
-malformed file (or a cancel before the write) stores nothing."""
+cancel. Parsing and analysis run as a cancellable TaskManager task (progress and cancel through
+its token); the store write is one transaction, so a malformed file (or a cancel before the
+write) stores nothing."""
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -27,15 +27,10 @@ from app.core.domain import Principal
 from app.services import actigraphy_view as av
 from app.services.context import AppContext
 from engines.pat.importer import DEPRESJON, ColumnMapping
-from ui.panels.common import RunTask, fill, label, notice, table, user_message
+from ui.panels.common import fill, label, notice, table, user_message
+from ui.tasks import CancelToken, Progress, Task, TaskManager
 
 DELIMITERS = {"Comma (,)": ",", "Semicolon (;)": ";", "Tab": "\t"}
-
-
-class _Bridge(QObject):
-    progress = Signal(int, str)
-    prepared = Signal(object)
-    failed = Signal(object)
 
 
 class ImportDialog(QDialog):
@@ -49,27 +44,19 @@ class ImportDialog(QDialog):
         ctx: AppContext,
         principal: Principal,
         patient_id: str,
-        run_task: RunTask,
+        tasks: TaskManager,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
-        self.ctx, self.principal, self.patient_id, self.run_task = (
-            ctx,
-            principal,
-            patient_id,
-            run_task,
-        )
+        self.ctx, self.principal, self.patient_id, self.tasks = ctx, principal, patient_id, tasks
         self.setWindowTitle("Import actigraphy recording")
         self.setAccessibleName("import actigraphy recording")
         self.setModal(True)
-        self._cancel = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._task: Task | None = None  # the running parse-and-analyse task
         self._busy = False
         self._generation = 0  # bumped by each preview or import; stale results are dropped
-        self._bridge = _Bridge(self)
-        self._bridge.progress.connect(self._progress)
-        self._bridge.prepared.connect(self._store)
-        self._bridge.failed.connect(self._failed)
+        tasks.progress.connect(self._task_progress)
+        tasks.finished.connect(self._task_finished)
 
         lay = QVBoxLayout(self)
         form = QFormLayout()
@@ -173,7 +160,7 @@ class ImportDialog(QDialog):
         self._generation += 1
         gen = self._generation
         # a preview that arrives after a newer action (another file, an import) is stale
-        self.run_task(
+        self.tasks.call(
             av.preview_columns,
             Path(text),
             delim,
@@ -216,7 +203,7 @@ class ImportDialog(QDialog):
         return self._busy
 
     def start(self) -> None:
-        """Parse and analyse on a worker thread, then store in one transaction."""
+        """Parse and analyse as a background task, then store in one transaction."""
         text = self.path.text().strip()
         if not text or self._busy:
             if not text:
@@ -224,49 +211,52 @@ class ImportDialog(QDialog):
             return
         self._busy = True
         self._generation += 1  # any preview still in flight must not touch the messages
-        self._cancel.clear()
         self.error.hide()
         self.import_button.setEnabled(False)
         self.progress.setValue(0)
-        path, mapping, bridge, cancel = Path(text), self.mapping(), self._bridge, self._cancel
+        path, mapping = Path(text), self.mapping()
 
-        def work() -> None:  # worker thread: engine only, no store
-            try:
-                prepared = av.prepare_import(
-                    path,
-                    mapping,
-                    progress=lambda p, m: bridge.progress.emit(p, m),
-                    cancelled=cancel.is_set,
-                )
-                if cancel.is_set():
-                    raise av.ImportCancelled()
-            except BaseException as exc:  # noqa: BLE001 — shown to the user
-                bridge.failed.emit(exc)
-                return
-            bridge.prepared.emit(prepared)
+        def work(token: CancelToken, progress: Progress) -> av.PreparedImport:  # engine only
+            prepared = av.prepare_import(
+                path, mapping, progress=progress, cancelled=lambda: token.cancelled
+            )
+            if token.cancelled:
+                raise av.ImportCancelled()
+            return prepared
 
-        self._thread = threading.Thread(target=work, name="actigraphy-import", daemon=True)
-        self._thread.start()
+        self._task = self.tasks.run(
+            work, label="Reading actigraphy file", on_done=self._store, on_error=self._failed
+        )
 
     def cancel(self) -> None:
         """Stop an import before it is stored; close the dialog when idle."""
         if self._busy:
-            self._cancel.set()
+            if self._task is not None:
+                self.tasks.cancel(self._task.id)
             self.message.setText("Cancelling…")
         else:
             self.reject()
+
+    def _task_progress(self, task_id: int, pct: int, msg: str) -> None:
+        if self._task is not None and task_id == self._task.id:
+            self._progress(pct, msg)
+
+    def _task_finished(self, task_id: int) -> None:
+        """A cancelled task delivers no result: end the import here."""
+        task = self._task
+        if task is not None and task_id == task.id:
+            self._task = None
+            if task.token.cancelled and self._busy:
+                self._failed(av.ImportCancelled())
 
     def _progress(self, pct: int, msg: str) -> None:
         self.progress.setValue(pct)
         self.message.setText(msg)
 
     def _store(self, prepared: av.PreparedImport) -> None:
-        if self._cancel.is_set():
-            self._failed(av.ImportCancelled())
-            return
         self.cancel_button.setEnabled(False)  # the write is one short transaction
         self._progress(95, "Storing the recording")
-        self.run_task(
+        self.tasks.call(
             av.store_prepared,
             self.ctx,
             self.principal,
@@ -286,6 +276,8 @@ class ImportDialog(QDialog):
         self.accept()
 
     def _failed(self, exc: BaseException) -> None:
+        if isinstance(exc, av.ImportCancelled) and not self._busy:
+            return  # already ended when the cancelled task finished
         self._busy = False
         self.cancel_button.setEnabled(True)
         self.import_button.setEnabled(True)
@@ -304,8 +296,7 @@ class ImportDialog(QDialog):
         self.error.show()
         self.failed.emit(text)
 
-    def done(self, result: int) -> None:  # noqa: D102 — stop the worker before closing
-        self._cancel.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+    def done(self, result: int) -> None:  # noqa: D102 — stop the task before closing
+        if self._task is not None:
+            self.tasks.cancel(self._task.id)
         super().done(result)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QPushButton, QVBoxLayout, QWidget
@@ -15,8 +13,6 @@ from app.services.context import AppContext
 from engines.xgb.bands import SYNTHETIC_LABEL
 from ui.panels.common import (
     BAND_COLOURS,
-    RunTask,
-    TaskRunner,
     fill,
     label,
     notice,
@@ -24,11 +20,13 @@ from ui.panels.common import (
     table,
     user_message,
 )
+from ui.tasks import TaskManager
+from ui.workspace.panel import Panel
 
 
-class CaseloadWidget(QWidget):
+class CaseloadWidget(Panel):
     """Mount anywhere (e.g. a 'Caseload' page of the shell):
-    ``CaseloadWidget(ctx, principal, run_task=shell.tasks.call)``; ``patient_activated(pid)``
+    ``CaseloadWidget(ctx, principal, tasks=shell.tasks)``; ``patient_activated(pid)``
     fires on double-click / Enter so the shell can open that patient."""
 
     patient_activated = Signal(str)
@@ -38,13 +36,10 @@ class CaseloadWidget(QWidget):
         self,
         ctx: AppContext,
         principal: Principal,
-        run_task: RunTask | None = None,
+        tasks: TaskManager | None = None,
         parent: QWidget | None = None,
     ) -> None:
-        super().__init__(parent)
-        self.ctx, self.principal = ctx, principal
-        self._runner = None if run_task is not None else TaskRunner(self)
-        self.run_task: RunTask = run_task or self._runner  # type: ignore[assignment]
+        super().__init__(ctx, principal, tasks, parent)
         self.view: CaseloadView | None = None
         lay = QVBoxLayout(self)
         lay.setContentsMargins(16, 12, 16, 16)
@@ -83,7 +78,7 @@ class CaseloadWidget(QWidget):
         target = self.target.currentData() or "relapse_6m"
         self.status.setText("Scoring caseload…")
         self.refresh.setEnabled(False)
-        self.run_task(
+        self.tasks.call(
             caseload.score_visible,
             self.ctx,
             self.principal,
@@ -138,8 +133,3 @@ class CaseloadWidget(QWidget):
         item = self.table.item(row, 0)
         if item is not None:
             self.patient_activated.emit(str(item.data(Qt.ItemDataRole.UserRole)))
-
-    def closeEvent(self, event: Any) -> None:  # noqa: ANN401, N802
-        if self._runner is not None:
-            self._runner.wait()
-        super().closeEvent(event)

@@ -1,10 +1,9 @@
-"""Shared pieces of the panels: a default background runner, small widgets and colours.
+"""Shared pieces of the panels: small widgets and colours.
 
-Every panel takes ``run_task(fn, *args, label=..., on_done=..., on_error=...)`` which runs
-``fn(*args)`` off the GUI thread and calls ``on_done(result)`` / ``on_error(exc)`` on the GUI
-thread. In the shell pass ``workspace.tasks.call``; standalone (tests, screenshots) the panels
-use :class:`TaskRunner`, a one-thread QThreadPool (service calls run one at a time, like the
-shell's) with results delivered by queued signals.
+Every panel is a ui.workspace.PatientPanel (or Panel): it takes the shell's TaskManager as
+``tasks`` and makes its own when used alone (tests, screenshots). The looks of the widgets made
+here live in the theme (resources/ui/theme.qss, section "workspace and panels"), selected by
+object name and dynamic properties.
 """
 
 from __future__ import annotations
@@ -20,7 +19,6 @@ from PySide6.QtWidgets import (
 )
 
 from ui import widgets
-from ui.runner import RunTask, TaskRunner  # noqa: F401 — re-exported for the panels
 from ui.tasks import user_message  # noqa: F401 — re-exported for the panels
 from ui.widgets import fill_table as fill  # noqa: F401 — re-exported for the panels
 from ui.widgets import table_widget as table  # noqa: F401 — re-exported for the panels
@@ -44,39 +42,43 @@ def label(text: str = "", name: str = "", *, wrap: bool = False) -> QLabel:
 
 
 def notice(text: str, accessible: str, kind: str = "notice") -> QLabel:
-    """A framed, always-visible honesty label (synthetic model, research data, suicide risk)."""
+    """A framed, always-visible honesty label (synthetic model, research data, suicide risk);
+    ``kind`` is notice, info or danger."""
     w = label(text, kind, wrap=True)
     w.setAccessibleName(accessible)
-    w.setStyleSheet(_NOTICE_STYLES[kind])
+    w.setProperty("notice", kind)
     return w
 
 
-_NOTICE_STYLES = {
-    "notice": "QLabel { background: #fff4d6; color: #4a3800; border: 1px solid #e8c65a;"
-    " border-radius: 6px; padding: 6px 10px; }",
-    "info": "QLabel { background: #e8f1fa; color: #123a5e; border: 1px solid #a9c8e8;"
-    " border-radius: 6px; padding: 6px 10px; }",
-    "danger": "QLabel { background: #fdecea; color: #7a1c12; border: 1px solid #e8a39b;"
-    " border-radius: 6px; padding: 6px 10px; }",
-}
-
-
 def section(title: str) -> QLabel:
+    """A section heading inside a panel."""
     w = label(title, "h2")
-    w.setStyleSheet("QLabel { font-size: 12pt; font-weight: 600; margin-top: 4px; }")
+    w.setProperty("section", "true")
+    return w
+
+
+def value_label(text: str, size: str = "medium") -> QLabel:
+    """A card's big number; ``size`` is medium (15 pt) or large (20 pt)."""
+    w = label(text, "cardValue")
+    w.setProperty("size", size)
     return w
 
 
 def band_chip(band: str) -> QLabel:
+    """A coloured pill with a risk band (colours in the theme, one rule per band)."""
     w = QLabel(band)
+    w.setObjectName("bandChip")
     w.setAccessibleName(f"risk band {band}")
-    colour = BAND_COLOURS.get(band, "#5b6675")
-    w.setStyleSheet(
-        f"QLabel {{ background: {colour}; color: white; border-radius: 9px;"
-        " padding: 2px 10px; font-weight: 600; }"
-    )
-    w.setSizePolicy(w.sizePolicy().horizontalPolicy(), w.sizePolicy().verticalPolicy())
+    w.setProperty("band", band.replace(" ", "_"))
     return w
+
+
+def set_error(w: QLabel, text: str) -> None:
+    """Show an error message in a status label (styled by the theme's ``#error`` rule)."""
+    w.setText(text)
+    w.setObjectName("error")
+    w.style().unpolish(w)
+    w.style().polish(w)
 
 
 class Frame(QFrame):

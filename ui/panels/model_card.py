@@ -45,7 +45,7 @@ class ModelCardDialog(QDialog):
         lay.setSpacing(8)
 
         h = label(title, "h1")
-        h.setStyleSheet("QLabel { font-size: 16pt; font-weight: 600; }")
+        h.setProperty("size", "dialog")
         lay.addWidget(h)
         lay.addWidget(
             label(

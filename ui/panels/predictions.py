@@ -25,17 +25,19 @@ from engines.xgb.bands import SUICIDE_RISK_NOTICE, SYNTHETIC_LABEL
 from ui.panels.charts import ContributionChart
 from ui.panels.common import (
     Frame,
-    RunTask,
-    TaskRunner,
     band_chip,
     fill,
     label,
     notice,
     section,
+    set_error,
     table,
     user_message,
+    value_label,
 )
 from ui.panels.model_card import ModelCardDialog
+from ui.tasks import TaskManager
+from ui.workspace.panel import PatientPanel
 
 
 def title_of(v: PredictionView) -> str:
@@ -70,8 +72,7 @@ class RiskCard(Frame):
         head.addStretch(1)
         head.addWidget(band_chip(v.band))
         self.body.addLayout(head)
-        self.value = label(f"{v.probability:.0%}", "cardValue")
-        self.value.setStyleSheet("QLabel { font-size: 20pt; font-weight: 600; }")
+        self.value = value_label(f"{v.probability:.0%}", "large")
         self.value.setAccessibleName(f"probability {v.probability:.0%}")
         self.body.addWidget(self.value)
         self.body.addWidget(
@@ -95,24 +96,22 @@ class RiskCard(Frame):
         return model_cards.model_name_for(self.view.target, self.view.option)
 
 
-class PredictionsPanel(QWidget):
+class PredictionsPanel(PatientPanel):
     """Mount in the shell's Predictions tab: ``PredictionsPanel(ctx, principal, pid,
-    run_task=ws.tasks.call)``; call ``set_patient(pid)`` when the patient changes."""
+    tasks=ws.tasks)``; call ``set_patient(pid)`` when the patient changes."""
 
     loaded = Signal()
+    record_types = frozenset({"prediction"})
 
     def __init__(
         self,
         ctx: AppContext,
-        principal: Principal,
+        principal: Principal | None,
         patient_id: str | None = None,
-        run_task: RunTask | None = None,
+        tasks: TaskManager | None = None,
         parent: QWidget | None = None,
     ) -> None:
-        super().__init__(parent)
-        self.ctx, self.principal, self.patient_id = ctx, principal, patient_id
-        self._runner = None if run_task is not None else TaskRunner(self)
-        self.run_task: RunTask = run_task or self._runner  # type: ignore[assignment]
+        super().__init__(ctx, principal, patient_id, tasks, parent)
         self.views: list[PredictionView] = []
         self._dialogs: list[ModelCardDialog] = []
 
@@ -201,22 +200,16 @@ class PredictionsPanel(QWidget):
             self.load()
 
     # -- data ------------------------------------------------------------------------------
-    def set_patient(self, patient_id: str | None) -> None:
-        """Switch patient (drops what was shown, then loads)."""
-        self.patient_id = patient_id
-        self.clear()
-        if patient_id:
-            self.load()
-
     def clear(self) -> None:
         """Drop PHI from the widgets (lock, sign-out, patient switch)."""
+        super().clear()
         self.views = []
         self._render()
 
     def load(self) -> None:
         pid = self.patient_id
         self.status.setText("Loading…")
-        self.run_task(
+        self.tasks.call(
             predictions.latest,
             self.ctx,
             self.principal,
@@ -242,7 +235,7 @@ class PredictionsPanel(QWidget):
             self.score.setEnabled(True)
             self._error(exc)
 
-        self.run_task(
+        self.tasks.call(
             predictions.predict,
             self.ctx,
             self.principal,
@@ -262,9 +255,7 @@ class PredictionsPanel(QWidget):
         self.loaded.emit()
 
     def _error(self, exc: BaseException) -> None:
-        self.status.setText(user_message(exc))
-        self.status.setObjectName("error")
-        self.status.setStyleSheet("QLabel { color: #c0392b; font-weight: 600; }")
+        set_error(self.status, user_message(exc))
 
     # -- rendering ---------------------------------------------------------------------------
     def risk_views(self) -> list[PredictionView]:
@@ -337,7 +328,7 @@ class PredictionsPanel(QWidget):
         """Load the signed model card off the GUI thread and show it."""
         v = self.view_for(key)
         version = v.model_version.split("@", 1)[1] if v and "@" in v.model_version else None
-        self.run_task(
+        self.tasks.call(
             model_cards.model_card,
             key,
             version,
@@ -354,8 +345,3 @@ class PredictionsPanel(QWidget):
         )
         self._dialogs.append(dlg)
         dlg.open()
-
-    def closeEvent(self, event: Any) -> None:  # noqa: ANN401, N802
-        if self._runner is not None:
-            self._runner.wait()
-        super().closeEvent(event)

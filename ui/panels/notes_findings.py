@@ -1,0 +1,225 @@
+"""The findings side of the notes analysis panel: the model's summary, each finding marked
+verified (its quote is in the note, highlighted there) or an unverified suggestion, accept /
+reject per finding (audited by the service) and the model's provenance."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtGui import QColor, QTextCharFormat, QTextCursor
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QPushButton,
+    QTextEdit,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core.domain import Principal
+from app.services import nlp
+from app.services.context import AppContext
+from ui.panels.common import fill, label, table, user_message
+
+if TYPE_CHECKING:
+    from ui.panels.notes_analysis import NotesAnalysisPanel
+
+VERIFIED_BG = QColor(255, 226, 122)  # quote found verbatim in the note
+SELECTED_BG = QColor(255, 176, 64)  # quotes of the selected finding
+KIND_TITLES = {
+    "condition": "Condition",
+    "risk_factor": "Risk factor",
+    "protective_factor": "Protective factor",
+}
+
+
+def finding_verified(f: dict[str, Any]) -> bool:
+    return any(e.get("verified") for e in f.get("evidence", []))
+
+
+class FindingsView:
+    """Mixed into NotesAnalysisPanel: builds the findings column and shows an analysis."""
+
+    def _build_findings(self: NotesAnalysisPanel) -> QWidget:
+        right = QWidget()
+        rl = QVBoxLayout(right)
+        rl.setContentsMargins(0, 0, 0, 0)
+        rl.addWidget(label("Findings", "cardTitle"))
+        self.summary = label("", wrap=True)
+        self.summary.setAccessibleName("analysis summary")
+        rl.addWidget(self.summary)
+        self.findings = table(("Evidence", "Finding", "Quote", "Review"), "findings")
+        self.findings.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.findings.setWordWrap(True)
+        hdr = self.findings.horizontalHeader()
+        hdr.setStretchLastSection(False)
+        hdr.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        hdr.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        self.findings.itemSelectionChanged.connect(self._highlight)
+        rl.addWidget(self.findings, 1)
+        rl.addWidget(
+            label(
+                "Verified: the quote appears verbatim in the note (highlighted). "
+                "Suggestion: no quote could be found in the note — an unverified "
+                "model suggestion, not a fact.",
+                "muted",
+                wrap=True,
+            )
+        )
+        review = QHBoxLayout()
+        self.accept_button = QPushButton("A&ccept")
+        self.accept_button.setAccessibleName("accept selected finding")
+        self.accept_button.clicked.connect(lambda: self.review(True))
+        self.reject_button = QPushButton("&Reject")
+        self.reject_button.setAccessibleName("reject selected finding")
+        self.reject_button.clicked.connect(lambda: self.review(False))
+        review.addWidget(self.accept_button)
+        review.addWidget(self.reject_button)
+        review.addStretch(1)
+        rl.addLayout(review)
+        self.provenance = label("", "muted", wrap=True)
+        self.provenance.setAccessibleName("analysis provenance")
+        rl.addWidget(self.provenance)
+        return right
+
+    # -- showing an analysis -----------------------------------------------------------------
+    def show_analysis(
+        self: NotesAnalysisPanel, result: dict[str, Any], model_name: str = ""
+    ) -> None:
+        """Show a stored analysis result (as kept by the NLP service)."""
+        self.analysis = result
+        self._render_analysis(model_name)
+
+    def _render_analysis(self: NotesAnalysisPanel, model_name: str = "") -> None:
+        a = self.analysis or {}
+        found = a.get("findings", [])
+        decisions = a.get("decisions", {})
+        self.summary.setText(
+            f"<b>Risk level (model):</b> {a.get('risk_level', '—')}<br>"
+            f"<b>Summary (model):</b> {a.get('summary', '—')}"
+            if a
+            else "No analysis of this note yet."
+        )
+        rows = []
+        for i, f in enumerate(found):
+            ok = finding_verified(f)
+            quotes = "; ".join(
+                f"“{e['quote']}”" + ("" if e.get("verified") else " (not in note)")
+                for e in f.get("evidence", [])
+            )
+            d = decisions.get(str(i))
+            review = "—" if d is None else ("accepted" if d.get("accepted") else "rejected")
+            conf = f" ({f['confidence']})" if f.get("confidence") else ""
+            rows.append(
+                (
+                    "✔ Verified" if ok else "? Suggestion",
+                    f"{KIND_TITLES.get(f.get('kind', ''), f.get('kind', ''))}: "
+                    f"{f.get('label', '')}{conf}",
+                    quotes,
+                    review,
+                )
+            )
+        fill(self.findings, rows, list(range(len(rows))))
+        self.findings.resizeRowsToContents()
+        for i, f in enumerate(found):
+            ok = finding_verified(f)
+            for c in range(self.findings.columnCount()):
+                item = self.findings.item(i, c)
+                if ok:
+                    if c == 0:
+                        item.setForeground(QColor("#2e7d32"))
+                        fnt = item.font()
+                        fnt.setBold(True)
+                        item.setFont(fnt)
+                else:
+                    item.setForeground(QColor("#7b8591"))
+                    fnt = item.font()
+                    fnt.setItalic(True)
+                    item.setFont(fnt)
+                    item.setToolTip("Unverified model suggestion: its quote is not in the note.")
+        m = a.get("model") or {}
+        if m:
+            self.provenance.setText(
+                f"Model {m.get('name', model_name)} ({m.get('file_name', '')}, "
+                f"{m.get('quantization', '')}, SHA-256 {str(m.get('sha256', ''))[:12]}…) — "
+                f"{m.get('label', '')}. {a.get('n_tokens', '?')} tokens in "
+                f"{a.get('elapsed_s', 0):.1f} s; {a.get('verified_findings', 0)} verified, "
+                f"{a.get('unverified_findings', 0)} unverified."
+            )
+        elif a:
+            self.provenance.setText(
+                f"{model_name or 'demo record'}: synthetic demo data, not a model output."
+            )
+        else:
+            self.provenance.setText("")
+        self._highlight()
+        self._update_buttons()
+
+    def spans(self: NotesAnalysisPanel) -> list[tuple[int, int, bool]]:
+        """(start, end, selected) of every verified quote highlighted in the note."""
+        out = []
+        sel = self.selected_finding()
+        for i, f in enumerate((self.analysis or {}).get("findings", [])):
+            for e in f.get("evidence", []):
+                if e.get("verified") and 0 <= e.get("start", -1) < e.get("end", -1):
+                    out.append((int(e["start"]), int(e["end"]), i == sel))
+        return out
+
+    def _highlight(self: NotesAnalysisPanel) -> None:
+        sels = []
+        text_len = len(self.note_text.toPlainText())
+        for start, end, selected in self.spans():
+            if end > text_len:
+                continue
+            s = QTextEdit.ExtraSelection()
+            cur = QTextCursor(self.note_text.document())
+            cur.setPosition(start)
+            cur.setPosition(end, QTextCursor.MoveMode.KeepAnchor)
+            s.cursor = cur
+            fmt = QTextCharFormat()
+            fmt.setBackground(SELECTED_BG if selected else VERIFIED_BG)
+            fmt.setForeground(QColor("#1b2430"))
+            if selected:
+                fmt.setFontUnderline(True)
+            s.format = fmt
+            sels.append(s)
+            if selected:
+                self.note_text.setTextCursor(QTextCursor(cur))
+        self.note_text.setExtraSelections(sels)
+        self._update_buttons()
+
+    def selected_finding(self: NotesAnalysisPanel) -> int | None:
+        rows = self.findings.selectionModel().selectedRows() if self.findings.model() else []
+        return rows[0].row() if rows else None
+
+    # -- review ------------------------------------------------------------------------------
+    def review(self: NotesAnalysisPanel, accept: bool) -> None:
+        """Accept or reject the selected finding (audited by the service)."""
+        i = self.selected_finding()
+        if i is None or self.analysis_id is None:
+            return
+        aid = self.analysis_id
+        self.tasks.call(
+            _review,
+            self.ctx,
+            self.principal,
+            aid,
+            i,
+            accept,
+            label="Recording review",
+            on_done=lambda _r: self._reviewed(i),
+            on_error=lambda e: self.status.setText(user_message(e)),
+        )
+
+    def _reviewed(self: NotesAnalysisPanel, row: int) -> None:
+        if self.note is not None:
+            self._load_analyses(self.note.id)
+        self.status.setText(f"Finding {row + 1} reviewed.")
+        self.reviewed.emit()
+
+
+def _review(
+    ctx: AppContext, principal: Principal, analysis_id: str, finding: int, accept: bool
+) -> None:
+    nlp.review_finding(ctx, principal, analysis_id, finding, accept=accept)

@@ -1,0 +1,72 @@
+"""Overview tab: the latest scores, relapse risk, open alerts, treatment and record counts."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QGridLayout
+
+from app.services import overview
+from ui.widgets import Card
+from ui.workspace.panel import ALL_RECORDS, PatientPanel
+
+
+class OverviewTab(PatientPanel):
+    record_types = ALL_RECORDS
+
+    def _build(self) -> None:
+        grid = QGridLayout(self)
+        grid.setContentsMargins(16, 16, 16, 16)
+        grid.setSpacing(12)
+        self.phq = Card("PHQ-9 (depression)")
+        self.gad = Card("GAD-7 (anxiety)")
+        self.risk = Card("Relapse risk, 6 months")
+        self.alerts = Card("Open alerts")
+        self.treatment = Card("Treatment")
+        self.data = Card("Records")
+        for i, card in enumerate(self._cards()):
+            grid.addWidget(card, i // 3, i % 3)
+        grid.setRowStretch(2, 1)
+
+    def _cards(self) -> tuple[Card, ...]:
+        return (self.phq, self.gad, self.risk, self.alerts, self.treatment, self.data)
+
+    def load(self) -> None:
+        self.call(
+            overview.patient_overview,
+            self.ctx,
+            self.principal,
+            self.patient_id,
+            label="Loading overview",
+            on_done=self._show,
+        )
+
+    def _show(self, o: overview.PatientOverview) -> None:
+        for card, inst in ((self.phq, "phq9"), (self.gad, "gad7")):
+            a = o.latest.get(inst)
+            if a is None:
+                card.set("—", "not administered yet")
+            else:
+                crit = "  ·  critical item answered" if a.critical else ""
+                card.set(
+                    f"{a.total:.0f}  {a.band.replace('_', ' ')}",
+                    f"{a.administered_at:%Y-%m-%d}{crit}",
+                )
+        p = o.latest_prediction
+        if p is None:
+            self.risk.set("—", "no prediction stored")
+        else:
+            source = p.provenance
+            self.risk.set(
+                f"{p.probability:.0%}  {p.band}",
+                f"interval {p.interval_low:.0%}–{p.interval_high:.0%} · {source}",
+            )
+        self.alerts.set(str(o.open_alerts), "see the Alerts tab" if o.open_alerts else "none open")
+        meds = ", ".join(f"{m.name} {m.dose:g} {m.unit} {m.frequency}" for m in o.medications)
+        self.treatment.set(o.treatment_option or "—", meds or "no active medication")
+        self.data.set(
+            f"{o.assessments_count}", f"assessments · {o.actigraphy_series} actigraphy series"
+        )
+
+    def clear(self) -> None:
+        super().clear()
+        for card in self._cards():
+            card.set("—", "")
