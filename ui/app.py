@@ -6,7 +6,6 @@ import argparse
 import logging
 import os
 import sys
-import threading
 import time
 from collections.abc import Sequence
 
@@ -44,12 +43,12 @@ def run(argv: Sequence[str] = ()) -> int:
     """Run the GUI until the window closes; returns the process exit code.
 
     Start-up paints an interactive sign-in window first (Qt and settings only) and opens the
-    encrypted store on a background thread: importing SQLAlchemy and migrating take seconds
-    on a slow machine, and the user can type meanwhile. The full shell replaces the start-up
-    window when the store is open, keeping what was typed.
+    encrypted store as a background task (ui.tasks.TaskManager): importing SQLAlchemy and
+    migrating take seconds on a slow machine, and the user can type meanwhile. The full shell
+    replaces the start-up window when the store is open, keeping what was typed.
     """
     args = parse_args(argv)
-    from PySide6.QtCore import QObject, Qt, QTimer, Signal
+    from PySide6.QtCore import QObject, Qt, QTimer
     from PySide6.QtGui import QGuiApplication
     from PySide6.QtWidgets import QApplication, QMainWindow, QMessageBox
 
@@ -59,6 +58,7 @@ def run(argv: Sequence[str] = ()) -> int:
     from app.core.logging_setup import configure_logging
     from ui import theme
     from ui.login import LoginPage
+    from ui.tasks import TaskManager
 
     QGuiApplication.setHighDpiScaleFactorRoundingPolicy(
         Qt.HighDpiScaleFactorRoundingPolicy.PassThrough
@@ -91,20 +91,10 @@ def run(argv: Sequence[str] = ()) -> int:
     state: dict[str, object] = {"ctx": None, "window": None, "submit": False, "code": 0}
     login.submitted.connect(lambda *_: state.__setitem__("submit", True))
 
-    class Opener(QObject):
-        ready = Signal(object)
-        failed = Signal(object)
+    def open_store() -> object:
+        from app.services.context import AppContext
 
-        def start(self) -> None:
-            threading.Thread(target=self._open, name="novamind-open-store", daemon=True).start()
-
-        def _open(self) -> None:
-            try:
-                from app.services.context import AppContext
-
-                self.ready.emit(AppContext.open(settings))
-            except BaseException as exc:  # noqa: BLE001 — reported to the user below
-                self.failed.emit(exc)
+        return AppContext.open(settings)
 
     def on_ready(ctx: object) -> None:
         state["ctx"] = ctx
@@ -130,15 +120,14 @@ def run(argv: Sequence[str] = ()) -> int:
             if isinstance(exc, NovamindError)
             else "The encrypted store could not be opened. The details are in the log file."
         )
-        if not isinstance(exc, NovamindError):
-            log.error("store open failed: %s", type(exc).__name__)
         QMessageBox.critical(startup, "Novamind cannot start", message)
         state["code"] = 3
         app.quit()
 
-    opener = Opener()
-    opener.ready.connect(on_ready)
-    opener.failed.connect(on_failed)
+    opener = TaskManager(None, startup)
+
+    def start_opening() -> None:
+        opener.call(open_store, label="Opening the store", on_done=on_ready, on_error=on_failed)
 
     class _FirstPaint(QObject):
         def eventFilter(self, obj: QObject, event: object) -> bool:  # noqa: N802 — Qt API
@@ -148,7 +137,7 @@ def run(argv: Sequence[str] = ()) -> int:
                 obj.removeEventFilter(self)
                 if args.exit_after_paint:
                     print(f"first paint after {process_age_s():.3f} s", flush=True)
-                QTimer.singleShot(0, opener.start)
+                QTimer.singleShot(0, start_opening)
             return False
 
     painted = _FirstPaint(startup)
