@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Build the onedir desktop bundle: dist/novamind/novamind (PyInstaller, build.spec).
-#   bash scripts/build_bundle.sh            build (installs PyInstaller into the venv if missing)
-# Uses the project's virtualenv (NOVAMIND_VENV, default .venv), which must already hold the
-# runtime dependencies (bash scripts/setup.sh run|test installs them). Prints the build time
+#   bash scripts/build_bundle.sh            build (installs the lock into the venv first)
+# Uses the project's virtualenv (NOVAMIND_VENV, default .venv), set up by scripts/setup.sh
+# run|test. Before building it installs requirements/lock.txt with --require-hashes (a no-op
+# when the venv already matches; it brings PyInstaller), and build.spec refuses to bundle a
+# runtime package whose installed version differs from the lock. Prints the build time
 # and the bundle size. The same command builds on Windows (Git Bash) and macOS; see
 # docs/deployment.md for signing and the GPU variant.
 set -euo pipefail
@@ -11,12 +13,9 @@ cd "$ROOT"
 VENV="${NOVAMIND_VENV:-$ROOT/.venv}"
 PYBIN="$VENV/bin/python"
 [ -x "$PYBIN" ] || PYBIN="$VENV/Scripts/python.exe"   # Windows venv layout
-PYINSTALLER_SPEC="pyinstaller>=6.10,<7"
 
-if ! "$PYBIN" -c "import PyInstaller" 2>/dev/null; then
-  echo "== installing $PYINSTALLER_SPEC into $VENV"
-  "$PYBIN" -m pip install -q "$PYINSTALLER_SPEC"
-fi
+echo "== installing requirements/lock.txt into $VENV (hashes required)"
+"$PYBIN" -m pip install -q --require-hashes -r requirements/lock.txt
 
 start=$(date +%s)
 echo "== building dist/novamind with PyInstaller $("$PYBIN" -c 'import PyInstaller; print(PyInstaller.__version__)')"

@@ -2,18 +2,24 @@
 
 Run with the desktop venv's python: walks `novamind-desktop`'s own requirements (no extras:
 test tools are not shipped) through importlib.metadata, evaluating environment markers.
-Used by scripts/supply_chain.sh for pip-audit and to trim the CycloneDX SBOM.
+Used by scripts/supply_chain.sh for pip-audit and to trim the CycloneDX SBOM, and by build.spec
+(`lock_mismatches`) to refuse bundling a venv that drifted from requirements/lock.txt.
 """
 
 from __future__ import annotations
 
+import re
 import sys
 from importlib import metadata
+from pathlib import Path
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 ROOT = "novamind-desktop"
+# Compiled locally from the PyPI sdist (scripts/setup.sh), so it cannot carry a lock hash.
+NOT_LOCKED = {"llama-cpp-python"}
+_PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)")
 
 
 def closure(root: str = ROOT) -> dict[str, str]:
@@ -35,6 +41,22 @@ def closure(root: str = ROOT) -> dict[str, str]:
             todo.append((req.name, frozenset(req.extras)))
     seen.pop(canonicalize_name(root), None)
     return seen
+
+
+def locked_versions(lock: Path) -> dict[str, str]:
+    """{canonical name: version} pinned in a pip-compile/uv lock file."""
+    pins = (_PIN.match(line) for line in lock.read_text(encoding="utf-8").splitlines())
+    return {canonicalize_name(m[1]): m[2] for m in pins if m}
+
+
+def lock_mismatches(lock: Path) -> list[str]:
+    """Runtime packages whose installed version is not the locked one ("name installed/locked")."""
+    pinned = locked_versions(lock)
+    return [
+        f"{name} {version}/{pinned.get(name, 'not locked')}"
+        for name, version in sorted(closure().items())
+        if name not in NOT_LOCKED and pinned.get(name) != version
+    ]
 
 
 def main() -> None:

@@ -5,6 +5,9 @@
 #                           then build the packaged app and run its smoke test (tests/frozen;
 #                           NOVAMIND_SKIP_BUNDLE=1 leaves that stage out)
 # Idempotent: a second run reuses the virtualenv and the cached llama-cpp-python wheel.
+# Every Python package comes from requirements/lock.txt, hash-checked (--require-hashes), except
+# llama-cpp-python, which is compiled here (see install_llama_cpp); README "Updating
+# dependencies" has the command that regenerates the lock.
 set -euo pipefail
 
 MODE="${1:-run}"
@@ -14,6 +17,7 @@ VENV="${NOVAMIND_VENV:-$ROOT/.venv}"
 WHEELS="${NOVAMIND_WHEEL_CACHE:-$HOME/.cache/novamind/wheels}"
 LLAMA_VERSION="0.3.36"
 PY="${PYTHON:-python3}"
+LOCK="$ROOT/requirements/lock.txt"
 
 log() { printf '\n== %s\n' "$*"; }
 
@@ -37,11 +41,20 @@ install_system_packages() {
 
 make_venv() {
   [ -x "$VENV/bin/python" ] || { log "creating virtualenv $VENV"; "$PY" -m venv "$VENV"; }
-  "$VENV/bin/python" -m pip install -q --upgrade pip wheel setuptools
+}
+
+install_locked() {
+  # The whole locked set (runtime, test tools, mypy, PyInstaller, pip/setuptools/wheel): the
+  # same versions on every machine and every month, each file checked against its hash.
+  log "installing the locked dependencies (requirements/lock.txt, hashes required)"
+  "$VENV/bin/python" -m pip install -q --require-hashes -r "$LOCK"
 }
 
 install_llama_cpp() {
   # llama-cpp-python compiles llama.cpp (~5-10 min on 2 cores): build once, cache the wheel.
+  # It stays outside the hashed lock: the lock could only pin the PyPI sdist's hash, and the
+  # wheel built here from it (flags below) has a hash of its own. Its dependencies (numpy,
+  # typing-extensions, diskcache, jinja2) are in the lock; the wheel goes in with --no-deps.
   # Portable x86-64 build: AVX2/FMA/F16C only. GGML_NATIVE=OFF alone still produced an
   # AVX-512/AMX build on Sapphire Rapids hosts, whose llama_decode crashed (SIGSEGV) on prompts
   # longer than one batch. The cache folder is keyed by the build flags, so a wheel built
@@ -68,8 +81,9 @@ install_llama_cpp() {
 }
 
 install_project() {
-  log "installing Novamind${1:+ with extras [$1]}"
-  "$VENV/bin/pip" install -q -e ".${1:+[$1]}"
+  # Everything it needs is installed from the lock already: no resolver, no index.
+  log "installing Novamind (editable)"
+  "$VENV/bin/pip" install -q --no-deps --no-build-isolation -e .
 }
 
 
@@ -86,29 +100,36 @@ with_keyring() {
 
 install_system_packages
 make_venv
+install_locked
 install_llama_cpp
+install_project
 
 case "$MODE" in
   run)
-    install_project ""
     # One keyring session for all steps, so a private gnome-keyring keeps the key between them.
     log "creating the synthetic demo clinic in the encrypted store, checking the install, launching"
     if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ] || [ "$(uname)" = "Darwin" ]; then
       with_keyring bash -c '"$0" demo && { "$0" doctor || true; } && exec "$0"' "$VENV/bin/novamind"
     else
       with_keyring bash -c '"$0" demo && { "$0" doctor || true; }' "$VENV/bin/novamind"
-      echo "No display here: start the desktop with '.venv/bin/novamind' in a desktop session" \
-        "(or 'xvfb-run -a .venv/bin/novamind' to try it headless)."
+      echo "No display here: start the desktop with '.venv/bin/novamind' in a desktop session," \
+        "or try it here (Xvfb, its own unlocked keyring): scripts/try-desktop.sh"
     fi
     ;;
   test)
-    install_project test
     export PATH="$VENV/bin:$PATH"
     log "ruff (lint + format)"
     ruff check .
     ruff format --check .
-    log "import contract (DESIGN.md section 2)"
+    log "import contract (docs/design.md)"
     lint-imports
+    log "mypy (pyproject [tool.mypy])"
+    "$VENV/bin/mypy"
+    log "desktop headless: scripts/try-desktop.sh --exit-after-paint (Xvfb + private keyring)"
+    try_home=$(mktemp -d)
+    env -u DISPLAY -u WAYLAND_DISPLAY -u DBUS_SESSION_BUS_ADDRESS HOME="$try_home" \
+      NOVAMIND_VENV="$VENV" timeout 180 bash scripts/try-desktop.sh --exit-after-paint
+    rm -rf "$try_home"
     log "infra: CDK assertion tests (own venv, not part of the desktop bundle)"
     command -v node >/dev/null || { SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"; $SUDO apt-get install -y -qq --no-install-recommends nodejs; }
     INFRA_VENV="$ROOT/infra/.venv"
@@ -119,7 +140,9 @@ case "$MODE" in
     NOVAMIND_VENV="$VENV" bash scripts/supply_chain.sh
     log "pytest"
     set +e
-    xvfb-run -a -s "-screen 0 1600x1000x24" "$VENV/bin/python" -m pytest -p no:cacheprovider "${@:2}"
+    # NOVAMIND_REQUIRE_UI=1: a missing display is an error here, never a skipped UI test
+    NOVAMIND_REQUIRE_UI=1 xvfb-run -a -s "-screen 0 1600x1000x24" \
+      "$VENV/bin/python" -m pytest -p no:cacheprovider "${@:2}"
     rc=$?
     set -e
     [ $rc -eq 5 ] && { echo "pytest collected no tests"; exit 1; }
