@@ -60,7 +60,7 @@ def section(title: str) -> QLabel:
 def value_label(text: str, size: str = "medium") -> QLabel:
     """A card's big number; ``size`` is medium (15 pt) or large (20 pt)."""
     w = label(text, "cardValue")
-    w.setProperty("size", size)
+    w.setProperty("scale", size)
     return w
 
 

@@ -45,7 +45,7 @@ class ModelCardDialog(QDialog):
         lay.setSpacing(8)
 
         h = label(title, "h1")
-        h.setProperty("size", "dialog")
+        h.setProperty("scale", "dialog")
         lay.addWidget(h)
         lay.addWidget(
             label(
