@@ -98,7 +98,7 @@ def _held_head(s: Session, device: str) -> tuple[int, str]:
     )
     if not seq:
         return 0, GENESIS
-    return int(seq), s.get(RemoteAuditEvent, (device, seq)).hash
+    return int(seq), s.get_one(RemoteAuditEvent, (device, seq)).hash
 
 
 def check_links(s: Session, device: str, events: list[dict[str, Any]]) -> None:

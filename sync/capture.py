@@ -42,9 +42,9 @@ def _hints(session: Session) -> tuple[dict[str, set[str]], int]:
             table, key = records.EVENT_ID_FIELDS[event]
             if payload.get(key):
                 out[table].add(str(payload[key]))
-        table = records.RECORD_TYPE_TABLE.get(str(payload.get("record_type", "")))
-        if table and payload.get("record_id"):
-            out[table].add(str(payload["record_id"]))
+        record_table = records.RECORD_TYPE_TABLE.get(str(payload.get("record_type", "")))
+        if record_table and payload.get("record_id"):
+            out[record_table].add(str(payload["record_id"]))
         if payload.get("patient_id"):
             out["patients"].add(str(payload["patient_id"]))
     return out, last
@@ -72,8 +72,8 @@ def capture(session: Session, clock: HybridClock, closed: list[SyncConflict] | N
     since_text = state.get(session, state.CAPTURE_AT)
     since = datetime.fromisoformat(since_text) if since_text else None
     started = datetime.now(UTC)
-    for name, ids in _recent(session, since).items():
-        hints[name].update(ids)
+    for name, recent in _recent(session, since).items():
+        hints[name].update(recent)
     changed = 0
     for name in records.TABLES:
         ids = sorted(hints.get(name, ()))
@@ -102,15 +102,7 @@ def _capture_batch(
         if st is None:
             now = clock.now()
             clocks = {f: [now, ZERO] for f in values}
-            new_rows.append(
-                {
-                    "table_name": name,
-                    "record_id": rid,
-                    "values_json": json.dumps(values, separators=(",", ":")),
-                    "clocks_json": json.dumps(clocks, separators=(",", ":")),
-                    "pending": True,
-                }
-            )
+            new_rows.append(records.state_row(name, rid, values, clocks, pending=True))
             changed += 1
             continue
         old = json.loads(st.values_json)
@@ -126,8 +118,8 @@ def _capture_batch(
             clocks[f] = [now, base if unpublished else cur]
             if rid in conflicted:
                 collisions.close_superseded(session, name, rid, f, closed)
-        st.values_json = json.dumps(values, separators=(",", ":"))
-        st.clocks_json = json.dumps(clocks, separators=(",", ":"))
+        st.values_json = records.compact_json(values)
+        st.clocks_json = records.compact_json(clocks)
         st.pending = True
         changed += 1
     if new_rows:

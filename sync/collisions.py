@@ -36,6 +36,8 @@ PAIR_KEYS = {
     "actigraphy_results": ("series_id", "kind"),
 }
 DUPLICATE = "__duplicate__"
+Rows = list[dict[str, Any]]  # rows (or sync states) about to be bulk-inserted
+Settled = tuple[Rows, Rows, int]  # (rows, states, conflicts) once collisions are settled
 
 
 def renamed(value: str, rid: str) -> str:
@@ -59,6 +61,21 @@ def open_conflict(
     )
     if session.scalar(q) is not None:
         return False
+    add_conflict(session, table, rid, field, local, remote)
+    return True
+
+
+def add_conflict(
+    session: Session,
+    table: str,
+    rid: str,
+    field: str,
+    local: Any,  # noqa: ANN401 — a field's JSON value
+    remote: Any,  # noqa: ANN401
+    local_clock: str = "",
+    remote_clock: str = "",
+) -> None:
+    """Queue a conflict of one field for a person to settle (both values kept)."""
     session.add(
         SyncConflict(
             table_name=table,
@@ -66,21 +83,20 @@ def open_conflict(
             field=field,
             local_json=json.dumps(local),
             remote_json=json.dumps(remote),
-            local_clock="",
-            remote_clock="",
+            local_clock=local_clock,
+            remote_clock=remote_clock,
             resolution="",
         )
     )
-    return True
 
 
 def settle_new_rows(
     session: Session,
     table: str,
-    new_rows: list[dict[str, Any]],
-    new_states: list[dict[str, Any]],
+    new_rows: Rows,
+    new_states: Rows,
     now_clock: Callable[[], str],
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
+) -> Settled:
     """Resolve collisions of rows about to be inserted; returns (rows, states, conflicts)."""
     if table in TEXT_KEYS:
         return _settle_text(session, table, new_rows, new_states, now_clock)
@@ -92,10 +108,10 @@ def settle_new_rows(
 def _settle_text(
     session: Session,
     table: str,
-    new_rows: list[dict[str, Any]],
-    new_states: list[dict[str, Any]],
+    new_rows: Rows,
+    new_states: Rows,
     now_clock: Callable[[], str],
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
+) -> Settled:
     col = TEXT_KEYS[table]
     t = records.TABLES[table]
     values = [r[col] for r in new_rows if r.get(col) is not None]
@@ -118,7 +134,7 @@ def _settle_text(
             st = states[rid]
             kept = json.loads(st["values_json"])
             kept[col] = row[col]
-            st["values_json"] = json.dumps(kept, separators=(",", ":"))
+            st["values_json"] = records.compact_json(kept)
     return new_rows, new_states, conflicts
 
 
@@ -169,17 +185,17 @@ def rename_local(
     vals, clocks = json.loads(st.values_json), json.loads(st.clocks_json)
     vals[col] = value
     clocks[col] = [now_clock(), clocks.get(col, ["", ""])[0]]
-    st.values_json = json.dumps(vals, separators=(",", ":"))
-    st.clocks_json = json.dumps(clocks, separators=(",", ":"))
+    st.values_json = records.compact_json(vals)
+    st.clocks_json = records.compact_json(clocks)
     st.pending = True
 
 
 def _settle_pairs(
     session: Session,
     table: str,
-    new_rows: list[dict[str, Any]],
-    new_states: list[dict[str, Any]],
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
+    new_rows: Rows,
+    new_states: Rows,
+) -> Settled:
     a, b = PAIR_KEYS[table]
     t = records.TABLES[table]
     firsts = [r[a] for r in new_rows]
@@ -309,7 +325,7 @@ def record_resolution(session: Session, c: SyncConflict, chosen: Any) -> None:  
     unpublished = st.pending and cur.endswith("-" + device)
     clocks[c.field] = [clock.now(), base if unpublished else cur]
     values[c.field] = chosen
-    st.values_json = json.dumps(values, separators=(",", ":"))
-    st.clocks_json = json.dumps(clocks, separators=(",", ":"))
+    st.values_json = records.compact_json(values)
+    st.clocks_json = records.compact_json(clocks)
     st.pending = True
     state.put(session, state.HLC, clock.state())

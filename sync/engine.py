@@ -21,13 +21,14 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.core.errors import ConfigError
-from app.core.events import PatientDataUpdated
+from app.core.events import Change, PatientDataUpdated
 from app.core.store.models import (
     ActigraphyChunk,
     OutboxEvent,
@@ -299,17 +300,21 @@ class SyncEngine:
         )
         records_sent = 0
         for seq, key, n in todo:
-            data = self.store.read(lambda s, q=seq: s.get(SyncOutgoing, q).data)
+            data = self.store.read(partial(self._outgoing_data, seq=seq))
             self.transport.put_create_only(key, data)
             marker = feed_key(self.id.clinic_id, self._now_ms(), self.id.device_id, seq)
             self.transport.put_create_only(marker, b"")  # before marking: a crash re-sends it
-            self.store.write(lambda uow, q=seq: self._mark_uploaded(uow.session, q))
+            self.store.write(partial(self._mark_uploaded, seq=seq))
             records_sent += n
         return len(todo), records_sent
 
     @staticmethod
-    def _mark_uploaded(s: Session, seq: int) -> None:
-        row = s.get(SyncOutgoing, seq)
+    def _outgoing_data(s: Session, seq: int) -> bytes:
+        return s.get_one(SyncOutgoing, seq).data
+
+    @staticmethod
+    def _mark_uploaded(uow: UnitOfWork, seq: int) -> None:
+        row = uow.session.get_one(SyncOutgoing, seq)
         row.uploaded_at = utcnow()
         row.data = b""  # the bucket has it now; keep only its sequence number and hash
 
@@ -545,7 +550,7 @@ class SyncEngine:
             state.put(s, state.CAPTURE_AT, datetime.now(UTC).isoformat())
             for table, rid in changed[:MAX_BUS_EVENTS]:
                 uow.events.append(
-                    PatientDataUpdated(record_type=table, record_id=rid, change="synced")
+                    PatientDataUpdated(record_type=table, record_id=rid, change=Change.SYNCED)
                 )
 
         self.store.write(do)
@@ -559,7 +564,7 @@ class SyncEngine:
             if c.device == me:
                 return True
             cur = applied.get(c.device)
-            return bool(cur and cur.max_clock) and text <= cur.max_clock
+            return cur is not None and bool(cur.max_clock) and text <= cur.max_clock
 
         return known
 

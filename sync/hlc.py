@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 ZERO = "0000000000000-00000-"
@@ -31,7 +32,9 @@ class Clock:
 class HybridClock:
     """The device's clock: never goes backwards, and jumps past any clock it has seen."""
 
-    def __init__(self, device: str, last: str = "", now_ms: object = None) -> None:
+    def __init__(
+        self, device: str, last: str = "", now_ms: Callable[[], int] | None = None
+    ) -> None:
         self.device = device
         self._now = now_ms or (lambda: int(time.time() * 1000))
         self._ms, self._counter = 0, 0

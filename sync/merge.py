@@ -143,15 +143,7 @@ def _merge_batch(
         if rid not in rows and rid not in seen:
             seen.add(rid)
             new_rows.append({**_decode(name, values), "id": rid, "version": 1, "updated_at": now})
-            new_states.append(
-                {
-                    "table_name": name,
-                    "record_id": rid,
-                    "values_json": json.dumps(values, separators=(",", ":")),
-                    "clocks_json": json.dumps(clocks, separators=(",", ":")),
-                    "pending": False,
-                }
-            )
+            new_states.append(records.state_row(name, rid, values, clocks, pending=False))
             for ch in e.get("chunks") or []:
                 new_chunks.append(
                     {
@@ -239,18 +231,7 @@ def _merge_existing(
         if remote_v != local_v or winner_remote:  # older conflicts on the field are now stale
             collisions.close_superseded(session, name, rid, f, stats.closed)
         if remote_v != local_v:
-            session.add(
-                SyncConflict(
-                    table_name=name,
-                    record_id=rid,
-                    field=f,
-                    local_json=json.dumps(local_v),
-                    remote_json=json.dumps(remote_v),
-                    local_clock=lc,
-                    remote_clock=rc,
-                    resolution="",
-                )
-            )
+            collisions.add_conflict(session, name, rid, f, local_v, remote_v, lc, rc)
             stats.conflicts += 1
         if winner_remote:
             out_values[f], out_clocks[f] = remote_v, [rc, rb]
@@ -276,5 +257,5 @@ def _merge_existing(
         stats.changed.append((name, rid))
     else:
         stats.unchanged += 1
-    st.values_json = json.dumps(out_values, separators=(",", ":"))
-    st.clocks_json = json.dumps(out_clocks, separators=(",", ":"))
+    st.values_json = records.compact_json(out_values)
+    st.clocks_json = records.compact_json(out_clocks)

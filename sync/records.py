@@ -8,6 +8,7 @@ row version of the local ORM) never travel.
 from __future__ import annotations
 
 import base64
+import json
 from datetime import date, datetime
 from typing import Any
 
@@ -33,7 +34,9 @@ SYNCED_MODELS: tuple[type[m.Base], ...] = (
     m.TwinSnapshot,
     m.Alert,
 )
-TABLES: dict[str, Table] = {model.__tablename__: model.__table__ for model in SYNCED_MODELS}  # type: ignore[misc]
+TABLES: dict[str, Table] = {
+    model.__tablename__: m.Base.metadata.tables[model.__tablename__] for model in SYNCED_MODELS
+}
 ORDER: dict[str, int] = {name: i for i, name in enumerate(TABLES)}
 NEVER_SYNCED = {"id", "version", "updated_at"}
 LOCAL_ONLY: dict[str, set[str]] = {
@@ -63,6 +66,24 @@ EVENT_ID_FIELDS = {
     "NLPAnalysisCompleted": ("nlp_analyses", "analysis_id"),
     "AlertTriggered": ("alerts", "alert_id"),
 }
+
+
+def compact_json(value: object) -> str:
+    """JSON without spaces: how a record's values and clocks are kept in its sync state."""
+    return json.dumps(value, separators=(",", ":"))
+
+
+def state_row(
+    table: str, rid: str, values: dict[str, Any], clocks: dict[str, Any], *, pending: bool
+) -> dict[str, Any]:
+    """A new SyncRecordState row (for a bulk insert) of one record's values and clocks."""
+    return {
+        "table_name": table,
+        "record_id": rid,
+        "values_json": compact_json(values),
+        "clocks_json": compact_json(clocks),
+        "pending": pending,
+    }
 
 
 def merge_columns(table: str) -> list[str]:

@@ -207,7 +207,7 @@ def read(
         value = doc[name]
         if type(value) is not kind:  # bool is not an int here; a number is not a string
             raise SealedFileError(f"{path}: field '{name}' has the wrong type", hint=hint)
-        if kind is str and len(value) > MAX_FILE:
+        if isinstance(value, str) and len(value) > MAX_FILE:
             raise SealedFileError(f"{path}: field '{name}' is too long", hint=hint)
     try:
         kdf_params(doc["kdf"])

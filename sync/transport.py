@@ -21,13 +21,17 @@ import hashlib
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+
+if TYPE_CHECKING:  # types-boto3 (a development requirement) only
+    from types_boto3_s3.type_defs import ListObjectsV2OutputTypeDef
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -175,7 +179,9 @@ class Transport:
         self.s3 = session.client("s3", **kwargs)
         self.events = session.client("events", **kwargs)
 
-    def _assume_role(self, session: Any, kwargs: dict[str, Any]) -> dict[str, str]:  # noqa: ANN401
+    def _assume_role(
+        self, session: boto3.session.Session, kwargs: dict[str, Any]
+    ) -> dict[str, str]:
         """Temporary credentials of the workstation role, tagged with this device's id.
 
         The role's policy names `${aws:PrincipalTag/novamind-device}` in the object keys it
@@ -278,46 +284,44 @@ class Transport:
             raise TooLargeError(key, len(data), max_bytes)
         return bytes(data)
 
-    def list_keys(self, prefix: str, start_after: str = "") -> list[tuple[str, str]]:
-        """(key, last-modified ISO) of objects under `prefix` after `start_after`, in key order."""
-        out: list[tuple[str, str]] = []
+    def _list_pages(self, params: dict[str, str]) -> Iterator[ListObjectsV2OutputTypeDef]:
+        """Every page of one listing of the bucket, following the continuation token."""
         token = ""  # pagination token  # nosec B105
         while True:
-            kwargs: dict[str, Any] = {"Bucket": self.endpoint.bucket, "Prefix": prefix}
+            kwargs: dict[str, Any] = {"Bucket": self.endpoint.bucket, **params}
             if token:
+                kwargs.pop("StartAfter", None)
                 kwargs["ContinuationToken"] = token
-            elif start_after:
-                kwargs["StartAfter"] = start_after
-            page = self._retry("list", lambda kw=kwargs: self.s3.list_objects_v2(**kw))
-            out.extend((o["Key"], o["LastModified"].isoformat()) for o in page.get("Contents", []))
+            page = self._retry("list", partial(self.s3.list_objects_v2, **kwargs))
+            yield page
             if not page.get("IsTruncated"):
-                return out
+                return
             token = page["NextContinuationToken"]
+
+    def list_keys(self, prefix: str, start_after: str = "") -> list[tuple[str, str]]:
+        """(key, last-modified ISO) of objects under `prefix` after `start_after`, in key order."""
+        params = (
+            {"Prefix": prefix, "StartAfter": start_after} if start_after else {"Prefix": prefix}
+        )
+        return [
+            (o["Key"], o["LastModified"].isoformat())
+            for page in self._list_pages(params)
+            for o in page.get("Contents", [])
+        ]
 
     def list_children(self, prefix: str) -> list[str]:
         """The next path level under `prefix` (e.g. the device ids of a clinic)."""
-        out: list[str] = []
-        token = ""  # pagination token  # nosec B105
-        while True:
-            kwargs: dict[str, Any] = {
-                "Bucket": self.endpoint.bucket,
-                "Prefix": prefix,
-                "Delimiter": "/",
-            }
-            if token:
-                kwargs["ContinuationToken"] = token
-            page = self._retry("list", lambda kw=kwargs: self.s3.list_objects_v2(**kw))
-            for p in page.get("CommonPrefixes", []):
-                out.append(p["Prefix"][len(prefix) :].rstrip("/"))
-            if not page.get("IsTruncated"):
-                return out
-            token = page["NextContinuationToken"]
+        return [
+            p["Prefix"][len(prefix) :].rstrip("/")
+            for page in self._list_pages({"Prefix": prefix, "Delimiter": "/"})
+            for p in page.get("CommonPrefixes", [])
+        ]
 
     def put_events(self, bus: str, entries: list[dict[str, str]]) -> int:
         """Publish EventBridge entries (ids only) in batches of 10; returns the number failed."""
         failed = 0
         for i in range(0, len(entries), 10):
             batch = [{**e, "EventBusName": bus} for e in entries[i : i + 10]]
-            out = self._retry("publish", lambda b=batch: self.events.put_events(Entries=b))
+            out = self._retry("publish", partial(self.events.put_events, Entries=batch))
             failed += int(out.get("FailedEntryCount", 0))
         return failed
