@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject
-from PySide6.QtGui import QImage
+from PySide6.QtCore import QByteArray, QObject
+from PySide6.QtGui import QImage, QImageWriter
 from PySide6.QtWidgets import QFileDialog
 
 from app.services import phi_audit
@@ -49,7 +49,7 @@ class ExportController(QObject):
         arr = view.current_host().grab_frame()
         h, w, _ = arr.shape
         img = QImage(arr.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
-        if not img.save(str(out), "PNG"):
+        if not QImageWriter(str(out), QByteArray(b"PNG")).write(img):
             view.errorOccurred.emit("The screenshot could not be saved to that location.")
             return None
         if view.timeline is not None and not self._disclosed(out, view.timeline.patient_id):

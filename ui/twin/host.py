@@ -15,12 +15,26 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PySide6.QtCore import QEvent, QObject, QPointF, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QGuiApplication, QImage, QMouseEvent, QPainter, QWheelEvent
+from PySide6.QtGui import (
+    QGuiApplication,
+    QImage,
+    QMouseEvent,
+    QPainter,
+    QResizeEvent,
+    QShowEvent,
+    QWheelEvent,
+)
 from PySide6.QtWidgets import QSizePolicy, QVBoxLayout, QWidget
+
+if TYPE_CHECKING:
+    from vtkmodules.vtkRenderingCore import vtkCamera, vtkRenderer, vtkRenderWindow
+
+    from viz.protocol import Scene
+    from viz.scene import RenderTarget
 
 log = logging.getLogger(__name__)
 ENV_RENDERER = "NOVAMIND_TWIN_RENDERER"
@@ -67,16 +81,16 @@ class SceneHost(QWidget):
     def __init__(self, shape: tuple[int, int] = (1, 1), parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.shape = shape
-        self.scene: Any = None
+        self.scene: Scene | None = None
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMinimumSize(QSize(320, 240))
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
 
-    def plotter(self) -> Any:
-        """The PyVista plotter a scene should draw into (None: the scene makes its own)."""
+    def plotter(self) -> RenderTarget | None:
+        """The render target a scene should draw into (None: the scene makes its own)."""
         return None
 
-    def attach(self, scene: Any) -> None:
+    def attach(self, scene: Scene) -> None:
         """Show ``scene`` in this host."""
         self.scene = scene
 
@@ -91,6 +105,8 @@ class SceneHost(QWidget):
 
     def grab_frame(self) -> np.ndarray:
         """The current frame as an (h, w, 3) uint8 array (for screenshots and reports)."""
+        if self.scene is None:
+            raise RuntimeError("no scene is attached to this host")
         return self.scene.render_image()
 
     def close_scene(self) -> None:
@@ -139,11 +155,11 @@ class ImageHost(SceneHost):
             painter.drawImage(0, 0, self._image)
         painter.end()
 
-    def resizeEvent(self, event: QEvent) -> None:  # noqa: N802 — Qt override
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 — Qt override
         super().resizeEvent(event)
         self.schedule()
 
-    def showEvent(self, event: QEvent) -> None:  # noqa: N802 — Qt override
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 — Qt override
         super().showEvent(event)
         self.schedule()
 
@@ -188,8 +204,8 @@ class ImageHost(SceneHost):
         self.schedule()
 
 
-def _cameras(scene: Any) -> list[Any]:
-    cams: list[Any] = []
+def _cameras(scene: Scene) -> list[vtkCamera]:
+    cams: list[vtkCamera] = []
     for ren in scene.renderers:
         cam = ren.GetActiveCamera()
         if all(cam is not c for c in cams):
@@ -236,7 +252,7 @@ class GLHost(_EmbeddedHost):
     def _swapped(self) -> None:
         self.frames += 1
 
-    def plotter(self) -> Any:
+    def plotter(self) -> RenderTarget:
         return self.interactor
 
     def refresh(self) -> None:
@@ -251,13 +267,14 @@ class GLHost(_EmbeddedHost):
             self.scene.render()  # the first frame also settles multi-sampling for this GL
 
     def frame_size(self) -> tuple[int, int]:
-        return tuple(self.interactor.render_window.GetSize())  # type: ignore[return-value]
+        w, h = self.interactor.render_window.GetSize()
+        return int(w), int(h)
 
 
 class _EmbeddedWindow:
     """What a viz scene needs from a host: one render window and its renderers."""
 
-    def __init__(self, render_window: Any, renderers: list[Any]) -> None:
+    def __init__(self, render_window: vtkRenderWindow, renderers: list[vtkRenderer]) -> None:
         self.render_window = render_window
         self.renderers = renderers
 
@@ -278,6 +295,7 @@ class NativeHost(_EmbeddedHost):
     def __init__(self, shape: tuple[int, int] = (1, 1), parent: QWidget | None = None) -> None:
         super().__init__(shape, parent)
         from vtkmodules.qt.QVTKRenderWindowInteractor import QVTKRenderWindowInteractor
+        from vtkmodules.vtkCommonCore import vtkCommand
         from vtkmodules.vtkInteractionStyle import vtkInteractorStyleTrackballCamera
 
         from viz.scene import make_render_window
@@ -287,11 +305,11 @@ class NativeHost(_EmbeddedHost):
         self._embed(QVTKRenderWindowInteractor(self, rw=window))
         style = vtkInteractorStyleTrackballCamera()
         # VTK's one-letter shortcuts (wireframe, stereo, actor mode, exit) are not for clinicians.
-        style.AddObserver("CharEvent", lambda *_: None)
+        style.AddObserver(vtkCommand.CharEvent, lambda *_: None)
         self.interactor.SetInteractorStyle(style)
         self.interactor.Initialize()
 
-    def plotter(self) -> Any:
+    def plotter(self) -> RenderTarget:
         # The window takes the host's size before a scene is built in it, so camera presets
         # frame the brain for the aspect it will be shown at (a hidden page has no resize yet).
         self._window.render_window.SetSize(*self.frame_size())

@@ -13,9 +13,10 @@ Mount: ``TwinView(ctx, principal, patient_id=None, tasks=None)``; ``set_patient(
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
     from viz.protocol import PairScene, SingleScene
 
 __all__ = ["LEGEND_TITLE", "Mode", "TwinView", "scene_atlas"]
+T = TypeVar("T")
 
 
 class TwinView(QWidget):
@@ -183,7 +185,6 @@ class TwinView(QWidget):
         if not patient_id:
             return
         self.generation += 1
-        gen = self.generation
         self._show_empty("Loading the digital twin\u2026")
         self.tasks.call(
             tv.load_timeline,
@@ -191,7 +192,7 @@ class TwinView(QWidget):
             self.principal,
             patient_id,
             label="Loading digital twin",
-            on_done=lambda t: self._timeline_ready(gen, t),
+            on_done=self.for_this_patient(self._timeline_ready),
             on_error=self.failed,
         )
 
@@ -211,9 +212,7 @@ class TwinView(QWidget):
             self.set_mode(Mode.TWIN)
         self._show_empty(NO_PATIENT)
 
-    def _timeline_ready(self, gen: int, timeline: tv.TwinTimeline | None) -> None:
-        if gen != self.generation:
-            return
+    def _timeline_ready(self, timeline: tv.TwinTimeline | None) -> None:
         if timeline is None:
             self._show_empty(
                 "No twin yet. The twin appears after the first assessment, actigraphy import or "
@@ -243,6 +242,11 @@ class TwinView(QWidget):
             self._show_empty(msg)
         else:
             self.whatif_summary.setText(msg)
+
+    def for_this_patient(self, fn: Callable[[T], None]) -> Callable[[T], None]:
+        """``fn`` for a task's result, dropped if the patient changed while the task ran."""
+        gen = self.generation
+        return lambda result: fn(result) if gen == self.generation else None
 
     def _show_empty(self, text: str) -> None:
         self.empty.setText(text)
@@ -391,14 +395,13 @@ class TwinView(QWidget):
         t, rid = self.timeline, self.panel.region_id
         if t is None or rid is None:
             return
-        gen = self.generation
         self.tasks.call(
             tv.region_detail,
             t,
             rid,
             t.dates[self.index],
             label="Explaining region",
-            on_done=lambda d: gen == self.generation and self._detail_ready(d),
+            on_done=self.for_this_patient(self._detail_ready),
             on_error=self.failed,
         )
 

@@ -82,7 +82,6 @@ class WhatIfController(QObject):
             self.option.setCurrentIndex(idx)
         self.project_button.setEnabled(False)
         self.summary.setText("Projecting\u2026")
-        gen = view.generation
         view.tasks.call(
             tv.whatif,
             view.ctx,
@@ -90,7 +89,7 @@ class WhatIfController(QObject):
             t,
             option,
             label="What-if projection",
-            on_done=lambda w: gen == view.generation and self._ready(w),
+            on_done=view.for_this_patient(self._ready),
             on_error=self._failed,
         )
 
