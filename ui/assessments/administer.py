@@ -30,7 +30,6 @@ from app.services.context import AppContext
 from app.services.instrument_catalog import Instrument, instrument, instruments
 from ui.assessments.form import InstrumentForm
 from ui.assessments.result import ResultPanel
-from ui.assessments.style import QSS
 from ui.tasks import TaskManager
 from ui.widgets import label
 
@@ -57,7 +56,6 @@ class SelfReportWindow(QWidget):
         super().__init__(None)
         self.setObjectName("selfReport")
         self.setWindowTitle("Questionnaire")
-        self.setStyleSheet(QSS)
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
         self.inst = inst
         self.finished = False
@@ -187,7 +185,6 @@ class AdministerWidget(QWidget):
     ) -> None:
         super().__init__(parent)
         self.setObjectName("administer")
-        self.setStyleSheet(QSS)
         self.ctx, self.principal, self.patient_id = ctx, principal, patient_id
         self.tasks = tasks or TaskManager(None, parent=self)
         self.fullscreen = self_report_fullscreen

@@ -33,7 +33,6 @@ from app.core.events import AlertTriggered, PatientDataUpdated
 from app.services import alerts, patients
 from app.services.context import AppContext
 from app.services.instrument_catalog import rule_names
-from ui.assessments.style import QSS
 from ui.bus import EventBridge
 from ui.tasks import TaskManager
 
@@ -166,7 +165,6 @@ class AlertInbox(QWidget):
         clock: object = None,
     ) -> None:
         super().__init__(parent)
-        self.setStyleSheet(QSS)
         self.ctx, self.principal, self.patient_id = ctx, principal, patient_id
         self.tasks = tasks or TaskManager(None, parent=self)
         self.clock = clock or (lambda: datetime.now(UTC))

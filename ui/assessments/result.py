@@ -16,11 +16,16 @@ from ui.widgets import label
 RAMP = ("#2e8b57", "#7fa83a", "#d9a21b", "#e07b24", "#c0392b")
 
 
-def band_colour(rank: int, n_bands: int) -> str:
-    """Colour for a band rank on the instrument's own scale."""
+def band_step(rank: int, n_bands: int) -> int:
+    """Where a band rank falls on the five-step severity ramp (the theme colours each step)."""
     if n_bands <= 1:
-        return RAMP[0]
-    return RAMP[round(rank * (len(RAMP) - 1) / (n_bands - 1))]
+        return 0
+    return round(rank * (len(RAMP) - 1) / (n_bands - 1))
+
+
+def band_colour(rank: int, n_bands: int) -> str:
+    """Colour for a band rank on the instrument's own scale (the trend chart's regions)."""
+    return RAMP[band_step(rank, n_bands)]
 
 
 def _label(text: str, name: str, *, wrap: bool = True) -> QLabel:
@@ -81,11 +86,8 @@ class ResultPanel(QFrame):
             self.total_label = _label(f"{res.total} / {res.max_total}", "resultTotal", wrap=False)
             self.total_label.setAccessibleName(f"Total {res.total} of {res.max_total}")
             top.addWidget(self.total_label)
-        chip = _label(res.band.label, "bandChip", wrap=False)
-        chip.setStyleSheet(
-            f"background:{band_colour(res.band.rank, len(inst.bands))}; color:white;"
-            "border-radius:10px; padding:3px 12px; font-weight:600;"
-        )
+        chip = _label(res.band.label, "severityChip", wrap=False)
+        chip.setProperty("ramp", band_step(res.band.rank, len(inst.bands)))
         chip.setAccessibleName(f"Severity band: {res.band.label}")
         top.addWidget(chip)
         self.band_chip = chip

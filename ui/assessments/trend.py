@@ -22,7 +22,6 @@ from app.services.assessments import AssessmentRow
 from app.services.context import AppContext
 from app.services.instrument_catalog import BandRegion, Instrument, band_regions, instruments
 from ui.assessments.result import band_colour
-from ui.assessments.style import QSS
 from ui.bus import EventBridge
 from ui.tasks import TaskManager
 
@@ -106,7 +105,6 @@ class TrendChart(QWidget):
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
-        self.setStyleSheet(QSS)
         self.ctx, self.principal, self.patient_id = ctx, principal, patient_id
         self.tasks = tasks or TaskManager(None, parent=self)
         self.series: list[Series] = []
