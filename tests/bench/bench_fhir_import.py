@@ -99,10 +99,10 @@ def _child(bundle: str) -> None:
 
     from app.core.config import load_settings
     from app.core.domain import Role
-    from app.services import admin, auth, fhir_exchange
-    from app.services.context import AppContext, cli_actor
+    from app.services import fhir_exchange
+    from app.services.context import AppContext
     from tests.support.keyring_backends import MemoryKeyring
-    from tests.support.records import add_patient
+    from tests.support.records import add_patient, make_user
 
     keyring.set_keyring(MemoryKeyring())
     if os.environ.get("BENCH_LIFT_OLD_CAP"):  # the pre-issue-18 code refused files > 50 MiB
@@ -110,15 +110,7 @@ def _child(bundle: str) -> None:
     with tempfile.TemporaryDirectory() as d:
         env = {"NOVAMIND_DATA_DIR": d, "NOVAMIND_POLICY": d + "/p.toml"}
         ctx = AppContext.open(load_settings(env))
-        admin.create_user(
-            ctx,
-            cli_actor(),
-            username="dr",
-            display_name="D",
-            role=Role.CLINICIAN,
-            password="pw-bench-1234",
-        )
-        doc = auth.login(ctx, "dr", "pw-bench-1234")
+        doc = make_user(ctx, "dr", Role.CLINICIAN)
         pid = add_patient(ctx, doc, "B-1", given_name="Bench", family_name="Import")
         rss0 = peak_rss_kib()
         t0 = time.perf_counter()

@@ -23,9 +23,10 @@ from app.core.domain import Role
 from app.core.store import migrate
 from app.core.store.engine import enable_wal, make_engine
 from app.core.store.models import Encounter, Patient, utcnow
-from app.services import admin, auth, patients
-from app.services.context import AppContext, cli_actor
+from app.services import patients
+from app.services.context import AppContext
 from tests.support.keyring_backends import MemoryKeyring
+from tests.support.records import make_user
 
 N_PATIENTS = 10_000
 BATCH = 100
@@ -103,15 +104,7 @@ def _service_listing() -> None:
     keyring.set_keyring(MemoryKeyring())
     with tempfile.TemporaryDirectory() as d:
         ctx = AppContext.open(load_settings({"NOVAMIND_DATA_DIR": d, "NOVAMIND_POLICY": d + "/p"}))
-        admin.create_user(
-            ctx,
-            cli_actor(),
-            username="sup",
-            display_name="S",
-            role=Role.SUPERVISOR,
-            password="benchmark-pass",
-        )
-        sup = auth.login(ctx, "sup", "benchmark-pass")
+        sup = make_user(ctx, "sup", Role.SUPERVISOR)
         with Session(ctx.store.engine) as s, s.begin():
             s.add_all(
                 Patient(

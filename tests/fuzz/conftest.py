@@ -11,11 +11,14 @@ Run with `--hypothesis-show-statistics` to see how many inputs each importer sur
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, settings
 from sqlalchemy import MetaData, select
 
+from app.core.errors import ValidationError
 from app.services.context import AppContext
 
 CORPUS = Path(__file__).with_name("corpus")
@@ -48,3 +51,12 @@ def store_fingerprint(ctx: AppContext) -> str:
             for row in conn.execute(select(t).order_by(*t.primary_key)):
                 h.update(repr(tuple(row)).encode())
     return h.hexdigest()
+
+
+def assert_refused(ctx: AppContext, match: str, call: Callable[..., object], *args: object) -> None:
+    """`call(*args)` is refused with a ValidationError matching `match`, and the store is left
+    exactly as it was (the contract above)."""
+    before = store_fingerprint(ctx)
+    with pytest.raises(ValidationError, match=match):
+        call(*args)
+    assert store_fingerprint(ctx) == before

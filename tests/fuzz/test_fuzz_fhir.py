@@ -27,7 +27,7 @@ from engines.scoring.definitions import builtin_instruments
 from engines.scoring.engine import score
 from engines.scoring.fhir import AssessmentRecord, export_bundle
 from tests.conftest import make_user
-from tests.fuzz.conftest import CORPUS, store_fingerprint
+from tests.fuzz.conftest import CORPUS, assert_refused, store_fingerprint
 from tests.support.records import add_patient
 
 FUZZ = settings.get_profile("fuzz")
@@ -219,10 +219,14 @@ def test_integer_answers_of_the_wrong_type_are_refused(
     _qr(doc)["item"][0]["answer"] = [{"valueInteger": value}]
     path = tmp_path / "types.json"
     path.write_text(json.dumps(doc))
-    before = store_fingerprint(ctx)
-    with pytest.raises(ValidationError, match=r"^types\.json: .*valueInteger: must be an integer"):
-        fhir_exchange.import_assessments(ctx, *target, path)
-    assert store_fingerprint(ctx) == before
+    assert_refused(
+        ctx,
+        r"^types\.json: .*valueInteger: must be an integer",
+        fhir_exchange.import_assessments,
+        ctx,
+        *target,
+        path,
+    )
 
 
 def test_a_true_integer_answer_is_still_accepted(
@@ -241,10 +245,14 @@ def test_deep_nesting_is_refused_before_parsing(
     n = 200_000
     path = tmp_path / "deep.json"
     path.write_text('{"resourceType":"Bundle","entry":' + "[" * n + "]" * n + "}")
-    before = store_fingerprint(ctx)
-    with pytest.raises(ValidationError, match=r"^deep\.json: FHIR bundle: nested deeper than"):
-        fhir_exchange.import_assessments(ctx, *target, path)
-    assert store_fingerprint(ctx) == before
+    assert_refused(
+        ctx,
+        r"^deep\.json: FHIR bundle: nested deeper than",
+        fhir_exchange.import_assessments,
+        ctx,
+        *target,
+        path,
+    )
 
 
 def test_one_bad_response_among_many_stores_nothing(
@@ -254,10 +262,7 @@ def test_one_bad_response_among_many_stores_nothing(
     doc["entry"][-2]["resource"]["authored"] = ISSUE_DATES[0]  # the LAST response is bad
     path = tmp_path / "late-error.json"
     path.write_text(json.dumps(doc))
-    before = store_fingerprint(ctx)
-    with pytest.raises(ValidationError, match="authored"):
-        fhir_exchange.import_assessments(ctx, *target, path)
-    assert store_fingerprint(ctx) == before
+    assert_refused(ctx, "authored", fhir_exchange.import_assessments, ctx, *target, path)
 
 
 def test_every_corpus_file(ctx: AppContext, target: tuple[Principal, str]) -> None:

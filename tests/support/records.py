@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import date
 
+from sqlalchemy import func, select
+
 from app.core.domain import Principal, Role
 from app.services import admin, auth, patients
 from app.services.context import AppContext, cli_actor
@@ -45,3 +47,16 @@ def add_patient(
         birth_date=birth_date,
         sex=sex,
     )
+
+
+def row_counts(ctx: AppContext, *models: type) -> tuple[int, ...]:
+    """Rows in each table, read in one transaction: equal before and after means a refused
+    write stored nothing."""
+    return ctx.store.read(
+        lambda s: tuple(s.scalar(select(func.count()).select_from(m)) or 0 for m in models)
+    )
+
+
+def row_count(ctx: AppContext, model: type) -> int:
+    """Rows in one table."""
+    return row_counts(ctx, model)[0]

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 
 from app.core.domain import Role
 from app.core.errors import KeyringUnavailableError, ValidationError
@@ -19,6 +19,7 @@ from app.core.store import migrate
 from app.core.store.models import ClinicalNote, Patient
 from app.services import backup, notes
 from app.services.context import AppContext, cli_actor
+from tests.support.records import row_count
 
 ACTOR = cli_actor()
 
@@ -53,9 +54,7 @@ def test_backup_during_write_burst_restores_consistently(ctx: AppContext, clinic
     out = backup.restore(settings, _manifest_path(ctx, m), ACTOR)
     restored = AppContext.open(settings, create=False)
     try:
-        n_notes = restored.store.read(
-            lambda s: s.scalar(select(func.count()).select_from(ClinicalNote))
-        )
+        n_notes = row_count(restored, ClinicalNote)
         assert n_notes == m.counts["clinical_notes"]  # the snapshot, exactly
         assert restored.store.integrity_check() == "ok"
         from app.services import admin
@@ -138,9 +137,7 @@ def test_restore_migrates_a_backup_from_the_previous_schema(ctx: AppContext, cli
     reopened = AppContext.open(settings, create=False)
     try:
         assert reopened.store.schema_revision() == head
-        assert (
-            reopened.store.read(lambda s: s.scalar(select(func.count()).select_from(Patient))) == 2
-        )
+        assert row_count(reopened, Patient) == 2
     finally:
         reopened.close()
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 
 from app.core.config import load_settings
 from app.core.domain import Role
@@ -23,12 +23,9 @@ from app.core.store.store import AUDIT_KEY, SYSTEM
 from app.services import backup
 from app.services.context import AppContext, cli_actor
 from tests.support.keyring_backends import MemoryKeyring
+from tests.support.records import row_count
 
 IT = cli_actor()
-
-
-def _count(ctx: AppContext, model: type) -> int:
-    return ctx.store.read(lambda s: s.scalar(select(func.count()).select_from(model)))
 
 
 def test_only_it_may_back_up_restore_confirm_purge_or_decommission(
@@ -61,7 +58,7 @@ def test_only_it_may_back_up_restore_confirm_purge_or_decommission(
         with pytest.raises(PermissionDeniedError):
             backup.decommission(ctx, who)
         assert sorted(p.name for p in settings.backups_path.rglob("*")) == files
-        assert _count(ctx, Patient) == 2 and kept.exists()
+        assert row_count(ctx, Patient) == 2 and kept.exists()
         assert not list(settings.data_dir.glob("restore-*"))
     # the schedule (SYSTEM) may back up and purge, nothing else
     for refused in (
@@ -183,7 +180,7 @@ def test_old_format_backups_still_verify_and_restore(
     try:
         assert restored.store.read(lambda s: s.get(Meta, AUDIT_KEY)) is None  # moved out
         assert restored.store.read(lambda s: audit.verify(s, restored.store.audit_key)).ok
-        assert _count(restored, Patient) == 2
+        assert row_count(restored, Patient) == 2
     finally:
         restored.close()
     backup.confirm_restore(settings, out.previous_store, IT)

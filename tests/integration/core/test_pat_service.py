@@ -14,6 +14,7 @@ from app.core.store.models import ActigraphyChunk, ActigraphySeries
 from app.services import actigraphy, pat, predictions, twin
 from app.services.context import AppContext
 from tests.conftest import REPO
+from tests.support.records import row_count
 
 DEPRESJON = REPO.parent / "shared" / "data" / "depresjon"
 if not DEPRESJON.is_dir():
@@ -65,6 +66,4 @@ def test_bad_file_imports_nothing(ctx: AppContext, clinic: dict, tmp_path: Path)
     )
     with pytest.raises(ValidationError, match="line 3"):
         pat.import_file(ctx, me, clinic["mine"], bad)
-    assert (
-        ctx.store.read(lambda s: s.scalar(select(func.count()).select_from(ActigraphySeries))) == 0
-    )
+    assert row_count(ctx, ActigraphySeries) == 0

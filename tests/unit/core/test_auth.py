@@ -9,6 +9,7 @@ from app.core.errors import AuthenticationError
 from app.services import admin, auth
 from app.services.context import AppContext, cli_actor
 from tests.conftest import PASSWORD, make_user
+from tests.support.records import add_user
 
 
 def test_login_and_wrong_password(ctx: AppContext) -> None:
@@ -62,14 +63,7 @@ def test_policy_requires_mfa(env: dict, tmp_path) -> None:
     (tmp_path / "policy.toml").write_text("[policy]\nmfa_required = true\n")
     ctx = AppContext.open(load_settings(env))
     try:
-        admin.create_user(
-            ctx,
-            cli_actor(),
-            username="erin",
-            display_name="E",
-            role=Role.CLINICIAN,
-            password=PASSWORD,
-        )
+        add_user(ctx, "erin", Role.CLINICIAN)
         with pytest.raises(AuthenticationError, match="requires two-factor"):
             auth.login(ctx, "erin", PASSWORD)
     finally:

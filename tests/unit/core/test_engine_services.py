@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from app.core.domain import Role
 from app.core.errors import PermissionDeniedError, ValidationError
@@ -19,6 +19,7 @@ from app.core.events import (
 from app.core.store.models import Alert, AssessmentResponse, OutboxEvent
 from app.services import assessments, predictions, twin
 from app.services.context import AppContext
+from tests.support.records import row_counts
 
 PHQ9_MILD = {f"q{i}": 1 for i in range(1, 9)} | {"q9": 0}  # total 8 → mild
 
@@ -51,13 +52,8 @@ def test_item9_positive_raises_critical_alert(ctx: AppContext, clinic: dict) -> 
 def test_invalid_answers_save_nothing(ctx: AppContext, clinic: dict) -> None:
     me = clinic["users"][Role.CLINICIAN]
 
-    def counts() -> tuple[int, int]:
-        return ctx.store.read(
-            lambda s: (
-                s.scalar(select(func.count()).select_from(AssessmentResponse)),
-                s.scalar(select(func.count()).select_from(OutboxEvent)),
-            )
-        )
+    def counts() -> tuple[int, ...]:
+        return row_counts(ctx, AssessmentResponse, OutboxEvent)
 
     before = counts()
     with pytest.raises(ValidationError, match="q9"):

@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from app.core.domain import NoteStatus, Role
 from app.core.errors import ImmutableRecordError, PermissionDeniedError, ValidationError
@@ -11,6 +11,7 @@ from app.core.events import Event, PatientDataUpdated
 from app.core.store.models import AuditEvent, ClinicalNote, OutboxEvent
 from app.services import notes
 from app.services.context import AppContext
+from tests.support.records import row_count, row_counts
 
 
 def test_signed_note_is_immutable_and_amended_by_a_new_record(
@@ -43,12 +44,10 @@ def test_only_author_edits_a_draft(ctx: AppContext, clinic: dict) -> None:
 
 def test_empty_title_changes_nothing(ctx: AppContext, clinic: dict) -> None:
     me = clinic["users"][Role.CLINICIAN]
-    before = ctx.store.read(lambda s: s.scalar(select(func.count()).select_from(ClinicalNote)))
+    before = row_count(ctx, ClinicalNote)
     with pytest.raises(ValidationError):
         notes.create_draft(ctx, me, clinic["mine"], "  ", "body")
-    assert (
-        ctx.store.read(lambda s: s.scalar(select(func.count()).select_from(ClinicalNote))) == before
-    )
+    assert row_count(ctx, ClinicalNote) == before
 
 
 def test_change_writes_outbox_row_and_publishes_after_commit(ctx: AppContext, clinic: dict) -> None:
@@ -70,13 +69,8 @@ def test_failed_write_rolls_back_outbox_audit_and_events(ctx: AppContext, clinic
     seen: list[Event] = []
     ctx.bus.subscribe(PatientDataUpdated, seen.append)
 
-    def counts() -> tuple[int, int]:
-        return ctx.store.read(
-            lambda s: (
-                s.scalar(select(func.count()).select_from(OutboxEvent)),
-                s.scalar(select(func.count()).select_from(AuditEvent)),
-            )
-        )
+    def counts() -> tuple[int, ...]:
+        return row_counts(ctx, OutboxEvent, AuditEvent)
 
     before = counts()
 
@@ -109,22 +103,11 @@ def test_drafts_survive_reopen_and_stay_private(ctx: AppContext, clinic: dict) -
     from app.services.context import AppContext as Ctx
 
     me = clinic["users"][Role.CLINICIAN]
-    drafts.save_draft(
-        ctx,
-        me,
-        kind="note",
-        ref="new",
-        patient_id=clinic["mine"],
-        content={"title": "T", "body": "half-typed"},
-    )
-    drafts.save_draft(
-        ctx,
-        me,
-        kind="note",
-        ref="new",
-        patient_id=clinic["mine"],
-        content={"title": "T", "body": "half-typed, more"},
-    )
+    for body in ("half-typed", "half-typed, more"):  # the second save replaces the first
+        content = {"title": "T", "body": body}
+        drafts.save_draft(
+            ctx, me, kind="note", ref="new", patient_id=clinic["mine"], content=content
+        )
     settings = ctx.settings
     ctx.close()
     reopened = Ctx.open(settings)

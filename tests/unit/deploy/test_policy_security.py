@@ -14,10 +14,11 @@ from app.core import config
 from app.core.config import SECURITY_SETTINGS, is_dev_build, load_settings
 from app.core.domain import Role
 from app.core.errors import AuthenticationError, KeyringUnavailableError
-from app.services import admin, auth
-from app.services.context import AppContext, cli_actor
+from app.services import auth
+from app.services.context import AppContext
 from tests.conftest import PASSWORD
 from tests.support.plaintext_keyring import PlaintextKeyring
+from tests.support.records import add_user
 
 
 @pytest.fixture
@@ -35,6 +36,11 @@ def _user_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return {"NOVAMIND_DATA_DIR": str(tmp_path / "data"), "NOVAMIND_DEV": "0", **extra}
 
 
+def _dev_env(tmp_path: Path, policy: Path, **extra: str) -> dict[str, str]:
+    """A development run (NOVAMIND_DEV=1) pointed at its own policy file."""
+    return _user_env(tmp_path, NOVAMIND_DEV="1", NOVAMIND_POLICY=str(policy), **extra)
+
+
 def test_env_cannot_turn_mfa_off_in_a_normal_build(
     tmp_path: Path, system_policy: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -46,9 +52,7 @@ def test_env_cannot_turn_mfa_off_in_a_normal_build(
     # the attack, end to end: a user without an authenticator still cannot sign in
     ctx = AppContext.open(s)
     try:
-        admin.create_user(
-            ctx, cli_actor(), username="eve", display_name="e", role=Role.IT, password=PASSWORD
-        )
+        add_user(ctx, "eve", Role.IT)
         with pytest.raises(AuthenticationError, match="two-factor"):
             auth.login(ctx, "eve", PASSWORD)
     finally:
@@ -89,13 +93,7 @@ def test_development_build_may_override_and_logs_the_setting_name_only(
 ) -> None:
     dev_policy = tmp_path / "dev.toml"
     dev_policy.write_text("[policy]\nlockout_threshold = 9\n")
-    env = {
-        "NOVAMIND_DATA_DIR": str(tmp_path / "data"),
-        "NOVAMIND_DEV": "1",
-        "NOVAMIND_POLICY": str(dev_policy),
-        "NOVAMIND_MFA_REQUIRED": "1",
-        "NOVAMIND_LOCKOUT_THRESHOLD": "50",
-    }
+    env = _dev_env(tmp_path, dev_policy, NOVAMIND_MFA_REQUIRED="1", NOVAMIND_LOCKOUT_THRESHOLD="50")
     config._warned.clear()
     with caplog.at_level(logging.WARNING, logger="app.core.config"):
         s = load_settings(env)
@@ -145,12 +143,7 @@ def test_a_development_run_keeps_the_security_settings_of_a_system_policy(
     change ordinary settings, never the security settings IT's file pins."""
     other = tmp_path / "mine.toml"
     other.write_text('[policy]\nmfa_required = false\nsync_bucket = "dev-bucket"\n')
-    env = {
-        "NOVAMIND_DATA_DIR": str(tmp_path / "data"),
-        "NOVAMIND_DEV": "1",
-        "NOVAMIND_POLICY": str(other),
-        "NOVAMIND_MFA_REQUIRED": "0",
-    }
+    env = _dev_env(tmp_path, other, NOVAMIND_MFA_REQUIRED="0")
     s = load_settings(env)
     assert s.mfa_required and s.lockout_threshold == 3
     assert s.sync_bucket == "dev-bucket"
