@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -23,11 +24,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.services.twin_view import RegionDetail, TwinTimeline
+from app.services.twin_view import RegionDetail, TwinTimeline, region_detail
 from app.services.vocabulary import DIMENSION_LABELS
 from ui.twin.charts import TrajectoryChart
 
+if TYPE_CHECKING:
+    from ui.twin.view import TwinView
+
 ESTIMATE_CHIP = "Model estimate, not a measurement"
+DETAIL_DELAY_MS = 150  # scrubbing: explain the region once the slider rests
 
 
 def describe(value: float, low: float, high: float) -> str:
@@ -197,3 +202,52 @@ class RegionPanel(QWidget):
         """Move the chart's date marker (the detail itself reloads separately)."""
         if self.detail is not None:
             self.chart.set_marker(day)
+
+
+class RegionDetails(QObject):
+    """The panel's controller: which region is selected, and its detail loaded off the GUI
+    thread for the date on screen (again after scrubbing or playback stops)."""
+
+    def __init__(self, view: TwinView) -> None:
+        super().__init__(view)
+        self.view = view
+        self.panel = RegionPanel()
+        self.panel.regionRequested.connect(view.select_region)
+        self.timer = QTimer(self)
+        self.timer.setSingleShot(True)
+        self.timer.setInterval(DETAIL_DELAY_MS)
+        self.timer.timeout.connect(self.load)
+
+    def select(self, region_id: str) -> None:
+        """Select a region of the twin on screen and explain it."""
+        if self.view.timeline is None:
+            return
+        self.panel.region_id = region_id
+        self.view.regionSelected.emit(region_id)
+        self.load()
+
+    def reload_later(self) -> None:
+        """Explain the selected region for the new date once the timeline rests."""
+        if self.panel.region_id:
+            self.timer.start()
+
+    def load(self) -> None:
+        """Load the selected region's detail for the date on screen (off the GUI thread)."""
+        view = self.view
+        t, rid = view.timeline, self.panel.region_id
+        if t is None or rid is None:
+            return
+        view.tasks.call(
+            region_detail,
+            t,
+            rid,
+            t.dates[view.index],
+            label="Explaining region",
+            on_done=view.for_this_patient(self._ready),
+            on_error=view.failed,
+        )
+
+    def _ready(self, detail: RegionDetail) -> None:
+        t = self.view.timeline
+        if t is not None and detail.region_id == self.panel.region_id:
+            self.panel.show_detail(detail, t)

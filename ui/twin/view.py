@@ -40,7 +40,7 @@ from ui.twin.common import (
 from ui.twin.compare import CompareController
 from ui.twin.export import ExportController
 from ui.twin.host import SceneHost, make_host
-from ui.twin.panel import RegionPanel
+from ui.twin.panel import RegionDetails
 from ui.twin.playback import PlaybackController
 from ui.twin.toolbar import TwinToolbar
 from ui.twin.whatif import WhatIfController
@@ -86,17 +86,12 @@ class TwinView(QWidget):
         self.generation = 0
         self._dirty = False
         self._build_ui()
-        self._frame_timer = self._timer(0, self.flush)
-        self._detail_timer = self._timer(150, self._load_detail)
+        self._frame_timer = QTimer(self)
+        self._frame_timer.setSingleShot(True)
+        self._frame_timer.setInterval(0)
+        self._frame_timer.timeout.connect(self.flush)
         if patient_id:
             self.set_patient(patient_id)
-
-    def _timer(self, msec: int, slot: object) -> QTimer:
-        timer = QTimer(self)
-        timer.setSingleShot(True)
-        timer.setInterval(msec)
-        timer.timeout.connect(slot)
-        return timer
 
     # ---- layout ------------------------------------------------------------------------------
     def _build_ui(self) -> None:
@@ -135,8 +130,9 @@ class TwinView(QWidget):
         cl.addWidget(self.stack, 1)
         cl.addWidget(self.whatif_ctl.chart)
         self.splitter.addWidget(centre)
-        self.panel = RegionPanel()
-        self.panel.regionRequested.connect(self.select_region)
+        self.details = RegionDetails(self)
+        self.panel = self.details.panel
+        self._detail_timer = self.details.timer
         self.splitter.addWidget(self.panel)
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 1)
@@ -144,7 +140,7 @@ class TwinView(QWidget):
 
         self.playback = PlaybackController(self)
         self.playback.slider.valueChanged.connect(self._slider_moved)
-        self.playback.stopped.connect(self._playback_stopped)
+        self.playback.stopped.connect(self.details.reload_later)
         root.addWidget(self.playback.bar)
         self.provenance = label("", "twinProvenance")
         self.provenance.setAccessibleName("Provenance of the twin")
@@ -309,12 +305,8 @@ class TwinView(QWidget):
         self.panel.set_day(day)
         self.dateChanged.emit(day)
         self.request_frame()
-        if self.panel.region_id and not self.playback.is_playing():
-            self._detail_timer.start()
-
-    def _playback_stopped(self) -> None:
-        if self.panel.region_id:
-            self._detail_timer.start()
+        if not self.playback.is_playing():
+            self.details.reload_later()
 
     def set_playing(self, playing: bool) -> None:
         """Start or stop timeline playback (Space toggles)."""
@@ -385,29 +377,7 @@ class TwinView(QWidget):
 
     def select_region(self, region_id: str) -> None:
         """Show a region's value, uncertainty, trajectory and evidence in the side panel."""
-        if self.timeline is None:
-            return
-        self.panel.region_id = region_id
-        self.regionSelected.emit(region_id)
-        self._load_detail()
-
-    def _load_detail(self) -> None:
-        t, rid = self.timeline, self.panel.region_id
-        if t is None or rid is None:
-            return
-        self.tasks.call(
-            tv.region_detail,
-            t,
-            rid,
-            t.dates[self.index],
-            label="Explaining region",
-            on_done=self.for_this_patient(self._detail_ready),
-            on_error=self.failed,
-        )
-
-    def _detail_ready(self, detail: tv.RegionDetail) -> None:
-        if self.timeline is not None and detail.region_id == self.panel.region_id:
-            self.panel.show_detail(detail, self.timeline)
+        self.details.select(region_id)
 
     # ---- what-if, screenshot and report -----------------------------------------------------
     def run_whatif(self, option: str) -> None:
