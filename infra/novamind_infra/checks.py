@@ -141,6 +141,21 @@ def _statements(doc: dict[str, Any]) -> list[dict[str, Any]]:
     return _as_list(doc.get("Statement", []))
 
 
+def _denies(
+    docs: list[tuple[str, dict[str, Any]]], actions: tuple[str, ...], on: str | None = None
+) -> list[dict[str, Any]]:
+    """The Deny statements of `docs` that cover every one of `actions` (and, given `on`, name
+    that logical id among their resources)."""
+    return [
+        st
+        for _, doc in docs
+        for st in _statements(doc)
+        if st.get("Effect") == "Deny"
+        and all(_covers(_as_list(st.get("Action", [])), a) for a in actions)
+        and (on is None or any(_is_ref(r, on) for r in _as_list(st.get("Resource", []))))
+    ]
+
+
 def _bucket_policy_statements(t: Template, bucket_id: str) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for pol in _resources(t, "AWS::S3::BucketPolicy").values():
@@ -405,15 +420,7 @@ def _it_findings(t: Template, it_id: str, ws_id: str) -> list[str]:
     boundary = _boundary(t, it_id)
     if boundary is None:
         out.append("IT role: no permissions boundary")
-    deny_self = [
-        st
-        for _, doc in docs
-        for st in _statements(doc)
-        if st.get("Effect") == "Deny"
-        and all(_covers(_as_list(st.get("Action", [])), a) for a in SELF_MODIFICATION)
-        and any(_is_ref(r, it_id) for r in _as_list(st.get("Resource", [])))
-    ]
-    if not deny_self:
+    if not _denies(docs, SELF_MODIFICATION, on=it_id):
         out.append("IT role: no explicit Deny of policy/role changes on its own role")
     if boundary is not None:
         path = t["Resources"][it_id].get("Properties", {}).get("Path", "/")
@@ -422,9 +429,7 @@ def _it_findings(t: Template, it_id: str, ws_id: str) -> list[str]:
         own_boundary = _sample_arn("policy", bpath)
         hits = [
             {_render(r) for r in _as_list(st.get("Resource", []))}
-            for st in _statements(boundary[1])
-            if st.get("Effect") == "Deny"
-            and all(_covers(_as_list(st.get("Action", [])), a) for a in SELF_MODIFICATION)
+            for st in _denies([boundary], SELF_MODIFICATION)
         ]
         for sample, what in ((own, "its own role"), (own_boundary, "its boundary")):
             if not any(fnmatch.fnmatchcase(sample, r) for rs in hits for r in rs):
@@ -455,15 +460,7 @@ def _it_findings(t: Template, it_id: str, ws_id: str) -> list[str]:
     if revocation:
         if _boundary(t, ws_id) is None:
             out.append("IT may write workstation role policies, but that role has no boundary")
-        locked = [
-            st
-            for _, doc in docs
-            for st in _statements(doc)
-            if st.get("Effect") == "Deny"
-            and all(_covers(_as_list(st.get("Action", [])), a) for a in BOUNDARY_LOCK)
-            and any(_is_ref(r, ws_id) for r in _as_list(st.get("Resource", [])))
-        ]
-        if not locked:
+        if not _denies(docs, BOUNDARY_LOCK, on=ws_id):
             out.append("IT role: not denied changing the workstation role's boundary")
     return out
 

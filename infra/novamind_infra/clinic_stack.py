@@ -53,6 +53,16 @@ WORKSTATION_ROLE_LOCKED_ACTIONS = [
 ]
 
 
+def allow(
+    sid: str, actions: list[str], *resources: str, conditions: dict[str, Any] | None = None
+) -> iam.PolicyStatement:
+    """An Allow statement (the CDK default effect); every statement carries a Sid, so the
+    rights read as a list of named grants."""
+    return iam.PolicyStatement(
+        sid=sid, actions=actions, resources=list(resources), conditions=conditions
+    )
+
+
 class ClinicBackendStack(cdk.Stack):
     """The AWS resources one clinic's workstations sync through (one stack per clinic)."""
 
@@ -277,48 +287,44 @@ class ClinicBackendStack(cdk.Stack):
             # marker feed/<ms:013d>/<device>/<seq:012d>.nmf. The session's own device id must
             # be a whole path segment after the timestamp, so a session cannot write a marker
             # under another device's id; nothing else under feed/ is writable.
-            iam.PolicyStatement(
-                sid="WriteOwnFeedMarkers",
-                actions=["s3:PutObject"],
-                resources=[self.bundles.arn_for_objects(f"{p.prefix}feed/*/{DEVICE_VAR}/*")],
+            allow(
+                "WriteOwnFeedMarkers",
+                ["s3:PutObject"],
+                self.bundles.arn_for_objects(f"{p.prefix}feed/*/{DEVICE_VAR}/*"),
             ),
-            iam.PolicyStatement(
-                sid="ReadOwnClinicBundles",
-                actions=["s3:GetObject"],
-                resources=[self.bundles.arn_for_objects(f"{p.prefix}*")],
+            allow(
+                "ReadOwnClinicBundles",
+                ["s3:GetObject"],
+                self.bundles.arn_for_objects(f"{p.prefix}*"),
             ),
-            iam.PolicyStatement(
-                sid="ListOwnClinicPrefix",
-                actions=["s3:ListBucket"],
-                resources=[self.bundles.bucket_arn],
+            allow(
+                "ListOwnClinicPrefix",
+                ["s3:ListBucket"],
+                self.bundles.bucket_arn,
                 conditions={"StringLike": {"s3:prefix": [f"{p.prefix}*"]}},
             ),
-            iam.PolicyStatement(
-                sid="WriteOwnAuditHeads",
-                actions=["s3:PutObject"],
-                resources=[self.audit.arn_for_objects(f"{p.prefix}audit/{DEVICE_VAR}/*")],
+            allow(
+                "WriteOwnAuditHeads",
+                ["s3:PutObject"],
+                self.audit.arn_for_objects(f"{p.prefix}audit/{DEVICE_VAR}/*"),
             ),
             # verify-audit reads back this device's own anchored heads (never another's)
-            iam.PolicyStatement(
-                sid="ReadOwnAuditHeads",
-                actions=["s3:GetObject"],
-                resources=[self.audit.arn_for_objects(f"{p.prefix}audit/{DEVICE_VAR}/*")],
+            allow(
+                "ReadOwnAuditHeads",
+                ["s3:GetObject"],
+                self.audit.arn_for_objects(f"{p.prefix}audit/{DEVICE_VAR}/*"),
             ),
-            iam.PolicyStatement(
-                sid="ListOwnAuditHeads",
-                actions=["s3:ListBucket"],
-                resources=[self.audit.bucket_arn],
+            allow(
+                "ListOwnAuditHeads",
+                ["s3:ListBucket"],
+                self.audit.bucket_arn,
                 conditions={"StringLike": {"s3:prefix": [f"{p.prefix}audit/{DEVICE_VAR}/*"]}},
             ),
-            iam.PolicyStatement(
-                sid="PublishPlatformEvents",
-                actions=["events:PutEvents"],
-                resources=[self.bus.event_bus_arn],
-            ),
-            iam.PolicyStatement(
-                sid="SseKmsViaS3",
-                actions=["kms:GenerateDataKey", "kms:Decrypt"],
-                resources=[self.key.key_arn],
+            allow("PublishPlatformEvents", ["events:PutEvents"], self.bus.event_bus_arn),
+            allow(
+                "SseKmsViaS3",
+                ["kms:GenerateDataKey", "kms:Decrypt"],
+                self.key.key_arn,
                 conditions=via_s3,
             ),
         ]
@@ -370,20 +376,9 @@ class ClinicBackendStack(cdk.Stack):
             self, "WorkstationPolicy", roles=[role], statements=self._workstation_statements()
         )
         group = iam.Group(self, "WorkstationGroup", path=f"/novamind/{p.short_id}/")
+        group.add_to_policy(allow("AssumeWorkstationRole", ["sts:AssumeRole"], role.role_arn))
         group.add_to_policy(
-            iam.PolicyStatement(
-                sid="AssumeWorkstationRole",
-                actions=["sts:AssumeRole"],
-                resources=[role.role_arn],
-            )
-        )
-        group.add_to_policy(
-            iam.PolicyStatement(
-                sid="PassOwnDeviceTag",
-                actions=["sts:TagSession"],
-                resources=[role.role_arn],
-                conditions=own_tag,
-            )
+            allow("PassOwnDeviceTag", ["sts:TagSession"], role.role_arn, conditions=own_tag)
         )
         # Every workstation user IT creates must carry this boundary (see _it_role): whatever
         # policy a user ever gets, it can do no more than assume the workstation role.
@@ -393,10 +388,8 @@ class ClinicBackendStack(cdk.Stack):
             description=f"Novamind clinic {p.clinic_id}: most a workstation IAM user may do",
             path=f"/novamind/{p.short_id}/",
             statements=[
-                iam.PolicyStatement(
-                    sid="AssumeWorkstationRoleOnly",
-                    actions=["sts:AssumeRole", "sts:TagSession"],
-                    resources=[role.role_arn],
+                allow(
+                    "AssumeWorkstationRoleOnly", ["sts:AssumeRole", "sts:TagSession"], role.role_arn
                 )
             ],
         )
@@ -434,31 +427,31 @@ class ClinicBackendStack(cdk.Stack):
             ),
             # The IT-signed device registry: only IT writes it (create-only, as every v2/
             # object: the bucket policy refuses a PutObject without If-None-Match).
-            iam.PolicyStatement(
-                sid="WriteDeviceRegistry",
-                actions=["s3:PutObject"],
-                resources=[self.bundles.arn_for_objects(f"{p.prefix}registry/*")],
+            allow(
+                "WriteDeviceRegistry",
+                ["s3:PutObject"],
+                self.bundles.arn_for_objects(f"{p.prefix}registry/*"),
             ),
-            iam.PolicyStatement(
-                sid="SseKmsWriteViaS3",
-                actions=["kms:GenerateDataKey"],
-                resources=[self.key.key_arn],
+            allow(
+                "SseKmsWriteViaS3",
+                ["kms:GenerateDataKey"],
+                self.key.key_arn,
                 conditions={"StringEquals": {"kms:ViaService": f"s3.{p.region}.amazonaws.com"}},
             ),
-            iam.PolicyStatement(
-                sid="KeyStatusAndDecrypt",
-                actions=["kms:DescribeKey", "kms:GetKeyRotationStatus", "kms:Decrypt"],
-                resources=[self.key.key_arn],
+            allow(
+                "KeyStatusAndDecrypt",
+                ["kms:DescribeKey", "kms:GetKeyRotationStatus", "kms:Decrypt"],
+                self.key.key_arn,
             ),
-            iam.PolicyStatement(
-                sid="WatchPlatformBus",
-                actions=["events:DescribeEventBus", "events:ListRules", "events:PutEvents"],
-                resources=[self.bus.event_bus_arn],
+            allow(
+                "WatchPlatformBus",
+                ["events:DescribeEventBus", "events:ListRules", "events:PutEvents"],
+                self.bus.event_bus_arn,
             ),
-            iam.PolicyStatement(
-                sid="CheckTrail",
-                actions=["cloudtrail:GetTrailStatus", "cloudtrail:GetEventSelectors"],
-                resources=[self.trail.trail_arn],
+            allow(
+                "CheckTrail",
+                ["cloudtrail:GetTrailStatus", "cloudtrail:GetEventSelectors"],
+                self.trail.trail_arn,
             ),
             # Workstation users are created only with the workstation user boundary.
             iam.PolicyStatement(
@@ -491,10 +484,10 @@ class ClinicBackendStack(cdk.Stack):
             # workstation role. That role has a permissions boundary IT cannot change, so no
             # inline policy IT writes there can give workstation sessions more than the sync
             # calls (and IT cannot use it to gain rights through a workstation user).
-            iam.PolicyStatement(
-                sid="RevokeWorkstationSessions",
-                actions=["iam:PutRolePolicy", "iam:GetRolePolicy"],
-                resources=[self.workstation_role.role_arn],
+            allow(
+                "RevokeWorkstationSessions",
+                ["iam:PutRolePolicy", "iam:GetRolePolicy"],
+                self.workstation_role.role_arn,
             ),
         ]
 
