@@ -13,11 +13,12 @@ from enum import StrEnum
 from importlib.resources import files
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QDate
+from PySide6.QtCore import QDate, QObject
 from PySide6.QtWidgets import QLabel
 
 if TYPE_CHECKING:
     from app.services.twin_view import TwinTimeline
+    from ui.twin.view import TwinView
     from viz.regions import RegionAtlas
 
 
@@ -27,6 +28,14 @@ class Mode(StrEnum):
     TWIN = "twin"
     COMPARE = "compare"
     WHATIF = "whatif"
+
+
+class ViewController(QObject):
+    """A part of the twin view that acts on it (owned by the view, deleted with it)."""
+
+    def __init__(self, view: TwinView) -> None:
+        super().__init__(view)
+        self.view = view
 
 
 LEGEND_TITLE = "Deviation from healthy\n(model estimate)"

@@ -10,11 +10,18 @@ from __future__ import annotations
 from datetime import date
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QDateEdit, QHBoxLayout, QLabel, QPushButton, QWidget
 
 from app.services import twin_view as tv
-from ui.twin.common import COMPARE_TITLE, COMPARE_ZOOM, fmt, pydate, qdate, scene_atlas
+from ui.twin.common import (
+    COMPARE_TITLE,
+    COMPARE_ZOOM,
+    ViewController,
+    fmt,
+    pydate,
+    qdate,
+    scene_atlas,
+)
 from ui.twin.host import SceneHost, make_host
 
 if TYPE_CHECKING:
@@ -22,12 +29,11 @@ if TYPE_CHECKING:
     from viz.protocol import PairScene
 
 
-class CompareController(QObject):
+class CompareController(ViewController):
     """The compare bar (dates A and B, difference switch) and the side-by-side scene."""
 
     def __init__(self, view: TwinView) -> None:
         super().__init__(view)
-        self.view = view
         self.host: SceneHost | None = None
         self.scene: PairScene | None = None
         self.bar = QWidget()

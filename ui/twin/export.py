@@ -10,25 +10,24 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QByteArray, QObject
+from PySide6.QtCore import QByteArray
 from PySide6.QtGui import QImage, QImageWriter
 from PySide6.QtWidgets import QFileDialog
 
 from app.services import phi_audit
 from app.services import twin_view as tv
-from ui.twin.common import scene_atlas
+from ui.twin.common import ViewController, scene_atlas
 
 if TYPE_CHECKING:
     from ui.twin.report import ReportScene
     from ui.twin.view import TwinView
 
 
-class ExportController(QObject):
+class ExportController(ViewController):
     """Saves the 3D view as a PNG and the patient report as a PDF."""
 
     def __init__(self, view: TwinView) -> None:
         super().__init__(view)
-        self.view = view
         self._report_scene: ReportScene | None = None
 
     def _ask(self, path: str | Path | None, title: str, name: str, kind: str) -> Path | None:

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from datetime import date
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 from app.services.twin_view import RegionDetail, TwinTimeline, region_detail
 from app.services.vocabulary import DIMENSION_LABELS
 from ui.twin.charts import TrajectoryChart
+from ui.twin.common import ViewController
 
 if TYPE_CHECKING:
     from ui.twin.view import TwinView
@@ -204,13 +205,12 @@ class RegionPanel(QWidget):
             self.chart.set_marker(day)
 
 
-class RegionDetails(QObject):
+class RegionDetails(ViewController):
     """The panel's controller: which region is selected, and its detail loaded off the GUI
     thread for the date on screen (again after scrubbing or playback stops)."""
 
     def __init__(self, view: TwinView) -> None:
         super().__init__(view)
-        self.view = view
         self.panel = RegionPanel()
         self.panel.regionRequested.connect(view.select_region)
         self.timer = QTimer(self)

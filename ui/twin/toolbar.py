@@ -36,13 +36,6 @@ MODE_BUTTONS = (
 )
 
 
-def _button(text: str, accessible: str, shortcut: QKeySequence) -> QPushButton:
-    button = QPushButton(text)
-    button.setAccessibleName(accessible)
-    button.setShortcut(shortcut)
-    return button
-
-
 class TwinToolbar(QWidget):
     """Mode buttons (Alt+1..3), camera preset, glass cortex switch, screenshot and report."""
 
@@ -80,15 +73,13 @@ class TwinToolbar(QWidget):
         self.deep.setToolTip("Glass cortex with subcortical nuclei (off: solid cortex, faster)")
         bar.addWidget(self.deep)
         bar.addStretch(1)
-        self.shot_button = _button(
-            "Screenshot", "Save a screenshot of the 3D view", QKeySequence("Ctrl+Shift+S")
-        )
+        self.shot_button = QPushButton("Screenshot")
+        self.shot_button.setAccessibleName("Save a screenshot of the 3D view")
+        self.shot_button.setShortcut(QKeySequence("Ctrl+Shift+S"))
         bar.addWidget(self.shot_button)
-        self.report_button = _button(
-            "PDF report\u2026",
-            "Export a PDF patient report",
-            QKeySequence(QKeySequence.StandardKey.Print),
-        )
+        self.report_button = QPushButton("PDF report\u2026")
+        self.report_button.setAccessibleName("Export a PDF patient report")
+        self.report_button.setShortcut(QKeySequence(QKeySequence.StandardKey.Print))
         bar.addWidget(self.report_button)
 
     def show_mode(self, mode: Mode) -> None:

@@ -68,6 +68,7 @@ class TwinView(QWidget):
         ctx: AppContext,
         principal: Principal,
         patient_id: str | None = None,
+        *,
         tasks: TaskManager | None = None,
         parent: QWidget | None = None,
     ) -> None:
@@ -182,14 +183,8 @@ class TwinView(QWidget):
             return
         self.generation += 1
         self._show_empty("Loading the digital twin\u2026")
-        self.tasks.call(
-            tv.load_timeline,
-            self.ctx,
-            self.principal,
-            patient_id,
-            label="Loading digital twin",
-            on_done=self.for_this_patient(self._timeline_ready),
-            on_error=self.failed,
+        self.run_service(
+            tv.load_timeline, patient_id, label="Loading digital twin", on_done=self._timeline_ready
         )
 
     def clear(self) -> None:
@@ -238,6 +233,26 @@ class TwinView(QWidget):
             self._show_empty(msg)
         else:
             self.whatif_summary.setText(msg)
+
+    def run_service(
+        self,
+        fn: Callable[..., T],
+        *args: object,
+        label: str,
+        on_done: Callable[[T], None],
+        on_error: Callable[[BaseException], None] | None = None,
+    ) -> None:
+        """Call service ``fn(ctx, principal, *args)`` through the TaskManager; ``on_done`` is
+        dropped if the patient changed meanwhile, a failure is shown unless ``on_error``."""
+        self.tasks.call(
+            fn,
+            self.ctx,
+            self.principal,
+            *args,
+            label=label,
+            on_done=self.for_this_patient(on_done),
+            on_error=on_error or self.failed,
+        )
 
     def for_this_patient(self, fn: Callable[[T], None]) -> Callable[[T], None]:
         """``fn`` for a task's result, dropped if the patient changed while the task ran."""

@@ -10,13 +10,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from app.services import twin_view as tv
 from app.services import vocabulary
 from ui.twin.charts import PROJECTION, TrajectoryChart
-from ui.twin.common import fmt
+from ui.twin.common import ViewController, fmt
 
 if TYPE_CHECKING:
     from ui.twin.view import TwinView
@@ -26,12 +25,11 @@ RECENT_DAYS = 56  # the chart shows the last eight weeks of the estimate before 
 START_WEEK = 8
 
 
-class WhatIfController(QObject):
+class WhatIfController(ViewController):
     """The what-if bar (option, run button, summary, label), its chart and the result."""
 
     def __init__(self, view: TwinView) -> None:
         super().__init__(view)
-        self.view = view
         self.result: tv.WhatIf | None = None
         self.step = 0
         self.bar = QWidget()
@@ -82,14 +80,12 @@ class WhatIfController(QObject):
             self.option.setCurrentIndex(idx)
         self.project_button.setEnabled(False)
         self.summary.setText("Projecting\u2026")
-        view.tasks.call(
+        view.run_service(
             tv.whatif,
-            view.ctx,
-            view.principal,
             t,
             option,
             label="What-if projection",
-            on_done=view.for_this_patient(self._ready),
+            on_done=self._ready,
             on_error=self._failed,
         )
 
