@@ -53,6 +53,27 @@ WORKSTATION_ROLE_LOCKED_ACTIONS = [
 ]
 
 
+def private_bucket(
+    scope: Construct, construct_id: str, *rules: s3.LifecycleRule, **props: Any
+) -> s3.Bucket:
+    """A retained, versioned bucket no one outside the account reads, TLS only, owned by the
+    bucket owner, that aborts incomplete uploads after a day; `rules` add lifecycle rules."""
+    abort = s3.LifecycleRule(
+        id="abort-incomplete-uploads", abort_incomplete_multipart_upload_after=cdk.Duration.days(1)
+    )
+    return s3.Bucket(
+        scope,
+        construct_id,
+        versioned=True,
+        block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+        enforce_ssl=True,
+        object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+        removal_policy=cdk.RemovalPolicy.RETAIN,
+        lifecycle_rules=[abort, *rules],
+        **props,
+    )
+
+
 def allow(
     sid: str, actions: list[str], *resources: str, conditions: dict[str, Any] | None = None
 ) -> iam.PolicyStatement:
@@ -96,58 +117,32 @@ class ClinicBackendStack(cdk.Stack):
         # (clinic, device, sequence number), never patient data. CloudTrail encrypts its own
         # log files with the clinic key (the trail's KMSKeyId). No Object Lock default
         # retention: S3 refuses a logging target that has one.
-        self.logs = s3.Bucket(
+        self.logs = private_bucket(
             self,
             "LogBucket",
-            versioned=True,
+            s3.LifecycleRule(
+                id="expire-logs-after-retention",
+                expiration=cdk.Duration.days(params.retention_days),
+                noncurrent_version_expiration=cdk.Duration.days(params.retention_days),
+            ),
             encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            removal_policy=retain,
-            lifecycle_rules=[
-                s3.LifecycleRule(
-                    id="abort-incomplete-uploads",
-                    abort_incomplete_multipart_upload_after=cdk.Duration.days(1),
-                ),
-                s3.LifecycleRule(
-                    id="expire-logs-after-retention",
-                    expiration=cdk.Duration.days(params.retention_days),
-                    noncurrent_version_expiration=cdk.Duration.days(params.retention_days),
-                ),
-            ],
         )
         # Versioned, and no lifecycle rule ever expires a version: superseded and deleted
         # bundles stay recoverable for as long as the bucket exists.
-        self.bundles = s3.Bucket(
+        self.bundles = private_bucket(
             self,
             "BundleBucket",
-            versioned=True,
-            encryption=s3.BucketEncryption.KMS,
-            encryption_key=self.key,
-            bucket_key_enabled=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            removal_policy=retain,
-            server_access_logs_bucket=self.logs,
-            server_access_logs_prefix="s3-access/bundles/",
-            lifecycle_rules=[
-                s3.LifecycleRule(
-                    id="abort-incomplete-uploads",
-                    abort_incomplete_multipart_upload_after=cdk.Duration.days(1),
-                ),
-                s3.LifecycleRule(
-                    id="old-bundles-infrequent-access",
-                    prefix=params.prefix,
-                    transitions=[
-                        s3.Transition(
-                            storage_class=s3.StorageClass.INFREQUENT_ACCESS,
-                            transition_after=cdk.Duration.days(90),
-                        )
-                    ],
-                ),
-            ],
+            s3.LifecycleRule(
+                id="old-bundles-infrequent-access",
+                prefix=params.prefix,
+                transitions=[
+                    s3.Transition(
+                        storage_class=s3.StorageClass.INFREQUENT_ACCESS,
+                        transition_after=cdk.Duration.days(90),
+                    )
+                ],
+            ),
+            **self._clinic_key_encryption("s3-access/bundles/"),
         )
         # Bundles are create-only: a PutObject without `If-None-Match: *` is refused for
         # everyone (S3 condition key s3:if-none-match), so nothing can overwrite a bundle.
@@ -161,29 +156,14 @@ class ClinicBackendStack(cdk.Stack):
                 conditions={"Null": {"s3:if-none-match": "true"}},
             )
         )
-        self.audit = s3.Bucket(
+        self.audit = private_bucket(
             self,
             "AuditHeadBucket",
-            versioned=True,
             object_lock_enabled=True,
             object_lock_default_retention=s3.ObjectLockRetention.compliance(
                 cdk.Duration.days(params.retention_days)
             ),
-            encryption=s3.BucketEncryption.KMS,
-            encryption_key=self.key,
-            bucket_key_enabled=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            removal_policy=retain,
-            server_access_logs_bucket=self.logs,
-            server_access_logs_prefix="s3-access/audit/",
-            lifecycle_rules=[
-                s3.LifecycleRule(
-                    id="abort-incomplete-uploads",
-                    abort_incomplete_multipart_upload_after=cdk.Duration.days(1),
-                )
-            ],
+            **self._clinic_key_encryption("s3-access/audit/"),
         )
         # kms_key: CDK also adds the key-policy statement that lets EventBridge use the key
         # for this bus only (aws:SourceArn and the encryption context name the bus).
@@ -197,6 +177,17 @@ class ClinicBackendStack(cdk.Stack):
         self._outputs()
 
     # -- audit trail -------------------------------------------------------------------
+
+    def _clinic_key_encryption(self, log_prefix: str) -> dict[str, Any]:
+        """Bucket properties of a data bucket: SSE-KMS with the clinic key (S3 bucket keys),
+        server access logs into the log bucket under `log_prefix`."""
+        return {
+            "encryption": s3.BucketEncryption.KMS,
+            "encryption_key": self.key,
+            "bucket_key_enabled": True,
+            "server_access_logs_bucket": self.logs,
+            "server_access_logs_prefix": log_prefix,
+        }
 
     def _trail(self) -> cloudtrail.Trail:
         """CloudTrail: every object-level read and write on both buckets (data events), plus
