@@ -14,14 +14,9 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
     QPushButton,
-    QScrollArea,
-    QVBoxLayout,
-    QWidget,
 )
 
-from app.core.domain import Principal
 from app.services import actigraphy_view as av
-from app.services.context import AppContext
 from ui.panels.actigraphy_import import ImportDialog
 from ui.panels.actogram import ActogramChart
 from ui.panels.charts import polyline
@@ -31,12 +26,12 @@ from ui.panels.common import (
     fill,
     label,
     notice,
+    scroll_body,
     section,
     table,
     user_message,
     value_label,
 )
-from ui.tasks import TaskManager
 from ui.workspace.panel import PatientPanel
 
 METRIC_HELP = {
@@ -64,29 +59,11 @@ class ActigraphyPanel(PatientPanel):
     loaded = Signal()
     record_types = frozenset({"actigraphy"})
 
-    def __init__(
-        self,
-        ctx: AppContext,
-        principal: Principal | None,
-        patient_id: str | None = None,
-        tasks: TaskManager | None = None,
-        parent: QWidget | None = None,
-    ) -> None:
-        super().__init__(ctx, principal, patient_id, tasks, parent)
+    def _build(self) -> None:
         self.view: av.ActigraphyView | None = None
         self.dialog: ImportDialog | None = None
 
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(0, 0, 0, 0)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        outer.addWidget(scroll)
-        inner = QWidget()
-        scroll.setWidget(inner)
-        lay = QVBoxLayout(inner)
-        lay.setContentsMargins(16, 12, 16, 16)
-        lay.setSpacing(10)
+        lay = scroll_body(self)
 
         top = QHBoxLayout()
         top.addWidget(section("Actigraphy"))
@@ -191,8 +168,6 @@ class ActigraphyPanel(PatientPanel):
         lay.addWidget(self.baselines)
         lay.addStretch(1)
         self._render()
-        if patient_id:
-            self.load()
 
     def _trend(self, title: str) -> pg.PlotWidget:
         p = pg.PlotWidget()

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QPushButton, QVBoxLayout
 
-from app.core.domain import Principal
 from app.services import caseload, vocabulary
 from app.services.caseload import CaseloadView
-from app.services.context import AppContext
 from engines.xgb.bands import SYNTHETIC_LABEL
 from ui.panels.common import (
     BAND_COLOURS,
@@ -20,7 +18,6 @@ from ui.panels.common import (
     table,
     user_message,
 )
-from ui.tasks import TaskManager
 from ui.workspace.panel import Panel
 
 
@@ -32,14 +29,7 @@ class CaseloadWidget(Panel):
     patient_activated = Signal(str)
     loaded = Signal()
 
-    def __init__(
-        self,
-        ctx: AppContext,
-        principal: Principal,
-        tasks: TaskManager | None = None,
-        parent: QWidget | None = None,
-    ) -> None:
-        super().__init__(ctx, principal, tasks, parent)
+    def _build(self) -> None:
         self.view: CaseloadView | None = None
         lay = QVBoxLayout(self)
         lay.setContentsMargins(16, 12, 16, 16)

@@ -14,6 +14,7 @@ from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import (
     QFrame,
     QLabel,
+    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
@@ -79,6 +80,22 @@ def set_error(w: QLabel, text: str) -> None:
     w.setObjectName("error")
     w.style().unpolish(w)
     w.style().polish(w)
+
+
+def scroll_body(panel: QWidget) -> QVBoxLayout:
+    """Fill a panel with a frameless vertical scroll area; returns the layout of its content."""
+    outer = QVBoxLayout(panel)
+    outer.setContentsMargins(0, 0, 0, 0)
+    scroll = QScrollArea()
+    scroll.setWidgetResizable(True)
+    scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+    outer.addWidget(scroll)
+    inner = QWidget()
+    scroll.setWidget(inner)
+    lay = QVBoxLayout(inner)
+    lay.setContentsMargins(16, 12, 16, 16)
+    lay.setSpacing(10)
+    return lay
 
 
 class Frame(QFrame):

@@ -26,15 +26,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.domain import NoteRecord, NoteStatus, Principal
+from app.core.domain import NoteRecord, NoteStatus
 from app.services import nlp, nlp_session, notes
-from app.services.context import AppContext
 from app.services.nlp import NoteAnalyser, StoredAnalysis
 from engines.llm.results import GenParams
 from ui.panels.common import label, notice, section, user_message
 from ui.panels.notes_findings import FindingsView, finding_verified
 from ui.panels.notes_stream import StreamController
-from ui.tasks import TaskManager
 from ui.workspace.panel import PatientPanel
 
 __all__ = ["NotesAnalysisPanel", "finding_verified"]
@@ -53,18 +51,20 @@ class NotesAnalysisPanel(StreamController, FindingsView, PatientPanel):
 
     def __init__(
         self,
-        ctx: AppContext,
-        principal: Principal | None,
-        patient_id: str | None = None,
-        tasks: TaskManager | None = None,
+        *args: Any,
         analyser: NoteAnalyser | None = None,
         params: GenParams | None = None,
-        parent: QWidget | None = None,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(ctx, principal, patient_id, tasks, parent)
+        """Arguments as PatientPanel's, plus a shared analyser and the generation settings."""
         self._owns_analyser = analyser is None
-        self.analyser = analyser or NoteAnalyser(ctx.settings)
+        self._given_analyser = analyser
         self.params = params or GenParams(max_tokens=1024, temperature=0.0)
+        super().__init__(*args, **kwargs)
+
+    # -- layout ------------------------------------------------------------------------------
+    def _build(self) -> None:
+        self.analyser = self._given_analyser or NoteAnalyser(self.ctx.settings)
         self.notes: list[NoteRecord] = []
         self.note: NoteRecord | None = None
         self.analysis: dict[str, Any] | None = None
@@ -72,14 +72,6 @@ class NotesAnalysisPanel(StreamController, FindingsView, PatientPanel):
         self.model: nlp_session.ModelStatus | None = None
         self._flush_timer = QTimer(self)
         self._init_stream()
-        self._layout()
-        self._check_model()
-        if patient_id:
-            self.load()
-
-    # -- layout ------------------------------------------------------------------------------
-    # -- layout ------------------------------------------------------------------------------
-    def _layout(self) -> None:
         lay = QVBoxLayout(self)
         lay.setContentsMargins(16, 12, 16, 12)
         top = QHBoxLayout()
@@ -157,6 +149,7 @@ class NotesAnalysisPanel(StreamController, FindingsView, PatientPanel):
         split.addWidget(self._build_findings())
         split.setSizes([220, 560, 520])
         self._update_buttons()
+        self._check_model()
 
     # -- model -------------------------------------------------------------------------------
     def _check_model(self) -> None:

@@ -12,14 +12,10 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
     QPushButton,
-    QScrollArea,
-    QVBoxLayout,
     QWidget,
 )
 
-from app.core.domain import Principal
 from app.services import model_cards, predictions, vocabulary
-from app.services.context import AppContext
 from app.services.predictions import PredictionView
 from engines.xgb.bands import SUICIDE_RISK_NOTICE, SYNTHETIC_LABEL
 from ui.panels.charts import ContributionChart
@@ -29,6 +25,7 @@ from ui.panels.common import (
     fill,
     label,
     notice,
+    scroll_body,
     section,
     set_error,
     table,
@@ -36,7 +33,6 @@ from ui.panels.common import (
     value_label,
 )
 from ui.panels.model_card import ModelCardDialog
-from ui.tasks import TaskManager
 from ui.workspace.panel import PatientPanel
 
 
@@ -103,29 +99,11 @@ class PredictionsPanel(PatientPanel):
     loaded = Signal()
     record_types = frozenset({"prediction"})
 
-    def __init__(
-        self,
-        ctx: AppContext,
-        principal: Principal | None,
-        patient_id: str | None = None,
-        tasks: TaskManager | None = None,
-        parent: QWidget | None = None,
-    ) -> None:
-        super().__init__(ctx, principal, patient_id, tasks, parent)
+    def _build(self) -> None:
         self.views: list[PredictionView] = []
         self._dialogs: list[ModelCardDialog] = []
 
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(0, 0, 0, 0)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        outer.addWidget(scroll)
-        inner = QWidget()
-        scroll.setWidget(inner)
-        lay = QVBoxLayout(inner)
-        lay.setContentsMargins(16, 12, 16, 16)
-        lay.setSpacing(10)
+        lay = scroll_body(self)
 
         top = QHBoxLayout()
         top.addWidget(section("Risk predictions"))
@@ -196,8 +174,6 @@ class PredictionsPanel(PatientPanel):
         self.treatments.cellDoubleClicked.connect(self._treatment_card)
         lay.addWidget(self.treatments)
         lay.addStretch(1)
-        if patient_id:
-            self.load()
 
     # -- data ------------------------------------------------------------------------------
     def clear(self) -> None:

@@ -42,6 +42,7 @@ class AuditTab(PatientPanel):
                 pid,
                 label="Checking emergency access",
                 on_done=self._show_grants,
+                loads=False,  # the trail, not this check, makes the tab loaded
             )
 
     def _show(self, rows: list[Any]) -> None:

@@ -1,63 +1,90 @@
-"""Tabs whose content is one of the feature panels of ui.panels (note analysis, actigraphy,
-predictions). The panel is built on first use (its imports are heavy), rebuilt when another
-user signs in (it holds the principal), gets the patient on load and drops its PHI on clear."""
+"""Tabs that host one heavy widget, built on first use and rebuilt when another user signs in
+(the widget holds the principal): the feature panels of ui.panels (note analysis,
+actigraphy, predictions) and the 3D twin (ui.workspace.twin)."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from PySide6.QtWidgets import QVBoxLayout
 
 from ui.workspace.panel import PatientPanel
 
+if TYPE_CHECKING:
+    from ui.twin import TwinView
 
-class PanelTab(PatientPanel):
-    """Hosts one feature panel; subclasses say which one in ``make_panel``."""
+H = TypeVar("H", "PatientPanel", "TwinView")
+
+
+class HostTab(PatientPanel, Generic[H]):
+    """Hosts one widget made by ``make``; ``show_patient`` hands it the patient."""
 
     def _build(self) -> None:
         self.lay = QVBoxLayout(self)
         self.lay.setContentsMargins(0, 0, 0, 0)
-        self.panel: PatientPanel | None = None
+        self.hosted: H | None = None
 
-    def make_panel(self) -> PatientPanel:
-        """Build the feature panel for the signed-in user (override)."""
+    def make(self) -> H:
+        """Build the hosted widget for the signed-in user (override)."""
         raise NotImplementedError
 
-    def _ensure_panel(self) -> PatientPanel:
-        if self.panel is not None and self.panel.principal != self.principal:
+    def show_patient(self, hosted: H) -> None:
+        """Give the hosted widget the current patient (override)."""
+        raise NotImplementedError
+
+    def _ensure(self) -> H:
+        if self.hosted is not None and self.hosted.principal != self.principal:
             self.shutdown()
-        if self.panel is None:
-            self.panel = self.make_panel()
-            self.panel.error.connect(self.error)
-            self.lay.addWidget(self.panel)
-            self.panel.show()  # a child added to an already visible tab starts hidden
-        return self.panel
+        if self.hosted is None:
+            self.hosted = self.make()
+            self.lay.addWidget(self.hosted)
+            self.hosted.show()  # a child added to an already visible tab starts hidden
+        return self.hosted
 
     def load(self) -> None:
         if self.principal is None or self.patient_id is None:
             return
-        panel = self._ensure_panel()
-        if panel.patient_id == self.patient_id:
-            panel.load()
-        else:
-            panel.set_patient(self.patient_id)
+        self.show_patient(self._ensure())
         self.loaded_for = self.patient_id
 
     def clear(self) -> None:
         super().clear()
-        if self.panel is not None:
-            self.panel.clear()
+        if self.hosted is not None:
+            self.hosted.clear()
 
     def shutdown(self) -> None:
-        """Release the panel (sign-in of another user, window closing)."""
-        if self.panel is not None:
-            self.panel.shutdown()
-            self.panel.deleteLater()
-            self.panel = None
+        """Release the hosted widget (sign-in of another user, window closing)."""
+        if self.hosted is not None:
+            self.hosted.shutdown()
+            self.hosted.deleteLater()
+            self.hosted = None
+
+
+class PanelTab(HostTab[PatientPanel]):
+    """Hosts a feature panel; it reloads the same patient or switches to another."""
+
+    @property
+    def panel(self) -> PatientPanel | None:
+        return self.hosted
+
+    def _ensure(self) -> PatientPanel:
+        fresh = self.hosted is None or self.hosted.principal != self.principal
+        panel = super()._ensure()
+        if fresh:
+            panel.error.connect(self.error)
+        return panel
+
+    def show_patient(self, hosted: PatientPanel) -> None:
+        if hosted.patient_id == self.patient_id:
+            hosted.load()
+        else:
+            hosted.set_patient(self.patient_id)
 
 
 class AnalysisTab(PanelTab):
     record_types = frozenset({"note", "nlp"})
 
-    def make_panel(self) -> PatientPanel:
+    def make(self) -> PatientPanel:
         from ui.panels.notes_analysis import NotesAnalysisPanel
 
         return NotesAnalysisPanel(self.ctx, self.principal, None, tasks=self.tasks)
@@ -66,7 +93,7 @@ class AnalysisTab(PanelTab):
 class ActigraphyTab(PanelTab):
     record_types = frozenset({"actigraphy"})
 
-    def make_panel(self) -> PatientPanel:
+    def make(self) -> PatientPanel:
         from ui.panels.actigraphy import ActigraphyPanel
 
         return ActigraphyPanel(self.ctx, self.principal, None, tasks=self.tasks)
@@ -75,7 +102,7 @@ class ActigraphyTab(PanelTab):
 class PredictionsTab(PanelTab):
     record_types = frozenset({"prediction"})
 
-    def make_panel(self) -> PatientPanel:
+    def make(self) -> PatientPanel:
         from ui.panels.predictions import PredictionsPanel
 
         return PredictionsPanel(self.ctx, self.principal, None, tasks=self.tasks)

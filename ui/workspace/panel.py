@@ -50,6 +50,11 @@ class Panel(QWidget):
         self.ctx, self.principal = ctx, principal
         self._owns_tasks = tasks is None
         self.tasks: TaskManager = tasks if tasks is not None else TaskManager(None, parent=self)
+        self._build()
+
+    def _build(self) -> None:
+        """Lay out the widgets (override); the last step of the constructor, so subclasses
+        need no constructor of their own."""
 
     def show_error(self, exc: BaseException) -> None:
         """Report a failure to whoever shows errors (the workspace relays it to the shell)."""
@@ -83,14 +88,12 @@ class PatientPanel(Panel):
         tasks: TaskManager | None = None,
         parent: QWidget | None = None,
     ) -> None:
-        super().__init__(ctx, principal, tasks, parent)
-        self.patient_id = patient_id
+        self.patient_id = patient_id  # set before the base constructor runs _build
         self.loaded_for: str | None = None
         self._bridge: EventBridge | None = None
-        self._build()
-
-    def _build(self) -> None:
-        """Lay out the widgets (override); the last step of the constructor."""
+        super().__init__(ctx, principal, tasks, parent)
+        if patient_id:
+            self.load()
 
     # -- the protocol the workspace uses ----------------------------------------------------
     def set_patient(self, patient_id: str | None, *, load: bool = True) -> None:
@@ -143,13 +146,16 @@ class PatientPanel(Panel):
         label: str,
         on_done: Callable[[Any], None],
         on_error: Callable[[BaseException], None] | None = None,
+        loads: bool = True,
     ) -> None:
-        """Run a service call; its result is shown only if the patient is still the same."""
+        """Run a service call; its result is shown only if the patient is still the same.
+        ``loads=False`` for a side fetch whose arrival must not mark the panel loaded."""
         pid = self.patient_id
 
         def done(result: Any) -> None:
             if self.patient_id == pid:  # the patient may have changed meanwhile
-                self.loaded_for = pid
+                if loads:
+                    self.loaded_for = pid
                 on_done(result)
 
         self.tasks.call(fn, *args, label=label, on_done=done, on_error=on_error)
