@@ -16,52 +16,25 @@ from app.core.store.models import User
 from app.services import admin, auth
 from app.services.context import cli_actor
 from tests.conftest import PASSWORD, make_user
+from tests.ui.shell_driver import (
+    WAIT,
+    idle,
+    locked_clinician,
+    sign_in,
+    signed_in,
+    try_unlock,
+)
 from ui import shell as shell_mod
 from ui.password_dialog import PasswordDialog
-from ui.shell import ShellWindow
 
-WAIT = 15000
 NEW_PASSWORD = "another long passphrase"
-
-
-def sign_in(qtbot, w: ShellWindow, username: str, password: str) -> None:
-    w.login_page.username.setText(username)
-    w.login_page.password.setText(password)
-    qtbot.mouseClick(w.login_page.button, Qt.MouseButton.LeftButton)
-
-
-def signed_in(qtbot, w: ShellWindow, username: str, password: str = PASSWORD) -> None:
-    sign_in(qtbot, w, username, password)
-    qtbot.waitUntil(lambda: w.stack.currentIndex() == shell_mod.PAGE_MAIN, timeout=WAIT)
-
-
-def settle(qtbot, w: ShellWindow) -> None:
-    qtbot.waitUntil(lambda: not w.tasks.active(), timeout=WAIT)
-    w.tasks.wait()
-
-
-def lock_now(qtbot, w: ShellWindow) -> None:
-    w.act_lock.trigger()
-    qtbot.waitUntil(lambda: w.stack.currentIndex() == shell_mod.PAGE_LOCK, timeout=WAIT)
-    settle(qtbot, w)
-
-
-def try_unlock(qtbot, w: ShellWindow, password: str) -> None:
-    w.lock_page.show_message("")
-    w.lock_page.password.setText(password)
-    qtbot.mouseClick(w.lock_page.unlock_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(
-        lambda: w.lock_page.message.isVisible() or w.stack.currentIndex() != shell_mod.PAGE_LOCK,
-        timeout=WAIT,
-    )
-    settle(qtbot, w)
 
 
 def test_change_password_dialog_then_sign_in_with_it(qtbot, ctx, make_shell):
     make_user(ctx, "dr.pw", Role.CLINICIAN)
     w = make_shell()
     signed_in(qtbot, w, "dr.pw")
-    settle(qtbot, w)
+    idle(qtbot, w)
     assert w.act_change_password.isEnabled()
     w.act_change_password.trigger()
     dialog = w.password_dialog
@@ -86,7 +59,7 @@ def test_change_password_dialog_then_sign_in_with_it(qtbot, ctx, make_shell):
     dialog.repeat.setText(NEW_PASSWORD)
     qtbot.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: results == [PasswordDialog.DialogCode.Accepted.value], timeout=WAIT)
-    settle(qtbot, w)
+    idle(qtbot, w)
     w.act_sign_out.trigger()
     assert w.stack.currentIndex() == shell_mod.PAGE_LOGIN
     sign_in(qtbot, w, "dr.pw", PASSWORD)  # the old password no longer works
@@ -103,14 +76,14 @@ def test_deactivated_user_is_signed_out_within_the_check(qtbot, ctx, make_shell)
     signed_in(qtbot, w, "dr.gone")
     assert w.session_timer.isActive()
     assert w.session_timer.interval() <= 60_000
-    settle(qtbot, w)
+    idle(qtbot, w)
     admin.deactivate_user(ctx, boss, "dr.gone")
     w.session_timer.setInterval(50)  # test hook: the real check runs every minute
     qtbot.waitUntil(lambda: w.stack.currentIndex() == shell_mod.PAGE_LOGIN, timeout=WAIT)
     assert w.principal is None
     assert "deactivated" in w.login_page.message.text()
     assert not w.session_timer.isActive()
-    settle(qtbot, w)
+    idle(qtbot, w)
     sign_in(qtbot, w, "dr.gone", PASSWORD)
     qtbot.waitUntil(lambda: auth.GENERIC in w.login_page.message.text(), timeout=WAIT)
     assert w.principal is None
@@ -120,7 +93,7 @@ def test_role_change_signs_out(qtbot, ctx, make_shell):
     make_user(ctx, "sup.role", Role.SUPERVISOR)
     w = make_shell()
     signed_in(qtbot, w, "sup.role")
-    settle(qtbot, w)
+    idle(qtbot, w)
 
     def demote(uow) -> None:
         uow.session.get(User, w.principal.user_id).role = Role.CLINICIAN.value
@@ -132,11 +105,7 @@ def test_role_change_signs_out(qtbot, ctx, make_shell):
 
 
 def test_deactivated_while_locked_cannot_unlock(qtbot, ctx, make_shell):
-    make_user(ctx, "dr.locked.out", Role.CLINICIAN)
-    w = make_shell()
-    signed_in(qtbot, w, "dr.locked.out")
-    settle(qtbot, w)
-    lock_now(qtbot, w)
+    w = locked_clinician(qtbot, ctx, make_shell, "dr.locked.out")
     admin.deactivate_user(ctx, cli_actor(), "dr.locked.out")
     try_unlock(qtbot, w, PASSWORD)
     assert w.stack.currentIndex() == shell_mod.PAGE_LOGIN
@@ -144,11 +113,7 @@ def test_deactivated_while_locked_cannot_unlock(qtbot, ctx, make_shell):
 
 
 def test_idle_screen_does_not_unlock_a_locked_account(qtbot, ctx, make_shell):
-    make_user(ctx, "dr.idle", Role.CLINICIAN)
-    w = make_shell()
-    signed_in(qtbot, w, "dr.idle")
-    settle(qtbot, w)
-    lock_now(qtbot, w)
+    w = locked_clinician(qtbot, ctx, make_shell, "dr.idle")
     for _ in range(ctx.settings.lockout_threshold):  # someone guesses at another sign-in
         with pytest.raises(AuthenticationError):
             auth.login(ctx, "dr.idle", "wrong guess")
@@ -159,16 +124,12 @@ def test_idle_screen_does_not_unlock_a_locked_account(qtbot, ctx, make_shell):
     admin.reset_lockout(ctx, cli_actor(), "dr.idle")
     try_unlock(qtbot, w, PASSWORD)
     assert w.stack.currentIndex() == shell_mod.PAGE_MAIN
-    settle(qtbot, w)
+    idle(qtbot, w)
     QApplication.processEvents()
 
 
 def test_idle_screen_guesses_lock_the_account(qtbot, ctx, make_shell):
-    make_user(ctx, "dr.guess", Role.CLINICIAN)
-    w = make_shell()
-    signed_in(qtbot, w, "dr.guess")
-    settle(qtbot, w)
-    lock_now(qtbot, w)
+    w = locked_clinician(qtbot, ctx, make_shell, "dr.guess")
     for _ in range(ctx.settings.lockout_threshold - 1):
         try_unlock(qtbot, w, "wrong guess")
         assert w.stack.currentIndex() == shell_mod.PAGE_LOCK
@@ -186,11 +147,7 @@ def test_the_policy_sets_how_many_wrong_unlocks_sign_out(
     strict = load_settings(env)
     assert strict.unlock_max_attempts == 2 and "unlock_max_attempts" in strict.locked_by_policy
     monkeypatch.setattr(ctx, "settings", strict)
-    make_user(ctx, "dr.strict", Role.CLINICIAN)
-    w = make_shell()
-    signed_in(qtbot, w, "dr.strict")
-    settle(qtbot, w)
-    lock_now(qtbot, w)
+    w = locked_clinician(qtbot, ctx, make_shell, "dr.strict")
     try_unlock(qtbot, w, "wrong guess")
     assert w.stack.currentIndex() == shell_mod.PAGE_LOCK
     try_unlock(qtbot, w, "wrong guess")

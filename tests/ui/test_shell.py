@@ -28,34 +28,17 @@ from app.services import admin, drafts, notes, patients
 from app.services.context import cli_actor
 from tests.conftest import PASSWORD, REPO, make_user
 from tests.ui.conftest import close_window
+from tests.ui.shell_driver import WAIT, idle, sign_in, signed_in
 from ui import shell as shell_mod
 from ui.dialogs import BreakGlassDialog, provenance_html
 from ui.launcher import wants_gui
 from ui.shell import ShellWindow
-
-WAIT = 15000
-
-
-def sign_in(qtbot, w: ShellWindow, username: str, password: str) -> None:
-    w.login_page.username.setText(username)
-    w.login_page.password.setText(password)
-    qtbot.mouseClick(w.login_page.button, Qt.MouseButton.LeftButton)
-
-
-def signed_in(qtbot, w: ShellWindow, username: str, password: str = PASSWORD) -> None:
-    sign_in(qtbot, w, username, password)
-    qtbot.waitUntil(lambda: w.stack.currentIndex() == shell_mod.PAGE_MAIN, timeout=WAIT)
 
 
 @pytest.fixture
 def demo(ctx):
     create_demo_clinic(ctx, patients=4, days=60, actigraphy_days=2)
     return ctx
-
-
-def idle(qtbot, w: ShellWindow) -> None:
-    qtbot.waitUntil(lambda: not w.tasks.active(), timeout=WAIT)
-    w.tasks.wait()
 
 
 def open_first_patient(qtbot, w: ShellWindow) -> str:

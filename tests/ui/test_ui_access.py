@@ -18,7 +18,7 @@ from app.core.errors import PermissionDeniedError
 from app.core.security import rbac
 from app.services.access import Feature, may, permissions
 from tests.conftest import PASSWORD, REPO, make_user
-from tests.ui.test_shell import idle, signed_in
+from tests.ui.shell_driver import idle, signed_in
 
 ROLE_CHECKS = [
     re.compile(r"\bRole\.(CLINICIAN|SUPERVISOR|RESEARCHER|ADMIN|IT)\b"),

@@ -9,6 +9,7 @@ from ui.shell.session import (
     PAGE_LOGIN,
     PAGE_MAIN,
     SESSION_CHECK_MS,
+    Page,
     SessionController,
 )
 from ui.shell.taskbar import TaskStatusBar
@@ -20,6 +21,7 @@ __all__ = [
     "PAGE_LOGIN",
     "PAGE_MAIN",
     "SESSION_CHECK_MS",
+    "Page",
     "SessionController",
     "ShellWindow",
     "TaskStatusBar",

@@ -47,7 +47,7 @@ class ShellDialogs(QMainWindow):
             return
         from ui.panels.caseload import CaseloadWidget
 
-        widget = CaseloadWidget(self.ctx, self.principal, run_task=self.tasks.call)
+        widget = CaseloadWidget(self.ctx, self.principal, tasks=self.tasks)
         widget.patient_activated.connect(self.open_patient)
         # the widget scores the caseload as soon as it is built
         self.caseload_dialog = show_modeless(framed(self, "Caseload by risk", widget, (900, 600)))

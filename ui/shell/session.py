@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from enum import IntEnum
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtWidgets import QApplication, QDialog
 
@@ -33,7 +34,18 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 SESSION_CHECK_MS = 60_000  # re-read the account's role and active flag every minute
-PAGE_LOGIN, PAGE_FIRST_RUN, PAGE_MAIN, PAGE_LOCK = range(4)
+
+
+class Page(IntEnum):
+    """The window's central pages, in stack order."""
+
+    LOGIN = 0
+    FIRST_RUN = 1
+    MAIN = 2
+    LOCK = 3
+
+
+PAGE_LOGIN, PAGE_FIRST_RUN, PAGE_MAIN, PAGE_LOCK = Page  # the names callers import
 
 
 class SessionController:
@@ -72,6 +84,22 @@ class SessionController:
         """Whether the signed-in user may use `feature` (asked of the service layer at sign-in)."""
         return self.principal is not None and feature in self.features
 
+    def call_as_user(
+        self,
+        fn: Callable[..., object],
+        *args: object,
+        label: str,
+        on_done: Callable[[Any], None] | None = None,
+        on_error: Callable[[BaseException], None] | None = None,
+    ) -> bool:
+        """Run the service call `fn(ctx, principal, *args)` for the signed-in user in the
+        background; False (and nothing runs) when nobody is signed in."""
+        who = self.principal
+        if who is None:
+            return False
+        self.tasks.call(fn, self.ctx, who, *args, label=label, on_done=on_done, on_error=on_error)
+        return True
+
     # -- first run ----------------------------------------------------------------------------
     def _first_run_call(
         self,
@@ -86,7 +114,7 @@ class SessionController:
 
         def finished(result: object) -> None:
             page.set_busy(False)
-            self._set_page(PAGE_LOGIN)
+            self._set_page(Page.LOGIN)
             self.login_page.show_message("")
             done(result)
 
@@ -195,7 +223,7 @@ class SessionController:
         self._locked_as, self.principal = self.principal, None
         self._drop_session_views()
         self.lock_page.prepare(self._locked_as.display_name, self._locked_as.username)
-        self._set_page(PAGE_LOCK)
+        self._set_page(Page.LOCK)
         log.info("session locked")
 
     def unlock(self, password: str) -> None:
@@ -276,4 +304,4 @@ class SessionController:
         self._reopen = None
         self._leave_session()
         self.login_page.reset()
-        self._set_page(PAGE_LOGIN)
+        self._set_page(Page.LOGIN)

@@ -37,14 +37,7 @@ from ui.login import FirstRunPage, LockPage, LoginPage
 from ui.patients import PatientListPanel
 from ui.shell.dialogs import ShellDialogs
 from ui.shell.menus import build_menus
-from ui.shell.session import (
-    PAGE_FIRST_RUN,
-    PAGE_LOCK,
-    PAGE_LOGIN,
-    PAGE_MAIN,
-    SESSION_CHECK_MS,
-    SessionController,
-)
+from ui.shell.session import SESSION_CHECK_MS, Page, SessionController
 from ui.shell.taskbar import TaskStatusBar
 from ui.state import UiState
 from ui.sync_panel import SyncController
@@ -163,26 +156,26 @@ class ShellWindow(SessionController, ShellDialogs):
     # -- pages ------------------------------------------------------------------------------
     def _set_page(self, page: int) -> None:
         self.stack.setCurrentIndex(page)
-        in_session = page == PAGE_MAIN
+        in_session = page == Page.MAIN
         self.toolbar.setVisible(in_session)
         for a in self.session_actions:
             a.setEnabled(in_session)
         self.act_lock.setEnabled(in_session)
         self.setWindowTitle(
             {
-                PAGE_LOGIN: "Novamind — sign in",
-                PAGE_FIRST_RUN: "Novamind — welcome",
-                PAGE_MAIN: "Novamind",
-                PAGE_LOCK: "Novamind — locked",
+                Page.LOGIN: "Novamind — sign in",
+                Page.FIRST_RUN: "Novamind — welcome",
+                Page.MAIN: "Novamind",
+                Page.LOCK: "Novamind — locked",
             }[page]
         )
 
     def _show_start_page(self) -> None:
         if not firstrun.first_run_allowed(self.ctx):  # enrolled: accounts come by sync
-            self._set_page(PAGE_LOGIN)
+            self._set_page(Page.LOGIN)
             self.login_page.username.setFocus()
         else:
-            self._set_page(PAGE_FIRST_RUN)
+            self._set_page(Page.FIRST_RUN)
 
     def _enter_session(self, principal: Principal) -> None:
         """Show the signed-in user's pages, menus and background work."""
@@ -190,7 +183,7 @@ class ShellWindow(SessionController, ShellDialogs):
         self.workspace.set_principal(principal)
         clinical = self.may(Feature.CLINICAL)
         self.main_page.setCurrentIndex(0 if clinical else 1)
-        self._set_page(PAGE_MAIN)
+        self._set_page(Page.MAIN)
         self.act_alerts.setEnabled(clinical)
         self.act_open_mrn.setEnabled(clinical)
         self.sync.start()
@@ -204,15 +197,8 @@ class ShellWindow(SessionController, ShellDialogs):
 
     # -- patients ------------------------------------------------------------------------------
     def load_patients(self) -> None:
-        who = self.principal
-        if who is None:
-            return
-        self.tasks.call(
-            patients.list_patients,
-            self.ctx,
-            who,
-            label="Loading patients",
-            on_done=self._patients_loaded,
+        self.call_as_user(
+            patients.list_patients, label="Loading patients", on_done=self._patients_loaded
         )
 
     def _patients_loaded(self, rows: list[PatientSummary]) -> None:
@@ -230,16 +216,12 @@ class ShellWindow(SessionController, ShellDialogs):
             tab.load()
 
     def refresh_alert_badge(self) -> None:
-        who = self.principal
-        if who is None or not self.may(Feature.CLINICAL):
-            return
-        self.tasks.call(
-            alerts.list_open_alerts,
-            self.ctx,
-            who,
-            label="Checking alerts",
-            on_done=lambda rows: self._set_badge(len(rows)),
-        )
+        if self.may(Feature.CLINICAL):
+            self.call_as_user(
+                alerts.list_open_alerts,
+                label="Checking alerts",
+                on_done=lambda rows: self._set_badge(len(rows)),
+            )
 
     def _set_badge(self, n: int) -> None:
         self.alerts_badge.setText(str(n))
@@ -249,13 +231,8 @@ class ShellWindow(SessionController, ShellDialogs):
         self.act_alerts.setText(f"Open alerts ({n})" if n else "Open alerts")
 
     def open_patient(self, patient_id: str) -> None:
-        who = self.principal
-        if who is None:
-            return
-        self.tasks.call(
+        self.call_as_user(
             patients.get_patient,
-            self.ctx,
-            who,
             patient_id,
             label="Opening patient",
             on_done=self.workspace.open,
@@ -290,20 +267,13 @@ class ShellWindow(SessionController, ShellDialogs):
         self.show_error(user_message(exc))
 
     def open_by_mrn(self) -> None:
-        who = self.principal
-        if who is None:
+        if self.principal is None:
             return
         mrn, ok = QInputDialog.getText(self, "Open by MRN", "Medical record number:")
-        if not ok or not mrn.strip():
-            return
-        self.tasks.call(
-            lookup.patient_id_by_mrn,
-            self.ctx,
-            who,
-            mrn,
-            label="Finding patient",
-            on_done=self.open_patient,
-        )
+        if ok and mrn.strip():
+            self.call_as_user(
+                lookup.patient_id_by_mrn, mrn, label="Finding patient", on_done=self.open_patient
+            )
 
     # -- events from the core (already on the GUI thread) ---------------------------------------
     def _on_data_updated(self, event: PatientDataUpdated) -> None:
@@ -321,19 +291,14 @@ class ShellWindow(SessionController, ShellDialogs):
 
     def _refresh_row(self, patient_id: str) -> None:
         """Re-read one patient's row (only if it is in this user's list) and the badge."""
-        who = self.principal
-        if who is None or self.patient_list.model.summary(patient_id) is None:
-            self.refresh_alert_badge()
-            return
-        self.tasks.call(
-            patients.get_patient,
-            self.ctx,
-            who,
-            patient_id,
-            label="Refreshing patient",
-            on_done=self._row_refreshed,
-            on_error=lambda _e: None,
-        )
+        if self.patient_list.model.summary(patient_id) is not None:
+            self.call_as_user(
+                patients.get_patient,
+                patient_id,
+                label="Refreshing patient",
+                on_done=self._row_refreshed,
+                on_error=lambda _e: None,
+            )
         self.refresh_alert_badge()
 
     def _row_refreshed(self, summary: PatientSummary) -> None:
