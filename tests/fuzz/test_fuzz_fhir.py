@@ -196,6 +196,16 @@ def _qr(doc: dict[str, Any]) -> dict[str, Any]:
     return doc["entry"][2]["resource"]  # entries: Questionnaire x2, then QR, Observation, ...
 
 
+def _write(path: Path, doc: dict[str, Any]) -> Path:
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def _import_refused(ctx: AppContext, target: tuple[Principal, str], path: Path, match: str) -> None:
+    """The user's import of `path` is refused (message matching `match`), storing nothing."""
+    assert_refused(ctx, match, fhir_exchange.import_assessments, ctx, *target, path)
+
+
 @pytest.mark.parametrize("authored", ISSUE_DATES[:4])
 def test_implausible_authored_dates_are_refused(
     ctx: AppContext, target: tuple[Principal, str], tmp_path: Path, authored: str
@@ -203,8 +213,7 @@ def test_implausible_authored_dates_are_refused(
     doc = copy.deepcopy(BASE)
     assert _qr(doc)["resourceType"] == "QuestionnaireResponse"
     _qr(doc)["authored"] = authored
-    path = tmp_path / "dates.json"
-    path.write_text(json.dumps(doc))
+    path = _write(tmp_path / "dates.json", doc)
     with pytest.raises(ValidationError, match=r"^dates\.json: .*authored: date-time outside"):
         fhir_exchange.import_assessments(ctx, *target, path)
 
@@ -217,16 +226,8 @@ def test_integer_answers_of_the_wrong_type_are_refused(
 ) -> None:
     doc = copy.deepcopy(BASE)
     _qr(doc)["item"][0]["answer"] = [{"valueInteger": value}]
-    path = tmp_path / "types.json"
-    path.write_text(json.dumps(doc))
-    assert_refused(
-        ctx,
-        r"^types\.json: .*valueInteger: must be an integer",
-        fhir_exchange.import_assessments,
-        ctx,
-        *target,
-        path,
-    )
+    path = _write(tmp_path / "types.json", doc)
+    _import_refused(ctx, target, path, r"^types\.json: .*valueInteger: must be an integer")
 
 
 def test_a_true_integer_answer_is_still_accepted(
@@ -234,8 +235,7 @@ def test_a_true_integer_answer_is_still_accepted(
 ) -> None:
     doc = copy.deepcopy(BASE)
     _qr(doc)["item"][0]["answer"] = [{"valueInteger": 1}]  # the same value as its coding
-    path = tmp_path / "int.json"
-    path.write_text(json.dumps(doc))
+    path = _write(tmp_path / "int.json", doc)
     assert len(fhir_exchange.import_assessments(ctx, *target, path).assessment_ids) == 2
 
 
@@ -245,14 +245,7 @@ def test_deep_nesting_is_refused_before_parsing(
     n = 200_000
     path = tmp_path / "deep.json"
     path.write_text('{"resourceType":"Bundle","entry":' + "[" * n + "]" * n + "}")
-    assert_refused(
-        ctx,
-        r"^deep\.json: FHIR bundle: nested deeper than",
-        fhir_exchange.import_assessments,
-        ctx,
-        *target,
-        path,
-    )
+    _import_refused(ctx, target, path, r"^deep\.json: FHIR bundle: nested deeper than")
 
 
 def test_one_bad_response_among_many_stores_nothing(
@@ -260,9 +253,8 @@ def test_one_bad_response_among_many_stores_nothing(
 ) -> None:
     doc = copy.deepcopy(BASE)
     doc["entry"][-2]["resource"]["authored"] = ISSUE_DATES[0]  # the LAST response is bad
-    path = tmp_path / "late-error.json"
-    path.write_text(json.dumps(doc))
-    assert_refused(ctx, "authored", fhir_exchange.import_assessments, ctx, *target, path)
+    path = _write(tmp_path / "late-error.json", doc)
+    _import_refused(ctx, target, path, "authored")
 
 
 def test_every_corpus_file(ctx: AppContext, target: tuple[Principal, str]) -> None:

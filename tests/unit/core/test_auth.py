@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from contextlib import closing
+
 import pyotp
 import pytest
 
@@ -61,13 +63,10 @@ def test_totp_second_factor(ctx: AppContext) -> None:
 
 def test_policy_requires_mfa(env: dict, tmp_path) -> None:
     (tmp_path / "policy.toml").write_text("[policy]\nmfa_required = true\n")
-    ctx = AppContext.open(load_settings(env))
-    try:
+    with closing(AppContext.open(load_settings(env))) as ctx:
         add_user(ctx, "erin", Role.CLINICIAN)
         with pytest.raises(AuthenticationError, match="requires two-factor"):
             auth.login(ctx, "erin", PASSWORD)
-    finally:
-        ctx.close()
 
 
 def test_unlock_rechecks_password(ctx: AppContext) -> None:

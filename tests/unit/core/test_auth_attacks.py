@@ -49,6 +49,14 @@ def _actions(ctx: AppContext) -> list[str]:
     )
 
 
+def _assert_password_replaced(ctx: AppContext, username: str, audit_action: str) -> None:
+    """The old password no longer signs in, the new one does, and the change is audited."""
+    with pytest.raises(AuthenticationError):
+        auth.login(ctx, username, PASSWORD)
+    assert auth.login(ctx, username, NEW_PASSWORD).username == username
+    assert audit_action in _actions(ctx)
+
+
 def _locked(ctx: AppContext, username: str) -> bool:
     return next(u for u in admin.list_users(ctx, cli_actor()) if u.username == username).locked
 
@@ -196,10 +204,7 @@ def test_reset_password_clears_lockout_and_is_audited(ctx: AppContext) -> None:
     assert _locked(ctx, "jane")  # nothing changed
     admin.reset_password(ctx, boss, "jane", NEW_PASSWORD)
     assert not _locked(ctx, "jane")
-    with pytest.raises(AuthenticationError):
-        auth.login(ctx, "jane", PASSWORD)
-    assert auth.login(ctx, "jane", NEW_PASSWORD).username == "jane"
-    assert "user.password_reset" in _actions(ctx)
+    _assert_password_replaced(ctx, "jane", "user.password_reset")
 
 
 def test_change_password(ctx: AppContext) -> None:
@@ -211,10 +216,7 @@ def test_change_password(ctx: AppContext) -> None:
     with pytest.raises(AuthenticationError, match=auth.GENERIC):
         auth.change_password(ctx, me, "wrong-password", NEW_PASSWORD)
     auth.change_password(ctx, me, PASSWORD, NEW_PASSWORD)
-    with pytest.raises(AuthenticationError):
-        auth.login(ctx, "kate", PASSWORD)
-    assert auth.login(ctx, "kate", NEW_PASSWORD).username == "kate"
-    assert "user.password_change" in _actions(ctx)
+    _assert_password_replaced(ctx, "kate", "user.password_change")
 
 
 def test_change_password_guessing_counts_toward_lockout(ctx: AppContext) -> None:

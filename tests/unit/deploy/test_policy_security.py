@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import keyring
@@ -36,6 +37,12 @@ def _user_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return {"NOVAMIND_DATA_DIR": str(tmp_path / "data"), "NOVAMIND_DEV": "0", **extra}
 
 
+def _load_logging(env: dict[str, str], caplog: pytest.LogCaptureFixture) -> config.Settings:
+    """Settings from `env`, with the config module's warnings captured."""
+    with caplog.at_level(logging.WARNING, logger="app.core.config"):
+        return load_settings(env)
+
+
 def _dev_env(tmp_path: Path, policy: Path, **extra: str) -> dict[str, str]:
     """A development run (NOVAMIND_DEV=1) pointed at its own policy file."""
     return _user_env(tmp_path, NOVAMIND_DEV="1", NOVAMIND_POLICY=str(policy), **extra)
@@ -45,26 +52,21 @@ def test_env_cannot_turn_mfa_off_in_a_normal_build(
     tmp_path: Path, system_policy: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     env = _user_env(tmp_path, NOVAMIND_MFA_REQUIRED="0", NOVAMIND_LOCKOUT_THRESHOLD="100")
-    with caplog.at_level(logging.WARNING, logger="app.core.config"):
-        s = load_settings(env)
+    s = _load_logging(env, caplog)
     assert s.mfa_required and s.lockout_threshold == 3
     assert "mfa_required" in s.locked_by_policy
     # the attack, end to end: a user without an authenticator still cannot sign in
-    ctx = AppContext.open(s)
-    try:
+    with closing(AppContext.open(s)) as ctx:
         add_user(ctx, "eve", Role.IT)
         with pytest.raises(AuthenticationError, match="two-factor"):
             auth.login(ctx, "eve", PASSWORD)
-    finally:
-        ctx.close()
 
 
 def test_env_cannot_set_a_security_setting_the_policy_leaves_out(
     tmp_path: Path, system_policy: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     env = _user_env(tmp_path, NOVAMIND_IDLE_LOCK_MINUTES="240", NOVAMIND_SYNC_BUCKET="b1")
-    with caplog.at_level(logging.WARNING, logger="app.core.config"):
-        s = load_settings(env)
+    s = _load_logging(env, caplog)
     assert s.idle_lock_minutes == 15  # the default, not the user's 240
     assert s.sync_bucket == "b1"  # an ordinary setting still comes from the environment
     assert any("NOVAMIND_IDLE_LOCK_MINUTES" in r.getMessage() for r in caplog.records)
@@ -95,8 +97,7 @@ def test_development_build_may_override_and_logs_the_setting_name_only(
     dev_policy.write_text("[policy]\nlockout_threshold = 9\n")
     env = _dev_env(tmp_path, dev_policy, NOVAMIND_MFA_REQUIRED="1", NOVAMIND_LOCKOUT_THRESHOLD="50")
     config._warned.clear()
-    with caplog.at_level(logging.WARNING, logger="app.core.config"):
-        s = load_settings(env)
+    s = _load_logging(env, caplog)
     assert s.policy_path == dev_policy and s.mfa_required
     assert s.lockout_threshold == 9  # even in development the policy file wins over the env
     messages = [r.getMessage() for r in caplog.records]
