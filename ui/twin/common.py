@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Sequence
 from datetime import date
 from enum import StrEnum
 from importlib.resources import files
 from typing import TYPE_CHECKING
 
+import numpy as np
 from PySide6.QtCore import QDate, QObject
 from PySide6.QtWidgets import QLabel
 
 if TYPE_CHECKING:
-    from app.services.twin_view import TwinTimeline
+    from app.services.twin_view import TwinTimeline, WhatIf
     from ui.twin.view import TwinView
     from viz.regions import RegionAtlas
 
@@ -38,6 +40,10 @@ class ViewController(QObject):
         self.view = view
 
 
+#: days, mean, 90 % low, 90 % high of one plotted estimate
+Series = tuple[Sequence[date], np.ndarray, np.ndarray, np.ndarray]
+PROJECTED_DIMENSION = "depression"  # the dimension the what-if charts follow
+RECENT_DAYS = 56  # what-if charts show the last eight weeks of the estimate first
 LEGEND_TITLE = "Deviation from healthy\n(model estimate)"
 COMPARE_TITLE = "Deviation\n(model est.)"
 COMPARE_ZOOM = 0.72  # two half-width views: leave room for the brain and the legend
@@ -92,3 +98,14 @@ def provenance_text(timeline: TwinTimeline) -> str:
         f"v{prov['region_map_version']} (illustrative). "
         f"{prov.get('training_data', '').removeprefix('none: ').capitalize()}."
     )
+
+
+def projection_series(t: TwinTimeline, result: WhatIf) -> tuple[Series, Series]:
+    """The what-if chart's two series: the recent estimate, then the projection."""
+    from app.services.twin_view import Z90
+
+    dim = t.state.dimensions.index(PROJECTED_DIMENSION)
+    recent = slice(max(0, len(t.dates) - RECENT_DAYS), len(t.dates))
+    m, s = t.state.mean[dim, recent], t.state.sd[dim, recent]
+    pm, plo, phi = result.projection.series(PROJECTED_DIMENSION)
+    return (t.dates[recent], m, m - Z90 * s, m + Z90 * s), (result.projection.days, pm, plo, phi)

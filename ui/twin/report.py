@@ -29,7 +29,7 @@ from PySide6.QtGui import (
 
 from app.services import twin_view as tv
 from app.services import vocabulary
-from ui.twin.common import LEGEND_TITLE
+from ui.twin.common import LEGEND_TITLE, PROJECTED_DIMENSION, projection_series
 
 if TYPE_CHECKING:
     from viz.protocol import SingleScene
@@ -387,19 +387,14 @@ def write_pdf(path: Path, data: tv.ReportInput, images: dict[str, QImage]) -> Pa
             8.5,
         )
         doc.images([images["whatif"]], ["Projected region deviation at week 8 (illustrative)"])
-        dep = t.state.dimensions.index("depression")
-        recent = slice(max(0, len(t.dates) - 56), len(t.dates))
-        m, s = t.state.mean[dep, recent], t.state.sd[dep, recent]
-        pm, plo, phi = proj.series("depression")
+        estimate, projection = projection_series(t, w)
         doc.need(280)
         _chart(
             doc,
             QRectF(0, doc.y, doc.width, 270),
-            "Depression: estimate (blue) and projection (purple, dashed) with 90 % bands",
-            [
-                (t.dates[recent], m, m - tv.Z90 * s, m + tv.Z90 * s, ACCENT, False),
-                (proj.days, pm, plo, phi, PROJ, True),
-            ],
+            f"{vocabulary.DIMENSION_LABELS[PROJECTED_DIMENSION]}: estimate (blue) and projection "
+            "(purple, dashed) with 90 % bands",
+            [(*estimate, ACCENT, False), (*projection, PROJ, True)],
         )
         doc.y += 280
     prov = t.provenance

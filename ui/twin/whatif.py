@@ -15,13 +15,12 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QVBox
 from app.services import twin_view as tv
 from app.services import vocabulary
 from ui.twin.charts import PROJECTION, TrajectoryChart
-from ui.twin.common import ViewController, fmt
+from ui.twin.common import PROJECTED_DIMENSION, ViewController, fmt, projection_series
 
 if TYPE_CHECKING:
     from ui.twin.view import TwinView
     from viz.protocol import SingleScene
 
-RECENT_DAYS = 56  # the chart shows the last eight weeks of the estimate before the projection
 START_WEEK = 8
 
 
@@ -54,7 +53,10 @@ class WhatIfController(ViewController):
         self.label.setObjectName("whatifLabel")
         self.label.setWordWrap(True)
         wb.addWidget(self.label)
-        self.chart = TrajectoryChart("Depression: recent estimate and projection (90 % band)")
+        self.chart = TrajectoryChart(
+            f"{vocabulary.DIMENSION_LABELS[PROJECTED_DIMENSION]}: recent estimate and projection "
+            "(90 % band)"
+        )
         self.chart.setMaximumHeight(200)
 
     def clear(self) -> None:
@@ -111,13 +113,10 @@ class WhatIfController(ViewController):
             + (" \u2014 trained on synthetic data, demonstration only" if result.synthetic else "")
         )
         # chart: the last 8 weeks of the estimate, then the projection
-        dep = t.state.dimensions.index("depression")
-        recent = slice(max(0, len(t.dates) - RECENT_DAYS), len(t.dates))
-        m, s = t.state.mean[dep, recent], t.state.sd[dep, recent]
+        estimate, projection = projection_series(t, result)
         self.chart.clear_series()
-        self.chart.add_series(t.dates[recent], m, m - tv.Z90 * s, m + tv.Z90 * s, name="estimate")
-        pm, plo, phi = proj.series("depression")
-        self.chart.add_series(proj.days, pm, plo, phi, color=PROJECTION, dashed=True)
+        self.chart.add_series(*estimate, name="estimate")
+        self.chart.add_series(*projection, color=PROJECTION, dashed=True)
         steps = len(proj.days) - 1
         self.step = min(START_WEEK, steps)
         view.playback.set_range(steps, self.step, self._week_label(result))
