@@ -36,6 +36,7 @@ from app.services import sync_service as sync
 from app.services.context import AppContext
 from engines.llm.notes import parse_note_analysis
 from engines.llm.results import GenerationResult, GenParams, LoadParams, ModelProvenance
+from sync.collisions import add_conflict
 
 REASON = "Patient arrived in crisis, on-call cover"
 
@@ -180,18 +181,15 @@ def test_reading_a_notes_analyses_is_audited_with_the_patient(
 
 
 def _conflict(ctx: AppContext, table: str, rid: str, field: str, local: Any, remote: Any) -> str:  # noqa: ANN401
-    return _add(
-        ctx,
-        SyncConflict(
-            table_name=table,
-            record_id=rid,
-            field=field,
-            local_json=json.dumps(local),
-            remote_json=json.dumps(remote),
-            local_clock="1",
-            remote_clock="2",
-        ),
-    )
+    """Queue a conflict the way a sync run does; returns its id."""
+
+    def do(uow: Any) -> str:  # noqa: ANN401
+        add_conflict(uow.session, table, rid, field, local, remote, "1", "2")
+        (row,) = [o for o in uow.session.new if isinstance(o, SyncConflict)]
+        uow.session.flush()
+        return row.id
+
+    return ctx.store.write(do)
 
 
 def test_a_conflict_cannot_rewrite_a_signed_note(ctx: AppContext, clinic: dict) -> None:
