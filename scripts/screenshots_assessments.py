@@ -9,58 +9,21 @@ patients, in-memory keyring), so it never touches the user's own store or keyrin
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
-import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-
-def _wait(app: object, cond: Callable[[], bool], timeout: float = 30.0) -> None:
-    end = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > end:
-            raise TimeoutError("the widget did not reach the expected state")
-        app.processEvents()  # type: ignore[attr-defined]
-        time.sleep(0.01)
-
-
-def _settle(app: object, n: int = 30) -> None:
-    for _ in range(n):
-        app.processEvents()  # type: ignore[attr-defined]
-        time.sleep(0.005)
+from shots import open_demo, settle, wait  # noqa: E402 — the scripts folder is not a package
 
 
 def main() -> None:
     """Render the five screenshots into the folder given on the command line."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("out", type=Path)
-    parser.add_argument("--theme", default="light", choices=("light", "dark"))
-    args = parser.parse_args()
-    args.out.mkdir(parents=True, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix="novamind-assess-shots-")
-    os.environ["NOVAMIND_DATA_DIR"] = str(Path(tmp) / "data")
-    os.environ["NOVAMIND_POLICY"] = str(Path(tmp) / "policy.toml")
-
-    import keyring
-    from PySide6.QtWidgets import QApplication
-
-    from app.core.config import load_settings
+    args, app, ctx = open_demo(__doc__, "novamind-assess-shots-")
     from app.demo import DEMO_PASSWORD, create_demo_clinic
     from app.services import assessments, auth, patients
-    from app.services.context import AppContext
-    from tests.support.keyring_backends import MemoryKeyring
-    from ui import theme
     from ui.assessments import AdministerWidget, AlertInbox, TrendChart
 
-    keyring.set_keyring(MemoryKeyring())
-    app = QApplication.instance() or QApplication([])
-    theme.apply(app, args.theme)  # what the shell shows
-    ctx = AppContext.open(load_settings())
     create_demo_clinic(ctx, patients=6, actigraphy_days=7)
     who = auth.login(ctx, "dr.adams", DEMO_PASSWORD)
     mine = patients.list_patients(ctx, who)
@@ -78,7 +41,7 @@ def main() -> None:
         win.form.items[win.form.current].set_value(v)
         win.form.next()
     win.form.items[win.form.current].set_value(1)
-    _settle(app)
+    settle(app)
     win.grab().save(str(out / "self_report.png"))
     win.close()
 
@@ -87,7 +50,7 @@ def main() -> None:
     for item, v in (("q1", 1), ("q2", 1), ("q3", 1)):
         adm.form.items[item].set_value(v)
     adm.form.items["q4"].setFocus()
-    _settle(app)
+    settle(app)
     adm.grab().save(str(out / "clinician_form.png"))
 
     # 3. result with a critical flag: PHQ-9 with item 9 > 0
@@ -95,33 +58,33 @@ def main() -> None:
     for i, v in enumerate((2, 2, 1, 2, 1, 2, 1, 1, 1, 1), start=1):
         adm.form.items[f"q{i}"].set_value(v)
     adm.form.submit()
-    _wait(app, lambda: adm.last_outcome is not None)
-    _settle(app)
+    wait(app, lambda: adm.last_outcome is not None)
+    settle(app)
     adm.grab().save(str(out / "result_critical.png"))
 
     # 4. trend chart, hovering the newest PHQ-9 point
     chart = TrendChart(ctx, who, pid)
     chart.resize(1100, 900)
     chart.show()
-    _wait(app, lambda: chart.series and not chart.loading)
-    _settle(app)
+    wait(app, lambda: chart.series and not chart.loading)
+    settle(app)
     phq = next(s for s in chart.series if s.inst.id == "phq9")
     chart.hover_at(chart.point_scene_pos("phq9", len(phq.xs) - 1))
-    _settle(app)
+    settle(app)
     chart.grab().save(str(out / "trend_chart.png"))
 
     # 5. alert inbox (caseload)
     inbox = AlertInbox(ctx, who)
     inbox.resize(1100, 520)
     inbox.show()
-    _wait(app, lambda: not inbox.loading and inbox.rows)
-    _settle(app)
+    wait(app, lambda: not inbox.loading and inbox.rows)
+    settle(app)
     inbox.grab().save(str(out / "alert_inbox.png"))
 
     for w in (inbox, chart, adm):
         w.close()
         w.deleteLater()
-    _settle(app)
+    settle(app)
     for w in (adm.tasks, chart.tasks, inbox.tasks):
         w.wait()
     ctx.close()
