@@ -35,11 +35,11 @@ from engines.twin import (
     load_region_map,
     project,
 )
+from engines.twin.state import Z90 as Z90  # the one 90 % band factor (shared with engines)
 from engines.twin.whatif import PROJECTION_LABEL
 from engines.xgb.bands import SYNTHETIC_LABEL as SYNTHETIC_LABEL
 
 Array = NDArray[np.float64]
-Z90 = 1.6448536269514722
 
 #: Which illustrative medication class drives the projection's small class effect.
 OPTION_CLASS: Mapping[str, str] = {
