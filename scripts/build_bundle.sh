@@ -8,9 +8,7 @@
 # and the bundle size. The same command builds on Windows (Git Bash) and macOS; see
 # docs/deployment.md for signing and the GPU variant.
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"
-VENV="${NOVAMIND_VENV:-$ROOT/.venv}"
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"  # ROOT (the working directory), VENV
 PYBIN="$VENV/bin/python"
 [ -x "$PYBIN" ] || PYBIN="$VENV/Scripts/python.exe"   # Windows venv layout
 

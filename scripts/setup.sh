@@ -11,15 +11,10 @@
 set -euo pipefail
 
 MODE="${1:-run}"
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"
-VENV="${NOVAMIND_VENV:-$ROOT/.venv}"
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"  # ROOT (the working directory), VENV, PY, log
 WHEELS="${NOVAMIND_WHEEL_CACHE:-$HOME/.cache/novamind/wheels}"
 LLAMA_VERSION="0.3.36"
-PY="${PYTHON:-python3}"
 LOCK="$ROOT/requirements/lock.txt"
-
-log() { printf '\n== %s\n' "$*"; }
 
 install_system_packages() {
   command -v apt-get >/dev/null || { echo "not a Debian-family system: install the packages in docs/deployment.md by hand"; return; }

@@ -10,13 +10,9 @@
 # Tools live in their own venv (build/supply-chain-venv), never in the desktop bundle.
 # Env: NOVAMIND_VENV (desktop venv to audit, default .venv), NOVAMIND_SUPPLY_OUT (output dir).
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"
-VENV="${NOVAMIND_VENV:-$ROOT/.venv}"
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"  # ROOT (the working directory), VENV, PY, log
 TOOLS="${NOVAMIND_SUPPLY_VENV:-$ROOT/build/supply-chain-venv}"
 OUT="${NOVAMIND_SUPPLY_OUT:-$ROOT/build/supply-chain}"
-PY="${PYTHON:-python3}"
-log() { printf '\n== %s\n' "$*"; }
 
 [ -x "$VENV/bin/python" ] || { echo "desktop venv $VENV not found: run scripts/setup.sh first" >&2; exit 2; }
 if ! "$TOOLS/bin/python" -c "import bandit, pip_audit, cyclonedx_py" 2>/dev/null; then
