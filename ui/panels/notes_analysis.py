@@ -9,6 +9,7 @@ work (store calls and the model's stream) runs on the panel's TaskManager.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -33,7 +34,7 @@ from engines.llm.results import GenParams
 from ui.panels.common import label, notice, section, user_message
 from ui.panels.notes_findings import FindingsView, finding_verified
 from ui.panels.notes_stream import StreamController
-from ui.workspace.panel import PatientPanel
+from ui.workspace.panel import PatientPanel, select_item
 
 __all__ = ["NotesAnalysisPanel", "finding_verified"]
 
@@ -198,13 +199,24 @@ class NotesAnalysisPanel(StreamController, FindingsView, PatientPanel):
 
     def load(self) -> None:
         pid = self.patient_id
-        self.tasks.call(
+        self._ask(
             notes.list_notes,
-            self.ctx,
-            self.principal,
             pid,
             label="Loading notes",
             on_done=lambda ns: self._notes_loaded(pid, ns),
+        )
+
+    def _ask(
+        self, fn: Callable[..., Any], *args: Any, label: str, on_done: Callable[[Any], None]
+    ) -> None:
+        """Call ``fn(ctx, principal, *args)`` in the background; a failure shows in the status."""
+        self.tasks.call(
+            fn,
+            self.ctx,
+            self.principal,
+            *args,
+            label=label,
+            on_done=on_done,
             on_error=lambda e: self.status.setText(user_message(e)),
         )
 
@@ -225,10 +237,7 @@ class NotesAnalysisPanel(StreamController, FindingsView, PatientPanel):
         self.loaded.emit()
 
     def select_note(self, note_id: str) -> None:
-        for i in range(self.note_list.count()):
-            if self.note_list.item(i).data(Qt.ItemDataRole.UserRole) == note_id:
-                self.note_list.setCurrentRow(i)
-                return
+        select_item(self.note_list, note_id)
 
     def _note_changed(self, item: QListWidgetItem | None, _prev: object = None) -> None:
         if self.streaming:
@@ -245,14 +254,11 @@ class NotesAnalysisPanel(StreamController, FindingsView, PatientPanel):
             self._load_analyses(self.note.id)
 
     def _load_analyses(self, note_id: str) -> None:
-        self.tasks.call(
+        self._ask(
             nlp.analyses_for_note,
-            self.ctx,
-            self.principal,
             note_id,
             label="Loading analyses",
             on_done=lambda rows: self._analyses_loaded(note_id, rows),
-            on_error=lambda e: self.status.setText(user_message(e)),
         )
 
     def _analyses_loaded(self, note_id: str, rows: list[StoredAnalysis]) -> None:

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 from app.core.domain import Principal
 from app.services import nlp
 from app.services.context import AppContext
-from ui.panels.common import fill, label, table, user_message
+from ui.panels.common import fill, label, table
 
 if TYPE_CHECKING:
     from ui.panels.notes_analysis import NotesAnalysisPanel
@@ -200,16 +200,8 @@ class FindingsView:
         if i is None or self.analysis_id is None:
             return
         aid = self.analysis_id
-        self.tasks.call(
-            _review,
-            self.ctx,
-            self.principal,
-            aid,
-            i,
-            accept,
-            label="Recording review",
-            on_done=lambda _r: self._reviewed(i),
-            on_error=lambda e: self.status.setText(user_message(e)),
+        self._ask(
+            _review, aid, i, accept, label="Recording review", on_done=lambda _r: self._reviewed(i)
         )
 
     def _reviewed(self: NotesAnalysisPanel, row: int) -> None:

@@ -36,14 +36,7 @@ class AlertsTab(PatientPanel):
         self.dismiss.clicked.connect(lambda: self.act("dismissed"))
 
     def load(self) -> None:
-        self.call(
-            overview.list_patient_alerts,
-            self.ctx,
-            self.principal,
-            self.patient_id,
-            label="Loading alerts",
-            on_done=self._show,
-        )
+        self.fetch(overview.list_patient_alerts, "Loading alerts", self._show)
 
     def _show(self, rows: list[Any]) -> None:
         fill_table(

@@ -91,14 +91,7 @@ class AssessmentsTab(PatientPanel):
         return AdministerWidget(self.ctx, self.principal, pid, tasks=self.tasks)
 
     def load(self) -> None:
-        self.call(
-            overview.list_assessments,
-            self.ctx,
-            self.principal,
-            self.patient_id,
-            label="Loading assessments",
-            on_done=self._show,
-        )
+        self.fetch(overview.list_assessments, "Loading assessments", self._show)
         self.trends.set_patient(self.patient_id)
         if self.administer.patient_id != self.patient_id:
             self.administer.set_patient(self.patient_id)

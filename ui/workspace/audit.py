@@ -31,9 +31,7 @@ class AuditTab(PatientPanel):
 
     def load(self) -> None:
         ctx, who, pid = self.ctx, self.principal, self.patient_id
-        self.call(
-            overview.patient_audit, ctx, who, pid, label="Loading audit trail", on_done=self._show
-        )
+        self.fetch(overview.patient_audit, "Loading audit trail", self._show)
         if may(who, Feature.REVOKE_BREAK_GLASS):
             self.call(
                 patients.active_break_glass,

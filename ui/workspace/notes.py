@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 from app.core.domain import NoteRecord, NoteStatus
 from app.services import drafts, notes
 from ui.widgets import label, primary_button
-from ui.workspace.panel import PatientPanel, when
+from ui.workspace.panel import PatientPanel, select_item, when
 
 
 class NotesTab(PatientPanel):
@@ -124,7 +124,7 @@ class NotesTab(PatientPanel):
             self.state.setText("Restored your unsaved draft")
             self._dirty = True
         elif current in self._notes:
-            self._select_id(current)
+            select_item(self.list, current)
 
     # -- editing ---------------------------------------------------------------------------
     def _put(self, title: str, body: str) -> None:
@@ -148,12 +148,6 @@ class NotesTab(PatientPanel):
 
     def _changed_body(self) -> None:
         self._changed()
-
-    def _select_id(self, note_id: str) -> None:
-        for i in range(self.list.count()):
-            if self.list.item(i).data(Qt.ItemDataRole.UserRole) == note_id:
-                self.list.setCurrentRow(i)
-                return
 
     def _select(self, item: QListWidgetItem | None, _prev: Any = None) -> None:
         if item is None or item.data(Qt.ItemDataRole.UserRole) not in self._notes:

@@ -30,14 +30,7 @@ class OverviewTab(PatientPanel):
         return (self.phq, self.gad, self.risk, self.alerts, self.treatment, self.data)
 
     def load(self) -> None:
-        self.call(
-            overview.patient_overview,
-            self.ctx,
-            self.principal,
-            self.patient_id,
-            label="Loading overview",
-            on_done=self._show,
-        )
+        self.fetch(overview.patient_overview, "Loading overview", self._show)
 
     def _show(self, o: overview.PatientOverview) -> None:
         for card, inst in ((self.phq, "phq9"), (self.gad, "gad7")):

@@ -12,9 +12,9 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, ClassVar
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QCloseEvent
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QListWidget, QWidget
 
 from app.core.domain import Principal
 from app.core.events import EventBus, PatientDataUpdated
@@ -28,6 +28,14 @@ ALL_RECORDS: frozenset[str] = frozenset({"*"})
 def when(dt: datetime | None) -> str:
     """A stored instant in the user's local time, to the minute."""
     return dt.astimezone().strftime("%Y-%m-%d %H:%M") if dt else ""
+
+
+def select_item(widget: QListWidget, key: object) -> None:
+    """Make the list item whose UserRole data is ``key`` current (no-op if absent)."""
+    for i in range(widget.count()):
+        if widget.item(i).data(Qt.ItemDataRole.UserRole) == key:
+            widget.setCurrentRow(i)
+            return
 
 
 class Panel(QWidget):
@@ -139,6 +147,15 @@ class PatientPanel(Panel):
             )
 
     # -- background work ---------------------------------------------------------------------
+    def fetch(
+        self,
+        fn: Callable[[AppContext, Principal | None, str | None], Any],
+        label: str,
+        on_done: Callable[[Any], None],
+    ) -> None:
+        """Load ``fn(ctx, principal, patient_id)``, the shape of the service's patient reads."""
+        self.call(fn, self.ctx, self.principal, self.patient_id, label=label, on_done=on_done)
+
     def call(
         self,
         fn: Callable[..., Any],

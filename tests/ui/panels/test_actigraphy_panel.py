@@ -14,6 +14,14 @@ from tests.ui.panels.conftest import DEPRESJON
 from ui.panels.actigraphy import ActigraphyPanel
 
 
+def _shown_dialog(ctx, me, pid, qtbot, show):
+    """The import dialog of a shown, loaded panel."""
+    panel = ActigraphyPanel(ctx, me, pid)
+    with qtbot.waitSignal(panel.loaded, timeout=20000):
+        show(panel)
+    return _open_dialog(panel, qtbot)
+
+
 def _open_dialog(panel, qtbot):
     qtbot.mouseClick(panel.import_button, Qt.MouseButton.LeftButton)
     dlg = panel.dialog
@@ -62,10 +70,7 @@ def test_malformed_file_shows_line_and_stores_nothing(ctx, clinic, qtbot, show, 
         value = "lots" if i == 10 else str(i % 50)
         lines.append(f"{t:%Y-%m-%d %H:%M:%S},{t:%Y-%m-%d},{value}")
     bad.write_text("\n".join(lines) + "\n")
-    panel = ActigraphyPanel(ctx, me, clinic["mine"])
-    with qtbot.waitSignal(panel.loaded, timeout=20000):
-        show(panel)
-    dlg = _open_dialog(panel, qtbot)
+    dlg = _shown_dialog(ctx, me, clinic["mine"], qtbot, show)
     dlg.set_path(bad)
     with qtbot.waitSignal(dlg.failed, timeout=30000) as sig:
         qtbot.mouseClick(dlg.import_button, Qt.MouseButton.LeftButton)
@@ -93,16 +98,14 @@ def test_generic_csv_with_column_mapping(ctx, clinic, qtbot, show, tmp_path: Pat
         hour = t.hour
         rows.append(f"{t:%Y-%m-%dT%H:%M:%S};{0 if hour < 7 else 40 + (i % 7)}")
     f.write_text("\n".join(rows) + "\n")
-    panel = ActigraphyPanel(ctx, me, clinic["mine"])
-    with qtbot.waitSignal(panel.loaded, timeout=20000):
-        show(panel)
-    dlg = _open_dialog(panel, qtbot)
+    dlg = _shown_dialog(ctx, me, clinic["mine"], qtbot, show)
     dlg.format.setCurrentIndex(dlg.format.findData("generic"))
     dlg.delimiter.setCurrentText("Semicolon (;)")
     dlg.set_path(f)
     qtbot.waitUntil(lambda: dlg.counts_col.findText("steps") >= 0, timeout=10000)
     dlg.ts_col.setCurrentText("when")
     dlg.counts_col.setCurrentText("steps")
+    panel = dlg.parent()
     with qtbot.waitSignal(panel.loaded, timeout=60000):
         qtbot.mouseClick(dlg.import_button, Qt.MouseButton.LeftButton)
     assert panel.view is not None and panel.view.minutes == 3 * 1440
