@@ -12,7 +12,6 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from app import __version__, cli_admin, cli_it
 from app.core.config import load_settings
@@ -26,19 +25,10 @@ from app.core.errors import (
     ValidationError,
 )
 from app.core.logging_setup import configure_logging, safe_traceback
-
-if TYPE_CHECKING:
-    from app.services.context import AppContext
+from app.services._engine_errors import engine_errors
 
 log = logging.getLogger(__name__)
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_STORE = 0, 1, 2, 3
-
-
-def _open() -> AppContext:
-    """The store for one command; imported lazily to keep `--help` fast."""
-    from app.services.context import AppContext
-
-    return AppContext.open(load_settings())
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -56,7 +46,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from app.demo import DEMO_PASSWORD, create_demo_clinic
 
-    ctx = _open()
+    ctx = cli_admin.open_context()
     try:
         summary = create_demo_clinic(ctx, patients=args.patients, seed=args.seed)
         model_dir = ctx.settings.user_model_dir
@@ -88,7 +78,8 @@ def _install_demo_model(model_dir: Path) -> None:
         )
         return
     try:
-        path = install_demo_model(model_dir)
+        with engine_errors():
+            path = install_demo_model(model_dir)
         print(f"Demo LLM installed: {path.name} (demo model — no clinical validity).")
     except NovamindError as exc:
         print(
@@ -132,7 +123,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
     from app.services.context import cli_actor
 
     action = args.sync_action
-    ctx = _open()
+    ctx = cli_admin.open_context()
     try:
         if action == "enrol":
             passphrase = sys.stdin.readline().rstrip("\n")
@@ -173,7 +164,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from app.services import training
 
     key = training.load_signing_key(Path(args.signing_key))
-    ctx = _open()
+    ctx = cli_admin.open_context()
     try:
         who = cli_admin.sign_in(ctx, args, roles=(Role.IT,))
         outcomes = training.train(ctx, who, key, targets=args.target or None)
@@ -239,7 +230,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings()
         configure_logging(settings.log_dir)
-        return handler(args)
+        with engine_errors():  # an engine's error reaches the user as the app's error type
+            return handler(args)
     except (KeyringUnavailableError, StoreKeyError, StoreError) as exc:
         print(f"novamind: {exc.user_message()}", file=sys.stderr)
         return EXIT_STORE

@@ -15,24 +15,48 @@ import getpass
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from app.core.config import load_settings
 from app.core.domain import Principal, Role
 from app.core.errors import AuthenticationError, PermissionDeniedError, ValidationError
 
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    from app.core.store.store import Actor
+    from app.services.context import AppContext
+
+    # argparse's subparsers object is generic only in typeshed, not at run time
+    Subparsers: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
+
+Handler = Callable[[argparse.Namespace], int]
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 ADMIN_ROLES = (Role.ADMIN, Role.IT)
 
 
-def _line() -> str:
+def read_line() -> str:
+    """One line of stdin without its newline (passwords and passphrases for scripts)."""
     return sys.stdin.readline().rstrip("\n")
 
 
-def _open():  # noqa: ANN202 — AppContext; imported lazily to keep `--help` fast
+def open_context() -> AppContext:
+    """The store for one command; imported lazily to keep `--help` fast."""
     from app.services.context import AppContext
 
     return AppContext.open(load_settings())
+
+
+def add_action(
+    sub: Subparsers, name: str, help_text: str, func: Handler, *positionals: str
+) -> argparse.ArgumentParser:
+    """One `novamind ... ACTION` subcommand: its help, its positional arguments and handler."""
+    p = sub.add_parser(name, help=help_text)
+    for arg in positionals:
+        p.add_argument(arg)
+    p.set_defaults(func=func)
+    return p
 
 
 def add_signin_options(p: argparse.ArgumentParser) -> None:
@@ -48,7 +72,7 @@ def add_signin_options(p: argparse.ArgumentParser) -> None:
 
 
 def sign_in(
-    ctx: Any,  # noqa: ANN401 — app.services.context.AppContext
+    ctx: AppContext,
     args: argparse.Namespace,
     roles: tuple[Role, ...] = ADMIN_ROLES,
 ) -> Principal:
@@ -61,7 +85,7 @@ def sign_in(
         if args.signin_stdin or not interactive:
             raise ValidationError("sign in with --user NAME (an admin or IT account)")
         username = input("Your admin or IT user name: ").strip()
-    password = _line() if args.signin_stdin else getpass.getpass(f"Password for {username}: ")
+    password = read_line() if args.signin_stdin else getpass.getpass(f"Password for {username}: ")
     try:
         principal = auth.login(ctx, username, password, args.totp or None)
     except auth.SecondFactorRequiredError:
@@ -80,12 +104,12 @@ def sign_in(
 
 
 def _signed_in(
-    fn: Callable[[argparse.Namespace, Any, Principal], int],
-) -> Callable[[argparse.Namespace], int]:
+    fn: Callable[[argparse.Namespace, AppContext, Principal], int],
+) -> Handler:
     """Open the store, sign in, run `fn(args, ctx, principal)`, close the store."""
 
     def run(args: argparse.Namespace) -> int:
-        ctx = _open()
+        ctx = open_context()
         try:
             return fn(args, ctx, sign_in(ctx, args))
         finally:
@@ -97,7 +121,7 @@ def _signed_in(
 
 def _new_password(args: argparse.Namespace) -> str:
     if args.password_stdin:
-        return _line()
+        return read_line()
     first = getpass.getpass("New password: ")
     if first != getpass.getpass("Repeat new password: "):
         raise ValidationError("the two passwords differ")
@@ -108,7 +132,7 @@ def cmd_bootstrap(args: argparse.Namespace) -> int:
     """The first administrator of an empty store that is not enrolled (no sign-in exists)."""
     from app.services import firstrun
 
-    ctx = _open()
+    ctx = open_context()
     try:
         firstrun.require_first_run(ctx)
         password = _new_password(args)
@@ -122,7 +146,7 @@ def cmd_bootstrap(args: argparse.Namespace) -> int:
 
 
 @_signed_in
-def cmd_create_user(args: argparse.Namespace, ctx: Any, who: Principal) -> int:  # noqa: ANN401
+def cmd_create_user(args: argparse.Namespace, ctx: AppContext, who: Principal) -> int:
     from app.services import admin
 
     password = _new_password(args)
@@ -142,7 +166,7 @@ def cmd_create_user(args: argparse.Namespace, ctx: Any, who: Principal) -> int: 
 
 
 @_signed_in
-def cmd_assign(args: argparse.Namespace, ctx: Any, who: Principal) -> int:  # noqa: ANN401
+def cmd_assign(args: argparse.Namespace, ctx: AppContext, who: Principal) -> int:
     from app.services import admin
 
     admin.assign_care_team(
@@ -153,7 +177,7 @@ def cmd_assign(args: argparse.Namespace, ctx: Any, who: Principal) -> int:  # no
 
 
 @_signed_in
-def cmd_reset_lockout(args: argparse.Namespace, ctx: Any, who: Principal) -> int:  # noqa: ANN401
+def cmd_reset_lockout(args: argparse.Namespace, ctx: AppContext, who: Principal) -> int:
     from app.services import admin
 
     admin.reset_lockout(ctx, who, args.username)
@@ -162,7 +186,7 @@ def cmd_reset_lockout(args: argparse.Namespace, ctx: Any, who: Principal) -> int
 
 
 @_signed_in
-def cmd_deactivate(args: argparse.Namespace, ctx: Any, who: Principal) -> int:  # noqa: ANN401
+def cmd_deactivate(args: argparse.Namespace, ctx: AppContext, who: Principal) -> int:
     from app.services import admin
 
     admin.deactivate_user(ctx, who, args.username)
@@ -171,7 +195,7 @@ def cmd_deactivate(args: argparse.Namespace, ctx: Any, who: Principal) -> int:  
 
 
 @_signed_in
-def cmd_reset_password(args: argparse.Namespace, ctx: Any, who: Principal) -> int:  # noqa: ANN401
+def cmd_reset_password(args: argparse.Namespace, ctx: AppContext, who: Principal) -> int:
     from app.services import admin
 
     admin.reset_password(ctx, who, args.username, _new_password(args))
@@ -180,7 +204,7 @@ def cmd_reset_password(args: argparse.Namespace, ctx: Any, who: Principal) -> in
 
 
 @_signed_in
-def cmd_verify_audit(args: argparse.Namespace, ctx: Any, who: Principal) -> int:  # noqa: ANN401
+def cmd_verify_audit(args: argparse.Namespace, ctx: AppContext, who: Principal) -> int:
     from app.services import admin
 
     report = admin.verify_audit(ctx, who, anchor=args.anchor)
@@ -191,7 +215,7 @@ def cmd_verify_audit(args: argparse.Namespace, ctx: Any, who: Principal) -> int:
 
 
 @_signed_in
-def cmd_rotate_key(args: argparse.Namespace, ctx: Any, who: Principal) -> int:  # noqa: ANN401
+def cmd_rotate_key(args: argparse.Namespace, ctx: AppContext, who: Principal) -> int:
     from app.services import admin
 
     admin.rotate_db_key(ctx, who)
@@ -200,7 +224,7 @@ def cmd_rotate_key(args: argparse.Namespace, ctx: Any, who: Principal) -> int:  
 
 
 @_signed_in
-def cmd_backup(args: argparse.Namespace, ctx: Any, who: Principal) -> int:  # noqa: ANN401
+def cmd_backup(args: argparse.Namespace, ctx: AppContext, who: Principal) -> int:
     from app.services import backup
 
     m = backup.create_backup(ctx, who)
@@ -214,7 +238,7 @@ def cmd_backup(args: argparse.Namespace, ctx: Any, who: Principal) -> int:  # no
 
 
 @_signed_in
-def cmd_backups(args: argparse.Namespace, ctx: Any, who: Principal) -> int:  # noqa: ANN401
+def cmd_backups(args: argparse.Namespace, ctx: AppContext, who: Principal) -> int:
     from app.services import backup
 
     for m in backup.list_backups(ctx.settings):
@@ -234,9 +258,9 @@ def cmd_restore(args: argparse.Namespace) -> int:
     from app.services import backup, firstrun
     from app.services.context import cli_actor
 
-    ctx = _open()
+    ctx = open_context()
     try:
-        who: Any = sign_in(ctx, args) if firstrun.has_accounts(ctx) else cli_actor()
+        who: Principal | Actor = sign_in(ctx, args) if firstrun.has_accounts(ctx) else cli_actor()
         settings = ctx.settings
     finally:
         ctx.close()
@@ -261,7 +285,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 
 @_signed_in
-def cmd_confirm_restore(args: argparse.Namespace, ctx: Any, who: Principal) -> int:  # noqa: ANN401
+def cmd_confirm_restore(args: argparse.Namespace, ctx: AppContext, who: Principal) -> int:
     from app.services import backup
 
     backup.confirm_restore(ctx.settings, Path(args.previous), who)
@@ -270,7 +294,7 @@ def cmd_confirm_restore(args: argparse.Namespace, ctx: Any, who: Principal) -> i
 
 
 @_signed_in
-def cmd_retention(args: argparse.Namespace, ctx: Any, who: Principal) -> int:  # noqa: ANN401
+def cmd_retention(args: argparse.Namespace, ctx: AppContext, who: Principal) -> int:
     from app.services import backup
 
     n = backup.apply_retention(ctx, who)
@@ -286,7 +310,7 @@ def cmd_decommission(args: argparse.Namespace) -> int:
             "novamind: refusing without --confirm DESTROY (this cannot be undone)", file=sys.stderr
         )
         return EXIT_USAGE
-    ctx = _open()
+    ctx = open_context()
     removed = backup.decommission(ctx, sign_in(ctx, args))
     print(
         f"workstation decommissioned: keys destroyed, {len(removed)} backup file(s) deleted; "
@@ -303,7 +327,7 @@ def _new_password_option(p: argparse.ArgumentParser) -> None:
     )
 
 
-def add_parser(sub: Any) -> None:  # noqa: ANN401 — argparse's private _SubParsersAction
+def add_parser(sub: Subparsers) -> None:
     """`novamind admin [--user NAME] [--password-stdin] [--totp CODE] ACTION ...`."""
     admin = sub.add_parser(
         "admin",
@@ -312,51 +336,68 @@ def add_parser(sub: Any) -> None:  # noqa: ANN401 — argparse's private _SubPar
     )
     add_signin_options(admin)
     asub = admin.add_subparsers(dest="admin_command", metavar="ACTION", required=True)
-    p = asub.add_parser("bootstrap", help="create the first administrator of a new store")
-    p.add_argument("username")
+    p = add_action(
+        asub,
+        "bootstrap",
+        "create the first administrator of a new store",
+        cmd_bootstrap,
+        "username",
+    )
     p.add_argument("--display-name", default="")
     _new_password_option(p)
-    p.set_defaults(func=cmd_bootstrap)
-    p = asub.add_parser("create-user", help="create an account")
-    p.add_argument("username")
+    p = add_action(asub, "create-user", "create an account", cmd_create_user, "username")
     p.add_argument("--role", choices=[r.value for r in Role], required=True)
     p.add_argument("--display-name", default="")
     p.add_argument("--mfa", action="store_true", help="enrol a TOTP authenticator")
     _new_password_option(p)
-    p.set_defaults(func=cmd_create_user)
-    p = asub.add_parser("deactivate-user", help="stop an account from signing in")
-    p.add_argument("username")
-    p.set_defaults(func=cmd_deactivate)
-    p = asub.add_parser("reset-password", help="set a new password for an account")
-    p.add_argument("username")
+    add_action(
+        asub, "deactivate-user", "stop an account from signing in", cmd_deactivate, "username"
+    )
+    p = add_action(
+        asub, "reset-password", "set a new password for an account", cmd_reset_password, "username"
+    )
     _new_password_option(p)
-    p.set_defaults(func=cmd_reset_password)
-    p = asub.add_parser("assign", help="assign (or --remove) a clinician to a patient's care team")
-    p.add_argument("username")
-    p.add_argument("patient_id")
+    p = add_action(
+        asub,
+        "assign",
+        "assign (or --remove) a clinician to a patient's care team",
+        cmd_assign,
+        "username",
+        "patient_id",
+    )
     p.add_argument("--remove", action="store_true")
-    p.set_defaults(func=cmd_assign)
-    p = asub.add_parser("reset-lockout", help="unlock an account after failed sign-ins")
-    p.add_argument("username")
-    p.set_defaults(func=cmd_reset_lockout)
-    p = asub.add_parser("verify-audit", help="verify the audit hash chain")
+    add_action(
+        asub,
+        "reset-lockout",
+        "unlock an account after failed sign-ins",
+        cmd_reset_lockout,
+        "username",
+    )
+    p = add_action(asub, "verify-audit", "verify the audit hash chain", cmd_verify_audit)
     p.add_argument("--anchor", action="store_true", help="also check the signed remote anchors")
-    p.set_defaults(func=cmd_verify_audit)
-    p = asub.add_parser("rotate-key", help="re-encrypt the store under a new key")
-    p.set_defaults(func=cmd_rotate_key)
-    p = asub.add_parser("backup", help="take and verify an encrypted backup now")
-    p.set_defaults(func=cmd_backup)
-    p = asub.add_parser("backups", help="list backups")
-    p.set_defaults(func=cmd_backups)
-    p = asub.add_parser("restore", help="verify a backup and restore it into a new store")
+    add_action(asub, "rotate-key", "re-encrypt the store under a new key", cmd_rotate_key)
+    add_action(asub, "backup", "take and verify an encrypted backup now", cmd_backup)
+    add_action(asub, "backups", "list backups", cmd_backups)
+    p = add_action(asub, "restore", "verify a backup and restore it into a new store", cmd_restore)
     p.add_argument("manifest", help="the backup's .json manifest")
     p.add_argument("--verify-only", action="store_true")
-    p.set_defaults(func=cmd_restore)
-    p = asub.add_parser("confirm-restore", help="destroy the store kept by a restore")
-    p.add_argument("previous")
-    p.set_defaults(func=cmd_confirm_restore)
-    p = asub.add_parser("retention", help="apply the policy's retention to discharged patients")
-    p.set_defaults(func=cmd_retention)
-    p = asub.add_parser("decommission", help="crypto-erase this workstation's store and backups")
+    add_action(
+        asub,
+        "confirm-restore",
+        "destroy the store kept by a restore",
+        cmd_confirm_restore,
+        "previous",
+    )
+    add_action(
+        asub,
+        "retention",
+        "apply the policy's retention to discharged patients",
+        cmd_retention,
+    )
+    p = add_action(
+        asub,
+        "decommission",
+        "crypto-erase this workstation's store and backups",
+        cmd_decommission,
+    )
     p.add_argument("--confirm", default="", help="type DESTROY")
-    p.set_defaults(func=cmd_decommission)

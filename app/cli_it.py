@@ -7,36 +7,39 @@ clinical store: they need only IT's keystore file and the bucket named in the si
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from app.cli_admin import add_action, read_line
 from app.core.config import load_settings
+
+if TYPE_CHECKING:
+    from app.cli_admin import Subparsers
+    from sync.it_keystore import ITKeystore
+    from sync.transport import Transport
 
 EXIT_OK = 0
 
 
-def _line() -> str:
-    return sys.stdin.readline().rstrip("\n")
-
-
-def _transport():  # noqa: ANN202 — sync.transport.Transport, imported lazily
+def _transport() -> Transport:
+    """The clinic bucket named in the site policy (boto3 imported only when needed)."""
     from app.services.sync_service import endpoint_from
     from sync.transport import Transport
 
     return Transport(endpoint_from(load_settings()))
 
 
-def _keystore(args: argparse.Namespace):  # noqa: ANN202 — sync.it_keystore.ITKeystore
+def _keystore(args: argparse.Namespace) -> ITKeystore:
     from sync.it_keystore import read_it_keystore
 
-    return read_it_keystore(Path(args.keystore), _line())
+    return read_it_keystore(Path(args.keystore), read_line())
 
 
 def cmd_init(args: argparse.Namespace) -> int:
     from app.services import sync_it
 
     ks = sync_it.init_clinic(
-        Path(args.keystore), _line(), clinic_id=args.clinic_id, event_bus=args.event_bus
+        Path(args.keystore), read_line(), clinic_id=args.clinic_id, event_bus=args.event_bus
     )
     print(f"IT keystore for clinic {ks.clinic_id} written to {args.keystore}")
     print(f"IT key fingerprint: {ks.fingerprint}")
@@ -48,7 +51,7 @@ def cmd_create_enrolment(args: argparse.Namespace) -> int:
     from app.services import sync_it
 
     ks = _keystore(args)
-    info = sync_it.create_enrolment(ks, Path(args.file), _line())
+    info = sync_it.create_enrolment(ks, Path(args.file), read_line())
     print(f"enrolment file for clinic {info.clinic_id} written to {args.file}")
     print(f"IT key fingerprint: {info.fingerprint}")
     return EXIT_OK
@@ -71,7 +74,7 @@ def cmd_enrol_device(args: argparse.Namespace) -> int:
 def cmd_revoke_device(args: argparse.Namespace) -> int:
     from app.services import sync_it
 
-    r = sync_it.revoke_device(_transport(), Path(args.keystore), _line(), args.device)
+    r = sync_it.revoke_device(_transport(), Path(args.keystore), read_line(), args.device)
     print(
         f"device {r.device_id} revoked: its bundles after number {r.last_valid_seq} are refused; "
         f"clinic key rotated to version {r.key_version} for {r.devices_rekeyed} device(s)"
@@ -82,34 +85,45 @@ def cmd_revoke_device(args: argparse.Namespace) -> int:
 def cmd_rotate_key(args: argparse.Namespace) -> int:
     from app.services import sync_it
 
-    version, devices = sync_it.rotate_key(_transport(), Path(args.keystore), _line())
+    version, devices = sync_it.rotate_key(_transport(), Path(args.keystore), read_line())
     print(f"clinic key rotated to version {version} for {devices} device(s)")
     return EXIT_OK
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: Subparsers) -> None:
     """Register `novamind it` and its actions."""
     it = sub.add_parser("it", help="IT: clinic key, enrolment, device certificates, revocation")
     isub = it.add_subparsers(dest="it_command", metavar="ACTION", required=True)
     ks_help = "IT keystore file (passphrase: first line of stdin)"
-    p = isub.add_parser("init", help="create the clinic's IT keystore (signing key, clinic key)")
+    p = add_action(
+        isub, "init", "create the clinic's IT keystore (signing key, clinic key)", cmd_init
+    )
     p.add_argument("keystore", help=ks_help)
     p.add_argument("--clinic-id", default="")
     p.add_argument("--event-bus", default="")
-    p.set_defaults(func=cmd_init)
-    p = isub.add_parser("create-enrolment", help="write an enrolment file for workstations")
+    p = add_action(
+        isub, "create-enrolment", "write an enrolment file for workstations", cmd_create_enrolment
+    )
     p.add_argument("file", help="the new enrolment file (its passphrase: second stdin line)")
     p.add_argument("--keystore", required=True, help=ks_help)
-    p.set_defaults(func=cmd_create_enrolment)
-    p = isub.add_parser("enrol-device", help="certify a workstation from its request file")
-    p.add_argument("request")
+    p = add_action(
+        isub,
+        "enrol-device",
+        "certify a workstation from its request file",
+        cmd_enrol_device,
+        "request",
+    )
     p.add_argument("--keystore", required=True, help=ks_help)
     p.add_argument("--roles", default="clinical", help="clinical, or clinical,admin")
-    p.set_defaults(func=cmd_enrol_device)
-    p = isub.add_parser("revoke-device", help="revoke a lost workstation and rotate the clinic key")
-    p.add_argument("device")
+    p = add_action(
+        isub,
+        "revoke-device",
+        "revoke a lost workstation and rotate the clinic key",
+        cmd_revoke_device,
+        "device",
+    )
     p.add_argument("--keystore", required=True, help=ks_help)
-    p.set_defaults(func=cmd_revoke_device)
-    p = isub.add_parser("rotate-key", help="new clinic-key version for every active device")
+    p = add_action(
+        isub, "rotate-key", "new clinic-key version for every active device", cmd_rotate_key
+    )
     p.add_argument("--keystore", required=True, help=ks_help)
-    p.set_defaults(func=cmd_rotate_key)

@@ -16,6 +16,7 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import partial
 
 import numpy as np
 from sqlalchemy import select
@@ -358,7 +359,7 @@ def create_demo_clinic(
         )
 
     for i in range(patients):
-        ctx.store.write(lambda uow, i=i: build_patient(uow, i))
+        ctx.store.write(partial(build_patient, i=i))
     log.info("demo clinic created: %d patients", patients)
     return DemoSummary(
         len(STAFF), patients, counts["assessments"], counts["notes"], actigraphy_days

@@ -12,7 +12,7 @@ import hmac
 import time
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Protocol
 
 import pyotp
 from argon2 import PasswordHasher
@@ -20,6 +20,16 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 MIN_PASSWORD_LENGTH = 8
 TOTP_DRIFT_STEPS = 1  # one 30-second step either side of the current one
+
+
+class HashCostSettings(Protocol):
+    """The two policy values HashPolicy reads (app.core.config.Settings has them)."""
+
+    @property
+    def password_time_cost(self) -> int: ...
+
+    @property
+    def password_memory_kib(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -30,7 +40,7 @@ class HashPolicy:
     memory_kib: int = 19 * 1024
 
     @classmethod
-    def of(cls, settings: Any) -> HashPolicy:
+    def of(cls, settings: HashCostSettings) -> HashPolicy:
         """The policy in force for these Settings (duck-typed: security does not import config)."""
         return cls(int(settings.password_time_cost), int(settings.password_memory_kib))
 

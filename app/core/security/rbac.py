@@ -62,7 +62,7 @@ def may_revoke_break_glass(principal: Principal) -> bool:
     return REVOKE_BREAK_GLASS <= capabilities(principal)
 
 
-def assigned_patient_ids(user_id: str) -> Select[tuple[str]]:
+def assigned_patient_ids(user_id: str) -> Select[str]:
     """The patients on this user's care team now: active and not deleted, the same rule as
     `is_assigned`, for list queries (an ended assignment grants nothing, in a list or not)."""
     return select(CareTeamAssignment.patient_id).where(
@@ -72,7 +72,7 @@ def assigned_patient_ids(user_id: str) -> Select[tuple[str]]:
     )
 
 
-def visible_patient_ids(principal: Principal) -> Select[tuple[str]] | None:
+def visible_patient_ids(principal: Principal) -> Select[str] | None:
     """For list queries: None when the role lists every patient (supervisors), else the
     patients of the user's current care team (break-glass opens one record, not a list)."""
     if principal.role is Role.SUPERVISOR:
