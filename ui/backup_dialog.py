@@ -13,7 +13,6 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer
 from PySide6.QtWidgets import (
-    QDialog,
     QDialogButtonBox,
     QHBoxLayout,
     QLabel,
@@ -28,6 +27,7 @@ from PySide6.QtWidgets import (
 from app.core.domain import Principal
 from app.services import backup
 from app.services.context import AppContext, actor_of
+from ui.dialogs import ServiceDialog
 from ui.tasks import TaskManager
 
 log = logging.getLogger(__name__)
@@ -66,8 +66,10 @@ class BackupScheduler(QObject):
         )
 
 
-class BackupDialog(QDialog):
+class BackupDialog(ServiceDialog):
     """List, take, verify and restore backups (IT)."""
+
+    title = "Backup and restore"
 
     def __init__(
         self,
@@ -77,10 +79,8 @@ class BackupDialog(QDialog):
         restart: Callable[[], None],
         parent: QWidget | None = None,
     ) -> None:
-        super().__init__(parent)
-        self.ctx, self.principal, self.tasks, self.restart = ctx, principal, tasks, restart
-        self.setWindowTitle("Backup and restore")
-        self.setAccessibleName("Backup and restore")
+        super().__init__(ctx, principal, tasks, parent)
+        self.restart = restart
         lay = QVBoxLayout(self)
         lay.addWidget(
             QLabel(

@@ -20,9 +20,39 @@ from PySide6.QtWidgets import (
 
 from app import __version__
 from app.core.config import Settings
+from app.core.domain import Principal
+from app.services.context import AppContext
+from ui.tasks import TaskManager
 from ui.widgets import label
 
 MIN_REASON = 10
+
+
+class ServiceDialog(QDialog):
+    """A titled dialog that runs service calls for one user: ``ctx``, ``principal`` and the
+    ``tasks`` it runs them on (the shell's, or its own when opened alone).
+
+    A subclass names its ``title`` and lays itself out in ``build``.
+    """
+
+    title = ""
+
+    def __init__(
+        self,
+        ctx: AppContext,
+        principal: Principal,
+        tasks: TaskManager | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.ctx, self.principal = ctx, principal
+        self.tasks = tasks or TaskManager(None, parent=self)
+        self.setWindowTitle(self.title)
+        self.setAccessibleName(self.title)
+        self.build()
+
+    def build(self) -> None:
+        """Lay out the dialog's widgets (called once, from the constructor)."""
 
 
 def framed(parent: QWidget, title: str, widget: QWidget, size: tuple[int, int]) -> QDialog:

@@ -38,7 +38,29 @@ def _line(placeholder: str, accessible: str, *, password: bool = False) -> QLine
     return e
 
 
-class LoginPage(QWidget):
+def _button_row(secondary: QPushButton, primary: QPushButton) -> QHBoxLayout:
+    """The secondary action on the left, the primary one on the right."""
+    row = QHBoxLayout()
+    row.addWidget(secondary)
+    row.addStretch(1)
+    row.addWidget(primary)
+    return row
+
+
+class _Page(QWidget):
+    """A page with one hidden-until-needed message line."""
+
+    def _add_message(self, lay: QVBoxLayout) -> None:
+        self.message = label("", "error", wrap=True)
+        self.message.hide()
+        lay.addWidget(self.message)
+
+    def show_message(self, text: str) -> None:
+        self.message.setText(text)
+        self.message.setVisible(bool(text))
+
+
+class LoginPage(_Page):
     """User name, password and — once the core asks for it — the TOTP code."""
 
     submitted = Signal(str, str, str)  # username, password, totp ('' if not shown)
@@ -65,10 +87,8 @@ class LoginPage(QWidget):
         self.totp_label = label("Code")
         form.addRow(self.totp_label, self.totp)
         lay.addLayout(form)
-        self.message = label("", "error", wrap=True)
+        self._add_message(lay)
         self.message.setAccessibleName("Sign-in message")
-        self.message.hide()
-        lay.addWidget(self.message)
         self.button = primary_button("&Sign in", "Sign in")
         lay.addWidget(self.button)
         lay.addSpacing(6)
@@ -90,10 +110,6 @@ class LoginPage(QWidget):
         self.button.setEnabled(not busy)
         self.button.setText("Signing in…" if busy else "Sign in")
 
-    def show_message(self, text: str) -> None:
-        self.message.setText(text)
-        self.message.setVisible(bool(text))
-
     def reset(self) -> None:
         """Clear secrets (after sign-in or sign-out)."""
         self.password.clear()
@@ -109,7 +125,7 @@ class LoginPage(QWidget):
         self.submitted.emit(self.username.text().strip(), self.password.text(), totp)
 
 
-class FirstRunPage(QWidget):
+class FirstRunPage(_Page):
     """No accounts yet: create the clinic's first administrator, or open the demo clinic."""
 
     create_admin = Signal(str, str, str)  # username, display name, password
@@ -142,24 +158,14 @@ class FirstRunPage(QWidget):
         form.addRow("Password", self.password)
         form.addRow("Repeat", self.repeat)
         lay.addLayout(form)
-        self.message = label("", "error", wrap=True)
-        self.message.hide()
-        lay.addWidget(self.message)
-        buttons = QHBoxLayout()
+        self._add_message(lay)
         self.demo_button = QPushButton("Open the &demo clinic")
         self.demo_button.setAccessibleName("Open the demo clinic")
         self.create_button = primary_button("&Create administrator", "Create administrator")
-        buttons.addWidget(self.demo_button)
-        buttons.addStretch(1)
-        buttons.addWidget(self.create_button)
-        lay.addLayout(buttons)
+        lay.addLayout(_button_row(self.demo_button, self.create_button))
         _centered(card, self)
         self.create_button.clicked.connect(self._create)
         self.demo_button.clicked.connect(self.open_demo)
-
-    def show_message(self, text: str) -> None:
-        self.message.setText(text)
-        self.message.setVisible(bool(text))
 
     def set_busy(self, busy: bool) -> None:
         self.create_button.setEnabled(not busy)
@@ -174,7 +180,7 @@ class FirstRunPage(QWidget):
         )
 
 
-class LockPage(QWidget):
+class LockPage(_Page):
     """Covers the whole window while locked: no patient data, only who may unlock."""
 
     unlock = Signal(str)
@@ -199,17 +205,11 @@ class LockPage(QWidget):
         )
         self.password = _line("password", "Password to unlock", password=True)
         lay.addWidget(self.password)
-        self.message = label("", "error", wrap=True)
-        self.message.hide()
-        lay.addWidget(self.message)
-        row = QHBoxLayout()
+        self._add_message(lay)
         self.sign_out_button = QPushButton("Sign &out")
         self.sign_out_button.setAccessibleName("Sign out")
         self.unlock_button = primary_button("&Unlock", "Unlock")
-        row.addWidget(self.sign_out_button)
-        row.addStretch(1)
-        row.addWidget(self.unlock_button)
-        lay.addLayout(row)
+        lay.addLayout(_button_row(self.sign_out_button, self.unlock_button))
         _centered(box, self)
         self.unlock_button.clicked.connect(lambda: self.unlock.emit(self.password.text()))
         self.password.returnPressed.connect(lambda: self.unlock.emit(self.password.text()))
@@ -220,10 +220,6 @@ class LockPage(QWidget):
         self.password.clear()
         self.show_message("")
         self.password.setFocus()
-
-    def show_message(self, text: str) -> None:
-        self.message.setText(text)
-        self.message.setVisible(bool(text))
 
     def set_busy(self, busy: bool) -> None:
         self.unlock_button.setEnabled(not busy)

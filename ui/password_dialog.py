@@ -7,19 +7,16 @@ The policy (length, differs from the old one) and the lockout live in the core
 from __future__ import annotations
 
 from PySide6.QtWidgets import (
-    QDialog,
     QDialogButtonBox,
     QFormLayout,
     QLineEdit,
     QVBoxLayout,
-    QWidget,
 )
 
-from app.core.domain import Principal
 from app.core.security.passwords import MIN_PASSWORD_LENGTH
 from app.services import auth
-from app.services.context import AppContext
-from ui.tasks import TaskManager, user_message
+from ui.dialogs import ServiceDialog
+from ui.tasks import user_message
 from ui.widgets import label
 
 
@@ -32,23 +29,14 @@ def _secret(accessible: str, placeholder: str = "") -> QLineEdit:
     return e
 
 
-class PasswordDialog(QDialog):
+class PasswordDialog(ServiceDialog):
     """Current password, new password twice; accepted once the core changed it."""
 
-    def __init__(
-        self,
-        ctx: AppContext,
-        principal: Principal,
-        tasks: TaskManager | None = None,
-        parent: QWidget | None = None,
-    ) -> None:
-        super().__init__(parent)
-        self._ctx, self._principal = ctx, principal
-        self._tasks = tasks or TaskManager(None, parent=self)
-        self.setWindowTitle("Change password")
-        self.setAccessibleName("Change password")
+    title = "Change password"
+
+    def build(self) -> None:  # noqa: D102
         lay = QVBoxLayout(self)
-        lay.addWidget(label(f"Change the password of {principal.username}.", wrap=True))
+        lay.addWidget(label(f"Change the password of {self.principal.username}.", wrap=True))
         form = QFormLayout()
         self.old = _secret("Current password")
         self.new = _secret("New password", f"at least {MIN_PASSWORD_LENGTH} characters")
@@ -84,10 +72,10 @@ class PasswordDialog(QDialog):
             return
         self.ok_button.setEnabled(False)
         self.show_message("")
-        self._tasks.call(
+        self.tasks.call(
             auth.change_password,
-            self._ctx,
-            self._principal,
+            self.ctx,
+            self.principal,
             self.old.text(),
             self.new.text(),
             label="Changing password",

@@ -12,7 +12,6 @@ import logging
 
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import (
-    QDialog,
     QDialogButtonBox,
     QHBoxLayout,
     QLabel,
@@ -20,12 +19,11 @@ from PySide6.QtWidgets import (
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
-    QWidget,
 )
 
-from app.core.domain import Principal
 from app.services import sync_service
 from app.services.context import AppContext
+from ui.dialogs import ServiceDialog
 from ui.tasks import TaskManager
 
 log = logging.getLogger(__name__)
@@ -102,21 +100,12 @@ class SyncController(QObject):
         )
 
 
-class ConflictDialog(QDialog):
+class ConflictDialog(ServiceDialog):
     """Both values of each conflicting field; the user keeps one (audited by the service)."""
 
-    def __init__(
-        self,
-        ctx: AppContext,
-        principal: Principal,
-        tasks: TaskManager | None = None,
-        parent: QWidget | None = None,
-    ) -> None:
-        super().__init__(parent)
-        self.ctx, self.principal = ctx, principal
-        self.tasks = tasks or TaskManager(None, parent=self)
-        self.setWindowTitle("Sync conflicts")
-        self.setAccessibleName("Sync conflicts")
+    title = "Sync conflicts"
+
+    def build(self) -> None:  # noqa: D102
         lay = QVBoxLayout(self)
         lay.addWidget(
             QLabel(
