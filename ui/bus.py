@@ -22,6 +22,16 @@ from app.core.events import (
     PredictionGenerated,
 )
 
+
+def concerns(event: object, patient_id: str | None, record_type: str) -> bool:
+    """Whether a core event should reload a view of `record_type` records for `patient_id`
+    (every patient when None): another patient's event never does, a data update only for its
+    own record type, any other event (an alert, a completed assessment) always."""
+    if patient_id and getattr(event, "patient_id", None) != patient_id:
+        return False
+    return not (isinstance(event, PatientDataUpdated) and event.record_type != record_type)
+
+
 ALL_EVENTS: tuple[type[Event], ...] = (
     PatientDataUpdated,
     AlertTriggered,

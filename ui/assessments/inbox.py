@@ -33,7 +33,7 @@ from app.core.events import AlertTriggered, PatientDataUpdated
 from app.services import alerts, patients
 from app.services.context import AppContext
 from app.services.instrument_catalog import rule_names
-from ui.bus import EventBridge
+from ui.bus import EventBridge, concerns
 from ui.tasks import TaskManager
 
 RESPONSE_WINDOW = {"critical": timedelta(hours=1), "warning": timedelta(hours=24)}
@@ -228,11 +228,8 @@ class AlertInbox(QWidget):
 
     # -- data ------------------------------------------------------------------------------
     def _event(self, e: object) -> None:
-        if self.patient_id and getattr(e, "patient_id", None) != self.patient_id:
-            return
-        if isinstance(e, PatientDataUpdated) and e.record_type != "alert":
-            return
-        self.load()
+        if concerns(e, self.patient_id, "alert"):
+            self.load()
 
     def load(self) -> None:
         """Fetch open alerts and patient names in the background."""

@@ -22,7 +22,7 @@ from app.services.assessments import AssessmentRow
 from app.services.context import AppContext
 from app.services.instrument_catalog import BandRegion, Instrument, band_regions, instruments
 from ui.assessments.result import band_colour
-from ui.bus import EventBridge
+from ui.bus import EventBridge, concerns
 from ui.tasks import TaskManager
 
 HOVER_PX = 12.0
@@ -144,11 +144,8 @@ class TrendChart(QWidget):
         self.series, self.plots, self.regions, self.curves, self.tips = [], {}, {}, {}, {}
 
     def _event(self, e: object) -> None:
-        if getattr(e, "patient_id", None) != self.patient_id:
-            return
-        if isinstance(e, PatientDataUpdated) and e.record_type != "assessment":
-            return
-        self.load()
+        if concerns(e, self.patient_id, "assessment"):
+            self.load()
 
     def load(self) -> None:
         """Fetch the patient's history in the background and redraw."""
