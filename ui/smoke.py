@@ -305,13 +305,16 @@ def _steps(args: argparse.Namespace, report: Report, state: dict[str, Any]) -> N
 
     report.step("twin", twin)
 
+    def panel_of(tab: Any, what: str) -> Any:
+        """Show a feature tab and wait for its panel on this patient."""
+        ws.tabs.setCurrentWidget(tab)
+        _wait(lambda: tab.loaded_for == pid and tab.panel is not None, what)
+        return tab.panel
+
     def predict() -> dict[str, Any]:
         from ui.panels.predictions import RiskCard
 
-        ws.tabs.setCurrentWidget(ws.predictions)
-        tab = ws.predictions
-        _wait(lambda: tab.loaded_for == pid and tab.panel is not None, "the predictions tab")
-        panel = tab.panel
+        panel = panel_of(ws.predictions, "the predictions tab")
         _wait(lambda: panel.patient_id == pid and panel.score.isEnabled(), "the Score button")
         done: list[bool] = []
         panel.loaded.connect(lambda: done.append(True))
@@ -324,10 +327,7 @@ def _steps(args: argparse.Namespace, report: Report, state: dict[str, Any]) -> N
     def analyse() -> dict[str, Any]:
         from engines.llm.results import GenParams
 
-        ws.tabs.setCurrentWidget(ws.analysis)
-        tab = ws.analysis
-        _wait(lambda: tab.loaded_for == pid and tab.panel is not None, "the analysis tab")
-        panel = tab.panel
+        panel = panel_of(ws.analysis, "the analysis tab")
         _wait(lambda: panel.model is not None and panel.note is not None, "a note and a model")
         if not panel.model.available:
             raise SmokeStepError("no local LLM found in the model directories")
