@@ -51,6 +51,11 @@ def needs_display(item: pytest.Item) -> bool:
     return in_ui or bool(QT_FIXTURES & set(getattr(item, "fixturenames", ())))
 
 
+def pytest_report_header(config: pytest.Config) -> str | None:
+    """Say up front, once, why the Qt tests will be skipped."""
+    return None if display_available() else f"UI tests skipped: {NO_DISPLAY}"
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Without a display, skip the Qt tests with one reason instead of letting Qt abort the
     run; where UI tests are required (CI), a missing display is an error."""
