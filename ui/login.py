@@ -50,6 +50,17 @@ def _button_row(secondary: QPushButton, primary: QPushButton) -> QHBoxLayout:
 class _Page(QWidget):
     """A page with one hidden-until-needed message line."""
 
+    def _card(self, width: int) -> QVBoxLayout:
+        """The centred card the page's content goes in; returns its layout."""
+        card = QFrame()
+        card.setObjectName("loginCard")
+        card.setFixedWidth(width)
+        lay = QVBoxLayout(card)
+        lay.setContentsMargins(32, 28, 32, 28)
+        lay.setSpacing(10)
+        _centered(card, self)
+        return lay
+
     def _add_message(self, lay: QVBoxLayout) -> None:
         self.message = label("", "error", wrap=True)
         self.message.hide()
@@ -67,12 +78,7 @@ class LoginPage(_Page):
 
     def __init__(self, store_label: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        card = QFrame()
-        card.setObjectName("loginCard")
-        card.setFixedWidth(420)
-        lay = QVBoxLayout(card)
-        lay.setContentsMargins(32, 28, 32, 28)
-        lay.setSpacing(10)
+        lay = self._card(420)
         lay.addWidget(label("Novamind", "h1"))
         lay.addWidget(label("Sign in to the clinician workstation", "muted"))
         lay.addSpacing(8)
@@ -94,7 +100,6 @@ class LoginPage(_Page):
         lay.addSpacing(6)
         self.footer = label(f"Store: {store_label} · version {__version__}", "muted", wrap=True)
         lay.addWidget(self.footer)
-        _centered(card, self)
         self.show_totp(False)
         self.button.clicked.connect(self._submit)
         for e in (self.username, self.password, self.totp):
@@ -133,12 +138,7 @@ class FirstRunPage(_Page):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        card = QFrame()
-        card.setObjectName("loginCard")
-        card.setFixedWidth(480)
-        lay = QVBoxLayout(card)
-        lay.setContentsMargins(32, 28, 32, 28)
-        lay.setSpacing(10)
+        lay = self._card(480)
         lay.addWidget(label("Welcome to Novamind", "h1"))
         lay.addWidget(
             label(
@@ -163,7 +163,6 @@ class FirstRunPage(_Page):
         self.demo_button.setAccessibleName("Open the demo clinic")
         self.create_button = primary_button("&Create administrator", "Create administrator")
         lay.addLayout(_button_row(self.demo_button, self.create_button))
-        _centered(card, self)
         self.create_button.clicked.connect(self._create)
         self.demo_button.clicked.connect(self.open_demo)
 
