@@ -13,13 +13,9 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer
 from PySide6.QtWidgets import (
-    QDialogButtonBox,
-    QHBoxLayout,
     QLabel,
     QMessageBox,
     QPushButton,
-    QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -29,6 +25,7 @@ from app.services import backup
 from app.services.context import AppContext, actor_of
 from ui.dialogs import ServiceDialog
 from ui.tasks import TaskManager
+from ui.widgets import fill_table
 
 log = logging.getLogger(__name__)
 CHECK_MS = 60 * 60 * 1000  # look once an hour whether the policy's interval has passed
@@ -82,38 +79,26 @@ class BackupDialog(ServiceDialog):
         super().__init__(ctx, principal, tasks, parent)
         self.restart = restart
         lay = QVBoxLayout(self)
-        lay.addWidget(
-            QLabel(
-                f"Encrypted backups in {ctx.settings.backups_path} — every backup is verified "
-                f"right after it is written; policy keeps {ctx.settings.backup_keep}, one every "
-                f"{ctx.settings.backup_interval_hours} h."
-            )
+        self.table = self._records_table(
+            lay,
+            f"Encrypted backups in {ctx.settings.backups_path} — every backup is verified "
+            f"right after it is written; policy keeps {ctx.settings.backup_keep}, one every "
+            f"{ctx.settings.backup_interval_hours} h.",
+            ("Backup", "Created", "Schema", "Patients", "Protected by"),
+            "Backups",
         )
-        self.table = QTableWidget(0, 5)
-        self.table.setHorizontalHeaderLabels(
-            ("Backup", "Created", "Schema", "Patients", "Protected by")
-        )
-        self.table.setAccessibleName("Backups")
-        self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
-        lay.addWidget(self.table, 1)
         self.message = QLabel("")
         self.message.setWordWrap(True)
         lay.addWidget(self.message)
-        row = QHBoxLayout()
         self.backup_now = QPushButton("&Back up now")
         self.verify_button = QPushButton("&Verify")
         self.restore_button = QPushButton("&Restore…")
         self.confirm_button = QPushButton("&Keep restored store (discard the previous one)")
         self.previous = sorted(ctx.settings.data_dir.glob("pre-restore-*"))
         self.confirm_button.setVisible(bool(self.previous))
-        for b in (self.backup_now, self.verify_button, self.restore_button, self.confirm_button):
-            b.setAccessibleName(b.text().replace("&", "").rstrip("…"))
-            row.addWidget(b)
-        row.addStretch(1)
-        lay.addLayout(row)
-        close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
-        close.rejected.connect(self.reject)
-        lay.addWidget(close)
+        self._actions(
+            lay, (self.backup_now, self.verify_button, self.restore_button, self.confirm_button)
+        )
         self.backup_now.clicked.connect(self.take_backup)
         self.verify_button.clicked.connect(self.verify_selected)
         self.restore_button.clicked.connect(self.restore_selected)
@@ -129,10 +114,10 @@ class BackupDialog(ServiceDialog):
 
     def _show(self, manifests: list[backup.Manifest]) -> None:
         self.manifests = manifests
-        self.table.setRowCount(len(manifests))
-        for r, m in enumerate(manifests):
-            d = backup.describe(m)
-            for c, text in enumerate(
+        described = [backup.describe(m) for m in manifests]
+        fill_table(
+            self.table,
+            [
                 (
                     d["backup"],
                     d["created"][:19].replace("T", " "),
@@ -140,8 +125,9 @@ class BackupDialog(ServiceDialog):
                     str(d["patients"]),
                     d["wrapped with"],
                 )
-            ):
-                self.table.setItem(r, c, QTableWidgetItem(text))
+                for d in described
+            ],
+        )
         if manifests:
             self.table.selectRow(0)
 

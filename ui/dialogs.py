@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import platform
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from importlib import metadata, resources
 from pathlib import Path
 
@@ -12,7 +12,11 @@ from PySide6 import __version__ as pyside_version
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
+    QHBoxLayout,
+    QLabel,
     QPlainTextEdit,
+    QPushButton,
+    QTableWidget,
     QTextBrowser,
     QVBoxLayout,
     QWidget,
@@ -53,6 +57,30 @@ class ServiceDialog(QDialog):
 
     def build(self) -> None:
         """Lay out the dialog's widgets (called once, from the constructor)."""
+
+    def _records_table(
+        self, lay: QVBoxLayout, intro: str, headers: Sequence[str], accessible: str
+    ) -> QTableWidget:
+        """An explanation above a row-selecting table of records (backups, conflicts)."""
+        lay.addWidget(QLabel(intro))
+        table = QTableWidget(0, len(headers))
+        table.setHorizontalHeaderLabels(list(headers))
+        table.setAccessibleName(accessible)
+        table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+        lay.addWidget(table, 1)
+        return table
+
+    def _actions(self, lay: QVBoxLayout, buttons: Sequence[QPushButton]) -> None:
+        """The dialog's action buttons in a row, then Close."""
+        row = QHBoxLayout()
+        for b in buttons:
+            b.setAccessibleName(b.text().replace("&", "").rstrip("…"))
+            row.addWidget(b)
+        row.addStretch(1)
+        lay.addLayout(row)
+        close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        close.rejected.connect(self.reject)
+        lay.addWidget(close)
 
 
 def framed(parent: QWidget, title: str, widget: QWidget, size: tuple[int, int]) -> QDialog:

@@ -12,12 +12,7 @@ import logging
 
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import (
-    QDialogButtonBox,
-    QHBoxLayout,
-    QLabel,
     QPushButton,
-    QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
 )
 
@@ -25,6 +20,7 @@ from app.services import sync_service
 from app.services.context import AppContext
 from ui.dialogs import ServiceDialog
 from ui.tasks import TaskManager
+from ui.widgets import fill_table
 
 log = logging.getLogger(__name__)
 AUTO_SYNC_MS = 5 * 60 * 1000
@@ -107,30 +103,16 @@ class ConflictDialog(ServiceDialog):
 
     def build(self) -> None:  # noqa: D102
         lay = QVBoxLayout(self)
-        lay.addWidget(
-            QLabel(
-                "The same field was changed on two workstations before they synced. Nothing was "
-                "overwritten: choose the value to keep. Your choice is audited and synced."
-            )
+        self.table = self._records_table(
+            lay,
+            "The same field was changed on two workstations before they synced. Nothing was "
+            "overwritten: choose the value to keep. Your choice is audited and synced.",
+            ("Record", "Field", "This workstation", "Other workstation", "Detected"),
+            "Conflicting fields",
         )
-        self.table = QTableWidget(0, 5)
-        self.table.setHorizontalHeaderLabels(
-            ("Record", "Field", "This workstation", "Other workstation", "Detected")
-        )
-        self.table.setAccessibleName("Conflicting fields")
-        self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
-        lay.addWidget(self.table, 1)
-        row = QHBoxLayout()
         self.keep_local = QPushButton("Keep &this workstation's value")
         self.keep_remote = QPushButton("Keep the &other value")
-        for b in (self.keep_local, self.keep_remote):
-            b.setAccessibleName(b.text().replace("&", ""))
-            row.addWidget(b)
-        row.addStretch(1)
-        lay.addLayout(row)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
-        buttons.rejected.connect(self.reject)
-        lay.addWidget(buttons)
+        self._actions(lay, (self.keep_local, self.keep_remote))
         self.keep_local.clicked.connect(lambda: self._resolve("local"))
         self.keep_remote.clicked.connect(lambda: self._resolve("remote"))
         self.conflicts: list[sync_service.ConflictView] = []
@@ -148,9 +130,9 @@ class ConflictDialog(ServiceDialog):
 
     def _show(self, conflicts: list[sync_service.ConflictView]) -> None:
         self.conflicts = conflicts
-        self.table.setRowCount(len(conflicts))
-        for r, c in enumerate(conflicts):
-            for col, text in enumerate(
+        fill_table(
+            self.table,
+            [
                 (
                     f"{c.table} {c.record_id[:8]}",
                     c.field,
@@ -158,8 +140,9 @@ class ConflictDialog(ServiceDialog):
                     str(c.remote_value),
                     f"{c.detected_at:%Y-%m-%d %H:%M}",
                 )
-            ):
-                self.table.setItem(r, col, QTableWidgetItem(text))
+                for c in conflicts
+            ],
+        )
         self.keep_local.setEnabled(bool(conflicts))
         self.keep_remote.setEnabled(bool(conflicts))
 
