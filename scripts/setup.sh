@@ -129,7 +129,7 @@ case "$MODE" in
     command -v node >/dev/null || { SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"; $SUDO apt-get install -y -qq --no-install-recommends nodejs; }
     INFRA_VENV="$ROOT/infra/.venv"
     [ -x "$INFRA_VENV/bin/python" ] || "$PY" -m venv "$INFRA_VENV"
-    "$INFRA_VENV/bin/pip" install -q -r infra/requirements.txt
+    "$INFRA_VENV/bin/pip" install -q --require-hashes -r infra/requirements.lock
     (cd infra && JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION=1 "$INFRA_VENV/bin/python" -m pytest -q -p no:cacheprovider)
     log "supply chain: bandit, pip-audit (skipped with a notice when unreachable), CycloneDX SBOM"
     NOVAMIND_VENV="$VENV" bash scripts/supply_chain.sh

@@ -18,7 +18,7 @@ OUT="${NOVAMIND_SUPPLY_OUT:-$ROOT/build/supply-chain}"
 if ! "$TOOLS/bin/python" -c "import bandit, pip_audit, cyclonedx_py" 2>/dev/null; then
   log "installing supply-chain tools into $TOOLS"
   "$PY" -m venv "$TOOLS"
-  "$TOOLS/bin/pip" install -q "bandit==1.9.4" "pip-audit==2.10.1" "cyclonedx-bom==7.5.0"
+  "$TOOLS/bin/pip" install -q --require-hashes -r requirements/supply-chain.txt
 fi
 mkdir -p "$OUT"
 
