@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 from app.services import actigraphy_view as av
 from ui.panels.actigraphy_import import ImportDialog
 from ui.panels.actogram import ActogramChart
-from ui.panels.charts import polyline
+from ui.panels.charts import fixed_plot, polyline
 from ui.panels.common import (
     Frame,
     chart_colours,
@@ -170,11 +170,7 @@ class ActigraphyPanel(PatientPanel):
         self._render()
 
     def _trend(self, title: str) -> pg.PlotWidget:
-        p = pg.PlotWidget()
-        p.setAccessibleName(title)
-        p.setMenuEnabled(False)
-        p.setMouseEnabled(x=False, y=False)
-        p.hideButtons()
+        p = fixed_plot(pg.PlotWidget(), title)
         bg, fg = chart_colours(self)
         p.setBackground(bg)
         p.setTitle(title, color=fg.name(), size="10pt")
@@ -191,21 +187,15 @@ class ActigraphyPanel(PatientPanel):
         self._render()
 
     def load(self) -> None:
-        pid = self.patient_id
         self.summary.setText("Loading…")
-        self.tasks.call(
+        self.fetch(
             av.actigraphy_view,
-            self.ctx,
-            self.principal,
-            pid,
-            label="Loading actigraphy",
-            on_done=lambda v: self._loaded(pid, v),
+            "Loading actigraphy",
+            self._loaded,
             on_error=lambda e: self.summary.setText(user_message(e)),
         )
 
-    def _loaded(self, pid: str | None, view: av.ActigraphyView | None) -> None:
-        if pid != self.patient_id:
-            return
+    def _loaded(self, view: av.ActigraphyView | None) -> None:
         self.view = view
         self._render()
         self.loaded.emit()

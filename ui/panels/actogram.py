@@ -9,7 +9,7 @@ from PySide6.QtCore import QRectF
 from PySide6.QtWidgets import QWidget
 
 from app.services.actigraphy_view import BIN_MINUTES, Actogram
-from ui.panels.charts import polyline
+from ui.panels.charts import fixed_plot, polyline
 from ui.panels.common import chart_colours, is_dark
 
 SLEEP_RGBA = (70, 140, 220, 90)
@@ -21,10 +21,7 @@ class ActogramChart(pg.PlotWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setAccessibleName("double-plotted actogram")
-        self.setMenuEnabled(False)
-        self.setMouseEnabled(x=False, y=False)
-        self.hideButtons()
+        fixed_plot(self, "double-plotted actogram")
         self.invertY(True)
         bg, fg = chart_colours(self)
         self.setBackground(bg)

@@ -111,15 +111,21 @@ def _style(plot: pg.PlotWidget, widget: QWidget) -> None:
         ax.setTextPen(pg.mkPen(fg))
 
 
+def fixed_plot(plot: pg.PlotWidget, name: str) -> pg.PlotWidget:
+    """A plot the user reads but does not pan, zoom or open a menu on."""
+    plot.setAccessibleName(name)
+    plot.setMenuEnabled(False)
+    plot.setMouseEnabled(x=False, y=False)
+    plot.hideButtons()
+    return plot
+
+
 class ContributionChart(pg.PlotWidget):
     """Horizontal signed bars: red raises the predicted probability, blue lowers it."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setAccessibleName("explanation: top contributions")
-        self.setMenuEnabled(False)
-        self.setMouseEnabled(x=False, y=False)
-        self.hideButtons()
+        fixed_plot(self, "explanation: top contributions")
         self.setMinimumHeight(240)
         self.getPlotItem().showGrid(x=True, y=False, alpha=0.2)
         self.setLabel("bottom", "← lowers probability      contribution (log-odds)      raises →")

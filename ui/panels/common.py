@@ -13,6 +13,7 @@ import logging
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import (
     QFrame,
+    QHBoxLayout,
     QLabel,
     QScrollArea,
     QVBoxLayout,
@@ -56,6 +57,18 @@ def section(title: str) -> QLabel:
     w = label(title, "h2")
     w.setProperty("section", "true")
     return w
+
+
+def heading(title: str, info_name: str) -> tuple[QHBoxLayout, QLabel]:
+    """A panel's top row: its section title, then a muted info label on the right (named
+    ``info_name`` for screen readers); callers may add buttons after it."""
+    row = QHBoxLayout()
+    row.addWidget(section(title))
+    row.addStretch(1)
+    info = label("", "muted")
+    info.setAccessibleName(info_name)
+    row.addWidget(info)
+    return row, info
 
 
 def value_label(text: str, size: str = "medium") -> QLabel:

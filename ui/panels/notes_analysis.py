@@ -31,7 +31,7 @@ from app.core.domain import NoteRecord, NoteStatus
 from app.services import nlp, nlp_session, notes
 from app.services.nlp import NoteAnalyser, StoredAnalysis
 from engines.llm.results import GenParams
-from ui.panels.common import label, notice, section, user_message
+from ui.panels.common import heading, label, notice, user_message
 from ui.panels.notes_findings import FindingsView, finding_verified
 from ui.panels.notes_stream import StreamController
 from ui.workspace.panel import PatientPanel, select_item
@@ -75,12 +75,7 @@ class NotesAnalysisPanel(StreamController, FindingsView, PatientPanel):
         self._init_stream()
         lay = QVBoxLayout(self)
         lay.setContentsMargins(16, 12, 16, 12)
-        top = QHBoxLayout()
-        top.addWidget(section("Note analysis"))
-        top.addStretch(1)
-        self.model_info = label("", "muted")
-        self.model_info.setAccessibleName("language model")
-        top.addWidget(self.model_info)
+        top, self.model_info = heading("Note analysis", "language model")
         lay.addLayout(top)
         self.model_label = notice("", "model label")
         lay.addWidget(self.model_label)

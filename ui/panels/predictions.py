@@ -23,6 +23,7 @@ from ui.panels.common import (
     Frame,
     band_chip,
     fill,
+    heading,
     label,
     notice,
     scroll_body,
@@ -105,12 +106,7 @@ class PredictionsPanel(PatientPanel):
 
         lay = scroll_body(self)
 
-        top = QHBoxLayout()
-        top.addWidget(section("Risk predictions"))
-        top.addStretch(1)
-        self.status = label("", "muted")
-        self.status.setAccessibleName("predictions status")
-        top.addWidget(self.status)
+        top, self.status = heading("Risk predictions", "predictions status")
         self.score = QPushButton("&Score now")
         self.score.setAccessibleName("score this patient now")
         self.score.setToolTip("Run every active model on this patient's current record")
@@ -183,17 +179,8 @@ class PredictionsPanel(PatientPanel):
         self._render()
 
     def load(self) -> None:
-        pid = self.patient_id
         self.status.setText("Loading…")
-        self.tasks.call(
-            predictions.latest,
-            self.ctx,
-            self.principal,
-            pid,
-            label="Loading predictions",
-            on_done=lambda views: self._loaded(pid, views),
-            on_error=self._error,
-        )
+        self.fetch(predictions.latest, "Loading predictions", self._loaded, on_error=self._error)
 
     def score_now(self) -> None:
         pid = self.patient_id
@@ -221,9 +208,7 @@ class PredictionsPanel(PatientPanel):
             on_error=failed,
         )
 
-    def _loaded(self, pid: str | None, views: list[PredictionView]) -> None:
-        if pid != self.patient_id:
-            return
+    def _loaded(self, views: list[PredictionView]) -> None:
         self.views = views
         when = max((v.generated_at for v in views), default=None)
         self.status.setText(f"Last scored {when:%Y-%m-%d %H:%M}" if when else "")

@@ -5,19 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QHBoxLayout, QInputDialog, QPushButton, QVBoxLayout
+from PySide6.QtWidgets import QHBoxLayout, QInputDialog, QPushButton
 
 from app.services import alerts, overview
 from ui.widgets import fill_table, table_widget
-from ui.workspace.panel import PatientPanel, when
+from ui.workspace.panel import PatientPanel, padded_layout, when
 
 
 class AlertsTab(PatientPanel):
     record_types = frozenset({"alert"})
 
     def _build(self) -> None:
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(12, 12, 12, 12)
+        lay = padded_layout(self)
         self.table = table_widget(
             ("Triggered", "Severity", "Rule", "Status", "Resolution"), "Alerts"
         )

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QTabWidget, QVBoxLayout, QWidget
 from app.services import overview
 from app.services.assessments import AssessmentRow
 from ui.widgets import fill_table, table_widget
-from ui.workspace.panel import PatientPanel
+from ui.workspace.panel import PatientPanel, padded_layout
 
 if TYPE_CHECKING:
     from ui.assessments.trend import TrendChart
@@ -59,8 +59,7 @@ class AssessmentsTab(PatientPanel):
     record_types = frozenset({"assessment"})
 
     def _build(self) -> None:
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(12, 12, 12, 12)
+        lay = padded_layout(self)
         self.table = table_widget(
             ("Date", "Instrument", "Total", "Severity band", "Critical item", "Mode"),
             "Assessments",

@@ -5,20 +5,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtWidgets import QPushButton, QVBoxLayout
+from PySide6.QtWidgets import QPushButton
 
 from app.services import overview, patients
 from app.services.access import Feature, may
 from ui.widgets import fill_table, table_widget
-from ui.workspace.panel import ALL_RECORDS, PatientPanel, when
+from ui.workspace.panel import ALL_RECORDS, PatientPanel, padded_layout, when
 
 
 class AuditTab(PatientPanel):
     record_types = ALL_RECORDS
 
     def _build(self) -> None:
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(12, 12, 12, 12)
+        lay = padded_layout(self)
         self.table = table_widget(("#", "When", "Actor", "Role", "Action", "Record"), "Audit trail")
         lay.addWidget(self.table)
         # a supervisor ends emergency (break-glass) access early; shown only while a grant runs

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QGridLayout
 
-from app.services import overview
+from app.services import overview, vocabulary
 from ui.widgets import Card
 from ui.workspace.panel import ALL_RECORDS, PatientPanel
 
@@ -18,7 +18,7 @@ class OverviewTab(PatientPanel):
         grid.setSpacing(12)
         self.phq = Card("PHQ-9 (depression)")
         self.gad = Card("GAD-7 (anxiety)")
-        self.risk = Card("Relapse risk, 6 months")
+        self.risk = Card(vocabulary.prediction_title("relapse_6m"))
         self.alerts = Card("Open alerts")
         self.treatment = Card("Treatment")
         self.data = Card("Records")

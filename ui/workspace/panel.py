@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QCloseEvent
-from PySide6.QtWidgets import QListWidget, QWidget
+from PySide6.QtWidgets import QListWidget, QVBoxLayout, QWidget
 
 from app.core.domain import Principal
 from app.core.events import EventBus, PatientDataUpdated
@@ -28,6 +28,13 @@ ALL_RECORDS: frozenset[str] = frozenset({"*"})
 def when(dt: datetime | None) -> str:
     """A stored instant in the user's local time, to the minute."""
     return dt.astimezone().strftime("%Y-%m-%d %H:%M") if dt else ""
+
+
+def padded_layout(widget: QWidget) -> QVBoxLayout:
+    """The vertical layout of a tab with the workspace's 12 px padding."""
+    lay = QVBoxLayout(widget)
+    lay.setContentsMargins(12, 12, 12, 12)
+    return lay
 
 
 def select_item(widget: QListWidget, key: object) -> None:
@@ -152,9 +159,13 @@ class PatientPanel(Panel):
         fn: Callable[[AppContext, Principal | None, str | None], Any],
         label: str,
         on_done: Callable[[Any], None],
+        on_error: Callable[[BaseException], None] | None = None,
     ) -> None:
         """Load ``fn(ctx, principal, patient_id)``, the shape of the service's patient reads."""
-        self.call(fn, self.ctx, self.principal, self.patient_id, label=label, on_done=on_done)
+        pid = self.patient_id
+        self.call(
+            fn, self.ctx, self.principal, pid, label=label, on_done=on_done, on_error=on_error
+        )
 
     def call(
         self,
