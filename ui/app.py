@@ -8,6 +8,10 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from app.services.context import AppContext
 
 log = logging.getLogger(__name__)
 
@@ -88,16 +92,17 @@ def run(argv: Sequence[str] = ()) -> int:
     login.button.setEnabled(False)
     startup.setCentralWidget(login)
     startup.resize(1360, 820)
-    state: dict[str, object] = {"ctx": None, "window": None, "submit": False, "code": 0}
+    state: dict[str, object] = {"window": None, "submit": False, "code": 0}
+    opened: list[AppContext] = []  # closed when the event loop ends
     login.submitted.connect(lambda *_: state.__setitem__("submit", True))
 
-    def open_store() -> object:
+    def open_store() -> AppContext:
         from app.services.context import AppContext
 
         return AppContext.open(settings)
 
-    def on_ready(ctx: object) -> None:
-        state["ctx"] = ctx
+    def on_ready(ctx: AppContext) -> None:
+        opened.append(ctx)
         if args.exit_after_paint:
             app.quit()
             return
@@ -146,7 +151,6 @@ def run(argv: Sequence[str] = ()) -> int:
     try:
         code = app.exec()
     finally:
-        ctx = state["ctx"]
-        if ctx is not None:
-            ctx.close()  # type: ignore[attr-defined]
+        for ctx in opened:
+            ctx.close()
     return int(state["code"]) or code
