@@ -12,8 +12,15 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"  # ROOT (the working directory
 PYBIN="$VENV/bin/python"
 [ -x "$PYBIN" ] || PYBIN="$VENV/Scripts/python.exe"   # Windows venv layout
 
-echo "== installing requirements/lock.txt into $VENV (hashes required)"
-"$PYBIN" -m pip install -q --require-hashes -r requirements/lock.txt
+LOCK=requirements/lock.txt
+if "$PYBIN" -m pip show -q xgboost >/dev/null 2>&1; then
+  # GPU variant (docs/deployment.md): the CUDA xgboost stays in place of the locked xgboost-cpu
+  echo "== GPU variant: CUDA xgboost installed, so xgboost-cpu is left out of the lock install"
+  LOCK=$(mktemp)
+  awk '/^[^ #]/ { skip = ($0 ~ /^xgboost-cpu==/) } !skip' requirements/lock.txt > "$LOCK"
+fi
+echo "== installing the lock into $VENV (hashes required)"
+"$PYBIN" -m pip install -q --require-hashes -r "$LOCK"
 
 start=$(date +%s)
 echo "== building dist/novamind with PyInstaller $("$PYBIN" -c 'import PyInstaller; print(PyInstaller.__version__)')"

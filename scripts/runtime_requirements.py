@@ -17,8 +17,11 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 ROOT = "novamind-desktop"
-# Compiled locally from the PyPI sdist (scripts/setup.sh), so it cannot carry a lock hash.
-NOT_LOCKED = {"llama-cpp-python"}
+# The GPU variant (docs/deployment.md) swaps in the CUDA build of a CPU-only requirement.
+SUBSTITUTES = {"xgboost-cpu": "xgboost"}
+# Compiled locally from the PyPI sdist (scripts/setup.sh), so it cannot carry a lock hash; and
+# the GPU variant's CUDA builds, installed by hand in place of the locked CPU ones.
+NOT_LOCKED = {"llama-cpp-python", *SUBSTITUTES.values()}
 _PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)")
 
 
@@ -28,7 +31,12 @@ def closure(root: str = ROOT) -> dict[str, str]:
     todo: list[tuple[str, frozenset[str]]] = [(root, frozenset())]
     while todo:
         name, extras = todo.pop()
-        dist = metadata.distribution(name)
+        try:
+            dist = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            if canonicalize_name(name) not in SUBSTITUTES:
+                raise
+            dist = metadata.distribution(SUBSTITUTES[canonicalize_name(name)])
         key = canonicalize_name(dist.metadata["Name"])
         if key in seen and not extras:
             continue
