@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from app.core.config import Settings
 from app.core.errors import NovamindError
+from app.services._engine_errors import engine_errors
 
 
 @dataclass(frozen=True)
@@ -189,7 +190,8 @@ def check_models(settings: Settings) -> Check:
     from engines.llm.manager import ModelManager
 
     try:
-        report = ModelManager(settings.model_dirs, settings.model_manifest or None).report()
+        with engine_errors():
+            report = ModelManager(settings.model_dirs, settings.model_manifest or None).report()
     except NovamindError as exc:
         return Check("llm models", "fail", str(exc), exc.hint or "Fix the IT model manifest.")
     models = report["models"]

@@ -13,6 +13,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.core.errors import NovamindError  # noqa: E402
+from app.services._engine_errors import engine_errors  # noqa: E402
 from engines.llm.demo_model import default_cache_dir, install_demo_model  # noqa: E402
 
 
@@ -23,7 +24,8 @@ def main() -> int:
     ap.add_argument("--cache", type=Path, default=None, help=f"default {default_cache_dir()}")
     args = ap.parse_args()
     try:
-        path = install_demo_model(args.model_dir, args.cache)
+        with engine_errors():
+            path = install_demo_model(args.model_dir, args.cache)
     except NovamindError as exc:
         print(f"error: {exc.user_message()}", file=sys.stderr)
         return 1

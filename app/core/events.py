@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any, ClassVar, TypeVar
 
 log = logging.getLogger(__name__)
@@ -39,14 +40,38 @@ class Event:
         return out
 
 
+class RecordType(StrEnum):
+    """The kind of patient record a PatientDataUpdated event concerns.
+
+    A StrEnum so stored payloads and subscribers comparing with plain strings see the same value.
+    """
+
+    PATIENT = "patient"
+    NOTE = "note"
+    ASSESSMENT = "assessment"
+    ACTIGRAPHY = "actigraphy"
+    ALERT = "alert"
+    PREDICTION = "prediction"
+    TWIN = "twin"
+
+
+class Change(StrEnum):
+    """What happened to the record."""
+
+    CREATED = "created"
+    UPDATED = "updated"
+    DELETED = "deleted"
+    SYNCED = "synced"  # merged in from another device by sync
+
+
 @dataclass(frozen=True, kw_only=True)
 class PatientDataUpdated(Event):
     """A record of a patient was created, changed or deleted."""
 
     name: ClassVar[str] = "PatientDataUpdated"
-    record_type: str
+    record_type: RecordType | str  # sync passes the merged table's name
     record_id: str
-    change: str = "updated"  # created | updated | deleted
+    change: Change = Change.UPDATED
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -23,6 +23,7 @@ from app.core.config import Settings
 from app.core.domain import Principal
 from app.core.errors import ValidationError
 from app.services import actigraphy, pat
+from app.services._engine_errors import translates_engine_errors
 from app.services.context import AppContext
 from engines.pat.daily import double_plot
 from engines.pat.importer import DEPRESJON, ColumnMapping, import_csv
@@ -94,6 +95,7 @@ def preview_columns(path: Path | str, delimiter: str = ",", n_rows: int = 5) -> 
     return ColumnPreview(tuple(rows[0]), tuple(tuple(r) for r in rows[1:]), delimiter)
 
 
+@translates_engine_errors
 def prepare_import(
     path: Path | str,
     mapping: ColumnMapping = DEPRESJON,
@@ -124,6 +126,7 @@ def store_prepared(
     return pat.store_analysed(ctx, principal, patient_id, prepared.recording, prepared.results)
 
 
+@translates_engine_errors
 def pat_status(settings: Settings) -> str:
     """Whether a PAT encoder is installed in any model directory (the panel shows this)."""
     for d in settings.model_dirs:
@@ -164,6 +167,7 @@ class _quiet:  # noqa: N801 — context manager used like a function
         self._w.__exit__(*exc)
 
 
+@translates_engine_errors
 def build_actogram(
     start: datetime, counts: np.ndarray, nightly: list[dict[str, Any]], nonwear_runs: list
 ) -> Actogram:
@@ -185,6 +189,7 @@ def build_actogram(
     return Actogram(start, labels, act, slp, nwb)
 
 
+@translates_engine_errors
 def actigraphy_view(
     ctx: AppContext, principal: Principal, patient_id: str
 ) -> ActigraphyView | None:

@@ -16,13 +16,14 @@ from app.core.errors import NotFoundError
 from app.core.security import rbac
 from app.core.store.models import Alert, AssessmentResponse, Patient, Prediction
 from app.core.store.store import Actor, UnitOfWork
+from app.services._engine_errors import translates_engine_errors
 from app.services.context import AppContext, actor_of
+from app.services.engine_events import alert_triggered_event, assessment_completed_event
 from app.services.site_rules import active_rules
-from engines.scoring.alerts import AlertCandidate, alert_triggered_event, evaluate_rules
+from engines.scoring.alerts import AlertCandidate, evaluate_rules
 from engines.scoring.definitions import get_instrument
 from engines.scoring.engine import (
     ScoreResult,
-    assessment_completed_event,
     observations_from_result,
     score,
 )
@@ -82,6 +83,7 @@ def _stored_result(row: AssessmentResponse) -> ScoreResult:
     return score(get_instrument(row.instrument), answers, params)
 
 
+@translates_engine_errors
 def patient_observations(session: Session, patient_id: str, since: datetime) -> list[Observation]:
     """Scores and risk predictions of one patient since `since`, as rule-engine observations."""
     obs: list[Observation] = []
@@ -112,6 +114,7 @@ def patient_observations(session: Session, patient_id: str, since: datetime) -> 
     return obs
 
 
+@translates_engine_errors
 def raise_alerts(uow: UnitOfWork, actor: Actor, patient_id: str, now: datetime) -> list[str]:
     """Evaluate the rules for one patient; store each new candidate once (by its dedup key)."""
     obs = patient_observations(uow.session, patient_id, now - RULE_WINDOW)
@@ -157,6 +160,7 @@ def raise_alerts(uow: UnitOfWork, actor: Actor, patient_id: str, now: datetime) 
     return created
 
 
+@translates_engine_errors
 def record_assessment(
     uow: UnitOfWork,
     actor: Actor,
@@ -213,6 +217,7 @@ def record_assessment(
     return AssessmentOutcome(row.id, result, tuple(alerts))
 
 
+@translates_engine_errors
 def submit(
     ctx: AppContext,
     principal: Principal,

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from app.core.domain import Principal
 from app.services import patients, phi_audit, predictions
+from app.services._engine_errors import translates_engine_errors
 from app.services.context import AppContext
 from engines.xgb.predict import score_caseload
 
@@ -41,6 +42,7 @@ class CaseloadView:
     scored_at: datetime
 
 
+@translates_engine_errors
 def score_visible(
     ctx: AppContext, principal: Principal, target: str = "relapse_6m"
 ) -> CaseloadView:

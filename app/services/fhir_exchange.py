@@ -26,6 +26,7 @@ from app.core.security import rbac
 from app.core.store.models import AssessmentResponse, Patient
 from app.core.store.store import UnitOfWork
 from app.services import phi_audit
+from app.services._engine_errors import engine_errors, translates_engine_errors
 from app.services.assessments import _stored_result, raise_alerts, record_assessment
 from app.services.context import AppContext, actor_of
 from engines.scoring.fhir import (
@@ -57,6 +58,7 @@ class ImportSummary:
     alert_ids: tuple[str, ...]
 
 
+@translates_engine_errors
 def export_assessments(
     ctx: AppContext, principal: Principal, patient_id: str, path: Path | str
 ) -> ExportSummary:
@@ -113,7 +115,7 @@ def read_bundle_file(path: Path | str) -> tuple[AssessmentRecord, ...]:
                 f"{path.name}: file is {size // (1024 * 1024)} MiB, larger than the "
                 f"{MAX_BUNDLE_BYTES // (1024 * 1024)} MiB limit for a FHIR bundle"
             )
-        with path.open("rb") as fh:
+        with path.open("rb") as fh, engine_errors():
             return import_bundle(fh)
     except OSError as exc:
         raise ValidationError(f"{path.name}: cannot be read ({exc.strerror})") from None
@@ -123,6 +125,7 @@ def read_bundle_file(path: Path | str) -> tuple[AssessmentRecord, ...]:
         raise ValidationError(f"{path.name}: {exc}") from None
 
 
+@translates_engine_errors
 def import_assessments(
     ctx: AppContext, principal: Principal, patient_id: str, path: Path | str
 ) -> ImportSummary:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from app.services._engine_errors import translates_engine_errors
 from app.services.site_rules import active_rules
 from engines.scoring.conditions import Combo, EvalContext, Leaf
 from engines.scoring.definitions import Instrument, builtin_instruments, get_instrument
@@ -28,16 +29,19 @@ __all__ = [
 ]
 
 
+@translates_engine_errors
 def instruments() -> list[Instrument]:
     """Every shipped instrument, self-report ones first, then by name (for pickers)."""
     return sorted(builtin_instruments().values(), key=lambda i: (i.rater != "self", i.short_name))
 
 
+@translates_engine_errors
 def instrument(instrument_id: str) -> Instrument:
     """One instrument definition (ValidationError for an unknown id)."""
     return get_instrument(instrument_id)
 
 
+@translates_engine_errors
 def asked_items(inst: Instrument, answers: Mapping[str, int]) -> list[str]:
     """Ids of the items the skip logic asks, given the answers so far (top to bottom).
 
@@ -53,6 +57,7 @@ def asked_items(inst: Instrument, answers: Mapping[str, int]) -> list[str]:
     return asked
 
 
+@translates_engine_errors
 def check_response(inst: Instrument, answers: Mapping[str, int]) -> None:
     """Run the engine's validation without storing anything (raises ValidationError)."""
     validate_response(inst, answers)
@@ -84,6 +89,7 @@ def _total_cut(cond: object) -> float | None:
     return None
 
 
+@translates_engine_errors
 def band_regions(inst: Instrument, params: Mapping[str, float] | None = None) -> list[BandRegion]:
     """Bands as chart regions, read from the definition.
 
@@ -131,6 +137,7 @@ def _with_params(cond: object, params: Mapping[str, float]) -> object:
     return cond
 
 
+@translates_engine_errors
 def rule_names() -> dict[str, tuple[str, str]]:
     """Alert rule id → (name, rule text) for the built-in and policy rules in force."""
     return {r.id: (r.name, r.text()) for r in active_rules()}

@@ -26,7 +26,9 @@ from app.core.security import rbac
 from app.core.store.models import ClinicalNote, NlpAnalysis
 from app.core.store.store import UnitOfWork
 from app.services import phi_audit
+from app.services._engine_errors import engine_errors, translates_engine_errors
 from app.services.context import AppContext, actor_of
+from app.services.engine_events import analysis_completed_event
 from engines.llm.gguf_meta import read_gguf_info
 from engines.llm.manager import ModelManager
 from engines.llm.notes import note_task, parse_note_analysis
@@ -43,6 +45,7 @@ class NoteAnalyser:
         self._worker: LlmWorker | None = None
         self._lock = threading.Lock()
 
+    @translates_engine_errors
     def model_path(self) -> Path:
         """The configured model: an explicit path, else the first usable non-demo, else demo."""
         if self._model_path is not None:
@@ -59,6 +62,7 @@ class NoteAnalyser:
         self._model_path = usable[0].path
         return self._model_path
 
+    @translates_engine_errors
     def worker(self) -> LlmWorker:
         with self._lock:
             if self._worker is None:
@@ -72,7 +76,8 @@ class NoteAnalyser:
         self, note_text: str, params: GenParams | None = None
     ) -> Iterator[TokenChunk | GenerationResult]:
         """Token chunks, then one GenerationResult (runs in the model's child process)."""
-        yield from self.worker().submit(note_task(note_text, params))
+        with engine_errors():
+            yield from self.worker().submit(note_task(note_text, params))
 
     def cancel(self) -> None:
         with self._lock:
@@ -165,7 +170,9 @@ def store_analysis(
             record_id=row.id,
             detail={"note_id": analysis.note_id, "model_sha256": analysis.model.sha256},
         )
-        uow.emit(dataclasses.replace(analysis, analysis_id=row.id).to_event(patient_id))
+        uow.emit(
+            analysis_completed_event(dataclasses.replace(analysis, analysis_id=row.id), patient_id)
+        )
         return row.id
 
     return ctx.store.write(do)
@@ -175,6 +182,7 @@ def _uuid(hex_or_uuid: str) -> str:
     return str(uuid.UUID(hex_or_uuid))
 
 
+@translates_engine_errors
 def analyse_note(
     ctx: AppContext,
     principal: Principal,

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.core.errors import NovamindError
+from app.services._engine_errors import engine_errors, translates_engine_errors
 from app.services.nlp import NoteAnalyser
 from engines.llm.manager import DEMO_LABEL
 from engines.llm.notes import parse_note_analysis
@@ -29,7 +30,8 @@ def model_status(analyser: NoteAnalyser) -> ModelStatus:
     """The model the analyser would load, with its label; a clear message when none exists."""
     try:
         path = analyser.model_path()
-        prov = analyser.manager.provenance(path)
+        with engine_errors():
+            prov = analyser.manager.provenance(path)
     except NovamindError as exc:
         return ModelStatus(False, "", "", False, exc.user_message())
     label = prov.label
@@ -43,6 +45,7 @@ def model_status(analyser: NoteAnalyser) -> ModelStatus:
     )
 
 
+@translates_engine_errors
 def finish_analysis(
     analyser: NoteAnalyser, note_id: str, note_text: str, result: GenerationResult
 ) -> NoteAnalysis:

@@ -24,13 +24,15 @@ from app.core.errors import NotFoundError
 from app.core.security import rbac
 from app.core.store.models import ActigraphyResult, ActigraphySeries, Patient
 from app.core.store.store import Actor, UnitOfWork
+from app.services._engine_errors import translates_engine_errors
 from app.services.actigraphy import add_series
 from app.services.context import AppContext, actor_of
+from app.services.engine_events import screen_completed_event
 from engines.pat.circadian import recording_circadian, rolling_circadian
 from engines.pat.daily import daily_summaries
 from engines.pat.importer import DEPRESJON, ColumnMapping, import_csv
 from engines.pat.recording import ActigraphyRecording, runs
-from engines.pat.screen import assessment_event, load_bundled_model, screen
+from engines.pat.screen import load_bundled_model, screen
 from engines.pat.sleep import nightly_sleep
 
 ENGINE_VERSION = "pat-engine-1"
@@ -63,6 +65,7 @@ def _json_safe(value: Any) -> Any:  # noqa: ANN401 — recursive JSON conversion
     return value
 
 
+@translates_engine_errors
 def analyse(rec: ActigraphyRecording) -> dict[str, Any]:
     """Every metric the app shows and the twin uses, as JSON-safe dicts per result kind."""
     starts, lengths = runs(rec.nonwear)
@@ -86,6 +89,7 @@ def analyse(rec: ActigraphyRecording) -> dict[str, Any]:
     }
 
 
+@translates_engine_errors
 def add_recording(
     uow: UnitOfWork,
     actor: Actor,
@@ -118,10 +122,11 @@ def add_recording(
             "notes": tuple(s.get("notes", ())),
         }
     )
-    uow.emit(assessment_event(screen_result, patient_id, series_id))
+    uow.emit(screen_completed_event(screen_result, patient_id, series_id))
     return series_id
 
 
+@translates_engine_errors
 def import_file(
     ctx: AppContext,
     principal: Principal,
@@ -135,6 +140,7 @@ def import_file(
     return store_analysed(ctx, principal, patient_id, rec, analyse(rec))
 
 
+@translates_engine_errors
 def store_analysed(
     ctx: AppContext,
     principal: Principal,
@@ -164,6 +170,7 @@ def store_analysed(
     )
 
 
+@translates_engine_errors
 def latest_results(ctx: AppContext, principal: Principal, patient_id: str) -> dict[str, Any] | None:
     """The newest recording's series id, start and every result kind (audited read)."""
 
@@ -199,6 +206,7 @@ def latest_results(ctx: AppContext, principal: Principal, patient_id: str) -> di
     return out
 
 
+@translates_engine_errors
 def twin_observations(
     rows: Iterable[ActigraphyResult], span_of: dict[str, tuple[datetime, int]]
 ) -> list[tuple[str, str, datetime, float]]:

@@ -29,11 +29,13 @@ from app.core.store.models import (
     Prediction,
 )
 from app.core.store.store import Actor, UnitOfWork
+from app.services._engine_errors import translates_engine_errors
 from app.services.assessments import raise_alerts
 from app.services.context import AppContext, actor_of
+from app.services.engine_events import prediction_event
 from engines.xgb.demo import bundled_registry
 from engines.xgb.predict import Prediction as ModelPrediction
-from engines.xgb.predict import explain, prediction_event
+from engines.xgb.predict import explain
 from engines.xgb.registry import ModelRegistry
 
 TARGETS = ("relapse_6m", "hosp_90d")
@@ -57,6 +59,7 @@ class PredictionView:
     generated_at: datetime
 
 
+@translates_engine_errors
 @functools.cache
 def registry() -> ModelRegistry:
     """The shipped, signature-checked demo model registry."""
@@ -68,6 +71,7 @@ def clinic_registry_dir(settings: Any) -> Path:  # noqa: ANN401 — app.core.con
     return Path(settings.data_dir) / "models" / "xgb"
 
 
+@translates_engine_errors
 def clinic_trusted_keys(settings: Any) -> tuple[Any, ...]:  # noqa: ANN401 — Settings
     """The keys that may sign clinic-trained models: IT's model trust file only (setting
     model_trust_file, default beside the site policy), never a file in the data folder."""
@@ -78,6 +82,7 @@ def clinic_trusted_keys(settings: Any) -> tuple[Any, ...]:  # noqa: ANN401 — S
     return load_trusted_keys(path) if path.exists() else ()
 
 
+@translates_engine_errors
 def _model_for(name: str, settings: Any) -> Any:  # noqa: ANN401
     """The active clinic-trained model of a target if there is one, else the demo model."""
     root = clinic_registry_dir(settings)
@@ -233,6 +238,7 @@ def _store(
     return row.id
 
 
+@translates_engine_errors
 def predict_in(
     uow: UnitOfWork,
     actor: Actor,
@@ -257,6 +263,7 @@ def predict_in(
     return ids
 
 
+@translates_engine_errors
 def predict(ctx: AppContext, principal: Principal, patient_id: str) -> list[str]:
     """Score all models for a patient now; returns the stored prediction ids."""
     allowed = frozenset(ctx.settings.allowed_demographics)

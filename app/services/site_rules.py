@@ -9,11 +9,13 @@ message naming the policy file and the rule, instead of failing on the first ass
 from __future__ import annotations
 
 from app.core.config import Settings
+from app.services._engine_errors import translates_engine_errors
 from engines.scoring.alerts import AlertRule, load_rules
 
 _active: tuple[AlertRule, ...] | None = None
 
 
+@translates_engine_errors
 def install(settings: Settings) -> tuple[AlertRule, ...]:
     """Validate the policy's rules against the built-ins and make them the rules in force."""
     global _active
@@ -22,6 +24,7 @@ def install(settings: Settings) -> tuple[AlertRule, ...]:
     return _active
 
 
+@translates_engine_errors
 def active_rules() -> tuple[AlertRule, ...]:
     """The installed rules (the built-ins alone before a context was opened)."""
     return _active if _active is not None else load_rules()

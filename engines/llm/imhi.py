@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.core.errors import ValidationError
+from engines.errors import InputError
 
 PROMPT_PREFIX = "Consider this post: "
 QUESTION_MARK = " Question: "
@@ -141,7 +141,7 @@ def get_task(name: str) -> ImhiTask:
     for key, task in TASKS.items():
         if key.lower() == name.lower():
             return task
-    raise ValidationError(f"unknown IMHI task {name!r}; known tasks: {', '.join(TASKS)}")
+    raise InputError(f"unknown IMHI task {name!r}; known tasks: {', '.join(TASKS)}")
 
 
 def build_prompt(task: str | ImhiTask, post: str) -> str:
@@ -182,28 +182,28 @@ def load_test_set(data_dir: Path | str, task: str) -> list[ImhiItem]:
     t = get_task(task)
     path = Path(data_dir) / f"{t.name}.csv.gz"
     if not path.is_file():
-        raise ValidationError(f"{path}: IMHI test set not found")
+        raise InputError(f"{path}: IMHI test set not found")
     items: list[ImhiItem] = []
     try:
         with gzip.open(path, "rt", encoding="utf-8", newline="") as fh:
             reader = csv.DictReader(fh)
             missing = {"query", "gpt-3.5-turbo"} - set(reader.fieldnames or ())
             if missing:
-                raise ValidationError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
+                raise InputError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
             for i, row in enumerate(reader):
                 line = i + 2
                 try:
                     post, _question = split_query(row["query"])
                 except ValueError:
-                    raise ValidationError(
+                    raise InputError(
                         f"{path}: line {line}, column 'query': not an IMHI prompt"
                     ) from None
                 gold = t.parse(row["gpt-3.5-turbo"])
                 if gold is None:
-                    raise ValidationError(
+                    raise InputError(
                         f"{path}: line {line}, column 'gpt-3.5-turbo': no {t.name} label found"
                     )
                 items.append(ImhiItem(i, post, row["query"], row["gpt-3.5-turbo"], gold))
     except (OSError, EOFError, UnicodeDecodeError, csv.Error) as exc:
-        raise ValidationError(f"{path}: unreadable IMHI file ({type(exc).__name__})") from None
+        raise InputError(f"{path}: unreadable IMHI file ({type(exc).__name__})") from None
     return items

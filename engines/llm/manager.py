@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app.core.errors import ConfigError, ValidationError
+from engines.errors import EngineConfigError, InputError
 from engines.llm import hardware
 from engines.llm.gguf_meta import GgufInfo, read_gguf_info, sha256_file
 from engines.llm.results import LoadParams, ModelProvenance
@@ -59,19 +59,21 @@ def load_manifest(path: Path | str) -> dict[str, str]:
     try:
         data = json.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError(f"{p}: model manifest not found") from None
+        raise EngineConfigError(f"{p}: model manifest not found") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{p}: model manifest unreadable ({type(exc).__name__})") from None
+        raise EngineConfigError(f"{p}: model manifest unreadable ({type(exc).__name__})") from None
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"{p}: line {exc.lineno}, column {exc.colno}: invalid JSON") from None
+        raise EngineConfigError(
+            f"{p}: line {exc.lineno}, column {exc.colno}: invalid JSON"
+        ) from None
     if isinstance(data, dict) and isinstance(data.get("models"), dict):
         data = data["models"]
     if not isinstance(data, dict):
-        raise ConfigError(f"{p}: model manifest must be a JSON object of file name to sha256")
+        raise EngineConfigError(f"{p}: model manifest must be a JSON object of file name to sha256")
     out: dict[str, str] = {}
     for name, digest in data.items():
         if not isinstance(digest, str) or not _SHA_RE.match(digest.strip().lower()):
-            raise ConfigError(f"{p}: entry {name!r}: not a 64-digit hex SHA-256")
+            raise EngineConfigError(f"{p}: entry {name!r}: not a 64-digit hex SHA-256")
         out[str(name)] = digest.strip().lower()
     return out
 
@@ -110,7 +112,7 @@ class ModelManager:
                 seen.add(path.name)
                 try:
                     info = read_gguf_info(path)
-                except ValidationError as exc:
+                except InputError as exc:
                     label, demo = model_label(path.name, "")
                     entries.append(ModelEntry(path, None, str(exc), label, demo))
                     continue
@@ -119,12 +121,12 @@ class ModelManager:
         return entries
 
     def find(self, name: str) -> ModelEntry:
-        """The model whose file name (or stem) is `name`; ValidationError if absent."""
+        """The model whose file name (or stem) is `name`; InputError if absent."""
         for entry in self.discover():
             if name in (entry.path.name, entry.path.stem):
                 return entry
         dirs = ", ".join(str(d) for d in self.model_dirs) or "(none configured)"
-        raise ValidationError(f"model {name!r} not found in model directories: {dirs}")
+        raise InputError(f"model {name!r} not found in model directories: {dirs}")
 
     def verify(self, path: Path | str) -> str:
         """SHA-256 of the file, checked against the IT manifest when one is configured."""
@@ -133,12 +135,12 @@ class ModelManager:
         if self._manifest is not None:
             expected = self._manifest.get(p.name)
             if expected is None:
-                raise ValidationError(
+                raise InputError(
                     f"{p}: not listed in the IT model manifest {self.manifest_path}; "
                     "only approved models may be loaded"
                 )
             if digest != expected:
-                raise ValidationError(
+                raise InputError(
                     f"{p}: SHA-256 mismatch with IT manifest {self.manifest_path} "
                     f"(expected {expected[:12]}…, file has {digest[:12]}…)"
                 )

@@ -12,7 +12,7 @@ import json
 import uuid
 from typing import Any
 
-from app.core.errors import ValidationError
+from engines.errors import InputError
 from engines.llm.evidence import EvidenceIndex
 from engines.llm.results import (
     EvidenceQuote,
@@ -99,7 +99,7 @@ def note_task(note: str, params: GenParams | None = None) -> Task:
 
 def _require(cond: bool, where: str, problem: str) -> None:
     if not cond:
-        raise ValidationError(f"model output: field {where!r}: {problem}")
+        raise InputError(f"model output: field {where!r}: {problem}")
 
 
 def validate_output(data: Any) -> dict[str, Any]:  # noqa: ANN401
@@ -146,13 +146,13 @@ def parse_note_analysis(
     model: ModelProvenance,
     analysis_id: str | None = None,
 ) -> NoteAnalysis:
-    """Decode, validate and evidence-check a generation; ValidationError if not schema-valid."""
+    """Decode, validate and evidence-check a generation; InputError if not schema-valid."""
     if result.stop_reason == "cancelled":
-        raise ValidationError(f"analysis of note {note_id} was cancelled")
+        raise InputError(f"analysis of note {note_id} was cancelled")
     try:
         data = json.loads(result.text)
     except json.JSONDecodeError as exc:
-        raise ValidationError(
+        raise InputError(
             f"model output for note {note_id}: invalid JSON at character {exc.pos} "
             f"(stop reason: {result.stop_reason})"
         ) from None

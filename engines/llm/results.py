@@ -10,8 +10,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from app.core.events import NLPAnalysisCompleted
-
 
 @dataclass(frozen=True)
 class ModelProvenance:
@@ -151,16 +149,6 @@ class NoteAnalysis:
     def unverified_findings(self) -> tuple[Finding, ...]:
         """Findings with no verbatim support: show only as unverified suggestions."""
         return tuple(f for f in self.findings if not f.verified)
-
-    def to_event(self, patient_id: str) -> NLPAnalysisCompleted:
-        """The platform event for this analysis (ids and model identity only, no PHI)."""
-        return NLPAnalysisCompleted(
-            patient_id=patient_id,
-            analysis_id=self.analysis_id,
-            note_id=self.note_id,
-            model_name=self.model.name,
-            model_sha256=self.model.sha256,
-        )
 
 
 @dataclass(frozen=True)

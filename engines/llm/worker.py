@@ -10,7 +10,7 @@
 A reader thread drains the pipe continuously, so cancel() can observe the child's
 acknowledgement even when nobody is iterating. If the child does not stop within the grace
 period (e.g. it is busy evaluating a long prompt), it is killed; the next submit() restarts it.
-A child that dies (corrupt model, out of memory, native crash) yields a NovamindError naming the
+A child that dies (corrupt model, out of memory, native crash) yields a EngineError naming the
 model file, never a traceback from native code.
 """
 
@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from app.core.errors import NovamindError, ValidationError
+from engines.errors import EngineError, InputError
 from engines.llm.child import child_main
 from engines.llm.gguf_meta import read_gguf_info
 from engines.llm.hardware import physical_cores
@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 _DEAD = "dead"
 
 
-class ModelProcessError(NovamindError):
+class ModelProcessError(EngineError):
     """The model's child process failed (crash, out of memory, hang)."""
 
     hint = "The model process was stopped; the application is unaffected. Try again or ask IT."
@@ -134,11 +134,11 @@ class LlmWorker:
                 return
             if msg[0] == "error":
                 self._kill()
-                raise ValidationError(
+                raise InputError(
                     f"{self.model_path}: llama.cpp could not load the model ({_short(msg[1])})"
                 )
             if msg[0] == _DEAD:
-                raise ValidationError(
+                raise InputError(
                     f"{self.model_path}: model process {_death_reason(msg[1])} while loading "
                     "the model; the file may be corrupt or too large for this machine"
                 )
@@ -206,7 +206,7 @@ class LlmWorker:
     ) -> Iterator[TokenChunk | GenerationResult]:
         """Run one task; yields TokenChunk pieces then exactly one GenerationResult."""
         if not self._busy.acquire(blocking=False):
-            raise NovamindError("the model is busy with another request")
+            raise EngineError("the model is busy with another request")
         try:
             if not self.alive:
                 self._spawn()  # restart after a cancel-kill or a crash
@@ -262,7 +262,7 @@ class LlmWorker:
                 return
             elif kind == "fail" and msg[1] == task.task_id:
                 self._finished.set()
-                raise ValidationError(f"{self.model_path.name}: request failed ({_short(msg[2])})")
+                raise InputError(f"{self.model_path.name}: request failed ({_short(msg[2])})")
             elif kind == _DEAD:
                 self._finished.set()
                 if self._killed_by_cancel:

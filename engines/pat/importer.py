@@ -7,7 +7,7 @@ sub-epochs is a gap); longer epochs are spread evenly over their minutes.
 
 Parsing is vectorised over the raw bytes (ISO timestamps of fixed width, plain numbers), with a
 slower per-field path for other spellings that also pinpoints errors. Any problem raises
-``ValidationError`` naming the file, the line and the column; nothing partial is returned.
+``InputError`` naming the file, the line and the column; nothing partial is returned.
 
 Plausibility (dates, counts, epochs, span) is checked against one :class:`DeviceLimits`
 (engines.pat.recording); a message names the limit and the line, never the offending value.
@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from app.core.errors import ValidationError
+from engines.errors import InputError
 from engines.pat.nonwear import detect_nonwear
 from engines.pat.recording import DEVICE_LIMITS, EPOCH_S, ActigraphyRecording, DeviceLimits
 
@@ -79,7 +79,7 @@ class _Ctx:
             where += f": line {line}"
         if column is not None:
             where += f"{',' if line is not None else ':'} column '{column}'"
-        raise ValidationError(f"{where}: {problem}")
+        raise InputError(f"{where}: {problem}")
 
 
 def _line(row: int) -> int:
@@ -93,7 +93,7 @@ def _read_bytes(path: Path, ctx: _Ctx) -> bytes:
             ctx.fail(f"file is larger than {MAX_BYTES // (1024 * 1024)} MiB")
         data = path.read_bytes()
     except OSError as exc:
-        raise ValidationError(f"{ctx.name}: cannot be read ({exc.strerror})") from None
+        raise InputError(f"{ctx.name}: cannot be read ({exc.strerror})") from None
     return _gunzip(data, ctx) if data[:2] == b"\x1f\x8b" else data
 
 
@@ -441,7 +441,7 @@ def import_csv(
 ) -> ActigraphyRecording:
     """Read an activity CSV (plain or gzip) into a validated minute-grid recording.
 
-    Raises ValidationError (file, line, column) on any malformed input; returns nothing partial.
+    Raises InputError (file, line, column) on any malformed input; returns nothing partial.
     The recording's ``source`` is ``label`` or a hash of the file content, never the filename.
     """
     p = Path(path)

@@ -20,8 +20,7 @@ from typing import Any
 import numpy as np
 import xgboost as xgb
 
-from app.core.errors import ValidationError
-from app.core.events import AssessmentCompleted
+from engines.errors import InputError
 from engines.pat.features import FEATURE_NAMES, feature_vector
 from engines.pat.importer import import_csv
 from engines.pat.recording import ActigraphyRecording
@@ -69,7 +68,7 @@ def load_depresjon(folder: str | Path) -> Dataset:
     """Import every condition_/control_ file of a Depresjon folder into a feature matrix."""
     files = sorted(p for p in Path(folder).iterdir() if _NAME.match(p.name))
     if not files:
-        raise ValidationError(f"{Path(folder).name}: no condition_N/control_N CSV files")
+        raise InputError(f"{Path(folder).name}: no condition_N/control_N CSV files")
     rows, labels, ids = [], [], []
     for p in files:
         m = _NAME.match(p.name)
@@ -201,22 +200,22 @@ class ScreenModel:
 
 
 def load_screen_model(model_path: str | Path, card_path: str | Path) -> ScreenModel:
-    """Load model JSON + card; ValidationError when missing, tampered or inconsistent."""
+    """Load model JSON + card; InputError when missing, tampered or inconsistent."""
     mp, cp = Path(model_path), Path(card_path)
     try:
         blob = mp.read_bytes()
         card = json.loads(cp.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValidationError(f"{mp.name}/{cp.name}: cannot read screen model ({exc})") from None
+        raise InputError(f"{mp.name}/{cp.name}: cannot read screen model ({exc})") from None
     if hashlib.sha256(blob).hexdigest() != card.get("model_sha256"):
-        raise ValidationError(f"{mp.name}: SHA-256 does not match its model card")
+        raise InputError(f"{mp.name}: SHA-256 does not match its model card")
     if card.get("features") != list(FEATURE_NAMES):
-        raise ValidationError(f"{cp.name}: feature list does not match this engine version")
+        raise InputError(f"{cp.name}: feature list does not match this engine version")
     booster = xgb.Booster()
     try:
         booster.load_model(bytearray(blob))
     except xgb.core.XGBoostError:
-        raise ValidationError(f"{mp.name}: not a valid XGBoost JSON model") from None
+        raise InputError(f"{mp.name}: not a valid XGBoost JSON model") from None
     return ScreenModel(booster, card)
 
 
@@ -271,18 +270,4 @@ def screen(model: ScreenModel, rec: ActigraphyRecording) -> ScreenResult:
         cv_ci95={k: (v[0], v[1]) for k, v in model.card["cv_ci95"].items()},
         features=dict(zip(FEATURE_NAMES, x.tolist())),
         notes=notes,
-    )
-
-
-def assessment_event(
-    result: ScreenResult, patient_id: str, assessment_id: str
-) -> AssessmentCompleted:
-    """The AssessmentCompleted event (source 'pat') the service publishes for a screen."""
-    return AssessmentCompleted(
-        patient_id=patient_id,
-        assessment_id=assessment_id,
-        instrument=f"{result.model_name}@{result.model_version}",
-        total=round(result.probability, 4),
-        band="screen positive" if result.positive else "screen negative",
-        source="pat",
     )

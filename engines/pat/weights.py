@@ -16,7 +16,7 @@ present): each top-level layer group holds its variables under ``<sublayer>/<var
 
 Tensors are matched by the path below the top-level group. Any missing tensor, wrong shape,
 non-numeric dtype, non-finite value (also after the cast to float32) or extra encoder block is
-a ValidationError naming the file and the tensor; a corrupt or truncated file is one naming the
+a InputError naming the file and the tensor; a corrupt or truncated file is one naming the
 file (h5py's own errors never escape). Other tensors
 (e.g. a decoder or a fine-tuning head in the same file) are ignored.
 """
@@ -30,7 +30,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from app.core.errors import ValidationError
+from engines.errors import InputError
 from engines.pat.encoder import SIZES, BlockWeights, PATConfig, PATWeights
 
 _BLOCK = re.compile(r"^encoder_layer_(\d+)_")
@@ -67,7 +67,7 @@ def _read_checked(
     with h5py.File(path, "r") as f:
         root = f["model_weights"] if "model_weights" in f else f
         if not isinstance(root, h5py.Group):
-            raise ValidationError(f"{fname}: 'model_weights' is not a group of layers")
+            raise InputError(f"{fname}: 'model_weights' is not a group of layers")
         found: dict[str, h5py.Dataset] = {}
 
         def visit(name: str, obj: object) -> None:
@@ -81,18 +81,18 @@ def _read_checked(
         for name, shape in expected.items():
             ds = found.get(name)
             if ds is None:
-                raise ValidationError(f"{fname}: tensor '{name}' missing for {cfg.name}")
+                raise InputError(f"{fname}: tensor '{name}' missing for {cfg.name}")
             if ds.shape != shape:
-                raise ValidationError(
+                raise InputError(
                     f"{fname}: tensor '{name}' has shape {ds.shape}, expected {shape} for "
                     f"{cfg.name}"
                 )
             if ds.dtype.kind not in "fiu":
-                raise ValidationError(f"{fname}: tensor '{name}' is not numeric ({ds.dtype.str})")
+                raise InputError(f"{fname}: tensor '{name}' is not numeric ({ds.dtype.str})")
             with np.errstate(over="ignore", invalid="ignore"):
                 arr = np.asarray(ds[()]).astype(np.float32)  # float64 beyond float32 -> inf
             if not np.all(np.isfinite(arr)):
-                raise ValidationError(f"{fname}: tensor '{name}' holds NaN or infinite values")
+                raise InputError(f"{fname}: tensor '{name}' holds NaN or infinite values")
             tensors[name] = arr
         return tensors, set(found)
 
@@ -101,23 +101,23 @@ def load_weights(path: str | Path, size: str) -> PATWeights:
     """Read and validate an encoder weight file for size 'S', 'M' or 'L'."""
     p = Path(path)
     if size not in SIZES:
-        raise ValidationError(f"unknown PAT size {size!r} (expected S, M or L)")
+        raise InputError(f"unknown PAT size {size!r} (expected S, M or L)")
     cfg = SIZES[size]
     expected = expected_tensors(cfg)
     try:
         tensors, names = _read_checked(p, cfg, expected)
-    except ValidationError:
+    except InputError:
         raise
     except (OSError, KeyError, ValueError, RuntimeError, TypeError, AttributeError) as exc:
         # h5py reports corruption as any of these; the path is left out (it may hold a name)
-        raise ValidationError(
+        raise InputError(
             f"{p.name}: not a readable HDF5 weight file (corrupt or truncated: "
             f"{type(exc).__name__})"
         ) from None
     for name in names:
         m = _BLOCK.match(name)
         if m and int(m.group(1)) > cfg.num_layers and not name.startswith("decoder"):
-            raise ValidationError(
+            raise InputError(
                 f"{p.name}: tensor '{name}' belongs to block {m.group(1)}, but {cfg.name} has "
                 f"{cfg.num_layers} (wrong size for this file?)"
             )
@@ -228,5 +228,5 @@ def embed_recording_week(
     n = weights.config.input_size
     c = np.asarray(counts, dtype=np.float64)
     if c.size < n:
-        raise ValidationError(f"PAT needs {n} minutes (one week); recording has {c.size}")
+        raise InputError(f"PAT needs {n} minutes (one week); recording has {c.size}")
     return encode(weights, standardise(c[-n:], mean, std))

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.core.errors import NovamindError, ValidationError
+from engines.errors import EngineError, InputError
 
 
 class Reader:
     """Reads fields of one JSON object, raising ``error`` with ``where.field: problem``."""
 
-    def __init__(self, raw: Any, where: str, error: type[NovamindError] = ValidationError) -> None:
+    def __init__(self, raw: Any, where: str, error: type[EngineError] = InputError) -> None:
         if not isinstance(raw, dict):
             raise error(f"{where}: must be an object")
         self.raw = raw
         self.where = where
         self.error = error
 
-    def fail(self, key: str, problem: str) -> NovamindError:
+    def fail(self, key: str, problem: str) -> EngineError:
         """Build the error for ``key`` (the caller raises it)."""
         return self.error(f"{self.where}.{key}: {problem}")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from app.core.errors import ValidationError
+from engines.errors import InputError
 from engines.scoring.alerts import RESPONSE_WINDOW, AlertCandidate
 
 STATES = ("new", "acknowledged", "resolved", "dismissed")
@@ -76,19 +76,19 @@ def new_alert(candidate: AlertCandidate, *, alert_id: str, created_at: datetime)
 def transition(
     state: AlertState, to_status: str, *, by: str, at: datetime, reason: str = ""
 ) -> AlertState:
-    """Return the alert in ``to_status``; ValidationError for an invalid move or missing who/why."""
+    """Return the alert in ``to_status``; InputError for an invalid move or missing who/why."""
     if to_status not in STATES:
-        raise ValidationError(f"alert {state.alert_id}: unknown status '{to_status}'")
+        raise InputError(f"alert {state.alert_id}: unknown status '{to_status}'")
     if to_status not in TRANSITIONS[state.status]:
-        raise ValidationError(
+        raise InputError(
             f"alert {state.alert_id}: cannot go from '{state.status}' to '{to_status}'"
         )
     if not by or not by.strip():
-        raise ValidationError(f"alert {state.alert_id}: 'by' (user id) is required")
+        raise InputError(f"alert {state.alert_id}: 'by' (user id) is required")
     if to_status in REASON_REQUIRED and not reason.strip():
-        raise ValidationError(f"alert {state.alert_id}: a reason is required for '{to_status}'")
+        raise InputError(f"alert {state.alert_id}: a reason is required for '{to_status}'")
     if at < (state.history[-1].at if state.history else state.created_at):
-        raise ValidationError(f"alert {state.alert_id}: transition time is before the last one")
+        raise InputError(f"alert {state.alert_id}: transition time is before the last one")
     step = Transition(state.status, to_status, by, at, reason.strip())
     return replace(state, status=to_status, history=(*state.history, step))
 

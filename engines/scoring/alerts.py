@@ -29,8 +29,7 @@ from datetime import datetime, timedelta
 from importlib import resources
 from typing import Any
 
-from app.core.errors import ConfigError, NovamindError, ValidationError
-from app.core.events import AlertTriggered
+from engines.errors import EngineConfigError, EngineError, InputError
 from engines.scoring._checks import Reader
 from engines.scoring.conditions import OP_TEXT, OPS
 from engines.scoring.observations import Observation
@@ -201,8 +200,8 @@ class AlertCandidate:
         return None if window is None else self.evidence_at + window
 
 
-def parse_rule(raw: Any, where: str, error: type[NovamindError] = ValidationError) -> AlertRule:
-    """Validate one rule dict; ``error`` is ConfigError for IT policy, ValidationError otherwise."""
+def parse_rule(raw: Any, where: str, error: type[EngineError] = InputError) -> AlertRule:
+    """Validate one rule dict; ``error`` is EngineConfigError for IT policy, else InputError."""
     r = Reader(raw, where, error)
     r.only(RULE_KEYS)
     rid = r.str_("id")
@@ -228,7 +227,7 @@ def parse_rule(raw: Any, where: str, error: type[NovamindError] = ValidationErro
 
 
 def _parse_condition(
-    raw: dict[str, Any], where: str, params: Mapping[str, float], error: type[NovamindError]
+    raw: dict[str, Any], where: str, params: Mapping[str, float], error: type[EngineError]
 ) -> RuleCondition:
     for mode in ("all", "any"):
         if mode in raw:
@@ -278,7 +277,7 @@ def builtin_rule_dicts() -> list[dict[str, Any]]:
     try:
         doc = json.loads(entry.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        raise ValidationError(
+        raise InputError(
             f"builtin.json: line {exc.lineno}, column {exc.colno}: not valid JSON ({exc.msg})"
         ) from None
     r = Reader(doc, "builtin.json")
@@ -305,18 +304,18 @@ def merge_policy_rules(
 
     A policy dict with a built-in id tunes that rule (fields replace, ``params`` merge); a new
     id adds a rule. Locked (patient-safety) built-ins can be renamed but not disabled, weakened
-    or re-thresholded: that raises ConfigError naming the policy entry.
+    or re-thresholded: that raises EngineConfigError naming the policy entry.
     """
     merged: dict[str, dict[str, Any]] = {}
     for i, raw in enumerate(builtin):
         rule = parse_rule(raw, f"builtin.json.rules[{i}]")
         if rule.id in merged:
-            raise ValidationError(f"builtin.json.rules[{i}].id: duplicate rule '{rule.id}'")
+            raise InputError(f"builtin.json.rules[{i}].id: duplicate rule '{rule.id}'")
         merged[rule.id] = dict(raw)
     seen_policy: set[str] = set()
     for i, raw in enumerate(policy):
         where = f"{source}.alert_rules[{i}]"
-        r = Reader(raw, where, ConfigError)
+        r = Reader(raw, where, EngineConfigError)
         rid = r.str_("id")
         if rid in seen_policy:
             raise r.fail("id", f"rule '{rid}' appears twice in the policy")
@@ -326,7 +325,7 @@ def merge_policy_rules(
             if base.get("locked"):
                 forbidden = sorted(set(raw) - LOCKED_TUNABLE)
                 if forbidden:
-                    raise ConfigError(
+                    raise EngineConfigError(
                         f"{where}: rule '{rid}' is a locked patient-safety rule; "
                         f"policy may not change {forbidden}"
                     )
@@ -335,8 +334,10 @@ def merge_policy_rules(
             merged[rid] = combined
         else:
             merged[rid] = dict(raw)
-        parse_rule(merged[rid], where, ConfigError)
-    return tuple(parse_rule(raw, f"{source}:{rid}", ConfigError) for rid, raw in merged.items())
+        parse_rule(merged[rid], where, EngineConfigError)
+    return tuple(
+        parse_rule(raw, f"{source}:{rid}", EngineConfigError) for rid, raw in merged.items()
+    )
 
 
 def evaluate_rules(
@@ -344,7 +345,7 @@ def evaluate_rules(
 ) -> tuple[AlertCandidate, ...]:
     """Evaluate enabled rules for every patient in ``observations`` (or the rule's one patient)."""
     if now.tzinfo is None:
-        raise ValidationError("alert evaluation: 'now' must be timezone-aware")
+        raise InputError("alert evaluation: 'now' must be timezone-aware")
     series: dict[str, dict[str, list[Observation]]] = defaultdict(lambda: defaultdict(list))
     by_id: dict[str, Observation] = {}
     for o in observations:
@@ -396,13 +397,3 @@ def _suppress_within_groups(
             best[key] = c
     out += best.values()
     return tuple(sorted(out, key=lambda c: (-SEVERITY_RANK[c.severity], c.patient_id, c.rule_id)))
-
-
-def alert_triggered_event(candidate: AlertCandidate, *, alert_id: str) -> AlertTriggered:
-    """The AlertTriggered event to publish once the service has stored the alert."""
-    return AlertTriggered(
-        patient_id=candidate.patient_id,
-        alert_id=alert_id,
-        rule=candidate.rule_id,
-        severity=candidate.severity,
-    )

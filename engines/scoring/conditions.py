@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from app.core.errors import ValidationError
+from engines.errors import InputError
 
 OPS: dict[str, Callable[[Any, Any], bool]] = {
     "==": operator.eq,
@@ -119,14 +119,14 @@ def parse_condition(
     bands: set[str],
     params: set[str],
 ) -> Condition:
-    """Parse and check a condition; unknown references raise ValidationError naming ``where``."""
+    """Parse and check a condition; unknown references raise InputError naming ``where``."""
     if not isinstance(raw, dict):
-        raise ValidationError(f"{where}: condition must be an object")
+        raise InputError(f"{where}: condition must be an object")
     for mode in ("all", "any"):
         if mode in raw:
             children = raw[mode]
             if set(raw) != {mode} or not isinstance(children, list) or not children:
-                raise ValidationError(f"{where}.{mode}: must be the only key, a non-empty list")
+                raise InputError(f"{where}.{mode}: must be the only key, a non-empty list")
             return Combo(
                 mode,
                 tuple(
@@ -143,29 +143,29 @@ def parse_condition(
             )
     unknown = set(raw) - {"ref", "op", "value"}
     if unknown:
-        raise ValidationError(f"{where}: unknown key(s) {sorted(unknown)}")
+        raise InputError(f"{where}: unknown key(s) {sorted(unknown)}")
     ref, op, value = raw.get("ref"), raw.get("op"), raw.get("value")
     if not isinstance(ref, str) or not ref:
-        raise ValidationError(f"{where}.ref: required string like 'item:q1', 'score:total', 'band'")
+        raise InputError(f"{where}.ref: required string like 'item:q1', 'score:total', 'band'")
     if op not in OPS:
-        raise ValidationError(f"{where}.op: must be one of {sorted(OPS)}")
+        raise InputError(f"{where}.op: must be one of {sorted(OPS)}")
     kind, _, name = ref.partition(":")
     if kind == "item":
         if name not in items:
-            raise ValidationError(f"{where}.ref: unknown item '{name}'")
+            raise InputError(f"{where}.ref: unknown item '{name}'")
     elif kind == "score":
         if name not in scores:
-            raise ValidationError(f"{where}.ref: unknown score '{name}'")
+            raise InputError(f"{where}.ref: unknown score '{name}'")
     elif kind == "band" and not name:
         if value not in bands:
-            raise ValidationError(f"{where}.value: unknown band '{value}'")
+            raise InputError(f"{where}.value: unknown band '{value}'")
         return Leaf("band", "", op, value)
     else:
-        raise ValidationError(f"{where}.ref: '{ref}' is not item:<id>, score:<id> or band")
+        raise InputError(f"{where}.ref: '{ref}' is not item:<id>, score:<id> or band")
     if isinstance(value, str) and value.startswith("$"):
         if value[1:] not in params:
-            raise ValidationError(f"{where}.value: unknown parameter '{value}'")
+            raise InputError(f"{where}.value: unknown parameter '{value}'")
         return Leaf(kind, name, op, value)
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValidationError(f"{where}.value: must be a number or '$parameter'")
+        raise InputError(f"{where}.value: must be a number or '$parameter'")
     return Leaf(kind, name, op, float(value))

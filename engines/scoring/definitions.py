@@ -14,7 +14,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from app.core.errors import ValidationError
+from engines.errors import InputError
 from engines.scoring._checks import Reader
 from engines.scoring.conditions import Condition, parse_condition
 
@@ -221,7 +221,7 @@ def _fmt(x: float | None) -> str:
 
 
 def parse_instrument(raw: Any, source: str) -> Instrument:
-    """Validate a decoded definition and build the typed Instrument (ValidationError if bad)."""
+    """Validate a decoded definition and build the typed Instrument (InputError if bad)."""
     r = Reader(raw, source)
     r.only(TOP_KEYS)
     if r.num("schema_version", integer=True) != 1:
@@ -382,10 +382,10 @@ def parse_instrument(raw: Any, source: str) -> Instrument:
 def _parse_option_sets(raw: dict[str, Any], where: str) -> dict[str, tuple[Option, ...]]:
     out: dict[str, tuple[Option, ...]] = {}
     if not raw:
-        raise ValidationError(f"{where}: at least one option set is required")
+        raise InputError(f"{where}: at least one option set is required")
     for name, opts in raw.items():
         if not isinstance(opts, list) or not opts:
-            raise ValidationError(f"{where}.{name}: must be a non-empty list of options")
+            raise InputError(f"{where}.{name}: must be a non-empty list of options")
         seen: set[int] = set()
         parsed = []
         for j, raw_o in enumerate(opts):
@@ -451,7 +451,7 @@ def _parse_bands(
     for i, lv in enumerate(levels):
         code = Reader(lv, f"{where}.levels[{i}]").str_("code")
         if code in codes:
-            raise ValidationError(f"{where}.levels[{i}].code: duplicate band '{code}'")
+            raise InputError(f"{where}.levels[{i}].code: duplicate band '{code}'")
         codes.add(code)
     bands = []
     for rank, lv in enumerate(levels):
@@ -487,13 +487,13 @@ def _check_coverage(bands: tuple[Band, ...], rule: str, lo: int, hi: int, where:
     expected = lo
     for b in bands:
         if b.min != expected:
-            raise ValidationError(
+            raise InputError(
                 f"{where}.levels[{b.rank}].min: expected {expected} (bands must be ascending, "
                 f"contiguous and start at the lowest possible total {lo})"
             )
         expected = int(b.max) + 1
     if expected - 1 != hi:
-        raise ValidationError(
+        raise InputError(
             f"{where}.levels[{len(bands) - 1}].max: must equal the highest possible total {hi}"
         )
 
@@ -513,37 +513,37 @@ def _parse_int(text: str) -> int:
 
 
 def decode_definition(data: bytes, name: str) -> Any:  # noqa: ANN401 — decoded JSON
-    """Bytes -> JSON value, or ValidationError naming the file (UTF-8 with optional BOM; no
+    """Bytes -> JSON value, or InputError naming the file (UTF-8 with optional BOM; no
     NaN/Infinity, no absurd integers, no nesting deep enough to exhaust the stack)."""
     if len(data) > MAX_DEFINITION_BYTES:
-        raise ValidationError(f"{name}: larger than {MAX_DEFINITION_BYTES // 1024} KiB")
+        raise InputError(f"{name}: larger than {MAX_DEFINITION_BYTES // 1024} KiB")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise ValidationError(
+        raise InputError(
             f"{name}: byte {exc.start}: not UTF-8 (save the definition as UTF-8)"
         ) from None
     try:
         return json.loads(text, parse_constant=_reject_constant, parse_int=_parse_int)
     except json.JSONDecodeError as exc:
-        raise ValidationError(
+        raise InputError(
             f"{name}: line {exc.lineno}, column {exc.colno}: not valid JSON ({exc.msg})"
         ) from None
     except ValueError as exc:
-        raise ValidationError(f"{name}: not valid JSON ({exc})") from None
+        raise InputError(f"{name}: not valid JSON ({exc})") from None
     except RecursionError:
-        raise ValidationError(f"{name}: not valid JSON (nested too deeply)") from None
+        raise InputError(f"{name}: not valid JSON (nested too deeply)") from None
 
 
 def parse_definition(raw: Any, name: str) -> Instrument:  # noqa: ANN401
     """parse_instrument with a last guard: a structure the checks above did not foresee (a list
-    where a string belongs, ...) is still a ValidationError naming the file, never a crash."""
+    where a string belongs, ...) is still a InputError naming the file, never a crash."""
     try:
         return parse_instrument(raw, name)
-    except ValidationError:
+    except InputError:
         raise
     except (TypeError, KeyError, AttributeError, ValueError, IndexError, RecursionError) as exc:
-        raise ValidationError(
+        raise InputError(
             f"{name}: malformed definition ({type(exc).__name__}: a field has the wrong type "
             "or shape)"
         ) from None
@@ -554,10 +554,10 @@ def load_instrument_file(path: Path | str) -> Instrument:
     path = Path(path)
     try:
         if path.stat().st_size > MAX_DEFINITION_BYTES:
-            raise ValidationError(f"{path.name}: larger than {MAX_DEFINITION_BYTES // 1024} KiB")
+            raise InputError(f"{path.name}: larger than {MAX_DEFINITION_BYTES // 1024} KiB")
         data = path.read_bytes()
     except OSError as exc:
-        raise ValidationError(f"{path.name}: cannot be read ({exc.strerror})") from None
+        raise InputError(f"{path.name}: cannot be read ({exc.strerror})") from None
     return parse_definition(decode_definition(data, path.name), path.name)
 
 
@@ -568,7 +568,7 @@ def load_instruments(*dirs: Path | str) -> dict[str, Instrument]:
         for path in sorted(Path(d).glob("*.json")):
             inst = load_instrument_file(path)
             if inst.id in out:
-                raise ValidationError(f"{path.name}.id: instrument '{inst.id}' already defined")
+                raise InputError(f"{path.name}.id: instrument '{inst.id}' already defined")
             out[inst.id] = inst
     return out
 
@@ -583,14 +583,14 @@ def builtin_instruments() -> dict[str, Instrument]:
             continue
         inst = parse_definition(decode_definition(entry.read_bytes(), entry.name), entry.name)
         if inst.id in out:
-            raise ValidationError(f"{entry.name}.id: instrument '{inst.id}' already defined")
+            raise InputError(f"{entry.name}.id: instrument '{inst.id}' already defined")
         out[inst.id] = inst
     return out
 
 
 def get_instrument(instrument_id: str) -> Instrument:
-    """A built-in instrument by id; ValidationError for an unknown id."""
+    """A built-in instrument by id; InputError for an unknown id."""
     try:
         return builtin_instruments()[instrument_id]
     except KeyError:
-        raise ValidationError(f"instrument: unknown id '{instrument_id}'") from None
+        raise InputError(f"instrument: unknown id '{instrument_id}'") from None

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from app.core.errors import ValidationError
-from app.core.events import AssessmentCompleted
+from engines.errors import InputError
 from engines.scoring.conditions import EvalContext
 from engines.scoring.definitions import Instrument
 from engines.scoring.observations import Observation
@@ -108,40 +107,38 @@ def _fmt(x: float) -> str:
 def validate_response(instrument: Instrument, answers: Mapping[str, Any]) -> dict[str, int]:
     """Check a response against the instrument and its skip logic; returns the clean answers.
 
-    Raises ValidationError naming the item (never the answer) for an unknown item, a value
+    Raises InputError naming the item (never the answer) for an unknown item, a value
     outside the options, a missing required answer, or an answer to a question the skip logic
     says was not asked.
     """
     where = instrument.id
     if not isinstance(answers, Mapping):
-        raise ValidationError(f"{where}: answers must be a mapping of item id to value")
+        raise InputError(f"{where}: answers must be a mapping of item id to value")
     known = {it.id for it in instrument.items}
     unknown = [k for k in answers if k not in known]
     if unknown:
-        raise ValidationError(f"{where}: unknown item(s) {sorted(map(str, unknown))}")
+        raise InputError(f"{where}: unknown item(s) {sorted(map(str, unknown))}")
     clean: dict[str, int] = {}
     for item in instrument.items:
         asked = item.ask_if is None or item.ask_if.evaluate(EvalContext(answers=clean))
         present = item.id in answers and answers[item.id] is not None
         if not asked:
             if present:
-                raise ValidationError(
+                raise InputError(
                     f"{where}: item {item.id} must not be answered (skipped: "
                     f"asked only if {item.ask_if.text()})"
                 )
             continue
         if not present:
             if item.required:
-                raise ValidationError(f"{where}: item {item.id} is required but not answered")
+                raise InputError(f"{where}: item {item.id} is required but not answered")
             continue
         value = answers[item.id]
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ValidationError(f"{where}: item {item.id} must be a whole number")
+            raise InputError(f"{where}: item {item.id} must be a whole number")
         if value not in item.allowed_values:
             lo, hi = min(item.allowed_values), max(item.allowed_values)
-            raise ValidationError(
-                f"{where}: item {item.id} value is not an allowed option ({lo}-{hi})"
-            )
+            raise InputError(f"{where}: item {item.id} value is not an allowed option ({lo}-{hi})")
         clean[item.id] = value
     return clean
 
@@ -154,11 +151,11 @@ def resolve_params(
     for name, value in (params or {}).items():
         spec = next((p for p in instrument.parameters if p.name == name), None)
         if spec is None:
-            raise ValidationError(f"{instrument.id}: unknown parameter '{name}'")
+            raise InputError(f"{instrument.id}: unknown parameter '{name}'")
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ValidationError(f"{instrument.id}: parameter '{name}' must be a number")
+            raise InputError(f"{instrument.id}: parameter '{name}' must be a number")
         if not spec.min <= value <= spec.max:
-            raise ValidationError(
+            raise InputError(
                 f"{instrument.id}: parameter '{name}' must lie in "
                 f"[{_fmt(spec.min)}, {_fmt(spec.max)}]"
             )
@@ -268,9 +265,9 @@ def reliable_change(
     """
     for r in (before, after):
         if r.instrument_id != instrument.id:
-            raise ValidationError(f"{instrument.id}: cannot compare a {r.instrument_id} result")
+            raise InputError(f"{instrument.id}: cannot compare a {r.instrument_id} result")
         if r.total is None:
-            raise ValidationError(f"{instrument.id}: no total score to compare")
+            raise InputError(f"{instrument.id}: no total score to compare")
     delta = after.total - before.total
     spec = instrument.reliable_change
     if spec is None:
@@ -298,25 +295,6 @@ def reliable_change(
         )
     return ChangeResult(
         instrument.id, before.total, after.total, delta, reliable, direction, meaningful, text
-    )
-
-
-def assessment_completed_event(
-    result: ScoreResult,
-    *,
-    patient_id: str,
-    assessment_id: str,
-    occurred_at: datetime | None = None,
-) -> AssessmentCompleted:
-    """The AssessmentCompleted event the service publishes after it has stored the result."""
-    return AssessmentCompleted(
-        patient_id=patient_id,
-        occurred_at=occurred_at or datetime.now(UTC),
-        assessment_id=assessment_id,
-        instrument=result.instrument_id,
-        total=None if result.total is None else float(result.total),
-        band=result.band.code,
-        source="instrument",
     )
 
 

@@ -8,7 +8,7 @@ Export: one Questionnaire per instrument used, one QuestionnaireResponse per adm
 Observation per administration (total with its LOINC code where one exists, band and subscales
 as components, derivedFrom the response). Import: the Bundle is validated with the FHIR model,
 every response is re-scored with the local instrument definition, and Observations that
-disagree with the recomputed score are rejected. Any problem raises ValidationError and nothing
+disagree with the recomputed score are rejected. Any problem raises InputError and nothing
 is returned.
 """
 
@@ -27,7 +27,7 @@ from typing import Any, BinaryIO
 import pydantic
 from fhir.resources.R4B.bundle import Bundle, BundleEntry
 
-from app.core.errors import ValidationError
+from engines.errors import InputError
 from engines.scoring.conditions import Leaf
 from engines.scoring.definitions import Instrument, builtin_instruments
 from engines.scoring.engine import ScoreResult, score
@@ -65,7 +65,7 @@ class AssessmentRecord:
 def _fhir_id(raw: str) -> str:
     out = raw.replace("_", "-")
     if not out or len(out) > 64 or not all(c.isalnum() or c in "-." for c in out):
-        raise ValidationError(f"FHIR export: id '{raw}' is not a valid FHIR id")
+        raise InputError(f"FHIR export: id '{raw}' is not a valid FHIR id")
     return out
 
 
@@ -218,13 +218,13 @@ def export_bundle(
     instruments = instruments or builtin_instruments()
     patients = {r.patient_id for r in records}
     if len(patients) > 1:
-        raise ValidationError("FHIR export: records of more than one patient")
+        raise InputError("FHIR export: records of more than one patient")
     entries: list[dict[str, Any]] = []
     used: dict[str, Instrument] = {}
     for rec in records:
         inst = instruments.get(rec.result.instrument_id)
         if inst is None:
-            raise ValidationError(f"FHIR export: unknown instrument '{rec.result.instrument_id}'")
+            raise InputError(f"FHIR export: unknown instrument '{rec.result.instrument_id}'")
         used.setdefault(inst.id, inst)
     for inst in used.values():
         entries.append(
@@ -265,13 +265,13 @@ def _where(error: Any) -> str:
 
 def _validate_model(doc: Any) -> Bundle:
     if not isinstance(doc, dict) or doc.get("resourceType") != "Bundle":
-        raise ValidationError("FHIR bundle: top-level resourceType must be 'Bundle'")
+        raise InputError("FHIR bundle: top-level resourceType must be 'Bundle'")
     try:
         return Bundle.model_validate(doc)
     except pydantic.ValidationError as exc:
-        raise ValidationError("FHIR bundle: invalid: " + _problems(exc, "")) from None
+        raise InputError("FHIR bundle: invalid: " + _problems(exc, "")) from None
     except _MODEL_ERRORS as exc:
-        raise ValidationError(f"FHIR bundle: invalid: {type(exc).__name__}") from None
+        raise InputError(f"FHIR bundle: invalid: {type(exc).__name__}") from None
 
 
 @dataclass(frozen=True)
@@ -298,14 +298,14 @@ class BundleLimits:
         return JsonLimits(self.max_bytes, self.max_depth, self.max_values)
 
     def check_time(self, when: datetime, where: str, now: datetime | None = None) -> datetime:
-        """``when`` in UTC if it is plausible; ValidationError (never OverflowError) if not."""
+        """``when`` in UTC if it is plausible; InputError (never OverflowError) if not."""
         latest = (now or datetime.now(UTC)) + self.future_slack
         try:
             utc = when.astimezone(UTC)
         except (OverflowError, ValueError):
             utc = None
         if utc is None or not self.earliest <= utc <= latest:
-            raise ValidationError(
+            raise InputError(
                 f"{where}: date-time outside {self.earliest:%Y-%m-%d}..now+"
                 f"{self.future_slack.days}d"
             )
@@ -349,7 +349,7 @@ def import_bundle(
         with contextlib.closing(iter_object(fh, "entry")) as events:
             return _import_events(events, instruments, limits)
     except JsonLimitError as exc:
-        raise ValidationError(f"FHIR bundle: {exc}") from None
+        raise InputError(f"FHIR bundle: {exc}") from None
 
 
 class _Bundle:
@@ -381,18 +381,18 @@ def _import_events(
     for kind, key, value in events:
         if kind == "field":
             if key == "resourceType" and value != "Bundle":
-                raise ValidationError("FHIR bundle: top-level resourceType must be 'Bundle'")
+                raise InputError("FHIR bundle: top-level resourceType must be 'Bundle'")
             header[key] = value
             continue
         if n >= limits.max_entries:
-            raise ValidationError(f"FHIR bundle: more than {limits.max_entries:,} entries")
+            raise InputError(f"FHIR bundle: more than {limits.max_entries:,} entries")
         _read_entry(value, n, acc, instruments, limits)
         n += 1
     if header.get("resourceType") != "Bundle":
-        raise ValidationError("FHIR bundle: top-level resourceType must be 'Bundle'")
+        raise InputError("FHIR bundle: top-level resourceType must be 'Bundle'")
     _validate_model(header)  # the Bundle's own fields (type, timestamp, ...)
     if len(acc.patients) > 1:
-        raise ValidationError("FHIR bundle: responses belong to more than one patient")
+        raise InputError("FHIR bundle: responses belong to more than one patient")
     for obs in acc.observations:
         _check_observation(obs, acc.by_ref)
     return tuple(acc.records)
@@ -407,16 +407,16 @@ def _read_entry(
 ) -> None:
     where = f"entry.{index}"
     if not isinstance(raw, dict):
-        raise ValidationError(f"FHIR bundle: invalid: {where}: must be an object")
+        raise InputError(f"FHIR bundle: invalid: {where}: must be an object")
     resource = raw.get("resource")
     if isinstance(resource, dict) and resource.get("resourceType") == "QuestionnaireResponse":
         _check_raw_response(resource, f"{where}.resource", limits)
     try:
         entry = BundleEntry.model_validate(raw)
     except pydantic.ValidationError as exc:
-        raise ValidationError("FHIR bundle: invalid: " + _problems(exc, where)) from None
+        raise InputError("FHIR bundle: invalid: " + _problems(exc, where)) from None
     except _MODEL_ERRORS as exc:
-        raise ValidationError(f"FHIR bundle: invalid: {where}: {type(exc).__name__}") from None
+        raise InputError(f"FHIR bundle: invalid: {where}: {type(exc).__name__}") from None
     res = entry.resource
     if res is None:
         return
@@ -424,7 +424,7 @@ def _read_entry(
     if kind == "QuestionnaireResponse":
         rec = _read_response(res, instruments, limits)
         if rec.assessment_id in acc.seen_ids:
-            raise ValidationError(
+            raise InputError(
                 f"FHIR bundle: QuestionnaireResponse/{rec.assessment_id} appears twice"
             )
         acc.seen_ids.add(rec.assessment_id)
@@ -447,12 +447,12 @@ def _check_raw_response(qr: dict[str, Any], where: str, limits: BundleLimits) ->
     """Type checks the FHIR model would coerce away ("3" and true as integers, numbers as
     dates): every answer is checked against what a choice item of an instrument can hold."""
     if "authored" in qr and not isinstance(qr["authored"], str):
-        raise ValidationError(f"FHIR bundle: invalid: {where}.authored: must be a date-time string")
+        raise InputError(f"FHIR bundle: invalid: {where}.authored: must be a date-time string")
     items = qr.get("item")
     if not isinstance(items, list):
         return  # absent or malformed: the model reports it
     if len(items) > limits.max_items:
-        raise ValidationError(f"FHIR bundle: {where}.item: more than {limits.max_items} items")
+        raise InputError(f"FHIR bundle: {where}.item: more than {limits.max_items} items")
     for i, item in enumerate(items):
         answers = item.get("answer") if isinstance(item, dict) else None
         for j, ans in enumerate(answers if isinstance(answers, list) else []):
@@ -462,32 +462,28 @@ def _check_raw_response(qr: dict[str, Any], where: str, limits: BundleLimits) ->
             kinds = [k for k in ans if k.startswith("value")]
             bad = [k for k in kinds if k not in _ANSWER_TYPES]
             if bad:
-                raise ValidationError(
+                raise InputError(
                     f"FHIR bundle: invalid: {at}: {_safe_key(bad[0])} is not an answer type of "
                     "a choice item (valueCoding or valueInteger)"
                 )
             if "valueInteger" in ans and (
                 isinstance(ans["valueInteger"], bool) or not isinstance(ans["valueInteger"], int)
             ):
-                raise ValidationError(
-                    f"FHIR bundle: invalid: {at}.valueInteger: must be an integer"
-                )
+                raise InputError(f"FHIR bundle: invalid: {at}.valueInteger: must be an integer")
             coding = ans.get("valueCoding")
             if (
                 isinstance(coding, dict)
                 and "code" in coding
                 and not isinstance(coding["code"], str)
             ):
-                raise ValidationError(
-                    f"FHIR bundle: invalid: {at}.valueCoding.code: must be a string"
-                )
+                raise InputError(f"FHIR bundle: invalid: {at}.valueCoding.code: must be a string")
     exts = qr.get("extension")
     for i, ext in enumerate(exts if isinstance(exts, list) else []):
         parts = ext.get("extension") if isinstance(ext, dict) else None
         for part in parts if isinstance(parts, list) else []:
             dec = part.get("valueDecimal") if isinstance(part, dict) else None
             if dec is not None and not _finite_number(dec):
-                raise ValidationError(
+                raise InputError(
                     f"FHIR bundle: invalid: {where}.extension.{i}: valueDecimal: not finite"
                 )
 
@@ -529,26 +525,26 @@ def _read_response(
 ) -> AssessmentRecord:
     where = f"QuestionnaireResponse/{qr.id or '?'}"
     if not qr.id:
-        raise ValidationError(f"{where}: id is required")
+        raise InputError(f"{where}: id is required")
     if qr.status != "completed":
-        raise ValidationError(f"{where}.status: must be 'completed'")
+        raise InputError(f"{where}.status: must be 'completed'")
     canonical = qr.questionnaire or ""
     url, _, version = canonical.partition("|")
     if not url.startswith(URL_PREFIX) or url[len(URL_PREFIX) :] not in instruments:
-        raise ValidationError(f"{where}.questionnaire: unknown questionnaire")
+        raise InputError(f"{where}.questionnaire: unknown questionnaire")
     inst = instruments[url[len(URL_PREFIX) :]]
     if version and version != inst.version:
-        raise ValidationError(
+        raise InputError(
             f"{where}.questionnaire: version {version} does not match local {inst.version}"
         )
     ref = qr.subject.reference if qr.subject is not None else None
     if not ref or not ref.startswith("Patient/") or len(ref) <= len("Patient/"):
-        raise ValidationError(f"{where}.subject: must reference Patient/<id>")
+        raise InputError(f"{where}.subject: must reference Patient/<id>")
     if qr.authored is None:
-        raise ValidationError(f"{where}.authored: is required")
+        raise InputError(f"{where}.authored: is required")
     authored = qr.authored
     if not isinstance(authored, datetime) or authored.tzinfo is None:
-        raise ValidationError(f"{where}.authored: must be a date-time with a time zone")
+        raise InputError(f"{where}.authored: must be a date-time with a time zone")
     limits.check_time(authored, f"{where}.authored")
 
     answers: dict[str, int] = {}
@@ -556,15 +552,15 @@ def _read_response(
     for i, item in enumerate(qr.item or []):
         link = item.linkId
         if link not in known:  # named by position only: the text is the file's, not ours
-            raise ValidationError(f"{where}.item[{i}]: linkId is not an item of {inst.id}")
+            raise InputError(f"{where}.item[{i}]: linkId is not an item of {inst.id}")
         if link in answers:
-            raise ValidationError(f"{where}.item[{i}]: linkId '{link}' appears twice")
+            raise InputError(f"{where}.item[{i}]: linkId '{link}' appears twice")
         if item.item:
-            raise ValidationError(f"{where}.item[{i}]: nested items are not supported")
+            raise InputError(f"{where}.item[{i}]: nested items are not supported")
         if not item.answer:
             continue
         if len(item.answer) != 1:
-            raise ValidationError(f"{where}.item[{i}]: exactly one answer expected")
+            raise InputError(f"{where}.item[{i}]: exactly one answer expected")
         answers[link] = _answer_value(item.answer[0], inst, f"{where}.item[{i}]")
 
     params: dict[str, float] = {}
@@ -573,15 +569,15 @@ def _read_response(
             continue
         parts = {e.url: e for e in ext.extension or []}
         if "name" not in parts or "value" not in parts or parts["value"].valueDecimal is None:
-            raise ValidationError(f"{where}.extension: scoring-parameter needs name and value")
+            raise InputError(f"{where}.extension: scoring-parameter needs name and value")
         value = float(parts["value"].valueDecimal)
         if not math.isfinite(value):
-            raise ValidationError(f"{where}.extension: scoring-parameter must be finite")
+            raise InputError(f"{where}.extension: scoring-parameter must be finite")
         params[parts["name"].valueString] = value
     try:
         result = score(inst, answers, params)
-    except ValidationError as exc:
-        raise ValidationError(f"{where}: {exc}") from None
+    except InputError as exc:
+        raise InputError(f"{where}: {exc}") from None
     return AssessmentRecord(qr.id, ref[len("Patient/") :], authored, result)
 
 
@@ -590,18 +586,18 @@ def _answer_value(answer: Any, inst: Instrument, where: str) -> int:
         return int(answer.valueInteger)
     coding = answer.valueCoding
     if coding is None:
-        raise ValidationError(f"{where}.answer: valueCoding or valueInteger required")
+        raise InputError(f"{where}.answer: valueCoding or valueInteger required")
     if coding.system == _answer_system(inst):
         try:
             return int(coding.code)
         except (TypeError, ValueError):
-            raise ValidationError(f"{where}.answer: code is not an option value") from None
+            raise InputError(f"{where}.answer: code is not an option value") from None
     if coding.system == LOINC:
         for it in inst.items:
             for o in it.options:
                 if o.loinc and o.loinc == coding.code:
                     return o.value
-    raise ValidationError(f"{where}.answer: unknown answer code system or code")
+    raise InputError(f"{where}.answer: unknown answer code system or code")
 
 
 def _summarise_observation(obs: Any) -> _ObsSummary:  # noqa: ANN401 — an Observation
@@ -629,9 +625,9 @@ def _check_observation(obs: _ObsSummary, by_ref: Mapping[str, AssessmentRecord])
         return  # not one of ours: informational, nothing to check
     res = by_ref[refs[0]].result
     if obs.value is not None and obs.value != res.total:
-        raise ValidationError(f"{where}.valueInteger: does not match the recomputed total")
+        raise InputError(f"{where}.valueInteger: does not match the recomputed total")
     if obs.value is None and res.total is not None:
-        raise ValidationError(f"{where}: total score missing")
+        raise InputError(f"{where}: total score missing")
     for codes, got in zip(obs.instrument_ids, obs.band_codes, strict=True):
         if f"{res.instrument_id}.band" in codes and res.band.code not in got:
-            raise ValidationError(f"{where}.component: band does not match the recomputed band")
+            raise InputError(f"{where}.component: band does not match the recomputed band")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from app.core.errors import ValidationError
+from engines.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class Observation:
 
     def __post_init__(self) -> None:
         if self.at.tzinfo is None:
-            raise ValidationError(f"observation {self.id}: 'at' must be timezone-aware")
+            raise InputError(f"observation {self.id}: 'at' must be timezone-aware")
 
 
 def prediction_observation(
@@ -33,7 +33,7 @@ def prediction_observation(
 ) -> Observation:
     """Turn a risk prediction into an observation (metric ``risk.<target>``) for the alert rules."""
     if not 0.0 <= probability <= 1.0:
-        raise ValidationError(f"prediction {prediction_id}: probability must lie in [0, 1]")
+        raise InputError(f"prediction {prediction_id}: probability must lie in [0, 1]")
     return Observation(
         id=f"{prediction_id}/risk.{target}",
         patient_id=patient_id,

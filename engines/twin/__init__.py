@@ -1,8 +1,7 @@
 """Digital twin engine: state estimation, region / neurotransmitter model and what-if projection.
 
 Pure logic (NumPy/SciPy): takes typed observations, returns frozen results. The service layer
-persists ``TwinState.to_json()`` as an immutable TwinSnapshot and publishes the event built by
-``twin_updated_event``.
+persists ``TwinState.to_json()`` as an immutable TwinSnapshot and publishes its own event.
 """
 
 from ._io import DIMENSIONS
@@ -29,7 +28,6 @@ from .state import (
     TwinState,
     estimate_cohort,
     estimate_twin,
-    twin_updated_event,
 )
 from .whatif import Projection, WhatIfModel, load_whatif_model, project
 
@@ -59,5 +57,4 @@ __all__ = [
     "load_whatif_model",
     "nlp_risk_value",
     "project",
-    "twin_updated_event",
 ]

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.core.errors import ValidationError
+from engines.errors import InputError
 
 from ._io import DIMENSIONS, load_json, need, number
 
@@ -53,11 +53,11 @@ class MedicationModel:
     label: str
 
     def get(self, class_id: str) -> MedicationClass:
-        """Look up a class id; unknown ids are a ValidationError."""
+        """Look up a class id; unknown ids are a InputError."""
         try:
             return self.classes[class_id]
         except KeyError:
-            raise ValidationError(f"medication model: unknown class '{class_id}'") from None
+            raise InputError(f"medication model: unknown class '{class_id}'") from None
 
 
 def load_medication_model(path: str | Path | None = None) -> MedicationModel:
@@ -65,7 +65,7 @@ def load_medication_model(path: str | Path | None = None) -> MedicationModel:
     label, doc = load_json(MEDICATION_FILE, path, "novamind.twin.medication_classes")
     file_label = need(doc, "label", str, label)
     if "illustrative" not in file_label.lower():
-        raise ValidationError(f"{label}: field 'label' must say the model is illustrative")
+        raise InputError(f"{label}: field 'label' must say the model is illustrative")
     refs = need(doc, "references", dict, label)
     classes: dict[str, MedicationClass] = {}
     for cid, c in need(doc, "classes", dict, label).items():
@@ -75,20 +75,20 @@ def load_medication_model(path: str | Path | None = None) -> MedicationModel:
         for t in TRANSMITTERS:
             v = number(effects_doc, t, f"{where}.effects")
             if not -1.0 <= v <= 1.0:
-                raise ValidationError(f"{where}.effects: '{t}' must lie in -1..1")
+                raise InputError(f"{where}.effects: '{t}' must lie in -1..1")
             effects[t] = v
         dim_effects = {}
         for d, v in need(c, "dimension_effects", dict, where).items():
             if d not in DIMENSIONS:
-                raise ValidationError(f"{where}.dimension_effects: unknown dimension '{d}'")
+                raise InputError(f"{where}.dimension_effects: unknown dimension '{d}'")
             dim_effects[d] = number({"v": v}, "v", f"{where}.dimension_effects.{d}")
         onset = number(c, "onset_weeks", where)
         if onset <= 0:
-            raise ValidationError(f"{where}: 'onset_weeks' must be positive")
+            raise InputError(f"{where}: 'onset_weeks' must be positive")
         crefs = need(c, "refs", list, where)
         for ref in crefs:
             if ref not in refs:
-                raise ValidationError(f"{where}: reference '{ref}' not in 'references'")
+                raise InputError(f"{where}: reference '{ref}' not in 'references'")
         classes[cid] = MedicationClass(
             id=cid,
             display_name=need(c, "display_name", str, where),
@@ -100,5 +100,5 @@ def load_medication_model(path: str | Path | None = None) -> MedicationModel:
         )
     missing = [c for c in REQUIRED_CLASSES if c not in classes]
     if missing:
-        raise ValidationError(f"{label}: classes: missing '{missing[0]}'")
+        raise InputError(f"{label}: classes: missing '{missing[0]}'")
     return MedicationModel(doc["version"], classes, dict(refs), file_label)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from app.core.errors import ValidationError
+from engines.errors import InputError
 
 from ._io import DIMENSIONS, load_json, need, number
 
@@ -45,7 +45,7 @@ def as_day(when: date | datetime) -> date:
         return when.date()
     if isinstance(when, date):
         return when
-    raise ValidationError(f"date: expected a date or datetime, got {type(when).__name__}")
+    raise InputError(f"date: expected a date or datetime, got {type(when).__name__}")
 
 
 def nlp_risk_value(level: str) -> float:
@@ -53,7 +53,7 @@ def nlp_risk_value(level: str) -> float:
     try:
         return NLP_RISK_LEVELS[level.strip().lower()]
     except KeyError:
-        raise ValidationError(f"nlp risk level: unknown level '{level}'") from None
+        raise InputError(f"nlp risk level: unknown level '{level}'") from None
 
 
 @dataclass(frozen=True)
@@ -112,28 +112,28 @@ class ObservationModel:
     sources: Mapping[str, SourceSpec]
 
     def source(self, code: str) -> SourceSpec:
-        """Look up a source; unknown codes are a ValidationError, never silently ignored."""
+        """Look up a source; unknown codes are a InputError, never silently ignored."""
         try:
             return self.sources[code]
         except KeyError:
-            raise ValidationError(f"observation source '{code}' is not in the model") from None
+            raise InputError(f"observation source '{code}' is not in the model") from None
 
     def check(self, obs: Observation) -> tuple[SourceSpec, date]:
         """Validate one observation (id, source, finite value in range, date); returns its spec
         and UTC day."""
         if not isinstance(obs.obs_id, str) or not obs.obs_id:
-            raise ValidationError("observation: 'obs_id' must be a non-empty string")
+            raise InputError("observation: 'obs_id' must be a non-empty string")
         spec = self.sources.get(obs.source)
         if spec is None:
-            raise ValidationError(f"observation source '{obs.source}' is not in the model")
+            raise InputError(f"observation source '{obs.source}' is not in the model")
         value = obs.value
         if value.__class__ not in (int, float) or not math.isfinite(value):
             if isinstance(value, bool) or not isinstance(value, int | float):
-                raise ValidationError(f"observation {obs.obs_id}: 'value' is not a number")
+                raise InputError(f"observation {obs.obs_id}: 'value' is not a number")
             if not math.isfinite(value):
-                raise ValidationError(f"observation {obs.obs_id}: 'value' is not a finite number")
+                raise InputError(f"observation {obs.obs_id}: 'value' is not a finite number")
         if not spec.lo <= value <= spec.hi:
-            raise ValidationError(
+            raise InputError(
                 f"observation {obs.obs_id}: value of '{obs.source}' outside {spec.lo}..{spec.hi}"
             )
         when = obs.when
@@ -159,20 +159,20 @@ def load_observation_model(path: str | Path | None = None) -> ObservationModel:
             scale=need(d, "scale", str, where),
         )
         if spec.prior_sd <= 0 or spec.tau_days <= 0:
-            raise ValidationError(f"{where}: 'prior_sd' and 'tau_days' must be positive")
+            raise InputError(f"{where}: 'prior_sd' and 'tau_days' must be positive")
         dims[name] = spec
     extra = set(dims_doc) - set(DIMENSIONS)
     if extra:
-        raise ValidationError(f"{label}: dimensions: unknown dimension '{sorted(extra)[0]}'")
+        raise InputError(f"{label}: dimensions: unknown dimension '{sorted(extra)[0]}'")
     refs = need(doc, "references", dict, label)
     sources: dict[str, SourceSpec] = {}
     for code, s in need(doc, "sources", dict, label).items():
         where = f"{label}: sources.{code}"
         if not isinstance(s, dict):
-            raise ValidationError(f"{where}: must be an object")
+            raise InputError(f"{where}: must be an object")
         dim = need(s, "dimension", str, where)
         if dim not in dims:
-            raise ValidationError(f"{where}: unknown dimension '{dim}'")
+            raise InputError(f"{where}: unknown dimension '{dim}'")
         spec = SourceSpec(
             code=code,
             dimension=dim,
@@ -184,10 +184,10 @@ def load_observation_model(path: str | Path | None = None) -> ObservationModel:
             unit=need(s, "unit", str, where),
         )
         if spec.slope == 0 or spec.noise_sd <= 0 or spec.lo >= spec.hi:
-            raise ValidationError(f"{where}: needs slope != 0, noise_sd > 0 and min < max")
+            raise InputError(f"{where}: needs slope != 0, noise_sd > 0 and min < max")
         need(s, "why", str, where)
         for ref in need(s, "refs", list, where):
             if ref not in refs:
-                raise ValidationError(f"{where}: reference '{ref}' not in 'references'")
+                raise InputError(f"{where}: reference '{ref}' not in 'references'")
         sources[code] = spec
     return ObservationModel(version=doc["version"], dimensions=dims, sources=sources)

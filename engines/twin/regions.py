@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from app.core.errors import ValidationError
+from engines.errors import InputError
 
 from ._io import DIMENSIONS, load_json, need, number
 from .state import Estimate, TwinState
@@ -88,7 +88,7 @@ class RegionMap:
         for r in self.regions:
             if r.id == region_id:
                 return r
-        raise ValidationError(f"region map: unknown region '{region_id}'")
+        raise InputError(f"region map: unknown region '{region_id}'")
 
     def weight_matrix(self) -> NDArray[np.float64]:
         """Weights shaped (regions, DIMENSIONS)."""
@@ -127,7 +127,7 @@ class RegionMap:
     def state_activity(self, state: TwinState) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Activity of every region on every grid day of a twin state (for the timeline)."""
         if state.dimensions != DIMENSIONS:
-            raise ValidationError("region map: twin state has unexpected dimensions")
+            raise InputError("region map: twin state has unexpected dimensions")
         return self.activity_series(state.mean, state.sd)
 
 
@@ -171,7 +171,7 @@ def explain_region(
 def load_region_map(
     path: str | Path | None = None, *, healthy_reference: Mapping[str, float] | None = None
 ) -> RegionMap:
-    """Load and validate the region map; a bad file is a ValidationError naming it."""
+    """Load and validate the region map; a bad file is a InputError naming it."""
     label, doc = load_json(REGION_MAP_FILE, path, "novamind.twin.region_map")
     if healthy_reference is None:
         from .observations import load_observation_model
@@ -184,45 +184,45 @@ def load_region_map(
     for i, r in enumerate(need(doc, "regions", list, label)):
         where = f"{label}: regions[{i}]"
         if not isinstance(r, dict):
-            raise ValidationError(f"{where}: must be an object")
+            raise InputError(f"{where}: must be an object")
         rid = need(r, "id", str, where)
         where = f"{label}: region '{rid}'"
         if rid in seen:
-            raise ValidationError(f"{where}: duplicate id")
+            raise InputError(f"{where}: duplicate id")
         seen.add(rid)
         kind = need(r, "kind", str, where)
         if kind not in KINDS:
-            raise ValidationError(f"{where}: 'kind' must be one of {', '.join(KINDS)}")
+            raise InputError(f"{where}: 'kind' must be one of {', '.join(KINDS)}")
         hemi = need(r, "hemisphere", str, where)
         if hemi not in HEMISPHERES:
-            raise ValidationError(f"{where}: 'hemisphere' must be one of {', '.join(HEMISPHERES)}")
+            raise InputError(f"{where}: 'hemisphere' must be one of {', '.join(HEMISPHERES)}")
         mni = need(r, "mni", list, where)
         if len(mni) != 3 or not all(
             isinstance(c, int | float) and not isinstance(c, bool) and abs(c) < 100 for c in mni
         ):
-            raise ValidationError(f"{where}: 'mni' must be three coordinates in mm (|c| < 100)")
+            raise InputError(f"{where}: 'mni' must be three coordinates in mm (|c| < 100)")
         parcels = need(r, "hcp_mmp_parcels", list, where)
         if not all(isinstance(p, str) and p for p in parcels):
-            raise ValidationError(f"{where}: 'hcp_mmp_parcels' must be a list of names")
+            raise InputError(f"{where}: 'hcp_mmp_parcels' must be a list of names")
         if kind == "cortical" and not parcels:
-            raise ValidationError(f"{where}: a cortical region needs 'hcp_mmp_parcels'")
+            raise InputError(f"{where}: a cortical region needs 'hcp_mmp_parcels'")
         weights = []
         for dim, wd in need(r, "weights", dict, where).items():
             wwhere = f"{where}: weights.{dim}"
             if dim not in DIMENSIONS:
-                raise ValidationError(f"{wwhere}: unknown dimension")
+                raise InputError(f"{wwhere}: unknown dimension")
             w = number(wd, "w", wwhere)
             if not -1.0 <= w <= 1.0:
-                raise ValidationError(f"{wwhere}: 'w' must lie in -1..1")
+                raise InputError(f"{wwhere}: 'w' must lie in -1..1")
             wrefs = need(wd, "refs", list, wwhere)
             if not wrefs:
-                raise ValidationError(f"{wwhere}: every weight needs a literature reference")
+                raise InputError(f"{wwhere}: every weight needs a literature reference")
             for ref in wrefs:
                 if ref not in refs:
-                    raise ValidationError(f"{wwhere}: reference '{ref}' not in 'references'")
+                    raise InputError(f"{wwhere}: reference '{ref}' not in 'references'")
             weights.append(RegionWeight(dim, w, tuple(wrefs), str(wd.get("note", ""))))
         if not weights:
-            raise ValidationError(f"{where}: needs at least one weight")
+            raise InputError(f"{where}: needs at least one weight")
         regions.append(
             Region(
                 id=rid,
@@ -236,13 +236,13 @@ def load_region_map(
         )
     all_parcels = [p for r in regions for p in r.hcp_mmp_parcels]
     if len(all_parcels) != len(set(all_parcels)):
-        raise ValidationError(f"{label}: a parcel is assigned to more than one region")
+        raise InputError(f"{label}: a parcel is assigned to more than one region")
     connections = []
     for i, c in enumerate(doc.get("connections", [])):
         a = need(c, "a", str, f"{label}: connections[{i}]")
         b = need(c, "b", str, f"{label}: connections[{i}]")
         if a not in seen or b not in seen:
-            raise ValidationError(f"{label}: connections[{i}]: unknown region")
+            raise InputError(f"{label}: connections[{i}]: unknown region")
         connections.append((a, b))
     return RegionMap(
         version=doc["version"],

@@ -19,8 +19,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
-from app.core.errors import ValidationError
-from app.core.events import DigitalTwinUpdated
+from engines.errors import InputError
 
 from ._io import DIMENSIONS
 from .kalman import extrapolate, observation_weights, smooth
@@ -126,7 +125,7 @@ class TwinState:
         try:
             return self.dimensions.index(dimension)
         except ValueError:
-            raise ValidationError(f"twin: unknown dimension '{dimension}'") from None
+            raise InputError(f"twin: unknown dimension '{dimension}'") from None
 
     def estimate(self, dimension: str, when: date | datetime) -> Estimate:
         """Value and uncertainty of one dimension on any date."""
@@ -158,7 +157,7 @@ class TwinState:
         day = as_day(when)
         idx = (day - self.start).days
         if not 0 <= idx < self.days:
-            raise ValidationError(f"twin: {day.isoformat()} is outside the estimated range")
+            raise InputError(f"twin: {day.isoformat()} is outside the estimated range")
         p = self.params[dimension]
         used = [o for o in self.observations if o.dimension == dimension]
         spec = _series_params([p])
@@ -214,18 +213,18 @@ class TwinState:
 
     @classmethod
     def from_json(cls, text: str) -> TwinState:
-        """Rebuild a state written by ``to_json``; a malformed snapshot is a ValidationError."""
+        """Rebuild a state written by ``to_json``; a malformed snapshot is a InputError."""
         try:
             doc = json.loads(text)
             if doc["schema_version"] != SCHEMA_VERSION:
-                raise ValidationError(
+                raise InputError(
                     f"twin snapshot: schema_version {doc['schema_version']} is not supported"
                 )
             mean = _readonly(np.asarray(doc["mean"], dtype=float))
             sd = _readonly(np.asarray(doc["sd"], dtype=float))
             dims = tuple(doc["dimensions"])
             if mean.shape != sd.shape or mean.shape[0] != len(dims):
-                raise ValidationError("twin snapshot: 'mean'/'sd' shapes do not match dimensions")
+                raise InputError("twin snapshot: 'mean'/'sd' shapes do not match dimensions")
             return cls(
                 version=int(doc["version"]),
                 start=date.fromisoformat(doc["start"]),
@@ -252,17 +251,10 @@ class TwinState:
                 created_at=doc.get("created_at", ""),
                 provenance=dict(doc.get("provenance", {})),
             )
-        except ValidationError:
+        except InputError:
             raise
         except (KeyError, TypeError, ValueError) as exc:
-            raise ValidationError(f"twin snapshot: malformed ({type(exc).__name__})") from exc
-
-
-def twin_updated_event(
-    state: TwinState, *, patient_id: str, snapshot_id: str
-) -> DigitalTwinUpdated:
-    """The event the service publishes after persisting ``state`` as snapshot ``snapshot_id``."""
-    return DigitalTwinUpdated(patient_id=patient_id, snapshot_id=snapshot_id, version=state.version)
+            raise InputError(f"twin snapshot: malformed ({type(exc).__name__})") from exc
 
 
 # ---- estimation ----------------------------------------------------------------------------
@@ -304,10 +296,10 @@ def estimate_cohort(
         for o in obs_list:
             spec, day = model.check(o)
             if o.obs_id in seen:
-                raise ValidationError(f"observation {o.obs_id}: duplicate id")
+                raise InputError(f"observation {o.obs_id}: duplicate id")
             seen.add(o.obs_id)
             if day > end:
-                raise ValidationError(f"observation {o.obs_id}: dated after as_of")
+                raise InputError(f"observation {o.obs_id}: dated after as_of")
             value = float(o.value)
             z = (value - spec.intercept) / spec.slope
             used.append(
@@ -319,7 +311,7 @@ def estimate_cohort(
         starts.append(min(first) if first else end)
         used_all.append(used)
     if any(s > end for s in starts):
-        raise ValidationError("twin: 'start' is after 'as_of'")
+        raise InputError("twin: 'start' is after 'as_of'")
     grid0 = min(starts) if starts else end
     t_len = (end - grid0).days + 1
     n_dim = len(DIMENSIONS)

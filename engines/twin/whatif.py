@@ -21,7 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.special import ndtr, ndtri
 
-from app.core.errors import ValidationError
+from engines.errors import InputError
 
 from ._io import DIMENSIONS, load_json, need, number
 from .neuro import MedicationModel, load_medication_model
@@ -60,9 +60,9 @@ def load_whatif_model(path: str | Path | None = None) -> WhatIfModel:
         coupling=coupling,
     )
     if not 0 <= model.non_responder[0] < 0.5 <= model.responder[0] <= 1:
-        raise ValidationError(f"{label}: responders must reduce >= 50 %, non-responders < 50 %")
+        raise InputError(f"{label}: responders must reduce >= 50 %, non-responders < 50 %")
     if model.tau_weeks <= 0 or model.responder[1] < 0 or model.non_responder[1] < 0:
-        raise ValidationError(f"{label}: 'tau_weeks' must be positive and SDs non-negative")
+        raise InputError(f"{label}: 'tau_weeks' must be positive and SDs non-negative")
     return model
 
 
@@ -112,13 +112,13 @@ def project(
     """Project ``state`` forward ``weeks`` weeks under treatment ``option`` (a class id)."""
     values = (p, p_low, p_high)
     if not all(isinstance(v, int | float) and math.isfinite(v) for v in values):
-        raise ValidationError("what-if: p, p_low and p_high must be finite numbers")
+        raise InputError("what-if: p, p_low and p_high must be finite numbers")
     if not 0.0 <= p_low <= p <= p_high <= 1.0:
-        raise ValidationError("what-if: need 0 <= p_low <= p <= p_high <= 1")
+        raise InputError("what-if: need 0 <= p_low <= p <= p_high <= 1")
     if not isinstance(weeks, int) or not 1 <= weeks <= 104:
-        raise ValidationError("what-if: 'weeks' must be an integer 1..104")
+        raise InputError("what-if: 'weeks' must be an integer 1..104")
     if not isinstance(step_days, int) or not 1 <= step_days <= 28:
-        raise ValidationError("what-if: 'step_days' must be an integer 1..28")
+        raise InputError("what-if: 'step_days' must be an integer 1..28")
     model = model or load_whatif_model()
     medications = medications or load_medication_model()
     regions = regions or load_region_map()

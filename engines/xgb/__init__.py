@@ -9,7 +9,6 @@ from .predict import (
     Contribution,
     Prediction,
     explain,
-    prediction_event,
     score_caseload,
 )
 from .registry import LoadedModel, ModelRegistry, RegistryRecord
@@ -21,6 +20,6 @@ __all__ = [
     "BANDS", "CATALOGUE", "SUICIDE_RISK_NOTICE", "SYNTHETIC_LABEL", "TARGETS", "TREATMENT_OPTIONS",
     "CaseloadScores", "Contribution", "DeviceReport", "FeatureSpec", "LoadedModel", "ModelRegistry",
     "Prediction", "RegistryRecord", "TrainConfig", "TrainOutcome", "TrustedKey", "assemble_matrix",
-    "detect_device", "explain", "load_trusted_keys", "prediction_event", "risk_band",
+    "detect_device", "explain", "load_trusted_keys", "risk_band",
     "score_caseload", "specs_for", "train_all",
 ]  # fmt: skip

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from app.core.errors import ValidationError
+from engines.errors import InputError
 
 from .features import FeatureSpec
 
@@ -111,36 +111,36 @@ def parse_card(path: Path, data: bytes) -> ModelCard:
     try:
         doc = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
-        raise ValidationError(f"{path}: model card is not valid JSON") from None
+        raise InputError(f"{path}: model card is not valid JSON") from None
     return validate_card(doc, where=str(path))
 
 
 def validate_card(doc: Any, *, where: str) -> ModelCard:
     """Check required fields and types so a bad card fails here, not in the middle of scoring."""
     if not isinstance(doc, dict):
-        raise ValidationError(f"{where}: model card must be a JSON object")
+        raise InputError(f"{where}: model card must be a JSON object")
     missing = [k for k in _REQUIRED if k not in doc]
     if missing:
-        raise ValidationError(f"{where}: model card lacks field(s): {', '.join(missing)}")
+        raise InputError(f"{where}: model card lacks field(s): {', '.join(missing)}")
     if doc["schema"] != SCHEMA:
-        raise ValidationError(f"{where}: unsupported card schema {doc['schema']!r}")
+        raise InputError(f"{where}: unsupported card schema {doc['schema']!r}")
     if doc["model_format"] not in ("json", "ubj"):
-        raise ValidationError(f"{where}: model_format must be 'json' or 'ubj'")
+        raise InputError(f"{where}: model_format must be 'json' or 'ubj'")
     if not isinstance(doc["features"], list) or not doc["features"]:
-        raise ValidationError(f"{where}: 'features' must be a non-empty list")
+        raise InputError(f"{where}: 'features' must be a non-empty list")
     for i, f in enumerate(doc["features"]):
         for k in ("name", "label", "unit", "group"):
             if not isinstance(f, dict) or k not in f:
-                raise ValidationError(f"{where}: features[{i}] lacks '{k}'")
+                raise InputError(f"{where}: features[{i}] lacks '{k}'")
     kind = doc["training_data"].get("kind") if isinstance(doc["training_data"], dict) else None
     if kind not in ("synthetic", "clinic"):
-        raise ValidationError(f"{where}: training_data.kind must be 'synthetic' or 'clinic'")
+        raise InputError(f"{where}: training_data.kind must be 'synthetic' or 'clinic'")
     cal = doc["calibration"]
     if not isinstance(cal, dict) or cal.get("method") not in ("platt", "isotonic", "none"):
-        raise ValidationError(f"{where}: calibration.method must be platt, isotonic or none")
+        raise InputError(f"{where}: calibration.method must be platt, isotonic or none")
     try:
         card = ModelCard(raw=doc)
         card.features  # noqa: B018 - parses every feature spec now
         return card
     except (KeyError, TypeError, ValueError) as exc:
-        raise ValidationError(f"{where}: malformed model card ({exc})") from None
+        raise InputError(f"{where}: malformed model card ({exc})") from None

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from app.core.errors import ConfigError, ValidationError
+from engines.errors import EngineConfigError, InputError
 
 GROUPS = ("symptoms", "actigraphy", "medication", "history", "nlp", "demographics")
 KINDS = ("continuous", "count", "binary")
@@ -144,7 +144,7 @@ def specs_for(names: Sequence[str]) -> tuple[FeatureSpec, ...]:
     """Look up catalogue specs by name (order kept) — a typo is a clear error, not a NaN column."""
     missing = [n for n in names if n not in CATALOGUE_BY_NAME]
     if missing:
-        raise ValidationError(f"unknown feature name(s): {', '.join(missing)}")
+        raise InputError(f"unknown feature name(s): {', '.join(missing)}")
     return tuple(CATALOGUE_BY_NAME[n] for n in names)
 
 
@@ -152,7 +152,7 @@ def check_policy(specs: Sequence[FeatureSpec], allowed_demographics: frozenset[s
     """Refuse a model that uses a demographic the clinic's IT policy does not allow."""
     banned = [s.name for s in specs if s.demographic and s.name not in allowed_demographics]
     if banned:
-        raise ConfigError(
+        raise EngineConfigError(
             f"model uses demographic feature(s) not allowed by IT policy: {', '.join(banned)}",
             hint="Ask IT to allow them, or retrain the model without them.",
         )
@@ -170,7 +170,7 @@ def _column(rows: Sequence[Mapping[str, Any]], spec: FeatureSpec) -> np.ndarray:
                 np.float32(np.nan if v is None else v)
             except (TypeError, ValueError):
                 pid = rows[i].get("patient_id", f"row {i}")
-                raise ValidationError(
+                raise InputError(
                     f"patient {pid}: feature '{name}' is not a number ({type(v).__name__})"
                 ) from None
         raise
@@ -186,14 +186,14 @@ def assemble_matrix(
 
     ``rows`` is either one dict per patient or a column mapping (feature name -> values), which
     the service layer can build straight from a query. Values outside a feature's valid range are
-    refused (ValidationError naming patient id and feature): a unit mix-up must not become a score.
+    refused (InputError naming patient id and feature): a unit mix-up must not become a score.
     """
     if allowed_demographics is not None:
         check_policy(specs, allowed_demographics)
     if isinstance(rows, Mapping):
         lengths = {len(v) for v in rows.values()}
         if len(lengths) > 1:
-            raise ValidationError("feature columns have different lengths")
+            raise InputError("feature columns have different lengths")
         n = lengths.pop() if lengths else 0
         out = np.full((n, len(specs)), np.nan, dtype=np.float32)
         for j, spec in enumerate(specs):
@@ -228,7 +228,7 @@ def _check_ranges(x: np.ndarray, specs: Sequence[FeatureSpec], id_of: Callable[[
     if bad.any():
         i, j = np.argwhere(bad)[0]
         s = specs[j]
-        raise ValidationError(
+        raise InputError(
             f"patient {id_of(int(i))}: feature '{s.name}' = {x[i, j]:g} is outside "
             f"[{s.minimum:g}, {s.maximum:g}] {s.unit}"
         )

@@ -7,6 +7,8 @@ from typing import Any
 import numpy as np
 from scipy.stats import rankdata
 
+from .logistic import fit_logistic_1d
+
 _CLIP = 1e-7
 
 
@@ -34,8 +36,6 @@ def auc(p: np.ndarray, y: np.ndarray) -> float:
 
 def calibration_slope_intercept(p: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     """Logistic recalibration y ~ a * logit(p) + b; a well calibrated model has a=1, b=0."""
-    from .calibration import fit_logistic_1d
-
     q = np.clip(np.asarray(p, dtype=np.float64), 1e-6, 1 - 1e-6)
     return fit_logistic_1d(np.log(q / (1 - q)), np.asarray(y, dtype=np.float64))
 

@@ -15,8 +15,6 @@ from typing import Any
 import numpy as np
 import xgboost as xgb
 
-from app.core.events import PredictionGenerated
-
 from . import calibration
 from .bands import BANDS, SUICIDE_RISK_NOTICE, SYNTHETIC_LABEL, risk_band_codes
 from .features import assemble_matrix
@@ -174,15 +172,3 @@ def explain(
             )
         )
     return out
-
-
-def prediction_event(prediction: Prediction, prediction_id: str) -> PredictionGenerated:
-    """The PredictionGenerated event the service publishes after persisting ``prediction``."""
-    return PredictionGenerated(
-        patient_id=prediction.patient_id,
-        prediction_id=prediction_id,
-        target=prediction.target,
-        probability=round(prediction.probability, 6),
-        band=prediction.band,
-        model_version=prediction.model_version,
-    )

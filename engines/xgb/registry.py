@@ -28,7 +28,7 @@ from typing import Any
 
 import xgboost as xgb
 
-from app.core.errors import NotFoundError, ValidationError
+from engines.errors import InputError, MissingError
 
 from .card import ModelCard, parse_card
 from .modelfile import load_booster, read_model_bytes, sha256_hex, sniff_format
@@ -120,20 +120,20 @@ class ModelRegistry:
         if version is None:
             version = self.active_version(name)
             if version is None:
-                raise NotFoundError(f"model {name}: no active version in {self.root}")
+                raise MissingError(f"model {name}: no active version in {self.root}")
         d = self.root / name / version
         if not d.is_dir():
-            raise NotFoundError(f"model {name}: version {version} is not installed")
+            raise MissingError(f"model {name}: version {version} is not installed")
         model_path = next(
             (d / f for f in ("model.json", "model.ubj") if (d / f).exists()), d / "model.json"
         )
         try:
             loaded = self._verify(model_path, d / "card.json", d / "signature.json")
             if loaded.card.name != name or loaded.card.version != version:
-                raise ValidationError(
+                raise InputError(
                     f"{d}: card says {loaded.card.model_version}, directory says {name}@{version}"
                 )
-        except ValidationError as exc:
+        except InputError as exc:
             self._emit(RegistryRecord("refuse", name, version, "system", False, f"load: {exc}"))
             raise
         return loaded
@@ -155,12 +155,10 @@ class ModelRegistry:
             loaded = self._verify(Path(model_path), Path(card_path), signature_path)
             name, version = loaded.card.name, loaded.card.version
             if not _NAME_RE.match(name) or not _VERSION_RE.match(version):
-                raise ValidationError(
-                    f"{card_path}: invalid model name {name!r} or version {version!r}"
-                )
+                raise InputError(f"{card_path}: invalid model name {name!r} or version {version!r}")
             if (self.root / name / version).exists():
-                raise ValidationError(f"{card_path}: {name}@{version} is already installed")
-        except ValidationError as exc:
+                raise InputError(f"{card_path}: {name}@{version} is already installed")
+        except InputError as exc:
             self._emit(RegistryRecord("refuse", name, version, actor, False, f"install: {exc}"))
             raise
         dest_dir = self.root / name
@@ -253,7 +251,7 @@ class ModelRegistry:
                 current,
             )
             self._emit(rec)
-            raise ValidationError(f"model {name}: no earlier activated version to roll back to")
+            raise InputError(f"model {name}: no earlier activated version to roll back to")
         stack.pop()
         target = stack[-1]
         loaded = self.load(name, target)
@@ -290,20 +288,20 @@ class ModelRegistry:
         try:
             card_bytes = card_path.read_bytes()
         except OSError:
-            raise ValidationError(f"{card_path}: model card not found or unreadable") from None
+            raise InputError(f"{card_path}: model card not found or unreadable") from None
         card = parse_card(card_path, card_bytes)
         if signature_path is None or not Path(signature_path).exists():
-            raise ValidationError(
+            raise InputError(
                 f"{model_path}: unsigned model (no signature.json); only signed models are accepted"
             )
         sig: Signature = parse_signature(Path(signature_path), Path(signature_path).read_bytes())
         digest = sha256_hex(data)
         if digest != card.model_sha256:
-            raise ValidationError(
+            raise InputError(
                 f"{model_path}: SHA-256 does not match the model card — the model file was altered"
             )
         if fmt != card.raw["model_format"]:
-            raise ValidationError(
+            raise InputError(
                 f"{model_path}: file is {fmt} but the card says {card.raw['model_format']}"
             )
         key = verify(card.raw, digest, sig, self.trusted_keys, where=str(model_path))
@@ -315,9 +313,7 @@ class ModelRegistry:
         if booster.num_features() != len(names) or (
             booster.feature_names is not None and list(booster.feature_names) != names
         ):
-            raise ValidationError(
-                f"{model_path}: model features do not match the card's feature list"
-            )
+            raise InputError(f"{model_path}: model features do not match the card's feature list")
         return LoadedModel(card, booster, key.key_id, key.scope, model_path)
 
     def _state(self, name: str) -> dict[str, Any]:
@@ -327,7 +323,7 @@ class ModelRegistry:
         try:
             return json.loads(path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError):
-            raise ValidationError(f"{path}: registry state is unreadable") from None
+            raise InputError(f"{path}: registry state is unreadable") from None
 
     def _write_state(
         self,
@@ -358,7 +354,7 @@ class ModelRegistry:
 
     def _writable(self) -> None:
         if self.read_only:
-            raise ValidationError(f"{self.root}: this model registry is read-only")
+            raise InputError(f"{self.root}: this model registry is read-only")
 
     def _emit(self, rec: RegistryRecord) -> None:
         if self._audit is not None:

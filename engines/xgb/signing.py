@@ -23,7 +23,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from app.core.errors import ValidationError
+from engines.errors import InputError
 
 DOMAIN = b"novamind-xgb-model-signature-v1\n"
 SCOPES = ("demo", "clinic")
@@ -96,15 +96,13 @@ def parse_signature(path: Path, data: bytes) -> Signature:
     try:
         doc = json.loads(data.decode("utf-8"))
         if doc.get("algorithm") != "Ed25519":
-            raise ValidationError(
-                f"{path}: algorithm must be Ed25519, got {doc.get('algorithm')!r}"
-            )
+            raise InputError(f"{path}: algorithm must be Ed25519, got {doc.get('algorithm')!r}")
         sig = base64.b64decode(doc["signature"], validate=True)
         return Signature(key_id=str(doc["key_id"]), signature=sig)
-    except ValidationError:
+    except InputError:
         raise
     except (UnicodeDecodeError, json.JSONDecodeError, KeyError, AttributeError, binascii.Error):
-        raise ValidationError(f"{path}: not a valid signature file") from None
+        raise InputError(f"{path}: not a valid signature file") from None
 
 
 def verify(
@@ -119,19 +117,17 @@ def verify(
     keys = {k.key_id: k for k in trusted}
     key = keys.get(signature.key_id)
     if key is None:
-        raise ValidationError(f"{where}: signed by an untrusted key ({signature.key_id})")
+        raise InputError(f"{where}: signed by an untrusted key ({signature.key_id})")
     try:
         Ed25519PublicKey.from_public_bytes(key.public_key).verify(
             signature.signature, message(card, model_sha256)
         )
     except InvalidSignature:
-        raise ValidationError(
+        raise InputError(
             f"{where}: signature does not match — the model or its card was altered"
         ) from None
     if key.scope == "demo" and card.get("training_data", {}).get("kind") != "synthetic":
-        raise ValidationError(
-            f"{where}: the demo key may only sign models trained on synthetic data"
-        )
+        raise InputError(f"{where}: the demo key may only sign models trained on synthetic data")
     return key
 
 
@@ -144,15 +140,15 @@ def load_trusted_keys(path: Path) -> tuple[TrustedKey, ...]:
             raw = base64.b64decode(k["public_key"], validate=True)
             tk = TrustedKey(key_id=str(k["key_id"]), public_key=raw, scope=str(k["scope"]))
             if tk.key_id != key_id_of(raw):
-                raise ValidationError(f"{path}: key id {tk.key_id} does not match its key")
+                raise InputError(f"{path}: key id {tk.key_id} does not match its key")
             keys.append(tk)
         return tuple(keys)
-    except ValidationError:
+    except InputError:
         raise
     except OSError as exc:
-        raise ValidationError(f"{path}: cannot read trusted keys ({exc.strerror})") from None
+        raise InputError(f"{path}: cannot read trusted keys ({exc.strerror})") from None
     except (ValueError, KeyError, TypeError, binascii.Error):
-        raise ValidationError(f"{path}: malformed trusted-keys file") from None
+        raise InputError(f"{path}: malformed trusted-keys file") from None
 
 
 def trusted_key_json(public_key: bytes, scope: str, note: str) -> dict[str, str]:

@@ -19,7 +19,7 @@ import numpy as np
 import xgboost as xgb
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from app.core.errors import NotFoundError, ValidationError
+from engines.errors import InputError, MissingError
 
 from . import calibration, metrics
 from .bands import SUICIDE_RISK_NOTICE, SYNTHETIC_LABEL
@@ -83,7 +83,7 @@ def _labelled(records: Sequence[Mapping[str, Any]], target: TargetSpec) -> tuple
         y = target.label_of(r)
         if y is not None:
             if y not in (0.0, 1.0):
-                raise ValidationError(
+                raise InputError(
                     f"patient {r.get('patient_id', '?')}: label '{target.label_key}' must be 0 or 1"
                 )
             rows.append(r)
@@ -127,7 +127,7 @@ def train_model(
     rows, y = _labelled(records, target)
     epf = events_per_feature(y, len(specs))
     if epf < config.min_events_per_feature:
-        raise ValidationError(
+        raise InputError(
             f"{target.name}: {epf:.1f} events per feature, below the minimum "
             f"{config.min_events_per_feature:g}; collect more labelled outcomes before training"
         )
@@ -246,7 +246,7 @@ def _evaluate_active(registry: ModelRegistry, trained: TrainedModel) -> dict[str
         return None
     try:
         old = registry.load(name)
-    except (NotFoundError, ValidationError) as exc:
+    except (MissingError, InputError) as exc:
         return {"version": registry.active_version(name), "error": str(exc)}
     x = assemble_matrix(trained.test_records, old.card.features)
     _m, p, *_ = score_matrix(old, x)
@@ -274,7 +274,7 @@ def train_all(
     no-skill baseline. Targets short of events per feature are skipped, not trained.
     Records flagged `is_synthetic` never train a model whose training data says "clinic"."""
     if training_data.get("kind") != "synthetic" and any(r.get("is_synthetic") for r in records):
-        raise ValidationError("synthetic records may only train a model labelled synthetic")
+        raise InputError("synthetic records may only train a model labelled synthetic")
     outcomes = []
     for name in targets or list(TARGETS):
         target = TARGETS[name]
@@ -293,7 +293,7 @@ def train_all(
                 config=config,
                 features=specs,
             )
-        except ValidationError as exc:
+        except InputError as exc:
             if "events per feature" not in str(exc):
                 raise
             outcomes.append(TrainOutcome(name, "insufficient_events", str(exc)))

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from app.core.errors import ValidationError
+from engines.errors import InputError as ValidationError
 from engines.llm.gguf_meta import GgufInfo, read_gguf_info
 from engines.llm.results import LoadParams
 from engines.llm.worker import LlmWorker

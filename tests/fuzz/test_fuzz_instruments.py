@@ -18,7 +18,7 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from app.core.errors import ValidationError
+from engines.errors import InputError as ValidationError
 from engines.scoring.definitions import Instrument, load_instrument_file
 from tests.fuzz.conftest import CORPUS
 

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from app.core.errors import ValidationError
+from engines.errors import InputError as ValidationError
 from engines.pat.encoder import SIZES, random_weights
 from engines.pat.weights import expected_tensors, load_weights, write_weights
 

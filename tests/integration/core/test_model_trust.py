@@ -17,6 +17,7 @@ from app.core.errors import PermissionDeniedError, ValidationError
 from app.demo import create_demo_clinic
 from app.services import predictions, training
 from app.services.context import AppContext
+from engines.errors import InputError
 from engines.xgb.registry import ModelRegistry
 from engines.xgb.signing import TrustedKey, key_id_of, public_bytes, trusted_key_json
 from engines.xgb.synthetic import generate_cohort
@@ -115,7 +116,7 @@ def test_engine_refuses_synthetic_records_for_a_clinic_model(tmp_path: Path) -> 
     pub = public_bytes(key)
     reg = ModelRegistry(tmp_path, [TrustedKey(key_id_of(pub), pub, "clinic")])
     rows = [r | {"is_synthetic": True} for r in generate_cohort(50, seed=1)]
-    with pytest.raises(ValidationError, match="synthetic"):
+    with pytest.raises(InputError, match="synthetic"):
         train_all(rows, reg, key, actor="it", training_data=CLINIC, targets=[TARGET])
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from app.core.errors import ValidationError
+from engines.errors import InputError
 from engines.llm.evaluate import evaluate_imhi
 from engines.llm.manager import DEMO_LABEL, ModelManager
 from engines.llm.notes import NOTE_SCHEMA, note_task, parse_note_analysis
@@ -110,14 +110,14 @@ def test_corrupt_copy_of_real_model_fails_cleanly(setup, tmp_path):
     bad = tmp_path / "SmolLM2-truncated.gguf"
     with entry.path.open("rb") as src, bad.open("wb") as dst:
         dst.write(src.read(entry.path.stat().st_size // 3))
-    with pytest.raises(ValidationError, match="SmolLM2-truncated.gguf: truncated"):
+    with pytest.raises(InputError, match="SmolLM2-truncated.gguf: truncated"):
         LlmWorker.start(bad)
     flipped = tmp_path / "SmolLM2-flipped.gguf"
     shutil.copy(entry.path, flipped)
     with flipped.open("r+b") as fh:
         fh.seek(8)
         fh.write(b"\xff" * 16)  # tensor/kv counts destroyed
-    with pytest.raises(ValidationError, match="SmolLM2-flipped.gguf"):
+    with pytest.raises(InputError, match="SmolLM2-flipped.gguf"):
         LlmWorker.start(flipped)
 
 

@@ -4,8 +4,9 @@ import json
 
 import pytest
 
-from app.core.errors import ValidationError
 from app.core.events import NLPAnalysisCompleted
+from app.services.engine_events import analysis_completed_event
+from engines.errors import InputError
 from engines.llm.evidence import EvidenceIndex, verify_quote
 from engines.llm.notes import NOTE_SCHEMA_JSON, parse_note_analysis
 from engines.llm.results import GenerationResult, GenParams, LoadParams, ModelProvenance
@@ -67,14 +68,14 @@ def test_fabricated_quotes_are_rejected_and_findings_marked():
     assert set(a.rejected_quotes) == {"hears voices at night", "bought a rope"}
     risk = a.findings[2]
     assert [e.verified for e in risk.evidence] == [True, False]
-    ev = a.to_event(patient_id="p-1")
+    ev = analysis_completed_event(a, patient_id="p-1")
     assert isinstance(ev, NLPAnalysisCompleted)
     assert (ev.note_id, ev.model_sha256, ev.analysis_id) == ("note-1", PROV.sha256, a.analysis_id)
     assert "hears" not in json.dumps(ev.payload())  # no note text in the event
 
 
 def test_invalid_outputs_rejected():
-    with pytest.raises(ValidationError, match="invalid JSON"):
+    with pytest.raises(InputError, match="invalid JSON"):
         parse_note_analysis(
             "n",
             NOTE,
@@ -88,9 +89,9 @@ def test_invalid_outputs_rejected():
         "risk_factors": [],
         "protective_factors": [],
     }
-    with pytest.raises(ValidationError, match="risk_level"):
+    with pytest.raises(InputError, match="risk_level"):
         parse_note_analysis("n", NOTE, _result(bad), PROV)
-    with pytest.raises(ValidationError, match="cancelled"):
+    with pytest.raises(InputError, match="cancelled"):
         parse_note_analysis("n", NOTE, _result(bad, stop="cancelled"), PROV)
 
 

@@ -7,7 +7,7 @@ import shutil
 import gguf
 import pytest
 
-from app.core.errors import ConfigError, ValidationError
+from engines.errors import EngineConfigError, InputError
 from engines.llm.gguf_meta import read_gguf_info
 from engines.llm.hardware import Hardware, physical_cores
 from engines.llm.manager import DEMO_LABEL, ModelManager, load_manifest
@@ -39,7 +39,7 @@ def test_metadata_matches_gguf_reader(tiny_gguf):
 def test_corrupt_files_rejected_with_file_name(tiny_gguf, tmp_path, damage, message):
     bad = tmp_path / "broken.gguf"
     bad.write_bytes(damage(tiny_gguf.read_bytes()))
-    with pytest.raises(ValidationError, match=message) as exc:
+    with pytest.raises(InputError, match=message) as exc:
         read_gguf_info(bad)
     assert str(bad) in str(exc.value)
 
@@ -90,13 +90,13 @@ def test_manifest_verification(tmp_path, tiny_gguf):
     assert mm.verify(user / "a.gguf") == digest
     prov = mm.provenance(user / "a.gguf")
     assert prov.sha256 == digest and prov.clinical_validity is False
-    with pytest.raises(ValidationError, match="SHA-256 mismatch"):
+    with pytest.raises(InputError, match="SHA-256 mismatch"):
         mm.verify(site / "SmolLM2-135M-Instruct.Q4_1.gguf")
-    with pytest.raises(ValidationError, match="not listed in the IT model manifest"):
+    with pytest.raises(InputError, match="not listed in the IT model manifest"):
         mm.verify(site / "junk.gguf")
     manifest.write_text("{not json")
-    with pytest.raises(ConfigError, match=r"manifest.json: line 1"):
+    with pytest.raises(EngineConfigError, match=r"manifest.json: line 1"):
         load_manifest(manifest)
     manifest.write_text(json.dumps({"a.gguf": "xyz"}))
-    with pytest.raises(ConfigError, match="64-digit"):
+    with pytest.raises(EngineConfigError, match="64-digit"):
         load_manifest(manifest)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from app.core.errors import ValidationError
+from engines.errors import InputError
 from engines.llm import imhi
 from engines.llm.evaluate import weighted_f1
 
@@ -79,12 +79,12 @@ def test_parser_variants(task, answer, label):
 
 
 def test_unknown_task_and_bad_file(tmp_path):
-    with pytest.raises(ValidationError, match="unknown IMHI task"):
+    with pytest.raises(InputError, match="unknown IMHI task"):
         imhi.get_task("CAMSX")
     bad = tmp_path / "DR.csv.gz"
     with gzip.open(bad, "wt") as fh:
         fh.write('query,gpt-3.5-turbo\n"not a prompt","Yes. Reasoning: x"\n')
-    with pytest.raises(ValidationError, match=r"DR.csv.gz: line 2, column 'query'"):
+    with pytest.raises(InputError, match=r"DR.csv.gz: line 2, column 'query'"):
         imhi.load_test_set(tmp_path, "DR")
 
 

@@ -10,7 +10,7 @@ import jsonschema
 import numpy as np
 import pytest
 
-from app.core.errors import NovamindError, ValidationError
+from engines.errors import EngineError, InputError
 from engines.llm.notes import NOTE_SCHEMA, NOTE_SCHEMA_JSON
 from engines.llm.results import GenerationResult, GenParams, LoadParams, TokenChunk
 from engines.llm.synthetic_gguf import TinyShape, write_tiny_llama
@@ -124,21 +124,21 @@ def test_structurally_broken_gguf_fails_cleanly(tmp_path):
     wr.write_kv_data_to_file()
     wr.write_tensors_to_file()
     wr.close()
-    with pytest.raises(ValidationError, match="missing-tensors.gguf: llama.cpp could not load"):
+    with pytest.raises(InputError, match="missing-tensors.gguf: llama.cpp could not load"):
         LlmWorker.start(bad, LoadParams(n_ctx=64, n_threads=1))
     junk = tmp_path / "junk.gguf"
     junk.write_bytes(os.urandom(4096))
-    with pytest.raises(ValidationError, match="junk.gguf"):
+    with pytest.raises(InputError, match="junk.gguf"):
         LlmWorker.start(junk)
 
 
 def test_busy_and_failed_requests(tiny_worker):
     it = tiny_worker.submit(new_task([("user", "x")], params=GenParams(max_tokens=2000)))
     next(it)
-    with pytest.raises(NovamindError, match="busy"):
+    with pytest.raises(EngineError, match="busy"):
         next(tiny_worker.submit(new_task([("user", "y")])))
     tiny_worker.cancel()
     list(it)
     too_long = new_task(prompt="a " * 5000, params=GenParams(max_tokens=4))
-    with pytest.raises(ValidationError, match="context holds 4096"):
+    with pytest.raises(InputError, match="context holds 4096"):
         list(tiny_worker.submit(too_long))

@@ -7,7 +7,7 @@ import h5py
 import numpy as np
 import pytest
 
-from app.core.errors import ValidationError
+from engines.errors import InputError
 from engines.pat.encoder import SIZES, encode, random_weights, standardise
 from engines.pat.weights import (
     available,
@@ -81,7 +81,7 @@ def test_full_week_shapes_and_batch():
     emb = encode(w, standardise(x))
     assert emb.shape == (2, 96) and np.all(np.isfinite(emb))
     np.testing.assert_allclose(emb[1], encode(w, standardise(x[1])), rtol=1e-5, atol=1e-5)
-    with pytest.raises(ValidationError, match="one week"):
+    with pytest.raises(InputError, match="one week"):
         embed_recording_week(w, x[0, :5000])
 
 
@@ -92,7 +92,7 @@ def test_shape_mismatch_names_the_tensor(tmp_path):
         name = "model_weights/encoder_layer_2_transformer/encoder_layer_2_ff1/kernel:0"
         del f[name]
         f.create_dataset(name, data=np.zeros((96, 128), np.float32))
-    with pytest.raises(ValidationError) as ei:
+    with pytest.raises(InputError) as ei:
         load_weights(path, "M")
     msg = str(ei.value)
     assert "PAT-M.h5" in msg and "encoder_layer_2_ff1/kernel" in msg and "(96, 128)" in msg
@@ -101,15 +101,15 @@ def test_shape_mismatch_names_the_tensor(tmp_path):
 def test_wrong_size_and_missing_tensor(tmp_path):
     path = tmp_path / "PAT-S.h5"
     write_weights(path, random_weights(SIZES["S"], seed=0))
-    with pytest.raises(ValidationError, match="query/kernel' has shape .96, 6, 96., expected"):
+    with pytest.raises(InputError, match="query/kernel' has shape .96, 6, 96., expected"):
         load_weights(path, "M")  # 6 heads in the file, 12 expected
     with h5py.File(path, "a") as f:
         del f["model_weights/encoder_layer_1_transformer/encoder_layer_1_norm2/beta:0"]
-    with pytest.raises(ValidationError, match="'encoder_layer_1_norm2/beta' missing"):
+    with pytest.raises(InputError, match="'encoder_layer_1_norm2/beta' missing"):
         load_weights(path, "S")
     pm = tmp_path / "PAT-M.h5"
     write_weights(pm, random_weights(SIZES["M"], seed=0))
-    with pytest.raises(ValidationError, match="query/kernel' has shape"):
+    with pytest.raises(InputError, match="query/kernel' has shape"):
         load_weights(pm, "S")  # 12 heads in the file, 6 expected
     cfg_ok = random_weights(SIZES["S"], seed=0)
     extra = tmp_path / "PAT-S-extra.h5"
@@ -119,11 +119,11 @@ def test_wrong_size_and_missing_tensor(tmp_path):
             "model_weights/encoder_layer_2_transformer/encoder_layer_2_ff1/bias:0",
             data=np.zeros(256, np.float32),
         )
-    with pytest.raises(ValidationError, match="belongs to block 2"):
+    with pytest.raises(InputError, match="belongs to block 2"):
         load_weights(extra, "S")
     bad = tmp_path / "PAT-L.h5"
     bad.write_bytes(b"not hdf5 at all")
-    with pytest.raises(ValidationError, match="not a readable HDF5"):
+    with pytest.raises(InputError, match="not a readable HDF5"):
         load_weights(bad, "L")
 
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.core.errors import ValidationError
+from engines.errors import InputError
 from engines.pat.importer import DEPRESJON, ColumnMapping, import_csv, parse_bytes
 
 DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "depresjon"
@@ -117,7 +117,7 @@ def test_malformed_rows_name_line_and_column(tmp_path, mutate, needle):
     mutate(lines)
     p = tmp_path / "bad.csv"
     p.write_text("\n".join(lines) + "\n")
-    with pytest.raises(ValidationError) as ei:
+    with pytest.raises(InputError) as ei:
         import_csv(p)
     assert str(ei.value).startswith("bad.csv")
     assert needle in str(ei.value)
@@ -140,12 +140,12 @@ def test_malformed_rows_name_line_and_column(tmp_path, mutate, needle):
 def test_bad_files(tmp_path, content, needle):
     p = tmp_path / "f.csv"
     p.write_bytes(content)
-    with pytest.raises(ValidationError, match=needle):
+    with pytest.raises(InputError, match=needle):
         import_csv(p)
 
 
 def test_missing_file_is_validation_error(tmp_path):
-    with pytest.raises(ValidationError, match="cannot be read"):
+    with pytest.raises(InputError, match="cannot be read"):
         import_csv(tmp_path / "nope.csv")
 
 
@@ -167,7 +167,7 @@ def test_fuzz_mutated_files_either_import_fully_or_raise_validation_error(data):
             del raw[pos : pos + data.draw(st.integers(1, 20))]
     try:
         rec = parse_bytes(bytes(raw), name="fuzz.csv")
-    except ValidationError as exc:
+    except InputError as exc:
         assert str(exc).startswith("fuzz.csv")
         return
     # accepted: a complete, consistent recording
@@ -181,7 +181,7 @@ def test_fuzz_mutated_files_either_import_fully_or_raise_validation_error(data):
 def test_fuzz_random_bytes_never_crash(raw):
     try:
         parse_bytes(raw, name="r.csv")
-    except ValidationError:
+    except InputError:
         pass
 
 
@@ -212,11 +212,11 @@ def test_roundtrip_valid_series(counts, holes, start_min):
 def test_absurd_time_span_is_rejected():
     # both ends inside the date limits, but 70 years apart: a stray timestamp
     text = "ts,c\n1950-01-01 00:00:00,1\n1950-01-01 00:01:00,1\n2020-01-01 00:02:00,1\n"
-    with pytest.raises(ValidationError, match="line 4, column 'ts'.*six years"):
+    with pytest.raises(InputError, match="line 4, column 'ts'.*six years"):
         parse_bytes(text.encode(), name="span.csv", mapping=ColumnMapping("ts", "c"))
     # a year-9020 timestamp is refused by the date limit first, naming the line
     text = "ts,c\n2020-01-01 00:00:00,1\n2020-01-01 00:01:00,1\n9020-01-01 00:02:00,1\n"
-    with pytest.raises(ValidationError, match="line 4, column 'ts': date outside the device"):
+    with pytest.raises(InputError, match="line 4, column 'ts': date outside the device"):
         parse_bytes(text.encode(), name="span.csv", mapping=ColumnMapping("ts", "c"))
 
 
@@ -225,7 +225,7 @@ def test_decompression_is_capped(monkeypatch):
 
     monkeypatch.setattr(imp, "MAX_BYTES", 1000)
     bomb = gzip.compress(b"0" * 5000)
-    with pytest.raises(ValidationError, match="too large"):
+    with pytest.raises(InputError, match="too large"):
         parse_bytes(bomb, name="bomb.csv.gz")
 
 

@@ -5,8 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from app.core.errors import ValidationError
 from app.core.events import AssessmentCompleted
+from app.services.engine_events import screen_completed_event
+from engines.errors import InputError
 from engines.pat import screen as scr
 from engines.pat.features import FEATURE_NAMES
 from engines.pat.importer import import_csv
@@ -54,7 +55,7 @@ def test_load_and_screen_recording(trained, depresjon_dir):
     assert res.positive == (res.probability >= res.threshold)
     assert res.provenance == scr.PROVENANCE and res.model_version == scr.MODEL_VERSION
     assert set(res.cv_metrics) >= {"AUC", "F1", "MCC", "sensitivity", "specificity"}
-    ev = scr.assessment_event(res, patient_id="p-1", assessment_id="a-1")
+    ev = screen_completed_event(res, patient_id="p-1", assessment_id="a-1")
     assert isinstance(ev, AssessmentCompleted) and ev.source == "pat"
     assert ev.total == pytest.approx(res.probability, abs=1e-4)
     assert ev.band in ("screen positive", "screen negative")
@@ -64,7 +65,7 @@ def test_tampered_model_is_rejected(trained, tmp_path):
     blob = trained[0].read_bytes().replace(b'"', b"'", 1)
     bad = tmp_path / "m.json"
     bad.write_bytes(blob)
-    with pytest.raises(ValidationError, match="SHA-256"):
+    with pytest.raises(InputError, match="SHA-256"):
         scr.load_screen_model(bad, trained[1])
 
 

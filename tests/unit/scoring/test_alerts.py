@@ -2,11 +2,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.core.errors import ConfigError, ValidationError
 from app.core.events import AlertTriggered
+from app.services.engine_events import alert_triggered_event
+from engines.errors import EngineConfigError, InputError
 from engines.scoring.alert_lifecycle import acknowledge, dismiss, new_alert, resolve, transition
 from engines.scoring.alerts import (
-    alert_triggered_event,
     builtin_rule_dicts,
     evaluate_rules,
     load_rules,
@@ -119,7 +119,7 @@ def test_risk_prediction_rules_and_group_suppression(probability, expected):
 
 
 def test_prediction_probability_validated():
-    with pytest.raises(ValidationError):
+    with pytest.raises(InputError):
         prediction_observation(
             prediction_id="x", patient_id="p", target="t", probability=1.5, at=NOW
         )
@@ -216,7 +216,7 @@ def test_dedup_key_stable_and_specific():
 
 
 def test_naive_now_rejected():
-    with pytest.raises(ValidationError):
+    with pytest.raises(InputError):
         evaluate_rules(load_rules(), [], datetime(2026, 1, 1))  # noqa: DTZ001
 
 
@@ -295,7 +295,7 @@ def test_policy_tunes_params_and_adds_rules():
     ],
 )
 def test_bad_policy_is_a_config_error(policy, message):
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(EngineConfigError, match=message):
         merge_policy_rules(builtin_rule_dicts(), policy)
 
 
@@ -348,7 +348,7 @@ def test_lifecycle_happy_path_records_who_and_why():
 )
 def test_invalid_transitions_raise(steps, message):
     _, state = _alert()
-    with pytest.raises(ValidationError, match=message):
+    with pytest.raises(InputError, match=message):
         for i, (to, by, reason) in enumerate(steps):
             state = transition(state, to, by=by, at=NOW + timedelta(minutes=i + 1), reason=reason)
 
@@ -356,7 +356,7 @@ def test_invalid_transitions_raise(steps, message):
 def test_dismiss_needs_reason_and_time_order():
     _, state = _alert()
     s1 = acknowledge(state, by="u", at=NOW + timedelta(minutes=2))
-    with pytest.raises(ValidationError, match="before the last"):
+    with pytest.raises(InputError, match="before the last"):
         dismiss(s1, by="u", at=NOW + timedelta(minutes=1), reason="false positive")
     assert (
         dismiss(s1, by="u", at=NOW + timedelta(minutes=3), reason="false positive").status

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from app.core.errors import ValidationError
+from engines.errors import InputError
 from engines.scoring.definitions import (
     builtin_instruments,
     get_instrument,
@@ -66,7 +66,7 @@ def test_copyrighted_instruments_are_paraphrased_and_say_so():
 
 
 def test_unknown_instrument():
-    with pytest.raises(ValidationError, match="unknown id 'nope'"):
+    with pytest.raises(InputError, match="unknown id 'nope'"):
         get_instrument("nope")
 
 
@@ -102,14 +102,14 @@ def _broken(mutate):
     ],
 )
 def test_bad_definition_names_file_and_field(mutate, message):
-    with pytest.raises(ValidationError, match=message):
+    with pytest.raises(InputError, match=message):
         parse_instrument(_broken(mutate), "phq9.json")
 
 
 def test_bad_json_file_names_file_and_line(tmp_path):
     path = tmp_path / "broken.json"
     path.write_text('{"id": "x",\n  "items": [,]}', encoding="utf-8")
-    with pytest.raises(ValidationError, match=r"broken\.json: line 2, column"):
+    with pytest.raises(InputError, match=r"broken\.json: line 2, column"):
         load_instrument_file(path)
 
 
@@ -132,5 +132,5 @@ def test_new_instrument_needs_no_code(tmp_path):
 
 def test_duplicate_instrument_id_in_extra_dir(tmp_path):
     (tmp_path / "copy.json").write_text(json.dumps(raw("phq9")), encoding="utf-8")
-    with pytest.raises(ValidationError, match=r"copy\.json\.id: instrument 'phq9' already"):
+    with pytest.raises(InputError, match=r"copy\.json\.id: instrument 'phq9' already"):
         load_instruments(tmp_path)

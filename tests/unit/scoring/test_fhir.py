@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from fhir.resources.R4B.bundle import Bundle
 
-from app.core.errors import ValidationError
+from engines.errors import InputError
 from engines.scoring.definitions import builtin_instruments, get_instrument
 from engines.scoring.engine import score
 from engines.scoring.fhir import AssessmentRecord, export_bundle, export_bundle_json, import_bundle
@@ -146,19 +146,19 @@ def _set_answer(bundle, link, code):
 def test_invalid_bundle_imports_nothing(mutate, message):
     bundle = export_bundle(records()[:2])
     mutate(bundle)
-    with pytest.raises(ValidationError, match=message):
+    with pytest.raises(InputError, match=message):
         import_bundle(bundle)
 
 
 def test_not_json_is_a_clear_error():
-    with pytest.raises(ValidationError, match="not valid JSON"):
+    with pytest.raises(InputError, match="not valid JSON"):
         import_bundle("{not json")
 
 
 def test_error_does_not_echo_content():
     bundle = export_bundle(records()[:1])
     _obs(bundle)["valueInteger"] = "Jane Doe felt hopeless"
-    with pytest.raises(ValidationError) as info:
+    with pytest.raises(InputError) as info:
         import_bundle(json.dumps(bundle))
     assert "Jane" not in str(info.value)
 
@@ -167,14 +167,14 @@ def test_cssrs_skip_logic_enforced_on_import():
     recs = [r for r in records() if r.result.instrument_id == "cssrs_screener"]
     bundle = export_bundle(recs[1:])  # q2 = no, so q3-q5 were not asked
     _qr(bundle)["item"].insert(2, {"linkId": "q3", "answer": [{"valueInteger": 1}]})
-    with pytest.raises(ValidationError, match="item q3 must not be answered"):
+    with pytest.raises(InputError, match="item q3 must not be answered"):
         import_bundle(bundle)
 
 
 def test_export_refuses_mixed_patients():
     recs = records()[:2]
     other = AssessmentRecord("x1", "other", T0, recs[0].result)
-    with pytest.raises(ValidationError, match="more than one patient"):
+    with pytest.raises(InputError, match="more than one patient"):
         export_bundle([recs[0], other])
 
 

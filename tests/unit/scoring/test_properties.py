@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.core.errors import ValidationError
+from engines.errors import InputError
 from engines.scoring.conditions import EvalContext
 from engines.scoring.definitions import builtin_instruments
 from engines.scoring.engine import score, validate_response
@@ -57,7 +57,7 @@ def test_out_of_range_value_never_validates(iid, data):
             st.booleans(),
         )
     )
-    with pytest.raises(ValidationError, match=item_id):
+    with pytest.raises(InputError, match=item_id):
         validate_response(inst, {**answers, item_id: bad})
 
 
@@ -71,7 +71,7 @@ def test_missing_required_answer_never_validates(iid, data):
     item_id = data.draw(st.sampled_from(required))
     broken = {k: v for k, v in answers.items() if k != item_id}
     # Removing a gate answer may also un-ask later items; either way it must not validate.
-    with pytest.raises(ValidationError):
+    with pytest.raises(InputError):
         score(inst, broken)
 
 
@@ -83,13 +83,13 @@ def test_unknown_item_never_validates(iid, data, extra):
     answers = data.draw(valid_response(iid))
     if extra in answers or any(it.id == extra for it in inst.items):
         return
-    with pytest.raises(ValidationError, match="unknown item"):
+    with pytest.raises(InputError, match="unknown item"):
         score(inst, {**answers, extra: 0})
 
 
 def test_error_message_never_contains_the_answer():
     inst = builtin_instruments()["phq9"]
     answers = {f"q{i}": 0 for i in range(1, 10)}
-    with pytest.raises(ValidationError) as info:
+    with pytest.raises(InputError) as info:
         score(inst, {**answers, "q9": 987654})
     assert "987654" not in str(info.value)

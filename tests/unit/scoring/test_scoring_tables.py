@@ -1,10 +1,10 @@
 import pytest
 
-from app.core.errors import ValidationError
 from app.core.events import AssessmentCompleted
+from app.services.engine_events import assessment_completed_event
+from engines.errors import InputError
 from engines.scoring.definitions import get_instrument
 from engines.scoring.engine import (
-    assessment_completed_event,
     observations_from_result,
     reliable_change,
     score,
@@ -114,7 +114,7 @@ def test_cssrs_triage(answers, band):
     ],
 )
 def test_cssrs_skip_logic(answers, message):
-    with pytest.raises(ValidationError, match=message):
+    with pytest.raises(InputError, match=message):
         score(get_instrument("cssrs_screener"), answers)
 
 
@@ -195,7 +195,7 @@ def test_pcl5_cutoff_is_configurable(cutoff, total, met):
 @pytest.mark.parametrize("params", [{"cutoff": 30}, {"cutoff": 34}, {"cut": 32}, {"cutoff": True}])
 def test_pcl5_cutoff_outside_31_33_is_refused(params):
     inst = get_instrument("pcl5")
-    with pytest.raises(ValidationError, match="parameter"):
+    with pytest.raises(InputError, match="parameter"):
         score(inst, zero_answers(inst), params)
 
 
@@ -261,7 +261,7 @@ def test_reliable_change(iid, before, after, direction, meaningful):
 
 def test_reliable_change_refuses_other_instrument():
     phq, gad = get_instrument("phq9"), get_instrument("gad7")
-    with pytest.raises(ValidationError):
+    with pytest.raises(InputError):
         reliable_change(phq, score(gad, zero_answers(gad)), score(phq, zero_answers(phq)))
 
 

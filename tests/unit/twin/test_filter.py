@@ -7,8 +7,9 @@ from datetime import date, datetime, timedelta, timezone
 import numpy as np
 import pytest
 
-from app.core.errors import ValidationError
 from app.core.events import DigitalTwinUpdated
+from app.services.engine_events import twin_updated_event
+from engines.errors import InputError
 from engines.twin import (
     DIMENSIONS,
     Observation,
@@ -16,7 +17,6 @@ from engines.twin import (
     estimate_cohort,
     estimate_twin,
     load_observation_model,
-    twin_updated_event,
 )
 
 from .sim import START, observe, simulate_ou, wide_range_model
@@ -166,7 +166,7 @@ def test_json_round_trip_and_event():
     )
     ev = twin_updated_event(st, patient_id="p-1", snapshot_id="s-9")
     assert isinstance(ev, DigitalTwinUpdated) and ev.version == 4 and ev.snapshot_id == "s-9"
-    with pytest.raises(ValidationError, match="twin snapshot"):
+    with pytest.raises(InputError, match="twin snapshot"):
         TwinState.from_json('{"schema_version": 1}')
     assert not st.mean.flags.writeable
 
@@ -182,10 +182,10 @@ def test_json_round_trip_and_event():
     ],
 )
 def test_bad_observations_are_rejected(obs, message):
-    with pytest.raises(ValidationError, match=message):
+    with pytest.raises(InputError, match=message):
         estimate_twin([obs], as_of=START)
 
 
 def test_duplicate_ids_rejected():
-    with pytest.raises(ValidationError, match="duplicate"):
+    with pytest.raises(InputError, match="duplicate"):
         estimate_twin([_phq(0, 0, 3), _phq(0, 1, 4)], as_of=START + timedelta(days=2))

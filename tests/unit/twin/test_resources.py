@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.core.errors import ValidationError
+from engines.errors import InputError
 from engines.twin import (
     ACTIVITY_LABEL,
     DIMENSIONS,
@@ -141,16 +141,16 @@ def test_bad_region_map_names_the_file(tmp_path, mutate, message):
     doc = _doc("region_map.json")
     mutate(doc)
     path = _write(tmp_path, "region_map.json", doc)
-    with pytest.raises(ValidationError, match=message) as info:
+    with pytest.raises(InputError, match=message) as info:
         load_region_map(path)
     assert str(path) in str(info.value)
 
 
 def test_unparseable_file_reports_line_and_column(tmp_path):
     path = _write(tmp_path, "broken.json", '{\n  "format": "novamind.twin.region_map",\n  oops\n}')
-    with pytest.raises(ValidationError, match=r"broken.json: line 3, column 3"):
+    with pytest.raises(InputError, match=r"broken.json: line 3, column 3"):
         load_region_map(path)
-    with pytest.raises(ValidationError, match="cannot be read"):
+    with pytest.raises(InputError, match="cannot be read"):
         load_region_map(tmp_path / "absent.json")
 
 
@@ -172,26 +172,26 @@ def test_medication_model_is_illustrative_and_complete():
     assert (
         mm.get("ssri").effects["serotonin"] > 0.5 and mm.get("benzodiazepine").effects["GABA"] > 0.5
     )
-    with pytest.raises(ValidationError, match="unknown class"):
+    with pytest.raises(InputError, match="unknown class"):
         mm.get("homeopathy")
 
 
 def test_bad_medication_and_observation_files(tmp_path):
     doc = _doc("medication_classes.json")
     doc["label"] = "Clinical guidance"
-    with pytest.raises(ValidationError, match="illustrative"):
+    with pytest.raises(InputError, match="illustrative"):
         load_medication_model(_write(tmp_path, "m.json", doc))
     doc = _doc("medication_classes.json")
     del doc["classes"]["lithium"]
-    with pytest.raises(ValidationError, match="lithium"):
+    with pytest.raises(InputError, match="lithium"):
         load_medication_model(_write(tmp_path, "m2.json", doc))
     doc = _doc("observation_model.json")
     doc["sources"]["phq9.total"]["noise_sd"] = 0
-    with pytest.raises(ValidationError, match=r"o.json: sources.phq9.total"):
+    with pytest.raises(InputError, match=r"o.json: sources.phq9.total"):
         load_observation_model(_write(tmp_path, "o.json", doc))
     doc = _doc("whatif_model.json")
     doc["responder_reduction_w8"]["mean"] = 0.4
-    with pytest.raises(ValidationError, match="50 %"):
+    with pytest.raises(InputError, match="50 %"):
         load_whatif_model(_write(tmp_path, "w.json", doc))
 
 

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 import numpy as np
 import pytest
 
-from app.core.errors import ValidationError
+from engines.errors import InputError
 from engines.twin import Observation, estimate_twin, load_whatif_model, project
 
 START = date(2024, 1, 1)
@@ -81,5 +81,5 @@ def test_medication_class_effects_apply(state):
 )
 def test_bad_inputs_rejected(state, kwargs):
     kwargs = {"option": "ssri", **kwargs}
-    with pytest.raises(ValidationError):
+    with pytest.raises(InputError):
         project(state, **kwargs)

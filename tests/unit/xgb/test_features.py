@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.core.errors import ConfigError, ValidationError
+from engines.errors import EngineConfigError, InputError
 from engines.xgb.demo import bundled_registry
 from engines.xgb.features import assemble_matrix, specs_for
 from engines.xgb.predict import score_caseload
@@ -38,22 +38,22 @@ def test_columnar_input_equals_row_input():
 
 
 def test_out_of_range_value_names_patient_and_feature():
-    with pytest.raises(ValidationError, match=r"patient p7: feature 'phq9_current' = 31"):
+    with pytest.raises(InputError, match=r"patient p7: feature 'phq9_current' = 31"):
         assemble_matrix([{"patient_id": "p7", "phq9_current": 31}], SPECS)
 
 
 def test_non_number_is_a_clear_error():
-    with pytest.raises(ValidationError, match=r"patient p8: feature 'sleep_tst_h' is not a number"):
+    with pytest.raises(InputError, match=r"patient p8: feature 'sleep_tst_h' is not a number"):
         assemble_matrix([{"patient_id": "p8", "sleep_tst_h": "seven"}], SPECS)
 
 
 def test_unknown_feature_name_is_an_error():
-    with pytest.raises(ValidationError, match="unknown feature"):
+    with pytest.raises(InputError, match="unknown feature"):
         specs_for(["phq9_curent"])
 
 
 def test_policy_refuses_disallowed_demographic():
-    with pytest.raises(ConfigError, match="age_years"):
+    with pytest.raises(EngineConfigError, match="age_years"):
         assemble_matrix([{}], SPECS, allowed_demographics=frozenset())
     assemble_matrix([{}], SPECS, allowed_demographics=frozenset({"age_years"}))
 

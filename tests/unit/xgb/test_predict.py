@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 
 from app.core.events import PredictionGenerated
+from app.services.engine_events import prediction_event
 from engines.xgb.bands import BANDS, SUICIDE_RISK_NOTICE, risk_band, risk_band_codes
 from engines.xgb.demo import bundled_registry
 from engines.xgb.features import assemble_matrix
-from engines.xgb.predict import contributions, explain, prediction_event, score_caseload
+from engines.xgb.predict import contributions, explain, score_caseload
 from engines.xgb.synthetic import generate_cohort
 
 

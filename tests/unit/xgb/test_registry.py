@@ -8,7 +8,7 @@ import zlib
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from app.core.errors import ValidationError
+from engines.errors import InputError
 from engines.xgb.demo import bundled_registry
 from engines.xgb.registry import ModelRegistry
 from engines.xgb.signing import TrustedKey, key_id_of, public_bytes, sign
@@ -32,7 +32,7 @@ def test_signed_model_installs_and_loads(registry, package, audit_log):
 
 def test_unsigned_model_refused(registry, package, audit_log):
     (package / "signature.json").unlink()
-    with pytest.raises(ValidationError, match="unsigned model"):
+    with pytest.raises(InputError, match="unsigned model"):
         registry.install_package(package, actor="it-admin")
     assert registry.versions("relapse_6m") == []
     assert audit_log[-1].action == "refuse" and not audit_log[-1].ok
@@ -49,7 +49,7 @@ def _flip_a_leaf_digit(path):
 
 def test_tampered_model_file_refused(registry, package):
     _flip_a_leaf_digit(package / "model.json")
-    with pytest.raises(ValidationError, match="SHA-256 does not match"):
+    with pytest.raises(InputError, match="SHA-256 does not match"):
         registry.install_package(package, actor="it-admin")
 
 
@@ -57,7 +57,7 @@ def test_tampered_card_refused_even_with_matching_hash(registry, package):
     card = json.loads((package / "card.json").read_text())
     card["metrics"]["held_out"]["auc"]["value"] = 0.99  # inflate the advertised performance
     (package / "card.json").write_text(json.dumps(card))
-    with pytest.raises(ValidationError, match="signature does not match"):
+    with pytest.raises(InputError, match="signature does not match"):
         registry.install_package(package, actor="it-admin")
 
 
@@ -65,7 +65,7 @@ def test_model_altered_after_install_refused_at_load(registry, package, audit_lo
     registry.install_package(package, actor="it-admin", activate=True)
     installed = registry.root / "relapse_6m" / "1" / "model.json"
     _flip_a_leaf_digit(installed)
-    with pytest.raises(ValidationError, match="altered"):
+    with pytest.raises(InputError, match="altered"):
         registry.load("relapse_6m")
     assert audit_log[-1].action == "refuse"
 
@@ -83,7 +83,7 @@ def test_pickle_and_joblib_refused_by_content(registry, package, payload, match)
     # the file keeps its .json name: only the bytes are looked at
     (package / "model.json").write_bytes(payload)
     before = _snapshot(registry.root)
-    with pytest.raises(ValidationError, match=match):
+    with pytest.raises(InputError, match=match):
         registry.install_package(package, actor="it-admin")
     assert _snapshot(registry.root) == before
 
@@ -92,14 +92,14 @@ def test_untrusted_key_refused(registry, package, trained_relapse):
     other = Ed25519PrivateKey.generate()
     sig = sign(trained_relapse.card, trained_relapse.card["model_sha256"], other)
     (package / "signature.json").write_text(json.dumps(sig.to_json()))
-    with pytest.raises(ValidationError, match="untrusted key"):
+    with pytest.raises(InputError, match="untrusted key"):
         registry.install_package(package, actor="it-admin")
 
 
 def test_demo_key_cannot_vouch_for_clinic_model(tmp_path, package, key):
     pub = public_bytes(key)
     demo_only = ModelRegistry(tmp_path / "r2", [TrustedKey(key_id_of(pub), pub, "demo")])
-    with pytest.raises(ValidationError, match="demo key may only sign"):
+    with pytest.raises(InputError, match="demo key may only sign"):
         demo_only.install_package(package, actor="it-admin")
 
 
@@ -120,7 +120,7 @@ def test_versions_activate_and_rollback_are_audited(
     rb = registry.rollback("relapse_6m", actor="it", reason="clinician feedback")
     assert rb.action == "rollback" and rb.version == "1" and rb.previous_active == "2"
     assert registry.active_version("relapse_6m") == "1"
-    with pytest.raises(ValidationError, match="no earlier"):
+    with pytest.raises(InputError, match="no earlier"):
         registry.rollback("relapse_6m", actor="it")
     assert [r.action for r in audit_log] == [
         "install",
@@ -139,13 +139,13 @@ def test_versions_activate_and_rollback_are_audited(
 
 def test_reinstalling_same_version_refused(registry, package):
     registry.install_package(package, actor="it")
-    with pytest.raises(ValidationError, match="already installed"):
+    with pytest.raises(InputError, match="already installed"):
         registry.install_package(package, actor="it")
 
 
 def test_read_only_registry_refuses_changes(tmp_path, trusted, package):
     ro = ModelRegistry(tmp_path / "ro", [trusted], read_only=True)
-    with pytest.raises(ValidationError, match="read-only"):
+    with pytest.raises(InputError, match="read-only"):
         ro.install_package(package, actor="it")
 
 
@@ -170,5 +170,5 @@ def test_copied_demo_model_with_edited_card_is_refused(tmp_path):
     card["training_data"]["kind"] = "clinic"
     card_path.write_text(json.dumps(card))
     copy = ModelRegistry(tmp_path / "models", reg.trusted_keys)
-    with pytest.raises(ValidationError):
+    with pytest.raises(InputError):
         copy.load("hosp_90d")

@@ -5,7 +5,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from app.core.errors import ValidationError
+from engines.errors import InputError
 from engines.xgb import calibration, metrics
 from engines.xgb.features import assemble_matrix
 from engines.xgb.synthetic import generate_cohort
@@ -63,7 +63,7 @@ def test_grouped_split_keeps_patients_together():
 
 def test_minimum_events_per_feature_enforced(registry, key):
     few = generate_cohort(150, seed=5)
-    with pytest.raises(ValidationError, match="events per feature"):
+    with pytest.raises(InputError, match="events per feature"):
         train_model(few, TARGETS["hosp_90d"], version="1", training_data=CLINIC, config=SMALL)
     out = train_all(
         few, registry, key, actor="it", training_data=CLINIC, config=SMALL, targets=["hosp_90d"]
