@@ -97,21 +97,12 @@ def settle_new_rows(
     new_states: Rows,
     now_clock: Callable[[], str],
 ) -> Settled:
-    """Resolve collisions of rows about to be inserted; returns (rows, states, conflicts)."""
-    if table in TEXT_KEYS:
-        return _settle_text(session, table, new_rows, new_states, now_clock)
+    """Resolve collisions of rows about to be inserted; returns (rows, states, conflicts).
+    Pair keys are settled by `_settle_pairs`, text keys here."""
     if table in PAIR_KEYS:
         return _settle_pairs(session, table, new_rows, new_states)
-    return new_rows, new_states, 0
-
-
-def _settle_text(
-    session: Session,
-    table: str,
-    new_rows: Rows,
-    new_states: Rows,
-    now_clock: Callable[[], str],
-) -> Settled:
+    if table not in TEXT_KEYS:
+        return new_rows, new_states, 0
     col = TEXT_KEYS[table]
     t = records.TABLES[table]
     values = [r[col] for r in new_rows if r.get(col) is not None]

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from app.core.errors import ConfigError
@@ -506,7 +506,7 @@ class SyncEngine:
 
         def do(uow: UnitOfWork) -> None:
             s = uow.session
-            s.execute(_text("PRAGMA defer_foreign_keys = ON"))
+            s.execute(text("PRAGMA defer_foreign_keys = ON"))
             clock = self._clock(s)
             closed: list[SyncConflict] = []
             capture.capture(s, clock, closed)  # local edits get their clocks before any merge
@@ -687,7 +687,7 @@ class SyncEngine:
                 audit_by_device: dict[str, list[dict[str, Any]]] = audit_by_device,
             ) -> bool:
                 s = uow.session
-                s.execute(_text("PRAGMA defer_foreign_keys = ON"))
+                s.execute(text("PRAGMA defer_foreign_keys = ON"))
                 try:
                     authority.check(s, entries, roles)
                     relayed = {d: e for d, e in audit_by_device.items() if d != self.id.device_id}
@@ -764,12 +764,6 @@ def _advance_frontiers(
         cur = _cursor(s, applied, dev)
         if rc > (cur.max_clock or ""):
             cur.max_clock = rc
-
-
-def _text(sql: str) -> Any:  # noqa: ANN401
-    from sqlalchemy import text
-
-    return text(sql)
 
 
 def _is_fresh(s: Session) -> bool:

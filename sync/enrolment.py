@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import keyring
-import keyring.errors
 
 from app.core.errors import KeyringUnavailableError, ValidationError
 from app.core.security import keys
@@ -29,6 +28,7 @@ from sync.identity import (
     TrustError,
     b64,
     fingerprint,
+    not_enrolled,
     sign_doc,
     unb64,
     verify_doc,
@@ -157,26 +157,17 @@ def _entry(db_path: Path) -> str:
 
 def save_clinic_key(service: str, db_path: Path, key: bytes) -> None:
     """Keep the clinic key in the OS keyring beside the store key."""
-    try:
+    with keys.keyring_errors("to store the clinic key"):
         keyring.set_password(service, _entry(db_path), key.hex())
-    except keyring.errors.KeyringError as exc:
-        raise KeyringUnavailableError(
-            f"The system keyring refused to store the clinic key ({type(exc).__name__})."
-        ) from None
 
 
 def load_clinic_key(service: str, db_path: Path) -> bytes:
     """The clinic key of this workstation; a clear error when it was never enrolled."""
-    try:
+    with keys.keyring_errors("access"):
         text = keyring.get_password(service, _entry(db_path))
-    except keyring.errors.KeyringError as exc:
-        raise KeyringUnavailableError(
-            f"The system keyring refused access ({type(exc).__name__})."
-        ) from None
     if not text:
-        raise KeyringUnavailableError(
-            "This workstation is not enrolled for sync (no clinic key in the keyring).",
-            hint="Ask IT for the enrolment file and run 'novamind sync enrol FILE'.",
+        raise not_enrolled(
+            "This workstation is not enrolled for sync (no clinic key in the keyring)."
         )
     try:
         key = bytes.fromhex(text)

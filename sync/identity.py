@@ -36,10 +36,16 @@ ROLES = ("clinical", "admin")
 KEYSTORE_FORMAT = "novamind-it-keystore"
 KEYSTORE_VERSION = 1
 MIN_PASSPHRASE = 12
+ENROL_HINT = "Ask IT for the enrolment file and run 'novamind sync enrol FILE'."
 
 
 class TrustError(Exception):
     """A signature, certificate or sealed key failed a check (short reason, no PHI)."""
+
+
+def not_enrolled(what: str) -> KeyringUnavailableError:
+    """The error for a workstation whose keyring lacks `what`: it was never enrolled."""
+    return KeyringUnavailableError(what, hint=ENROL_HINT)
 
 
 def b64(data: bytes) -> str:
@@ -181,10 +187,7 @@ def load_device_keys(service: str, db_path: Path) -> DeviceKeys:
     """This workstation's device keys; a clear error when it was never enrolled."""
     text = keys.get_entry(service, device_entry(db_path))
     if not text:
-        raise KeyringUnavailableError(
-            "This workstation has no sync device key (not enrolled).",
-            hint="Ask IT for the enrolment file and run 'novamind sync enrol FILE'.",
-        )
+        raise not_enrolled("This workstation has no sync device key (not enrolled).")
     try:
         d = json.loads(text)
         return DeviceKeys(

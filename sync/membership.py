@@ -18,7 +18,7 @@ from app.core.store.models import SyncCursor, SyncOutgoing, SyncRecordState
 from app.core.store.store import Store, UnitOfWork
 from sync import state
 from sync.envelope import GENESIS
-from sync.identity import TrustError, fingerprint
+from sync.identity import ENROL_HINT, TrustError, fingerprint
 from sync.registry import Registry
 
 
@@ -123,7 +123,7 @@ def require_identity(store: Store) -> Identity:
         "This workstation synced with format version 1 and is not enrolled for version 2."
         if v1
         else "This workstation is not enrolled for sync.",
-        hint="Ask IT for the enrolment file and run 'novamind sync enrol FILE'.",
+        hint=ENROL_HINT,
     )
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import RowMapping, insert, update
 from sqlalchemy.orm import Session
 
 from app.core.errors import ValidationError
@@ -181,7 +181,7 @@ def _merge_existing(
     session: Session,
     name: str,
     rid: str,
-    row: Any,  # noqa: ANN401 — a Core row mapping
+    row: RowMapping,
     st: SyncRecordState | None,
     values: dict[str, Any],
     clocks: dict[str, list[str]],

@@ -12,7 +12,7 @@ import json
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Date, Float, Integer, LargeBinary, Table, select
+from sqlalchemy import Boolean, Date, Float, Integer, LargeBinary, RowMapping, Table, select
 from sqlalchemy.orm import Session
 
 from app.core.store import models as m
@@ -141,14 +141,14 @@ def from_json(table: str, column: str, value: Any) -> Any:  # noqa: ANN401
     return value
 
 
-def row_values(table: str, row: Any) -> dict[str, Any]:  # noqa: ANN401 — a Core row mapping
+def row_values(table: str, row: RowMapping) -> dict[str, Any]:
     """The travelling columns of a Core row as JSON values."""
     return {c: to_json(row[c]) for c in _COLUMNS[table]}
 
 
 def rows_and_states(
     session: Session, name: str, ids: list[str]
-) -> tuple[dict[str, Any], dict[str, m.SyncRecordState]]:
+) -> tuple[dict[str, RowMapping], dict[str, m.SyncRecordState]]:
     """The local rows of table ``name`` with these ids, and their sync bookkeeping, by id."""
     table = TABLES[name]
     rows = {

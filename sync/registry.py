@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
 from sync.identity import (
     ROLES,
     TrustError,
@@ -163,7 +165,7 @@ class Registry:
             raise TrustError("written by a revoked device after its revocation")
         return cert
 
-    def clinic_keys(self, device: str, box: Any) -> dict[int, bytes]:  # noqa: ANN401
+    def clinic_keys(self, device: str, box: X25519PrivateKey) -> dict[int, bytes]:
         """Every clinic-key version sealed for this device, opened with its box key."""
         out: dict[int, bytes] = {}
         for version, wrapped in self.grants.get(device, {}).items():

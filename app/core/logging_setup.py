@@ -99,13 +99,16 @@ def _install_hooks() -> None:
         )
 
 
+_HANDLER_NAME = "novamind-log-file"
+
+
 def configure_logging(log_dir: Path, level: int = logging.INFO) -> Path:
     """Send the root logger to novamind.log in `log_dir` (rotated at 5 MB, 5 files kept)."""
     log_dir.mkdir(parents=True, exist_ok=True)
     path = log_dir / "novamind.log"
     root = logging.getLogger()
     for handler in list(root.handlers):
-        if getattr(handler, "_novamind", False):
+        if handler.get_name() == _HANDLER_NAME:  # ours from an earlier call: replace it
             root.removeHandler(handler)
             handler.close()
     handler = logging.handlers.RotatingFileHandler(
@@ -113,7 +116,7 @@ def configure_logging(log_dir: Path, level: int = logging.INFO) -> Path:
     )
     handler.setFormatter(logging.Formatter(FORMAT))
     handler.addFilter(WithholdValues())
-    handler._novamind = True  # type: ignore[attr-defined]
+    handler.set_name(_HANDLER_NAME)
     root.addHandler(handler)
     root.setLevel(level)
     for noisy in ("alembic", "sqlalchemy", "botocore", "urllib3"):

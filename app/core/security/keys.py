@@ -14,6 +14,8 @@ import hmac
 import logging
 import secrets
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import keyring
@@ -96,30 +98,32 @@ def store_id(db_path: Path) -> str:
     return new
 
 
-def get_entry(service: str, name: str) -> str | None:
-    """Read one keyring entry, with keyring failures turned into clear errors."""
-    _backend_ok()
+@contextmanager
+def keyring_errors(refused: str) -> Iterator[None]:
+    """Keyring failures inside the block become KeyringUnavailableError: "locked", or
+    "refused `refused`" naming only the failure's class (never a stored value)."""
     try:
-        return keyring.get_password(service, name)
+        yield
     except keyring.errors.KeyringLocked:
         raise KeyringUnavailableError("The system keyring is locked.") from None
     except keyring.errors.KeyringError as exc:
         raise KeyringUnavailableError(
-            f"The system keyring refused access ({type(exc).__name__})."
+            f"The system keyring refused {refused} ({type(exc).__name__})."
         ) from None
+
+
+def get_entry(service: str, name: str) -> str | None:
+    """Read one keyring entry, with keyring failures turned into clear errors."""
+    _backend_ok()
+    with keyring_errors("access"):
+        return keyring.get_password(service, name)
 
 
 def set_entry(service: str, name: str, value: str) -> None:
     """Write one keyring entry, with keyring failures turned into clear errors."""
     _backend_ok()
-    try:
+    with keyring_errors("to store the key"):
         keyring.set_password(service, name, value)
-    except keyring.errors.KeyringLocked:
-        raise KeyringUnavailableError("The system keyring is locked.") from None
-    except keyring.errors.KeyringError as exc:
-        raise KeyringUnavailableError(
-            f"The system keyring refused to store the key ({type(exc).__name__})."
-        ) from None
 
 
 def delete_entry(service: str, name: str) -> None:

@@ -58,35 +58,31 @@ class Bucket:
         return out
 
     def s3(self) -> Any:  # noqa: ANN401
-        return boto3.client(
-            "s3",
-            endpoint_url=self.url,
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
+        return moto_client(self.url, "s3")
+
+    def client(self, service: str) -> Any:  # noqa: ANN401
+        """A boto3 client of another service (events, logs, ...) on the same moto server."""
+        return moto_client(self.url, service)
 
 
-def make_bucket(url: str, tmp: Path, *, with_events: bool = True) -> Bucket:
-    """A fresh bucket (and EventBridge bus) plus IT's enrolment file for a new clinic."""
-    name = f"clinic-{uuid.uuid4().hex[:12]}"
-    client = boto3.client(
-        "s3",
+def moto_client(url: str, service: str) -> Any:  # noqa: ANN401 — boto3's client of `service`
+    """A boto3 client on the moto server with its test credentials."""
+    return boto3.client(
+        service,
         endpoint_url=url,
         region_name="us-east-1",
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )
-    client.create_bucket(Bucket=name)
+
+
+def make_bucket(url: str, tmp: Path, *, with_events: bool = True) -> Bucket:
+    """A fresh bucket (and EventBridge bus) plus IT's enrolment file for a new clinic."""
+    name = f"clinic-{uuid.uuid4().hex[:12]}"
+    moto_client(url, "s3").create_bucket(Bucket=name)
     event_bus = f"bus-{name}" if with_events else ""
     if event_bus:
-        boto3.client(
-            "events",
-            endpoint_url=url,
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        ).create_event_bus(Name=event_bus)
+        moto_client(url, "events").create_event_bus(Name=event_bus)
     tmp.mkdir(parents=True, exist_ok=True)
     ks_path = tmp / f"{name}.it-keystore.json"
     ks = sync_it.init_clinic(ks_path, IT_PASSPHRASE, event_bus=event_bus)

@@ -4,27 +4,13 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
-from tests.conftest import REPO
 from tests.integration.sync.helpers import Bucket, cli_env
+from tests.support.cli import run as _run
 
 IT_PASS = "the IT keystore passphrase"
 ENROL_PASS = "the enrolment passphrase"
-
-
-def _run(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # noqa: S603
-        [sys.executable, "-m", "app.cli", *args],
-        input=stdin,
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def test_it_enrols_a_workstation_then_revokes_it(bucket: Bucket, tmp_path: Path) -> None:

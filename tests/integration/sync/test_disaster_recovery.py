@@ -27,6 +27,16 @@ def _fingerprint(ws) -> tuple[dict[str, int], str, str]:  # noqa: ANN001
     return counts, content, blob.hexdigest()
 
 
+def _rebuilt(tmp_path: Path, name: str, bucket: Bucket) -> tuple[dict[str, int], str, str]:
+    """The fingerprint of a new workstation after its first sync from the bucket."""
+    ws = open_workstation(tmp_path, name, bucket)
+    try:
+        ws.sync()
+        return _fingerprint(ws)
+    finally:
+        ws.close()
+
+
 def test_new_workstation_rebuilds_everything_from_bundles_and_snapshot(
     bucket: Bucket, tmp_path: Path
 ) -> None:
@@ -39,21 +49,11 @@ def test_new_workstation_rebuilds_everything_from_bundles_and_snapshot(
         expected = _fingerprint(source)
         assert expected[0]["patients"] == 3 and expected[0]["actigraphy_results"] > 0
         # 1. replay every bundle
-        fresh = open_workstation(tmp_path, "replacement", bucket)
-        try:
-            fresh.sync()
-            assert _fingerprint(fresh) == expected
-        finally:
-            fresh.close()
+        assert _rebuilt(tmp_path, "replacement", bucket) == expected
         # 2. bootstrap from a snapshot (what a wiped workstation does after years of bundles)
         from app.services import sync_service
 
         sync_service.make_engine(source.ctx, source.transport).publish_snapshot()
-        wiped = open_workstation(tmp_path, "wiped", bucket)
-        try:
-            wiped.sync()
-            assert _fingerprint(wiped) == expected
-        finally:
-            wiped.close()
+        assert _rebuilt(tmp_path, "wiped", bucket) == expected
     finally:
         source.close()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import boto3
 import pytest
 from sqlalchemy import select
 
@@ -132,37 +131,14 @@ def test_create_only_put_never_overwrites(bucket: Bucket, stations: list[Worksta
 
 def test_events_carry_the_allow_list_only(bucket: Bucket, stations: list[Workstation]) -> None:
     """EventBridge detail: event, clinic, device, bundle key, record type, count; no PHI."""
-    from datetime import date
-
     from app.core.domain import Role
-    from app.services import patients
-    from tests.conftest import make_user
+    from tests.support.records import add_patient, make_user
 
     a = stations[0]
     doc = make_user(a.ctx, "dr.sync", Role.CLINICIAN)
-    p = patients.create_patient(
-        a.ctx,
-        doc,
-        mrn="S-1",
-        given_name="Secret",
-        family_name="Name",
-        birth_date=date(1980, 1, 1),
-        sex="female",
-    )
-    events = boto3.client(
-        "events",
-        endpoint_url=bucket.url,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    logs = boto3.client(
-        "logs",
-        endpoint_url=bucket.url,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    p = add_patient(a.ctx, doc, "S-1", given_name="Secret", family_name="Name", sex="female")
+    events = bucket.client("events")
+    logs = bucket.client("logs")
     group = f"/nm/{bucket.name}"
     logs.create_log_group(logGroupName=group)
     events.put_rule(

@@ -23,7 +23,6 @@ from sync import state
 from sync.envelope import BundleError, open_sealed, read_header
 from sync.identity import DeviceKeys
 from sync.transport import bundle_key, snapshot_key
-from tests.conftest import make_user
 from tests.integration.sync.forge import engine_of, entry_of, forge, next_position
 from tests.integration.sync.helpers import (
     PASSPHRASE,
@@ -34,6 +33,7 @@ from tests.integration.sync.helpers import (
     dump,
     open_workstation,
 )
+from tests.support.records import add_user, make_user
 
 CLINICAL = ("clinical",)
 
@@ -79,14 +79,7 @@ def test_a_clinical_laptop_cannot_create_a_supervisor_anywhere(
     a, b, laptop = clinic
     users_before = _count(b, User)
     # 1. the honest path: an account made on a clinical workstation stays on it
-    admin.create_user(
-        laptop.ctx,
-        cli_actor(),
-        username="evil.sup",
-        display_name="x",
-        role=Role.SUPERVISOR,
-        password="a long enough password",
-    )
+    add_user(laptop.ctx, "evil.sup", Role.SUPERVISOR)
     laptop.sync()
     b.sync()
     assert _count(b, User) == users_before
@@ -134,14 +127,7 @@ def test_an_admin_device_cannot_relay_an_account_a_clinician_authored(
     a, b, _ = clinic
     doc = make_user(a.ctx, "dr.plain", Role.CLINICIAN)
     a.sync(), b.sync()
-    admin.create_user(
-        a.ctx,
-        cli_actor(),
-        username="sneaky.sup",
-        display_name="x",
-        role=Role.SUPERVISOR,
-        password="a long enough password",
-    )
+    add_user(a.ctx, "sneaky.sup", Role.SUPERVISOR)
     uid = a.ctx.store.read(lambda s: s.scalar(select(User.id).where(User.username == "sneaky.sup")))
     entry = entry_of(a, "users", uid)
     entry["v"]["author_id"] = doc.user_id  # a clinician's account cannot make supervisors
