@@ -11,6 +11,7 @@ import pytest
 
 from app.core.config import documented_settings, load_settings, read_policy
 from app.core.errors import ConfigError
+from engines.errors import EngineConfigError
 from engines.scoring.alerts import load_rules
 from tests.conftest import REPO
 
@@ -59,7 +60,7 @@ def test_policy_may_not_disable_a_locked_safety_rule(tmp_path: Path) -> None:
     )
     assert tomllib.loads(bad.read_text(encoding="utf-8"))  # valid TOML, invalid policy
     settings = load_settings(_env(tmp_path, bad))
-    with pytest.raises(ConfigError) as err:
+    with pytest.raises(EngineConfigError) as err:  # the engine's own error type
         load_rules(settings.alert_rules, source=str(settings.policy_path))
     message = str(err.value)
     assert str(bad) in message and "phq9_item9_positive" in message and "locked" in message
