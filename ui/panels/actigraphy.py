@@ -25,6 +25,7 @@ from ui.panels.common import (
     chart_colours,
     fill,
     label,
+    muted,
     notice,
     scroll_body,
     section,
@@ -77,22 +78,18 @@ class ActigraphyPanel(PatientPanel):
         lay.addLayout(top)
         self.pat = notice(av.PAT_UNAVAILABLE, "PAT embedding status", "info")
         lay.addWidget(self.pat)
-        self.empty = label(
+        self.empty = muted(
             "No actigraphy recording for this patient yet. Use “Import "
-            "recording…” to add a minute-level activity file.",
-            "muted",
-            wrap=True,
+            "recording…” to add a minute-level activity file."
         )
         lay.addWidget(self.empty)
 
         lay.addWidget(section("Double-plotted actogram"))
         lay.addWidget(
-            label(
+            muted(
                 "Each row shows 48 hours: the day and the next day. Dark bars are "
                 "activity counts; blue shading marks scored sleep (Cole-Kripke, "
-                "sleep onset to final wake); grey marks non-wear.",
-                "muted",
-                wrap=True,
+                "sleep onset to final wake); grey marks non-wear."
             )
         )
         self.actogram = ActogramChart()
@@ -150,7 +147,7 @@ class ActigraphyPanel(PatientPanel):
         self.screen = Frame()
         self.screen_value = value_label("—")
         self.screen_value.setAccessibleName("screen result")
-        self.screen_detail = label("", "muted", wrap=True)
+        self.screen_detail = muted("")
         self.screen.body.addWidget(self.screen_value)
         self.screen.body.addWidget(self.screen_detail)
         lay.addWidget(self.screen)
@@ -159,11 +156,9 @@ class ActigraphyPanel(PatientPanel):
         )
         self.cv.setMaximumHeight(220)
         lay.addWidget(self.cv)
-        self.baselines = label(
+        self.baselines = muted(
             "Published baselines on the same data: F1 0.73 / MCC 0.44 "
-            "(Garcia-Ceja 2018); accuracy 0.84 / MCC 0.65 (Jakobsen 2020).",
-            "muted",
-            wrap=True,
+            "(Garcia-Ceja 2018); accuracy 0.84 / MCC 0.65 (Jakobsen 2020)."
         )
         lay.addWidget(self.baselines)
         lay.addStretch(1)

@@ -27,7 +27,7 @@ from app.core.domain import Principal
 from app.services import actigraphy_view as av
 from app.services.context import AppContext
 from engines.pat.importer import DEPRESJON, ColumnMapping
-from ui.panels.common import fill, label, notice, table, user_message
+from ui.panels.common import fill, muted, notice, table, user_message
 from ui.tasks import CancelToken, Progress, Task, TaskManager
 
 DELIMITERS = {"Comma (,)": ",", "Semicolon (;)": ";", "Tab": "\t"}
@@ -100,12 +100,10 @@ class ImportDialog(QDialog):
         self.preview.setMaximumHeight(150)
         lay.addWidget(self.preview)
         lay.addWidget(
-            label(
+            muted(
                 "Epochs other than 60 s are resampled to minutes. Gaps and non-wear "
                 "are detected and shown. A file with any malformed line is rejected "
-                "as a whole.",
-                "muted",
-                wrap=True,
+                "as a whole."
             )
         )
         self.progress = QProgressBar()
@@ -113,7 +111,7 @@ class ImportDialog(QDialog):
         self.progress.setRange(0, 100)
         self.progress.setValue(0)
         lay.addWidget(self.progress)
-        self.message = label("", "muted", wrap=True)
+        self.message = muted("")
         self.message.setAccessibleName("import message")
         lay.addWidget(self.message)
         self.error = notice("", "import error", "danger")

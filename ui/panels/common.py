@@ -43,6 +43,11 @@ def label(text: str = "", name: str = "", *, wrap: bool = False) -> QLabel:
     return widgets.label(text, name, wrap=wrap, selectable=True)
 
 
+def muted(text: str) -> QLabel:
+    """A wrapped, muted explanation under a chart or table."""
+    return label(text, "muted", wrap=True)
+
+
 def notice(text: str, accessible: str, kind: str = "notice") -> QLabel:
     """A framed, always-visible honesty label (synthetic model, research data, suicide risk);
     ``kind`` is notice, info or danger."""

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (
 
 from engines.xgb.bands import SYNTHETIC_LABEL
 from ui.panels.charts import ReliabilityChart
-from ui.panels.common import fill, label, notice, section, table
+from ui.panels.common import fill, label, muted, notice, section, table
 
 
 def _ci(m: dict[str, Any] | None, pct: bool = False) -> str:
@@ -48,13 +48,11 @@ class ModelCardDialog(QDialog):
         h.setProperty("scale", "dialog")
         lay.addWidget(h)
         lay.addWidget(
-            label(
+            muted(
                 f"{card.get('name')}@{card.get('version')} · created "
                 f"{str(card.get('created_at', ''))[:10]} · XGBoost "
                 f"{card.get('xgboost_version', '?')} · SHA-256 "
-                f"{str(card.get('model_sha256', ''))[:16]}…",
-                "muted",
-                wrap=True,
+                f"{str(card.get('model_sha256', ''))[:16]}…"
             )
         )
         labels = list(card.get("labels", []))
@@ -74,13 +72,11 @@ class ModelCardDialog(QDialog):
         split = card.get("split", {})
         if split:
             lay.addWidget(
-                label(
+                muted(
                     f"Split {split.get('method', '')}: {split.get('n_train', '?')} training, "
                     f"{split.get('n_calibration', '?')} calibration, {split.get('n_test', '?')} "
                     f"held-out test records; {split.get('events_per_feature', '?')} events per "
-                    "feature.",
-                    "muted",
-                    wrap=True,
+                    "feature."
                 )
             )
 
@@ -125,15 +121,13 @@ class ModelCardDialog(QDialog):
         interval = cal.get("interval", {})
         sel = cal.get("selection", {})
         row.addWidget(
-            label(
+            muted(
                 f"Method: {cal.get('method', 'none')} ({sel.get('rule', '')}).\n\n"
                 f"Intervals: {interval.get('method', 'none')}.\n\n"
                 f"Fitted on {cal.get('fitted_on', '?')}.\n\n"
                 "Blue: calibrated model; grey: before calibration; dashed: perfect calibration. "
                 "Points on the dashed line mean predicted probabilities match observed "
-                "frequencies on held-out data.",
-                "muted",
-                wrap=True,
+                "frequencies on held-out data."
             ),
             2,
         )
@@ -157,11 +151,9 @@ class ModelCardDialog(QDialog):
         self.features.setFixedHeight(36 + 30 * len(feats))
         lay.addWidget(self.features)
         lay.addWidget(
-            label(
+            muted(
                 "Missing inputs are passed to XGBoost as missing (its native "
-                "handling), never replaced by zero.",
-                "muted",
-                wrap=True,
+                "handling), never replaced by zero."
             )
         )
 
@@ -170,7 +162,7 @@ class ModelCardDialog(QDialog):
             lay.addWidget(label(f"•  {lim}", wrap=True))
         if card.get("notice"):
             lay.addWidget(notice(str(card["notice"]), "suicide risk notice", "danger"))
-        lay.addWidget(label(f"Explanations: {card.get('contributions', '—')}.", "muted", wrap=True))
+        lay.addWidget(muted(f"Explanations: {card.get('contributions', '—')}."))
         lay.addStretch(1)
 
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)

@@ -31,7 +31,7 @@ from app.core.domain import NoteRecord, NoteStatus
 from app.services import nlp, nlp_session, notes
 from app.services.nlp import NoteAnalyser, StoredAnalysis
 from engines.llm.results import GenParams
-from ui.panels.common import heading, label, notice, user_message
+from ui.panels.common import heading, label, muted, notice, user_message
 from ui.panels.notes_findings import FindingsView, finding_verified
 from ui.panels.notes_stream import StreamController
 from ui.workspace.panel import PatientPanel, select_item
@@ -127,7 +127,7 @@ class NotesAnalysisPanel(StreamController, FindingsView, PatientPanel):
         row.addWidget(self.cancel_button)
         row.addWidget(self.progress, 1)
         ml.addLayout(row)
-        self.status = label("", "muted", wrap=True)
+        self.status = muted("")
         self.status.setAccessibleName("analysis status")
         ml.addWidget(self.status)
         self.stream = QPlainTextEdit()

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 from app.core.domain import Principal
 from app.services import nlp
 from app.services.context import AppContext
-from ui.panels.common import fill, label, table
+from ui.panels.common import fill, label, muted, table
 
 if TYPE_CHECKING:
     from ui.panels.notes_analysis import NotesAnalysisPanel
@@ -59,12 +59,10 @@ class FindingsView:
         self.findings.itemSelectionChanged.connect(self._highlight)
         rl.addWidget(self.findings, 1)
         rl.addWidget(
-            label(
+            muted(
                 "Verified: the quote appears verbatim in the note (highlighted). "
                 "Suggestion: no quote could be found in the note — an unverified "
-                "model suggestion, not a fact.",
-                "muted",
-                wrap=True,
+                "model suggestion, not a fact."
             )
         )
         review = QHBoxLayout()
@@ -78,7 +76,7 @@ class FindingsView:
         review.addWidget(self.reject_button)
         review.addStretch(1)
         rl.addLayout(review)
-        self.provenance = label("", "muted", wrap=True)
+        self.provenance = muted("")
         self.provenance.setAccessibleName("analysis provenance")
         rl.addWidget(self.provenance)
         return right

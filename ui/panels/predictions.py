@@ -25,6 +25,7 @@ from ui.panels.common import (
     fill,
     heading,
     label,
+    muted,
     notice,
     scroll_body,
     section,
@@ -72,9 +73,7 @@ class RiskCard(Frame):
         self.value = value_label(f"{v.probability:.0%}", "large")
         self.value.setAccessibleName(f"probability {v.probability:.0%}")
         self.body.addWidget(self.value)
-        self.body.addWidget(
-            label(f"{interval_text(v)} · model estimate, not a measurement", "muted", wrap=True)
-        )
+        self.body.addWidget(muted(f"{interval_text(v)} · model estimate, not a measurement"))
         self.body.addWidget(label(provenance_text(v), "muted", wrap=True))
         row = QHBoxLayout()
         why = QPushButton("Explain")
@@ -145,12 +144,10 @@ class PredictionsPanel(PatientPanel):
         lay.addLayout(pick)
         self.chart = ContributionChart()
         lay.addWidget(self.chart)
-        self.legend = label(
+        self.legend = muted(
             "Red bars raise the predicted probability, blue bars lower it (TreeSHAP, log-odds of "
             "the model). Inputs shown as “not recorded” are missing and were not imputed. "
-            "Contributions explain the model, not the patient's biology; they are not causal.",
-            "muted",
-            wrap=True,
+            "Contributions explain the model, not the patient's biology; they are not causal."
         )
         lay.addWidget(self.legend)
 
