@@ -92,7 +92,8 @@ def run(argv: Sequence[str] = ()) -> int:
     login.button.setEnabled(False)
     startup.setCentralWidget(login)
     startup.resize(1360, 820)
-    state: dict[str, object] = {"window": None, "submit": False, "code": 0}
+    state: dict[str, object] = {"window": None, "submit": False}
+    exit_code = [0]  # 3 when the store could not be opened
     opened: list[AppContext] = []  # closed when the event loop ends
     login.submitted.connect(lambda *_: state.__setitem__("submit", True))
 
@@ -126,7 +127,7 @@ def run(argv: Sequence[str] = ()) -> int:
             else "The encrypted store could not be opened. The details are in the log file."
         )
         QMessageBox.critical(startup, "Novamind cannot start", message)
-        state["code"] = 3
+        exit_code[0] = 3
         app.quit()
 
     opener = TaskManager(None, startup)
@@ -153,4 +154,4 @@ def run(argv: Sequence[str] = ()) -> int:
     finally:
         for ctx in opened:
             ctx.close()
-    return int(state["code"]) or code
+    return exit_code[0] or code

@@ -73,7 +73,7 @@ class BackupDialog(ServiceDialog):
         ctx: AppContext,
         principal: Principal,
         tasks: TaskManager,
-        restart: Callable[[], None],
+        restart: Callable[[Callable[[], object]], None],
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(ctx, principal, tasks, parent)
@@ -140,15 +140,17 @@ class BackupDialog(ServiceDialog):
 
     def take_backup(self) -> None:
         self.message.setText("Backing up…")
+
+        def done(m: backup.Manifest) -> None:
+            self.message.setText(f"Backup {m.backup_id} written and verified.")
+            self.load()
+
         self.tasks.call(
             backup.create_backup,
             self.ctx,
             self.principal,  # checked in the service: IT only
             label="Backing up",
-            on_done=lambda m: (
-                self.message.setText(f"Backup {m.backup_id} written and verified."),
-                self.load(),
-            ),
+            on_done=done,
         )
 
     def verify_selected(self) -> None:

@@ -79,11 +79,11 @@ class Task:
     label: str
     token: CancelToken = field(default_factory=CancelToken)
     cancellable: bool = True
-    on_done: Callable[[Any], None] | None = None
-    on_error: Callable[[BaseException], None] | None = None
+    on_done: Callable[[Any], object] | None = None
+    on_error: Callable[[BaseException], object] | None = None
 
 
-def _deliver(callback: Callable[[Any], None], value: object, task_id: int) -> None:
+def _deliver(callback: Callable[[Any], object], value: object, task_id: int) -> None:
     """Hand a result to its view; a view closed while the work ran is not an error."""
     try:
         callback(value)
@@ -158,8 +158,8 @@ class TaskManager(QObject):
         fn: Callable[[CancelToken, Progress], Any],
         *,
         label: str,
-        on_done: Callable[[Any], None] | None = None,
-        on_error: Callable[[BaseException], None] | None = None,
+        on_done: Callable[[Any], object] | None = None,
+        on_error: Callable[[BaseException], object] | None = None,
         cancellable: bool = True,
     ) -> Task:
         """Run ``fn(token, progress)`` on the pool; ``on_done(result)`` runs on the GUI thread."""
@@ -176,8 +176,8 @@ class TaskManager(QObject):
         fn: Callable[..., Any],
         *args: Any,
         label: str,
-        on_done: Callable[[Any], None] | None = None,
-        on_error: Callable[[BaseException], None] | None = None,
+        on_done: Callable[[Any], object] | None = None,
+        on_error: Callable[[BaseException], object] | None = None,
         **kwargs: Any,
     ) -> Task:
         """Run a plain service call ``fn(*args, **kwargs)`` on the pool (not cancellable)."""
@@ -194,8 +194,8 @@ class TaskManager(QObject):
         fn: Callable[[Any], Any],
         *,
         label: str,
-        on_done: Callable[[Any], None] | None = None,
-        on_error: Callable[[BaseException], None] | None = None,
+        on_done: Callable[[Any], object] | None = None,
+        on_error: Callable[[BaseException], object] | None = None,
     ) -> Task:
         """Queue a unit-of-work function on the store's serial writer thread."""
         if self._ctx is None:

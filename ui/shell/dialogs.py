@@ -19,6 +19,7 @@ from ui.password_dialog import PasswordDialog
 from ui.sync_panel import ConflictDialog
 
 if TYPE_CHECKING:
+    from app.core.config import Settings
     from ui.patients import PatientListPanel
     from ui.sync_panel import SyncController
     from ui.tasks import TaskManager
@@ -28,6 +29,7 @@ class ShellDialogs(QMainWindow):
     """The main window's dialog openers (ShellWindow derives from this)."""
 
     ctx: AppContext
+    settings: Settings
     tasks: TaskManager
     sync: SyncController
     patient_list: PatientListPanel

@@ -7,12 +7,37 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
-from PySide6.QtWidgets import QToolButton, QWidget
+from PySide6.QtWidgets import QLabel, QToolBar, QToolButton, QWidget
 
 from ui.widgets import label
 
 if TYPE_CHECKING:
     from ui.shell.window import ShellWindow
+
+
+class ShellActions:
+    """The attributes `build_menus` gives the window (ShellWindow derives from this)."""
+
+    act_about: QAction
+    act_alerts: QAction
+    act_backup: QAction
+    act_caseload: QAction
+    act_change_password: QAction
+    act_close_patient: QAction
+    act_conflicts: QAction
+    act_find: QAction
+    act_full: QAction
+    act_lock: QAction
+    act_open_mrn: QAction
+    act_quit: QAction
+    act_refresh: QAction
+    act_sign_out: QAction
+    act_sync: QAction
+    theme_actions: dict[str, QAction]
+    session_actions: list[QAction]
+    alerts_button: QToolButton
+    alerts_badge: QLabel
+    toolbar: QToolBar
 
 
 def make_action(
@@ -70,7 +95,7 @@ def build_menus(w: ShellWindow) -> None:
     m.addAction(w.act_full)
     themes = m.addMenu("&Theme")
     group = QActionGroup(w)
-    w.theme_actions: dict[str, QAction] = {}
+    w.theme_actions = {}
     for key, text in (("system", "Follow &system"), ("light", "&Light"), ("dark", "&Dark")):
         a = QAction(text, w)
         a.setCheckable(True)

@@ -68,7 +68,7 @@ class SessionController:
 
     if TYPE_CHECKING:  # provided by the window
 
-        def _set_page(self, page: int) -> None: ...
+        def _set_page(self, page: Page) -> None: ...
         def _enter_session(self, principal: Principal) -> None: ...
         def _leave_session(self) -> None: ...
         def _set_badge(self, n: int) -> None: ...
@@ -89,8 +89,8 @@ class SessionController:
         fn: Callable[..., object],
         *args: object,
         label: str,
-        on_done: Callable[[Any], None] | None = None,
-        on_error: Callable[[BaseException], None] | None = None,
+        on_done: Callable[[Any], object] | None = None,
+        on_error: Callable[[BaseException], object] | None = None,
     ) -> bool:
         """Run the service call `fn(ctx, principal, *args)` for the signed-in user in the
         background; False (and nothing runs) when nobody is signed in."""

@@ -36,7 +36,7 @@ from ui.idle import IdleWatcher
 from ui.login import FirstRunPage, LockPage, LoginPage
 from ui.patients import PatientListPanel
 from ui.shell.dialogs import ShellDialogs
-from ui.shell.menus import build_menus
+from ui.shell.menus import ShellActions, build_menus
 from ui.shell.session import SESSION_CHECK_MS, Page, SessionController
 from ui.shell.taskbar import TaskStatusBar
 from ui.state import UiState
@@ -48,7 +48,7 @@ from ui.workspace import PatientWorkspace
 log = logging.getLogger(__name__)
 
 
-class ShellWindow(SessionController, ShellDialogs):
+class ShellWindow(SessionController, ShellActions, ShellDialogs):
     """One main window whose central stack shows login, first run, workspace or lock."""
 
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
@@ -154,7 +154,7 @@ class ShellWindow(SessionController, ShellDialogs):
             log.warning("could not save window state")
 
     # -- pages ------------------------------------------------------------------------------
-    def _set_page(self, page: int) -> None:
+    def _set_page(self, page: Page) -> None:
         self.stack.setCurrentIndex(page)
         in_session = page == Page.MAIN
         self.toolbar.setVisible(in_session)
