@@ -10,11 +10,13 @@ from sqlalchemy.orm import Session
 
 from app.core.domain import Action, Principal
 from app.core.errors import NotFoundError, ValidationError
-from app.core.events import PatientDataUpdated
+from app.core.events import RecordType
 from app.core.security import rbac
 from app.core.store import blobs
 from app.core.store.models import ActigraphyChunk, ActigraphySeries
 from app.core.store.store import Actor, UnitOfWork
+from app.services import phi_audit
+from app.services._records import add_audited, emit_created
 from app.services.context import AppContext, actor_of
 from engines.pat.recording import DEVICE_LIMITS
 
@@ -51,24 +53,14 @@ def add_series(
         content_sha256=blobs.content_sha256(counts),
         author_id=actor.id,
     )
-    uow.session.add(series)
-    uow.session.flush()
+    add_audited(
+        uow, actor, "actigraphy.import", series, patient_id=patient_id, record_type="actigraphy"
+    )
     uow.session.add_all(
         ActigraphyChunk(series_id=series.id, index=i, n_epochs=n, codec=blobs.CODEC, data=blob)
         for i, n, blob in blobs.chunk_array(counts, chunk)
     )
-    uow.audit(
-        actor,
-        "actigraphy.import",
-        patient_id=patient_id,
-        record_type="actigraphy",
-        record_id=series.id,
-    )
-    uow.emit(
-        PatientDataUpdated(
-            patient_id=patient_id, record_type="actigraphy", record_id=series.id, change="created"
-        )
-    )
+    emit_created(uow, patient_id, RecordType.ACTIGRAPHY, series.id)
     return series.id
 
 
@@ -115,13 +107,12 @@ def load_series(
         return series.start, series.epoch_s, values, series.patient_id
 
     start, epoch, values, patient_id = ctx.store.read(read)
-    ctx.store.write(
-        lambda uow: uow.audit(
-            actor_of(principal),
-            "actigraphy.read",
-            patient_id=patient_id,
-            record_type="actigraphy",
-            record_id=series_id,
-        )
+    phi_audit.audit_read(
+        ctx,
+        principal,
+        "actigraphy.read",
+        patient_id=patient_id,
+        record_type="actigraphy",
+        record_id=series_id,
     )
     return start, epoch, values

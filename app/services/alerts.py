@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from app.core.domain import Action, AlertRecord, Principal
 from app.core.errors import NotFoundError, ValidationError
-from app.core.events import PatientDataUpdated
+from app.core.events import PatientDataUpdated, RecordType
 from app.core.security import rbac
 from app.core.store.models import Alert, utcnow
 from app.core.store.store import UnitOfWork
@@ -74,7 +74,9 @@ def transition(
             detail={"reason": reason.strip()},
         )
         uow.emit(
-            PatientDataUpdated(patient_id=alert.patient_id, record_type="alert", record_id=alert.id)
+            PatientDataUpdated(
+                patient_id=alert.patient_id, record_type=RecordType.ALERT, record_id=alert.id
+            )
         )
         return _record(alert)
 

@@ -16,7 +16,9 @@ from app.core.errors import NotFoundError
 from app.core.security import rbac
 from app.core.store.models import Alert, AssessmentResponse, Patient, Prediction
 from app.core.store.store import Actor, UnitOfWork
+from app.services import phi_audit
 from app.services._engine_errors import translates_engine_errors
+from app.services._records import add_audited
 from app.services.context import AppContext, actor_of
 from app.services.engine_events import alert_triggered_event, assessment_completed_event
 from app.services.site_rules import active_rules
@@ -145,16 +147,11 @@ def raise_alerts(uow: UnitOfWork, actor: Actor, patient_id: str, now: datetime) 
             ),
             author_id=actor.id,
         )
-        uow.session.add(alert)
-        uow.session.flush()
-        uow.audit(
-            actor,
-            "alert.trigger",
-            patient_id=patient_id,
-            record_type="alert",
-            record_id=alert.id,
-            detail={"rule": c.rule_id, "severity": c.severity},
-        )
+        detail = {"rule": c.rule_id, "severity": c.severity}
+        add_audited(
+            uow, actor, "alert.trigger", alert, patient_id=patient_id, record_type="alert",
+            detail=detail,
+        )  # fmt: skip
         uow.emit(alert_triggered_event(c, alert_id=alert.id))
         created.append(alert.id)
     return created
@@ -194,16 +191,11 @@ def record_assessment(
         scoring_rule=f"{result.rule_text} Band: {result.band.rule_text}",
         author_id=actor.id,
     )
-    uow.session.add(row)
-    uow.session.flush()
-    uow.audit(
-        actor,
-        "assessment.record",
-        patient_id=patient_id,
-        record_type="assessment",
-        record_id=row.id,
-        detail={"instrument": instrument.id},
-    )
+    detail = {"instrument": instrument.id}
+    add_audited(
+        uow, actor, "assessment.record", row, patient_id=patient_id, record_type="assessment",
+        detail=detail,
+    )  # fmt: skip
     uow.emit(
         assessment_completed_event(
             result, patient_id=patient_id, assessment_id=row.id, occurred_at=administered_at
@@ -259,13 +251,5 @@ def history(
         return assessment_rows(session, patient_id, instrument_id, newest_first=False)
 
     rows = ctx.store.read(read)
-    ctx.store.write(
-        lambda uow: uow.audit(
-            actor_of(principal),
-            "assessment.list",
-            patient_id=patient_id,
-            record_type="assessment",
-            detail={"count": len(rows)},
-        )
-    )
+    phi_audit.audit_read(ctx, principal, **phi_audit.listed("assessment", patient_id, len(rows)))
     return rows

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from app.core.domain import Action, Principal
 from app.core.errors import NotFoundError, ValidationError
-from app.core.events import PatientDataUpdated
+from app.core.events import Change, PatientDataUpdated, RecordType
 from app.core.security import rbac
 from app.core.store.models import AssessmentResponse, Patient
 from app.core.store.store import UnitOfWork
@@ -185,9 +185,9 @@ def import_assessments(
             uow.emit(
                 PatientDataUpdated(
                     patient_id=patient_id,
-                    record_type="assessment",
+                    record_type=RecordType.ASSESSMENT,
                     record_id=created[-1],
-                    change="created",
+                    change=Change.CREATED,
                 )
             )
         return ImportSummary(path, tuple(created), duplicates, tuple(alert_ids))

@@ -27,6 +27,7 @@ from app.core.store.models import ClinicalNote, NlpAnalysis
 from app.core.store.store import UnitOfWork
 from app.services import phi_audit
 from app.services._engine_errors import engine_errors, translates_engine_errors
+from app.services._records import add_audited
 from app.services.context import AppContext, actor_of
 from app.services.engine_events import analysis_completed_event
 from engines.llm.gguf_meta import read_gguf_info
@@ -112,14 +113,13 @@ def read_note(ctx: AppContext, principal: Principal, note_id: str) -> tuple[str,
         return note.patient_id, note.body
 
     patient_id, text = ctx.store.read(read)
-    ctx.store.write(
-        lambda uow: uow.audit(
-            actor_of(principal),
-            "note.read_for_analysis",
-            patient_id=patient_id,
-            record_type="note",
-            record_id=note_id,
-        )
+    phi_audit.audit_read(
+        ctx,
+        principal,
+        "note.read_for_analysis",
+        patient_id=patient_id,
+        record_type="note",
+        record_id=note_id,
     )
     return patient_id, text
 
@@ -160,15 +160,10 @@ def store_analysis(
             result_json=json.dumps(_as_json(analysis)),
             author_id=principal.user_id,
         )
-        uow.session.add(row)
-        uow.session.flush()
-        uow.audit(
-            actor_of(principal),
-            "nlp.analyse",
-            patient_id=patient_id,
-            record_type="nlp",
-            record_id=row.id,
-            detail={"note_id": analysis.note_id, "model_sha256": analysis.model.sha256},
+        detail = {"note_id": analysis.note_id, "model_sha256": analysis.model.sha256}
+        actor = actor_of(principal)
+        add_audited(
+            uow, actor, "nlp.analyse", row, patient_id=patient_id, record_type="nlp", detail=detail
         )
         uow.emit(
             analysis_completed_event(dataclasses.replace(analysis, analysis_id=row.id), patient_id)

@@ -12,10 +12,12 @@ from app.core.errors import (
     PermissionDeniedError,
     ValidationError,
 )
-from app.core.events import PatientDataUpdated
+from app.core.events import PatientDataUpdated, RecordType
 from app.core.security import rbac
 from app.core.store.models import ClinicalNote, utcnow
 from app.core.store.store import UnitOfWork
+from app.services import phi_audit
+from app.services._records import add_audited, emit_created
 from app.services.context import AppContext, actor_of
 
 
@@ -71,20 +73,11 @@ def create_draft(
             author_id=principal.user_id,
             amends_id=amends_id,
         )
-        uow.session.add(note)
-        uow.session.flush()
-        uow.audit(
-            actor_of(principal),
-            "note.amend_draft" if amends_id else "note.create",
-            patient_id=patient_id,
-            record_type="note",
-            record_id=note.id,
+        action = "note.amend_draft" if amends_id else "note.create"
+        add_audited(
+            uow, actor_of(principal), action, note, patient_id=patient_id, record_type="note"
         )
-        uow.emit(
-            PatientDataUpdated(
-                patient_id=patient_id, record_type="note", record_id=note.id, change="created"
-            )
-        )
+        emit_created(uow, patient_id, RecordType.NOTE, note.id)
         return _record(note)
 
     return ctx.store.write(do)
@@ -95,7 +88,7 @@ def _saved(uow: UnitOfWork, principal: Principal, note: ClinicalNote, action: st
     uow.session.flush()
     ids = {"patient_id": note.patient_id, "record_type": "note", "record_id": note.id}
     uow.audit(actor_of(principal), action, **ids)
-    uow.emit(PatientDataUpdated(**ids))
+    uow.emit(PatientDataUpdated(**ids | {"record_type": RecordType.NOTE}))
     return _record(note)
 
 
@@ -150,13 +143,5 @@ def list_notes(ctx: AppContext, principal: Principal, patient_id: str) -> list[N
         return [_record(n) for n in session.scalars(q)]
 
     notes = ctx.store.read(read)
-    ctx.store.write(
-        lambda uow: uow.audit(
-            actor_of(principal),
-            "note.list",
-            patient_id=patient_id,
-            record_type="note",
-            detail={"count": len(notes)},
-        )
-    )
+    phi_audit.audit_read(ctx, principal, **phi_audit.listed("note", patient_id, len(notes)))
     return notes

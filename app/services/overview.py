@@ -22,8 +22,9 @@ from app.core.store.models import (
     Prediction,
     TreatmentPlan,
 )
+from app.services import phi_audit
 from app.services.assessments import AssessmentRow, assessment_rows
-from app.services.context import AppContext, actor_of
+from app.services.context import AppContext
 
 T = TypeVar("T")
 
@@ -116,15 +117,7 @@ def _predictions(session: Session, patient_id: str) -> list[PredictionRow]:
 
 
 def _audit_read(ctx: AppContext, principal: Principal, patient_id: str, what: str, n: int) -> None:
-    ctx.store.write(
-        lambda uow: uow.audit(
-            actor_of(principal),
-            f"{what}.list",
-            patient_id=patient_id,
-            record_type=what,
-            detail={"count": n},
-        )
-    )
+    phi_audit.audit_read(ctx, principal, **phi_audit.listed(what, patient_id, n))
 
 
 def patient_overview(ctx: AppContext, principal: Principal, patient_id: str) -> PatientOverview:

@@ -24,6 +24,7 @@ from app.core.errors import NotFoundError
 from app.core.security import rbac
 from app.core.store.models import ActigraphyResult, ActigraphySeries, Patient
 from app.core.store.store import Actor, UnitOfWork
+from app.services import phi_audit
 from app.services._engine_errors import translates_engine_errors
 from app.services.actigraphy import add_series
 from app.services.context import AppContext, actor_of
@@ -195,13 +196,8 @@ def latest_results(ctx: AppContext, principal: Principal, patient_id: str) -> di
         }
 
     out = ctx.store.read(read)
-    ctx.store.write(
-        lambda uow: uow.audit(
-            actor_of(principal),
-            "actigraphy.results_read",
-            patient_id=patient_id,
-            record_type="actigraphy",
-        )
+    phi_audit.audit_read(
+        ctx, principal, "actigraphy.results_read", patient_id=patient_id, record_type="actigraphy"
     )
     return out
 

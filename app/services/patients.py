@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from app.core.domain import Action, DeidentifiedPatient, PatientSummary, Principal, Role
 from app.core.errors import NotFoundError, PermissionDeniedError, ValidationError
-from app.core.events import AlertTriggered, PatientDataUpdated
+from app.core.events import AlertTriggered, RecordType
 from app.core.security import rbac
 from app.core.store.models import (
     Alert,
@@ -24,6 +24,7 @@ from app.core.store.models import (
 )
 from app.core.store.store import UnitOfWork
 from app.services import phi_audit
+from app.services._records import add_audited, emit_created
 from app.services.context import AppContext, actor_of
 
 BREAK_GLASS_HOURS = 4
@@ -125,14 +126,13 @@ def get_patient(ctx: AppContext, principal: Principal, patient_id: str) -> Patie
         return _summaries(session, principal, [row])[0]
 
     result = ctx.store.read(read)
-    ctx.store.write(
-        lambda uow: uow.audit(
-            actor_of(principal),
-            "patient.read",
-            patient_id=patient_id,
-            record_type="patient",
-            record_id=patient_id,
-        )
+    phi_audit.audit_read(
+        ctx,
+        principal,
+        "patient.read",
+        patient_id=patient_id,
+        record_type="patient",
+        record_id=patient_id,
     )
     return result
 
@@ -172,24 +172,17 @@ def create_patient(
             author_id=principal.user_id,
         )
         uow.session.add(p)
-        uow.session.flush()
+        uow.session.flush()  # p.id is set here: the audit below names the new patient
         uow.session.add(
             CareTeamAssignment(
                 patient_id=p.id, user_id=principal.user_id, author_id=principal.user_id
             )
         )
         uow.audit(
-            actor_of(principal),
-            "patient.create",
-            patient_id=p.id,
-            record_type="patient",
+            actor_of(principal), "patient.create", patient_id=p.id, record_type="patient",
             record_id=p.id,
-        )
-        uow.emit(
-            PatientDataUpdated(
-                patient_id=p.id, record_type="patient", record_id=p.id, change="created"
-            )
-        )
+        )  # fmt: skip
+        emit_created(uow, p.id, RecordType.PATIENT, p.id)
         return p.id
 
     return ctx.store.write(do)
@@ -246,16 +239,12 @@ def break_glass(ctx: AppContext, principal: Principal, patient_id: str, reason: 
             evidence_json='["break_glass"]',
             author_id=principal.user_id,
         )
-        uow.session.add_all([grant, alert])
-        uow.session.flush()
-        uow.audit(
-            actor_of(principal),
-            "patient.break_glass",
-            patient_id=patient_id,
-            record_type="break_glass",
-            record_id=grant.id,
-            detail={"reason": reason},
-        )
+        uow.session.add(alert)
+        detail = {"reason": reason}
+        add_audited(
+            uow, actor_of(principal), "patient.break_glass", grant, patient_id=patient_id,
+            record_type="break_glass", detail=detail,
+        )  # fmt: skip
         uow.emit(
             AlertTriggered(
                 patient_id=patient_id, alert_id=alert.id, rule="break_glass", severity="warning"

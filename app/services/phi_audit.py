@@ -82,6 +82,16 @@ def audit_read(
     )
 
 
+def listed(record_type: str, patient_id: str, count: int) -> dict[str, Any]:
+    """``audit_read`` arguments for a read of one patient's list of ``record_type`` records."""
+    return {
+        "action": f"{record_type}.list",
+        "patient_id": patient_id,
+        "record_type": record_type,
+        "detail": {"count": count},
+    }
+
+
 def destination_digest(path: Path | str) -> str:
     """SHA-256 of the absolute path a disclosure went to (see the module docstring)."""
     return hashlib.sha256(str(Path(path).expanduser().absolute()).encode()).hexdigest()

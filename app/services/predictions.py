@@ -29,7 +29,9 @@ from app.core.store.models import (
     Prediction,
 )
 from app.core.store.store import Actor, UnitOfWork
+from app.services import phi_audit
 from app.services._engine_errors import translates_engine_errors
+from app.services._records import add_audited
 from app.services.assessments import raise_alerts
 from app.services.context import AppContext, actor_of
 from app.services.engine_events import prediction_event
@@ -224,16 +226,11 @@ def _store(
         generated_at=now,
         author_id=actor.id,
     )
-    uow.session.add(row)
-    uow.session.flush()
-    uow.audit(
-        actor,
-        "prediction.generate",
-        patient_id=p.patient_id,
-        record_type="prediction",
-        record_id=row.id,
-        detail={"target": p.target, "model_version": p.model_version},
-    )
+    detail = {"target": p.target, "model_version": p.model_version}
+    add_audited(
+        uow, actor, "prediction.generate", row, patient_id=p.patient_id, record_type="prediction",
+        detail=detail,
+    )  # fmt: skip
     uow.emit(prediction_event(p, row.id))
     return row.id
 
@@ -314,13 +311,5 @@ def latest(ctx: AppContext, principal: Principal, patient_id: str) -> list[Predi
         return list(seen.values())
 
     views = ctx.store.read(read)
-    ctx.store.write(
-        lambda uow: uow.audit(
-            actor_of(principal),
-            "prediction.list",
-            patient_id=patient_id,
-            record_type="prediction",
-            detail={"count": len(views)},
-        )
-    )
+    phi_audit.audit_read(ctx, principal, **phi_audit.listed("prediction", patient_id, len(views)))
     return views

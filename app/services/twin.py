@@ -21,6 +21,7 @@ from app.core.store.models import (
 )
 from app.core.store.store import SYSTEM, Actor, UnitOfWork
 from app.services._engine_errors import translates_engine_errors
+from app.services._records import add_audited
 from app.services.context import AppContext, actor_of
 from app.services.engine_events import twin_updated_event
 from app.services.pat import twin_observations as pat_observations
@@ -102,15 +103,9 @@ def update_in(uow: UnitOfWork, actor: Actor, patient_id: str, as_of: datetime) -
         state_json=state.to_json(),
         author_id=actor.id,
     )
-    uow.session.add(snap)
-    uow.session.flush()
-    uow.audit(
-        actor,
-        "twin.update",
-        patient_id=patient_id,
-        record_type="twin",
-        record_id=snap.id,
-        detail={"version": state.version},
+    detail = {"version": state.version}
+    add_audited(
+        uow, actor, "twin.update", snap, patient_id=patient_id, record_type="twin", detail=detail
     )
     uow.emit(twin_updated_event(state, patient_id=patient_id, snapshot_id=snap.id))
     return snap.id

@@ -208,31 +208,8 @@ class ModelRegistry:
         self._writable()
         loaded = self.load(name, version)
         state = self._state(name)
-        prev = state.get("active")
         stack = [v for v in state.get("stack", []) if v != version] + [version]
-        self._write_state(
-            name,
-            state,
-            active=version,
-            stack=stack,
-            action="activate",
-            actor=actor,
-            version=version,
-            reason=reason,
-        )
-        rec = RegistryRecord(
-            "activate",
-            name,
-            version,
-            actor,
-            True,
-            reason,
-            prev,
-            loaded.card.model_sha256,
-            loaded.key_id,
-        )
-        self._emit(rec)
-        return rec
+        return self._switch("activate", name, loaded, state, stack, actor=actor, reason=reason)
 
     def rollback(self, name: str, *, actor: str, reason: str = "") -> RegistryRecord:
         """Re-activate the previously active version (verified again before use)."""
@@ -253,33 +230,48 @@ class ModelRegistry:
             self._emit(rec)
             raise InputError(f"model {name}: no earlier activated version to roll back to")
         stack.pop()
-        target = stack[-1]
-        loaded = self.load(name, target)
+        loaded = self.load(name, stack[-1])
+        return self._switch("rollback", name, loaded, state, stack, actor=actor, reason=reason)
+
+    # ----------------------------------------------------------------- internals
+    def _switch(
+        self,
+        action: str,
+        name: str,
+        loaded: LoadedModel,
+        state: dict[str, Any],
+        stack: list[str],
+        *,
+        actor: str,
+        reason: str,
+    ) -> RegistryRecord:
+        """Make the top of ``stack`` (already re-verified as ``loaded``) active; log, report."""
+        version = stack[-1]
+        prev = state.get("active")
         self._write_state(
             name,
             state,
-            active=target,
+            active=version,
             stack=stack,
-            action="rollback",
+            action=action,
             actor=actor,
-            version=target,
+            version=version,
             reason=reason,
         )
         rec = RegistryRecord(
-            "rollback",
+            action,
             name,
-            target,
+            version,
             actor,
             True,
             reason,
-            current,
+            prev,
             loaded.card.model_sha256,
             loaded.key_id,
         )
         self._emit(rec)
         return rec
 
-    # ----------------------------------------------------------------- internals
     def _verify(
         self, model_path: Path, card_path: Path, signature_path: Path | None
     ) -> LoadedModel:
