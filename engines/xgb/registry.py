@@ -248,16 +248,13 @@ class ModelRegistry:
         """Make the top of ``stack`` (already re-verified as ``loaded``) active; log, report."""
         version = stack[-1]
         prev = state.get("active")
-        self._write_state(
-            name,
-            state,
-            active=version,
-            stack=stack,
-            action=action,
-            actor=actor,
-            version=version,
-            reason=reason,
-        )
+        entry = {"at": datetime.now(UTC).isoformat(), "action": action, "version": version}
+        log = [*state.get("log", []), entry | {"actor": actor, "reason": reason}]
+        path = self.root / name / "state.json"
+        tmp = path.with_suffix(f".tmp-{uuid.uuid4().hex}")
+        new = {"active": version, "stack": stack, "log": log}
+        tmp.write_text(json.dumps(new, indent=1), encoding="utf-8")
+        os.replace(tmp, path)
         rec = RegistryRecord(
             action,
             name,
@@ -316,33 +313,6 @@ class ModelRegistry:
             return json.loads(path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError):
             raise InputError(f"{path}: registry state is unreadable") from None
-
-    def _write_state(
-        self,
-        name: str,
-        state: dict[str, Any],
-        *,
-        active: str,
-        stack: list[str],
-        action: str,
-        actor: str,
-        version: str,
-        reason: str,
-    ) -> None:
-        log = list(state.get("log", [])) + [
-            {
-                "at": datetime.now(UTC).isoformat(),
-                "action": action,
-                "version": version,
-                "actor": actor,
-                "reason": reason,
-            }
-        ]
-        new = {"active": active, "stack": stack, "log": log}
-        path = self.root / name / "state.json"
-        tmp = path.with_suffix(f".tmp-{uuid.uuid4().hex}")
-        tmp.write_text(json.dumps(new, indent=1), encoding="utf-8")
-        os.replace(tmp, path)
 
     def _writable(self) -> None:
         if self.read_only:
