@@ -41,7 +41,8 @@ class NoteAnalyser:
     """Owns the model manager and one long-lived model child process (started on first use)."""
 
     def __init__(self, settings: Settings, model_path: Path | None = None) -> None:
-        self.manager = ModelManager(settings.model_dirs, settings.model_manifest or None)
+        with engine_errors():  # a malformed IT manifest is the app's ConfigError
+            self.manager = ModelManager(settings.model_dirs, settings.model_manifest or None)
         self._model_path = model_path
         self._worker: LlmWorker | None = None
         self._lock = threading.Lock()
