@@ -144,13 +144,13 @@ class ActigraphyPanel(PatientPanel):
             f"Research model — {av.RESEARCH_LABEL}. Not a diagnosis.", "research data label"
         )
         lay.addWidget(self.research)
-        self.screen = Frame()
+        self.screen_card = Frame()
         self.screen_value = value_label("—")
         self.screen_value.setAccessibleName("screen result")
         self.screen_detail = muted("")
-        self.screen.body.addWidget(self.screen_value)
-        self.screen.body.addWidget(self.screen_detail)
-        lay.addWidget(self.screen)
+        self.screen_card.body.addWidget(self.screen_value)
+        self.screen_card.body.addWidget(self.screen_detail)
+        lay.addWidget(self.screen_card)
         self.cv = table(
             ("Metric (leave-one-subject-out)", "Value", "95% CI"), "screen cross-validated metrics"
         )
@@ -199,7 +199,7 @@ class ActigraphyPanel(PatientPanel):
         """Open the import dialog (non-blocking)."""
         if not self.patient_id:
             return
-        self.dialog = ImportDialog(self.ctx, self.principal, self.patient_id, self.tasks, self)
+        self.dialog = ImportDialog(self.ctx, self.user, self.patient, self.tasks, self)
         self.dialog.imported.connect(lambda _o: self.load())
         self.dialog.finished.connect(self._dialog_closed)
         self.dialog.open()
@@ -218,7 +218,7 @@ class ActigraphyPanel(PatientPanel):
             self.tst_plot,
             self.se_plot,
             self.weekly,
-            self.screen,
+            self.screen_card,
             self.cv,
             self.research,
             self.baselines,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QPushButton, QVBoxLayout
 
 from app.services import caseload, vocabulary
@@ -11,6 +10,7 @@ from app.services.caseload import CaseloadView
 from engines.xgb.bands import SYNTHETIC_LABEL
 from ui.panels.common import (
     BAND_COLOURS,
+    emphasise,
     fill,
     label,
     notice,
@@ -104,11 +104,7 @@ class CaseloadWidget(Panel):
             [r.patient_id for r in view.rows],
         )
         for i, r in enumerate(view.rows):
-            item = self.table.item(i, 4)
-            item.setForeground(QColor(BAND_COLOURS.get(r.band, "#5b6675")))
-            f = item.font()
-            f.setBold(True)
-            item.setFont(f)
+            emphasise(self.table.item(i, 4), BAND_COLOURS.get(r.band, "#5b6675"), bold=True)
         self.status.setText(
             f"{len(view.rows)} patients scored in one batch with {view.model_version} at "
             f"{view.scored_at.astimezone():%H:%M}"

@@ -45,8 +45,8 @@ def top_contributions(items: Sequence[dict[str, Any]], k: int = TOP_K) -> list[d
 
 
 def polyline(
-    xs: Sequence[float],
-    ys: Sequence[float],
+    xs: Sequence[float] | np.ndarray,
+    ys: Sequence[float] | np.ndarray,
     pen: QPen,
     brush: QBrush | None = None,
     fill_level: float | None = None,

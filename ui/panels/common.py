@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QScrollArea,
+    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -126,6 +127,19 @@ class Frame(QFrame):
         self.body = QVBoxLayout(self)
         self.body.setContentsMargins(14, 12, 14, 12)
         self.body.setSpacing(6)
+
+
+def emphasise(
+    item: QTableWidgetItem | None, colour: str, *, bold: bool = False, italic: bool = False
+) -> None:
+    """Colour a table cell's text and make it bold or italic (a missing cell is skipped)."""
+    if item is None:
+        return
+    item.setForeground(QColor(colour))
+    font = item.font()
+    font.setBold(bold)
+    font.setItalic(italic)
+    item.setFont(font)
 
 
 def is_dark(widget: QWidget) -> bool:

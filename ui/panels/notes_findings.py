@@ -20,10 +20,15 @@ from PySide6.QtWidgets import (
 from app.core.domain import Principal
 from app.services import nlp
 from app.services.context import AppContext
-from ui.panels.common import fill, label, muted, table
+from ui.panels.common import emphasise, fill, label, muted, table
 
 if TYPE_CHECKING:
-    from ui.panels.notes_analysis import NotesAnalysisPanel
+    from collections.abc import Callable
+
+    from PySide6.QtCore import SignalInstance
+    from PySide6.QtWidgets import QLabel
+
+    from app.core.domain import NoteRecord
 
 VERIFIED_BG = QColor(255, 226, 122)  # quote found verbatim in the note
 SELECTED_BG = QColor(255, 176, 64)  # quotes of the selected finding
@@ -41,7 +46,22 @@ def finding_verified(f: dict[str, Any]) -> bool:
 class FindingsView:
     """Mixed into NotesAnalysisPanel: builds the findings column and shows an analysis."""
 
-    def _build_findings(self: NotesAnalysisPanel) -> QWidget:
+    if TYPE_CHECKING:  # provided by NotesAnalysisPanel
+        note: NoteRecord | None
+        analysis: dict[str, Any] | None
+        analysis_id: str | None
+        note_text: QTextEdit
+        status: QLabel
+
+        @property
+        def reviewed(self) -> SignalInstance: ...
+        def _update_buttons(self) -> None: ...
+        def _load_analyses(self, note_id: str) -> None: ...
+        def _ask(
+            self, fn: Callable[..., Any], *args: Any, label: str, on_done: Callable[[Any], None]
+        ) -> None: ...
+
+    def _build_findings(self) -> QWidget:
         right = QWidget()
         rl = QVBoxLayout(right)
         rl.setContentsMargins(0, 0, 0, 0)
@@ -82,14 +102,12 @@ class FindingsView:
         return right
 
     # -- showing an analysis -----------------------------------------------------------------
-    def show_analysis(
-        self: NotesAnalysisPanel, result: dict[str, Any], model_name: str = ""
-    ) -> None:
+    def show_analysis(self, result: dict[str, Any], model_name: str = "") -> None:
         """Show a stored analysis result (as kept by the NLP service)."""
         self.analysis = result
         self._render_analysis(model_name)
 
-    def _render_analysis(self: NotesAnalysisPanel, model_name: str = "") -> None:
+    def _render_analysis(self, model_name: str = "") -> None:
         a = self.analysis or {}
         found = a.get("findings", [])
         decisions = a.get("decisions", {})
@@ -126,15 +144,9 @@ class FindingsView:
                 item = self.findings.item(i, c)
                 if ok:
                     if c == 0:
-                        item.setForeground(QColor("#2e7d32"))
-                        fnt = item.font()
-                        fnt.setBold(True)
-                        item.setFont(fnt)
-                else:
-                    item.setForeground(QColor("#7b8591"))
-                    fnt = item.font()
-                    fnt.setItalic(True)
-                    item.setFont(fnt)
+                        emphasise(item, "#2e7d32", bold=True)
+                elif item is not None:
+                    emphasise(item, "#7b8591", italic=True)
                     item.setToolTip("Unverified model suggestion: its quote is not in the note.")
         m = a.get("model") or {}
         if m:
@@ -154,7 +166,7 @@ class FindingsView:
         self._highlight()
         self._update_buttons()
 
-    def spans(self: NotesAnalysisPanel) -> list[tuple[int, int, bool]]:
+    def spans(self) -> list[tuple[int, int, bool]]:
         """(start, end, selected) of every verified quote highlighted in the note."""
         out = []
         sel = self.selected_finding()
@@ -164,7 +176,7 @@ class FindingsView:
                     out.append((int(e["start"]), int(e["end"]), i == sel))
         return out
 
-    def _highlight(self: NotesAnalysisPanel) -> None:
+    def _highlight(self) -> None:
         sels = []
         text_len = len(self.note_text.toPlainText())
         for start, end, selected in self.spans():
@@ -187,12 +199,12 @@ class FindingsView:
         self.note_text.setExtraSelections(sels)
         self._update_buttons()
 
-    def selected_finding(self: NotesAnalysisPanel) -> int | None:
+    def selected_finding(self) -> int | None:
         rows = self.findings.selectionModel().selectedRows() if self.findings.model() else []
         return rows[0].row() if rows else None
 
     # -- review ------------------------------------------------------------------------------
-    def review(self: NotesAnalysisPanel, accept: bool) -> None:
+    def review(self, accept: bool) -> None:
         """Accept or reject the selected finding (audited by the service)."""
         i = self.selected_finding()
         if i is None or self.analysis_id is None:
@@ -202,7 +214,7 @@ class FindingsView:
             _review, aid, i, accept, label="Recording review", on_done=lambda _r: self._reviewed(i)
         )
 
-    def _reviewed(self: NotesAnalysisPanel, row: int) -> None:
+    def _reviewed(self, row: int) -> None:
         if self.note is not None:
             self._load_analyses(self.note.id)
         self.status.setText(f"Finding {row + 1} reviewed.")

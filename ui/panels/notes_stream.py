@@ -13,15 +13,24 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
+from PySide6.QtCore import SignalInstance
 from PySide6.QtGui import QTextCursor
 
 from app.core.domain import NoteStatus
+from app.core.errors import NotFoundError
 from app.services import nlp, nlp_session
 from ui.panels.common import user_message
 from ui.tasks import CancelToken, Progress, Task
 
 if TYPE_CHECKING:
-    from ui.panels.notes_analysis import NotesAnalysisPanel
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QLabel, QPlainTextEdit, QProgressBar, QPushButton
+
+    from app.core.domain import NoteRecord, Principal
+    from app.services.context import AppContext
+    from app.services.nlp import NoteAnalyser
+    from engines.llm.results import GenParams
+    from ui.tasks import TaskManager
 
 FLUSH_MS = 30
 
@@ -29,7 +38,28 @@ FLUSH_MS = 30
 class StreamController:
     """Mixed into NotesAnalysisPanel: analyse, stream, cancel, store."""
 
-    def _init_stream(self: NotesAnalysisPanel) -> None:
+    if TYPE_CHECKING:  # provided by NotesAnalysisPanel
+        ctx: AppContext
+        principal: Principal | None
+        tasks: TaskManager
+        analyser: NoteAnalyser
+        params: GenParams
+        note: NoteRecord | None
+        model: nlp_session.ModelStatus | None
+        stream: QPlainTextEdit
+        progress: QProgressBar
+        status: QLabel
+        cancel_button: QPushButton
+        _flush_timer: QTimer
+
+        @property
+        def finished(self) -> SignalInstance: ...
+        @property
+        def user(self) -> Principal: ...
+        def _update_buttons(self) -> None: ...
+        def _load_analyses(self, note_id: str) -> None: ...
+
+    def _init_stream(self) -> None:
         self.streaming = False
         self.tokens_seen = 0
         self.cancel_latency_s: float | None = None
@@ -41,7 +71,7 @@ class StreamController:
         self._flush_timer.timeout.connect(self._flush)
         self.tasks.finished.connect(self._task_finished)
 
-    def analyse(self: NotesAnalysisPanel) -> None:
+    def analyse(self) -> None:
         """Read the note (audited), then stream the model's analysis as a background task."""
         if self.streaming or self.note is None or self.note.status != NoteStatus.SIGNED:
             return
@@ -65,7 +95,7 @@ class StreamController:
             on_error=self._generation_failed,
         )
 
-    def _start_stream(self: NotesAnalysisPanel, note_id: str, text: str) -> None:
+    def _start_stream(self, note_id: str, text: str) -> None:
         if not self.streaming:  # cancelled before the model started
             self.finished.emit("cancelled")
             return
@@ -96,7 +126,7 @@ class StreamController:
             cancellable=False,
         )
 
-    def _flush(self: NotesAnalysisPanel) -> None:
+    def _flush(self) -> None:
         parts = []
         while self._tokens:
             parts.append(self._tokens.popleft())
@@ -116,7 +146,7 @@ class StreamController:
                 f"Generating… {self.tokens_seen} tokens, {self.tokens_seen / dt:.0f} tokens/s"
             )
 
-    def cancel(self: NotesAnalysisPanel) -> None:
+    def cancel(self) -> None:
         """Stop generation (the engine stops it within ~200 ms; the GUI never waits)."""
         if not self.streaming:
             return
@@ -132,7 +162,7 @@ class StreamController:
         else:  # still reading the note: nothing started yet
             self._end_stream()
 
-    def _task_finished(self: NotesAnalysisPanel, task_id: int) -> None:
+    def _task_finished(self, task_id: int) -> None:
         """The stream task ended. Its result follows this signal, except when the shell
         cancelled every task (sign-out, closing): then the stream ends here."""
         task = self._stream_task
@@ -142,14 +172,14 @@ class StreamController:
         if task.token.cancelled and self.streaming:
             self._generation_done(("cancelled", None))
 
-    def _end_stream(self: NotesAnalysisPanel) -> None:
+    def _end_stream(self) -> None:
         self._flush_timer.stop()
         self._flush()
         self.streaming = False
         self.progress.setRange(0, self.params.max_tokens)
         self._update_buttons()
 
-    def _generation_done(self: NotesAnalysisPanel, payload: tuple[str, Any]) -> None:
+    def _generation_done(self, payload: tuple[str, Any]) -> None:
         kind, analysis = payload
         if self._cancel_t0:
             self.cancel_latency_s = time.perf_counter() - self._cancel_t0
@@ -158,6 +188,9 @@ class StreamController:
         if kind == "cancelled":
             self.status.setText(f"Cancelled after {self.tokens_seen} tokens; nothing was stored.")
             self.finished.emit("cancelled")
+            return
+        if self.note is None:  # the note was closed while the model ran: nothing to store
+            self._generation_failed(NotFoundError("The note was closed."))
             return
         self.status.setText("Storing the analysis…")
         self.tasks.call(
@@ -171,7 +204,7 @@ class StreamController:
             on_error=self._generation_failed,
         )
 
-    def _stored(self: NotesAnalysisPanel, analysis_id: str) -> None:
+    def _stored(self, analysis_id: str) -> None:
         self.progress.setValue(self.progress.maximum())
         self.status.setText(f"Analysis stored ({self.tokens_seen} tokens). Review each finding.")
         note_id = self.note.id if self.note else None
@@ -179,7 +212,7 @@ class StreamController:
             self._load_analyses(note_id)
         self.finished.emit("stored")
 
-    def _generation_failed(self: NotesAnalysisPanel, exc: BaseException) -> None:
+    def _generation_failed(self, exc: BaseException) -> None:
         self._cancel_t0 = 0.0
         self._end_stream()
         self.status.setText(

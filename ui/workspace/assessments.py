@@ -77,7 +77,7 @@ class AssessmentsTab(PatientPanel):
     def _build_trends(self, pid: str) -> QWidget:
         from ui.assessments.trend import TrendChart
 
-        self.trend_chart = TrendChart(self.ctx, self.principal, pid, tasks=self.tasks)
+        self.trend_chart = TrendChart(self.ctx, self.user, pid, tasks=self.tasks)
         return self.trend_chart
 
     def _reload_trends(self, _widget: QWidget) -> None:
@@ -87,7 +87,7 @@ class AssessmentsTab(PatientPanel):
     def _build_administer(self, pid: str) -> QWidget:
         from ui.assessments.administer import AdministerWidget
 
-        return AdministerWidget(self.ctx, self.principal, pid, tasks=self.tasks)
+        return AdministerWidget(self.ctx, self.user, pid, tasks=self.tasks)
 
     def load(self) -> None:
         self.fetch(overview.list_assessments, "Loading assessments", self._show)

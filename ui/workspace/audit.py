@@ -29,7 +29,7 @@ class AuditTab(PatientPanel):
         lay.addWidget(self.revoke_button)
 
     def load(self) -> None:
-        ctx, who, pid = self.ctx, self.principal, self.patient_id
+        ctx, who, pid = self.ctx, self.user, self.patient
         self.fetch(overview.patient_audit, "Loading audit trail", self._show)
         if may(who, Feature.REVOKE_BREAK_GLASS):
             self.call(

@@ -95,7 +95,7 @@ class NotesTab(PatientPanel):
 
     # -- loading -------------------------------------------------------------------------
     def load(self) -> None:
-        ctx, who, pid = self.ctx, self.principal, self.patient_id
+        ctx, who, pid = self.ctx, self.user, self.patient
 
         def fetch() -> tuple[list[NoteRecord], list[dict[str, Any]]]:
             own = [d for d in drafts.load_drafts(ctx, who, kind="note") if d["patient_id"] == pid]
@@ -181,7 +181,7 @@ class NotesTab(PatientPanel):
     def save_autodraft(self) -> None:
         """Keep the editor's content as an encrypted draft (autosave, lock, sign-out)."""
         self._autosave.stop()
-        if not self._dirty or self.patient_id is None:
+        if not self._dirty or self.patient_id is None or self.principal is None:
             return
         ctx, who, pid = self.ctx, self.principal, self.patient_id
         content = {"title": self.title.text(), "body": self.body.toPlainText()}
@@ -202,7 +202,7 @@ class NotesTab(PatientPanel):
 
     def save_note(self, then: Callable[[NoteRecord], None] | None = None) -> None:
         """Write the editor into a draft note record (create or update)."""
-        ctx, who, pid = self.ctx, self.principal, self.patient_id
+        ctx, who, pid = self.ctx, self.user, self.patient
         title, body, editing, ref = (
             self.title.text(),
             self.body.toPlainText(),
@@ -229,7 +229,7 @@ class NotesTab(PatientPanel):
         self.tasks.call(do, label="Saving note", on_done=done, on_error=self.show_error)
 
     def sign_note(self) -> None:
-        ctx, who = self.ctx, self.principal
+        ctx, who = self.ctx, self.user
 
         def sign(rec: NoteRecord) -> None:
             self.tasks.call(

@@ -17,6 +17,7 @@ from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QListWidget, QVBoxLayout, QWidget
 
 from app.core.domain import Principal
+from app.core.errors import AuthenticationError, NotFoundError
 from app.core.events import EventBus, PatientDataUpdated
 from app.services.context import AppContext
 from ui.bus import EventBridge
@@ -71,6 +72,13 @@ class Panel(QWidget):
         """Lay out the widgets (override); the last step of the constructor, so subclasses
         need no constructor of their own."""
 
+    @property
+    def user(self) -> Principal:
+        """The signed-in principal; panels do work only while someone is signed in."""
+        if self.principal is None:
+            raise AuthenticationError("Sign in first.")
+        return self.principal
+
     def show_error(self, exc: BaseException) -> None:
         """Report a failure to whoever shows errors (the workspace relays it to the shell)."""
         self.error.emit(user_message(exc))
@@ -109,6 +117,13 @@ class PatientPanel(Panel):
         super().__init__(ctx, principal, tasks, parent)
         if patient_id:
             self.load()
+
+    @property
+    def patient(self) -> str:
+        """The id of the patient shown; work on a patient runs only while one is open."""
+        if self.patient_id is None:
+            raise NotFoundError("No patient is open.")
+        return self.patient_id
 
     # -- the protocol the workspace uses ----------------------------------------------------
     def set_patient(self, patient_id: str | None, *, load: bool = True) -> None:
@@ -156,7 +171,7 @@ class PatientPanel(Panel):
     # -- background work ---------------------------------------------------------------------
     def fetch(
         self,
-        fn: Callable[[AppContext, Principal | None, str | None], Any],
+        fn: Callable[[AppContext, Principal, str], Any],
         label: str,
         on_done: Callable[[Any], None],
         on_error: Callable[[BaseException], None] | None = None,

@@ -21,7 +21,7 @@ class TwinTab(HostTab["TwinView"]):
     def make(self) -> TwinView:
         from ui.twin import TwinView
 
-        return TwinView(self.ctx, self.principal, tasks=self.tasks)
+        return TwinView(self.ctx, self.user, tasks=self.tasks)
 
     def show_patient(self, hosted: TwinView) -> None:
         hosted.set_patient(self.patient_id)

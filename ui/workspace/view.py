@@ -165,11 +165,11 @@ class PatientWorkspace(QWidget):
         for _, tab in self._all:
             if tab.relevant(record_type):
                 tab.loaded_for = None
-        tab = self.current_tab()
-        if tab is not None and tab.loaded_for is None:
-            if tab.has_unsaved_changes():
+        shown = self.current_tab()
+        if shown is not None and shown.loaded_for is None:
+            if shown.has_unsaved_changes():
                 return  # never overwrite what the user is typing
-            tab.load()
+            shown.load()
 
     def show_error(self, exc: BaseException) -> None:
         self.error.emit(user_message(exc))
