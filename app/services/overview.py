@@ -3,10 +3,9 @@ actigraphy series and the patient's audit trail. Every read is RBAC-checked and 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import TypeVar
 
 from sqlalchemy import select
@@ -25,23 +24,9 @@ from app.core.store.models import (
 from app.services import phi_audit
 from app.services.assessments import AssessmentRow, assessment_rows
 from app.services.context import AppContext
+from app.services.predictions import PredictionView, view_of
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class PredictionRow:
-    id: str
-    target: str
-    option: str | None
-    probability: float
-    interval_low: float
-    interval_high: float
-    band: str
-    model_name: str
-    model_version: str
-    provenance: str
-    generated_at: datetime
 
 
 @dataclass(frozen=True)
@@ -65,7 +50,7 @@ class PatientOverview:
     medications: list[MedicationRow]
     treatment_option: str
     treatment_goals: str
-    latest_prediction: PredictionRow | None
+    latest_prediction: PredictionView | None
     open_alerts: int
     actigraphy_series: int
 
@@ -74,46 +59,13 @@ def _assessments(session: Session, patient_id: str) -> list[AssessmentRow]:
     return assessment_rows(session, patient_id, newest_first=True)
 
 
-def provenance_text(raw: str) -> str:
-    """A stored prediction's provenance in words (what the model was trained on, and caveats)."""
-    try:
-        prov = json.loads(raw)
-    except (json.JSONDecodeError, TypeError):
-        return raw
-    if not isinstance(prov, dict):
-        return raw
-    parts = [f"{prov.get('model', '')} {prov.get('version', '')}".strip()]
-    if prov.get("synthetic"):
-        parts.append("trained on synthetic data — demonstration only")
-    elif prov.get("training_description"):
-        parts.append(str(prov["training_description"]))
-    if prov.get("interval_method"):
-        parts.append(f"interval: {prov['interval_method']}")
-    return " · ".join(p for p in parts if p)
-
-
-def _predictions(session: Session, patient_id: str) -> list[PredictionRow]:
+def _predictions(session: Session, patient_id: str) -> list[PredictionView]:
     q = (
         select(Prediction)
         .where(Prediction.patient_id == patient_id, Prediction.deleted_at.is_(None))
         .order_by(Prediction.generated_at.desc())
     )
-    return [
-        PredictionRow(
-            p.id,
-            p.target,
-            p.option,
-            p.probability,
-            p.interval_low,
-            p.interval_high,
-            p.band,
-            p.model_name,
-            p.model_version,
-            provenance_text(p.provenance),
-            p.generated_at,
-        )
-        for p in session.scalars(q)
-    ]
+    return [view_of(p) for p in session.scalars(q)]
 
 
 def _audit_read(ctx: AppContext, principal: Principal, patient_id: str, what: str, n: int) -> None:

@@ -60,6 +60,42 @@ class PredictionView:
     contributions: list[dict[str, Any]]
     generated_at: datetime
 
+    @property
+    def provenance_summary(self) -> str:
+        """The provenance in words: the model, what it was trained on, how the interval was made."""
+        prov = self.provenance
+        if set(prov) == {"note"}:  # a provenance stored as plain text
+            return str(prov["note"])
+        parts = [f"{prov.get('model', '')} {prov.get('version', '')}".strip()]
+        if prov.get("synthetic"):
+            parts.append("trained on synthetic data — demonstration only")
+        elif prov.get("training_description"):
+            parts.append(str(prov["training_description"]))
+        if prov.get("interval_method"):
+            parts.append(f"interval: {prov['interval_method']}")
+        return " · ".join(p for p in parts if p)
+
+
+def view_of(r: Prediction) -> PredictionView:
+    """One stored prediction as the screens show it (provenance and contributions parsed)."""
+    prov = json.loads(r.provenance) if r.provenance.startswith("{") else {"note": r.provenance}
+    contrib = json.loads(r.contributions_json)
+    return PredictionView(
+        r.id,
+        r.target,
+        r.option,
+        r.probability,
+        r.interval_low,
+        r.interval_high,
+        r.band,
+        r.model_version,
+        bool(prov.get("synthetic", True)),
+        prov,
+        prov.get("notice", ""),
+        contrib.get("items", []) if isinstance(contrib, dict) else [],
+        r.generated_at,
+    )
+
 
 @translates_engine_errors
 @functools.cache
@@ -289,25 +325,7 @@ def latest(ctx: AppContext, principal: Principal, patient_id: str) -> list[Predi
             key = (r.target, r.option)
             if key in seen:
                 continue
-            prov = (
-                json.loads(r.provenance) if r.provenance.startswith("{") else {"note": r.provenance}
-            )
-            contrib = json.loads(r.contributions_json)
-            seen[key] = PredictionView(
-                r.id,
-                r.target,
-                r.option,
-                r.probability,
-                r.interval_low,
-                r.interval_high,
-                r.band,
-                r.model_version,
-                bool(prov.get("synthetic", True)),
-                prov,
-                prov.get("notice", ""),
-                contrib.get("items", []) if isinstance(contrib, dict) else [],
-                r.generated_at,
-            )
+            seen[key] = view_of(r)
         return list(seen.values())
 
     views = ctx.store.read(read)

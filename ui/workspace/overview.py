@@ -47,7 +47,7 @@ class OverviewTab(PatientPanel):
         if p is None:
             self.risk.set("—", "no prediction stored")
         else:
-            source = p.provenance
+            source = p.provenance_summary
             self.risk.set(
                 f"{p.probability:.0%}  {p.band}",
                 f"interval {p.interval_low:.0%}–{p.interval_high:.0%} · {source}",
