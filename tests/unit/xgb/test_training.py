@@ -61,6 +61,20 @@ def test_grouped_split_keeps_patients_together():
     assert len(tr) + len(ca) + len(te) == 300
 
 
+def _train_relapse(registry, key, cohort, config=SMALL, **kw):
+    """train_all for the relapse target as the clinic's IT would run it."""
+    return train_all(
+        cohort,
+        registry,
+        key,
+        actor="it",
+        training_data=CLINIC,
+        config=config,
+        targets=["relapse_6m"],
+        **kw,
+    )
+
+
 def test_minimum_events_per_feature_enforced(registry, key):
     few = generate_cohort(150, seed=5)
     with pytest.raises(InputError, match="events per feature"):
@@ -73,21 +87,11 @@ def test_minimum_events_per_feature_enforced(registry, key):
 
 
 def test_model_that_does_not_beat_predecessor_is_not_activated(registry, key, cohort):
-    first = train_all(
-        cohort,
-        registry,
-        key,
-        actor="it",
-        training_data=CLINIC,
-        config=SMALL,
-        targets=["relapse_6m"],
-    )
+    first = _train_relapse(registry, key, cohort)
     assert first[0].status == "activated" and registry.active_version("relapse_6m") == "1"
     # a crippled successor: two stumps with a tiny learning rate
     weak = replace(SMALL, max_depth=1, n_rounds=2, learning_rate=0.01, calibration="none")
-    second = train_all(
-        cohort, registry, key, actor="it", training_data=CLINIC, config=weak, targets=["relapse_6m"]
-    )
+    second = _train_relapse(registry, key, cohort, config=weak)
     assert second[0].status == "not_activated"
     assert "does not beat v1" in second[0].detail or "no-skill" in second[0].detail
     assert registry.active_version("relapse_6m") == "1"
@@ -97,18 +101,8 @@ def test_model_that_does_not_beat_predecessor_is_not_activated(registry, key, co
 
 def test_better_successor_is_activated(registry, key, cohort):
     weak = replace(SMALL, max_depth=1, n_rounds=3, learning_rate=0.05)
-    train_all(
-        cohort, registry, key, actor="it", training_data=CLINIC, config=weak, targets=["relapse_6m"]
-    )
-    out = train_all(
-        cohort,
-        registry,
-        key,
-        actor="it",
-        training_data=CLINIC,
-        config=SMALL,
-        targets=["relapse_6m"],
-    )
+    _train_relapse(registry, key, cohort, config=weak)
+    out = _train_relapse(registry, key, cohort)
     assert out[0].status == "activated", out[0].detail
     assert out[0].predecessor["version"] == "1"
     assert registry.active_version("relapse_6m") == "2"
@@ -116,16 +110,7 @@ def test_better_successor_is_activated(registry, key, cohort):
 
 
 def test_policy_drops_disallowed_demographics(registry, key, cohort):
-    out = train_all(
-        cohort,
-        registry,
-        key,
-        actor="it",
-        training_data=CLINIC,
-        config=SMALL,
-        targets=["relapse_6m"],
-        allowed_demographics=frozenset(),
-    )
+    out = _train_relapse(registry, key, cohort, allowed_demographics=frozenset())
     assert out[0].status == "activated"
     names = [f.name for f in registry.load("relapse_6m").card.features]
     assert "age_years" not in names
