@@ -117,6 +117,7 @@ def main(out: Path) -> None:
     a.close()
 
     from engines.llm.synthetic_gguf import write_tiny_llama
+    from tests.support.notes_example import NOTE, store_example
     from ui.panels.notes_analysis import NotesAnalysisPanel
 
     model_dir = tmp / "models"
@@ -144,47 +145,6 @@ def main(out: Path) -> None:
     shot(n, "notes_analysis_after_run.png")
     n.close()
     ctx.close()
-
-
-NOTE = (
-    "Patient reports low mood for six weeks and early morning waking. Sleeping about four "
-    "hours a night. Lost job in March. Denies thoughts of self-harm. Sister visits daily and "
-    "is supportive. Enjoys walking the dog."
-)
-
-EXAMPLE_OUTPUT = {
-    "summary": "Low mood with insomnia after job loss; supportive family.",
-    "risk_level": "moderate",
-    "conditions": [
-        {
-            "name": "depressive episode",
-            "confidence": "moderate",
-            "evidence": ["low mood for six weeks"],
-        },
-    ],
-    "risk_factors": [
-        {"factor": "job loss", "evidence": ["Lost job in March"]},
-        {"factor": "alcohol use", "evidence": ["drinks heavily at weekends"]},
-    ],
-    "protective_factors": [
-        {"factor": "family support", "evidence": ["Sister visits daily and is supportive"]},
-    ],
-}
-
-
-def store_example(ctx: object, me: object, analyser: object, pid: str, note_id: str) -> None:
-    """A hand-written model answer (one fabricated quote) run through the real evidence check
-    and stored, to show verified findings, a suggestion and the highlights."""
-    import json
-
-    from app.services import nlp, nlp_session
-    from engines.llm.results import GenerationResult, GenParams, LoadParams
-
-    result = GenerationResult(
-        "t", json.dumps(EXAMPLE_OUTPUT), 0, 120, 0.1, 1.0, "stop", LoadParams(), GenParams()
-    )
-    analysis = nlp_session.finish_analysis(analyser, note_id, NOTE, result)
-    nlp.store_analysis(ctx, me, pid, analysis)
 
 
 if __name__ == "__main__":

@@ -4,38 +4,15 @@ a missing model shows a clear message."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 
 from PySide6.QtCore import Qt
 
 from app.core.domain import Role
-from app.services import nlp, nlp_session, notes
-from engines.llm.results import GenerationResult, GenParams, LoadParams
+from app.services import nlp, notes
+from engines.llm.results import GenParams
+from tests.support.notes_example import NOTE, store_example
 from ui.panels.notes_analysis import NotesAnalysisPanel
-
-NOTE = (
-    "Patient reports low mood for six weeks and early morning waking. Lost job in March. "
-    "Sister visits daily and is supportive."
-)
-OUTPUT = {
-    "summary": "Low mood after job loss; supportive family.",
-    "risk_level": "moderate",
-    "conditions": [
-        {
-            "name": "depressive episode",
-            "confidence": "moderate",
-            "evidence": ["low mood for six weeks"],
-        },
-    ],
-    "risk_factors": [
-        {"factor": "job loss", "evidence": ["Lost job in March"]},
-        {"factor": "alcohol use", "evidence": ["drinks heavily at weekends"]},
-    ],
-    "protective_factors": [
-        {"factor": "family support", "evidence": ["Sister visits daily and is supportive"]},
-    ],
-}
 
 
 def _signed(ctx, me, pid, body=NOTE):
@@ -97,11 +74,7 @@ def test_evidence_highlight_suggestions_and_review(llm_ctx, clinic, qtbot, show)
     me = clinic["users"][Role.CLINICIAN]
     note = _signed(ctx, me, clinic["mine"])
     analyser = nlp.NoteAnalyser(ctx.settings)
-    result = GenerationResult(
-        "t", json.dumps(OUTPUT), 0, 90, 0.1, 1.0, "stop", LoadParams(), GenParams()
-    )
-    analysis = nlp_session.finish_analysis(analyser, note.id, NOTE, result)
-    stored_id = nlp.store_analysis(ctx, me, clinic["mine"], analysis)
+    stored_id = store_example(ctx, me, analyser, clinic["mine"], note.id)
     panel = _panel(ctx, me, clinic["mine"], qtbot, show, analyser=analyser)
     qtbot.waitUntil(lambda: panel.analysis_id == stored_id, timeout=10000)
     t = panel.findings
