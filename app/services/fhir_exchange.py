@@ -81,7 +81,7 @@ def export_assessments(
     records = ctx.store.read(read)
     text = export_bundle_json(records)
     _write_atomic(path, text)
-    phi_audit.audit_disclosure(
+    phi_audit.record_disclosure(
         ctx, principal, patient_id, kind="fhir", destination=path, records=len(records)
     )
     return ExportSummary(path, len(records))

@@ -107,25 +107,11 @@ def record_disclosure(
     records: int = 0,
 ) -> None:
     """Audit that this patient's data left the store as a file (the UI calls this after it
-    wrote a PDF report or a PNG screenshot); refused unless the user may read the record."""
+    wrote a PDF report or a PNG screenshot, the FHIR export after it wrote the bundle); refused
+    unless the user may read the record."""
     if kind not in EXPORT_KINDS:
         raise ValidationError(f"unknown export kind '{kind}' (one of {sorted(EXPORT_KINDS)})")
     ctx.store.read(lambda s: rbac.require(s, principal, Action.READ_PHI, patient_id))
-    audit_disclosure(
-        ctx, principal, patient_id, kind=kind, destination=destination, records=records
-    )
-
-
-def audit_disclosure(
-    ctx: AppContext,
-    principal: Principal,
-    patient_id: str,
-    *,
-    kind: str,
-    destination: Path | str,
-    records: int = 0,
-) -> None:
-    """The "disclosure" event itself (callers have checked the permission)."""
     dest = Path(destination)
     detail = {
         "format": kind,
