@@ -155,18 +155,14 @@ class EventBus:
         def unsubscribe() -> None:
             with self._lock:
                 if handler in self._handlers[event_type]:
-                    self._handlers[event_type].remove(handler)  # type: ignore[arg-type]
+                    self._handlers[event_type].remove(handler)
 
         return unsubscribe
 
     def publish(self, event: Event) -> None:
         """Deliver to handlers of the event's type and of its base classes."""
         with self._lock:
-            handlers = [
-                h
-                for cls in type(event).__mro__
-                for h in self._handlers.get(cls, [])  # type: ignore[arg-type]
-            ]
+            handlers = [h for cls in type(event).__mro__ for h in self._handlers.get(cls, [])]
         for handler in handlers:
             try:
                 handler(event)

@@ -101,7 +101,7 @@ def load_series(
                 ActigraphyChunk.data,
             ).where(ActigraphyChunk.series_id == series_id)
         ).all()
-        values = blobs.join_chunks([tuple(r) for r in rows])
+        values = blobs.join_chunks([r.tuple() for r in rows])
         if len(values) != series.n_epochs or blobs.content_sha256(values) != series.content_sha256:
             raise ValidationError("actigraphy series: stored content does not match its checksum")
         return series.start, series.epoch_s, values, series.patient_id

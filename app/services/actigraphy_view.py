@@ -163,7 +163,7 @@ class _quiet:  # noqa: N801 — context manager used like a function
         self._w.__enter__()
         warnings.simplefilter("ignore", RuntimeWarning)
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, *exc: Any) -> None:  # noqa: ANN401 — the exception triple
         self._w.__exit__(*exc)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from app.core.domain import Principal, Role
@@ -60,7 +60,7 @@ def _count_failure(ctx: AppContext, uow: UnitOfWork, user: User, why: str, event
     uow.audit(_actor(user), event, detail={"why": why})
 
 
-def _snapshot(ctx: AppContext, where: object) -> tuple[str, str] | None:
+def _snapshot(ctx: AppContext, where: ColumnElement[bool]) -> tuple[str, str] | None:
     row = ctx.store.read(
         lambda s: s.execute(select(User.id, User.password_hash).where(where)).first()
     )

@@ -32,7 +32,7 @@ import sqlite3
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import sqlcipher3
 from cryptography.exceptions import InvalidTag
@@ -42,7 +42,7 @@ from cryptography.hazmat.primitives.keywrap import (
     aes_key_unwrap,
     aes_key_wrap,
 )
-from sqlalchemy import delete, select, tuple_
+from sqlalchemy import Table, delete, select, tuple_
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings
@@ -554,7 +554,8 @@ def _purge_patient(session: Session, patient_id: str) -> None:
         where = table.c.patient_id == patient_id
         gone += [(table.name, rid) for rid in session.scalars(select(table.c.id).where(where))]
         session.execute(delete(table).where(where))
-    session.execute(delete(Patient.__table__).where(Patient.__table__.c.id == patient_id))
+    patients = cast(Table, Patient.__table__)
+    session.execute(delete(patients).where(patients.c.id == patient_id))
     for i in range(0, len(gone), 400):
         chunk = gone[i : i + 400]
         session.execute(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -86,7 +88,11 @@ def create_draft(
 def _saved(uow: UnitOfWork, principal: Principal, note: ClinicalNote, action: str) -> NoteRecord:
     """Flush a changed note, audit the change and tell listeners (ids only)."""
     uow.session.flush()
-    ids = {"patient_id": note.patient_id, "record_type": "note", "record_id": note.id}
+    ids: dict[str, Any] = {
+        "patient_id": note.patient_id,
+        "record_type": "note",
+        "record_id": note.id,
+    }
     uow.audit(actor_of(principal), action, **ids)
     uow.emit(PatientDataUpdated(**ids | {"record_type": RecordType.NOTE}))
     return _record(note)

@@ -17,6 +17,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.core.config import Settings
 from app.core.domain import Action, Principal
 from app.core.errors import NotFoundError
 from app.core.security import rbac
@@ -38,7 +39,8 @@ from app.services.engine_events import prediction_event
 from engines.xgb.demo import bundled_registry
 from engines.xgb.predict import Prediction as ModelPrediction
 from engines.xgb.predict import explain
-from engines.xgb.registry import ModelRegistry
+from engines.xgb.registry import LoadedModel, ModelRegistry
+from engines.xgb.signing import TrustedKey
 
 TARGETS = ("relapse_6m", "hosp_90d")
 OPTIONS = ("ssri", "snri", "bupropion", "mirtazapine", "cbt", "combination")
@@ -104,13 +106,13 @@ def registry() -> ModelRegistry:
     return bundled_registry()
 
 
-def clinic_registry_dir(settings: Any) -> Path:  # noqa: ANN401 — app.core.config.Settings
+def clinic_registry_dir(settings: Settings) -> Path:
     """Where `novamind train` installs the clinic's own signed models."""
     return Path(settings.data_dir) / "models" / "xgb"
 
 
 @translates_engine_errors
-def clinic_trusted_keys(settings: Any) -> tuple[Any, ...]:  # noqa: ANN401 — Settings
+def clinic_trusted_keys(settings: Settings) -> tuple[TrustedKey, ...]:
     """The keys that may sign clinic-trained models: IT's model trust file only (setting
     model_trust_file, default beside the site policy), never a file in the data folder."""
     from app.core.config import model_trust_path
@@ -121,7 +123,7 @@ def clinic_trusted_keys(settings: Any) -> tuple[Any, ...]:  # noqa: ANN401 — S
 
 
 @translates_engine_errors
-def _model_for(name: str, settings: Any) -> Any:  # noqa: ANN401
+def _model_for(name: str, settings: Settings) -> LoadedModel | None:
     """The active clinic-trained model of a target if there is one, else the demo model."""
     root = clinic_registry_dir(settings)
     keys = clinic_trusted_keys(settings)
@@ -278,7 +280,7 @@ def predict_in(
     patient_id: str,
     now: datetime,
     allowed: frozenset[str],
-    settings: Any = None,  # noqa: ANN401 — app.core.config.Settings; None: the demo models only
+    settings: Settings | None = None,  # None: the demo models only
 ) -> list[str]:
     """Run every active model for one patient inside the caller's transaction."""
     features = build_features(uow.session, patient_id, now)

@@ -154,4 +154,9 @@ def install_auto_update(ctx: AppContext) -> Callable[[], None]:
         ctx.bus.subscribe(AssessmentCompleted, on_event),
         ctx.bus.subscribe(NLPAnalysisCompleted, on_event),
     ]
-    return lambda: [u() for u in unsubs] and None
+
+    def unsubscribe() -> None:
+        for u in unsubs:
+            u()
+
+    return unsubscribe

@@ -13,9 +13,12 @@ from __future__ import annotations
 import codecs
 import time
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from engines.llm.results import LoadParams, Task
+
+if TYPE_CHECKING:
+    from llama_cpp.llama_types import ChatCompletionRequestMessage
 
 _FALLBACK_TEMPLATE = (
     "{% for message in messages %}{{ message['role'] | capitalize }}: {{ message['content'] }}\n"
@@ -77,7 +80,7 @@ class _Model:
         if task.prompt is not None:
             return task.prompt, []
         msgs = [{"role": r, "content": c} for r, c in task.messages]
-        resp = self.formatter(messages=msgs)
+        resp = self.formatter(messages=cast("list[ChatCompletionRequestMessage]", msgs))
         stop = resp.stop if isinstance(resp.stop, list) else [resp.stop] if resp.stop else []
         return resp.prompt, [s for s in stop if s]
 

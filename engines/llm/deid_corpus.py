@@ -203,8 +203,8 @@ class DeidScore:
 
 def measure(corpus: list[SyntheticNote]) -> DeidScore:
     """Score the scrubber: a true identifier counts as found only if all its characters go."""
-    hit = Counter()
-    total = Counter()
+    hit: Counter[str] = Counter()
+    total: Counter[str] = Counter()
     tp_spans = 0
     n_spans = 0
     for note in corpus:

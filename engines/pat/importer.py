@@ -25,6 +25,7 @@ import zlib
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -73,7 +74,7 @@ class _Ctx:
     def __init__(self, name: str) -> None:
         self.name = name
 
-    def fail(self, problem: str, line: int | None = None, column: str | None = None) -> None:
+    def fail(self, problem: str, line: int | None = None, column: str | None = None) -> NoReturn:
         where = self.name
         if line is not None:
             where += f": line {line}"

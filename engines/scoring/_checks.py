@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, overload
 
 from engines.errors import EngineError, InputError
 
@@ -27,6 +27,12 @@ class Reader:
         if unknown:
             raise self.error(f"{self.where}: unknown key(s) {sorted(unknown)}")
 
+    @overload
+    def str_(self, key: str, *, required: Literal[True] = ..., default: None = ...) -> str: ...
+    @overload
+    def str_(self, key: str, *, required: bool = ..., default: str) -> str: ...
+    @overload
+    def str_(self, key: str, *, required: bool, default: None = ...) -> str | None: ...
     def str_(self, key: str, *, required: bool = True, default: str | None = None) -> str | None:
         """A non-empty string field."""
         if key not in self.raw or self.raw[key] is None:
@@ -38,6 +44,18 @@ class Reader:
             raise self.fail(key, "must be a non-empty string")
         return value
 
+    @overload
+    def num(
+        self, key: str, *, required: Literal[True] = ..., default: None = ..., integer: bool = ...
+    ) -> float: ...
+    @overload
+    def num(
+        self, key: str, *, required: bool = ..., default: float, integer: bool = ...
+    ) -> float: ...
+    @overload
+    def num(
+        self, key: str, *, required: bool, default: None = ..., integer: bool = ...
+    ) -> float | None: ...
     def num(
         self,
         key: str,
@@ -76,6 +94,10 @@ class Reader:
             raise self.fail(key, "must be a non-empty list" if non_empty else "must be a list")
         return value
 
+    @overload
+    def obj(self, key: str, *, required: Literal[True] = ...) -> dict[str, Any]: ...
+    @overload
+    def obj(self, key: str, *, required: bool) -> dict[str, Any] | None: ...
     def obj(self, key: str, *, required: bool = True) -> dict[str, Any] | None:
         """An object field."""
         if key not in self.raw or self.raw[key] is None:

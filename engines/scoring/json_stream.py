@@ -21,7 +21,7 @@ import contextlib
 import io
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from itertools import accumulate
 from typing import Any, BinaryIO, Literal
@@ -157,7 +157,9 @@ class _Window:
             return obj
 
 
-def iter_object(fh: BinaryIO, array_key: str, max_value_chars: int = 16 << 20) -> Iterator[Event]:
+def iter_object(
+    fh: BinaryIO, array_key: str, max_value_chars: int = 16 << 20
+) -> Generator[Event, None, None]:
     """Yield ("field", key, value) for each top-level member and ("item", key, element) for each
     element of the member ``array_key`` when it is an array, one at a time."""
     w = _Window(fh, max_value_chars)

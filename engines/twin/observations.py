@@ -173,7 +173,7 @@ def load_observation_model(path: str | Path | None = None) -> ObservationModel:
         dim = need(s, "dimension", str, where)
         if dim not in dims:
             raise InputError(f"{where}: unknown dimension '{dim}'")
-        spec = SourceSpec(
+        source = SourceSpec(
             code=code,
             dimension=dim,
             intercept=number(s, "intercept", where),
@@ -183,11 +183,11 @@ def load_observation_model(path: str | Path | None = None) -> ObservationModel:
             hi=number(s, "max", where),
             unit=need(s, "unit", str, where),
         )
-        if spec.slope == 0 or spec.noise_sd <= 0 or spec.lo >= spec.hi:
+        if source.slope == 0 or source.noise_sd <= 0 or source.lo >= source.hi:
             raise InputError(f"{where}: needs slope != 0, noise_sd > 0 and min < max")
         need(s, "why", str, where)
         for ref in need(s, "refs", list, where):
             if ref not in refs:
                 raise InputError(f"{where}: reference '{ref}' not in 'references'")
-        sources[code] = spec
+        sources[code] = source
     return ObservationModel(version=doc["version"], dimensions=dims, sources=sources)

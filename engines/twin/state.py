@@ -376,7 +376,7 @@ def estimate_cohort(
 
 def _series_params(
     params: Sequence[Mapping[str, float]],
-) -> tuple[NDArray[np.float64], ...]:
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
     mu = np.array([p["mu"] for p in params], float)
     var0 = np.array([p["prior_sd"] ** 2 for p in params], float)
     phi = np.exp(-1.0 / np.array([p["tau_days"] for p in params], float))
