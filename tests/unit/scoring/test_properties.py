@@ -26,9 +26,14 @@ def valid_response(draw, iid):
     return answers
 
 
-@pytest.mark.parametrize("iid", INSTRUMENTS)
-@settings(max_examples=60, deadline=None)
-@given(data=st.data())
+def for_every_instrument(test):
+    """Run a property test on every built-in instrument, 60 drawn examples each."""
+    return pytest.mark.parametrize("iid", INSTRUMENTS)(
+        settings(max_examples=60, deadline=None)(given(data=st.data())(test))
+    )
+
+
+@for_every_instrument
 def test_valid_responses_always_score_in_range(iid, data):
     inst = builtin_instruments()[iid]
     answers = data.draw(valid_response(iid))
@@ -41,9 +46,7 @@ def test_valid_responses_always_score_in_range(iid, data):
     assert dict(result.answers) == answers
 
 
-@pytest.mark.parametrize("iid", INSTRUMENTS)
-@settings(max_examples=60, deadline=None)
-@given(data=st.data())
+@for_every_instrument
 def test_out_of_range_value_never_validates(iid, data):
     inst = builtin_instruments()[iid]
     answers = data.draw(valid_response(iid))
@@ -61,9 +64,7 @@ def test_out_of_range_value_never_validates(iid, data):
         validate_response(inst, {**answers, item_id: bad})
 
 
-@pytest.mark.parametrize("iid", INSTRUMENTS)
-@settings(max_examples=60, deadline=None)
-@given(data=st.data())
+@for_every_instrument
 def test_missing_required_answer_never_validates(iid, data):
     inst = builtin_instruments()[iid]
     answers = data.draw(valid_response(iid))
