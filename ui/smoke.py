@@ -22,7 +22,7 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 STEP_TIMEOUT_S = 120.0
 
@@ -187,7 +187,7 @@ def _steps(args: argparse.Namespace, report: Report, state: dict[str, Any]) -> N
         QGuiApplication.setHighDpiScaleFactorRoundingPolicy(
             Qt.HighDpiScaleFactorRoundingPolicy.PassThrough
         )
-        app = QApplication.instance() or QApplication([sys.argv[0]])
+        app = cast(QApplication, QApplication.instance() or QApplication([sys.argv[0]]))
         app.setApplicationName("Novamind")
         configure_logging(settings.log_dir)
         theme.apply(app, settings.theme)
