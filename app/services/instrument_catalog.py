@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from app.services._engine_errors import translates_engine_errors
 from app.services.site_rules import active_rules
-from engines.scoring.conditions import Combo, EvalContext, Leaf
+from engines.scoring.conditions import Combo, Condition, EvalContext, Leaf
 from engines.scoring.definitions import Instrument, builtin_instruments, get_instrument
 from engines.scoring.engine import validate_response
 
@@ -98,14 +98,14 @@ def band_regions(inst: Instrument, params: Mapping[str, float] | None = None) ->
     """
     if inst.band_rule == "range":
         return [
-            BandRegion(b.code, b.label, b.rank, b.min - 0.5, b.max + 0.5, "total")
-            for b in inst.bands
+            BandRegion(b.code, b.label, b.rank, lo - 0.5, hi + 0.5, "total")
+            for b, (lo, hi) in ((b, b.bounds()) for b in inst.bands)
         ]
     p = {**inst.default_params(), **(params or {})}
     if inst.scoring_method == "sum":
         cuts: list[float] = []
         for b in inst.bands[1:]:
-            cut = _total_cut(_with_params(b.condition, p))
+            cut = None if b.condition is None else _total_cut(_with_params(b.condition, p))
             if cut is None:
                 break
             cuts.append(cut)
@@ -129,7 +129,7 @@ def band_regions(inst: Instrument, params: Mapping[str, float] | None = None) ->
     ]
 
 
-def _with_params(cond: object, params: Mapping[str, float]) -> object:
+def _with_params(cond: Condition, params: Mapping[str, float]) -> Condition:
     if isinstance(cond, Leaf) and isinstance(cond.value, str) and cond.value.startswith("$"):
         return Leaf(cond.kind, cond.name, cond.op, params[cond.value[1:]])
     if isinstance(cond, Combo):

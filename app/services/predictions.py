@@ -140,7 +140,7 @@ def build_features(session: Session, patient_id: str, now: datetime) -> dict[str
     patient = session.get(Patient, patient_id)
     if patient is None:
         raise NotFoundError("That patient record does not exist.")
-    phq = session.execute(
+    phq_rows = session.execute(
         select(AssessmentResponse.administered_at, AssessmentResponse.total)
         .where(
             AssessmentResponse.patient_id == patient_id,
@@ -149,6 +149,7 @@ def build_features(session: Session, patient_id: str, now: datetime) -> dict[str
         )
         .order_by(AssessmentResponse.administered_at)
     ).all()
+    phq = [(t, v) for t, v in phq_rows if v is not None]  # PHQ-9 always has a total
     gad = session.execute(
         select(AssessmentResponse.total)
         .where(

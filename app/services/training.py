@@ -81,7 +81,7 @@ def training_records(session: Session) -> list[dict[str, Any]]:
         if option is None:
             continue
         start = datetime.combine(plan.start, time(23, 59)).astimezone()
-        phq = session.execute(
+        phq_rows = session.execute(
             select(AssessmentResponse.administered_at, AssessmentResponse.total)
             .where(
                 AssessmentResponse.patient_id == plan.patient_id,
@@ -89,6 +89,7 @@ def training_records(session: Session) -> list[dict[str, Any]]:
             )
             .order_by(AssessmentResponse.administered_at)
         ).all()
+        phq = [(t, v) for t, v in phq_rows if v is not None]  # PHQ-9 always has a total
         before = [v for t, v in phq if t <= start]
         follow = [
             (t, v) for t, v in phq if start + timedelta(weeks=6) <= t <= start + timedelta(weeks=10)

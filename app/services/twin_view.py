@@ -306,7 +306,7 @@ def response_predictions(
     return {
         p.option: p
         for p in predictions.latest(ctx, principal, patient_id)
-        if p.option in OPTION_CLASS and p.target.startswith("response")
+        if p.option is not None and p.option in OPTION_CLASS and p.target.startswith("response")
     }
 
 

@@ -120,6 +120,12 @@ class Band:
     max: float | None = None
     condition: Condition | None = None
 
+    def bounds(self) -> tuple[float, float]:
+        """(min, max) of a range band; a band without both is a definition error."""
+        if self.min is None or self.max is None:
+            raise InputError(f"band {self.code}: a range band needs both min and max")
+        return self.min, self.max
+
 
 @dataclass(frozen=True)
 class Classification:
@@ -491,7 +497,7 @@ def _check_coverage(bands: tuple[Band, ...], rule: str, lo: int, hi: int, where:
                 f"{where}.levels[{b.rank}].min: expected {expected} (bands must be ascending, "
                 f"contiguous and start at the lowest possible total {lo})"
             )
-        expected = int(b.max) + 1
+        expected = int(b.bounds()[1]) + 1
     if expected - 1 != hi:
         raise InputError(
             f"{where}.levels[{len(bands) - 1}].max: must equal the highest possible total {hi}"

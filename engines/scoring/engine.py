@@ -120,13 +120,13 @@ def validate_response(instrument: Instrument, answers: Mapping[str, Any]) -> dic
         raise InputError(f"{where}: unknown item(s) {sorted(map(str, unknown))}")
     clean: dict[str, int] = {}
     for item in instrument.items:
-        asked = item.ask_if is None or item.ask_if.evaluate(EvalContext(answers=clean))
+        skip_unless = item.ask_if
         present = item.id in answers and answers[item.id] is not None
-        if not asked:
+        if skip_unless is not None and not skip_unless.evaluate(EvalContext(answers=clean)):
             if present:
                 raise InputError(
                     f"{where}: item {item.id} must not be answered (skipped: "
-                    f"asked only if {item.ask_if.text()})"
+                    f"asked only if {skip_unless.text()})"
                 )
             continue
         if not present:
@@ -182,8 +182,11 @@ def score(
         values = [clean[i] for i in s.items]
         if s.method == "sum":
             value = float(sum(values))
+        elif s.threshold is None:
+            raise InputError(f"{instrument.id}: subscale {s.id} counts items but has no threshold")
         else:
-            value = float(sum(1 for v in values if v >= s.threshold))
+            threshold = s.threshold
+            value = float(sum(1 for v in values if v >= threshold))
         scores[s.id] = value
         subscales.append(SubscaleResult(s.id, s.label, value, s.rule_text()))
 
@@ -229,19 +232,22 @@ def _band(
 ) -> BandResult:
     if instrument.band_rule == "range":
         for b in instrument.bands:
-            if b.min <= total <= b.max:
+            lo, hi = b.bounds()
+            if total is not None and lo <= total <= hi:
                 return BandResult(
                     b.code,
                     b.label,
                     b.rank,
-                    f"{b.label}: total {total} lies in {_fmt(b.min)}-{_fmt(b.max)} "
+                    f"{b.label}: total {total} lies in {_fmt(lo)}-{_fmt(hi)} "
                     f"({instrument.band_source})",
                 )
         raise AssertionError("band coverage is checked when the definition loads")
     for b in reversed(instrument.bands):
         if b.condition is None:
             others = " / ".join(
-                f"{x.label}: {x.condition.text(params)}" for x in instrument.bands[1:]
+                f"{x.label}: {x.condition.text(params)}"
+                for x in instrument.bands[1:]
+                if x.condition is not None
             )
             return BandResult(
                 b.code, b.label, b.rank, f"{b.label}: no higher level applies ({others})"
@@ -268,13 +274,16 @@ def reliable_change(
             raise InputError(f"{instrument.id}: cannot compare a {r.instrument_id} result")
         if r.total is None:
             raise InputError(f"{instrument.id}: no total score to compare")
-    delta = after.total - before.total
+    old, new = before.total, after.total
+    if old is None or new is None:  # refused above; this narrows the types
+        raise InputError(f"{instrument.id}: no total score to compare")
+    delta = new - old
     spec = instrument.reliable_change
     if spec is None:
         return ChangeResult(
             instrument.id,
-            before.total,
-            after.total,
+            old,
+            new,
             delta,
             None,
             "not_defined",
@@ -293,9 +302,7 @@ def reliable_change(
             f"; clinically meaningful if |Δ| ≥ {_fmt(spec.meaningful_change)} "
             f"({spec.meaningful_source})"
         )
-    return ChangeResult(
-        instrument.id, before.total, after.total, delta, reliable, direction, meaningful, text
-    )
+    return ChangeResult(instrument.id, old, new, delta, reliable, direction, meaningful, text)
 
 
 def observations_from_result(
