@@ -43,14 +43,14 @@ ALL_EVENTS: tuple[type[Event], ...] = (
 
 
 class EventBridge(QObject):
-    """One signal per core event type, and ``event`` for every bridged event; payloads are the
+    """One signal per core event type, and ``any_event`` for every bridged event; payloads are the
     frozen event objects (ids only).
 
     A widget bridges only the ``types`` it cares about. With a ``parent`` the bridge stops
     listening when the parent is destroyed, so a closed widget is never called from the core.
     """
 
-    event = Signal(object)
+    any_event = Signal(object)
     patient_data_updated = Signal(object)
     alert_triggered = Signal(object)
     assessment_completed = Signal(object)
@@ -73,7 +73,7 @@ class EventBridge(QObject):
             DigitalTwinUpdated: self.twin_updated,
             NLPAnalysisCompleted: self.nlp_completed,
         }
-        every = self.event
+        every = self.any_event
 
         def relay(one: SignalInstance) -> Callable[[Event], None]:
             def emit(e: Event) -> None:

@@ -208,7 +208,9 @@ class AdministerWidget(QWidget):
             "Opens the questionnaire full screen for the patient: one question at a time, "
             "no other patient information visible. Ctrl+Shift+Q stops it."
         )
-        top.addWidget(QLabel("&Instrument:", buddy=self.picker))
+        picker_label = QLabel("&Instrument:")
+        picker_label.setBuddy(self.picker)
+        top.addWidget(picker_label)
         top.addWidget(self.picker, 1)
         top.addWidget(self.self_button)
         lay.addLayout(top)

@@ -14,7 +14,9 @@ answers dropped, exactly as the engine will validate them.
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QButtonGroup,
@@ -32,6 +34,9 @@ from PySide6.QtWidgets import (
 from app.core.errors import ValidationError
 from app.services.instrument_catalog import Instrument, asked_items, check_response
 
+if TYPE_CHECKING:
+    from engines.scoring.definitions import Item
+
 DIGITS = {getattr(Qt.Key, f"Key_{d}"): d for d in range(10)}
 ENTER = (Qt.Key.Key_Return, Qt.Key.Key_Enter)
 
@@ -46,7 +51,9 @@ class ItemWidget(QFrame):
 
     answered = Signal(str, object)  # item id, value or None
 
-    def __init__(self, item: object, number: int, *, large: bool, parent: QWidget | None = None):
+    def __init__(
+        self, item: Item, number: int, *, large: bool, parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.item = item
         self.number = number
@@ -189,12 +196,12 @@ class InstrumentForm(QWidget):
                 col.addWidget(w)
                 w.installEventFilter(self)
             col.addStretch(1)
-            self.scroll = QScrollArea()
-            self.scroll.setWidgetResizable(True)
-            self.scroll.setFrameShape(QFrame.Shape.NoFrame)
-            self.scroll.setWidget(body)
+            self.scroll_area = QScrollArea()
+            self.scroll_area.setWidgetResizable(True)
+            self.scroll_area.setFrameShape(QFrame.Shape.NoFrame)
+            self.scroll_area.setWidget(body)
             outer.addWidget(self.message)
-            outer.addWidget(self.scroll, 1)
+            outer.addWidget(self.scroll_area, 1)
         self._apply_skip_logic()
         self._show(self._current)
 
@@ -213,7 +220,7 @@ class InstrumentForm(QWidget):
         asked = set(self.asked())
         return {k: v for k, v in self.answers.items() if k in asked}
 
-    def _answered(self, item_id: str, value: object) -> None:
+    def _answered(self, item_id: str, value: int | None) -> None:
         if value is None:
             self.answers.pop(item_id, None)
         else:
@@ -242,7 +249,7 @@ class InstrumentForm(QWidget):
         if self.large:
             self.stack.setCurrentWidget(w)
         else:
-            self.scroll.ensureWidgetVisible(w, 0, 24)
+            self.scroll_area.ensureWidgetVisible(w, 0, 24)
         if self.isVisible() or self.large:
             w.setFocus(Qt.FocusReason.OtherFocusReason)
         self._emit_position()
@@ -337,9 +344,9 @@ class InstrumentForm(QWidget):
         else:
             super().keyPressEvent(event)
 
-    def eventFilter(self, obj: object, event: object) -> bool:  # noqa: N802 — Qt override
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 — Qt override
         # Clinician form: the question that gets focus (Tab, click) becomes the current one.
-        if event.type() == event.Type.FocusIn and isinstance(obj, ItemWidget):
+        if event.type() == QEvent.Type.FocusIn and isinstance(obj, ItemWidget):
             self._current = obj.item.id
             self._emit_position()
         return False

@@ -7,11 +7,12 @@ app.services.alerts.transition, which checks the role and care team and audits w
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from PySide6.QtCore import QEvent, Qt, QTimer, Signal
-from PySide6.QtGui import QBrush, QColor
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QBrush, QColor, QKeyEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
@@ -132,9 +133,10 @@ class ReasonDialog(QDialog):
     def _check(self) -> None:
         self.ok.setEnabled(len(self.text()) >= MIN_REASON[self.status])
 
-    def eventFilter(self, obj: object, event: QEvent) -> bool:  # noqa: N802 — Qt override
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 — Qt override
         if (
             obj is self.reason
+            and isinstance(event, QKeyEvent)
             and event.type() == QEvent.Type.KeyPress
             and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)
             and event.modifiers() & Qt.KeyboardModifier.ControlModifier
@@ -162,12 +164,12 @@ class AlertInbox(QWidget):
         parent: QWidget | None = None,
         *,
         patient_id: str | None = None,
-        clock: object = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         super().__init__(parent)
         self.ctx, self.principal, self.patient_id = ctx, principal, patient_id
         self.tasks = tasks or TaskManager(None, parent=self)
-        self.clock = clock or (lambda: datetime.now(UTC))
+        self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
         self.rows: list[InboxRow] = []
         self.dialog: ReasonDialog | None = None
         self.loading = False
@@ -218,7 +220,7 @@ class AlertInbox(QWidget):
         self.message.hide()
         lay.addWidget(self.message)
         self.bridge = EventBridge(ctx.bus, self, types=(AlertTriggered, PatientDataUpdated))
-        self.bridge.event.connect(self._event)
+        self.bridge.any_event.connect(self._event)
         self.timer = QTimer(self)
         self.timer.setInterval(60_000)  # keep "act within" current
         self.timer.timeout.connect(self._render)
@@ -332,7 +334,8 @@ class AlertInbox(QWidget):
     def select(self, alert_id: str) -> bool:
         """Select an alert by id; False if it is not in the inbox."""
         for r in range(self.table.rowCount()):
-            if self.table.item(r, 0).data(Qt.ItemDataRole.UserRole) == alert_id:
+            item = self.table.item(r, 0)
+            if item is not None and item.data(Qt.ItemDataRole.UserRole) == alert_id:
                 self.table.selectRow(r)
                 return True
         return False

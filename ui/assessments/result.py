@@ -6,7 +6,7 @@ what the clinician reads is exactly what was computed.
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QLayout, QVBoxLayout, QWidget
 
 from app.services.assessments import AssessmentOutcome
 from app.services.instrument_catalog import Instrument
@@ -50,12 +50,7 @@ class ResultPanel(QFrame):
 
     def clear(self) -> None:
         """Drop the shown result (patient switch, lock)."""
-        while self._lay.count():
-            item = self._lay.takeAt(0)
-            if item.widget() is not None:
-                item.widget().deleteLater()
-            elif item.layout() is not None:
-                _clear_layout(item.layout())
+        _clear_layout(self._lay)
         self.critical_box = self.band_chip = self.total_label = self.alert_line = None
 
     def show_outcome(self, inst: Instrument, outcome: AssessmentOutcome) -> None:
@@ -121,10 +116,13 @@ class ResultPanel(QFrame):
         )
 
 
-def _clear_layout(layout: object) -> None:
+def _clear_layout(layout: QLayout) -> None:
     while layout.count():
         item = layout.takeAt(0)
-        if item.widget() is not None:
-            item.widget().deleteLater()
-        elif item.layout() is not None:
-            _clear_layout(item.layout())
+        if item is None:
+            break
+        widget, inner = item.widget(), item.layout()
+        if widget is not None:
+            widget.deleteLater()
+        elif inner is not None:
+            _clear_layout(inner)

@@ -12,7 +12,7 @@ from datetime import datetime
 
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt
-from PySide6.QtGui import QBrush, QColor, QFont, QPalette, QPen
+from PySide6.QtGui import QBrush, QCloseEvent, QColor, QFont, QPalette, QPen
 from PySide6.QtWidgets import QGraphicsRectItem, QLabel, QVBoxLayout, QWidget
 
 from app.core.domain import Principal
@@ -82,12 +82,19 @@ def build_series(rows: list[AssessmentRow]) -> list[Series]:
         regions = tuple(band_regions(inst))
         ranks = {b.code: b.rank for b in inst.bands}
         if regions[0].axis == "total":
-            ys = tuple(float(r.total) for r in mine)
+            ys = tuple(_total(r) for r in mine)
         else:
             ys = tuple(float(ranks.get(r.band, 0)) for r in mine)
         xs = tuple(r.administered_at.timestamp() for r in mine)
         out.append(Series(inst, regions, mine, xs, ys))
     return out
+
+
+def _total(row: AssessmentRow) -> float:
+    """A total-axis instrument's y; every scored administration of one has a total."""
+    if row.total is None:
+        raise TypeError(f"{row.instrument} assessment {row.id} has no total")
+    return float(row.total)
 
 
 class TrendChart(QWidget):
@@ -115,7 +122,7 @@ class TrendChart(QWidget):
         self._pins: dict[int, list[object]] = {}
         self.hovered: str = ""
         self.loading = False
-        lay = QVBoxLayout(self)
+        lay = self._lay = QVBoxLayout(self)
         lay.setContentsMargins(8, 8, 8, 8)
         self.empty = QLabel("No assessments yet for this patient.")
         self.empty.setObjectName("emptyNote")
@@ -125,10 +132,10 @@ class TrendChart(QWidget):
         lay.addWidget(self.view, 1)
         self.view.hide()
         self.bridge = EventBridge(ctx.bus, self, types=(AssessmentCompleted, PatientDataUpdated))
-        self.bridge.event.connect(self._event)
+        self.bridge.any_event.connect(self._event)
         self.load()
 
-    def closeEvent(self, event: object) -> None:  # noqa: N802 — Qt override
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 — Qt override
         self.bridge.close()
         self.view.scene().sigMouseMoved.disconnect(self.hover_at)
         self._release()
@@ -178,7 +185,7 @@ class TrendChart(QWidget):
         old = self.view
         old.scene().sigMouseMoved.disconnect(self.hover_at)
         self.view = self._new_view()
-        self.layout().replaceWidget(old, self.view)
+        self._lay.replaceWidget(old, self.view)
         old.hide()
         old.deleteLater()
 

@@ -186,13 +186,13 @@ class FindingsView:
             cur = QTextCursor(self.note_text.document())
             cur.setPosition(start)
             cur.setPosition(end, QTextCursor.MoveMode.KeepAnchor)
-            s.cursor = cur
+            s.cursor = cur  # type: ignore[attr-defined]  # PySide6 stub lacks ExtraSelection.cursor
             fmt = QTextCharFormat()
             fmt.setBackground(SELECTED_BG if selected else VERIFIED_BG)
             fmt.setForeground(QColor("#1b2430"))
             if selected:
                 fmt.setFontUnderline(True)
-            s.format = fmt
+            s.format = fmt  # type: ignore[attr-defined]  # PySide6 stub lacks ExtraSelection.format
             sels.append(s)
             if selected:
                 self.note_text.setTextCursor(QTextCursor(cur))
