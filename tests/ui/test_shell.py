@@ -87,7 +87,8 @@ def test_wrong_password_then_sign_in(qtbot, ctx, make_shell):
     assert w.stack.currentIndex() == shell_mod.PAGE_LOGIN
     signed_in(qtbot, w, "dr.one")
     assert "dr.one · clinician" in w.status_user.text()
-    assert "not configured" in w.status_sync.text()
+    # the status bar's first refresh after sign-in reports this unenrolled workstation
+    qtbot.waitUntil(lambda: "not enrolled" in w.status_sync.text(), timeout=WAIT)
     assert w.login_page.password.text() == ""  # the secret does not linger
 
 
