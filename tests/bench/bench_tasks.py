@@ -24,7 +24,8 @@ def main() -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="novamind-bench-"))
     os.environ.update(NOVAMIND_DATA_DIR=str(tmp / "data"), NOVAMIND_POLICY=str(tmp / "p.toml"))
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen" if not os.environ.get("DISPLAY") else "")
+    if not os.environ.get("DISPLAY"):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtCore import QElapsedTimer, QTimer
     from PySide6.QtWidgets import QApplication
 
