@@ -25,7 +25,7 @@ from app.services._records import add_audited
 from app.services.context import AppContext, actor_of
 from app.services.engine_events import twin_updated_event
 from app.services.pat import twin_observations as pat_observations
-from engines.twin.observations import Observation
+from engines.twin.observations import Observation, cssrs_screen_level
 from engines.twin.state import TwinState, estimate_twin
 
 # instrument id → [(observation-model source, how to read it from the stored answers)]
@@ -39,13 +39,9 @@ MAPPINGS: dict[str, list[tuple[str, Reader]]] = {
     "gad7": [("gad7.total", lambda a, t: t)],
     "madrs": [("madrs.total", lambda a, t: t)],
     "hamd17": [("hamd17.total", lambda a, t: t)],
-    # C-SSRS ideation severity: the highest of questions 1-5 answered yes (0 = none)
-    "cssrs_screener": [
-        (
-            "cssrs.ideation_severity",
-            lambda a, t: float(max([k for k in range(1, 6) if a.get(f"q{k}")] or [0])),
-        )
-    ],
+    # C-SSRS: the highest of ideation questions 1-5 answered yes (0 = none), raised by suicidal
+    # behaviour (q6 lifetime → 3, q6_recent → 5; docs/twin.md)
+    "cssrs_screener": [("cssrs.ideation_severity", lambda a, t: cssrs_screen_level(a))],
 }
 
 

@@ -36,7 +36,7 @@ SOURCE_LABELS: Mapping[str, str] = {
     "gad7.total": "GAD-7 total score",
     "madrs.total": "MADRS total score",
     "hamd17.total": "HAM-D 17 total score",
-    "cssrs.ideation_severity": "C-SSRS ideation severity",
+    "cssrs.ideation_severity": "C-SSRS screen level (ideation and suicidal behaviour)",
     "pat.tst_min": "Actigraphy: total sleep time",
     "pat.sleep_efficiency": "Actigraphy: sleep efficiency",
     "pat.waso_min": "Actigraphy: wake after sleep onset",

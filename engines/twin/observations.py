@@ -56,6 +56,20 @@ def nlp_risk_value(level: str) -> float:
         raise InputError(f"nlp risk level: unknown level '{level}'") from None
 
 
+#: C-SSRS screener behaviour → the ideation level (1-5) of the same triage point (docs/twin.md):
+#: behaviour within 3 months (q6_recent) is high risk like intent with a plan (q5); behaviour
+#: longer ago (q6 only) is moderate risk like a method (q3).
+CSSRS_BEHAVIOUR_LEVEL: Mapping[str, int] = {"q6_recent": 5, "q6": 3}
+
+
+def cssrs_screen_level(answers: Mapping[str, int]) -> float:
+    """``cssrs.ideation_severity`` (0-5) from C-SSRS screener answers: the highest yes among
+    ideation questions 1-5, raised to the level of any suicidal behaviour (never lowered by it)."""
+    ideation = [k for k in range(1, 6) if answers.get(f"q{k}")]
+    behaviour = [lvl for item, lvl in CSSRS_BEHAVIOUR_LEVEL.items() if answers.get(item)]
+    return float(max(ideation + behaviour + [0]))
+
+
 @dataclass(frozen=True)
 class DimensionSpec:
     """Prior and dynamics of one dimension (see the state_model section of the data file)."""

@@ -49,6 +49,10 @@ def test_builtins_load_and_are_locked_where_safety_critical():
         rules["phq9_item9_positive"].severity == "critical" and rules["phq9_item9_positive"].locked
     )
     assert rules["cssrs_high_risk"].severity == "critical" and rules["cssrs_high_risk"].locked
+    assert (
+        rules["cssrs_behaviour_lifetime"].severity == "warning"
+        and rules["cssrs_behaviour_lifetime"].locked
+    )
     assert rules["phq9_rise"].severity == "warning"
     assert {
         rules["risk_prediction_warning"].severity,
@@ -80,6 +84,14 @@ def test_builtins_load_and_are_locked_where_safety_critical():
                 "cssrs_screener", {"q1": 1, "q2": 1, "q3": 1, "q4": 0, "q5": 0, "q6": 0}
             ),
             set(),
+        ),
+        (  # suicidal behaviour without ideation: lifetime → warning, within 3 months → critical
+            lambda: obs_for("cssrs_screener", {"q1": 0, "q2": 0, "q6": 1, "q6_recent": 0}),
+            {("cssrs_behaviour_lifetime", "p1")},
+        ),
+        (  # the critical rule suppresses the lifetime warning (same group)
+            lambda: obs_for("cssrs_screener", {"q1": 0, "q2": 0, "q6": 1, "q6_recent": 1}),
+            {("cssrs_high_risk", "p1")},
         ),
         (
             lambda: obs_for("madrs", {**zero_answers(get_instrument("madrs")), "q10": 4}),
