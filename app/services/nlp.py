@@ -13,6 +13,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,15 +26,23 @@ from app.core.errors import NotFoundError, ValidationError
 from app.core.security import rbac
 from app.core.store.models import ClinicalNote, NlpAnalysis
 from app.core.store.store import UnitOfWork
-from app.services import phi_audit
+from app.services import phi_audit, twin
 from app.services._engine_errors import engine_errors, translates_engine_errors
 from app.services._records import add_audited
 from app.services.context import AppContext, actor_of
 from app.services.engine_events import analysis_completed_event
+from engines.llm.evidence import EvidenceIndex
 from engines.llm.gguf_meta import read_gguf_info
 from engines.llm.manager import ModelManager
 from engines.llm.notes import note_task, parse_note_analysis
-from engines.llm.results import GenerationResult, GenParams, NoteAnalysis, TokenChunk
+from engines.llm.results import (
+    GenerationResult,
+    GenParams,
+    NoteAnalysis,
+    TokenChunk,
+    finding_reason,
+    risk_level_backing,
+)
 from engines.llm.worker import LlmWorker
 
 
@@ -127,9 +136,46 @@ def read_note(ctx: AppContext, principal: Principal, note_id: str) -> tuple[str,
 
 def _as_json(analysis: NoteAnalysis) -> dict[str, Any]:
     data = dataclasses.asdict(analysis)
+    for stored, finding in zip(data["findings"], analysis.findings, strict=True):
+        stored["verified"] = finding.verified
+        stored["reason"] = finding.reason
     data["verified_findings"] = len(analysis.verified_findings)
     data["unverified_findings"] = len(analysis.unverified_findings)
+    data["risk_level_backing"] = list(analysis.risk_level_backing)
+    data["risk_level_backed"] = analysis.risk_level_backed
+    data["summary_backed"] = analysis.summary_backed
     data["decisions"] = {}  # finding index → accepted/rejected, by the clinician
+    return data
+
+
+def recheck_result(data: dict[str, Any], note_text: str) -> dict[str, Any]:
+    """Re-apply today's evidence rules to a stored result, against the note's text: every quote
+    is checked again (verbatim, at least a clause), a finding is verified only if all its quotes
+    are, and the risk level's backing and the summary's status are recomputed. Results stored
+    under older, looser rules (any one quote, 4 characters) are therefore never shown as more
+    verified than the current rules allow. Changes `data` in place and returns it."""
+    index = EvidenceIndex(note_text)
+    kinds: list[tuple[str, bool]] = []
+    rejected: list[str] = []
+    for finding in data.get("findings", []):
+        quotes: list[tuple[str, bool, str]] = []
+        for e in finding.get("evidence", []):
+            chk = index.check(str(e.get("quote", "")))
+            e.update(verified=chk.verified, start=chk.start, end=chk.end, reason=chk.reason)
+            quotes.append((chk.quote, chk.verified, chk.reason))
+            if not chk.verified:
+                rejected.append(chk.quote)
+        ok = bool(quotes) and all(v for _, v, _ in quotes)
+        finding["verified"] = ok
+        finding["reason"] = "" if ok else finding_reason(quotes)
+        kinds.append((str(finding.get("kind", "")), ok))
+    data["rejected_quotes"] = rejected
+    data["verified_findings"] = sum(ok for _, ok in kinds)
+    data["unverified_findings"] = len(kinds) - data["verified_findings"]
+    backing = risk_level_backing(str(data.get("risk_level", "")), kinds)
+    data["risk_level_backing"] = list(backing)
+    data["risk_level_backed"] = bool(backing)
+    data["summary_backed"] = False
     return data
 
 
@@ -240,12 +286,15 @@ def review_finding(
             record_id=row.id,
             detail={"finding": finding},
         )
+        # an accepted finding feeds the twin (app/services/twin_notes.py): refresh it now
+        twin.update_in(uow, actor_of(principal), row.patient_id, datetime.now(UTC))
 
     ctx.store.write(do)
 
 
 def analyses_for_note(ctx: AppContext, principal: Principal, note_id: str) -> list[StoredAnalysis]:
-    """Every stored analysis of one note (an audited PHI read naming the patient)."""
+    """Every stored analysis of one note (an audited PHI read naming the patient), its evidence
+    re-checked against the note's text with the current rules (`recheck_result`)."""
     patient: list[str] = []
 
     def read(session: Session) -> list[StoredAnalysis]:
@@ -261,7 +310,7 @@ def analyses_for_note(ctx: AppContext, principal: Principal, note_id: str) -> li
                 r.note_id,
                 r.model_name,
                 r.model_sha256,
-                json.loads(r.result_json),
+                recheck_result(json.loads(r.result_json), note.body),
                 r.review_status,
             )
             for r in rows

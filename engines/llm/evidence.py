@@ -1,9 +1,11 @@
-"""Verbatim evidence check: a quote counts only if it really is in the note.
+"""Verbatim evidence check: a quote counts only if it really is in the note and says something.
 
 Language models paraphrase and invent. A finding backed by a quote that is not in the note must
 never be shown as fact, so every quote is looked up in the note after normalising case,
 whitespace and typographic punctuation (curly quotes, dashes) — nothing else is forgiven.
-The character span in the original note is returned so the UI can highlight it.
+A quote must also be at least a clause — 3 words or 20 characters after trimming surrounding
+punctuation — because a fragment ("no", "low mood") is found in almost any note and proves
+nothing. The character span in the original note is returned so the UI can highlight it.
 """
 
 from __future__ import annotations
@@ -22,7 +24,12 @@ _TRANSLATE = str.maketrans(
     }
 )
 _STRIP = " \t\r\n\"'.,;:…"
-MIN_QUOTE_CHARS = 4
+MIN_QUOTE_WORDS = 3  # a quote of at least this many words is a clause ...
+MIN_QUOTE_CHARS = 20  # ... and so is one of at least this many characters (normalised)
+REASON_TOO_SHORT = (
+    f"too short to be evidence (under {MIN_QUOTE_WORDS} words and {MIN_QUOTE_CHARS} characters)"
+)
+REASON_NOT_FOUND = "not found word for word in the note"
 
 
 @dataclass(frozen=True)
@@ -60,6 +67,14 @@ class QuoteCheck:
     verified: bool
     start: int = -1
     end: int = -1
+    reason: str = ""  # why it is not verified (REASON_TOO_SHORT / REASON_NOT_FOUND), else ""
+
+
+def is_clause(quote: str) -> bool:
+    """True when a quote is long enough to count as evidence: >= 3 words or >= 20 characters
+    (after normalisation and trimming of surrounding quotes and punctuation)."""
+    needle = normalise(quote.strip().strip(_STRIP)).text
+    return len(needle.split()) >= MIN_QUOTE_WORDS or len(needle) >= MIN_QUOTE_CHARS
 
 
 class EvidenceIndex:
@@ -70,14 +85,13 @@ class EvidenceIndex:
         self._norm = normalise(note)
 
     def check(self, quote: str) -> QuoteCheck:
-        """Verify one quote; too-short or empty quotes are never verified."""
-        core = quote.strip().strip(_STRIP)
-        needle = normalise(core).text
-        if len(needle) < MIN_QUOTE_CHARS:
-            return QuoteCheck(quote, False)
+        """Verify one quote; quotes shorter than a clause (and empty ones) are never verified."""
+        if not is_clause(quote):
+            return QuoteCheck(quote, False, reason=REASON_TOO_SHORT)
+        needle = normalise(quote.strip().strip(_STRIP)).text
         pos = self._norm.text.find(needle)
         if pos < 0:
-            return QuoteCheck(quote, False)
+            return QuoteCheck(quote, False, reason=REASON_NOT_FOUND)
         start = self._norm.index[pos]
         end = self._norm.index[pos + len(needle) - 1] + 1
         return QuoteCheck(quote, True, start, end)

@@ -3,7 +3,8 @@
 The schema is enforced during sampling by llama.cpp's grammar (compiled from the JSON schema),
 so the model cannot emit anything but schema-shaped JSON; strings and arrays are bounded so the
 output always terminates within `max_tokens`. After generation, the JSON is validated again
-(defence in depth) and every evidence quote is checked verbatim against the note.
+(defence in depth) and every evidence quote is checked verbatim against the note; a finding is
+verified only when all its quotes are (see engines.llm.evidence and results.Finding).
 """
 
 from __future__ import annotations
@@ -167,7 +168,7 @@ def parse_note_analysis(
             chk = index.check(q)
             if not chk.verified:
                 rejected.append(q)
-            out.append(EvidenceQuote(q, chk.verified, chk.start, chk.end))
+            out.append(EvidenceQuote(q, chk.verified, chk.start, chk.end, chk.reason))
         return tuple(out)
 
     for c in data["conditions"]:

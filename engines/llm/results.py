@@ -97,20 +97,23 @@ class GenerationResult:
 
 @dataclass(frozen=True)
 class EvidenceQuote:
-    """A quote offered by the model; `verified` only if it is verbatim in the note."""
+    """A quote offered by the model; `verified` only if it is verbatim in the note and at least a
+    clause (see engines.llm.evidence); `reason` says why not when it is not."""
 
     quote: str
     verified: bool
     start: int = -1
     end: int = -1
+    reason: str = ""
 
 
 @dataclass(frozen=True)
 class Finding:
     """A condition, risk factor or protective factor with its evidence.
 
-    A finding is `verified` when at least one of its quotes is verbatim in the note; unverified
-    findings must be shown as unverified model suggestions, never as fact.
+    A finding is `verified` only when it has quotes and EVERY one of them is verified (verbatim in
+    the note and at least a clause); a finding with any unverifiable quote is an unverified model
+    suggestion, never shown as fact, and `reason` says which quote failed and why.
     """
 
     kind: str  # condition | risk_factor | protective_factor
@@ -120,8 +123,38 @@ class Finding:
 
     @property
     def verified(self) -> bool:
-        """True when some quote backing this finding is in the note."""
-        return any(e.verified for e in self.evidence)
+        """True when every quote backing this finding is verified (and there is at least one)."""
+        return bool(self.evidence) and all(e.verified for e in self.evidence)
+
+    @property
+    def reason(self) -> str:
+        """Why this finding is only a suggestion ("" when verified)."""
+        return finding_reason([(e.quote, e.verified, e.reason) for e in self.evidence])
+
+
+# Risk levels a verified finding can back: "none" asserts an absence, which no quote can show.
+BACKABLE_RISK_LEVELS = ("low", "moderate", "high", "imminent")
+RISK_BACKING_KINDS = ("risk_factor", "condition")
+
+
+def finding_reason(quotes: list[tuple[str, bool, str]]) -> str:
+    """The reason a finding with these (quote, verified, reason) is a suggestion, "" if none."""
+    if not quotes:
+        return "no quote offered"
+    bad = [(q, r or "not verified") for q, ok, r in quotes if not ok]
+    return "; ".join(f"“{q}”: {r}" for q, r in bad)
+
+
+def risk_level_backing(risk_level: str, findings: list[tuple[str, bool]]) -> tuple[int, ...]:
+    """Indices of the (kind, verified) findings that back a model risk level.
+
+    The level is backed only when it is one of BACKABLE_RISK_LEVELS and at least one verified
+    risk-factor or condition finding exists: then the note holds verbatim evidence bearing on
+    risk. The level itself stays the model's judgement; backing does not make it correct.
+    """
+    if risk_level not in BACKABLE_RISK_LEVELS:
+        return ()
+    return tuple(i for i, (kind, ok) in enumerate(findings) if ok and kind in RISK_BACKING_KINDS)
 
 
 @dataclass(frozen=True)
@@ -142,13 +175,29 @@ class NoteAnalysis:
 
     @property
     def verified_findings(self) -> tuple[Finding, ...]:
-        """Findings backed by at least one verbatim quote."""
+        """Findings whose every quote is verified."""
         return tuple(f for f in self.findings if f.verified)
 
     @property
     def unverified_findings(self) -> tuple[Finding, ...]:
-        """Findings with no verbatim support: show only as unverified suggestions."""
+        """Findings with any unverifiable quote: show only as unverified suggestions."""
         return tuple(f for f in self.findings if not f.verified)
+
+    @property
+    def risk_level_backing(self) -> tuple[int, ...]:
+        """Indices of the verified risk-factor / condition findings backing the risk level."""
+        return risk_level_backing(self.risk_level, [(f.kind, f.verified) for f in self.findings])
+
+    @property
+    def risk_level_backed(self) -> bool:
+        """False: show the risk level as unverified model text (see `risk_level_backing`)."""
+        return bool(self.risk_level_backing)
+
+    @property
+    def summary_backed(self) -> bool:
+        """Always False: free-text summary cannot be checked against the note; shown as
+        unverified model text."""
+        return False
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,11 @@
-"""The findings side of the notes analysis panel: the model's summary, each finding marked
-verified (its quote is in the note, highlighted there) or an unverified suggestion, accept /
-reject per finding (audited by the service) and the model's provenance."""
+"""The findings side of the notes analysis panel: the model's risk level and summary (labelled as
+unverified model text unless verified findings back them), each finding marked verified (every
+quote is a clause found verbatim in the note, highlighted there) or an unverified suggestion with
+the reason, accept / reject per finding (audited by the service) and the model's provenance."""
 
 from __future__ import annotations
 
+import html
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtGui import QColor, QTextCharFormat, QTextCursor
@@ -40,7 +42,51 @@ KIND_TITLES = {
 
 
 def finding_verified(f: dict[str, Any]) -> bool:
-    return any(e.get("verified") for e in f.get("evidence", []))
+    """A stored finding is verified only when every quote is (the service re-checks each stored
+    analysis against the note with the current rules and records the result as "verified")."""
+    if "verified" in f:
+        return bool(f["verified"])
+    ev = f.get("evidence", [])
+    return bool(ev) and all(e.get("verified") for e in ev)
+
+
+def risk_level_text(a: dict[str, Any]) -> tuple[str, str]:
+    """(rich text, modelText property) for the model's risk level: backed by verified findings,
+    or unverified model text."""
+    level = html.escape(str(a.get("risk_level", "—")))
+    backing = a.get("risk_level_backing") or []
+    if a.get("risk_level_backed") and backing:
+        n = len(backing)
+        return (
+            f"<b>Risk level (model's rating):</b> {level} — supported by {n} verified "
+            f"finding{'s' if n != 1 else ''} quoted from the note. The level itself is the "
+            "model's judgement, not a clinical risk assessment.",
+            "backed",
+        )
+    why = (
+        "the model rated no risk, and an absence of risk cannot be shown by a quote"
+        if a.get("risk_level") == "none"
+        else "no verified risk-factor or condition finding supports it"
+    )
+    return (
+        f"<b>Risk level — unverified model text:</b> {level}. Not backed by the note: {why}. "
+        "Make your own risk assessment.",
+        "unverified",
+    )
+
+
+def summary_text(a: dict[str, Any]) -> str:
+    """Rich text for the model's summary, always labelled as unverified model text."""
+    return (
+        "<b>Summary — unverified model text</b> (not checked against the note): "
+        f"{html.escape(str(a.get('summary', '—')))}"
+    )
+
+
+def _restyle(w: QLabel, state: str) -> None:
+    w.setProperty("modelText", state)
+    w.style().unpolish(w)
+    w.style().polish(w)
 
 
 class FindingsView:
@@ -66,6 +112,9 @@ class FindingsView:
         rl = QVBoxLayout(right)
         rl.setContentsMargins(0, 0, 0, 0)
         rl.addWidget(label("Findings", "cardTitle"))
+        self.risk_level = label("", wrap=True)
+        self.risk_level.setAccessibleName("analysis risk level")
+        rl.addWidget(self.risk_level)
         self.summary = label("", wrap=True)
         self.summary.setAccessibleName("analysis summary")
         rl.addWidget(self.summary)
@@ -80,8 +129,9 @@ class FindingsView:
         rl.addWidget(self.findings, 1)
         rl.addWidget(
             muted(
-                "Verified: the quote appears verbatim in the note (highlighted). "
-                "Suggestion: no quote could be found in the note — an unverified "
+                "Verified: every quote appears word for word in the note (highlighted) and "
+                "is at least a clause (3 words or 20 characters). Suggestion: a quote is "
+                "missing from the note or too short to prove anything — an unverified "
                 "model suggestion, not a fact."
             )
         )
@@ -101,6 +151,14 @@ class FindingsView:
         rl.addWidget(self.provenance)
         return right
 
+    def clear(self) -> None:
+        """Drop the model's risk level too when the panel drops PHI (lock, sign-out, patient
+        switch); the panel's own clear() clears the rest."""
+        self.risk_level.setText("")
+        _restyle(self.risk_level, "")
+        _restyle(self.summary, "")
+        super().clear()  # type: ignore[misc]  # PatientPanel.clear, next in the panel's MRO
+
     # -- showing an analysis -----------------------------------------------------------------
     def show_analysis(self, result: dict[str, Any], model_name: str = "") -> None:
         """Show a stored analysis result (as kept by the NLP service)."""
@@ -111,17 +169,23 @@ class FindingsView:
         a = self.analysis or {}
         found = a.get("findings", [])
         decisions = a.get("decisions", {})
-        self.summary.setText(
-            f"<b>Risk level (model):</b> {a.get('risk_level', '—')}<br>"
-            f"<b>Summary (model):</b> {a.get('summary', '—')}"
-            if a
-            else "No analysis of this note yet."
-        )
+        if a:
+            risk, state = risk_level_text(a)
+            self.risk_level.setText(risk)
+            _restyle(self.risk_level, state)
+            self.summary.setText(summary_text(a))
+            _restyle(self.summary, "unverified")
+        else:
+            self.risk_level.setText("No analysis of this note yet.")
+            _restyle(self.risk_level, "")
+            self.summary.setText("")
+            _restyle(self.summary, "")
         rows = []
         for i, f in enumerate(found):
             ok = finding_verified(f)
             quotes = "; ".join(
-                f"“{e['quote']}”" + ("" if e.get("verified") else " (not in note)")
+                f"“{e['quote']}”"
+                + ("" if e.get("verified") else f" ({e.get('reason') or 'not in note'})")
                 for e in f.get("evidence", [])
             )
             d = decisions.get(str(i))
@@ -147,7 +211,8 @@ class FindingsView:
                         emphasise(item, "#2e7d32", bold=True)
                 elif item is not None:
                     emphasise(item, "#7b8591", italic=True)
-                    item.setToolTip("Unverified model suggestion: its quote is not in the note.")
+                    why = f.get("reason") or "a quote is not in the note"
+                    item.setToolTip(f"Unverified model suggestion: {why}.")
         m = a.get("model") or {}
         if m:
             self.provenance.setText(

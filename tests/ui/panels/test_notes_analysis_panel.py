@@ -93,6 +93,13 @@ def test_evidence_highlight_suggestions_and_review(llm_ctx, clinic, qtbot, show)
         ["low mood for six weeks", "Lost job in March", "Sister visits daily and is supportive"]
     )
     assert "drinks heavily" not in NOTE
+    # the summary is always unverified model text; the risk level is backed here by the verified
+    # condition and risk factor (styled by the theme's modelText property, not inline)
+    assert "unverified model text" in panel.summary.text()
+    assert panel.summary.property("modelText") == "unverified"
+    assert "supported by 2 verified findings" in panel.risk_level.text()
+    assert panel.risk_level.property("modelText") == "backed"
+    assert not panel.risk_level.styleSheet() and not panel.summary.styleSheet()
     # accept the job-loss finding, reject the suggestion (audited)
     row = [t.item(r, 1).text() for r in range(4)].index("Risk factor: job loss")
     t.selectRow(row)
@@ -119,3 +126,38 @@ def test_missing_model_and_draft_note(ctx, clinic, qtbot, show, tmp_path) -> Non
     assert panel.model_missing.isVisible()
     assert "No usable language model" in panel.model_missing.text()
     assert not panel.analyse_button.isEnabled()
+
+
+def test_unbacked_risk_level_is_labelled_unverified(ctx, clinic, qtbot, show, tmp_path) -> None:
+    ctx.settings = replace(ctx.settings, model_dirs=(tmp_path / "empty",))
+    me = clinic["users"][Role.CLINICIAN]
+    panel = _panel(ctx, me, clinic["mine"], qtbot, show)
+    quote = {"quote": "drinks heavily at weekends", "verified": False, "start": -1, "end": -1}
+    panel.show_analysis(
+        {
+            "summary": "High risk <b>now</b>.",
+            "risk_level": "high",
+            "findings": [
+                {
+                    "kind": "risk_factor",
+                    "label": "alcohol use",
+                    "confidence": "",
+                    "evidence": [quote],
+                    "verified": False,
+                    "reason": "“drinks heavily at weekends”: not found word for word in the note",
+                }
+            ],
+            "risk_level_backed": False,
+            "risk_level_backing": [],
+            "summary_backed": False,
+        }
+    )
+    assert "Risk level — unverified model text" in panel.risk_level.text()
+    assert "no verified risk-factor or condition finding supports it" in panel.risk_level.text()
+    assert panel.risk_level.property("modelText") == "unverified"
+    assert "&lt;b&gt;now" in panel.summary.text()  # model text is escaped, never rich text
+    assert panel.findings.item(0, 0).text() == "? Suggestion"
+    assert "not found word for word" in panel.findings.item(0, 0).toolTip()
+    panel.clear()  # lock / sign-out / patient switch drops the model's text too
+    assert panel.risk_level.text() == "" and panel.summary.text() == ""
+    assert panel.risk_level.property("modelText") == ""
