@@ -7,7 +7,8 @@ Psychiatry 2006), item answers scatter around it, and actigraphy follows a circa
 activity rhythm whose amplitude falls with severity. Assessments are scored and alerts raised by
 the real scoring engine, predictions come from the shipped XGBoost demo models (trained on
 synthetic data, labelled so) and twin snapshots from the twin engine. The one NLP analysis per
-patient is a placeholder marked "no model was run" until the LLM engine lands.
+patient is a placeholder marked "no model was run" (model hash NO_MODEL_SHA256, which the notes
+panel labels "not model output"): nothing hand-written is stored as a model's answer.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from app.core.store.models import (
 from app.core.store.store import Actor, UnitOfWork
 from app.services.assessments import raise_alerts, record_assessment
 from app.services.context import AppContext
+from app.services.nlp_session import NO_MODEL_SHA256
 from app.services.notes import content_hash
 from app.services.pat import add_recording, analyse
 from app.services.predictions import predict_in
@@ -338,7 +340,7 @@ def create_demo_clinic(
                 patient_id=p.id,
                 note_id=note.id,
                 model_name="demo record",
-                model_sha256="0" * 64,
+                model_sha256=NO_MODEL_SHA256,
                 result_json=json.dumps({"provenance": DEMO_PROVENANCE, "findings": []}),
                 author_id="demo",
             )

@@ -3,7 +3,8 @@
 Features are assembled from the store exactly as for a single prediction
 (`app.services.predictions.build_features`) and scored with
 `engines.xgb.predict.score_caseload` in one vectorised pass (no explanations: those are per
-patient, in the prediction panel).
+patient, in the prediction panel), with the same active model as the patient view
+(`predictions.active_model`: the clinic's trained model when one is active, else the demo model).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class CaseloadView:
     title: str
     model_version: str
     synthetic: bool
+    training_description: str  # what the model was trained on, from its signed card
     rows: tuple[CaseloadRow, ...]  # highest probability first
     scored_at: datetime
 
@@ -49,7 +51,7 @@ def score_visible(
     """Score every visible patient for one risk target in a single batch (audited)."""
     visible = patients.list_patients(ctx, principal)
     now = datetime.now(UTC)
-    model = predictions.registry().load(target)
+    model = predictions.active_model(target, ctx.settings)
 
     def read(session: Session) -> list[dict]:
         return [predictions.build_features(session, p.id, now) for p in visible]
@@ -88,6 +90,7 @@ def score_visible(
         str(model.card.raw.get("title", target)),
         model.card.model_version,
         model.card.synthetic,
+        str(model.card.provenance().get("training_description") or ""),
         tuple(out),
         now,
     )

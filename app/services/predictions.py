@@ -135,6 +135,16 @@ def _model_for(name: str, settings: Settings) -> LoadedModel | None:
     return reg.load(name) if reg.active_version(name) is not None else None
 
 
+@translates_engine_errors
+def active_model(name: str, settings: Settings) -> LoadedModel:
+    """The model every screen scores `name` with now (the patient view, the caseload): the
+    clinic's active trained model when there is one, else the demo model."""
+    model = _model_for(name, settings)
+    if model is None:
+        raise NotFoundError(f"No prediction model is active for {name}.")
+    return model
+
+
 def build_features(session: Session, patient_id: str, now: datetime) -> dict[str, Any]:
     """One patient's feature dict; anything the store does not know stays absent (NaN)."""
     patient = session.get(Patient, patient_id)

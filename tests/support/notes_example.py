@@ -1,9 +1,12 @@
 """One example note and one hand-written model answer (one fabricated quote) for the note-analysis
 panel's tests and its documentation screenshots: run through the real evidence check, it yields
-verified findings, a suggestion and highlights. Test data only, never shown as model output."""
+verified findings, a suggestion and highlights. It is stored under the placeholder identity
+`nlp_session.ILLUSTRATIVE_MODEL` (no model hash), never under the installed model's name, so
+the panel labels it "illustrative example — not model output"."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 from app.core.domain import Principal
@@ -40,9 +43,11 @@ OUTPUT = {
 def store_example(
     ctx: AppContext, me: Principal, analyser: nlp.NoteAnalyser, pid: str, note_id: str
 ) -> str:
-    """Check the example answer against NOTE and store it; returns the analysis id."""
+    """Check the example answer against NOTE with the real evidence check and store it under
+    the illustrative placeholder identity; returns the analysis id."""
     result = GenerationResult(
-        "t", json.dumps(OUTPUT), 0, 120, 0.1, 1.0, "stop", LoadParams(), GenParams()
+        "t", json.dumps(OUTPUT), 0, 0, 0.0, 0.0, "stop", LoadParams(), GenParams()
     )
-    analysis = nlp_session.finish_analysis(analyser, note_id, NOTE, result)
+    checked = nlp_session.finish_analysis(analyser, note_id, NOTE, result)
+    analysis = dataclasses.replace(checked, model=nlp_session.ILLUSTRATIVE_MODEL)
     return nlp.store_analysis(ctx, me, pid, analysis)

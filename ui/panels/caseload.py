@@ -21,6 +21,22 @@ from ui.panels.common import (
 from ui.workspace.panel import Panel
 
 
+def _label_text(view: CaseloadView | None) -> str:
+    """What the scores are: the model in use (the same active model as the patient view) and
+    whether it was trained on synthetic data."""
+    if view is None:
+        what = "Model estimates"
+    elif view.synthetic:
+        what = f"Model estimates {SYNTHETIC_LABEL}"
+    else:
+        trained = f" (trained on {view.training_description})" if view.training_description else ""
+        what = f"Model estimates from the clinic's model {view.model_version}{trained}"
+    return (
+        f"{what}; sorted by predicted probability. Suicide risk is not scored here: it is "
+        "assessed with the C-SSRS and clinical judgement."
+    )
+
+
 class CaseloadWidget(Panel):
     """Mount anywhere (e.g. a 'Caseload' page of the shell):
     ``CaseloadWidget(ctx, principal, tasks=shell.tasks)``; ``patient_activated(pid)``
@@ -47,11 +63,7 @@ class CaseloadWidget(Panel):
         self.refresh.clicked.connect(self.load)
         top.addWidget(self.refresh)
         lay.addLayout(top)
-        self.label = notice(
-            f"Model estimates {SYNTHETIC_LABEL}; sorted by predicted probability. Suicide risk "
-            "is not scored here: it is assessed with the C-SSRS and clinical judgement.",
-            "caseload label",
-        )
+        self.label = notice(_label_text(None), "caseload label")
         lay.addWidget(self.label)
         self.table = table(
             ("Patient", "MRN", "Probability", "Interval", "Band", "Record"), "caseload by risk"
@@ -88,6 +100,7 @@ class CaseloadWidget(Panel):
         if view.target != (self.target.currentData() or "relapse_6m"):
             return
         self.view = view
+        self.label.setText(_label_text(view))
         fill(
             self.table,
             [

@@ -82,6 +82,9 @@ class NotesAnalysisPanel(StreamController, FindingsView, PatientPanel):
         self.model_missing = notice("", "model missing", "danger")
         self.model_missing.hide()
         lay.addWidget(self.model_missing)
+        self.not_model_output = notice("", "not model output", "danger")
+        self.not_model_output.hide()
+        lay.addWidget(self.not_model_output)
 
         split = QSplitter(Qt.Orientation.Horizontal)
         lay.addWidget(split, 1)
@@ -190,6 +193,7 @@ class NotesAnalysisPanel(StreamController, FindingsView, PatientPanel):
         self.summary.setText("")
         self.provenance.setText("")
         self.findings.setRowCount(0)
+        self._show_origin(None)
         self._update_buttons()
 
     def load(self) -> None:
@@ -242,6 +246,7 @@ class NotesAnalysisPanel(StreamController, FindingsView, PatientPanel):
         self.note_text.setPlainText(self.note.body if self.note else "")
         self.note_title.setText(self.note.title.upper() if self.note else "")
         self.analysis, self.analysis_id = None, None
+        self._show_origin(None)
         self._render_analysis()
         self.stream.clear()
         self.status.setText("")
@@ -263,10 +268,24 @@ class NotesAnalysisPanel(StreamController, FindingsView, PatientPanel):
         if real:
             latest = real[-1]
             self.analysis_id = latest.id
+            self._show_origin(latest)
             self.show_analysis(latest.result, latest.model_name)
         else:
             self.analysis = None
+            self._show_origin(None)
             self._render_analysis()
+
+    def _show_origin(self, stored: StoredAnalysis | None) -> None:
+        """A banner over a shown analysis that no model produced (demo placeholder, the
+        documentation's illustrative example): it is never presented as model output."""
+        placeholder = stored is not None and not nlp_session.is_model_output(stored)
+        self.not_model_output.setVisible(placeholder)
+        self.not_model_output.setText(
+            f"Not model output — {stored.model_name}. No language model produced this "
+            "analysis: what is shown below (labelled “model”) is a placeholder written by hand."
+            if stored is not None and placeholder
+            else ""
+        )
 
     def _update_buttons(self) -> None:
         signed = self.note is not None and self.note.status == NoteStatus.SIGNED
