@@ -286,10 +286,13 @@ class PredictionsPanel(PatientPanel):
         """Load the signed model card off the GUI thread and show it."""
         v = self.view_for(key)
         version = v.model_version.split("@", 1)[1] if v and "@" in v.model_version else None
+        sha = v.provenance.get("model_sha256") if v else None
         self.tasks.call(
             model_cards.model_card,
             key,
             version,
+            self.ctx.settings,  # the clinic's trained model when a prediction came from it
+            sha,
             label="Loading model card",
             on_done=self._show_card,
             on_error=self._error,
