@@ -80,6 +80,16 @@ def analyse(rec: ActigraphyRecording) -> dict[str, Any]:
                 {"first_day": w.first_day, "days": w.days, **_json_safe(asdict(w.metrics))}
                 for w in rolling_circadian(rec, window_days=WEEK, step_days=WEEK)
             ],
+            # M10 / L5 in counts/min (the binarised ones above are fractions of active minutes)
+            "weekly_raw": [
+                {
+                    "first_day": w.first_day,
+                    "days": w.days,
+                    "M10": _json_safe(w.metrics.M10),
+                    "L5": _json_safe(w.metrics.L5),
+                }
+                for w in rolling_circadian(rec, window_days=WEEK, step_days=WEEK, binarized=False)
+            ],
         },
         "daily": [_json_safe(asdict(d)) for d in daily_summaries(rec)],
         "nonwear": {
@@ -203,11 +213,34 @@ def latest_results(ctx: AppContext, principal: Principal, patient_id: str) -> di
 
 
 @translates_engine_errors
+def _m10_l5(
+    result_id: str, data: dict[str, Any], start: datetime, minutes: int
+) -> list[tuple[str, str, datetime, float]]:
+    """Weekly raw-count M10 / L5 (``pat.m10`` → activity, ``pat.l5`` → circadian stability);
+    a result stored before weekly raw metrics existed gives the whole recording's, dated at its
+    end."""
+    weekly = data.get("weekly_raw")
+    if weekly is None:
+        raw = data.get("raw") or {}
+        weekly = [{**raw, "first_day": None}] if raw else []
+    out: list[tuple[str, str, datetime, float]] = []
+    for i, w in enumerate(weekly):
+        if w["first_day"] is None:
+            when = start + timedelta(minutes=minutes)
+        else:
+            when = start + timedelta(days=w["first_day"] + w["days"])
+        for key, source in (("M10", "pat.m10"), ("L5", "pat.l5")):
+            if w.get(key) is not None:
+                out.append((f"{result_id}/{source}/{i}", source, when, float(w[key])))
+    return out
+
+
 def twin_observations(
     rows: Iterable[ActigraphyResult], span_of: dict[str, tuple[datetime, int]]
 ) -> list[tuple[str, str, datetime, float]]:
     """(obs id, twin source, when, value) from stored PAT results: weekly sleep means, weekly
-    circadian metrics, and the screen probability at the recording's end."""
+    circadian metrics (IS, IV, RA; raw-count M10 and L5), weekly mean activity, and the screen
+    probability at the recording's end."""
     out: list[tuple[str, str, datetime, float]] = []
     for row in rows:
         data = json.loads(row.data_json)
@@ -235,6 +268,7 @@ def twin_observations(
                         # IS can exceed 1 slightly (pyActigraphy's sample-size factors)
                         value = min(value, 1.0) if key == "IS" else value
                         out.append((f"{row.id}/{source}/{i}", source, when, value))
+            out += _m10_l5(row.id, data, start, minutes)
         elif row.kind == "daily" and data:
             for w in range(0, len(data), WEEK):
                 week = [d for d in data[w : w + WEEK] if d.get("mean_counts") is not None]

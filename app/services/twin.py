@@ -25,6 +25,7 @@ from app.services._records import add_audited
 from app.services.context import AppContext, actor_of
 from app.services.engine_events import twin_updated_event
 from app.services.pat import twin_observations as pat_observations
+from app.services.twin_notes import accepted_finding_observations
 from engines.twin.observations import Observation, cssrs_screen_level
 from engines.twin.state import TwinState, estimate_twin
 
@@ -47,7 +48,8 @@ MAPPINGS: dict[str, list[tuple[str, Reader]]] = {
 
 @translates_engine_errors
 def observations_for(session: Session, patient_id: str) -> list[Observation]:
-    """Every stored observation of one patient that the twin's observation model understands."""
+    """Every observation that feeds the twin (docs/twin.md §2): assessments, actigraphy results
+    and clinician-accepted note findings. Predictions are not among them."""
     out: list[Observation] = []
     rows = session.scalars(
         select(AssessmentResponse).where(AssessmentResponse.patient_id == patient_id)
@@ -73,6 +75,7 @@ def observations_for(session: Session, patient_id: str) -> list[Observation]:
         select(ActigraphyResult).where(ActigraphyResult.patient_id == patient_id)
     )
     out += [Observation(*obs) for obs in pat_observations(results, spans)]
+    out += accepted_finding_observations(session, patient_id)
     return out
 
 

@@ -41,16 +41,17 @@ SOURCE_LABELS: Mapping[str, str] = {
     "pat.sleep_efficiency": "Actigraphy: sleep efficiency",
     "pat.waso_min": "Actigraphy: wake after sleep onset",
     "pat.m10": "Actigraphy: most active 10 hours (M10)",
+    "pat.l5": "Actigraphy: least active 5 hours (L5)",
     "pat.mean_activity": "Actigraphy: mean activity",
     "pat.is": "Actigraphy: interdaily stability",
     "pat.iv": "Actigraphy: intradaily variability",
     "pat.ra": "Actigraphy: relative amplitude",
     "pat.depression_probability": "Actigraphy model: depression probability",
-    "nlp.depression": "Note analysis: depression finding",
-    "nlp.anxiety": "Note analysis: anxiety finding",
-    "nlp.sleep_disruption": "Note analysis: sleep finding",
-    "nlp.activity_energy": "Note analysis: activity/energy finding",
-    "nlp.risk_signal": "Note analysis: risk language flag",
+    "nlp.depression": "Accepted note finding: depression",
+    "nlp.anxiety": "Accepted note finding: anxiety",
+    "nlp.sleep_disruption": "Accepted note finding: sleep problem",
+    "nlp.activity_energy": "Accepted note finding: low energy",
+    "nlp.risk_signal": "Accepted note finding: suicidal or self-harm language",
 }
 
 

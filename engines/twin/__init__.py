@@ -10,7 +10,6 @@ from .observations import (
     Observation,
     ObservationModel,
     load_observation_model,
-    nlp_risk_value,
 )
 from .regions import (
     ACTIVITY_LABEL,
@@ -55,6 +54,5 @@ __all__ = [
     "load_observation_model",
     "load_region_map",
     "load_whatif_model",
-    "nlp_risk_value",
     "project",
 ]

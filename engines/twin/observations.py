@@ -19,7 +19,6 @@ from engines.errors import InputError
 from ._io import DIMENSIONS, load_json, need, number
 
 OBSERVATION_MODEL_FILE = "observation_model.json"
-NLP_RISK_LEVELS: Mapping[str, float] = {"none": 0.0, "low": 0.15, "moderate": 0.5, "high": 0.85}
 
 
 @dataclass(frozen=True)
@@ -46,14 +45,6 @@ def as_day(when: date | datetime) -> date:
     if isinstance(when, date):
         return when
     raise InputError(f"date: expected a date or datetime, got {type(when).__name__}")
-
-
-def nlp_risk_value(level: str) -> float:
-    """Map an NLP risk level (none/low/moderate/high) to the 0-1 value of ``nlp.risk_signal``."""
-    try:
-        return NLP_RISK_LEVELS[level.strip().lower()]
-    except KeyError:
-        raise InputError(f"nlp risk level: unknown level '{level}'") from None
 
 
 #: C-SSRS screener behaviour → the ideation level (1-5) of the same triage point (docs/twin.md):

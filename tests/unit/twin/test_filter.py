@@ -127,8 +127,8 @@ def test_weights_sum_to_one_and_reproduce_the_estimate():
         assert all(c.source != "gad7.total" for c in ex.contributions)
     ex = st.explain("depression", START + timedelta(days=45))
     by_id = {c.obs_id: c.weight for c in ex.contributions}
-    # same day: weights split by precision (MADRS var (4/45)^2 vs NLP 0.35^2)
-    assert by_id["madrs-1"] / by_id["nlp-1"] == pytest.approx((0.35 / (4 / 45)) ** 2, rel=1e-6)
+    # same day: weights split by precision (MADRS var (4/45)^2 vs NLP 0.25^2)
+    assert by_id["madrs-1"] / by_id["nlp-1"] == pytest.approx((0.25 / (4 / 45)) ** 2, rel=1e-6)
     # the two precise same-day readings (MADRS, PHQ-9 on day 45) move it most
     assert {c.obs_id for c in ex.top(2)} == {"madrs-1", "phq-5"}
     assert by_id["phq-5"] > by_id["phq-0"] > 0  # nearby observations weigh more
