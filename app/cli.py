@@ -19,6 +19,7 @@ from app.core.domain import Role
 from app.core.errors import (
     ConfigError,
     KeyringUnavailableError,
+    NotFoundError,
     NovamindError,
     StoreError,
     StoreKeyError,
@@ -88,33 +89,57 @@ def _install_demo_model(model_dir: Path) -> None:
 
 
 def cmd_bench_imhi(args: argparse.Namespace) -> int:
-    """Weighted F1 of the installed model on an IMHI test set (MentaLLaMA's benchmark)."""
+    """Weighted F1 of the installed model on IMHI test sets (MentaLLaMA's benchmark)."""
     from app.services.nlp import NoteAnalyser
-    from engines.llm.evaluate import evaluate_imhi
+    from engines.llm import imhi
+    from engines.llm.evaluate import MENTALLAMA_13B, ImhiEvaluation, evaluate_imhi
 
+    every = args.task.lower() == "all"
+    names = list(imhi.TASKS) if every else [imhi.get_task(args.task).name]
     settings = load_settings()
     analyser = NoteAnalyser(settings, Path(args.model) if args.model else None)
     path = analyser.model_path()
+    results: dict[str, ImhiEvaluation | None] = {}
     try:
-        result = evaluate_imhi(
-            analyser.worker(),
-            args.data,
-            args.task,
-            args.limit,
-            model=analyser.manager.provenance(path),
-            on_item=lambda i, label, gold: (
-                print(f"  item {i}: {label} (gold {gold})", flush=True) if args.verbose else None
-            ),
-        )
+        for name in names:
+            if every and not imhi.dataset_path(args.data, name).is_file():
+                results[name] = None  # `all` runs the test sets that are installed
+                continue
+            result = evaluate_imhi(
+                analyser.worker(),
+                args.data,
+                name,
+                args.limit,
+                model=analyser.manager.provenance(path),
+                on_item=lambda i, label, gold: (
+                    print(f"  item {i}: {label} (gold {gold})", flush=True)
+                    if args.verbose
+                    else None
+                ),
+            )
+            results[name] = result
+            model = result.model.name if result.model else path.name
+            label = f" [{result.model.label}]" if result.model and result.model.label else ""
+            print(
+                f"IMHI {result.task}: n={result.n}, weighted F1 {100 * result.weighted_f1:.2f}, "
+                f"accuracy {100 * result.accuracy:.2f}, unparsed {result.n_unparsed} — "
+                f"model {model}{label}",
+                flush=True,
+            )
+            print(f"published reference: {result.published_reference}", flush=True)
     finally:
         analyser.close()
-    model = result.model.name if result.model else path.name
-    label = f" [{result.model.label}]" if result.model and result.model.label else ""
-    print(
-        f"IMHI {result.task}: n={result.n}, weighted F1 {100 * result.weighted_f1:.2f}, "
-        f"accuracy {100 * result.accuracy:.2f}, unparsed {result.n_unparsed} — model {model}{label}"
-    )
-    print(f"published reference: {result.published_reference}")
+    if not any(results.values()):
+        raise NotFoundError(f"no IMHI test set found in {args.data}")
+    if every:
+        print(f"\n{'task':<11} {'n':>5} {'weighted F1':>12} {'MentaLLaMA-chat-13B':>20}")
+        for name, res in results.items():
+            ref = f"{MENTALLAMA_13B[name]:.2f}"
+            if res is None:
+                print(f"{name:<11} {'-':>5} {'not run':>12} {ref:>20}  (no test set in --data)")
+            else:
+                print(f"{name:<11} {res.n:>5} {100 * res.weighted_f1:>12.2f} {ref:>20}")
+        print("MentaLLaMA-chat-13B: weighted F1 on the full test sets (Yang et al., WWW 2024).")
     return EXIT_OK
 
 
@@ -197,8 +222,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="evaluate models on public benchmarks")
     bsub = bench.add_subparsers(dest="bench_command", metavar="BENCHMARK", required=True)
-    p = bsub.add_parser("imhi", help="weighted F1 on a MentaLLaMA IMHI test set")
-    p.add_argument("--task", default="DR", help="DR, dreaddit or SAD")
+    p = bsub.add_parser("imhi", help="weighted F1 on MentaLLaMA's IMHI test sets")
+    p.add_argument(
+        "--task",
+        default="DR",
+        help="DR, dreaddit, SAD, CAMS, loneliness, MultiWD, Irf, t-sid, SWMH, or all",
+    )
     p.add_argument("--limit", type=int, default=None, help="first N items only")
     p.add_argument("--data", default=os.environ.get("NOVAMIND_IMHI_DIR", "../shared/data/imhi"))
     p.add_argument("--model", default="", help="GGUF file (default: the installed model)")

@@ -5,6 +5,14 @@ MentaLLaMA (Yang et al., WWW 2024) is instruction-tuned on prompts of the form
 Model answers drift from that template (lower case, no "Reasoning:", a bare "Yes", a synonym of
 the category), so the parser matches the label sentence loosely but only inside the head of the
 answer, never in the free-text reasoning (which mentions other categories on purpose).
+
+All nine IMHI test sets are known: DR, dreaddit, SAD, CAMS, loneliness, MultiWD, Irf, t-sid and
+SWMH. Questions and label sentences are copied from MentaLLaMA's own test files
+(github.com/SteveKGYang/MentalLLaMA, ``test_data/test_instruction/*.csv``, and
+``test_data/test_instruction_expert/swmh.csv`` for SWMH, whose instruction test file is not in the
+repository snapshot we could read); the label sets are those of MentaLLaMA's scorer
+(``src/IMHI.py``, ``calculate_f1``). Irf and MultiWD ask one of several questions per post (the
+interpersonal risk factor, the wellness dimension) and are scored yes / no, as MentaLLaMA does.
 """
 
 from __future__ import annotations
@@ -21,21 +29,37 @@ from engines.errors import InputError
 PROMPT_PREFIX = "Consider this post: "
 QUESTION_MARK = " Question: "
 _REASONING = re.compile(r"\breasoning\s*:", re.IGNORECASE)
+# MentaLLaMA-chat-13B prefixes its answers with "Answer:" (README example of the repository).
+_ANSWER = re.compile(r"^\s*answer\s*:\s*", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
 class ImhiTask:
-    """One IMHI task: its question, its canonical labels and the answer parser."""
+    """One IMHI task: its question(s), its canonical labels and the answer parser.
+
+    `questions` holds every question wording the task's test set uses (Irf and MultiWD ask one of
+    several per post); `question` is the first. `file_stem` names the test file
+    (`<file_stem>.csv.gz`, MentaLLaMA's own file name).
+    """
 
     name: str
-    question: str
+    questions: tuple[str, ...]
     labels: tuple[str, ...]
     parse: Callable[[str], str | None]
+    file_stem: str = ""
+
+    @property
+    def question(self) -> str:
+        return self.questions[0]
+
+    @property
+    def stem(self) -> str:
+        return self.file_stem or self.name
 
 
 def _head(answer: str) -> str:
     """The label part of an answer: text before 'Reasoning:' or else its first sentence/line."""
-    text = answer.strip()
+    text = _ANSWER.sub("", answer.strip(), count=1)
     m = _REASONING.search(text)
     if m:
         return text[: m.start()].strip()
@@ -55,11 +79,11 @@ _NEG = re.compile(
     r"^(no|not|none|negative|false)\b"
     r"|\b(does not|doesn't|do not|don't|did not|didn't|is not|isn't|not suffer|not suffering"
     r"|not show|no sign|no signs|no indication|no evidence|not depressed|not stressed|unlikely"
-    r"|no)\b"
+    r"|not exist|doesn't exist|not lonely|absent|no)\b"
 )
 _POS = re.compile(
     r"^(yes|yeah|positive|true)\b|\b(suffers|suffering|does suffer|is depressed|is stressed"
-    r"|shows signs|likely|yes)\b"
+    r"|shows signs|shows this|exists|is present|lonely|likely|yes)\b"
 )
 
 
@@ -83,9 +107,32 @@ def _binary_parser(positive: str, negative: str) -> Callable[[str], str | None]:
     return parse
 
 
+Categories = tuple[tuple[str, tuple[str, ...]], ...]
+
+
+def _category_parser(categories: Categories) -> Callable[[str], str | None]:
+    """Earliest category mention in the answer's head wins; on a tie the longer phrase wins."""
+
+    def parse(answer: str) -> str | None:
+        head = _norm(_head(answer))
+        if not head:
+            return None
+        best: tuple[int, int, str] | None = None
+        for label, words in categories:
+            for word in words:
+                m = re.search(rf"\b{re.escape(word)}", head)
+                if m:
+                    key = (m.start(), -len(word), label)
+                    if best is None or key < best:
+                        best = key
+        return best[2] if best else None
+
+    return parse
+
+
 # SAD (Mauriello et al., 2021) stress-cause categories, in MentaLLaMA's wording, with synonyms a
 # model may use instead. The first entry of each tuple is the canonical label.
-_SAD_CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
+_SAD_CATEGORIES: Categories = (
     ("school", ("school", "academic", "study", "studies", "exam", "education", "college")),
     ("financial problem", ("financial", "finance", "money", "economic", "debt")),
     ("family issues", ("family",)),
@@ -97,41 +144,108 @@ _SAD_CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("other causes", ("other", "others", "no specific", "unknown")),
 )
 
+# CAMS (Garg et al., 2022) causes of depression. Reference answers: "This post shows causes of
+# depression related to <cause>." or "This post shows no causes of depression."
+_CAMS_CATEGORIES: Categories = (
+    ("none", ("none", "no cause", "no specific cause", "no reason")),
+    ("bias or abuse", ("bias", "abuse", "discriminat", "bully", "harass")),
+    ("jobs and career", ("jobs and career", "job", "career", "work", "employment", "unemploy")),
+    ("medication", ("medication", "medicine", "meds", "drug")),
+    ("relationship", ("relationship", "partner", "breakup", "break up")),
+    ("alienation", ("alienation", "alienat", "isolat", "lonel")),
+)
 
-def _parse_sad(answer: str) -> str | None:
-    head = _norm(_head(answer))
-    if not head:
-        return None
-    best: tuple[int, int, str] | None = None
-    for label, words in _SAD_CATEGORIES:
-        for word in words:
-            m = re.search(rf"\b{re.escape(word)}", head)
-            if m:
-                # Earliest mention wins; on a tie the longer (more specific) phrase wins.
-                key = (m.start(), -len(word), label)
-                if best is None or key < best:
-                    best = key
-    return best[2] if best else None
+# T-SID (Ji et al., 2022). Reference answers: "This post shows no mental disorders." /
+# "... shows depression." / "... shows suicide or self-harm tendency." / "... shows PTSD."
+_TSID_CATEGORIES: Categories = (
+    ("no mental disorders", ("no mental", "no disorder", "none")),
+    ("suicide or self-harm tendency", ("suicide or self harm", "suicid", "self harm")),
+    ("depression", ("depressi",)),
+    ("ptsd", ("ptsd", "post traumatic", "posttraumatic")),
+)
+
+# SWMH (Ji et al., 2022). Reference answers: "This post shows mental disorder symptoms related
+# to <suicide|depression|anxiety|bipolar disorder>." / "This post shows no mental disorder
+# symptoms."
+_SWMH_CATEGORIES: Categories = (
+    ("no mental disorders", ("no mental", "no disorder", "none")),
+    ("suicide", ("suicid", "self harm")),
+    ("depression", ("depressi",)),
+    ("anxiety", ("anxiety", "anxious", "panic")),
+    ("bipolar disorder", ("bipolar", "mania", "manic")),
+)
+
+_SAD_LABELS = tuple(label for label, _ in _SAD_CATEGORIES)
+
+_MULTIWD_QUESTIONS = tuple(
+    f"Does the {d} wellness dimension exist in the post?"
+    for d in ("spiritual", "physical", "intellectual", "social", "vocational", "emotional")
+)
+_IRF_QUESTIONS = (
+    "Does the post show risk of thwarted belongingness?",
+    "Does the post show risk of perceived burdensomeness?",
+)
+
+
+def _labels(categories: Categories) -> tuple[str, ...]:
+    return tuple(label for label, _ in categories)
 
 
 TASKS: dict[str, ImhiTask] = {
     "DR": ImhiTask(
         name="DR",
-        question="Does the poster suffer from depression?",
+        questions=("Does the poster suffer from depression?",),
         labels=("no depression", "depression"),
         parse=_binary_parser("depression", "no depression"),
     ),
     "dreaddit": ImhiTask(
         name="dreaddit",
-        question="Does the poster suffer from stress?",
+        questions=("Does the poster suffer from stress?",),
         labels=("no stress", "stress"),
         parse=_binary_parser("stress", "no stress"),
     ),
     "SAD": ImhiTask(
         name="SAD",
-        question="What is the stress cause of this post?",
-        labels=tuple(label for label, _ in _SAD_CATEGORIES),
-        parse=_parse_sad,
+        questions=("What is the stress cause of this post?",),
+        labels=_SAD_LABELS,
+        parse=_category_parser(_SAD_CATEGORIES),
+    ),
+    "CAMS": ImhiTask(
+        name="CAMS",
+        questions=("What cause of depression does this post show?",),
+        labels=_labels(_CAMS_CATEGORIES),
+        parse=_category_parser(_CAMS_CATEGORIES),
+    ),
+    "loneliness": ImhiTask(
+        name="loneliness",
+        questions=("Does the poster suffer from loneliness?",),
+        labels=("no loneliness", "loneliness"),
+        parse=_binary_parser("loneliness", "no loneliness"),
+    ),
+    "MultiWD": ImhiTask(
+        name="MultiWD",
+        questions=_MULTIWD_QUESTIONS,
+        labels=("no", "yes"),
+        parse=_binary_parser("yes", "no"),
+    ),
+    "Irf": ImhiTask(
+        name="Irf",
+        questions=_IRF_QUESTIONS,
+        labels=("no", "yes"),
+        parse=_binary_parser("yes", "no"),
+    ),
+    "t-sid": ImhiTask(
+        name="t-sid",
+        questions=("What mental disorder does this post show?",),
+        labels=_labels(_TSID_CATEGORIES),
+        parse=_category_parser(_TSID_CATEGORIES),
+    ),
+    "SWMH": ImhiTask(
+        name="SWMH",
+        questions=("What mental disorder symptoms does this post show?",),
+        labels=_labels(_SWMH_CATEGORIES),
+        parse=_category_parser(_SWMH_CATEGORIES),
+        file_stem="swmh",
     ),
 }
 
@@ -144,10 +258,16 @@ def get_task(name: str) -> ImhiTask:
     raise InputError(f"unknown IMHI task {name!r}; known tasks: {', '.join(TASKS)}")
 
 
-def build_prompt(task: str | ImhiTask, post: str) -> str:
-    """The exact MentaLLaMA prompt for a post, so the model sees its training format."""
+def build_prompt(task: str | ImhiTask, post: str, question: str | None = None) -> str:
+    """The exact MentaLLaMA prompt for a post, so the model sees its training format.
+
+    `question` picks one of the task's questions (Irf, MultiWD); default: the first.
+    """
     t = task if isinstance(task, ImhiTask) else get_task(task)
-    return f'{PROMPT_PREFIX}"{post}"{QUESTION_MARK}{t.question}'
+    q = t.question if question is None else question
+    if q not in t.questions:
+        raise InputError(f"{q!r} is not a question of IMHI task {t.name}")
+    return f'{PROMPT_PREFIX}"{post}"{QUESTION_MARK}{q}'
 
 
 def parse_label(task: str | ImhiTask, answer: str) -> str | None:
@@ -177,15 +297,24 @@ class ImhiItem:
     gold: str
 
 
+def dataset_path(data_dir: Path | str, task: str | ImhiTask) -> Path:
+    """`<data_dir>/<stem>.csv.gz` (MentaLLaMA's file name), else a plain `.csv` if one exists."""
+    t = task if isinstance(task, ImhiTask) else get_task(task)
+    gz = Path(data_dir) / f"{t.stem}.csv.gz"
+    plain = Path(data_dir) / f"{t.stem}.csv"
+    return plain if not gz.is_file() and plain.is_file() else gz
+
+
 def load_test_set(data_dir: Path | str, task: str) -> list[ImhiItem]:
-    """Load `<data_dir>/<task>.csv.gz` (columns query, gpt-3.5-turbo) with gold labels."""
+    """Load `<data_dir>/<stem>.csv[.gz]` (columns query, gpt-3.5-turbo) with gold labels."""
     t = get_task(task)
-    path = Path(data_dir) / f"{t.name}.csv.gz"
+    path = dataset_path(data_dir, t)
     if not path.is_file():
         raise InputError(f"{path}: IMHI test set not found")
     items: list[ImhiItem] = []
     try:
-        with gzip.open(path, "rt", encoding="utf-8", newline="") as fh:
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rt", encoding="utf-8", newline="") as fh:
             reader = csv.DictReader(fh)
             missing = {"query", "gpt-3.5-turbo"} - set(reader.fieldnames or ())
             if missing:
@@ -193,11 +322,15 @@ def load_test_set(data_dir: Path | str, task: str) -> list[ImhiItem]:
             for i, row in enumerate(reader):
                 line = i + 2
                 try:
-                    post, _question = split_query(row["query"])
+                    post, question = split_query(row["query"])
                 except ValueError:
                     raise InputError(
                         f"{path}: line {line}, column 'query': not an IMHI prompt"
                     ) from None
+                if question not in t.questions:
+                    raise InputError(
+                        f"{path}: line {line}, column 'query': not a {t.name} question"
+                    )
                 gold = t.parse(row["gpt-3.5-turbo"])
                 if gold is None:
                     raise InputError(

@@ -121,6 +121,16 @@ def test_bench_imhi_runs_the_harness(cenv: dict, tmp_path: Path) -> None:
     )
     assert out.returncode == 0, out.stderr
     assert "IMHI dreaddit: n=2, weighted F1" in out.stdout and "published reference" in out.stdout
+    every = run(
+        cenv, "bench", "imhi", "--task", "all", "--limit", "1", "--data", str(imhi),
+        "--model", str(model),
+    )  # fmt: skip
+    assert every.returncode == 0, every.stderr
+    rows = {line.split()[0]: line for line in every.stdout.splitlines() if line.strip()}
+    for task, published in (("DR", "85.68"), ("CAMS", "45.52"), ("SWMH", "71.70")):
+        assert published in rows[task]
+    assert "not run" in rows["CAMS"] and "not run" not in rows["DR"]  # no CAMS test set here
+    assert "IMHI SAD: n=1, weighted F1" in every.stdout
     missing = run(cenv, "bench", "imhi", "--data", str(tmp_path / "nowhere"), "--model", str(model))
     assert missing.returncode != 0 and "Traceback" not in missing.stderr
 
