@@ -151,9 +151,7 @@ class ActigraphyPanel(PatientPanel):
         self.screen_card.body.addWidget(self.screen_value)
         self.screen_card.body.addWidget(self.screen_detail)
         lay.addWidget(self.screen_card)
-        self.cv = table(
-            ("Metric (leave-one-subject-out)", "Value", "95% CI"), "screen cross-validated metrics"
-        )
+        self.cv = table(("Metric (nested CV)", "Value", "95% CI"), "screen cross-validated metrics")
         self.cv.setMaximumHeight(220)
         lay.addWidget(self.cv)
         self.baselines = muted(
