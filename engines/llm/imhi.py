@@ -175,7 +175,6 @@ _SWMH_CATEGORIES: Categories = (
     ("bipolar disorder", ("bipolar", "mania", "manic")),
 )
 
-_SAD_LABELS = tuple(label for label, _ in _SAD_CATEGORIES)
 
 _MULTIWD_QUESTIONS = tuple(
     f"Does the {d} wellness dimension exist in the post?"
@@ -187,66 +186,40 @@ _IRF_QUESTIONS = (
 )
 
 
-def _labels(categories: Categories) -> tuple[str, ...]:
-    return tuple(label for label, _ in categories)
+def _yes_no(name: str, questions: tuple[str, ...], no: str, yes: str) -> ImhiTask:
+    """A binary task: labels (no, yes), parsed by the answer's head."""
+    return ImhiTask(name, questions, (no, yes), _binary_parser(yes, no))
+
+
+def _categories(name: str, question: str, categories: Categories, file_stem: str = "") -> ImhiTask:
+    """A multi-class task: labels in the categories' order, parsed by their keywords."""
+    labels = tuple(label for label, _ in categories)
+    return ImhiTask(name, (question,), labels, _category_parser(categories), file_stem)
 
 
 TASKS: dict[str, ImhiTask] = {
-    "DR": ImhiTask(
-        name="DR",
-        questions=("Does the poster suffer from depression?",),
-        labels=("no depression", "depression"),
-        parse=_binary_parser("depression", "no depression"),
-    ),
-    "dreaddit": ImhiTask(
-        name="dreaddit",
-        questions=("Does the poster suffer from stress?",),
-        labels=("no stress", "stress"),
-        parse=_binary_parser("stress", "no stress"),
-    ),
-    "SAD": ImhiTask(
-        name="SAD",
-        questions=("What is the stress cause of this post?",),
-        labels=_SAD_LABELS,
-        parse=_category_parser(_SAD_CATEGORIES),
-    ),
-    "CAMS": ImhiTask(
-        name="CAMS",
-        questions=("What cause of depression does this post show?",),
-        labels=_labels(_CAMS_CATEGORIES),
-        parse=_category_parser(_CAMS_CATEGORIES),
-    ),
-    "loneliness": ImhiTask(
-        name="loneliness",
-        questions=("Does the poster suffer from loneliness?",),
-        labels=("no loneliness", "loneliness"),
-        parse=_binary_parser("loneliness", "no loneliness"),
-    ),
-    "MultiWD": ImhiTask(
-        name="MultiWD",
-        questions=_MULTIWD_QUESTIONS,
-        labels=("no", "yes"),
-        parse=_binary_parser("yes", "no"),
-    ),
-    "Irf": ImhiTask(
-        name="Irf",
-        questions=_IRF_QUESTIONS,
-        labels=("no", "yes"),
-        parse=_binary_parser("yes", "no"),
-    ),
-    "t-sid": ImhiTask(
-        name="t-sid",
-        questions=("What mental disorder does this post show?",),
-        labels=_labels(_TSID_CATEGORIES),
-        parse=_category_parser(_TSID_CATEGORIES),
-    ),
-    "SWMH": ImhiTask(
-        name="SWMH",
-        questions=("What mental disorder symptoms does this post show?",),
-        labels=_labels(_SWMH_CATEGORIES),
-        parse=_category_parser(_SWMH_CATEGORIES),
-        file_stem="swmh",
-    ),
+    t.name: t
+    for t in (
+        _yes_no("DR", ("Does the poster suffer from depression?",), "no depression", "depression"),
+        _yes_no("dreaddit", ("Does the poster suffer from stress?",), "no stress", "stress"),
+        _categories("SAD", "What is the stress cause of this post?", _SAD_CATEGORIES),
+        _categories("CAMS", "What cause of depression does this post show?", _CAMS_CATEGORIES),
+        _yes_no(
+            "loneliness",
+            ("Does the poster suffer from loneliness?",),
+            "no loneliness",
+            "loneliness",
+        ),
+        _yes_no("MultiWD", _MULTIWD_QUESTIONS, "no", "yes"),
+        _yes_no("Irf", _IRF_QUESTIONS, "no", "yes"),
+        _categories("t-sid", "What mental disorder does this post show?", _TSID_CATEGORIES),
+        _categories(
+            "SWMH",
+            "What mental disorder symptoms does this post show?",
+            _SWMH_CATEGORIES,
+            file_stem="swmh",
+        ),
+    )
 }
 
 
