@@ -70,11 +70,19 @@ class QuoteCheck:
     reason: str = ""  # why it is not verified (REASON_TOO_SHORT / REASON_NOT_FOUND), else ""
 
 
+def _needle(quote: str) -> str:
+    """The quote as it is searched for: trimmed of surrounding quotes/punctuation, normalised."""
+    return normalise(quote.strip().strip(_STRIP)).text
+
+
+def _long_enough(needle: str) -> bool:
+    return len(needle.split()) >= MIN_QUOTE_WORDS or len(needle) >= MIN_QUOTE_CHARS
+
+
 def is_clause(quote: str) -> bool:
     """True when a quote is long enough to count as evidence: >= 3 words or >= 20 characters
     (after normalisation and trimming of surrounding quotes and punctuation)."""
-    needle = normalise(quote.strip().strip(_STRIP)).text
-    return len(needle.split()) >= MIN_QUOTE_WORDS or len(needle) >= MIN_QUOTE_CHARS
+    return _long_enough(_needle(quote))
 
 
 class EvidenceIndex:
@@ -86,9 +94,9 @@ class EvidenceIndex:
 
     def check(self, quote: str) -> QuoteCheck:
         """Verify one quote; quotes shorter than a clause (and empty ones) are never verified."""
-        if not is_clause(quote):
+        needle = _needle(quote)
+        if not _long_enough(needle):
             return QuoteCheck(quote, False, reason=REASON_TOO_SHORT)
-        needle = normalise(quote.strip().strip(_STRIP)).text
         pos = self._norm.text.find(needle)
         if pos < 0:
             return QuoteCheck(quote, False, reason=REASON_NOT_FOUND)
