@@ -36,11 +36,12 @@ from engines.llm.gguf_meta import read_gguf_info
 from engines.llm.manager import ModelManager
 from engines.llm.notes import note_task, parse_note_analysis
 from engines.llm.results import (
+    EvidenceQuote,
+    Finding,
     GenerationResult,
     GenParams,
     NoteAnalysis,
     TokenChunk,
-    finding_reason,
     risk_level_backing,
 )
 from engines.llm.worker import LlmWorker
@@ -158,17 +159,17 @@ def recheck_result(data: dict[str, Any], note_text: str) -> dict[str, Any]:
     kinds: list[tuple[str, bool]] = []
     rejected: list[str] = []
     for finding in data.get("findings", []):
-        quotes: list[tuple[str, bool, str]] = []
+        quotes: list[EvidenceQuote] = []
         for e in finding.get("evidence", []):
             chk = index.check(str(e.get("quote", "")))
             e.update(verified=chk.verified, start=chk.start, end=chk.end, reason=chk.reason)
-            quotes.append((chk.quote, chk.verified, chk.reason))
+            quotes.append(EvidenceQuote(chk.quote, chk.verified, chk.start, chk.end, chk.reason))
             if not chk.verified:
                 rejected.append(chk.quote)
-        ok = bool(quotes) and all(v for _, v, _ in quotes)
-        finding["verified"] = ok
-        finding["reason"] = "" if ok else finding_reason(quotes)
-        kinds.append((str(finding.get("kind", "")), ok))
+        checked = Finding(str(finding.get("kind", "")), "", "", tuple(quotes))
+        finding["verified"] = checked.verified
+        finding["reason"] = checked.reason
+        kinds.append((checked.kind, checked.verified))
     data["rejected_quotes"] = rejected
     data["verified_findings"] = sum(ok for _, ok in kinds)
     data["unverified_findings"] = len(kinds) - data["verified_findings"]
