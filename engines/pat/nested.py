@@ -20,6 +20,8 @@ from typing import Any, Protocol
 import numpy as np
 import xgboost as xgb
 
+from engines.xgb import metrics
+
 TARGET_SENSITIVITY = 0.80
 
 
@@ -152,15 +154,6 @@ def fit_config(
 # ---------------------------------------------------------------- metrics
 
 
-def auc(y: np.ndarray, p: np.ndarray) -> float:
-    """ROC AUC via the Mann-Whitney statistic (ties count one half)."""
-    pos, neg = p[y == 1], p[y == 0]
-    if pos.size == 0 or neg.size == 0:
-        return float("nan")
-    diff = pos[:, None] - neg[None, :]
-    return float(((diff > 0).sum() + 0.5 * (diff == 0).sum()) / diff.size)
-
-
 def metrics_from_predictions(y: np.ndarray, p: np.ndarray, pred: np.ndarray) -> dict[str, float]:
     """AUC (of ``p``) and F1, MCC, sensitivity, specificity, accuracy (of the 0/1 ``pred``)."""
     tp = float(((pred == 1) & (y == 1)).sum())
@@ -169,7 +162,7 @@ def metrics_from_predictions(y: np.ndarray, p: np.ndarray, pred: np.ndarray) -> 
     fn = float(((pred == 0) & (y == 1)).sum())
     den = np.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
     return {
-        "AUC": auc(y, p),
+        "AUC": metrics.auc(p, y),
         "F1": 2 * tp / (2 * tp + fp + fn) if (2 * tp + fp + fn) else 0.0,
         "MCC": float((tp * tn - fp * fn) / den) if den else 0.0,
         "sensitivity": tp / (tp + fn) if (tp + fn) else float("nan"),
@@ -234,7 +227,7 @@ def make_selector(
                 fit_rows = np.setdiff1d(np.arange(train_idx.size), f)
                 model = fit_config(cfg, features, train_idx[fit_rows], y)
                 oof[f] = model.predict(features[cfg.feature_set][train_idx[f]])
-            scores[cfg.label()] = auc(yt, oof)
+            scores[cfg.label()] = metrics.auc(oof, yt)
             oofs[cfg.label()] = oof
         best = max(configs, key=lambda c: scores[c.label()])  # first wins ties
         thr = screening_threshold(yt, oofs[best.label()], target)

@@ -107,9 +107,6 @@ def _predict(b: xgb.Booster, X: np.ndarray) -> np.ndarray:  # noqa: N803
     return b.predict(xgb.DMatrix(X, feature_names=list(FEATURE_NAMES)))
 
 
-auc = nested.auc
-
-
 def binary_metrics(y: np.ndarray, p: np.ndarray, threshold: float = THRESHOLD) -> dict[str, float]:
     """AUC, F1, MCC, sensitivity, specificity and accuracy at ``threshold``."""
     return nested.metrics_from_predictions(y, p, (p >= threshold).astype(int))
