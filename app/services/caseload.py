@@ -1,7 +1,7 @@
 """Caseload read model: every patient the user may see, scored in one batch, sorted by risk.
 
 Features are assembled from the store exactly as for a single prediction
-(`app.services.predictions.build_features`) and scored with
+(`app.services.model_inputs.build_features`) and scored with
 `engines.xgb.predict.score_caseload` in one vectorised pass (no explanations: those are per
 patient, in the prediction panel), with the same active model as the patient view
 (`predictions.active_model`: the clinic's trained model when one is active, else the demo model).
@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from sqlalchemy.orm import Session
 
 from app.core.domain import Principal
-from app.services import patients, phi_audit, predictions
+from app.services import model_inputs, patients, phi_audit, predictions
 from app.services._engine_errors import translates_engine_errors
 from app.services.context import AppContext
 from engines.xgb.predict import score_caseload
@@ -54,7 +54,7 @@ def score_visible(
     model = predictions.active_model(target, ctx.settings)
 
     def read(session: Session) -> list[dict]:
-        return [predictions.build_features(session, p.id, now) for p in visible]
+        return [model_inputs.build_features(session, p.id, now) for p in visible]
 
     rows = ctx.store.read(read) if visible else []
     by_id = {p.id: p for p in visible}

@@ -37,7 +37,8 @@ from app.core.store.models import AssessmentResponse, Patient, TreatmentPlan
 from app.core.store.store import Actor
 from app.services._engine_errors import translates_engine_errors
 from app.services.context import AppContext, actor_of
-from app.services.predictions import build_features, clinic_registry_dir, clinic_trusted_keys
+from app.services.model_inputs import build_features
+from app.services.predictions import clinic_registry_dir, clinic_trusted_keys
 from engines.xgb.registry import ModelRegistry
 from engines.xgb.signing import key_id_of, public_bytes
 from engines.xgb.training import TrainOutcome, train_all
