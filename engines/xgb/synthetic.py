@@ -294,8 +294,19 @@ EFFECTS: tuple[Effect, ...] = (
     ),
 )
 
-#: Share of patients whose value is hidden (missing completely at random) per feature block.
+#: Share of patients whose value is hidden (missing completely at random) per feature block. The
+#: blocks and rates mirror how the app's records go missing at use time (issue 20 item 1): the
+#: history block is unknown until the intake history is recorded, note flags until a clinician
+#: records them or accepts a matching note finding, actigraphy until a recording is analysed.
+#: months_since_admission is also absent (structurally) for anyone never admitted.
 MISSINGNESS: dict[tuple[str, ...], float] = {
+    (
+        "prior_episodes",
+        "age_at_onset",
+        "prior_admissions",
+        "months_since_admission",
+        "failed_trials",
+    ): 0.2,
     ("sleep_tst_h", "sleep_efficiency", "sleep_waso_min", "circ_is", "circ_iv", "circ_ra"): 0.55,
     (
         "nlp_hopelessness",
@@ -306,7 +317,6 @@ MISSINGNESS: dict[tuple[str, ...], float] = {
     ("adherence_pdc",): 0.2,
     ("gad7_current", "anxious_depression"): 0.1,
     ("phq9_slope",): 0.15,
-    ("age_at_onset",): 0.1,
     ("episode_months",): 0.1,
 }
 
