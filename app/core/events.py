@@ -53,6 +53,8 @@ class RecordType(StrEnum):
     ALERT = "alert"
     PREDICTION = "prediction"
     TWIN = "twin"
+    MEDICATION = "medication"
+    ENCOUNTER = "encounter"  # admissions (app.services.history)
 
 
 class Change(StrEnum):

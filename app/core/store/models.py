@@ -94,6 +94,8 @@ class Patient(RecordMixin, Base):
     status: Mapped[str] = mapped_column(String(16), default="active")
     discharged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     is_synthetic: Mapped[bool] = mapped_column(Boolean, default=False)
+    # the intake history (app.services.history.IntakeHistory as JSON); None = none recorded
+    history_json: Mapped[str | None] = mapped_column(Text)
 
 
 class CareTeamAssignment(RecordMixin, Base):
@@ -185,6 +187,7 @@ class Medication(RecordMixin, Base):
     start: Mapped[date] = mapped_column(Date)
     end: Mapped[date | None] = mapped_column(Date)
     adherence: Mapped[float | None] = mapped_column(Float)
+    stop_reason: Mapped[str | None] = mapped_column(String(32))  # app.services.history.STOP_REASONS
 
 
 class TreatmentPlan(RecordMixin, Base):
