@@ -21,7 +21,8 @@ KINDS = ("continuous", "count", "binary")
 
 @dataclass(frozen=True)
 class FeatureSpec:
-    """One model input: name, plain-words label, unit, source group and valid range."""
+    """One model input: name, plain-words label, unit, source group, valid range and where in
+    the app its value comes from (``source``, plain words shown on the model card)."""
 
     name: str
     label: str
@@ -31,6 +32,7 @@ class FeatureSpec:
     minimum: float = -np.inf
     maximum: float = np.inf
     demographic: bool = False
+    source: str = ""
 
     def __post_init__(self) -> None:
         if self.group not in GROUPS:
@@ -49,11 +51,12 @@ class FeatureSpec:
             "minimum": None if np.isinf(self.minimum) else self.minimum,
             "maximum": None if np.isinf(self.maximum) else self.maximum,
             "demographic": self.demographic,
+            "source": self.source,
         }
 
     @classmethod
     def from_card(cls, data: Mapping[str, Any]) -> FeatureSpec:
-        """Inverse of :meth:`to_card`."""
+        """Inverse of :meth:`to_card` (cards written before ``source`` existed read as "")."""
         lo, hi = data.get("minimum"), data.get("maximum")
         return cls(
             name=str(data["name"]),
@@ -64,6 +67,7 @@ class FeatureSpec:
             minimum=-np.inf if lo is None else float(lo),
             maximum=np.inf if hi is None else float(hi),
             demographic=bool(data.get("demographic", False)),
+            source=str(data.get("source") or ""),
         )
 
 
@@ -76,66 +80,139 @@ def _f(
     lo: float = -np.inf,
     hi: float = np.inf,
     demographic: bool = False,
+    *,
+    source: str,
 ) -> FeatureSpec:
-    return FeatureSpec(name, label, unit, group, kind, lo, hi, demographic)
+    return FeatureSpec(name, label, unit, group, kind, lo, hi, demographic, source)
 
+
+_HISTORY = "Clinical history tab → "
+_ACTI = "Actigraphy tab → newest analysed recording: "
+_FLAG = (
+    _HISTORY + "Intake history: {} (present/absent), or a clinician-accepted finding of it in "
+    "Note analysis"
+)
 
 #: The catalogue. Models use subsets of it; the card of each model lists the ones it uses.
 CATALOGUE: tuple[FeatureSpec, ...] = (
     # symptom scores and trajectories (scoring engine + twin)
-    _f("phq9_baseline", "PHQ-9 at start of episode", "points (0-27)", "symptoms", lo=0, hi=27),
-    _f("phq9_current", "latest PHQ-9", "points (0-27)", "symptoms", lo=0, hi=27),
-    _f("phq9_slope", "PHQ-9 trend over 8 weeks", "points per week", "symptoms", lo=-27, hi=27),
-    _f("gad7_current", "latest GAD-7", "points (0-21)", "symptoms", lo=0, hi=21),
-    _f("anxious_depression", "anxious depression", "yes/no", "symptoms", "binary", 0, 1),
-    _f("episode_months", "length of current episode", "months", "symptoms", lo=0, hi=600),
-    # actigraphy (PAT engine)
-    _f("sleep_tst_h", "total sleep time", "hours per night", "actigraphy", lo=0, hi=24),
-    _f("sleep_efficiency", "sleep efficiency", "percent", "actigraphy", lo=0, hi=100),
     _f(
-        "sleep_waso_min", "wake after sleep onset", "minutes per night", "actigraphy", lo=0, hi=1440
+        "phq9_baseline", "PHQ-9 at start of episode", "points (0-27)", "symptoms", lo=0, hi=27,
+        source="Assessments tab → PHQ-9: the first score recorded",
     ),
-    _f("circ_is", "interdaily stability", "0-1", "actigraphy", lo=0, hi=1),
-    _f("circ_iv", "intradaily variability", "0-2 (higher = fragmented)", "actigraphy", lo=0, hi=3),
-    _f("circ_ra", "relative amplitude of rest-activity rhythm", "0-1", "actigraphy", lo=0, hi=1),
+    _f(
+        "phq9_current", "latest PHQ-9", "points (0-27)", "symptoms", lo=0, hi=27,
+        source="Assessments tab → PHQ-9: the latest score",
+    ),
+    _f(
+        "phq9_slope", "PHQ-9 trend over 8 weeks", "points per week", "symptoms", lo=-27, hi=27,
+        source="Assessments tab → PHQ-9: trend of the scores of the last 8 weeks (two or more)",
+    ),
+    _f(
+        "gad7_current", "latest GAD-7", "points (0-21)", "symptoms", lo=0, hi=21,
+        source="Assessments tab → GAD-7: the latest score",
+    ),
+    _f(
+        "anxious_depression", "anxious depression", "yes/no", "symptoms", "binary", 0, 1,
+        source="Assessments tab → GAD-7: latest score 10 or more",
+    ),
+    _f(
+        "episode_months", "length of current episode", "months", "symptoms", lo=0, hi=600,
+        source="Assessments tab → PHQ-9: time since the first score recorded",
+    ),
+    # actigraphy (PAT engine)
+    _f(
+        "sleep_tst_h", "total sleep time", "hours per night", "actigraphy", lo=0, hi=24,
+        source=_ACTI + "mean nightly total sleep time",
+    ),
+    _f(
+        "sleep_efficiency", "sleep efficiency", "percent", "actigraphy", lo=0, hi=100,
+        source=_ACTI + "mean nightly sleep efficiency",
+    ),
+    _f(
+        "sleep_waso_min", "wake after sleep onset", "minutes per night", "actigraphy", lo=0,
+        hi=1440, source=_ACTI + "mean nightly wake after sleep onset",
+    ),
+    _f(
+        "circ_is", "interdaily stability", "0-1", "actigraphy", lo=0, hi=1,
+        source=_ACTI + "interdaily stability",
+    ),
+    _f(
+        "circ_iv", "intradaily variability", "0-2 (higher = fragmented)", "actigraphy", lo=0,
+        hi=3, source=_ACTI + "intradaily variability",
+    ),
+    _f(
+        "circ_ra", "relative amplitude of rest-activity rhythm", "0-1", "actigraphy", lo=0,
+        hi=1, source=_ACTI + "relative amplitude",
+    ),
     # medication history and adherence
     _f(
-        "adherence_pdc",
-        "antidepressant adherence",
-        "proportion of days covered (0-1)",
-        "medication",
-        lo=0,
-        hi=1,
+        "adherence_pdc", "antidepressant adherence", "proportion of days covered (0-1)",
+        "medication", lo=0, hi=1,
+        source=_HISTORY + "Medications: mean adherence of the current medications",
     ),
     _f(
-        "failed_trials",
-        "failed adequate trials this episode",
-        "count",
-        "medication",
-        "count",
-        0,
-        50,
+        "failed_trials", "failed adequate trials this episode", "count", "medication", "count",
+        0, 50,
+        source=_HISTORY + "Intake history: failed trials before this clinic, plus Medications "
+        "stopped for inadequate response",
     ),
-    _f("n_psychotropics", "current psychotropic medicines", "count", "medication", "count", 0, 30),
     _f(
-        "on_maintenance_ad", "on maintenance antidepressant", "yes/no", "medication", "binary", 0, 1
+        "n_psychotropics", "current psychotropic medicines", "count", "medication", "count", 0,
+        30, source=_HISTORY + "Medications: how many are current (not stopped)",
+    ),
+    _f(
+        "on_maintenance_ad", "on maintenance antidepressant", "yes/no", "medication", "binary",
+        0, 1, source=_HISTORY + "Medications: a current SSRI, SNRI, NDRI or NaSSA",
     ),
     # prior episodes and admissions
-    _f("prior_episodes", "prior depressive episodes", "count", "history", "count", 0, 100),
-    _f("prior_admissions", "prior psychiatric admissions", "count", "history", "count", 0, 100),
-    _f("months_since_admission", "time since last admission", "months", "history", lo=0, hi=1200),
-    _f("age_at_onset", "age at first episode", "years", "history", lo=0, hi=120),
-    # NLP-derived flags (LLM engine, verified evidence only)
-    _f("nlp_hopelessness", "hopelessness in notes", "flag", "nlp", "binary", 0, 1),
-    _f("nlp_substance_use", "substance use in notes", "flag", "nlp", "binary", 0, 1),
     _f(
-        "nlp_psychosocial_stressor", "psychosocial stressor in notes", "flag", "nlp", "binary", 0, 1
+        "prior_episodes", "prior depressive episodes", "count", "history", "count", 0, 100,
+        source=_HISTORY + "Intake history: prior episodes",
     ),
-    _f("nlp_psychotic_features", "psychotic features in notes", "flag", "nlp", "binary", 0, 1),
+    _f(
+        "prior_admissions", "prior psychiatric admissions", "count", "history", "count", 0, 100,
+        source=_HISTORY + "Intake history: prior admissions before this clinic, plus Admissions",
+    ),
+    _f(
+        "months_since_admission", "time since last admission", "months", "history", lo=0,
+        hi=1200,
+        source=_HISTORY + "Admissions: latest discharge (0 while admitted), else Intake "
+        "history: last discharge before this clinic",
+    ),
+    _f(
+        "age_at_onset", "age at first episode", "years", "history", lo=0, hi=120,
+        source=_HISTORY + "Intake history: age at onset",
+    ),
+    # flags: clinician-recorded on the intake, or a clinician-accepted note finding
+    _f(
+        "nlp_hopelessness", "hopelessness (clinician-recorded or accepted note finding)",
+        "flag", "nlp", "binary", 0, 1, source=_FLAG.format("hopelessness"),
+    ),
+    _f(
+        "nlp_substance_use", "substance use (clinician-recorded or accepted note finding)",
+        "flag", "nlp", "binary", 0, 1, source=_FLAG.format("substance use"),
+    ),
+    _f(
+        "nlp_psychosocial_stressor",
+        "psychosocial stressor (clinician-recorded or accepted note finding)", "flag", "nlp",
+        "binary", 0, 1, source=_FLAG.format("psychosocial stressor"),
+    ),
+    _f(
+        "nlp_psychotic_features",
+        "psychotic features (clinician-recorded or accepted note finding)", "flag", "nlp",
+        "binary", 0, 1, source=_FLAG.format("psychotic features"),
+    ),
     # demographics, each used only where IT policy allows it
-    _f("age_years", "age", "years", "demographics", lo=0, hi=120, demographic=True),
-    _f("sex_female", "female sex", "yes/no", "demographics", "binary", 0, 1, demographic=True),
-)
+    _f(
+        "age_years", "age", "years", "demographics", lo=0, hi=120, demographic=True,
+        source="Patient record: date of birth",
+    ),
+    _f(
+        "sex_female", "female sex", "yes/no", "demographics", "binary", 0, 1, demographic=True,
+        source="Patient record: sex (female 1, male 0; other or unknown left missing)",
+    ),
+)  # fmt: skip
 
 CATALOGUE_BY_NAME: dict[str, FeatureSpec] = {f.name: f for f in CATALOGUE}
 
