@@ -5,6 +5,8 @@ Features are assembled from the store exactly as for a single prediction
 `engines.xgb.predict.score_caseload` in one vectorised pass (no explanations: those are per
 patient, in the prediction panel), with the same active model as the patient view
 (`predictions.active_model`: the clinic's trained model when one is active, else the demo model).
+A model no better than the base rate (the engine's Brier skill rule) is withheld: the view carries
+the reason and no scores, and the rows are listed by name, never ranked by that model.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from datetime import UTC, datetime
 from sqlalchemy.orm import Session
 
 from app.core.domain import Principal
-from app.services import model_inputs, patients, phi_audit, predictions
+from app.services import model_cards, model_inputs, patients, phi_audit, predictions
 from app.services._engine_errors import translates_engine_errors
 from app.services.context import AppContext
 from engines.xgb.predict import score_caseload
@@ -27,10 +29,10 @@ class CaseloadRow:
     mrn: str
     display_name: str
     is_synthetic: bool
-    probability: float
-    interval_low: float
-    interval_high: float
-    band: str
+    probability: float | None  # None: the model is withheld (CaseloadView.withheld says why)
+    interval_low: float | None
+    interval_high: float | None
+    band: str  # "" when withheld
 
 
 @dataclass(frozen=True)
@@ -40,8 +42,10 @@ class CaseloadView:
     model_version: str
     synthetic: bool
     training_description: str  # what the model was trained on, from its signed card
-    rows: tuple[CaseloadRow, ...]  # highest probability first
+    rows: tuple[CaseloadRow, ...]  # highest probability first; by name when withheld
     scored_at: datetime
+    withheld: str | None = None  # why the model is not shown as a risk score; None = shown
+    interval_level: str = ""  # nominal coverage of the intervals ("90%"), "" when not stated
 
 
 @translates_engine_errors
@@ -59,10 +63,19 @@ def score_visible(
     rows = ctx.store.read(read) if visible else []
     by_id = {p.id: p for p in visible}
     out: list[CaseloadRow] = []
+    skill = model_cards.skill_of(model.card.raw)
+    withheld = None if skill.shown_as_risk_score else skill.reason
     if rows:
         scores = score_caseload(
             model, rows, allowed_demographics=frozenset(ctx.settings.allowed_demographics)
         )
+        withheld = getattr(scores, "withheld", None)  # the engine's Brier skill rule
+    if rows and withheld is not None:  # no scores, no ranking: listed by name
+        out = [
+            CaseloadRow(p.id, p.mrn, p.display_name, p.is_synthetic, None, None, None, "")
+            for p in sorted(visible, key=lambda p: (p.display_name.casefold(), p.mrn))
+        ]
+    elif rows:
         for i in scores.order_by_risk():
             p = by_id[scores.patient_ids[int(i)]]
             out.append(
@@ -93,4 +106,6 @@ def score_visible(
         str(model.card.provenance().get("training_description") or ""),
         tuple(out),
         now,
+        withheld,
+        model_cards.interval_level(model.card.raw),
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from app.core.config import Settings
@@ -50,3 +52,108 @@ def model_card(
 def model_name_for(target: str, option: str | None) -> str:
     """Registry name of the model behind a stored prediction."""
     return f"response_{option}" if option else target
+
+
+@dataclass(frozen=True)
+class Skill:
+    """How much better than the base rate a model is, and whether it may be shown as a risk
+    score (the engine's rule: Brier skill at least the minimum)."""
+
+    brier_skill: float | None  # 1 - Brier / no-skill Brier on held-out data
+    minimum: float | None  # the rule's threshold; None on cards made before the rule
+    shown_as_risk_score: bool
+    reason: str  # why it is withheld; "" when shown
+
+
+@dataclass(frozen=True)
+class Uncertainty:
+    """How the prediction intervals are made and how often they held on held-out data."""
+
+    method: str
+    nominal: str  # "90%", "" when not stated
+    coverage: tuple[tuple[str, str], ...]  # (which records, measured figure in words)
+
+
+def _num(x: Any) -> float | None:
+    return float(x) if isinstance(x, int | float) and not isinstance(x, bool) else None
+
+
+def skill_of(card: Mapping[str, Any]) -> Skill:
+    """The card's skill section; for a card made before the rule, the Brier skill is worked
+    out from its held-out metrics and the model counts as shown (as it was when signed)."""
+    sec = card.get("skill")
+    if isinstance(sec, Mapping):
+        shown = bool(sec.get("shown_as_risk_score", True))
+        return Skill(
+            _num(sec.get("brier_skill")),
+            _num(sec.get("minimum")),
+            shown,
+            "" if shown else str(sec.get("reason") or "below the minimum Brier skill"),
+        )
+    metrics = card.get("metrics", {})
+    brier = _num((metrics.get("held_out", {}).get("brier") or {}).get("value"))
+    base = _num(metrics.get("no_skill_brier"))
+    value = 1 - brier / base if brier is not None and base else None
+    return Skill(value, None, True, "")
+
+
+def _pct(x: Any) -> str:
+    v = _num(x)
+    return f"{v:.0%}" if v is not None and 0 <= v <= 1 else ("" if x is None else str(x))
+
+
+def interval_level(card: Mapping[str, Any]) -> str:
+    """Nominal coverage of the model's intervals ("90%"), "" when the card does not say."""
+    unc = card.get("uncertainty")
+    if isinstance(unc, Mapping) and unc.get("nominal") is not None:
+        return _pct(unc["nominal"])
+    level = card.get("calibration", {}).get("interval", {}).get("level")
+    return _pct(level) if level is not None else ""
+
+
+_COVERAGE_WORDS = {
+    "coverage": "All held-out records",
+    "coverage_overall": "All held-out records",
+    "coverage_missing": "Records with missing inputs",
+    "coverage_with_missing": "Records with missing inputs",
+    "coverage_complete": "Records with every input present",
+    "median_width": "Median interval width (all)",
+    "median_width_overall": "Median interval width (all)",
+    "median_width_missing": "Median interval width (missing inputs)",
+    "median_width_with_missing": "Median interval width (missing inputs)",
+    "median_width_complete": "Median interval width (complete)",
+}
+
+
+def _figure(v: Any) -> str:
+    """A coverage or width entry in words: a number, or a {value, n, ...} mapping."""
+    if isinstance(v, Mapping):
+        text = _pct(v.get("value", v.get("coverage")))
+        if v.get("ci_low") is not None and v.get("ci_high") is not None:
+            text += f" ({_pct(v['ci_low'])}–{_pct(v['ci_high'])})"
+        if v.get("n") is not None:
+            text += f" · {v['n']} records"
+        return text
+    return _pct(v)
+
+
+def uncertainty_of(card: Mapping[str, Any]) -> Uncertainty:
+    """The card's uncertainty section in words; an older card states only its interval method."""
+    unc = card.get("uncertainty")
+    if not isinstance(unc, Mapping):
+        method = str(card.get("calibration", {}).get("interval", {}).get("method", "none"))
+        return Uncertainty(method, interval_level(card), ())
+    rows: list[tuple[str, str]] = []
+    for key, value in unc.items():
+        if key.startswith(("coverage", "median_width")) and value is not None:
+            words = _COVERAGE_WORDS.get(key, key.replace("_", " ").capitalize())
+            if isinstance(value, Mapping) and not {"value", "coverage"} & set(value):
+                rows += [(f"{words}: {k.replace('_', ' ')}", _figure(v)) for k, v in value.items()]
+            else:
+                rows.append((words, _figure(value)))
+    return Uncertainty(str(unc.get("method", "")), interval_level(card), tuple(rows))
+
+
+def feature_sources(card: Mapping[str, Any]) -> list[str]:
+    """Per input, where in the app it comes from (cards made before sources were listed: "")."""
+    return [str(f.get("source") or "") for f in card.get("features", [])]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -55,6 +56,14 @@ class PredictionView:
     notice: str
     contributions: list[dict[str, Any]]
     generated_at: datetime
+    # why the model is not shown as a risk score (Brier skill below the minimum); None = shown
+    withheld: str | None = None
+    missing_inputs: tuple[str, ...] = ()  # labels of the inputs missing for this patient
+
+    @property
+    def interval_level(self) -> str:
+        """The interval's nominal coverage as stored ("90%"), or "" when not stated."""
+        return interval_level(self.provenance)
 
     @property
     def provenance_summary(self) -> str:
@@ -72,10 +81,35 @@ class PredictionView:
         return " · ".join(p for p in parts if p)
 
 
+def interval_level(provenance: dict[str, Any]) -> str:
+    """Nominal coverage of a stored interval ("90%"): the stored figure, else the percentage
+    its method names, else ""."""
+    nominal = provenance.get("interval_nominal")
+    if isinstance(nominal, int | float) and 0 < nominal < 1:
+        return f"{nominal:.0%}"
+    found = re.search(r"(\d{2}(?:\.\d)?) ?%", str(provenance.get("interval_method", "")))
+    return f"{found.group(1)}%" if found else ""
+
+
+def _missing_labels(prov: dict[str, Any], items: list[dict[str, Any]]) -> tuple[str, ...]:
+    """Labels of the inputs the model scored without: as stored, or (older rows) read off the
+    stored contributions, where a missing input has no value."""
+    stored = prov.get("missing_inputs")
+    if isinstance(stored, list):
+        return tuple(str(m.get("label") or m.get("feature")) for m in stored if isinstance(m, dict))
+    return tuple(
+        str(c.get("label") or c.get("feature"))
+        for c in items
+        if isinstance(c, dict) and "value" in c and c["value"] is None
+    )
+
+
 def view_of(r: Prediction) -> PredictionView:
     """One stored prediction as the screens show it (provenance and contributions parsed)."""
     prov = json.loads(r.provenance) if r.provenance.startswith("{") else {"note": r.provenance}
     contrib = json.loads(r.contributions_json)
+    items = contrib.get("items", []) if isinstance(contrib, dict) else []
+    withheld = prov.get("withheld")
     return PredictionView(
         r.id,
         r.target,
@@ -88,8 +122,10 @@ def view_of(r: Prediction) -> PredictionView:
         bool(prov.get("synthetic", True)),
         prov,
         prov.get("notice", ""),
-        contrib.get("items", []) if isinstance(contrib, dict) else [],
+        items,
         r.generated_at,
+        str(withheld) if withheld else None,
+        _missing_labels(prov, items),
     )
 
 
@@ -152,6 +188,7 @@ def _store(
         }
         for c in p.contributions
     ]
+    missing = [{"feature": c.feature, "label": c.label} for c in p.contributions if c.value is None]
     row = Prediction(
         patient_id=p.patient_id,
         target=p.target,
@@ -168,6 +205,8 @@ def _store(
                 "synthetic": p.synthetic,
                 "notice": p.notice,
                 "interval_method": p.interval_method,
+                "withheld": getattr(p, "withheld", None),  # engine field (Brier skill rule)
+                "missing_inputs": missing,
             }
         ),
         contributions_json=json.dumps({"bias": p.bias, "margin": p.margin, "items": contributions}),

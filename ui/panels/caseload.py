@@ -6,7 +6,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QPushButton, QVBoxLayout
 
 from app.services import caseload, vocabulary
-from app.services.caseload import CaseloadView
+from app.services.caseload import CaseloadRow, CaseloadView
 from engines.xgb.bands import SYNTHETIC_LABEL
 from ui.panels.common import (
     BAND_COLOURS,
@@ -31,10 +31,22 @@ def _label_text(view: CaseloadView | None) -> str:
     else:
         trained = f" (trained on {view.training_description})" if view.training_description else ""
         what = f"Model estimates from the clinic's model {view.model_version}{trained}"
+    if view is not None and view.withheld:
+        return (
+            f"{what}. Not shown as a risk score: {view.withheld} Patients are listed by name, "
+            "not ranked. Suicide risk is not scored here: it is assessed with the C-SSRS and "
+            "clinical judgement."
+        )
     return (
         f"{what}; sorted by predicted probability. Suicide risk is not scored here: it is "
         "assessed with the C-SSRS and clinical judgement."
     )
+
+
+def _interval(r: CaseloadRow) -> str:
+    if r.interval_low is None or r.interval_high is None:
+        return "—"
+    return f"{r.interval_low:.0%}–{r.interval_high:.0%}"
 
 
 class CaseloadWidget(Panel):
@@ -101,25 +113,38 @@ class CaseloadWidget(Panel):
             return
         self.view = view
         self.label.setText(_label_text(view))
+        self.label.setProperty("notice", "info" if view.withheld else "notice")
+        self.label.style().unpolish(self.label)
+        self.label.style().polish(self.label)
         fill(
             self.table,
             [
                 (
                     r.display_name,
                     r.mrn,
-                    f"{r.probability:.0%}",
-                    f"{r.interval_low:.0%}–{r.interval_high:.0%}",
-                    r.band,
+                    "withheld" if r.probability is None else f"{r.probability:.0%}",
+                    _interval(r),
+                    r.band or "—",
                     "synthetic demo" if r.is_synthetic else "",
                 )
                 for r in view.rows
             ],
             [r.patient_id for r in view.rows],
         )
+        header = self.table.horizontalHeaderItem(3)
+        if header is not None:
+            header.setText(f"{view.interval_level} interval".strip().capitalize())
         for i, r in enumerate(view.rows):
-            emphasise(self.table.item(i, 4), BAND_COLOURS.get(r.band, "#5b6675"), bold=True)
+            if r.probability is None:
+                cell = self.table.item(i, 2)
+                if cell is not None:
+                    cell.setToolTip(f"Not shown as a risk score: {view.withheld}")
+                emphasise(cell, "#5b6675", italic=True)
+            else:
+                emphasise(self.table.item(i, 4), BAND_COLOURS.get(r.band, "#5b6675"), bold=True)
+        how = "listed (model withheld)" if view.withheld else "scored in one batch"
         self.status.setText(
-            f"{len(view.rows)} patients scored in one batch with {view.model_version} at "
+            f"{len(view.rows)} patients {how} with {view.model_version} at "
             f"{view.scored_at.astimezone():%H:%M}"
         )
         self.loaded.emit()

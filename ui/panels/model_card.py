@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.services import model_cards
 from engines.xgb.bands import SYNTHETIC_LABEL
 from ui.panels.charts import ReliabilityChart
 from ui.panels.common import fill, label, muted, notice, section, table
@@ -113,6 +114,8 @@ class ModelCardDialog(QDialog):
             )
         )
 
+        self._skill(card, lay)
+
         lay.addWidget(section("Calibration"))
         cal = card.get("calibration", {})
         row = QHBoxLayout()
@@ -133,9 +136,14 @@ class ModelCardDialog(QDialog):
         )
         lay.addLayout(row)
 
-        lay.addWidget(section("Features"))
+        self._uncertainty(card, lay)
+
+        lay.addWidget(section("Inputs"))
         feats = card.get("features", [])
-        self.features = table(("Feature", "Unit", "Group", "Kind"), "model features")
+        sources = model_cards.feature_sources(card)
+        self.features = table(
+            ("Input", "Unit", "Group", "Kind", "Comes from (in the app)"), "model features"
+        )
         fill(
             self.features,
             [
@@ -144,8 +152,9 @@ class ModelCardDialog(QDialog):
                     f.get("unit", ""),
                     f.get("group", ""),
                     f.get("kind", ""),
+                    src or "not stated on this card",
                 )
-                for f in feats
+                for f, src in zip(feats, sources, strict=True)
             ],
         )
         self.features.setFixedHeight(36 + 30 * len(feats))
@@ -169,3 +178,49 @@ class ModelCardDialog(QDialog):
         buttons.rejected.connect(self.reject)
         buttons.accepted.connect(self.accept)
         outer.addWidget(buttons)
+
+    def _skill(self, card: dict[str, Any], lay: QVBoxLayout) -> None:
+        """Brier skill against the minimum, and whether predictions are shown as a risk score."""
+        sk = model_cards.skill_of(card)
+        lay.addWidget(section("Skill over the base rate"))
+        value = "—" if sk.brier_skill is None else f"{sk.brier_skill:.3f}"
+        minimum = "" if sk.minimum is None else f" (minimum {sk.minimum:.2f})"
+        self.skill_value = label(
+            f"Brier skill score {value}{minimum}: 1 − Brier / no-skill Brier on held-out data; "
+            "0 is no better than predicting the base rate for everyone.",
+            wrap=True,
+        )
+        self.skill_value.setAccessibleName("brier skill")
+        lay.addWidget(self.skill_value)
+        if sk.shown_as_risk_score:
+            text = "Shown as a risk score."
+            if sk.minimum is None:
+                text += " (This card predates the minimum-skill rule.)"
+            self.skill_verdict = label(text, "muted", wrap=True)
+        else:
+            self.skill_verdict = notice(f"Not shown as a risk score: {sk.reason}", "", "info")
+        self.skill_verdict.setAccessibleName("risk score shown or withheld")
+        lay.addWidget(self.skill_verdict)
+
+    def _uncertainty(self, card: dict[str, Any], lay: QVBoxLayout) -> None:
+        """How the prediction intervals are made and their measured coverage on held-out data."""
+        unc = model_cards.uncertainty_of(card)
+        lay.addWidget(section("Prediction intervals"))
+        nominal = f"nominal {unc.nominal} · " if unc.nominal else ""
+        self.interval_method = label(f"{nominal}{unc.method or 'method not stated'}", wrap=True)
+        self.interval_method.setAccessibleName("interval method")
+        lay.addWidget(self.interval_method)
+        self.coverage = table(("Held-out records", "Measured"), "interval coverage")
+        fill(self.coverage, list(unc.coverage))
+        self.coverage.setFixedHeight(36 + 30 * max(len(unc.coverage), 1))
+        self.coverage.setVisible(bool(unc.coverage))
+        lay.addWidget(self.coverage)
+        if not unc.coverage:
+            lay.addWidget(muted("This card reports no measured coverage for its intervals."))
+        else:
+            lay.addWidget(
+                muted(
+                    "Coverage: how often the interval held the outcome on held-out records it "
+                    "was not fitted on; close to the nominal level means the interval is honest."
+                )
+            )

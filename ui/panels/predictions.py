@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QGridLayout,
     QHBoxLayout,
+    QLabel,
     QPushButton,
     QWidget,
 )
@@ -43,9 +44,25 @@ def title_of(v: PredictionView) -> str:
 
 
 def interval_text(v: PredictionView) -> str:
-    level = v.provenance.get("interval_method", "")
-    pct = "90% " if "90%" in str(level) else ""
-    return f"{pct}interval {v.interval_low:.0%}–{v.interval_high:.0%}"
+    """The interval in words, its nominal coverage first: "90% interval 18%–47%"."""
+    level = f"{v.interval_level} " if v.interval_level else ""
+    return f"{level}interval {v.interval_low:.0%}–{v.interval_high:.0%}"
+
+
+def score_text(v: PredictionView) -> str:
+    """The probability with its interval, as one phrase: "31% (90% interval 18%–47%)"."""
+    return f"{v.probability:.0%} ({interval_text(v)})"
+
+
+def missing_text(v: PredictionView) -> str:
+    """Which inputs the model scored without (they widen the interval), or that none were."""
+    if not v.missing_inputs:
+        return "All inputs present"
+    return "Missing inputs: " + ", ".join(m[:1].lower() + m[1:] for m in v.missing_inputs)
+
+
+def withheld_text(v: PredictionView) -> str:
+    return f"Not shown as a risk score: {v.withheld}"
 
 
 def provenance_text(v: PredictionView) -> str:
@@ -56,7 +73,8 @@ def provenance_text(v: PredictionView) -> str:
 
 
 class RiskCard(Frame):
-    """One risk target: probability, band, interval, model and provenance."""
+    """One risk target: probability with its interval, band, missing inputs, model and
+    provenance; a withheld model (no better than the base rate) shows why instead of a score."""
 
     explain = Signal(str)
     card_requested = Signal(str)
@@ -68,20 +86,42 @@ class RiskCard(Frame):
         head = QHBoxLayout()
         head.addWidget(label(title_of(v).upper(), "cardTitle"))
         head.addStretch(1)
-        head.addWidget(band_chip(v.band))
+        if v.withheld is None:
+            head.addWidget(band_chip(v.band))
         self.body.addLayout(head)
-        self.value = value_label(f"{v.probability:.0%}", "large")
-        self.value.setAccessibleName(f"probability {v.probability:.0%}")
-        self.body.addWidget(self.value)
-        self.body.addWidget(muted(f"{interval_text(v)} · model estimate, not a measurement"))
+        self.interval: QLabel | None = None
+        if v.withheld is None:
+            row = QHBoxLayout()
+            self.value = value_label(f"{v.probability:.0%}", "large")
+            self.value.setAccessibleName(f"probability {v.probability:.0%}")
+            row.addWidget(self.value)
+            self.interval = value_label(f"({interval_text(v)})", "medium")
+            self.interval.setAccessibleName(f"{title_of(v)} interval")
+            self.interval.setToolTip(str(v.provenance.get("interval_method", "")))
+            row.addWidget(self.interval)
+            row.addStretch(1)
+            self.body.addLayout(row)
+            self.body.addWidget(muted("Model estimate, not a measurement"))
+        else:
+            self.value = notice(withheld_text(v), f"{title_of(v)} withheld", "info")
+            self.body.addWidget(self.value)
+        self.missing = label(missing_text(v), "muted", wrap=True)
+        self.missing.setAccessibleName(f"{title_of(v)} missing inputs")
+        self.missing.setProperty("missingInputs", "true" if v.missing_inputs else "false")
+        if v.missing_inputs:
+            self.missing.setToolTip(
+                "Scored without these inputs; the interval includes the uncertainty they add."
+            )
+        self.body.addWidget(self.missing)
         self.body.addWidget(label(provenance_text(v), "muted", wrap=True))
         row = QHBoxLayout()
         why = QPushButton("Explain")
         why.setAccessibleName(f"explain {title_of(v)}")
         why.clicked.connect(lambda: self.explain.emit(self.key))
-        card = QPushButton("Model card…")
+        card = QPushButton("Why not shown — model card…" if v.withheld else "Model card…")
         card.setAccessibleName(f"model card for {title_of(v)}")
         card.clicked.connect(lambda: self.card_requested.emit(self.key))
+        self.card_button = card
         row.addWidget(why)
         row.addWidget(card)
         row.addStretch(1)
@@ -160,7 +200,7 @@ class PredictionsPanel(PatientPanel):
             )
         )
         self.treatments = table(
-            ("Option", "Predicted chance of response", "90% interval", "Model"),
+            ("Option", "Predicted chance of response", "Interval", "Model", "Missing inputs"),
             "treatment comparison",
         )
         self.treatments.setMinimumHeight(230)
@@ -224,7 +264,9 @@ class PredictionsPanel(PatientPanel):
     def treatment_views(self) -> list[PredictionView]:
         order = list(vocabulary.OPTION_LABELS)
         opts = [v for v in self.views if v.option is not None]
-        return sorted(opts, key=lambda v: -v.probability if v.option in order else 0)
+        return sorted(
+            opts, key=lambda v: (v.withheld is not None, -v.probability if v.option in order else 0)
+        )
 
     def _render(self) -> None:
         while self.cards.count():
@@ -251,14 +293,21 @@ class PredictionsPanel(PatientPanel):
             [
                 (
                     vocabulary.OPTION_LABELS.get(v.option or "", v.option or ""),
-                    f"{v.probability:.0%}",
-                    f"{v.interval_low:.0%}–{v.interval_high:.0%}",
+                    "Not shown (no better than the base rate)"
+                    if v.withheld
+                    else f"{v.probability:.0%}",
+                    "—" if v.withheld else interval_text(v).replace("interval ", ""),
                     f"{v.model_version} (demonstration only)" if v.synthetic else v.model_version,
+                    ", ".join(v.missing_inputs) or "none",
                 )
                 for v in opts
             ],
             [model_cards.model_name_for(v.target, v.option) for v in opts],
         )
+        for i, v in enumerate(opts):
+            cell = self.treatments.item(i, 1)
+            if v.withheld and cell is not None:
+                cell.setToolTip(withheld_text(v))
 
     def view_for(self, key: str) -> PredictionView | None:
         for v in self.views:
