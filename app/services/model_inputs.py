@@ -1,13 +1,16 @@
 """Model inputs: one patient's feature dict assembled from the records the app keeps.
 
 Every input of every model comes from a record a clinician can see and edit in the app (the
-catalogue in engines.xgb.features says where); anything the store does not know stays absent
-(NaN), never zero.
+catalogue in engines.xgb.features says where, as each input's ``source``); anything the store
+does not know stays absent (NaN), never zero. Nothing recorded after ``now`` is read (training
+on the clinic's records uses a past ``now``): assessments, medication stops, admissions, note
+findings and the intake history itself (by its recorded_at).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,6 +26,13 @@ from app.core.store.models import (
     Medication,
     Patient,
 )
+from app.services.history import FLAG_NAMES, IntakeHistory, admissions_of, intake_of
+from app.services.note_flags import accepted_flags
+
+AVERAGE_MONTH_DAYS = 30.44
+ANTIDEPRESSANT_CLASSES = frozenset({"SSRI", "SNRI", "NDRI", "NaSSA"})
+FAILED_TRIAL = "inadequate_response"  # history.STOP_REASONS key of a failed adequate trial
+SEX_FEMALE = {"female": 1, "male": 0}  # other / unknown stay missing
 
 
 def build_features(session: Session, patient_id: str, now: datetime) -> dict[str, Any]:
@@ -74,21 +84,88 @@ def build_features(session: Session, patient_id: str, now: datetime) -> dict[str
     adherence = [m.adherence for m in active if m.adherence is not None]
     if adherence:
         f["adherence_pdc"] = float(np.mean(adherence))
-    f["on_maintenance_ad"] = (
-        1 if any(m.drug_class in {"SSRI", "SNRI", "NDRI", "NaSSA"} for m in active) else 0
-    )
+    f["on_maintenance_ad"] = 1 if any(m.drug_class in ANTIDEPRESSANT_CLASSES for m in active) else 0
     f["age_years"] = (now.date() - patient.birth_date).days / 365.25
-    f.update(_actigraphy_features(session, patient_id))
+    if patient.sex in SEX_FEMALE:
+        f["sex_female"] = SEX_FEMALE[patient.sex]
+    intake = intake_of(patient.history_json)
+    if intake.recorded_at is None or intake.recorded_at > now:
+        intake = IntakeHistory()  # none recorded by then: the whole history block is missing
+    f.update(_history_features(session, patient_id, intake, meds, now))
+    f.update(_flag_features(session, patient_id, intake, now))
+    f.update(_actigraphy_features(session, patient_id, now))
     return f
 
 
-def _actigraphy_features(session: Session, patient_id: str) -> dict[str, float]:
-    """Sleep and circadian features from the newest analysed recording (absent if none)."""
-    series_id = session.scalar(
-        select(ActigraphySeries.id)
-        .where(ActigraphySeries.patient_id == patient_id)
+def _history_features(
+    session: Session,
+    patient_id: str,
+    intake: IntakeHistory,
+    meds: Sequence[Medication],
+    now: datetime,
+) -> dict[str, float]:
+    """Episodes, onset, admissions and failed trials: the intake's counts from before this
+    clinic plus what the app's own records show up to ``now``; all missing without an intake."""
+    if intake.recorded_at is None:
+        return {}
+    out: dict[str, float] = {}
+    if intake.prior_episodes is not None:
+        out["prior_episodes"] = intake.prior_episodes
+    if intake.age_at_onset is not None:
+        out["age_at_onset"] = intake.age_at_onset
+    if intake.failed_trials_before is not None:
+        failed = sum(
+            1
+            for m in meds
+            if m.stop_reason == FAILED_TRIAL and m.end is not None and m.end <= now.date()
+        )
+        out["failed_trials"] = intake.failed_trials_before + failed
+    admissions = [a for a in admissions_of(session, patient_id) if a.start <= now]
+    if intake.prior_admissions_before is not None:
+        out["prior_admissions"] = intake.prior_admissions_before + len(admissions)
+    if any(a.end is None or a.end > now for a in admissions):
+        out["months_since_admission"] = 0.0  # admitted now
+        return out
+    discharges = [a.end.date() for a in admissions if a.end is not None]
+    if intake.last_discharge_before is not None:
+        discharges.append(intake.last_discharge_before)
+    discharges = [d for d in discharges if d <= now.date()]
+    if discharges:  # none: never admitted (as in training, structurally missing)
+        days = (now.date() - max(discharges)).days
+        out["months_since_admission"] = days / AVERAGE_MONTH_DAYS
+    return out
+
+
+def _flag_features(
+    session: Session, patient_id: str, intake: IntakeHistory, now: datetime
+) -> dict[str, int]:
+    """nlp_<flag>: 1 if recorded present on the intake or set by a clinician-accepted note
+    finding, 0 if recorded absent and no accepted finding sets it, else missing."""
+    found = accepted_flags(session, patient_id, now)
+    out: dict[str, int] = {}
+    for flag in FLAG_NAMES:
+        name = f"nlp_{flag}"
+        recorded = intake.flags.get(flag)
+        if recorded is True or name in found:
+            out[name] = 1
+        elif recorded is False:
+            out[name] = 0
+    return out
+
+
+def _actigraphy_features(session: Session, patient_id: str, now: datetime) -> dict[str, float]:
+    """Sleep and circadian features from the newest recording that ended by ``now`` (absent if
+    none)."""
+    series = session.execute(
+        select(ActigraphySeries.id, ActigraphySeries.start, ActigraphySeries.n_epochs,
+               ActigraphySeries.epoch_s)
+        .where(ActigraphySeries.patient_id == patient_id, ActigraphySeries.start <= now,
+               ActigraphySeries.deleted_at.is_(None))
         .order_by(ActigraphySeries.start.desc())
-        .limit(1)
+    ).all()  # fmt: skip
+    series_id = next(
+        (sid for sid, start, n, epoch in series if start + timedelta(seconds=n * epoch) <= now),
+        None,
     )
     if series_id is None:
         return {}
@@ -105,10 +182,13 @@ def _actigraphy_features(session: Session, patient_id: str) -> dict[str, float]:
     nights = rows.get("nightly") or []
     tst = [n["tst_min"] for n in nights if n.get("tst_min") is not None]
     se = [n["sleep_efficiency"] for n in nights if n.get("sleep_efficiency") is not None]
+    waso = [n["waso_min"] for n in nights if n.get("waso_min") is not None]
     if tst:
         out["sleep_tst_h"] = float(np.mean(tst)) / 60.0
     if se:
         out["sleep_efficiency"] = 100.0 * float(np.mean(se))
+    if waso:
+        out["sleep_waso_min"] = float(np.mean(waso))
     circ = (rows.get("circadian") or {}).get("binarized") or {}
     for key, name in (("IS", "circ_is"), ("IV", "circ_iv"), ("RA", "circ_ra")):
         if circ.get(key) is not None:
