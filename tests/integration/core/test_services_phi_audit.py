@@ -32,12 +32,14 @@ from app.core.store.models import (
     Alert,
     BreakGlassGrant,
     ClinicalNote,
+    Encounter,
+    Medication,
     NlpAnalysis,
     Patient,
     SyncConflict,
 )
 from app.demo import DEMO_PASSWORD, create_demo_clinic
-from app.services import auth, notes, patients, phi_audit, twin_view
+from app.services import auth, history, notes, patients, phi_audit, twin_view
 from app.services.context import AppContext, actor_of
 from tests.support.keyring_backends import MemoryKeyring
 
@@ -179,6 +181,21 @@ def _series(w: World) -> str:
     )
 
 
+def _medication(w: World) -> str:
+    """A current medication of the patient (stop_medication needs one not yet stopped)."""
+    row = Medication(
+        patient_id=w.pid, name="walk", drug_class="SSRI", dose=10.0, unit="mg",
+        frequency="daily", start=date(2024, 1, 1), author_id="t",
+    )  # fmt: skip
+    return _add(w, row)
+
+
+def _admission(w: World) -> str:
+    """An open admission of the patient (record_discharge needs one)."""
+    start = datetime(2024, 2, 1, tzinfo=UTC)
+    return _add(w, Encounter(patient_id=w.pid, kind="admission", start=start, author_id="t"))
+
+
 def _mrn(w: World) -> str:
     return w.ctx.store.read(lambda s: s.get(Patient, w.pid).mrn)
 
@@ -221,6 +238,17 @@ BUILD: dict[str, Callable[[World], Any]] = {
     "destination": lambda w: w.tmp / "walk-report.pdf",
     "old_password": lambda w: "not the old password",
     "new_password": lambda w: "a new long passphrase 1234",
+    "intake": lambda w: history.IntakeHistory(prior_episodes=1, flags={"hopelessness": True}),
+    "name": lambda w: "walk medication",
+    "drug_class": lambda w: "SSRI",
+    "dose": lambda w: 20.0,
+    "unit": lambda w: "mg",
+    "frequency": lambda w: "once daily",
+    "medication_id": _medication,
+    "encounter_id": _admission,
+    "end": lambda w: date(2024, 6, 1),
+    "admitted": lambda w: date(2023, 1, 1),
+    "discharged": lambda w: date(2023, 1, 20),
 }
 BUILD_MRN_NEW = "W-"  # create_patient's mrn must be new: see _args
 
@@ -258,6 +286,7 @@ def _args(w: World, fn: Callable[..., Any]) -> tuple[list[Any], dict[str, Any], 
             )
         scoped |= p.name in {"patient_id", "note_id", "alert_id", "analysis_id", "series_id"}
         scoped |= p.name in {"conflict_id", "grant_id", "timeline"}
+        scoped |= p.name in {"medication_id", "encounter_id"}
         scoped |= p.name == "mrn" and fn.__name__ != "create_patient"
         if p.kind is inspect.Parameter.KEYWORD_ONLY:
             kw[p.name] = value
