@@ -1,6 +1,7 @@
-"""The patient workspace: a header and tabs (Overview, Twin, Assessments, Notes, Note analysis,
-Actigraphy, Predictions, Alerts, Audit). Tabs load on first view and refresh on the core's
-events; each is a PatientPanel, and the workspace speaks to them only through that class."""
+"""The patient workspace: a header and tabs (Overview, Clinical history, Twin, Assessments,
+Notes, Note analysis, Actigraphy, Predictions, Alerts, Audit). Tabs load on first view and
+refresh on the core's events; each is a PatientPanel, and the workspace speaks to them only
+through that class."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from ui.workspace.alerts import AlertsTab
 from ui.workspace.assessments import AssessmentsTab
 from ui.workspace.audit import AuditTab
 from ui.workspace.features import ActigraphyTab, AnalysisTab, PredictionsTab
+from ui.workspace.history import HistoryTab
 from ui.workspace.notes import NotesTab
 from ui.workspace.overview import OverviewTab
 from ui.workspace.panel import PatientPanel
@@ -66,6 +68,7 @@ class PatientWorkspace(QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.stack)
         self.overview = self._tab(OverviewTab)
+        self.history = self._tab(HistoryTab)
         self.twin = self._tab(TwinTab)
         self.assessments = self._tab(AssessmentsTab)
         self.notes = self._tab(NotesTab)
@@ -76,6 +79,7 @@ class PatientWorkspace(QWidget):
         self.audit = self._tab(AuditTab)
         self._all: list[tuple[str, PatientPanel]] = [
             ("&Overview", self.overview),
+            ("Cl&inical history", self.history),
             ("&Twin", self.twin),
             ("A&ssessments", self.assessments),
             ("&Notes", self.notes),

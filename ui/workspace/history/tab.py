@@ -1,0 +1,351 @@
+"""Clinical history tab: what the prediction models read about the patient's past — the intake
+history, the medications (with the reason each was stopped) and the admissions.
+
+Every save goes through app.services.history on the TaskManager and then reloads the tab; a
+refused save shows the service's message and changes nothing. Predictions are not rescored
+here: the Predictions tab's "Score now" does that, as for every other record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QHBoxLayout, QPushButton, QTableWidget
+
+from app.core.domain import Action
+from app.services import access, history
+from app.services.history import AdmissionView, ClinicalHistory, IntakeHistory, MedicationView
+from ui.panels.common import Frame, heading, notice, scroll_body, section
+from ui.tasks import user_message
+from ui.widgets import fill_table, label, primary_button, table_widget
+from ui.workspace.history.dialogs import (
+    AddMedicationDialog,
+    AdmissionDialog,
+    DischargeDialog,
+    RecordDialog,
+    StopMedicationDialog,
+)
+from ui.workspace.history.intake import IntakeForm
+from ui.workspace.panel import PatientPanel, when
+
+MODELS_NOTE = (
+    "Prediction models read these records; unknown values are shown as missing inputs on each "
+    "prediction. Saving here does not rescore: use “Score now” on the Predictions tab."
+)
+LEFT = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
+READ_ONLY_NOTE = "Read only: your role may not change clinical records."
+
+
+def may_record(panel: PatientPanel) -> bool:
+    """Whether to offer the write buttons: the role table says so (the service still checks
+    care-team scope on every save)."""
+    who = panel.principal
+    return who is not None and Action.WRITE_CLINICAL in access.capabilities(who)
+
+
+def _day(d: date | None, none: str = "") -> str:
+    return f"{d:%Y-%m-%d}" if d else none
+
+
+def _button(text: str, tip: str) -> QPushButton:
+    b = QPushButton(text)
+    b.setAccessibleName(text.rstrip("…"))
+    b.setToolTip(tip)
+    return b
+
+
+class HistoryTab(PatientPanel):
+    """Intake history, medications and admissions of one patient."""
+
+    # the intake lives on the patient record; sync passes the merged table's name
+    record_types = frozenset(
+        {"patient", "medication", "encounter", "patients", "medications", "encounters"}
+    )
+
+    def _build(self) -> None:
+        self.data: ClinicalHistory | None = None
+        self.dialog: RecordDialog | None = None  # the form open now, if any
+        self._dirty = False
+        self.setObjectName("clinicalHistory")
+        lay = scroll_body(self)
+        top, self.status = heading("Clinical history", "clinical history status")
+        lay.addLayout(top)
+        lay.addWidget(notice(MODELS_NOTE, "how the models use these records", "info"))
+        self.read_only = label(READ_ONLY_NOTE, "muted", wrap=True)
+        self.read_only.hide()
+        lay.addWidget(self.read_only)
+        self.error_line = label("", "error", wrap=True, plain=True)
+        self.error_line.setAccessibleName("clinical history error")
+        self.error_line.hide()
+        lay.addWidget(self.error_line)
+
+        lay.addWidget(section("Intake history"))
+        card = Frame()
+        self.intake = IntakeForm()
+        self.intake.changed.connect(self._intake_edited)
+        card.body.addWidget(self.intake)
+        row = QHBoxLayout()
+        self.recorded = label("", "muted")
+        self.recorded.setAccessibleName("intake recorded")
+        self.save_button = primary_button("Save intake history")
+        self.save_button.setDefault(False)
+        self.save_button.clicked.connect(self.save_intake)
+        row.addWidget(self.recorded, 1)
+        row.addWidget(self.save_button)
+        card.body.addLayout(row)
+        lay.addWidget(card)
+
+        lay.addWidget(section("Medications"))
+        self.meds = table_widget(
+            (
+                "Medication",
+                "Class",
+                "Dose",
+                "Frequency",
+                "Started",
+                "Stopped",
+                "Reason stopped",
+                "Adherence",
+            ),
+            "Medications",
+        )
+        self.meds.setMinimumHeight(180)
+        self.meds.horizontalHeader().setDefaultAlignment(LEFT)
+        self.meds.itemSelectionChanged.connect(self._update_buttons)
+        lay.addWidget(self.meds)
+        self.add_med = _button("Add medication…", "Record a medication")
+        self.stop_med = _button(
+            "Stop medication…", "Stop the selected current medication, with the reason"
+        )
+        self.add_med.clicked.connect(self.open_add_medication)
+        self.stop_med.clicked.connect(self.open_stop_medication)
+        lay.addLayout(self._row(self.add_med, self.stop_med))
+
+        lay.addWidget(section("Psychiatric admissions"))
+        self.admissions = table_widget(("Admitted", "Discharged", "Days in hospital"), "Admissions")
+        self.admissions.setMinimumHeight(130)
+        self.admissions.horizontalHeader().setDefaultAlignment(LEFT)
+        self.admissions.itemSelectionChanged.connect(self._update_buttons)
+        lay.addWidget(self.admissions)
+        self.admit = _button("Record admission…", "Record a psychiatric admission")
+        self.discharge = _button(
+            "Record discharge…", "Record the discharge of the selected current admission"
+        )
+        self.admit.clicked.connect(self.open_admission)
+        self.discharge.clicked.connect(self.open_discharge)
+        lay.addLayout(self._row(self.admit, self.discharge))
+        lay.addStretch(1)
+        self._update_buttons()
+
+    @staticmethod
+    def _row(*buttons: QPushButton) -> QHBoxLayout:
+        row = QHBoxLayout()
+        for b in buttons:
+            row.addWidget(b)
+        row.addStretch(1)
+        return row
+
+    # -- the protocol the workspace uses --------------------------------------------------
+    def has_unsaved_changes(self) -> bool:
+        return self._dirty
+
+    def load(self) -> None:
+        if self.principal is None or self.patient_id is None:
+            return
+        self.status.setText("Loading…")
+        self.fetch(history.get_history, "Loading clinical history", self._show, self._load_failed)
+
+    def clear(self) -> None:
+        super().clear()
+        self.data = None
+        self._dirty = False
+        self._close_dialog()
+        self.intake.set_value(IntakeHistory())
+        self.recorded.setText("")
+        self.status.setText("")
+        self.meds.setRowCount(0)
+        self.admissions.setRowCount(0)
+        self._set_error("")
+        self._update_buttons()
+
+    # -- showing --------------------------------------------------------------------------
+    def _show(self, data: ClinicalHistory) -> None:
+        self.data = data
+        self.status.setText("")
+        if not self._dirty:  # never overwrite what the clinician is typing
+            self.intake.set_value(data.intake)
+            self.recorded.setText(self._recorded_text(data.intake))
+        fill_table(
+            self.meds,
+            [
+                (
+                    m.name,
+                    m.drug_class,
+                    f"{m.dose:g} {m.unit}",
+                    m.frequency,
+                    _day(m.start),
+                    _day(m.end, "current"),
+                    history.STOP_REASONS.get(m.stop_reason, m.stop_reason) if m.stop_reason else "",
+                    "" if m.adherence is None else f"{m.adherence:.0%}",
+                )
+                for m in data.medications
+            ],
+            [m.id for m in data.medications],
+        )
+        today = date.today()
+        fill_table(
+            self.admissions,
+            [
+                (
+                    _day(a.admitted),
+                    _day(a.discharged, "current"),
+                    f"{((a.discharged or today) - a.admitted).days}"
+                    + ("" if a.discharged else " so far"),
+                )
+                for a in data.admissions
+            ],
+            [a.id for a in data.admissions],
+        )
+        self._update_buttons()
+
+    def _recorded_text(self, intake: IntakeHistory) -> str:
+        if intake.recorded_at is None:
+            return "Not recorded yet: the models read every intake field as unknown."
+        who = intake.recorded_by or "unknown user"
+        if self.principal is not None and who == self.principal.user_id:
+            who = self.principal.display_name
+        return f"Recorded {when(intake.recorded_at)} by {who}"
+
+    def _load_failed(self, exc: BaseException) -> None:
+        self.status.setText("")
+        self._set_error(user_message(exc))
+
+    def _set_error(self, text: str) -> None:
+        self.error_line.setText(text)
+        self.error_line.setVisible(bool(text))
+
+    # -- selection and permission ---------------------------------------------------------
+    def writable(self) -> bool:
+        return may_record(self)
+
+    def selected_medication(self) -> MedicationView | None:
+        return self._selected(self.meds, self.data.medications if self.data else ())
+
+    def selected_admission(self) -> AdmissionView | None:
+        return self._selected(self.admissions, self.data.admissions if self.data else ())
+
+    @staticmethod
+    def _selected(table: QTableWidget, rows: tuple[Any, ...]) -> Any:
+        r = table.currentRow()
+        item = table.item(r, 0) if r >= 0 and table.selectionModel().hasSelection() else None
+        key = item.data(Qt.ItemDataRole.UserRole) if item is not None else None
+        return next((x for x in rows if x.id == key), None)
+
+    def _update_buttons(self) -> None:
+        loaded = self.data is not None
+        ok = loaded and self.writable()
+        self.read_only.setVisible(loaded and not self.writable())
+        self.intake.set_editable(ok)
+        self.save_button.setEnabled(ok)
+        self.add_med.setEnabled(ok)
+        self.admit.setEnabled(ok)
+        med = self.selected_medication()
+        self.stop_med.setEnabled(ok and med is not None and med.end is None)
+        adm = self.selected_admission()
+        self.discharge.setEnabled(ok and adm is not None and adm.discharged is None)
+
+    def _intake_edited(self) -> None:
+        self._dirty = True
+        self.recorded.setText("Unsaved changes")
+
+    # -- saving ---------------------------------------------------------------------------
+    def _save(
+        self,
+        label_text: str,
+        fn: Callable[..., Any],
+        *args: Any,
+        done: Callable[[], None],
+        failed: Callable[[str], None] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Run one service write; reload on success, show the refusal otherwise."""
+        self._set_error("")
+        ctx, who, pid = self.ctx, self.user, self.patient_id
+
+        def ok(_result: Any) -> None:
+            done()
+            self.status.setText(f"{label_text}: saved.")
+            self.load()
+
+        def refused(exc: BaseException) -> None:
+            if self.patient_id != pid:  # another patient is shown now
+                return
+            message = user_message(exc)
+            self._set_error(message)
+            if failed is not None:
+                failed(message)
+
+        self.call(
+            lambda: fn(ctx, who, *args, **kwargs),
+            label=label_text,
+            on_done=ok,
+            on_error=refused,
+            loads=False,
+        )
+
+    def save_intake(self) -> None:
+        intake = self.intake.value()
+
+        def done() -> None:
+            self._dirty = False
+
+        self._save("Intake history", history.record_intake, self.patient, intake, done=done)
+
+    def _open(self, dialog: RecordDialog, submit: Callable[[dict[str, Any]], None]) -> None:
+        self._close_dialog()
+        self.dialog = dialog
+        dialog.submitted.connect(submit)
+        dialog.finished.connect(lambda _r: self._forget(dialog))
+        dialog.open()
+
+    def _forget(self, dialog: RecordDialog) -> None:
+        if self.dialog is dialog:
+            self.dialog = None
+
+    def _close_dialog(self) -> None:
+        if self.dialog is not None:
+            self.dialog.reject()
+            self.dialog = None
+
+    def _write_from(self, dialog: RecordDialog, what: str, fn: Callable[..., Any], *args: Any):
+        """A submit handler: save the dialog's values with ``fn(ctx, user, *args, **values)``."""
+
+        def submit(values: dict[str, Any]) -> None:
+            self._save(what, fn, *args, done=dialog.saved, failed=dialog.failed, **values)
+
+        return submit
+
+    def open_add_medication(self) -> None:
+        d = AddMedicationDialog(self)
+        self._open(d, self._write_from(d, "Medication", history.add_medication, self.patient))
+
+    def open_stop_medication(self) -> None:
+        med = self.selected_medication()
+        if med is None:
+            return
+        d = StopMedicationDialog(med, self)
+        self._open(d, self._write_from(d, "Medication stopped", history.stop_medication, med.id))
+
+    def open_admission(self) -> None:
+        d = AdmissionDialog(self)
+        self._open(d, self._write_from(d, "Admission", history.record_admission, self.patient))
+
+    def open_discharge(self) -> None:
+        adm = self.selected_admission()
+        if adm is None:
+            return
+        d = DischargeDialog(adm, self)
+        self._open(d, self._write_from(d, "Discharge", history.record_discharge, adm.id))
