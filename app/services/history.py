@@ -54,6 +54,7 @@ DRUG_CLASSES: tuple[str, ...] = (
 )
 ADMISSION = "admission"  # Encounter.kind of a psychiatric admission
 MAX_COUNT = 100
+MAX_FAILED_TRIALS = 50  # the models' range (engines.xgb.features)
 MAX_ONSET_YEARS = 120.0
 
 #: Clinician-recorded flags (the model inputs nlp_<flag> also read accepted note findings).
@@ -148,8 +149,9 @@ def get_history(ctx: AppContext, principal: Principal, patient_id: str) -> Clini
 def record_intake(
     ctx: AppContext, principal: Principal, patient_id: str, intake: IntakeHistory
 ) -> None:
-    """Save the intake history (validated: counts 0-100, onset 0-120 and not above the
-    patient's age, flags only from FLAG_NAMES); replaces the previous one."""
+    """Save the intake history (validated: counts 0-100, failed trials 0-50 as the models'
+    range, onset 0-120 and not above the patient's age, flags only from FLAG_NAMES); replaces
+    the previous one."""
     _check_intake_fields(intake)
 
     def do(uow: UnitOfWork) -> None:
@@ -381,17 +383,17 @@ def _intake_json(intake: IntakeHistory, at: datetime, by: str) -> dict[str, Any]
 
 def _check_intake_fields(intake: IntakeHistory) -> None:
     """Checks that need no store: counts, onset, flags, discharge consistent with count."""
-    for label, value in (
-        ("prior episodes", intake.prior_episodes),
-        ("prior admissions before this clinic", intake.prior_admissions_before),
-        ("failed trials before this clinic", intake.failed_trials_before),
+    for label, value, top in (
+        ("prior episodes", intake.prior_episodes, MAX_COUNT),
+        ("prior admissions before this clinic", intake.prior_admissions_before, MAX_COUNT),
+        ("failed trials before this clinic", intake.failed_trials_before, MAX_FAILED_TRIALS),
     ):
         if value is None:
             continue
         if isinstance(value, bool) or not isinstance(value, int):
             raise ValidationError(f"{label} must be a whole number")
-        if not 0 <= value <= MAX_COUNT:
-            raise ValidationError(f"{label} must be between 0 and {MAX_COUNT}")
+        if not 0 <= value <= top:
+            raise ValidationError(f"{label} must be between 0 and {top}")
     onset = intake.age_at_onset
     if onset is not None:
         if isinstance(onset, bool) or not isinstance(onset, int | float):

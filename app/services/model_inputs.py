@@ -28,11 +28,14 @@ from app.core.store.models import (
 )
 from app.services.history import FLAG_NAMES, IntakeHistory, admissions_of, intake_of
 from app.services.note_flags import accepted_flags
+from engines.xgb.features import CATALOGUE_BY_NAME
 
 AVERAGE_MONTH_DAYS = 30.44
 ANTIDEPRESSANT_CLASSES = frozenset({"SSRI", "SNRI", "NDRI", "NaSSA"})
 FAILED_TRIAL = "inadequate_response"  # history.STOP_REASONS key of a failed adequate trial
 SEX_FEMALE = {"female": 1, "male": 0}  # other / unknown stay missing
+# a sum of counts past the models' range is held at its top (implausible, never an error)
+MAX_COUNT = {n: int(CATALOGUE_BY_NAME[n].maximum) for n in ("failed_trials", "prior_admissions")}
 
 
 def build_features(session: Session, patient_id: str, now: datetime) -> dict[str, Any]:
@@ -119,10 +122,11 @@ def _history_features(
             for m in meds
             if m.stop_reason == FAILED_TRIAL and m.end is not None and m.end <= now.date()
         )
-        out["failed_trials"] = intake.failed_trials_before + failed
+        out["failed_trials"] = min(intake.failed_trials_before + failed, MAX_COUNT["failed_trials"])
     admissions = [a for a in admissions_of(session, patient_id) if a.start <= now]
     if intake.prior_admissions_before is not None:
-        out["prior_admissions"] = intake.prior_admissions_before + len(admissions)
+        total = intake.prior_admissions_before + len(admissions)
+        out["prior_admissions"] = min(total, MAX_COUNT["prior_admissions"])
     if any(a.end is None or a.end > now for a in admissions):
         out["months_since_admission"] = 0.0  # admitted now
         return out
