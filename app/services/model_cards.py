@@ -62,7 +62,7 @@ class Skill:
     brier_skill: float | None  # 1 - Brier / no-skill Brier on held-out data
     minimum: float | None  # the rule's threshold; None on cards made before the rule
     shown_as_risk_score: bool
-    reason: str  # why it is withheld; "" when shown
+    reason: str  # the engine's words on the decision (why withheld, or why shown)
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,8 @@ class Uncertainty:
 
     method: str
     nominal: str  # "90%", "" when not stated
-    coverage: tuple[tuple[str, str], ...]  # (which records, measured figure in words)
+    # (which held-out patients, measured coverage in words, median width in words)
+    coverage: tuple[tuple[str, str, str], ...]
 
 
 def _num(x: Any) -> float | None:
@@ -88,7 +89,7 @@ def skill_of(card: Mapping[str, Any]) -> Skill:
             _num(sec.get("brier_skill")),
             _num(sec.get("minimum")),
             shown,
-            "" if shown else str(sec.get("reason") or "below the minimum Brier skill"),
+            str(sec.get("reason") or ("" if shown else "below the minimum Brier skill")),
         )
     metrics = card.get("metrics", {})
     brier = _num((metrics.get("held_out", {}).get("brier") or {}).get("value"))
@@ -111,46 +112,55 @@ def interval_level(card: Mapping[str, Any]) -> str:
     return _pct(level) if level is not None else ""
 
 
-_COVERAGE_WORDS = {
-    "coverage": "All held-out records",
-    "coverage_overall": "All held-out records",
-    "coverage_missing": "Records with missing inputs",
-    "coverage_with_missing": "Records with missing inputs",
-    "coverage_complete": "Records with every input present",
-    "median_width": "Median interval width (all)",
-    "median_width_overall": "Median interval width (all)",
-    "median_width_missing": "Median interval width (missing inputs)",
-    "median_width_with_missing": "Median interval width (missing inputs)",
-    "median_width_complete": "Median interval width (complete)",
-}
+NOT_SHOWN = "Not shown as a risk score"
+_GROUPS = (
+    ("overall", "All held-out patients"),
+    ("with_missing", "With missing inputs"),
+    ("complete", "With every input"),
+)
 
 
-def _figure(v: Any) -> str:
-    """A coverage or width entry in words: a number, or a {value, n, ...} mapping."""
-    if isinstance(v, Mapping):
-        text = _pct(v.get("value", v.get("coverage")))
-        if v.get("ci_low") is not None and v.get("ci_high") is not None:
-            text += f" ({_pct(v['ci_low'])}–{_pct(v['ci_high'])})"
-        if v.get("n") is not None:
-            text += f" · {v['n']} records"
-        return text
-    return _pct(v)
+def not_shown_text(reason: str) -> str:
+    """'Not shown as a risk score: <reason>' (the engine's reason may already start so)."""
+    text = reason.strip()
+    if text.lower().startswith(NOT_SHOWN.lower()):
+        text = text[len(NOT_SHOWN) :].lstrip(" :—-")
+    return f"{NOT_SHOWN}: {text}"
+
+
+def _coverage_words(c: Any) -> str:
+    """One group's measured coverage: '90.4% (89.6–91.2%, 95% CI) · 6,000 patients'."""
+    if not isinstance(c, Mapping) or _num(c.get("value")) is None:
+        return "not measured (no patients in this group)"
+    text = f"{c['value']:.1%}"
+    if _num(c.get("ci_low")) is not None and _num(c.get("ci_high")) is not None:
+        text += f" ({c['ci_low']:.1%}–{c['ci_high']:.1%}, 95% CI)"
+    if c.get("n") is not None:
+        text += f" · {int(c['n']):,} patients"
+    return text
 
 
 def uncertainty_of(card: Mapping[str, Any]) -> Uncertainty:
-    """The card's uncertainty section in words; an older card states only its interval method."""
+    """The card's uncertainty section in words: per group of held-out patients (all, with
+    missing inputs, complete) the measured coverage and the median width; an older card states
+    only its interval method."""
     unc = card.get("uncertainty")
     if not isinstance(unc, Mapping):
         method = str(card.get("calibration", {}).get("interval", {}).get("method", "none"))
         return Uncertainty(method, interval_level(card), ())
-    rows: list[tuple[str, str]] = []
-    for key, value in unc.items():
-        if key.startswith(("coverage", "median_width")) and value is not None:
-            words = _COVERAGE_WORDS.get(key, key.replace("_", " ").capitalize())
-            if isinstance(value, Mapping) and not {"value", "coverage"} & set(value):
-                rows += [(f"{words}: {k.replace('_', ' ')}", _figure(v)) for k, v in value.items()]
-            else:
-                rows.append((words, _figure(value)))
+    cov = unc.get("coverage")
+    cov = cov if isinstance(cov, Mapping) else {}
+    widths = unc.get("median_width", unc.get("widths"))
+    widths = widths if isinstance(widths, Mapping) else {}
+    rows: list[tuple[str, str, str]] = []
+    for key, words in _GROUPS:
+        if cov.get("measured"):
+            measured = _coverage_words(cov.get(key))
+        else:
+            measured = f"not measured ({cov.get('reason', 'not stated')})"
+        w = _num(widths.get(key))
+        width = "—" if w is None else f"{w * 100:.0f} percentage points"
+        rows.append((words, measured, width))
     return Uncertainty(str(unc.get("method", "")), interval_level(card), tuple(rows))
 
 

@@ -82,13 +82,16 @@ class PredictionView:
 
 
 def interval_level(provenance: dict[str, Any]) -> str:
-    """Nominal coverage of a stored interval ("90%"): the stored figure, else the percentage
-    its method names, else ""."""
+    """Nominal coverage of a stored interval ("90%"): the stored figure, else the level its
+    coverage or method text states, else ""."""
     nominal = provenance.get("interval_nominal")
     if isinstance(nominal, int | float) and 0 < nominal < 1:
         return f"{nominal:.0%}"
-    found = re.search(r"(\d{2}(?:\.\d)?) ?%", str(provenance.get("interval_method", "")))
-    return f"{found.group(1)}%" if found else ""
+    for key in ("interval_coverage", "interval_method"):  # "90% interval, coverage …"
+        found = re.search(r"(\d{2}(?:\.\d)?) ?% interval", str(provenance.get(key, "")))
+        if found:
+            return f"{found.group(1)}%"
+    return "90%" if "90%" in str(provenance.get("interval_method", "")) else ""
 
 
 def _missing_labels(prov: dict[str, Any], items: list[dict[str, Any]]) -> tuple[str, ...]:

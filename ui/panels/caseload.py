@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QPushButton, QVBoxLayout
 
-from app.services import caseload, vocabulary
+from app.services import caseload, model_cards, vocabulary
 from app.services.caseload import CaseloadRow, CaseloadView
 from engines.xgb.bands import SYNTHETIC_LABEL
 from ui.panels.common import (
@@ -33,7 +33,7 @@ def _label_text(view: CaseloadView | None) -> str:
         what = f"Model estimates from the clinic's model {view.model_version}{trained}"
     if view is not None and view.withheld:
         return (
-            f"{what}. Not shown as a risk score: {view.withheld} Patients are listed by name, "
+            f"{what}. {model_cards.not_shown_text(view.withheld)} Patients are listed by name, "
             "not ranked. Suicide risk is not scored here: it is assessed with the C-SSRS and "
             "clinical judgement."
         )
@@ -138,7 +138,7 @@ class CaseloadWidget(Panel):
             if r.probability is None:
                 cell = self.table.item(i, 2)
                 if cell is not None:
-                    cell.setToolTip(f"Not shown as a risk score: {view.withheld}")
+                    cell.setToolTip(model_cards.not_shown_text(view.withheld or ""))
                 emphasise(cell, "#5b6675", italic=True)
             else:
                 emphasise(self.table.item(i, 4), BAND_COLOURS.get(r.band, "#5b6675"), bold=True)

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QResizeEvent, QShowEvent
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QHBoxLayout,
+    QHeaderView,
     QScrollArea,
+    QTableWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -17,6 +21,26 @@ from app.services import model_cards
 from engines.xgb.bands import SYNTHETIC_LABEL
 from ui.panels.charts import ReliabilityChart
 from ui.panels.common import fill, label, muted, notice, section, table
+
+
+def _fit_height(t: QTableWidget) -> None:
+    """Fix a table's height to its rows (the dialog scrolls, the table does not)."""
+    t.resizeRowsToContents()
+    rows = sum(t.rowHeight(r) for r in range(t.rowCount()))
+    t.setFixedHeight(t.horizontalHeader().height() + rows + 2 * t.frameWidth() + 2)
+
+
+def _wrap_columns(t: QTableWidget, *wide: int) -> None:
+    """Columns sized to their contents except the `wide` ones (default: the last), which share
+    the rest and wrap; the rows grow to fit whenever the width changes."""
+    head = t.horizontalHeader()
+    for c in wide or (t.columnCount() - 1,):
+        head.setSectionResizeMode(c, QHeaderView.ResizeMode.Stretch)
+    t.setWordWrap(True)
+    t.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    t.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    head.sectionResized.connect(lambda *_: _fit_height(t))
+    _fit_height(t)
 
 
 def _ci(m: dict[str, Any] | None, pct: bool = False) -> str:
@@ -126,8 +150,12 @@ class ModelCardDialog(QDialog):
         row.addWidget(
             muted(
                 f"Method: {cal.get('method', 'none')} ({sel.get('rule', '')}).\n\n"
-                f"Intervals: {interval.get('method', 'none')}.\n\n"
-                f"Fitted on {cal.get('fitted_on', '?')}.\n\n"
+                + (
+                    "Intervals: see Prediction intervals below.\n\n"
+                    if card.get("uncertainty")
+                    else f"Intervals: {interval.get('method', 'none')}.\n\n"
+                )
+                + f"Fitted on {cal.get('fitted_on', '?')}.\n\n"
                 "Blue: calibrated model; grey: before calibration; dashed: perfect calibration. "
                 "Points on the dashed line mean predicted probabilities match observed "
                 "frequencies on held-out data."
@@ -157,7 +185,14 @@ class ModelCardDialog(QDialog):
                 for f, src in zip(feats, sources, strict=True)
             ],
         )
-        self.features.setFixedHeight(36 + 30 * len(feats))
+        for i, f in enumerate(feats):
+            for c in range(self.features.columnCount()):
+                item = self.features.item(i, c)
+                if item is not None:
+                    item.setToolTip(f"{f.get('label', f['name'])}: {sources[i] or 'not stated'}")
+        _wrap_columns(self.features)
+        self.features.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
+        self.features.setColumnWidth(0, 200)
         lay.addWidget(self.features)
         lay.addWidget(
             muted(
@@ -179,6 +214,16 @@ class ModelCardDialog(QDialog):
         buttons.accepted.connect(self.accept)
         outer.addWidget(buttons)
 
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        for t in (self.features, self.coverage):
+            _fit_height(t)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        for t in (self.features, self.coverage):
+            _fit_height(t)
+
     def _skill(self, card: dict[str, Any], lay: QVBoxLayout) -> None:
         """Brier skill against the minimum, and whether predictions are shown as a risk score."""
         sk = model_cards.skill_of(card)
@@ -193,12 +238,12 @@ class ModelCardDialog(QDialog):
         self.skill_value.setAccessibleName("brier skill")
         lay.addWidget(self.skill_value)
         if sk.shown_as_risk_score:
-            text = "Shown as a risk score."
+            text = f"Shown as a risk score. {sk.reason}".strip()
             if sk.minimum is None:
                 text += " (This card predates the minimum-skill rule.)"
             self.skill_verdict = label(text, "muted", wrap=True)
         else:
-            self.skill_verdict = notice(f"Not shown as a risk score: {sk.reason}", "", "info")
+            self.skill_verdict = notice(model_cards.not_shown_text(sk.reason), "", "info")
         self.skill_verdict.setAccessibleName("risk score shown or withheld")
         lay.addWidget(self.skill_verdict)
 
@@ -210,17 +255,22 @@ class ModelCardDialog(QDialog):
         self.interval_method = label(f"{nominal}{unc.method or 'method not stated'}", wrap=True)
         self.interval_method.setAccessibleName("interval method")
         lay.addWidget(self.interval_method)
-        self.coverage = table(("Held-out records", "Measured"), "interval coverage")
+        self.coverage = table(
+            ("Held-out patients", "Measured coverage", "Median width"), "interval coverage"
+        )
         fill(self.coverage, list(unc.coverage))
-        self.coverage.setFixedHeight(36 + 30 * max(len(unc.coverage), 1))
+        _wrap_columns(self.coverage)
         self.coverage.setVisible(bool(unc.coverage))
         lay.addWidget(self.coverage)
         if not unc.coverage:
             lay.addWidget(muted("This card reports no measured coverage for its intervals."))
         else:
+            fitted = card.get("uncertainty", {}).get("fitted_on")
             lay.addWidget(
                 muted(
-                    "Coverage: how often the interval held the outcome on held-out records it "
-                    "was not fitted on; close to the nominal level means the interval is honest."
+                    "Coverage: the share of held-out patients (not used to fit the model or its "
+                    "intervals) whose true risk lay inside their interval; near the nominal level "
+                    "means the interval is honest. Missing inputs widen a patient's interval."
+                    + (f" Fitted on: {fitted}." if fitted else "")
                 )
             )

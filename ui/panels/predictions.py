@@ -58,11 +58,16 @@ def missing_text(v: PredictionView) -> str:
     """Which inputs the model scored without (they widen the interval), or that none were."""
     if not v.missing_inputs:
         return "All inputs present"
-    return "Missing inputs: " + ", ".join(m[:1].lower() + m[1:] for m in v.missing_inputs)
+    return "Missing inputs: " + ", ".join(_lower_first(m) for m in v.missing_inputs)
+
+
+def _lower_first(text: str) -> str:
+    """'Latest GAD-7' -> 'latest GAD-7' inside a list; an acronym ('PHQ-9 trend') stays."""
+    return text[:1].lower() + text[1:] if text[1:2].islower() else text
 
 
 def withheld_text(v: PredictionView) -> str:
-    return f"Not shown as a risk score: {v.withheld}"
+    return model_cards.not_shown_text(v.withheld or "")
 
 
 def provenance_text(v: PredictionView) -> str:
@@ -101,7 +106,12 @@ class RiskCard(Frame):
             row.addWidget(self.interval)
             row.addStretch(1)
             self.body.addLayout(row)
-            self.body.addWidget(muted("Model estimate, not a measurement"))
+            coverage = v.provenance.get("interval_coverage")
+            self.coverage = muted(
+                "Model estimate, not a measurement" + (f" · {coverage}" if coverage else "")
+            )
+            self.coverage.setAccessibleName(f"{title_of(v)} interval coverage")
+            self.body.addWidget(self.coverage)
         else:
             self.value = notice(withheld_text(v), f"{title_of(v)} withheld", "info")
             self.body.addWidget(self.value)
@@ -110,7 +120,8 @@ class RiskCard(Frame):
         self.missing.setProperty("missingInputs", "true" if v.missing_inputs else "false")
         if v.missing_inputs:
             self.missing.setToolTip(
-                "Scored without these inputs; the interval includes the uncertainty they add."
+                "Not recorded for this patient: scored without them (never filled in as zero). "
+                "Recording them can move the estimate."
             )
         self.body.addWidget(self.missing)
         self.body.addWidget(label(provenance_text(v), "muted", wrap=True))
@@ -296,7 +307,7 @@ class PredictionsPanel(PatientPanel):
                     "Not shown (no better than the base rate)"
                     if v.withheld
                     else f"{v.probability:.0%}",
-                    "—" if v.withheld else interval_text(v).replace("interval ", ""),
+                    "—" if v.withheld else f"{v.interval_low:.0%}–{v.interval_high:.0%}",
                     f"{v.model_version} (demonstration only)" if v.synthetic else v.model_version,
                     ", ".join(v.missing_inputs) or "none",
                 )
@@ -304,10 +315,17 @@ class PredictionsPanel(PatientPanel):
             ],
             [model_cards.model_name_for(v.target, v.option) for v in opts],
         )
+        levels = {v.interval_level for v in opts if not v.withheld} - {""}
+        header = self.treatments.horizontalHeaderItem(2)
+        if header is not None:
+            header.setText(f"{levels.pop()} interval" if len(levels) == 1 else "Interval")
         for i, v in enumerate(opts):
             cell = self.treatments.item(i, 1)
             if v.withheld and cell is not None:
                 cell.setToolTip(withheld_text(v))
+            gaps = self.treatments.item(i, 4)
+            if gaps is not None:
+                gaps.setToolTip(missing_text(v))
 
     def view_for(self, key: str) -> PredictionView | None:
         for v in self.views:
