@@ -33,17 +33,65 @@ FIRST_NAMES = frozenset(
 # Words that are also common names but mostly mean something else in notes.
 _AMBIGUOUS = frozenset({"will", "may", "june", "april", "grace", "hope", "faith", "mark", "bill"})
 
-_NAME = r"[A-Z][a-z]+(?:[-'][A-Z][a-z]+)?"
-_FULL = rf"{_NAME}(?:\s+[A-Z]\.)?(?:\s+{_NAME})?"
+
+def _letters(upper: bool) -> str:
+    """Latin, Greek and Cyrillic letters of one case as a regex class body (names aren't ASCII)."""
+    spans = ((0x41, 0x24F), (0x370, 0x3FF), (0x400, 0x52F), (0x1E00, 0x1EFF))
+    chars = (chr(c) for a, b in spans for c in range(a, b + 1))
+    picked = "".join(ch for ch in chars if (ch.isupper() if upper else ch.islower()))
+    return picked  # letters only: nothing to escape inside a class
+
+
+_UP = f"[{_letters(True)}]"
+_LOW = f"[{_letters(False)}]"
+# A capitalised name token: Anna, Ólafsdóttir, McKay, O'Brien, L'Heureux, Smith-Jones.
+_NAME = rf"(?:{_UP}')?{_UP}{_LOW}+(?:{_UP}{_LOW}+)?(?:-{_UP}{_LOW}+)?"
+_PARTICLE = r"(?:(?:van|von|de|der|den|del|della|di|da|du|dos|das|le|la|bin|al|ter|ten)[ \t]+){1,2}"
+_FULL = rf"{_NAME}(?:[ \t]+{_UP}\.?(?=[ \t]))?(?:[ \t]+(?:{_PARTICLE})?{_NAME}){{0,2}}"
 _TITLE = re.compile(rf"\b(?:Mr|Mrs|Ms|Miss|Dr|Prof|Mx)\.?\s+({_FULL})")
+_RELATION = (
+    r"(?:wife|husband|spouse|mother|father|mom|mum|dad|parents?|son|daughter|kids?|child|sister|"
+    r"brother|sibling|partner|friend|boyfriend|girlfriend|aunt|uncle|cousin|niece|nephew|"
+    r"grandmother|grandfather|grandson|granddaughter|grandma|grandpa|stepmother|stepfather|"
+    r"fianc[ée]e?|therapist|psychiatrist|psychologist|counsell?or|case manager|social worker|"
+    r"roommate|neighbou?r|boss|employer|landlord|landlady|guardian|carer|caregiver|sponsor|"
+    r"attorney|lawyer|GP|PCP|nurse|pastor|priest|rabbi|imam|coach|teacher)"
+)
 _CUE = re.compile(
-    r"\b(?:[Pp]atient(?: name)?(?: is)?:?|[Pp]t(?: is)?:?|[Nn]amed|[Cc]alled|[Ss]een by|"
-    r"[Ss]igned(?: by)?:?|[Rr]eferred by|[Ss]poke with|[Mm]et with|[Cc]ontact:?|"
-    r"(?:[Hh]is|[Hh]er|[Tt]heir|[Mm]y)\s+(?:wife|husband|mother|father|son|daughter|sister|"
-    r"brother|partner|friend|boyfriend|girlfriend|mom|dad|aunt|uncle|cousin|therapist|"
-    r"psychiatrist|counsell?or|case manager|roommate|neighbou?r|boss|employer|grandmother|"
-    r"grandfather|fianc[ée]e?),?)\s+"
+    r"\b(?:[Pp]atient(?: name)?(?: is)?:?|[Pp]t(?: is)?:?|[Nn]ame:|[Nn]amed|[Cc]alled|"
+    r"[Ss]een (?:by|with)|[Ss]igned(?: by)?:?|[Ww]ritten by|[Dd]ictated by|[Rr]eviewed with|"
+    r"[Dd]iscussed with|[Aa]ccompanied by|[Bb]rought in by|[Rr]eferred by|[Ss]poke (?:with|to)|"
+    r"[Mm]et with|[Tt]alked (?:with|to)|(?:[Ee]mergency )?[Cc]ontact:?|[Aa]ttention:?|[Aa]ttn:?|"
+    r"[Cc]lient:?|[Cc]linician:?|[Pp]rovider:?|[Aa]ttending:?|[Cc]c:|"
+    rf"{_RELATION}\s*[,:(]?)\s*"
     rf"(?!(?:Mr|Mrs|Ms|Miss|Dr|Prof|Mx)\b)({_FULL})"
+)
+# "Anna's daughter": a name in the possessive before a relation.
+_POSSESSOR = re.compile(rf"\b({_FULL})['’]s\s+{_RELATION}\b")
+# A name as the subject of a verb that only people do in notes ("Anna reports", "Li is a
+# 34-year-old"): drugs, scores and sections are not said to deny, report or attend.
+_SUBJECT = re.compile(
+    rf"(?<![\w.'’])({_FULL})\s+(?:reports|reported|denies|denied|endorses|endorsed|states|"
+    r"stated|presents|presented|attended|attends|appeared|appears|agrees|agreed|declined|"
+    r"refuses|refused|complains|complained|describes|described|admits|admitted to|says|said|"
+    r"arrived|tells|told|feels|felt|thinks|believes|wants|wanted|lives|lived|works|worked|"
+    r"missed|cancell?ed|returned|called|emailed|texted|was brought|was seen|was tearful|"
+    r"was admitted|was discharged|was referred|was found|is (?:a|an) \d{1,3}[- ]?(?:year|yo|y/o))"
+)
+# "Anna Berg, MD": a name before a professional credential.
+_CREDENTIAL = re.compile(
+    rf"({_FULL}),?\s+(?:MD|M\.D\.|DO|RN|NP|PA-C|LCSW|LICSW|LMFT|LPC|LMHC|LPN|PhD|PsyD|MSW|"
+    r"APRN|PMHNP|DNP|BCBA|CNS|MBBS|MRCPsych|FRCPC)\b"
+)
+_SURNAME_FIRST = re.compile(rf"\b[Nn]ame:\s*({_NAME}),\s+({_FULL})")
+# Capitalised words that open sentences or headings in notes: never taken as names by context.
+_NOT_NAMES = frozenset(
+    """the a an he she they it we i you this that these those there here his her their our my
+    your patient pt client mood affect sleep appetite energy speech thought thoughts insight
+    judgment judgement plan assessment diagnosis history family mother father today tonight
+    yesterday tomorrow staff nursing nurse team doctor physician writer clinician therapist
+    everyone someone nobody somebody anyone each both all nothing none one patients parents
+    husband wife son daughter brother sister partner police ems security family friends""".split()
 )
 _LEX = re.compile(rf"\b({_NAME})(\s+{_NAME})?\b")
 
@@ -59,19 +107,53 @@ _DATE_PATTERNS = [
     re.compile(rf"\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTHS},?(?:\s+({_YEAR}))?\b"),
     re.compile(rf"\b{_MONTHS}\s+({_YEAR})\b"),
     re.compile(r"\b(\d{1,2})/(\d{1,2})\b(?!\s*(?:mg|ml|h|hrs?|days?|weeks?))"),
+    # 14-Mar-2024, 14/Mar/24
+    re.compile(rf"\b\d{{1,2}}[-/]{_MONTHS}[-/]({_YEAR}|\d{{2}})\b"),
+    # A timestamp: the date with its time of day.
+    re.compile(rf"\b({_YEAR})-(\d{{1,2}})-(\d{{1,2}})[ T]\d{{1,2}}:\d{{2}}(?::\d{{2}})?\b"),
 ]
 _AGE = re.compile(
     r"\b(?:age[ds]?\s*:?\s*|)(9\d|1[0-2]\d)(?:\s*|-)(?:years?|yrs?|y/?o|year-old)(?:[- ]old)?\b"
     r"|\bage[ds]?\s*:?\s*(9\d|1[0-2]\d)\b",
     re.IGNORECASE,
 )
+# Street suffixes (USPS Publication 28 names and common abbreviations).
 _STREET = (
     r"(?:Street|St|Avenue|Ave|Road|Rd|Lane|Ln|Drive|Dr|Boulevard|Blvd|Court|Ct|Way|Place|Pl|"
-    r"Terrace|Circle|Parkway|Highway|Hwy)"
+    r"Terrace|Ter|Circle|Cir|Parkway|Pkwy|Highway|Hwy|Alley|Annex|Arcade|Bayou|Beach|Bend|"
+    r"Bluffs?|Bottom|Branch|Bridge|Brooks?|Burgs?|Bypass|Camp|Canyon|Cape|Causeway|Centers?|"
+    r"Circles|Cliffs?|Club|Commons?|Corners?|Course|Courts|Coves?|Creek|Crescent|Crest|"
+    r"Crossing|Crossroad|Curve|Dale|Dam|Divide|Drives|Estates?|Expressway|Expy|Extensions?|"
+    r"Falls|Ferry|Fields?|Flats?|Fords?|Forest|Forges?|Forks?|Fort|Freeway|Fwy|Gardens?|"
+    r"Gateway|Glens?|Greens?|Groves?|Harbors?|Haven|Heights|Hills?|Hollow|Inlet|Islands?|Isle|"
+    r"Junctions?|Keys?|Knolls?|Lakes?|Land|Landing|Light|Lights|Loaf|Locks?|Lodge|Loop|Mall|"
+    r"Manors?|Meadows?|Mews|Mills?|Mission|Motorway|Mount|Mountains?|Neck|Orchard|Oval|"
+    r"Overpass|Parks?|Pass|Passage|Path|Pike|Pines?|Plains?|Plaza|Points?|Ports?|Prairie|"
+    r"Radial|Ramp|Ranch|Rapids?|Rest|Ridges?|River|Roads|Route|Rte|Row|Rue|Run|Shoals?|"
+    r"Shores?|Skyway|Springs?|Spurs?|Squares?|Sq|Station|Stravenue|Stream|Streets|Summit|"
+    r"Throughway|Trace|Track|Trafficway|Trail|Trl|Trailer|Tunnel|Turnpike|Underpass|Unions?|"
+    r"Valleys?|Via|Viaduct|Views?|Villages?|Ville|Vista|Walks?|Wall|Ways|Wells?)"
 )
 _STATES = (
-    r"(?:AL|AK|AZ|AR|CA|CO|CT|DE|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|"
-    r"NJ|NM|NY|NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY)"
+    r"(?:AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|"
+    r"NV|NH|NJ|NM|NY|NC|ND|OH|OK|OR|PA|PR|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY)"
+)
+_STATE_NAMES = (
+    r"(?:Alabama|Alaska|Arizona|Arkansas|California|Colorado|Connecticut|Delaware|Florida|"
+    r"Georgia|Hawaii|Idaho|Illinois|Indiana|Iowa|Kansas|Kentucky|Louisiana|Maine|Maryland|"
+    r"Massachusetts|Michigan|Minnesota|Mississippi|Missouri|Montana|Nebraska|Nevada|"
+    r"New Hampshire|New Jersey|New Mexico|New York|North Carolina|North Dakota|Ohio|Oklahoma|"
+    r"Oregon|Pennsylvania|Rhode Island|South Carolina|South Dakota|Tennessee|Texas|Utah|"
+    r"Vermont|Virginia|Washington|West Virginia|Wisconsin|Wyoming|Puerto Rico)"
+)
+_SECONDARY = r"(?:Apt|Apartment|Suite|Ste|Unit|Room|Rm|Bldg|Building|Floor|Fl|Lot|Space|#)"
+# Capitalised words after "in"/"near" that are not places.
+_NOT_PLACES = frozenset(
+    """january february march april may june july august september october november december
+    monday tuesday wednesday thursday friday saturday sunday english spanish french german
+    italian portuguese chinese mandarin cantonese arabic russian polish hindi urdu japanese
+    korean vietnamese tagalog somali the a an his her their our my this that group therapy
+    crisis remission dr mr mrs ms""".split()
 )
 _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("EMAIL", re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")),
@@ -84,29 +166,65 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
             r"(?i:\bfax\b)[^\d\n]{0,12}(?:\+?1[\s.-]?)?\(?\d{3}\)?[\s.-]?\d{3}[\s.-]?\d{4}\b"
         ),
     ),
-    ("PHONE", re.compile(r"(?:\+?1[\s.-]?)?(?:\(\d{3}\)\s?|\b\d{3}[\s.-])\d{3}[\s.-]\d{4}\b")),
+    (
+        "PHONE",
+        re.compile(
+            r"(?:(?:\+?1|\b001)[\s.-]?)?(?:\(\d{3}\)\s?|\b\d{3}[\s.-])\d{3}[\s.-]?\d{4}\b"
+            r"(?:\s?(?:x|ext\.?|extension)\s?\d{1,5}\b)?"
+        ),
+    ),
+    # International: +41 (0)42 026 04 70, +44 7700 900123, +91 98765 43210
+    (
+        "PHONE",
+        re.compile(
+            r"\+\d{1,3}[ .-]?(?:\(0\)[ .-]?)?\(?\d{1,4}\)?(?:[ .-]?\d{2,5}){1,4}\b"
+            r"(?:\s?(?:x|ext\.?)\s?\d{1,5}\b)?"
+        ),
+    ),
+    # Trunk-prefixed national numbers: (07700) 900 123, (020) 7946 0018
+    ("PHONE", re.compile(r"\(0\d{1,4}\)\s?\d{3,4}\s?\d{3,4}\b")),
     (
         "ID",
         re.compile(
-            r"(?i:\b(?:MRN|medical record(?: number| no\.?| #)?|acct|account(?: number| no\.?)?|"
+            r"(?i:\b(?:MRN|MR|medical record(?: number| no\.?| #)?|med(?:ical)? rec(?:ord)?|"
+            r"chart|hospital(?: number| no\.?| #)?|patient(?: id| number| no\.?)|case"
+            r"(?: number| no\.?)|acct|account(?: number| no\.?)?|card(?: number| no\.?)?|iban|"
             r"policy|member(?: id)?|insurance(?: id)?|health plan(?: id)?|beneficiary(?: id)?|"
-            r"licen[cs]e(?: number| no\.?)?|certificate(?: number| no\.?)?|DEA|NPI|serial"
-            r"(?: number| no\.?)?|device(?: id)?|VIN|plate|ID|record)\b)\s*(?:#|:|number|no\.?)?"
-            r"\s*[A-Z0-9][A-Z0-9-]{3,}\b"
+            r"medicaid(?: id)?|medicare(?: id)?|licen[cs]e(?: number| no\.?)?|certificate"
+            r"(?: number| no\.?)?|DEA|NPI|serial(?: number| no\.?)?|device(?: id)?|VIN|plate|"
+            r"ID|record)\b)\s*(?:#|:|number|no\.?)?\s*#?\s*"
+            r"(?=[A-Za-z-]*\d)[A-Za-z0-9][A-Za-z0-9-]{3,}\b"
         ),
     ),
     ("ID", re.compile(r"\b[A-HJ-NPR-Z0-9]{17}\b")),
     ("ID", re.compile(r"\b\d{6,}\b")),
+    # Letters mixed with at least four digits: account, licence, IBAN and record numbers.
+    ("ID", re.compile(r"\b(?=(?:[A-Za-z]*\d){4})(?=\d*[A-Za-z])[A-Za-z0-9]{7,34}\b")),
     (
         "ADDRESS",
         re.compile(
-            rf"\b\d{{1,6}}\s+(?:{_NAME}\s+){{1,3}}{_STREET}\.?(?:,?\s+(?:Apt|Unit|#)\s*\w+)?"
+            rf"\b\d{{1,6}}(?:[ -]\d{{1,6}})?\s+(?:(?:{_NAME}|\d+(?:st|nd|rd|th))[ \t]+){{1,3}}"
+            rf"{_STREET}\b\.?(?:,?\s+{_SECONDARY}\.?\s*\w+)?"
         ),
     ),
-    ("ZIP", re.compile(rf"\b(?<={_STATES} )\d{{5}}(?:-\d{{4}})?\b|\b\d{{5}}-\d{{4}}\b")),
+    ("ADDRESS", re.compile(rf"\b{_SECONDARY}\.?\s*#?\s*\d+[A-Za-z]?\b")),
+    # Military and diplomatic post: PSC 1234, Box 5678 / APO AE 09123 / USNS Comfort
+    ("ADDRESS", re.compile(r"\b(?:PSC|CMR|Unit)\s+\d+,?\s+Box\s+\d+\b")),
+    ("ADDRESS", re.compile(r"\b(?:APO|FPO|DPO)\s+(?:AA|AE|AP)\s+\d{5}(?:-\d{4})?\b")),
+    ("ADDRESS", re.compile(rf"\b(?:USS|USNS|USNV|USCGC)\s+{_NAME}(?:[ \t]+{_NAME})?")),
+    (
+        "ZIP",
+        re.compile(
+            rf"\b(?:{_STATES}|{_STATE_NAMES}|United States(?: of America)?|USA|U\.S\.A\.)"
+            r"[ \t,]*\n?[ \t]*\d{5}(?:-\d{4})?\b|\b\d{5}-\d{4}\b"
+        ),
+    ),
     (
         "LOCATION",
-        re.compile(rf"\b({_NAME}(?:\s+{_NAME})?)(?=,\s+{_STATES}\b)"),
+        re.compile(
+            rf"\b({_NAME}(?:[ \t]+{_NAME}){{0,2}})"
+            rf"(?=[ \t]*\n?[ \t]*,[ \t]*(?:{_STATES}|{_STATE_NAMES})\b)"
+        ),
     ),
     (
         "LOCATION",
@@ -119,10 +237,14 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         "LOCATION",
         re.compile(
             rf"(?:(?<=lives in )|(?<=living in )|(?<=moved to )|(?<=moved from )|(?<=born in )|"
-            rf"(?<=grew up in )|(?<=resides in )|(?<=from ))(?:{_NAME})(?:\s+{_NAME})?"
+            rf"(?<=grew up in )|(?<=resides in )|(?<=from )|(?<=flew to )|(?<=drove to )|"
+            rf"(?<=relocated to )|(?<=University of )|(?<=College of )|(?<=County of )|"
+            rf"(?<=City of )|(?<=Town of ))(?:{_NAME})(?:[ \t]+{_NAME}){{0,2}}"
         ),
     ),
 ]
+# "in Springfield", "near Cedar Falls": capitalised words after a place preposition.
+_IN_PLACE = re.compile(rf"\b(?:in|near)[ \t]+({_NAME}(?:[ \t]+{_NAME}){{0,2}})")
 
 
 @dataclass(frozen=True)
@@ -152,24 +274,33 @@ def _date_year(m: re.Match[str]) -> str:
     return "[DATE]"
 
 
+def _name_ok(candidate: str) -> bool:
+    first = candidate.split()[0].lower()
+    return first not in _NOT_NAMES and first not in _AMBIGUOUS
+
+
 def _find_names(text: str) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
-    for rx in (_TITLE, _CUE):
+    for rx in (_TITLE, _CUE, _POSSESSOR, _SUBJECT, _CREDENTIAL):
         for m in rx.finditer(text):
-            spans.append((m.start(1), m.end(1)))
+            if rx is _TITLE or _name_ok(m.group(1)):
+                spans.append((m.start(1), m.end(1)))
+    for m in _SURNAME_FIRST.finditer(text):
+        spans.append((m.start(1), m.end(2)))
     for m in _LEX.finditer(text):
         first = m.group(1).lower()
         if first in FIRST_NAMES and first not in _AMBIGUOUS:
             spans.append((m.start(), m.end()))
-    # Propagate: every other occurrence of a found name token is removed too.
+    # Propagate: every other occurrence of a found name token is removed too, in any case
+    # (a sentence typed in lower case still names the same person).
     tokens = {
         tok
         for s, e in spans
         for tok in re.findall(_NAME, text[s:e])
-        if len(tok) > 1 and tok.lower() not in _AMBIGUOUS
+        if len(tok) > 1 and tok.lower() not in _AMBIGUOUS and tok.lower() not in _NOT_NAMES
     }
     for tok in tokens:
-        for m in re.finditer(rf"\b{re.escape(tok)}\b", text):
+        for m in re.finditer(rf"(?<!\w){re.escape(tok)}(?!\w)", text, re.IGNORECASE):
             spans.append((m.start(), m.end()))
     return spans
 
@@ -183,6 +314,9 @@ def find_phi(text: str) -> list[tuple[PhiSpan, str]]:
     for rx in _DATE_PATTERNS:
         for m in rx.finditer(text):
             found.append((PhiSpan("DATE", m.start(), m.end()), _date_year(m)))
+    for m in _IN_PLACE.finditer(text):
+        if m.group(1).split()[0].lower() not in _NOT_PLACES:
+            found.append((PhiSpan("LOCATION", m.start(1), m.end(1)), "[LOCATION]"))
     for m in _AGE.finditer(text):
         found.append((PhiSpan("AGE", m.start(), m.end()), "90+ years"))
     for s, e in _find_names(text):
