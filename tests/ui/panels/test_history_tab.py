@@ -12,7 +12,7 @@ from PySide6.QtCore import QDate, Qt
 
 from app.core.domain import Action, Role
 from app.core.security import rbac
-from app.services import history
+from app.services import drafts, history
 from app.services.context import AppContext
 from app.services.history import STOP_REASONS, IntakeHistory
 from ui.tasks import TaskManager
@@ -290,3 +290,23 @@ def test_the_workspace_offers_the_tab_and_drops_it_on_close(ctx, clinic, qtbot) 
     assert ws.history.relevant("medication") and ws.history.relevant("encounter")
     assert ws.history.relevant("patient") and not ws.history.relevant("actigraphy")
     tasks.wait()
+
+
+def test_a_half_typed_intake_is_kept_when_the_patient_closes(ctx, clinic, qtbot, show) -> None:
+    me, pid = clinic["users"][Role.CLINICIAN], clinic["mine"]
+    tab = opened(qtbot, show, ctx, me, pid)
+    tab.intake.failed.setValue(2)
+    tab.keep_unsaved()  # what the workspace does before the patient closes
+    idle(qtbot, tab)
+    tab.set_patient(None)
+    assert tab.intake.failed.text() == "Unknown"  # the widgets hold no PHI once closed
+    tab.set_patient(pid)
+    qtbot.waitUntil(lambda: tab.loaded_for == pid, timeout=WAIT)
+    idle(qtbot, tab)
+    assert tab.intake.failed.text() == "2" and tab.has_unsaved_changes()
+    assert tab.recorded.text().startswith("Restored your unsaved intake history")
+    assert history.get_history(ctx, me, pid).intake == IntakeHistory()  # not saved yet
+    click(qtbot, tab.save_button)
+    idle(qtbot, tab)
+    assert history.get_history(ctx, me, pid).intake.failed_trials_before == 2
+    assert drafts.load_drafts(ctx, me, kind="intake") == []  # the kept copy is gone

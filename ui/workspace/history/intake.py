@@ -4,8 +4,11 @@ models read as a missing input; 0 and "Absent" are facts."""
 
 from __future__ import annotations
 
+from datetime import date
+from typing import Any
+
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QDoubleSpinBox, QGridLayout, QLabel, QWidget
+from PySide6.QtWidgets import QDoubleSpinBox, QGridLayout, QLabel, QVBoxLayout, QWidget
 
 from app.services.history import FLAG_NAMES, IntakeHistory
 from ui.widgets import label
@@ -18,6 +21,31 @@ from ui.workspace.history.inputs import (
     set_spin,
     spin_value,
 )
+
+
+def to_draft(intake: IntakeHistory) -> dict[str, Any]:
+    """The form's values as JSON for an encrypted draft (kept when the patient closes)."""
+    last = intake.last_discharge_before
+    return {
+        "prior_episodes": intake.prior_episodes,
+        "age_at_onset": intake.age_at_onset,
+        "prior_admissions_before": intake.prior_admissions_before,
+        "last_discharge_before": last.isoformat() if last else None,
+        "failed_trials_before": intake.failed_trials_before,
+        "flags": dict(intake.flags),
+    }
+
+
+def from_draft(d: dict[str, Any]) -> IntakeHistory:
+    last = d.get("last_discharge_before")
+    return IntakeHistory(
+        prior_episodes=d.get("prior_episodes"),
+        age_at_onset=d.get("age_at_onset"),
+        prior_admissions_before=d.get("prior_admissions_before"),
+        last_discharge_before=date.fromisoformat(last) if last else None,
+        failed_trials_before=d.get("failed_trials_before"),
+        flags={k: v for k, v in (d.get("flags") or {}).items() if k in FLAG_NAMES},
+    )
 
 
 class IntakeForm(QWidget):
@@ -51,10 +79,12 @@ class IntakeForm(QWidget):
         )
         self.flags = {name: FlagCombo(name) for name in FLAG_NAMES}
 
-        grid = QGridLayout(self)
-        grid.setContentsMargins(0, 0, 0, 0)
-        grid.setHorizontalSpacing(10)
-        grid.setVerticalSpacing(8)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.setSpacing(8)
+        facts = QGridLayout()
+        facts.setHorizontalSpacing(10)
+        facts.setVerticalSpacing(8)
         rows: list[tuple[str, QWidget]] = [
             ("Prior depressive episodes", self.episodes),
             ("Age at first episode", self.onset),
@@ -63,17 +93,24 @@ class IntakeForm(QWidget):
             ("Failed adequate trials not listed below", self.failed),
         ]
         for r, (text, field) in enumerate(rows):
-            grid.addWidget(QLabel(f"{text}:"), r, 0)
-            grid.addWidget(field, r, 1)
-        grid.addWidget(label("Recorded by the clinician", "muted"), 0, 3, 1, 2)
-        for r, (name, combo) in enumerate(self.flags.items(), start=1):
-            combo.setMinimumWidth(140)
-            grid.addWidget(QLabel(f"{flag_label(name)}:"), r, 3)
-            grid.addWidget(combo, r, 4)
-        for spin in (self.episodes, self.onset, self.admissions, self.failed):
-            spin.setMinimumWidth(140)
-        grid.setColumnMinimumWidth(2, 28)
-        grid.setColumnStretch(5, 1)
+            facts.addWidget(QLabel(f"{text}:"), r, 0)
+            facts.addWidget(field, r, 1)
+            field.setMinimumWidth(120)
+            field.setMaximumWidth(260)
+        facts.setColumnStretch(2, 1)
+        outer.addLayout(facts)
+        outer.addWidget(label("Clinician-recorded flags", "muted"))
+        flags = QGridLayout()
+        flags.setHorizontalSpacing(10)
+        flags.setVerticalSpacing(8)
+        for i, (name, combo) in enumerate(self.flags.items()):
+            r, c = divmod(i, 2)
+            combo.setMinimumWidth(120)
+            flags.addWidget(QLabel(f"{flag_label(name)}:"), r, 3 * c)
+            flags.addWidget(combo, r, 3 * c + 1)
+        flags.setColumnMinimumWidth(2, 24)
+        flags.setColumnStretch(5, 1)
+        outer.addLayout(flags)
 
         for spin in (self.episodes, self.admissions, self.failed):
             spin.valueChanged.connect(self._edited)

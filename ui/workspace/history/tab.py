@@ -15,8 +15,9 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QPushButton, QTableWidget
 
-from app.core.domain import Action
-from app.services import access, history
+from app.core.domain import Action, Principal
+from app.services import access, drafts, history
+from app.services.context import AppContext
 from app.services.history import AdmissionView, ClinicalHistory, IntakeHistory, MedicationView
 from ui.panels.common import Frame, heading, notice, scroll_body, section
 from ui.tasks import user_message
@@ -28,13 +29,14 @@ from ui.workspace.history.dialogs import (
     RecordDialog,
     StopMedicationDialog,
 )
-from ui.workspace.history.intake import IntakeForm
+from ui.workspace.history.intake import IntakeForm, from_draft, to_draft
 from ui.workspace.panel import PatientPanel, when
 
 MODELS_NOTE = (
     "Prediction models read these records; unknown values are shown as missing inputs on each "
     "prediction. Saving here does not rescore: use “Score now” on the Predictions tab."
 )
+DRAFT_KIND = "intake"
 LEFT = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
 READ_ONLY_NOTE = "Read only: your role may not change clinical records."
 
@@ -44,6 +46,12 @@ def may_record(panel: PatientPanel) -> bool:
     care-team scope on every save)."""
     who = panel.principal
     return who is not None and Action.WRITE_CLINICAL in access.capabilities(who)
+
+
+def _record_intake(ctx: AppContext, who: Principal, pid: str, intake: IntakeHistory) -> None:
+    """Save the intake, then drop the user's unsaved copy of it."""
+    history.record_intake(ctx, who, pid, intake)
+    drafts.discard_draft(ctx, who, kind=DRAFT_KIND, ref=pid)
 
 
 def _day(d: date | None, none: str = "") -> str:
@@ -152,11 +160,36 @@ class HistoryTab(PatientPanel):
     def has_unsaved_changes(self) -> bool:
         return self._dirty
 
+    def keep_unsaved(self) -> None:
+        """Keep a half-typed intake as an encrypted draft; it is restored on the next visit."""
+        if not self._dirty or self.patient_id is None or self.principal is None:
+            return
+        pid = self.patient_id
+        self.tasks.call(
+            drafts.save_draft,
+            self.ctx,
+            self.principal,
+            kind=DRAFT_KIND,
+            ref=pid,
+            content=to_draft(self.intake.value()),
+            patient_id=pid,
+            label="Keeping the unsaved intake history",
+        )
+
     def load(self) -> None:
         if self.principal is None or self.patient_id is None:
             return
+        ctx, who, pid = self.ctx, self.principal, self.patient_id
+
+        def fetch() -> tuple[ClinicalHistory, dict[str, Any] | None]:
+            kept = drafts.load_drafts(ctx, who, kind=DRAFT_KIND)
+            mine = next((d["content"] for d in kept if d["ref"] == pid), None)
+            return history.get_history(ctx, who, pid), mine
+
         self.status.setText("Loading…")
-        self.fetch(history.get_history, "Loading clinical history", self._show, self._load_failed)
+        self.call(
+            fetch, label="Loading clinical history", on_done=self._show, on_error=self._load_failed
+        )
 
     def clear(self) -> None:
         super().clear()
@@ -172,12 +205,18 @@ class HistoryTab(PatientPanel):
         self._update_buttons()
 
     # -- showing --------------------------------------------------------------------------
-    def _show(self, data: ClinicalHistory) -> None:
+    def _show(self, result: tuple[ClinicalHistory, dict[str, Any] | None]) -> None:
+        data, kept = result
         self.data = data
         self.status.setText("")
         if not self._dirty:  # never overwrite what the clinician is typing
-            self.intake.set_value(data.intake)
-            self.recorded.setText(self._recorded_text(data.intake))
+            if kept is not None and self.writable():
+                self.intake.set_value(from_draft(kept))
+                self._dirty = True
+                self.recorded.setText("Restored your unsaved intake history: not saved yet")
+            else:
+                self.intake.set_value(data.intake)
+                self.recorded.setText(self._recorded_text(data.intake))
         fill_table(
             self.meds,
             [
@@ -302,7 +341,7 @@ class HistoryTab(PatientPanel):
         def done() -> None:
             self._dirty = False
 
-        self._save("Intake history", history.record_intake, self.patient, intake, done=done)
+        self._save("Intake history", _record_intake, self.patient, intake, done=done)
 
     def _open(self, dialog: RecordDialog, submit: Callable[[dict[str, Any]], None]) -> None:
         self._close_dialog()
