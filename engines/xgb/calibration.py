@@ -1,11 +1,10 @@
-"""Probability calibration (Platt or isotonic) on the model margin, and its bootstrap interval.
+"""Probability calibration (Platt or isotonic) on the model margin.
 
 Both calibrators are monotone maps from XGBoost's raw margin (log-odds) to a probability, so the
-risk ordering and the sign of every contribution are unchanged. The interval shipped with each
-prediction is a *bootstrap percentile interval of the calibration map*: the calibration set is
-resampled, the calibrator refitted, and the 5th/95th percentiles of the calibrated probability are
-stored on a grid of margins. It expresses how sure the held-out data make us of the probability at
-that margin; it does not include the variance of re-training the trees themselves.
+risk ordering and the sign of every contribution are unchanged. Prediction intervals are made in
+uncertainty.py; :func:`interval` only reads the bootstrap band of the calibration map that cards
+made before it carry (it ignored model error and missing inputs), so installed older models
+still score.
 """
 
 from __future__ import annotations
@@ -18,7 +17,6 @@ import numpy as np
 from .logistic import fit_logistic_1d, sigmoid
 from .metrics import log_loss
 
-INTERVAL_METHOD = "bootstrap percentile interval of the calibration map (90%)"
 _EPS = 1e-6
 
 
@@ -86,41 +84,10 @@ def apply(params: Mapping[str, Any], margin: np.ndarray) -> np.ndarray:
     return sigmoid(margin)
 
 
-def bootstrap_interval_map(
-    method: str,
-    margin: np.ndarray,
-    y: np.ndarray,
-    *,
-    n_boot: int = 200,
-    level: float = 0.9,
-    grid_size: int = 48,
-    seed: int = 0,
-) -> dict[str, Any]:
-    """Percentile band of the calibration map over bootstrap resamples of the calibration set."""
-    rng = np.random.default_rng(seed)
-    lo_q, hi_q = np.quantile(margin, [0.005, 0.995])
-    grid = np.linspace(lo_q, hi_q, grid_size)
-    curves = np.empty((n_boot, grid_size))
-    n = len(y)
-    for i in range(n_boot):
-        idx = rng.integers(0, n, n)
-        curves[i] = apply(fit(method, margin[idx], y[idx]), grid)
-    alpha = (1 - level) / 2
-    low, high = np.quantile(curves, [alpha, 1 - alpha], axis=0)
-    return {
-        "method": INTERVAL_METHOD,
-        "level": level,
-        "n_boot": n_boot,
-        "grid": grid.round(5).tolist(),
-        "low": low.round(5).tolist(),
-        "high": high.round(5).tolist(),
-    }
-
-
 def interval(
     params: Mapping[str, Any], margin: np.ndarray, p: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Interval for each prediction; always contains the point estimate."""
+    """Legacy band of an older card's calibration map (NaN when it has none); contains p."""
     imap = params.get("interval")
     if not imap:
         return np.full_like(p, np.nan), np.full_like(p, np.nan)

@@ -84,6 +84,28 @@ class ModelCard:
         return self.raw["calibration"]
 
     @property
+    def uncertainty(self) -> Mapping[str, Any] | None:
+        """Interval method, parameters and measured coverage; None on cards made before it."""
+        unc = self.raw.get("uncertainty")
+        return unc if isinstance(unc, Mapping) else None
+
+    @property
+    def interval_method(self) -> str:
+        """How the interval was made, in plain words (shown with each prediction)."""
+        unc = self.uncertainty
+        if unc is not None:
+            return str(unc.get("description") or unc.get("method", ""))
+        return str(self.raw["calibration"].get("interval", {}).get("method", "none"))
+
+    @property
+    def interval_coverage(self) -> str:
+        """e.g. '90% interval, coverage 90.4% on 6,000 held-out synthetic patients'."""
+        unc = self.uncertainty
+        if unc is None:
+            return "coverage not measured (model made before coverage was recorded)"
+        return str(unc.get("text", ""))
+
+    @property
     def held_out(self) -> Mapping[str, Any]:
         """Held-out metrics (calibrated) with bootstrap confidence intervals."""
         return self.raw["metrics"]["held_out"]
@@ -99,6 +121,8 @@ class ModelCard:
             "training_description": td.get("description", ""),
             "created_at": self.raw["created_at"],
             "labels": list(self.raw["labels"]),
+            "interval_method": self.interval_method,
+            "interval_coverage": self.interval_coverage,
         }
 
     def to_json(self) -> dict[str, Any]:
@@ -138,6 +162,12 @@ def validate_card(doc: Any, *, where: str) -> ModelCard:
     cal = doc["calibration"]
     if not isinstance(cal, dict) or cal.get("method") not in ("platt", "isotonic", "none"):
         raise InputError(f"{where}: calibration.method must be platt, isotonic or none")
+    unc = doc.get("uncertainty")
+    if unc is not None:
+        if not isinstance(unc, dict) or not all(
+            isinstance(unc.get(k), int | float) for k in ("q", "base_logit_sd")
+        ):
+            raise InputError(f"{where}: uncertainty section lacks base_logit_sd or q")
     try:
         card = ModelCard(raw=doc)
         card.features  # noqa: B018 - parses every feature spec now

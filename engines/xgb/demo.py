@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import time
 from importlib.resources import files
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from .signing import TrustedKey, key_id_of, load_trusted_keys, public_bytes, tru
 from .synthetic import generate_cohort
 from .training import TrainConfig, TrainOutcome, train_all
 
-DEMO_COHORT_SIZE = 30_000
+DEMO_COHORT_SIZE = 100_000
 DEMO_SEED = 2026
 DEMO_CONFIG = TrainConfig(max_depth=3, learning_rate=0.15, n_rounds=30, seed=DEMO_SEED)
 TRUSTED_KEYS_FILE = "trusted_keys.json"
@@ -91,9 +92,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description="Rebuild the synthetic demo models.")
     ap.add_argument("--out", type=Path, default=Path("resources/models"))
     args = ap.parse_args()
-    for o in build_demo_models(args.out):
-        auc = o.held_out["auc"] if o.held_out else None
-        print(f"{o.target:24s} {o.status:14s} v{o.version}  AUC {auc}")
+    start = time.perf_counter()
+    outcomes = build_demo_models(args.out)
+    for o in outcomes:
+        auc = o.held_out["auc"]["value"] if o.held_out else None
+        print(f"{o.target:24s} {o.status:14s} v{o.version}  AUC {auc}  {o.detail}")
+    print(f"built in {time.perf_counter() - start:.1f} s; coverage: python -m engines.xgb.coverage")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,12 @@
 """Scoring: calibrated probabilities with intervals and bands, explanations, and events.
 
 Caseload scoring is one vectorised pass (assemble -> inplace_predict margin -> calibration map ->
-interval map -> band). Explanations use XGBoost's exact TreeSHAP (``pred_contribs=True``): per
+interval -> band). The interval (uncertainty.py) adds one more inplace_predict over the donor
+completions of the rows with a missing input; cards from before it fall back to the old
+calibration-map band. A model below the Brier skill gate (skill.py) still scores, but every
+result carries ``withheld``: the reason it must not be shown as a risk score.
+
+Explanations use XGBoost's exact TreeSHAP (``pred_contribs=True``): per
 feature contributions in log-odds of the *uncalibrated* model, which with the bias term sum to the
 raw margin. Calibration is a monotone map of that margin, so signs and ranking carry over.
 """
@@ -15,10 +20,11 @@ from typing import Any
 import numpy as np
 import xgboost as xgb
 
-from . import calibration
+from . import calibration, uncertainty
 from .bands import BANDS, SUICIDE_RISK_NOTICE, SYNTHETIC_LABEL, risk_band_codes
 from .features import assemble_matrix
 from .registry import SCORING_THREADS, LoadedModel
+from .skill import withheld_reason
 
 Rows = Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]]
 
@@ -54,6 +60,7 @@ class Prediction:
     synthetic: bool
     provenance: Mapping[str, Any]
     notice: str
+    withheld: str | None = None  # why this is not to be shown as a risk score; None = show it
 
     def top(self, k: int = 5) -> tuple[Contribution, ...]:
         """Largest contributions for the explanation bar chart."""
@@ -72,6 +79,7 @@ class CaseloadScores:
     margin: np.ndarray
     model_version: str
     synthetic: bool
+    withheld: str | None = None  # why these are not to be shown as risk scores; None = show them
 
     def band(self, i: int) -> str:
         """Band name of row i."""
@@ -96,7 +104,13 @@ def score_matrix(model: LoadedModel, x: np.ndarray) -> tuple[np.ndarray, ...]:
     margin = model.booster.inplace_predict(x, predict_type="margin", missing=np.nan)
     cal = model.card.calibration
     p = calibration.apply(cal, margin)
-    low, high = calibration.interval(cal, margin, p)
+    unc = model.card.uncertainty
+    if unc is not None and model.donors is not None:
+        names = [f.name for f in model.card.features]
+        s = uncertainty.spread(model.booster, cal, x, model.donors, names)
+        low, high = uncertainty.bounds(unc, p, s)
+    else:
+        low, high = calibration.interval(cal, margin, p)
     return margin, p, low, high, risk_band_codes(p)
 
 
@@ -115,6 +129,7 @@ def score_caseload(
         margin,
         model.card.model_version,
         model.card.synthetic,
+        withheld_reason(model.card.raw),
     )
 
 
@@ -137,7 +152,8 @@ def explain(
     ids = _ids(rows, len(x))
     notice = SUICIDE_RISK_NOTICE + (f" Model {SYNTHETIC_LABEL}." if card.synthetic else "")
     prov = card.provenance()
-    method = card.calibration.get("interval", {}).get("method", "none")
+    method = card.interval_method
+    withheld = withheld_reason(card.raw)
     out = []
     for i in range(len(x)):
         order = np.argsort(-np.abs(contrib[i, :-1]), kind="stable")
@@ -169,6 +185,7 @@ def explain(
                 synthetic=card.synthetic,
                 provenance=prov,
                 notice=notice,
+                withheld=withheld,
             )
         )
     return out

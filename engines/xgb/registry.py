@@ -5,6 +5,8 @@ Layout::
     <root>/<model name>/<version>/model.json | model.ubj   XGBoost JSON or UBJSON, never pickle
                                   card.json                 model card (carries the model SHA-256)
                                   signature.json            Ed25519 over card + model hash
+                                  donors.json               donor rows for the interval
+                                                            (its SHA-256 is in the signed card)
     <root>/<model name>/state.json                          active version + activation stack
 
 Every load re-checks the hash and the signature, so a file altered after installation is refused
@@ -26,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import xgboost as xgb
 
 from engines.errors import InputError, MissingError
@@ -33,6 +36,7 @@ from engines.errors import InputError, MissingError
 from .card import ModelCard, parse_card
 from .modelfile import load_booster, read_model_bytes, sha256_hex, sniff_format
 from .signing import Signature, TrustedKey, parse_signature, verify
+from .uncertainty import DONOR_FILE, parse_donors
 
 SCORING_THREADS = 1
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -64,6 +68,7 @@ class LoadedModel:
     key_id: str
     key_scope: str
     path: Path
+    donors: np.ndarray | None = None  # rows to fill missing inputs from (interval spread)
 
 
 AuditCallback = Callable[[RegistryRecord], None]
@@ -170,6 +175,8 @@ class ModelRegistry:
             shutil.copyfile(model_path, tmp / f"model.{fmt}")
             shutil.copyfile(card_path, tmp / "card.json")
             shutil.copyfile(signature_path, tmp / "signature.json")  # type: ignore[arg-type]
+            if loaded.donors is not None:
+                shutil.copyfile(Path(card_path).parent / DONOR_FILE, tmp / DONOR_FILE)
             os.replace(tmp, dest_dir / version)
         finally:
             if tmp.exists():
@@ -303,7 +310,8 @@ class ModelRegistry:
             booster.feature_names is not None and list(booster.feature_names) != names
         ):
             raise InputError(f"{model_path}: model features do not match the card's feature list")
-        return LoadedModel(card, booster, key.key_id, key.scope, model_path)
+        donors = _load_donors(card, Path(card_path).parent, names)
+        return LoadedModel(card, booster, key.key_id, key.scope, model_path, donors)
 
     def _state(self, name: str) -> dict[str, Any]:
         path = self.root / name / "state.json"
@@ -321,3 +329,22 @@ class ModelRegistry:
     def _emit(self, rec: RegistryRecord) -> None:
         if self._audit is not None:
             self._audit(rec)
+
+
+def _load_donors(card: ModelCard, folder: Path, names: list[str]) -> np.ndarray | None:
+    """The donor rows the signed card names, refused if missing or not the signed bytes."""
+    ref = card.raw.get("uncertainty", {}).get("donors")
+    if not ref:
+        return None
+    if ref.get("file") != DONOR_FILE:
+        raise InputError(f"{folder}: card names an unexpected donor file {ref.get('file')!r}")
+    path = folder / DONOR_FILE
+    try:
+        data = path.read_bytes()
+    except OSError:
+        raise InputError(f"{path}: donor file named by the card is missing") from None
+    if sha256_hex(data) != ref.get("sha256"):
+        raise InputError(
+            f"{path}: SHA-256 does not match the signed model card — the donor file was altered"
+        )
+    return parse_donors(data, names, where=str(path))

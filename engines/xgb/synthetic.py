@@ -8,6 +8,11 @@ its source and an evidence grade: "literature (approx.)" where a published figur
 a log-odds coefficient (the conversion is approximate), "illustrative" where the direction is
 plausible but the size was chosen for the demo. docs/models.md renders this table.
 
+Each record also carries the *true generating risk* of each outcome (``risk_relapse_6m``,
+``risk_hosp_90d``, ``risk_response_8w`` for the assigned treatment), computed from the full,
+unmasked features. Real records never have it; it exists so the prediction intervals' coverage
+can be measured on held-out synthetic patients. It is never a model input (``RISK_PREFIX``).
+
 The cohort is for demonstrating the software; it says nothing about real patients.
 """
 
@@ -22,6 +27,9 @@ import numpy as np
 from .targets import TREATMENT_OPTIONS
 
 Arrays = dict[str, np.ndarray]
+
+#: Keys of the true generating risk in each record; reserved, never a feature name.
+RISK_PREFIX = "risk_"
 
 
 @dataclass(frozen=True)
@@ -392,6 +400,7 @@ def generate_cohort(n: int, seed: int = 0) -> list[dict[str, Any]]:
     treatment = rng.choice(len(TREATMENT_OPTIONS), n)
     labels = {k: (rng.random(n) < p).astype(int) for k, p in probs.items()}
     response = np.choose(treatment, [labels[f"response_{o}"] for o in TREATMENT_OPTIONS])
+    risk_response = np.choose(treatment, [probs[f"response_{o}"] for o in TREATMENT_OPTIONS])
     observed = {k: v.copy() for k, v in truth.items()}
     for block, share in MISSINGNESS.items():
         hide = rng.random(n) < share
@@ -409,5 +418,8 @@ def generate_cohort(n: int, seed: int = 0) -> list[dict[str, Any]]:
         rec["relapse_6m"] = int(labels["relapse_6m"][i])
         rec["hosp_90d"] = int(labels["hosp_90d"][i])
         rec["response_8w"] = int(response[i])
+        rec[f"{RISK_PREFIX}relapse_6m"] = float(probs["relapse_6m"][i])
+        rec[f"{RISK_PREFIX}hosp_90d"] = float(probs["hosp_90d"][i])
+        rec[f"{RISK_PREFIX}response_8w"] = float(risk_response[i])
         records.append(rec)
     return records

@@ -96,6 +96,16 @@ class TargetSpec:
         """Feature specs in model column order."""
         return specs_for(self.feature_names)
 
+    @property
+    def risk_key(self) -> str:
+        """Record key of the true generating risk (synthetic records only; never a feature)."""
+        return f"risk_{self.label_key}"
+
+    def risk_of(self, record: Mapping[str, Any]) -> float | None:
+        """True risk of a training record when the generator recorded it, else None."""
+        v = record.get(self.risk_key)
+        return None if v is None else float(v)
+
     def label_of(self, record: Mapping[str, Any]) -> float | None:
         """Outcome for a training record, or None if the record is not in this population."""
         if self.treatment is not None and record.get("treatment") != self.treatment:

@@ -3,6 +3,10 @@ signing, and activation only when the new model beats its predecessor on held-ou
 
 Split: patients (or the record's ``group_id``, e.g. a patient with several episodes) are assigned
 wholly to train / calibration / test, so no patient leaks across the held-out boundary.
+
+Each card also gets an ``uncertainty`` section (interval method, parameters, coverage measured
+on the test split when records carry their true risk; see uncertainty.py) with a signed donor
+file, and a ``skill`` section (the Brier skill gate; see skill.py).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from engines.errors import InputError, MissingError
 
-from . import calibration, metrics
+from . import calibration, metrics, uncertainty
 from .bands import SUICIDE_RISK_NOTICE, SYNTHETIC_LABEL
 from .card import SCHEMA, validate_card
 from .device import detect_device
@@ -30,6 +34,8 @@ from .modelfile import sha256_hex
 from .predict import score_matrix
 from .registry import ModelRegistry, RegistryRecord
 from .signing import sign
+from .skill import skill_section
+from .synthetic import RISK_PREFIX
 from .targets import TARGETS, TargetSpec
 
 
@@ -48,6 +54,7 @@ class TrainConfig:
     n_boot: int = 200
     min_events_per_feature: float = 10.0
     split: tuple[float, float, float] = (0.6, 0.2, 0.2)
+    n_donors: int = uncertainty.N_DONORS
     seed: int = 0
     device: str | None = None  # None = detect_device()
 
@@ -62,6 +69,7 @@ class TrainedModel:
     model_bytes: bytes
     test_records: tuple[Mapping[str, Any], ...]
     test_y: np.ndarray
+    donor_bytes: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -124,6 +132,11 @@ def train_model(
 ) -> TrainedModel:
     """Fit, calibrate and evaluate one model; the card is complete but not yet signed."""
     specs = tuple(features) if features is not None else target.features
+    leaked = [s.name for s in specs if s.name.startswith(RISK_PREFIX)]
+    if leaked:
+        raise InputError(
+            f"{target.name}: {', '.join(leaked)} is the generator's true risk, never a model input"
+        )
     rows, y = _labelled(records, target)
     epf = events_per_feature(y, len(specs))
     if epf < config.min_events_per_feature:
@@ -165,15 +178,6 @@ def train_model(
             "rule": "lowest 5-fold CV log-loss on the calibration split",
             "cv_log_loss": cv_scores,
         }
-    # With method "none" the band comes from refitting Platt scaling on resamples: how far the
-    # held-out data would let the calibration move around the raw model output.
-    cal["interval"] = calibration.bootstrap_interval_map(
-        "platt" if method == "none" else method,
-        m_cal,
-        y[ca],
-        n_boot=config.n_boot,
-        seed=config.seed,
-    )
     p_raw = calibration.sigmoid(m_te)
     p_cal = calibration.apply(cal, m_te)
     cal["reliability"] = metrics.reliability_bins(p_cal, y[te])
@@ -182,6 +186,11 @@ def train_model(
 
     model_bytes = bytes(booster.save_raw(raw_format="json"))
     synthetic = training_data.get("kind") == "synthetic"
+    unc, donor_bytes = _uncertainty(
+        booster, cal, x, y, rows, target, (tr, ca, te), params, names, config, synthetic
+    )
+    held = metrics.summarize(p_cal, y[te], n_boot=config.n_boot, seed=config.seed)
+    no_skill = metrics.brier(np.full(len(te), y[tr].mean()), y[te])
     card = {
         "schema": SCHEMA,
         "name": target.name,
@@ -210,13 +219,15 @@ def train_model(
             "events_per_feature": round(epf, 1),
         },
         "metrics": {
-            "held_out": metrics.summarize(p_cal, y[te], n_boot=config.n_boot, seed=config.seed),
+            "held_out": held,
             "held_out_uncalibrated": metrics.summarize(
                 p_raw, y[te], n_boot=config.n_boot, seed=config.seed
             ),
-            "no_skill_brier": round(metrics.brier(np.full(len(te), y[tr].mean()), y[te]), 5),
+            "no_skill_brier": round(no_skill, 5),
         },
         "calibration": cal,
+        "uncertainty": unc,
+        "skill": skill_section(p_cal, y[te], base_rate=float(y[tr].mean()), seed=config.seed),
         "intended_use": target.intended_use,
         "limits": list(target.limits),
         "labels": [SYNTHETIC_LABEL] if synthetic else [],
@@ -226,7 +237,74 @@ def train_model(
     }
     validate_card(card, where=f"{target.name}@{version}")
     test_records = tuple(rows[i] for i in te)
-    return TrainedModel(target, booster, card, model_bytes, test_records, y[te])
+    return TrainedModel(target, booster, card, model_bytes, test_records, y[te], donor_bytes)
+
+
+def _uncertainty(
+    booster: xgb.Booster,
+    cal: Mapping[str, Any],
+    x: np.ndarray,
+    y: np.ndarray,
+    rows: Sequence[Mapping[str, Any]],
+    target: TargetSpec,
+    split: tuple[np.ndarray, np.ndarray, np.ndarray],
+    params: Mapping[str, Any],
+    names: Sequence[str],
+    config: TrainConfig,
+    synthetic: bool,
+) -> tuple[dict[str, Any], bytes]:
+    """The card's ``uncertainty`` section and the donor file (see uncertainty.py)."""
+    tr, ca, te = split
+    donors = uncertainty.pick_donors(x[tr], config.n_donors, config.seed)
+    donor_bytes = uncertainty.donors_bytes(donors, names)
+    margin = {k: booster.inplace_predict(x[i], predict_type="margin", missing=np.nan)
+              for k, i in (("ca", ca), ("te", te))}  # fmt: skip
+    p = {k: calibration.apply(cal, m) for k, m in margin.items()}
+    s = {
+        k: uncertainty.spread(booster, cal, x[i], donors, names)
+        for k, i in (("ca", ca), ("te", te))
+    }
+    miss = uncertainty.gaps(x[te], names).sum(axis=1)
+    risks = [target.risk_of(r) for r in rows]
+    truth = np.array([np.nan if r is None else r for r in risks], dtype=np.float64)
+    if len(truth) and not np.isnan(truth).any():
+        unc = uncertainty.fit_measured(p["ca"], s["ca"], truth[ca], seed=config.seed)
+    else:
+        base = uncertainty.bootstrap_base(
+            params, x[tr], y[tr], x[ca], cal, rounds=config.n_rounds, names=names,
+            seed=config.seed,
+        )  # fmt: skip
+        unc = uncertainty.fit_label_only(base)
+    low, high = uncertainty.bounds(unc, p["te"], s["te"])
+    if unc["method"] == uncertainty.METHOD_MEASURED:
+        cov = uncertainty.coverage(low, high, truth[te], miss)
+    else:
+        cov = {
+            "measured": False,
+            "reason": (
+                "real outcomes are 0/1 events; a patient's true risk is never observed, so "
+                "whether it lies inside the interval cannot be checked"
+            ),
+        }
+    who = "synthetic training patients" if synthetic else "training-split records of this clinic"
+    unc |= {
+        "description": (
+            f"{unc['nominal']:.0%} interval in log-odds around the prediction: each missing input "
+            f"is filled from {len(donors)} other patients in turn and the spread of the results "
+            "is added to the model's own error, so the interval is wider when inputs are missing"
+        ),
+        "n_imputations": len(donors),
+        "donors": {
+            "file": uncertainty.DONOR_FILE,
+            "sha256": sha256_hex(donor_bytes),
+            "n": len(donors),
+            "source": f"feature values of {len(donors)} randomly drawn {who}; no identifiers",
+        },
+        "coverage": cov,
+        "median_width": uncertainty.widths(low, high, miss),
+    }
+    unc["text"] = uncertainty.coverage_text(unc, synthetic)
+    return unc, donor_bytes
 
 
 def write_package(trained: TrainedModel, out_dir: Path, key: Ed25519PrivateKey) -> Path:
@@ -234,6 +312,8 @@ def write_package(trained: TrainedModel, out_dir: Path, key: Ed25519PrivateKey) 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "model.json").write_bytes(trained.model_bytes)
+    if trained.donor_bytes:
+        (out / uncertainty.DONOR_FILE).write_bytes(trained.donor_bytes)
     (out / "card.json").write_text(json.dumps(trained.card, indent=1), encoding="utf-8")
     sig = sign(trained.card, trained.card["model_sha256"], key)
     (out / "signature.json").write_text(json.dumps(sig.to_json(), indent=1), encoding="utf-8")

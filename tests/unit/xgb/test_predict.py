@@ -74,7 +74,8 @@ def test_explained_prediction_is_consistent(hosp, patients):
         assert pr.model_version == "hosp_90d@1" and pr.synthetic
         assert pr.provenance["training_data"] == "synthetic"
         assert SUICIDE_RISK_NOTICE in pr.notice and "demonstration only" in pr.notice
-        assert "calibration map" in pr.interval_method
+        assert "missing input" in pr.interval_method
+        assert pr.provenance["interval_coverage"].startswith("90% interval, coverage ")
         missing = {c.feature for c in pr.contributions if c.value is None}
         assert missing == {s.name for s in hosp.card.features if patients[i].get(s.name) is None}
 
@@ -96,10 +97,24 @@ def test_caseload_sorted_by_risk(hosp, patients):
     assert scores.band(int(order[0])) in BANDS
 
 
-def test_interval_width_shrinks_where_calibration_data_are_dense(hosp, patients):
+def test_interval_widths_are_bounded_and_contain_the_estimate(hosp, patients):
     scores = score_caseload(hosp, patients)
     width = scores.interval_high - scores.interval_low
-    assert np.all(width >= 0) and np.all(width < 0.5)
+    assert np.all(width > 0) and np.all(width < 0.5)
+    assert np.all(scores.interval_low <= scores.probability)
+    assert np.all(scores.probability <= scores.interval_high)
+
+
+def test_every_demo_card_records_coverage_and_skill():
+    """The shipped demo models: measured coverage within 87-93 % and a Brier skill decision."""
+    reg = bundled_registry()
+    for name in reg.names():
+        card = reg.load(name).card.raw
+        cov = card["uncertainty"]["coverage"]
+        assert cov["measured"] and 0.87 <= cov["overall"]["value"] <= 0.93, name
+        skill = card["skill"]
+        assert skill["shown_as_risk_score"] == (skill["brier_skill"] >= skill["minimum"]), name
+        assert skill["reason"]
 
 
 def test_detect_device_reports_cpu_without_cuda_build():

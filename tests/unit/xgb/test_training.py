@@ -48,7 +48,9 @@ def test_card_carries_metrics_with_ci_and_reliability(trained_relapse):
     for m in ("auc", "brier", "log_loss"):
         v = card["metrics"]["held_out"][m]
         assert v["ci_low"] <= v["value"] <= v["ci_high"]
-    assert card["calibration"]["reliability"] and card["calibration"]["interval"]["grid"]
+    assert card["calibration"]["reliability"] and "interval" not in card["calibration"]
+    assert card["uncertainty"]["coverage"]["measured"] and card["uncertainty"]["q"] > 0
+    assert card["skill"]["no_skill_brier"] == card["metrics"]["no_skill_brier"]
     assert [f["name"] for f in card["features"]] == list(TARGETS["relapse_6m"].feature_names)
     assert all(f["unit"] for f in card["features"])
 
