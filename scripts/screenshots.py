@@ -1,4 +1,5 @@
-"""Save PNGs of the real app: login, patient list, workspace and lock screen.
+"""Save PNGs of the real app: login, patient list, workspace (overview, twin, notes, clinical
+history) and lock screen.
 
     xvfb-run -a python scripts/screenshots.py OUT_DIR [--theme light|dark]
 
@@ -65,6 +66,13 @@ def main() -> None:
     for _ in range(10):
         app.processEvents()
     window.grab().save(str(args.out / "notes.png"))
+
+    window.workspace.tabs.setCurrentWidget(window.workspace.history)
+    wait(app, lambda: window.workspace.history.loaded_for == pid)
+    wait(app, lambda: not window.tasks.active())
+    for _ in range(10):
+        app.processEvents()
+    window.grab().save(str(args.out / "history.png"))
 
     window.lock()
     for _ in range(10):
