@@ -48,7 +48,13 @@ _LOW = f"[{_letters(False)}]"
 _NAME = rf"(?:{_UP}')?{_UP}{_LOW}+(?:{_UP}{_LOW}+)?(?:-{_UP}{_LOW}+)?"
 _PARTICLE = r"(?:(?:van|von|de|der|den|del|della|di|da|du|dos|das|le|la|bin|al|ter|ten)[ \t]+){1,2}"
 _FULL = rf"{_NAME}(?:[ \t]+{_UP}\.?(?=[ \t]))?(?:[ \t]+(?:{_PARTICLE})?{_NAME}){{0,2}}"
-_TITLE = re.compile(rf"\b(?:Mr|Mrs|Ms|Miss|Dr|Prof|Mx)\.?\s+({_FULL})")
+_TITLES = r"(?i:Mr|Mrs|Ms|Miss|Mx|Dr|Prof)"
+_TITLE = re.compile(rf"\b{_TITLES}\.?[ \t]+((?:{_PARTICLE})?{_FULL})")
+# Titles before and degrees or generations after a name go with it ("Mrs. Ann Lee PhD").
+_BEFORE = re.compile(rf"\b{_TITLES}\.?[ \t]+$")
+_AFTER = re.compile(
+    r"^,?[ \t]+(?:Jr|Sr|II|III|IV|MD|DO|DDS|DMD|DVM|PhD|PsyD|RN|NP|Esq|MSW|LCSW)\b\.?"
+)
 _RELATION = (
     r"(?:wife|husband|spouse|mother|father|mom|mum|dad|parents?|son|daughter|kids?|child|sister|"
     r"brother|sibling|partner|friend|boyfriend|girlfriend|aunt|uncle|cousin|niece|nephew|"
@@ -62,9 +68,11 @@ _CUE = re.compile(
     r"[Ss]een (?:by|with)|[Ss]igned(?: by)?:?|[Ww]ritten by|[Dd]ictated by|[Rr]eviewed with|"
     r"[Dd]iscussed with|[Aa]ccompanied by|[Bb]rought in by|[Rr]eferred by|[Ss]poke (?:with|to)|"
     r"[Mm]et with|[Tt]alked (?:with|to)|(?:[Ee]mergency )?[Cc]ontact:?|[Aa]ttention:?|[Aa]ttn:?|"
-    r"[Cc]lient:?|[Cc]linician:?|[Pp]rovider:?|[Aa]ttending:?|[Cc]c:|"
-    rf"{_RELATION}\s*[,:(]?)\s*"
-    rf"(?!(?:Mr|Mrs|Ms|Miss|Dr|Prof|Mx)\b)({_FULL})"
+    r"[Cc]lient:?|[Cc]linician:?|[Pp]rovider:?|[Aa]ttending:?|[Cc]c:|[Mm]aiden name:?|n[ée]e|"
+    r"(?:[Vv]isit|[Ss]ession|[Aa]ppointment|[Cc]all|[Mm]eeting) with|[Mm]y name is|"
+    r"(?:[Hh]i|[Hh]ello|[Dd]ear|[Tt]hanks|[Tt]hank you),?|(?:says|said|asked|according to)|"
+    rf"(?i:{_RELATION})\s*[,:(]?)[ \t]*"
+    rf"(?!{_TITLES}\b)({_FULL})"
 )
 # "Anna's daughter": a name in the possessive before a relation.
 _POSSESSOR = re.compile(rf"\b({_FULL})['’]s\s+{_RELATION}\b")
@@ -147,6 +155,17 @@ _STATE_NAMES = (
     r"Vermont|Virginia|Washington|West Virginia|Wisconsin|Wyoming|Puerto Rico)"
 )
 _SECONDARY = r"(?:Apt|Apartment|Suite|Ste|Unit|Room|Rm|Bldg|Building|Floor|Fl|Lot|Space|#)"
+_NAMED_STREET = rf"(?:\d{{1,6}}\s+)?(?:{_NAME}[ \t]+){{1,3}}{_STREET}\b"
+_PLACE = rf"{_NAME}(?:[ \t]+{_NAME}){{0,2}}"
+# What follows a street in an address: unit, town, state, ZIP, separated by commas or lines
+# (and by spaces only when a state or country ends it: "Apt 4 Miami Florida").
+_ADDRESS_TAIL = (
+    rf"(?:,?[ \t]+{_SECONDARY}\.?[ \t]*#?\d+\w*)*"
+    rf"(?:[ \t]*(?:,|\n)[ \t]*,?[ \t]*(?:{_SECONDARY}\.?[ \t]*#?\d+\w*|"
+    rf"{_PLACE}(?=[ \t]*(?:[\n,]|$|\d{{5}}\b|{_STATES}\b))|\d{{5}}"
+    rf"(?:-\d{{4}})?)\b(?![ \t]*:)){{0,5}}"
+    rf"(?:[ \t]+{_PLACE}(?=[ \t,]+(?:{_STATES}|{_STATE_NAMES}|United States|USA)\b))?"
+)
 # Capitalised words after "in"/"near" that are not places.
 _NOT_PLACES = frozenset(
     """january february march april may june july august september october november december
@@ -204,9 +223,17 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         "ADDRESS",
         re.compile(
             rf"\b\d{{1,6}}(?:[ -]\d{{1,6}})?\s+(?:(?:{_NAME}|\d+(?:st|nd|rd|th))[ \t]+){{1,3}}"
-            rf"{_STREET}\b\.?(?:,?\s+{_SECONDARY}\.?\s*\w+)?"
+            rf"{_STREET}\b\.?{_ADDRESS_TAIL}"
         ),
     ),
+    (
+        "ADDRESS",
+        re.compile(
+            rf"\b(?:the )?(?:corner|intersection|junction) of\s+{_NAMED_STREET}\s+(?:and|&)\s+"
+            rf"{_NAMED_STREET}"
+        ),
+    ),
+    ("ZIP", re.compile(r"(?i:\b(?:zip|postal|post)\s*(?:code)?\b)[^\d\n]{0,12}\d{5}(?:-\d{4})?\b")),
     ("ADDRESS", re.compile(rf"\b{_SECONDARY}\.?\s*#?\s*\d+[A-Za-z]?\b")),
     # Military and diplomatic post: PSC 1234, Box 5678 / APO AE 09123 / USNS Comfort
     ("ADDRESS", re.compile(r"\b(?:PSC|CMR|Unit)\s+\d+,?\s+Box\s+\d+\b")),
@@ -239,7 +266,8 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
             rf"(?:(?<=lives in )|(?<=living in )|(?<=moved to )|(?<=moved from )|(?<=born in )|"
             rf"(?<=grew up in )|(?<=resides in )|(?<=from )|(?<=flew to )|(?<=drove to )|"
             rf"(?<=relocated to )|(?<=University of )|(?<=College of )|(?<=County of )|"
-            rf"(?<=City of )|(?<=Town of ))(?:{_NAME})(?:[ \t]+{_NAME}){{0,2}}"
+            rf"(?<=City of )|(?<=Town of )|(?<=Where: )|(?<=Location: ))"
+            rf"(?:{_NAME})(?:[ \t]+{_NAME}){{0,2}}"
         ),
     ),
 ]
@@ -279,6 +307,12 @@ def _name_ok(candidate: str) -> bool:
     return first not in _NOT_NAMES and first not in _AMBIGUOUS
 
 
+def _with_affixes(text: str, start: int, end: int) -> tuple[int, int]:
+    before = _BEFORE.search(text, max(0, start - 8), start)
+    after = _AFTER.search(text[end : end + 10])
+    return (before.start() if before else start, end + after.end() if after else end)
+
+
 def _find_names(text: str) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     for rx in (_TITLE, _CUE, _POSSESSOR, _SUBJECT, _CREDENTIAL):
@@ -291,6 +325,7 @@ def _find_names(text: str) -> list[tuple[int, int]]:
         first = m.group(1).lower()
         if first in FIRST_NAMES and first not in _AMBIGUOUS:
             spans.append((m.start(), m.end()))
+    spans = [_with_affixes(text, s, e) for s, e in spans]
     # Propagate: every other occurrence of a found name token is removed too, in any case
     # (a sentence typed in lower case still names the same person).
     tokens = {
