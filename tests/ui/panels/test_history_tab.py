@@ -195,8 +195,10 @@ def test_record_an_admission_then_the_discharge(ctx, clinic, qtbot, show) -> Non
     assert not tab.discharge.isEnabled()  # nothing selected yet
 
     tab.admissions.selectRow(0)
-    click(qtbot, tab.discharge)
-    dis = tab.dialog
+    rect = tab.admissions.visualItemRect(tab.admissions.item(0, 0))
+    for act in (qtbot.mouseClick, qtbot.mouseDClick):  # Qt pairs a double-click with a press
+        act(tab.admissions.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    dis = tab.dialog  # a double-click on the open admission asks for its discharge
     assert isinstance(dis, DischargeDialog)
     dis.discharged.setDate(QDate(2026, 1, 19))
     click(qtbot, dis.save_button)

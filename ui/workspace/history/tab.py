@@ -126,8 +126,10 @@ class HistoryTab(PatientPanel):
         lay.addWidget(self.meds)
         self.add_med = _button("Add medication…", "Record a medication")
         self.stop_med = _button(
-            "Stop medication…", "Stop the selected current medication, with the reason"
+            "Stop medication…",
+            "Stop the selected current medication, with the reason (or double-click it)",
         )
+        self.meds.cellDoubleClicked.connect(lambda *_: self._press(self.stop_med))
         self.add_med.clicked.connect(self.open_add_medication)
         self.stop_med.clicked.connect(self.open_stop_medication)
         lay.addLayout(self._row(self.add_med, self.stop_med))
@@ -140,13 +142,21 @@ class HistoryTab(PatientPanel):
         lay.addWidget(self.admissions)
         self.admit = _button("Record admission…", "Record a psychiatric admission")
         self.discharge = _button(
-            "Record discharge…", "Record the discharge of the selected current admission"
+            "Record discharge…",
+            "Record the discharge of the selected current admission (or double-click it)",
         )
+        self.admissions.cellDoubleClicked.connect(lambda *_: self._press(self.discharge))
         self.admit.clicked.connect(self.open_admission)
         self.discharge.clicked.connect(self.open_discharge)
         lay.addLayout(self._row(self.admit, self.discharge))
         lay.addStretch(1)
         self._update_buttons()
+
+    @staticmethod
+    def _press(button: QPushButton) -> None:
+        """A double-click on a row does what its button does, when the button is on."""
+        if button.isEnabled():
+            button.click()
 
     @staticmethod
     def _row(*buttons: QPushButton) -> QHBoxLayout:
