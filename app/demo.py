@@ -9,6 +9,13 @@ the real scoring engine, predictions come from the shipped XGBoost demo models (
 synthetic data, labelled so) and twin snapshots from the twin engine. The one NLP analysis per
 patient is a placeholder marked "no model was run" (model hash NO_MODEL_SHA256, which the notes
 panel labels "not model output"): nothing hand-written is stored as a model's answer.
+
+The clinical history is synthetic clinician-entered data (app.services.history), with the gaps
+the models were trained with (engines.xgb.synthetic.MISSINGNESS): about 20 % of patients have no
+intake history recorded, about 25 % no clinician-recorded flags; some were admitted before or
+during their care here, and some stopped an antidepressant for inadequate response before the
+current SSRI. The note flags come from the clinician's intake only (no accepted finding: no model
+was run on the demo notes).
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ from app.core.store.models import (
 from app.core.store.store import Actor, UnitOfWork
 from app.services.assessments import raise_alerts, record_assessment
 from app.services.context import AppContext
+from app.services.history import ADMISSION, FLAG_NAMES, IntakeHistory, intake_json
 from app.services.nlp_session import NO_MODEL_SHA256
 from app.services.notes import content_hash
 from app.services.pat import add_recording, analyse
@@ -103,6 +111,91 @@ FAMILY = [
     "Thistlewood",
 ]
 SSRIS = [("sertraline", 50.0), ("escitalopram", 10.0), ("fluoxetine", 20.0)]
+EARLIER = [
+    ("citalopram", "SSRI", 20.0),
+    ("venlafaxine", "SNRI", 75.0),
+    ("mirtazapine", "NaSSA", 30.0),
+]
+# Who has no intake history (1 patient in 5: the models' history block is 20 % missing) and who
+# no clinician-recorded flags (those, and 1 more in 20: the flags are 25 % missing), by the
+# patient's number so every demo size has the trained shares.
+NO_INTAKE = frozenset({2, 7, 12, 17})  # patient number mod 20
+NO_FLAGS = NO_INTAKE | {5}
+FLAG_PREVALENCE = {  # chance a flag is recorded present, at mean severity
+    "substance_use": 0.2,
+    "psychotic_features": 0.06,
+    "psychosocial_stressor": 0.5,
+    "hopelessness": 0.35,
+}
+
+
+def _clinical_history(
+    uow: UnitOfWork,
+    rng: np.random.Generator,
+    i: int,
+    p: Patient,
+    clinician: str,
+    start: datetime,
+    today: datetime,
+    severity: float,
+) -> None:
+    """The patient's intake history, an earlier antidepressant and admissions (see module docs);
+    `rng` is the patient's own stream so the rest of the demo stays as it was."""
+    s = uow.session
+    age = (start.date() - p.birth_date).days / 365.25
+    heavier = severity / 16.0  # baseline PHQ-9 relative to the clinic's mean
+    before = int(rng.poisson(0.25 * heavier))  # admissions before this clinic
+    if i % 20 not in NO_INTAKE:
+        flags: dict[str, bool | None] = {}
+        if i % 20 not in NO_FLAGS:
+            flags = {
+                f: bool(rng.random() < min(0.95, FLAG_PREVALENCE[f] * heavier)) for f in FLAG_NAMES
+            }
+        onset = float(np.clip(round(rng.normal(27, 9)), 12, max(12.0, age - 1)))
+        intake = IntakeHistory(
+            prior_episodes=int(rng.poisson(1.2 * heavier)),
+            age_at_onset=min(onset, round(age, 1)),
+            prior_admissions_before=before,
+            last_discharge_before=(
+                (start - timedelta(days=int(rng.integers(60, 3000)))).date() if before else None
+            ),
+            failed_trials_before=int(rng.poisson(0.4 * heavier)),
+            flags=flags,
+        )
+        p.history_json = intake_json(intake, p.birth_date, at=start, by=clinician)
+    if rng.random() < 0.4:  # an earlier antidepressant, stopped when the current SSRI began
+        name, drug_class, dose = EARLIER[int(rng.integers(0, len(EARLIER)))]
+        reason = "inadequate_response" if rng.random() < 0.7 else "adverse_effects"
+        s.add(
+            Medication(
+                patient_id=p.id,
+                name=name,
+                drug_class=drug_class,
+                dose=dose,
+                unit="mg",
+                frequency="once daily",
+                start=(start - timedelta(days=int(rng.integers(70, 200)))).date(),
+                end=(start + timedelta(days=13)).date(),
+                stop_reason=reason,
+                adherence=float(np.clip(rng.normal(0.75, 0.15), 0.2, 1.0)),
+                author_id=clinician,
+            )
+        )
+    span = (today - start).days - 40  # admitted 20 days in at the earliest, home 20 days ago
+    if span > 0 and rng.random() < 0.12 * heavier:  # admitted during this clinic's care
+        admitted = datetime.combine(
+            (start + timedelta(days=int(rng.integers(20, 20 + span)))).date(), time(0), UTC
+        )
+        s.add(
+            Encounter(
+                patient_id=p.id,
+                clinician_id=clinician,
+                kind=ADMISSION,
+                start=admitted,
+                end=admitted + timedelta(days=int(rng.integers(5, 19))),
+                author_id=clinician,
+            )
+        )
 
 
 @dataclass(frozen=True)
@@ -231,6 +324,9 @@ def create_demo_clinic(
         anxious = rng.random() < 0.45
         suicidal_visit = int(rng.integers(0, 12)) if rng.random() < 0.12 else -1
         drug, dose = SSRIS[i % len(SSRIS)]
+        _clinical_history(
+            uow, np.random.default_rng([seed, i]), i, p, clinician, start, today, baseline
+        )
         s.add(
             Medication(
                 patient_id=p.id,

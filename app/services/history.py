@@ -157,17 +157,9 @@ def record_intake(
     def do(uow: UnitOfWork) -> None:
         rbac.require(uow.session, principal, Action.WRITE_CLINICAL, patient_id)
         patient = _patient(uow.session, patient_id)
-        today = date.today()
-        age = (today - patient.birth_date).days / 365.25
-        if intake.age_at_onset is not None and intake.age_at_onset > age:
-            raise ValidationError("age at onset is above the patient's current age")
-        last = intake.last_discharge_before
-        if last is not None and not patient.birth_date <= last <= today:
-            raise ValidationError(
-                "last discharge before this clinic must be between birth and today"
-            )
-        now = utcnow()
-        patient.history_json = json.dumps(_intake_json(intake, now, principal.user_id))
+        patient.history_json = intake_json(
+            intake, patient.birth_date, at=utcnow(), by=principal.user_id
+        )
         uow.session.flush()
         ids: dict[str, Any] = {
             "patient_id": patient_id,
@@ -367,9 +359,18 @@ def intake_of(history_json: str | None) -> IntakeHistory:
     )
 
 
-def _intake_json(intake: IntakeHistory, at: datetime, by: str) -> dict[str, Any]:
+def intake_json(intake: IntakeHistory, birth_date: date, *, at: datetime, by: str) -> str:
+    """The stored form of an intake recorded at ``at`` by user ``by``, after every check
+    (the demo clinic stores its intakes through this too). Raises ValidationError."""
+    _check_intake_fields(intake)
+    today = date.today()
+    age = (today - birth_date).days / 365.25
+    if intake.age_at_onset is not None and intake.age_at_onset > age:
+        raise ValidationError("age at onset is above the patient's current age")
     last = intake.last_discharge_before
-    return {
+    if last is not None and not birth_date <= last <= today:
+        raise ValidationError("last discharge before this clinic must be between birth and today")
+    doc = {
         "prior_episodes": intake.prior_episodes,
         "age_at_onset": None if intake.age_at_onset is None else float(intake.age_at_onset),
         "prior_admissions_before": intake.prior_admissions_before,
@@ -379,6 +380,7 @@ def _intake_json(intake: IntakeHistory, at: datetime, by: str) -> dict[str, Any]
         "recorded_at": at.isoformat(),
         "recorded_by": by,
     }
+    return json.dumps(doc)
 
 
 def _check_intake_fields(intake: IntakeHistory) -> None:
