@@ -53,7 +53,7 @@ _TITLE = re.compile(rf"\b{_TITLES}\.?[ \t]+((?:{_PARTICLE})?{_FULL})")
 # Titles before and degrees or generations after a name go with it ("Mrs. Ann Lee PhD").
 _BEFORE = re.compile(rf"\b{_TITLES}\.?[ \t]+$")
 _AFTER = re.compile(
-    r"^,?[ \t]+(?:Jr|Sr|II|III|IV|MD|DO|DDS|DMD|DVM|PhD|PsyD|RN|NP|Esq|MSW|LCSW)\b\.?"
+    r"^[ \t]+(?:Jr|Sr|II|III|IV|MD|DO|DDS|DMD|DVM|PhD|PsyD|RN|NP|Esq|MSW|LCSW)\b\.?"
 )
 _RELATION = (
     r"(?:wife|husband|spouse|mother|father|mom|mum|dad|parents?|son|daughter|kids?|child|sister|"
@@ -101,7 +101,7 @@ _NOT_NAMES = frozenset(
     everyone someone nobody somebody anyone each both all nothing none one patients parents
     husband wife son daughter brother sister partner police ems security family friends""".split()
 )
-_LEX = re.compile(rf"\b({_NAME})(\s+{_NAME})?\b")
+_LEX = re.compile(rf"\b({_NAME})([ \t]+{_NAME})?\b")
 
 _MONTHS = (
     r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|"
@@ -182,7 +182,7 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     (
         "FAX",
         re.compile(
-            r"(?i:\bfax\b)[^\d\n]{0,12}(?:\+?1[\s.-]?)?\(?\d{3}\)?[\s.-]?\d{3}[\s.-]?\d{4}\b"
+            r"(?i:\bfax\b)[^\d\n]{0,12}(?P<v>(?:\+?1[\s.-]?)?\(?\d{3}\)?[\s.-]?\d{3}[\s.-]?\d{4}\b)"
         ),
     ),
     (
@@ -212,7 +212,7 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
             r"medicaid(?: id)?|medicare(?: id)?|licen[cs]e(?: number| no\.?)?|certificate"
             r"(?: number| no\.?)?|DEA|NPI|serial(?: number| no\.?)?|device(?: id)?|VIN|plate|"
             r"ID|record)\b)\s*(?:#|:|number|no\.?)?\s*#?\s*"
-            r"(?=[A-Za-z-]*\d)[A-Za-z0-9][A-Za-z0-9-]{3,}\b"
+            r"(?P<v>(?=[A-Za-z-]*\d)[A-Za-z0-9][A-Za-z0-9-]{3,})\b"
         ),
     ),
     ("ID", re.compile(r"\b[A-HJ-NPR-Z0-9]{17}\b")),
@@ -233,7 +233,12 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
             rf"{_NAMED_STREET}"
         ),
     ),
-    ("ZIP", re.compile(r"(?i:\b(?:zip|postal|post)\s*(?:code)?\b)[^\d\n]{0,12}\d{5}(?:-\d{4})?\b")),
+    (
+        "ZIP",
+        re.compile(
+            r"(?i:\b(?:zip|postal|post)\s*(?:code)?\b)[^\d\n]{0,12}(?P<v>\d{5}(?:-\d{4})?)\b"
+        ),
+    ),
     ("ADDRESS", re.compile(rf"\b{_SECONDARY}\.?\s*#?\s*\d+[A-Za-z]?\b")),
     # Military and diplomatic post: PSC 1234, Box 5678 / APO AE 09123 / USNS Comfort
     ("ADDRESS", re.compile(r"\b(?:PSC|CMR|Unit)\s+\d+,?\s+Box\s+\d+\b")),
@@ -243,7 +248,7 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         "ZIP",
         re.compile(
             rf"\b(?:{_STATES}|{_STATE_NAMES}|United States(?: of America)?|USA|U\.S\.A\.)"
-            r"[ \t,]*\n?[ \t]*\d{5}(?:-\d{4})?\b|\b\d{5}-\d{4}\b"
+            r"[ \t,]*\n?[ \t]*(?P<v>\d{5}(?:-\d{4})?)\b|\b\d{5}-\d{4}\b"
         ),
     ),
     (
@@ -290,6 +295,20 @@ class ScrubResult:
 
     text: str
     spans: tuple[PhiSpan, ...]
+
+
+# "mood 4/10", "pain rated 7/10": a rating out of ten, not a date.
+_RATING_CUE = re.compile(
+    r"(?i:mood|pain|anxiety|anxious|depress\w*|energy|sleep|stress|craving\w*|irritab\w*|"
+    r"rate[sd]?|rating|score[sd]?|scale|level|severity|motivation|concentration|appetite)"
+    r"\W{0,3}(?:\w+\W{1,3}){0,2}$"
+)
+
+
+def _is_rating(text: str, m: re.Match[str]) -> bool:
+    return m.group().endswith("/10") and bool(
+        _RATING_CUE.search(text, max(0, m.start() - 40), m.start())
+    )
 
 
 def _date_year(m: re.Match[str]) -> str:
@@ -345,9 +364,13 @@ def find_phi(text: str) -> list[tuple[PhiSpan, str]]:
     found: list[tuple[PhiSpan, str]] = []
     for cat, rx in _PATTERNS:
         for m in rx.finditer(text):
-            found.append((PhiSpan(cat, m.start(), m.end()), f"[{cat}]"))
+            # Where a pattern names its value ("v"), the cue before it (MRN:, Fax, a state) stays.
+            start, end = m.span("v") if "v" in rx.groupindex and m.group("v") else m.span()
+            found.append((PhiSpan(cat, start, end), f"[{cat}]"))
     for rx in _DATE_PATTERNS:
         for m in rx.finditer(text):
+            if _is_rating(text, m):
+                continue
             found.append((PhiSpan("DATE", m.start(), m.end()), _date_year(m)))
     for m in _IN_PLACE.finditer(text):
         if m.group(1).split()[0].lower() not in _NOT_PLACES:

@@ -131,7 +131,8 @@ def generate_note(rng: random.Random) -> SyntheticNote:
         b.text("Records faxed to ")
         b.phi_("LOCATION", rng.choice(_HOSPITALS))
         b.text(" (")
-        b.phi_("FAX", f"fax {_phone(rng)}")
+        b.text("fax ")
+        b.phi_("FAX", _phone(rng))  # the number is the identifier, not the word "fax"
         b.text("). ")
 
     def s_meds() -> None:
