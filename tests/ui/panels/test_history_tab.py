@@ -249,12 +249,15 @@ def test_a_refused_medication_keeps_the_dialog_open(ctx, clinic, qtbot, show) ->
 
 def test_outside_the_care_team_a_save_is_refused_in_plain_words(ctx, clinic, qtbot, show) -> None:
     sup, pid = clinic["users"][Role.SUPERVISOR], clinic["theirs"]  # may read, not write
+    history.record_intake(ctx, clinic["other"], pid, IntakeHistory(prior_episodes=1))
+    before = history.get_history(ctx, sup, pid)
     tab = opened(qtbot, show, ctx, sup, pid)
+    assert "by another user" in tab.recorded.text()
     tab.intake.episodes.setValue(3)
     click(qtbot, tab.save_button)
     qtbot.waitUntil(tab.error_line.isVisible, timeout=WAIT)
     assert "may not write clinical for this patient" in tab.error_line.text()
-    assert history.get_history(ctx, sup, pid).intake == IntakeHistory()
+    assert history.get_history(ctx, sup, pid) == before
 
 
 def test_a_role_without_write_permission_sees_the_data_and_no_controls(

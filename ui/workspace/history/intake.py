@@ -93,7 +93,9 @@ class IntakeForm(QWidget):
             ("Failed adequate trials not listed below", self.failed),
         ]
         for r, (text, field) in enumerate(rows):
-            facts.addWidget(QLabel(f"{text}:"), r, 0)
+            caption = QLabel(f"{text}:")
+            caption.setBuddy(field.date if isinstance(field, OptionalDate) else field)
+            facts.addWidget(caption, r, 0)
             facts.addWidget(field, r, 1)
             field.setMinimumWidth(120)
             field.setMaximumWidth(260)
@@ -106,7 +108,9 @@ class IntakeForm(QWidget):
         for i, (name, combo) in enumerate(self.flags.items()):
             r, c = divmod(i, 2)
             combo.setMinimumWidth(120)
-            flags.addWidget(QLabel(f"{flag_label(name)}:"), r, 3 * c)
+            flag_caption = QLabel(f"{flag_label(name)}:")
+            flag_caption.setBuddy(combo)
+            flags.addWidget(flag_caption, r, 3 * c)
             flags.addWidget(combo, r, 3 * c + 1)
         flags.setColumnMinimumWidth(2, 24)
         flags.setColumnStretch(5, 1)

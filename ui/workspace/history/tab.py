@@ -263,9 +263,11 @@ class HistoryTab(PatientPanel):
     def _recorded_text(self, intake: IntakeHistory) -> str:
         if intake.recorded_at is None:
             return "Not recorded yet: the models read every intake field as unknown."
-        who = intake.recorded_by or "unknown user"
-        if self.principal is not None and who == self.principal.user_id:
+        by = intake.recorded_by
+        if self.principal is not None and by == self.principal.user_id:
             who = self.principal.display_name
+        else:  # the service gives the author's id only
+            who = f"another user (id {by[:8]})" if by else "an unknown user"
         return f"Recorded {when(intake.recorded_at)} by {who}"
 
     def _load_failed(self, exc: BaseException) -> None:
