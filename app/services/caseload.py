@@ -69,7 +69,7 @@ def score_visible(
         scores = score_caseload(
             model, rows, allowed_demographics=frozenset(ctx.settings.allowed_demographics)
         )
-        withheld = getattr(scores, "withheld", None)  # the engine's Brier skill rule
+        withheld = scores.withheld  # the engine's Brier skill rule
     if rows and withheld is not None:  # no scores, no ranking: listed by name
         out = [
             CaseloadRow(p.id, p.mrn, p.display_name, p.is_synthetic, None, None, None, "")

@@ -208,7 +208,7 @@ def _store(
                 "synthetic": p.synthetic,
                 "notice": p.notice,
                 "interval_method": p.interval_method,
-                "withheld": getattr(p, "withheld", None),  # engine field (Brier skill rule)
+                "withheld": p.withheld,  # the engine's Brier skill rule
                 "missing_inputs": missing,
             }
         ),

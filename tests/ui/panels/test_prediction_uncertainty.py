@@ -157,3 +157,20 @@ def test_model_card_shows_coverage_skill_and_input_sources(qtbot) -> None:
     assert all(sources)
     assert [dlg.features.item(i, 4).text() for i in range(len(sources))] == sources
     dlg.close()
+
+
+def test_model_card_from_before_the_rule_says_what_it_lacks(qtbot) -> None:
+    card = model_cards.model_card("relapse_6m")
+    old = {k: v for k, v in card.items() if k not in ("skill", "uncertainty")}
+    old["features"] = [{k: v for k, v in f.items() if k != "source"} for f in card["features"]]
+    dlg = ModelCardDialog(old)
+    qtbot.addWidget(dlg)
+    dlg.show()
+    ho, base = card["metrics"]["held_out"]["brier"]["value"], card["metrics"]["no_skill_brier"]
+    assert f"{1 - ho / base:.3f}" in dlg.skill_value.text()
+    assert "predates the minimum-skill rule" in dlg.skill_verdict.text()
+    assert not dlg.coverage.isVisible()
+    assert "no measured coverage" in " ".join(_texts(dlg))
+    col = [dlg.features.item(i, 4).text() for i in range(dlg.features.rowCount())]
+    assert set(col) == {"not stated on this card"}
+    dlg.close()
