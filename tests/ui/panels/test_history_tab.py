@@ -285,7 +285,7 @@ def test_a_role_without_write_permission_sees_the_data_and_no_controls(
     assert history.get_history(ctx, me, pid).medications[0].id == mid
 
 
-def test_the_workspace_offers_the_tab_and_drops_it_on_close(ctx, clinic, qtbot) -> None:
+def test_the_workspace_offers_the_tab_second(ctx, clinic, qtbot) -> None:
     me = clinic["users"][Role.CLINICIAN]
     tasks = TaskManager(ctx)
     ws = PatientWorkspace(ctx, tasks)
