@@ -68,7 +68,8 @@ _CUE = re.compile(
     r"[Ss]een (?:by|with)|[Ss]igned(?: by)?:?|[Ww]ritten by|[Dd]ictated by|[Rr]eviewed with|"
     r"[Dd]iscussed with|[Aa]ccompanied by|[Bb]rought in by|[Rr]eferred by|[Ss]poke (?:with|to)|"
     r"[Mm]et with|[Tt]alked (?:with|to)|(?:[Ee]mergency )?[Cc]ontact:?|[Aa]ttention:?|[Aa]ttn:?|"
-    r"[Cc]lient:?|[Cc]linician:?|[Pp]rovider:?|[Aa]ttending:?|[Cc]c:|[Mm]aiden name:?|n[ée]e|"
+    r"[Cc]lient:?|[Cc]linician:?|[Pp]rovider:?|[Aa]ttending:?|[Cc]c:|n[ée]e|"
+    r"[Mm]aiden name(?: is)?:?|(?:[Cc]all|[Cc]alls) me|[Nn]ame\?|"
     r"(?:[Vv]isit|[Ss]ession|[Aa]ppointment|[Cc]all|[Mm]eeting) with|[Mm]y name is|"
     r"(?:[Hh]i|[Hh]ello|[Dd]ear|[Tt]hanks|[Tt]hank you),?|(?:says|said|asked|according to)|"
     rf"(?i:{_RELATION})\s*[,:(]?)[ \t]*"
@@ -79,7 +80,7 @@ _POSSESSOR = re.compile(rf"\b({_FULL})['’]s\s+{_RELATION}\b")
 # A name as the subject of a verb that only people do in notes ("Anna reports", "Li is a
 # 34-year-old"): drugs, scores and sections are not said to deny, report or attend.
 _SUBJECT = re.compile(
-    rf"(?<![\w.'’])({_FULL})\s+(?:reports|reported|denies|denied|endorses|endorsed|states|"
+    rf"(?<![\w.'’])((?:{_PARTICLE})?{_FULL})\s+(?:reports|reported|denies|denied|endorses|endorsed|states|"
     r"stated|presents|presented|attended|attends|appeared|appears|agrees|agreed|declined|"
     r"refuses|refused|complains|complained|describes|described|admits|admitted to|says|said|"
     r"arrived|tells|told|feels|felt|thinks|believes|wants|wanted|lives|lived|works|worked|"
@@ -91,6 +92,8 @@ _CREDENTIAL = re.compile(
     rf"({_FULL}),?\s+(?:MD|M\.D\.|DO|RN|NP|PA-C|LCSW|LICSW|LMFT|LPC|LMHC|LPN|PhD|PsyD|MSW|"
     r"APRN|PMHNP|DNP|BCBA|CNS|MBBS|MRCPsych|FRCPC)\b"
 )
+# "Anna K. Berg": a first name, a middle initial and a surname is a person wherever it stands.
+_INITIALLED = re.compile(rf"(?<![\w.])({_NAME}[ \t]+{_UP}\.?[ \t]+(?:{_PARTICLE})?{_NAME})(?![\w])")
 _SURNAME_FIRST = re.compile(rf"\b[Nn]ame:\s*({_NAME}),\s+({_FULL})")
 # Capitalised words that open sentences or headings in notes: never taken as names by context.
 _NOT_NAMES = frozenset(
@@ -99,7 +102,9 @@ _NOT_NAMES = frozenset(
     judgment judgement plan assessment diagnosis history family mother father today tonight
     yesterday tomorrow staff nursing nurse team doctor physician writer clinician therapist
     everyone someone nobody somebody anyone each both all nothing none one patients parents
-    husband wife son daughter brother sister partner police ems security family friends""".split()
+    husband wife son daughter brother sister partner police ems security family friends vitamin
+    hepatitis type group class stage grade cluster axis schedule appendix section part phase
+    level tier step grade unit ward room bay floor""".split()
 )
 _LEX = re.compile(rf"\b({_NAME})([ \t]+{_NAME})?\b")
 
@@ -188,20 +193,22 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     (
         "PHONE",
         re.compile(
-            r"(?:(?:\+?1|\b001)[\s.-]?)?(?:\(\d{3}\)\s?|\b\d{3}[\s.-])\d{3}[\s.-]?\d{4}\b"
-            r"(?:\s?(?:x|ext\.?|extension)\s?\d{1,5}\b)?"
+            r"(?:(?:\+?1|\b001)[\s.-]?)?(?:\(\d{3}\)\s?|\b\d{3}[\s.-])\d{3}[\s.-]?\d{4}"
+            r"(?:\s?(?:x|ext\.?|extension)\s?\d{1,5})?(?![\w])"
         ),
     ),
     # International: +41 (0)42 026 04 70, +44 7700 900123, +91 98765 43210
     (
         "PHONE",
         re.compile(
-            r"\+\d{1,3}[ .-]?(?:\(0\)[ .-]?)?\(?\d{1,4}\)?(?:[ .-]?\d{2,5}){1,4}\b"
-            r"(?:\s?(?:x|ext\.?)\s?\d{1,5}\b)?"
+            r"\+\d{1,3}[ .-]?(?:\(0\)[ .-]?)?\(?\d{1,4}\)?(?:[ .-]?\d{2,5}){1,4}"
+            r"(?:\s?(?:x|ext\.?)\s?\d{1,5})?(?![\w])"
         ),
     ),
     # Trunk-prefixed national numbers: (07700) 900 123, (020) 7946 0018
     ("PHONE", re.compile(r"\(0\d{1,4}\)\s?\d{3,4}\s?\d{3,4}\b")),
+    # UK mobiles: 07700 900123, 07700 900 123
+    ("PHONE", re.compile(r"\b07\d{3}[ ]?\d{3}[ ]?\d{3}\b")),
     (
         "ID",
         re.compile(
@@ -334,7 +341,7 @@ def _with_affixes(text: str, start: int, end: int) -> tuple[int, int]:
 
 def _find_names(text: str) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
-    for rx in (_TITLE, _CUE, _POSSESSOR, _SUBJECT, _CREDENTIAL):
+    for rx in (_TITLE, _CUE, _POSSESSOR, _SUBJECT, _CREDENTIAL, _INITIALLED):
         for m in rx.finditer(text):
             if rx is _TITLE or _name_ok(m.group(1)):
                 spans.append((m.start(1), m.end(1)))
