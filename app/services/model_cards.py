@@ -71,6 +71,7 @@ class Uncertainty:
 
     method: str
     nominal: str  # "90%", "" when not stated
+    description: str  # the method in plain words ("" on older cards)
     # (which held-out patients, measured coverage in words, median width in words)
     coverage: tuple[tuple[str, str, str], ...]
 
@@ -147,7 +148,7 @@ def uncertainty_of(card: Mapping[str, Any]) -> Uncertainty:
     unc = card.get("uncertainty")
     if not isinstance(unc, Mapping):
         method = str(card.get("calibration", {}).get("interval", {}).get("method", "none"))
-        return Uncertainty(method, interval_level(card), ())
+        return Uncertainty(method, interval_level(card), "", ())
     cov = unc.get("coverage")
     cov = cov if isinstance(cov, Mapping) else {}
     widths = unc.get("median_width", unc.get("widths"))
@@ -161,7 +162,12 @@ def uncertainty_of(card: Mapping[str, Any]) -> Uncertainty:
         w = _num(widths.get(key))
         width = "—" if w is None else f"{w * 100:.0f} percentage points"
         rows.append((words, measured, width))
-    return Uncertainty(str(unc.get("method", "")), interval_level(card), tuple(rows))
+    return Uncertainty(
+        str(unc.get("method", "")),
+        interval_level(card),
+        str(unc.get("description") or ""),
+        tuple(rows),
+    )
 
 
 def feature_sources(card: Mapping[str, Any]) -> list[str]:

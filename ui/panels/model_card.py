@@ -255,6 +255,8 @@ class ModelCardDialog(QDialog):
         self.interval_method = label(f"{nominal}{unc.method or 'method not stated'}", wrap=True)
         self.interval_method.setAccessibleName("interval method")
         lay.addWidget(self.interval_method)
+        if unc.description:
+            lay.addWidget(label(unc.description[:1].upper() + unc.description[1:] + ".", wrap=True))
         self.coverage = table(
             ("Held-out patients", "Measured coverage", "Median width"), "interval coverage"
         )
