@@ -81,11 +81,11 @@ _POSSESSOR = re.compile(rf"\b({_FULL})['’]s\s+{_RELATION}\b")
 # 34-year-old"): drugs, scores and sections are not said to deny, report or attend.
 _SUBJECT = re.compile(
     rf"(?<![\w.'’])((?:{_PARTICLE})?{_FULL})\s+(?:reports|reported|denies|denied|endorses|endorsed|states|"
-    r"stated|presents|presented|attended|attends|appeared|appears|agrees|agreed|declined|"
+    r"stated|presents|presented|attended|attends|agrees|agreed|declined|"
     r"refuses|refused|complains|complained|describes|described|admits|admitted to|says|said|"
-    r"arrived|tells|told|feels|felt|thinks|believes|wants|wanted|lives|lived|works|worked|"
+    r"arrived|tells|told|feels|felt|thinks|believes|wants|wanted|lives|lived|"
     r"missed|cancell?ed|returned|called|emailed|texted|was brought|was seen|was tearful|"
-    r"was admitted|was discharged|was referred|was found|is (?:a|an) \d{1,3}[- ]?(?:year|yo|y/o))"
+    r"was admitted|was discharged|was referred|is (?:a|an) \d{1,3}[- ]?(?:year|yo|y/o))"
 )
 # "Anna Berg, MD": a name before a professional credential.
 _CREDENTIAL = re.compile(
@@ -177,7 +177,8 @@ _NOT_PLACES = frozenset(
     monday tuesday wednesday thursday friday saturday sunday english spanish french german
     italian portuguese chinese mandarin cantonese arabic russian polish hindi urdu japanese
     korean vietnamese tagalog somali the a an his her their our my this that group therapy
-    crisis remission dr mr mrs ms""".split()
+    crisis remission dr mr mrs ms room unit ward bay floor clinic hospital session person
+    school college treatment care custody court jail prison detox rehab recovery""".split()
 )
 _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("EMAIL", re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")),
@@ -246,7 +247,8 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
             r"(?i:\b(?:zip|postal|post)\s*(?:code)?\b)[^\d\n]{0,12}(?P<v>\d{5}(?:-\d{4})?)\b"
         ),
     ),
-    ("ADDRESS", re.compile(rf"\b{_SECONDARY}\.?\s*#?\s*\d+[A-Za-z]?\b")),
+    # A flat or suite on its own (rooms and units alone are usually the ward's, not the home's).
+    ("ADDRESS", re.compile(r"\b(?:Apt|Apartment|Suite|Ste)\.?\s*#?\s*\d+[A-Za-z]?\b")),
     # Military and diplomatic post: PSC 1234, Box 5678 / APO AE 09123 / USNS Comfort
     ("ADDRESS", re.compile(r"\b(?:PSC|CMR|Unit)\s+\d+,?\s+Box\s+\d+\b")),
     ("ADDRESS", re.compile(r"\b(?:APO|FPO|DPO)\s+(?:AA|AE|AP)\s+\d{5}(?:-\d{4})?\b")),
