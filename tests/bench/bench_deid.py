@@ -144,8 +144,9 @@ def score(notes: list[EvalNote], tool: Tool) -> tuple[dict, dict, float, list]:
                 if text[i].isalnum() and not _inside_region(note, g, i)
             ]
             ok = all(removed[i] for i in need)
-            found[g.category][0] += ok
-            found[g.category][1] += 1
+            for key in (g.category, f"{g.category}@{g.source}", f"all@{g.source}"):
+                found[key][0] += ok
+                found[key][1] += 1
             if not ok:
                 misses.append((g.category, g.value, _context(text, g.start, g.end)))
         groups = [(c, [p for p in pred if p[0] == c]) for c in {c for c, _, _ in pred}]
@@ -185,7 +186,8 @@ def _fmt(pair: list[int] | None) -> str:
 
 
 def _totals(table: dict) -> list[int]:
-    return [sum(v[0] for v in table.values()), sum(v[1] for v in table.values())]
+    own = [v for k, v in table.items() if "@" not in k]
+    return [sum(v[0] for v in own), sum(v[1] for v in own)]
 
 
 def main() -> None:
@@ -218,6 +220,21 @@ def main() -> None:
         print(f"| {cat} | {n} | {cells} |")
     cells = " | ".join(_fmt(_totals(r[1])) for r in results)
     print(f"| all | {n_phi} | {cells} |\n")
+    print("Recall by the sentence an identifier sits in: our clinical templates, or")
+    print("presidio-evaluator's own stock templates (one per note, mostly not clinical).\n")
+    header = " | ".join(f"{name} {src}" for name, *_ in results for src in ("clinical", "stock"))
+    print(f"| Category | n clinical | n stock | {header} |")
+    print("|---|---:|---:|" + "---:|" * (2 * len(results)))
+    for cat in (*CATEGORIES, "all"):
+        n_c = results[0][1].get(f"{cat}@clinical", [0, 0])[1]
+        n_s = results[0][1].get(f"{cat}@presidio", [0, 0])[1]
+        if not n_c + n_s:
+            continue
+        cells = " | ".join(
+            _fmt(r[1].get(f"{cat}@{src}")) for r in results for src in ("clinical", "presidio")
+        )
+        print(f"| {cat} | {n_c} | {n_s} | {cells} |")
+    print()
     header = " | ".join(f"{name} precision (chars)" for name, *_ in results)
     print(f"| Category (tool's label) | {header} |")
     print("|---|" + "---:|" * len(results))

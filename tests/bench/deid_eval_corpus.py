@@ -177,13 +177,15 @@ _SPAN_DAYS = 365 * 8
 
 @dataclass(frozen=True)
 class GoldSpan:
-    """One labelled entity: generator type, HIPAA category (None: not PHI), span and value."""
+    """One labelled entity: generator type, HIPAA category (None: not PHI), span and value;
+    source says whether its sentence is a clinical template or one of presidio-evaluator's."""
 
     entity_type: str
     category: str | None
     start: int
     end: int
     value: str
+    source: str = ""
 
 
 @dataclass(frozen=True)
@@ -299,6 +301,7 @@ def generate(n_notes: int = N_NOTES, seed: int = SEED) -> list[EvalNote]:
         spans: list[GoldSpan] = []
         pos = 0
         for template in chosen:
+            source = "clinical" if template in CLINICAL_TEMPLATES else "presidio"
             sample = sentence_faker.parse(PresidioSentenceFaker._preprocess_template(template))
             text = sample.full_text
             for sp in sample.spans:
@@ -306,11 +309,14 @@ def generate(n_notes: int = N_NOTES, seed: int = SEED) -> list[EvalNote]:
                 etype = str(sp.entity_type)
                 start = pos + sp.start_position
                 cat = _category(etype, value)
-                spans.append(GoldSpan(etype, cat, start, start + len(value), value))
+                spans.append(GoldSpan(etype, cat, start, start + len(value), value, source))
                 if etype == "address":  # a state or country inside an address may stay
                     for m in regions.finditer(value):
                         s0 = start + m.start()
-                        spans.append(GoldSpan("region", None, s0, s0 + len(m.group()), m.group()))
+                        region = GoldSpan(
+                            "region", None, s0, s0 + len(m.group()), m.group(), source
+                        )
+                        spans.append(region)
             parts.append(text)
             pos += len(text) + 1
         note_text = "\n".join(parts)
@@ -327,7 +333,9 @@ def to_json(notes: list[EvalNote]) -> dict[str, Any]:
         "notes": [
             {
                 "text": n.text,
-                "spans": [[s.entity_type, s.category, s.start, s.end, s.value] for s in n.spans],
+                "spans": [
+                    [s.entity_type, s.category, s.start, s.end, s.value, s.source] for s in n.spans
+                ],
             }
             for n in notes
         ],
@@ -338,8 +346,7 @@ def load(path: Path = FROZEN) -> list[EvalNote]:
     """The frozen corpus (no generator needed)."""
     data = json.loads(path.read_text(encoding="utf-8"))
     return [
-        EvalNote(n["text"], tuple(GoldSpan(t, c, s, e, v) for t, c, s, e, v in n["spans"]))
-        for n in data["notes"]
+        EvalNote(n["text"], tuple(GoldSpan(*span) for span in n["spans"])) for n in data["notes"]
     ]
 
 
