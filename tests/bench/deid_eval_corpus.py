@@ -34,6 +34,9 @@ CLINICAL_PER_NOTE = 5
 LOWER_CASE_RATIO = 0.05  # presidio-evaluator's documented default usage
 GENERATOR = "presidio-evaluator 0.3.2 PresidioSentenceFaker (Faker 40.63.0, locale en_US)"
 FROZEN = Path(__file__).with_suffix(".json")
+HELDOUT_SEED = 21
+HELDOUT_NOTES = 100
+HELDOUT = FROZEN.with_name("deid_eval_heldout.json")
 
 # Generator entity type -> HIPAA Safe Harbor category (None: not a Safe Harbor identifier).
 HIPAA: dict[str, str | None] = {
@@ -159,6 +162,37 @@ CLINICAL_TEMPLATES = (
     "Mother's maiden name {{last_name_female}}; family history of bipolar disorder.",
 )
 
+# Written after the scrubber's rules were last changed and measured once, as a held-out check
+# of how the rules generalise to phrasings they were not tuned on.
+HELDOUT_TEMPLATES = (
+    "S: {{first_name}} states the new job is going ok but she is still not sleeping.",
+    "O: Casually dressed, good eye contact. Accompanied by husband {{first_name_male}}.",
+    "A/P: 38F with recurrent MDD; {{last_name}} to continue escitalopram 10 mg daily.",
+    "Intake completed {{clinic_date}} by {{name}}, intake coordinator.",
+    "Pt's sister {{first_name_female}} {{last_name}} phoned the front desk on {{clinic_date}}.",
+    "Collateral obtained from {{name}} (neighbor) by phone at {{phone_number}}.",
+    "Attempted to reach pt at home number {{phone_number}}; left voicemail.",
+    "Pharmacy: {{organization}}, {{street_address}}, {{city}} {{state_abbr}} {{zipcode}}.",
+    "Mailing address on file is {{street_address}}, {{city}}.",
+    "{{first_name}} and her fiance {{first_name_male}} are expecting their first child in "
+    "{{clinic_date}}.",
+    "Records requested from Dr {{last_name}} at {{organization}} on {{clinic_date}}.",
+    "Psychiatric history: first hospitalised at age 19; most recent admission {{clinic_date}}.",
+    "Acct no. {{credit_card_number}} flagged by billing.",
+    "Member number {{health_plan_id}}, group 5521.",
+    "Encounter ID {{mrn}} / Visit date {{clinic_date}}",
+    "Reason for referral (per {{name}}, PCP): worsening panic attacks.",
+    "Lives with partner {{name}} in an apartment in {{city}}; has two cats.",
+    "{{first_name}} was late again today and blamed the bus.",
+    "Writer met with {{first_name}} for 45 minutes.",
+    "Her son {{first_name_male}} ({{age}}) helps with shopping.",
+    "Per {{first_name}}, the voices started around {{clinic_date}}.",
+    "Patient can be emailed at {{email}} for scheduling only.",
+    "Video session via {{url}} (patient in {{city}}).",
+    "cc: {{name}}, MSW",
+    "Reviewed with supervisor {{first_name}} {{last_name}}.",
+)
+
 _DATE_FORMATS = (
     "%m/%d/%Y",
     "%-m/%-d/%y",
@@ -262,7 +296,9 @@ def _stock_templates() -> list[str]:
     return keep
 
 
-def generate(n_notes: int = N_NOTES, seed: int = SEED) -> list[EvalNote]:
+def generate(
+    n_notes: int = N_NOTES, seed: int = SEED, templates: tuple[str, ...] = CLINICAL_TEMPLATES
+) -> list[EvalNote]:
     """Build the corpus with presidio-evaluator (needs requirements/bench-deid.txt)."""
     from presidio_evaluator.data_generator import (
         PresidioSentenceFaker,
@@ -295,13 +331,13 @@ def generate(n_notes: int = N_NOTES, seed: int = SEED) -> list[EvalNote]:
     rng = random.Random(seed)
     notes = []
     for _ in range(n_notes):
-        chosen = rng.sample(CLINICAL_TEMPLATES, CLINICAL_PER_NOTE)
+        chosen = rng.sample(templates, CLINICAL_PER_NOTE)
         chosen.insert(rng.randrange(len(chosen) + 1), rng.choice(stock))
         parts: list[str] = []
         spans: list[GoldSpan] = []
         pos = 0
         for template in chosen:
-            source = "clinical" if template in CLINICAL_TEMPLATES else "presidio"
+            source = "clinical" if template in templates else "presidio"
             sample = sentence_faker.parse(PresidioSentenceFaker._preprocess_template(template))
             text = sample.full_text
             for sp in sample.spans:
@@ -324,11 +360,11 @@ def generate(n_notes: int = N_NOTES, seed: int = SEED) -> list[EvalNote]:
     return notes
 
 
-def to_json(notes: list[EvalNote]) -> dict[str, Any]:
+def to_json(notes: list[EvalNote], seed: int = SEED) -> dict[str, Any]:
     """The frozen file's content: provenance plus every note and span."""
     return {
         "generator": GENERATOR,
-        "seed": SEED,
+        "seed": seed,
         "lower_case_ratio": LOWER_CASE_RATIO,
         "notes": [
             {
@@ -350,13 +386,20 @@ def load(path: Path = FROZEN) -> list[EvalNote]:
     ]
 
 
+def generate_heldout() -> list[EvalNote]:
+    """The held-out corpus: the held-out clinical phrasings, its own seed."""
+    return generate(HELDOUT_NOTES, HELDOUT_SEED, HELDOUT_TEMPLATES)
+
+
 def main() -> None:
-    """Regenerate the frozen corpus file."""
-    notes = generate()
-    FROZEN.write_text(
-        json.dumps(to_json(notes), ensure_ascii=False, indent=0) + "\n", encoding="utf-8"
-    )
-    print(f"wrote {len(notes)} notes to {FROZEN}", file=sys.stderr)
+    """Regenerate both frozen corpus files."""
+    for path, notes, seed in (
+        (FROZEN, generate(), SEED),
+        (HELDOUT, generate_heldout(), HELDOUT_SEED),
+    ):
+        text = json.dumps(to_json(notes, seed), ensure_ascii=False, indent=0) + "\n"
+        path.write_text(text, encoding="utf-8")
+        print(f"wrote {len(notes)} notes to {path}", file=sys.stderr)
 
 
 if __name__ == "__main__":
