@@ -23,7 +23,7 @@ from app.demo import create_demo_clinic
 from app.services import predictions
 from app.services.context import AppContext
 from app.services.model_inputs import build_features
-from engines.xgb.features import CATALOGUE_BY_NAME, FeatureSpec
+from engines.xgb.features import CATALOGUE, FeatureSpec
 from engines.xgb.synthetic import generate_cohort
 from tests.support.keyring_backends import MemoryKeyring
 
@@ -95,13 +95,17 @@ def test_inputs_missing_at_use_time_were_missing_in_training(
 ) -> None:
     ctx, rows = demo_rows
     training = generate_cohort(TRAINING_ROWS, seed=20)
-    inputs = _active_inputs(ctx) | {n: CATALOGUE_BY_NAME[n] for n in MIRRORED}
-    lines = [f"{'input':28s} use-time  training  source"]
+    active = _active_inputs(ctx)
+    checked = set(active) | set(MIRRORED)
+    lines = ["| input | where in the app | used by a model | use-time missing | training missing |"]
+    lines.append("| --- | --- | --- | --- | --- |")
     unseen = []
-    for name, spec in sorted(inputs.items()):
+    for spec in CATALOGUE:  # the table of docs/models.md, "Where each input comes from"
+        name = spec.name
         use, train = _missing_share(rows, name), _missing_share(training, name)
-        lines.append(f"{name:28s} {use:8.2f}  {train:8.2f}  {spec.source}")
-        if use > 0 and train == 0:
+        used = "yes" if name in active else "no"
+        lines.append(f"| {name} | {spec.source} | {used} | {use:.0%} | {train:.0%} |")
+        if name in checked and use > 0 and train == 0:
             unseen.append(name)
         if name in MIRRORED:
             assert use == pytest.approx(train, abs=0.1), name
