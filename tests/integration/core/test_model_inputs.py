@@ -391,3 +391,19 @@ def test_a_bad_flag_rules_file_is_a_clear_error(tmp_path: Any, doc: dict, words:
     path.write_text(json.dumps(doc))
     with pytest.raises(ConfigError, match=words):
         load_note_flag_rules(path)
+
+
+def test_every_input_says_where_in_the_app_it_comes_from(settings: Any) -> None:  # noqa: ANN401
+    from app.services import predictions
+    from engines.xgb.features import CATALOGUE, FeatureSpec
+
+    assert all(spec.source for spec in CATALOGUE)
+    for spec in CATALOGUE:
+        card = spec.to_card()
+        assert FeatureSpec.from_card(card) == spec
+        old = {k: v for k, v in card.items() if k != "source"}  # a card from before sources
+        assert FeatureSpec.from_card(old).source == ""
+    names = [*predictions.TARGETS, *(f"response_{o}" for o in predictions.OPTIONS)]
+    for name in names:  # the active models' cards list the source of each of their inputs
+        for spec in predictions.active_model(name, settings).card.features:
+            assert spec.source == CATALOGUE_BY_NAME[spec.name].source, (name, spec.name)
