@@ -45,7 +45,7 @@ def _letters(upper: bool) -> str:
 _UP = f"[{_letters(True)}]"
 _LOW = f"[{_letters(False)}]"
 # A capitalised name token: Anna, Ólafsdóttir, McKay, O'Brien, L'Heureux, Smith-Jones.
-_NAME = rf"(?:{_UP}')?{_UP}{_LOW}+(?:{_UP}{_LOW}+)?(?:-{_UP}{_LOW}+)?"
+_NAME = rf"(?:{_UP}')?{_UP}{_LOW}+(?:{_UP}{_LOW}+)?(?:-{_UP}{_LOW}+)?(?!\w)"
 _PARTICLE = r"(?:(?:van|von|de|der|den|del|della|di|da|du|dos|das|le|la|bin|al|ter|ten)[ \t]+){1,2}"
 _FULL = rf"{_NAME}(?:[ \t]+{_UP}\.?(?=[ \t]))?(?:[ \t]+(?:{_PARTICLE})?{_NAME}){{0,2}}"
 _TITLES = r"(?i:Mr|Mrs|Ms|Miss|Mx|Dr|Prof)"
@@ -59,7 +59,8 @@ _RELATION = (
     r"(?:wife|husband|spouse|mother|father|mom|mum|dad|parents?|son|daughter|kids?|child|sister|"
     r"brother|sibling|partner|friend|boyfriend|girlfriend|aunt|uncle|cousin|niece|nephew|"
     r"grandmother|grandfather|grandson|granddaughter|grandma|grandpa|stepmother|stepfather|"
-    r"fianc[ée]e?|therapist|psychiatrist|psychologist|counsell?or|case manager|social worker|"
+    r"fianc[ée]?e?|supervisor|colleague|co-?worker|manager|therapist|psychiatrist|"
+    r"psychologist|counsell?or|case manager|social worker|"
     r"roommate|neighbou?r|boss|employer|landlord|landlady|guardian|carer|caregiver|sponsor|"
     r"attorney|lawyer|GP|PCP|nurse|pastor|priest|rabbi|imam|coach|teacher)"
 )
@@ -69,14 +70,19 @@ _CUE = re.compile(
     r"[Dd]iscussed with|[Aa]ccompanied by|[Bb]rought in by|[Rr]eferred by|[Ss]poke (?:with|to)|"
     r"[Mm]et with|[Tt]alked (?:with|to)|(?:[Ee]mergency )?[Cc]ontact:?|[Aa]ttention:?|[Aa]ttn:?|"
     r"[Cc]lient:?|[Cc]linician:?|[Pp]rovider:?|[Aa]ttending:?|[Cc]c:|n[ée]e|"
-    r"[Mm]aiden name(?: is)?:?|(?:[Cc]all|[Cc]alls) me|[Nn]ame\?|"
+    r"[Mm]aiden name(?: is)?:?|(?:[Cc]all|[Cc]alls) me|[Nn]ame\?|[Pp]er|"
     r"(?:[Vv]isit|[Ss]ession|[Aa]ppointment|[Cc]all|[Mm]eeting) with|[Mm]y name is|"
     r"(?:[Hh]i|[Hh]ello|[Dd]ear|[Tt]hanks|[Tt]hank you),?|(?:says|said|asked|according to)|"
     rf"(?i:{_RELATION})\s*[,:(]?)[ \t]*"
     rf"(?!{_TITLES}\b)({_FULL})"
 )
-# "Anna's daughter": a name in the possessive before a relation.
-_POSSESSOR = re.compile(rf"\b({_FULL})['’]s\s+{_RELATION}\b")
+# "Anna's daughter", "Anna and her fiance", "Tom Berg (neighbour)": a name beside a relation.
+_POSSESSOR = re.compile(
+    rf"\b({_FULL})(?:['’]s\s+|\s+and\s+(?:his|her|their)\s+|\s*\((?:his |her |pt's )?)"
+    rf"{_RELATION}\b"
+)
+# "by Doreen Nacht": by and exactly two capitalised words (three are usually an organisation).
+_BY = re.compile(rf"\bby[ \t]+({_NAME}[ \t]+(?:{_PARTICLE})?{_NAME})(?![ \t]+{_UP})")
 # A name as the subject of a verb that only people do in notes ("Anna reports", "Li is a
 # 34-year-old"): drugs, scores and sections are not said to deny, report or attend.
 _SUBJECT = re.compile(
@@ -89,7 +95,7 @@ _SUBJECT = re.compile(
 )
 # "Anna Berg, MD": a name before a professional credential.
 _CREDENTIAL = re.compile(
-    rf"({_FULL}),?\s+(?:MD|M\.D\.|DO|RN|NP|PA-C|LCSW|LICSW|LMFT|LPC|LMHC|LPN|PhD|PsyD|MSW|"
+    rf"({_FULL}),?\s+(?:MD|M\.D\.|DO|RN|NP|PCP|GP|PA-C|LCSW|LICSW|LMFT|LPC|LMHC|LPN|PhD|PsyD|MSW|"
     r"APRN|PMHNP|DNP|BCBA|CNS|MBBS|MRCPsych|FRCPC)\b"
 )
 # "Anna K. Berg": a first name, a middle initial and a surname is a person wherever it stands.
@@ -167,7 +173,7 @@ _PLACE = rf"{_NAME}(?:[ \t]+{_NAME}){{0,2}}"
 _ADDRESS_TAIL = (
     rf"(?:,?[ \t]+{_SECONDARY}\.?[ \t]*#?\d+\w*)*"
     rf"(?:[ \t]*(?:,|\n)[ \t]*,?[ \t]*(?:{_SECONDARY}\.?[ \t]*#?\d+\w*|"
-    rf"{_PLACE}(?=[ \t]*(?:[\n,]|$|\d{{5}}\b|{_STATES}\b))|\d{{5}}"
+    rf"{_PLACE}(?=[ \t]*(?:[\n,.;)]|$|\d{{5}}\b|{_STATES}\b))|\d{{5}}"
     rf"(?:-\d{{4}})?)\b(?![ \t]*:)){{0,5}}"
     rf"(?:[ \t]+{_PLACE}(?=[ \t,]+(?:{_STATES}|{_STATE_NAMES}|United States|USA)\b))?"
 )
@@ -330,9 +336,19 @@ def _date_year(m: re.Match[str]) -> str:
     return "[DATE]"
 
 
+# Words that make a capitalised phrase an organisation or a service, not a person.
+_ORG_WORDS = frozenset(
+    """services service team center centre department dept unit clinic hospital agency court
+    police school university college group program programme trust association society
+    foundation office inc llc ltd corp company church ministry council board""".split()
+)
+
+
 def _name_ok(candidate: str) -> bool:
-    first = candidate.split()[0].lower()
-    return first not in _NOT_NAMES and first not in _AMBIGUOUS
+    words = [w.lower() for w in candidate.split()]
+    if any(w in _ORG_WORDS for w in words):
+        return False
+    return words[0] not in _NOT_NAMES and words[0] not in _AMBIGUOUS
 
 
 def _with_affixes(text: str, start: int, end: int) -> tuple[int, int]:
@@ -343,7 +359,7 @@ def _with_affixes(text: str, start: int, end: int) -> tuple[int, int]:
 
 def _find_names(text: str) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
-    for rx in (_TITLE, _CUE, _POSSESSOR, _SUBJECT, _CREDENTIAL, _INITIALLED):
+    for rx in (_TITLE, _CUE, _POSSESSOR, _SUBJECT, _CREDENTIAL, _INITIALLED, _BY):
         for m in rx.finditer(text):
             if rx is _TITLE or _name_ok(m.group(1)):
                 spans.append((m.start(1), m.end(1)))

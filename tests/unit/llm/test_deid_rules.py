@@ -22,6 +22,12 @@ GONE = [
     ("No change since the last visit with Bozena on 4/28.", ["Bozena", "4/28"]),
     ("Tyler N Stewart will attend the family meeting.", ["Tyler", "Stewart"]),
     ("Name: Ólafsdóttir, Andrea\nMedical record no. MR929689", ["Ólafsdóttir", "MR929689"]),
+    ("Reviewed with supervisor Einojuhani Pyysalo.", ["Einojuhani", "Pyysalo"]),
+    ("Per Sylwester, the voices started in spring.", ["Sylwester"]),
+    ("Amina and her fiance Matt are expecting.", ["Amina", "Matt"]),
+    ("Collateral obtained from Frits van den Heuvel (neighbor) by phone.", ["Frits", "Heuvel"]),
+    ("Intake completed by Doreen Nacht, intake coordinator.", ["Doreen", "Nacht"]),
+    ("Referral (per Klimek Kozłowski, PCP): panic attacks.", ["Klimek", "Kozłowski"]),
     # a title or a degree next to a name goes with it
     ("Seen with his aunt, Mrs. Satu Waltari DVM, today.", ["Mrs.", "Satu", "DVM"]),
     ("Collateral from the landlord, Mr. van den Heuvel.", ["van den Heuvel"]),
@@ -49,6 +55,7 @@ GONE = [
     ("Forwarded to PSC 2768, Box 0602\nAPO AE 85995.", ["2768", "0602", "85995"]),
     ("Met at the corner of 1481 Maud Street and Darcy Valleys.", ["Maud", "Darcy Valleys"]),
     ("My zip code is 19714.", ["19714"]),
+    ("Mailing address is 710 454 Kidd Avenue, Freeport. Next visit soon.", ["Kidd", "Freeport"]),
     ("She moved in with her sister in Sedro Woolley last spring.", ["Sedro Woolley"]),
 ]
 
@@ -72,6 +79,7 @@ KEPT = [
     ("Lives at 12 Main Street\nPatient reports low mood.", ["Patient reports low mood"]),
     ("Chicago, IL 60601", ["IL"]),  # Safe Harbor keeps the state
     ("Signed: Anna Berg, MD", ["MD"]),
+    ("Referred by Child Protective Services after the visit.", ["Child Protective Services"]),
 ]
 
 
