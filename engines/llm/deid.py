@@ -91,7 +91,13 @@ _SUBJECT = re.compile(
     r"refuses|refused|complains|complained|describes|described|admits|admitted to|says|said|"
     r"arrived|tells|told|feels|felt|thinks|believes|wants|wanted|lives|lived|"
     r"missed|cancell?ed|returned|called|emailed|texted|was brought|was seen|was tearful|"
-    r"was admitted|was discharged|was referred|is (?:a|an) \d{1,3}[- ]?(?:year|yo|y/o))"
+    r"was admitted|was discharged|was referred|is (?:a|an) \d{1,3}[- ]?(?:year|yo|y/o)|"
+    # states of mind and manner said of people, not of drugs or scores
+    r"(?:is|was|seems|seemed|appears|appeared) (?:late|absent|tearful|calm|anxious|agitated|"
+    r"irritable|pleasant|cooperative|co-operative|guarded|withdrawn|upset|angry|sad|happy|"
+    r"quiet|unwell|polite|hostile|distressed|euphoric|grandiose|paranoid|suspicious|"
+    r"dishevell?ed|unkempt|drowsy|intoxicated|sober|reluctant|willing|motivated|engaged|"
+    r"ambivalent|hopeful|worried|frightened|scared|lonely|ashamed|embarrassed|confused))"
 )
 # "Anna Berg, MD": a name before a professional credential.
 _CREDENTIAL = re.compile(
@@ -100,6 +106,24 @@ _CREDENTIAL = re.compile(
 )
 # "Anna K. Berg": a first name, a middle initial and a surname is a person wherever it stands.
 _INITIALLED = re.compile(rf"(?<![\w.])({_NAME}[ \t]+{_UP}\.?[ \t]+(?:{_PARTICLE})?{_NAME})(?![\w])")
+# A line that is only a name (letterheads, signature and address blocks): two or three name
+# words, none of them a heading word ("Mental Status Exam", "Treatment Plan").
+_NAME_LINE = re.compile(
+    rf"(?m)^[ \t]*({_NAME}(?:[ \t]+{_UP}\.?)?(?:[ \t]+(?:{_PARTICLE})?{_NAME}){{1,2}})[ \t]*$"
+)
+_HEADING_WORDS = frozenset(
+    """history exam examination plan assessment status diagnosis diagnoses medication
+    medications allergies review systems impression summary note notes progress treatment
+    psychiatric social family medical past present illness chief complaint mental risk safety
+    labs laboratory vitals objective subjective disposition recommendations follow goals
+    interventions response formulation collateral consent signature addendum discharge
+    admission intake physical therapy session patient information info personal contact
+    details billing address insurance data results findings problems problem list current
+    presenting reason referral services support substance use alcohol legal developmental
+    education employment housing strengths barriers sleep mood affect thought content process
+    insight judgment judgement cognition orientation appearance behaviour behavior speech
+    perception memory attention attestation time date location""".split()
+)
 _SURNAME_FIRST = re.compile(rf"\b[Nn]ame:\s*({_NAME}),\s+({_FULL})")
 # Capitalised words that open sentences or headings in notes: never taken as names by context.
 _NOT_NAMES = frozenset(
@@ -363,6 +387,10 @@ def _find_names(text: str) -> list[tuple[int, int]]:
         for m in rx.finditer(text):
             if rx is _TITLE or _name_ok(m.group(1)):
                 spans.append((m.start(1), m.end(1)))
+    for m in _NAME_LINE.finditer(text):
+        words = [w.strip(".").lower() for w in m.group(1).split()]
+        if _name_ok(m.group(1)) and not any(w in _HEADING_WORDS for w in words):
+            spans.append((m.start(1), m.end(1)))
     for m in _SURNAME_FIRST.finditer(text):
         spans.append((m.start(1), m.end(2)))
     for m in _LEX.finditer(text):

@@ -28,6 +28,8 @@ GONE = [
     ("Collateral obtained from Frits van den Heuvel (neighbor) by phone.", ["Frits", "Heuvel"]),
     ("Intake completed by Doreen Nacht, intake coordinator.", ["Doreen", "Nacht"]),
     ("Referral (per Klimek Kozłowski, PCP): panic attacks.", ["Klimek", "Kozłowski"]),
+    ("Hetem was late again today and blamed the bus.", ["Hetem"]),
+    ("Letter follows.\nHalldór Árnþórsson\n12 Oak Road", ["Halldór", "Árnþórsson"]),
     # a title or a degree next to a name goes with it
     ("Seen with his aunt, Mrs. Satu Waltari DVM, today.", ["Mrs.", "Satu", "DVM"]),
     ("Collateral from the landlord, Mr. van den Heuvel.", ["van den Heuvel"]),
@@ -79,6 +81,10 @@ KEPT = [
     ("Lives at 12 Main Street\nPatient reports low mood.", ["Patient reports low mood"]),
     ("Chicago, IL 60601", ["IL"]),  # Safe Harbor keeps the state
     ("Signed: Anna Berg, MD", ["MD"]),
+    (
+        "Mental Status Exam\nTreatment Plan\nLithium was not tolerated.",
+        ["Mental Status Exam", "Lithium was"],
+    ),
     ("Referred by Child Protective Services after the visit.", ["Child Protective Services"]),
 ]
 
