@@ -37,6 +37,8 @@ FROZEN = Path(__file__).with_suffix(".json")
 HELDOUT_SEED = 21
 HELDOUT_NOTES = 100
 HELDOUT = FROZEN.with_name("deid_eval_heldout.json")
+HELDOUT2_SEED = 22
+HELDOUT2 = FROZEN.with_name("deid_eval_heldout2.json")
 
 # Generator entity type -> HIPAA Safe Harbor category (None: not a Safe Harbor identifier).
 HIPAA: dict[str, str | None] = {
@@ -191,6 +193,35 @@ HELDOUT_TEMPLATES = (
     "Video session via {{url}} (patient in {{city}}).",
     "cc: {{name}}, MSW",
     "Reviewed with supervisor {{first_name}} {{last_name}}.",
+)
+
+# Written after the last rule change that held-out set 1 prompted; measured once, not tuned on.
+HELDOUT2_TEMPLATES = (
+    'CC: "I can\'t stop worrying." {{first_name}} {{last_name}}, self-referred.',
+    "HPI: {{first_name}} describes a 3-month decline after her divorce from {{name_male}}.",
+    "Called {{first_name}}'s mobile ({{phone_number}}) twice, no answer.",
+    "Guardian: {{name}}; relationship: aunt; phone {{phone_number}}.",
+    "DOB {{date_of_birth}}, seen {{clinic_date}}, next review {{clinic_date}}.",
+    "Home: {{address}}",
+    "Relocated from {{city}} to be near her daughter {{first_name_female}}.",
+    "He has been staying at a motel on {{street_name}} since {{clinic_date}}.",
+    "Spoke to {{first_name}} {{last_name}} from the housing office about the arrears.",
+    "{{first_name}} {{last_name}} (DOB {{date_of_birth}}) was reviewed in the ED.",
+    "Nursing reports {{first_name}} slept poorly and refused breakfast.",
+    "Discussed at MDT; plan agreed with {{name}} and {{name}}.",
+    "{{first_name}}'s GP is Dr {{last_name}}, {{city}} Family Practice.",
+    "PCP: {{name}} — fax {{phone_number}}",
+    "MR# {{mrn}}   Adm: {{clinic_date}}   Disch: {{clinic_date}}",
+    "Insurance policy {{health_plan_id}} expires {{clinic_date}}.",
+    "Emailed the crisis plan to {{email}} at her request.",
+    "Joined the group call from {{ip_address}} on {{clinic_date}}.",
+    "Uses the CBT-i app ({{url}}) most nights.",
+    "Best friend {{first_name}} drove him to the appointment.",
+    "Signed, {{first_name}} {{last_name}} RN",
+    "Grandfather ({{age}}) lives in a care home in {{city}}.",
+    "Addendum {{clinic_date}}: {{first_name}} called to cancel; rebooked for {{clinic_date}}.",
+    "Ex-partner {{name_male}} has a restraining order (case {{mrn}}).",
+    "SSN on file ends {{ssn}}.",
 )
 
 _DATE_FORMATS = (
@@ -391,11 +422,17 @@ def generate_heldout() -> list[EvalNote]:
     return generate(HELDOUT_NOTES, HELDOUT_SEED, HELDOUT_TEMPLATES)
 
 
+def generate_heldout2() -> list[EvalNote]:
+    """The second held-out corpus: phrasings written after the rules were frozen."""
+    return generate(HELDOUT_NOTES, HELDOUT2_SEED, HELDOUT2_TEMPLATES)
+
+
 def main() -> None:
-    """Regenerate both frozen corpus files."""
+    """Regenerate the frozen corpus files."""
     for path, notes, seed in (
         (FROZEN, generate(), SEED),
         (HELDOUT, generate_heldout(), HELDOUT_SEED),
+        (HELDOUT2, generate_heldout2(), HELDOUT2_SEED),
     ):
         text = json.dumps(to_json(notes, seed), ensure_ascii=False, indent=0) + "\n"
         path.write_text(text, encoding="utf-8")
