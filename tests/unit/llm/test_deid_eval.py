@@ -41,9 +41,17 @@ def test_generator_imports_nothing_of_ours():
         assert borrowed not in text
 
 
-def test_frozen_corpus_spans_are_exact():
-    notes = load()
-    assert len(notes) == deid_eval_corpus.N_NOTES
+@pytest.mark.parametrize(
+    ("path", "n_notes"),
+    [
+        (deid_eval_corpus.FROZEN, deid_eval_corpus.N_NOTES),
+        (deid_eval_corpus.HELDOUT, deid_eval_corpus.HELDOUT_NOTES),
+        (deid_eval_corpus.HELDOUT2, deid_eval_corpus.HELDOUT_NOTES),
+    ],
+)
+def test_frozen_corpus_spans_are_exact(path, n_notes):
+    notes = load(path)
+    assert len(notes) == n_notes
     seen = set()
     for note in notes:
         for g in note.spans:
@@ -56,21 +64,35 @@ def test_frozen_corpus_spans_are_exact():
                     a.category == "ADDRESS" and a.start <= g.start and g.end <= a.end
                     for a in note.spans
                 )
-    assert set(CATEGORIES) - {"AGE"} <= seen  # every Safe Harbor category the corpus has
+    assert {"NAME", "DATE", "MRN", "PHONE", "ADDRESS", "EMAIL", "URL"} <= seen
+    assert seen - {None} <= set(CATEGORIES)
 
 
-def test_frozen_file_records_its_provenance():
-    data = json.loads(deid_eval_corpus.FROZEN.read_text(encoding="utf-8"))
-    assert data["seed"] == deid_eval_corpus.SEED
-    assert data["generator"].startswith("presidio-evaluator")
+def test_frozen_files_record_their_provenance():
+    for path, seed in (
+        (deid_eval_corpus.FROZEN, deid_eval_corpus.SEED),
+        (deid_eval_corpus.HELDOUT, deid_eval_corpus.HELDOUT_SEED),
+        (deid_eval_corpus.HELDOUT2, deid_eval_corpus.HELDOUT2_SEED),
+    ):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        assert data["seed"] == seed
+        assert data["generator"].startswith("presidio-evaluator")
+
+
+def test_held_out_phrasings_are_new():
+    main = set(deid_eval_corpus.CLINICAL_TEMPLATES)
+    one, two = set(deid_eval_corpus.HELDOUT_TEMPLATES), set(deid_eval_corpus.HELDOUT2_TEMPLATES)
+    assert not (main & one) and not (main & two) and not (one & two)
 
 
 @pytest.mark.skipif(
     importlib.util.find_spec("presidio_evaluator") is None,
     reason="presidio-evaluator not installed (requirements/bench-deid.txt)",
 )
-def test_generator_reproduces_the_frozen_corpus():
+def test_generator_reproduces_the_frozen_corpora():
     assert deid_eval_corpus.generate() == load()
+    assert deid_eval_corpus.generate_heldout() == load(deid_eval_corpus.HELDOUT)
+    assert deid_eval_corpus.generate_heldout2() == load(deid_eval_corpus.HELDOUT2)
 
 
 def _note(text: str, *spans: tuple[str, str | None, str]) -> EvalNote:
