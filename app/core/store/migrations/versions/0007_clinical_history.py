@@ -22,7 +22,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("medications", schema=None) as batch_op:
+    # SQLite (3.35+) drops a plain column in place; recreating `patients` would break the
+    # foreign keys that point at it
+    with op.batch_alter_table("medications", schema=None, recreate="never") as batch_op:
         batch_op.drop_column("stop_reason")
-    with op.batch_alter_table("patients", schema=None) as batch_op:
+    with op.batch_alter_table("patients", schema=None, recreate="never") as batch_op:
         batch_op.drop_column("history_json")
