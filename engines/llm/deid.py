@@ -73,6 +73,8 @@ _CUE = re.compile(
     r"[Mm]aiden name(?: is)?:?|(?:[Cc]all|[Cc]alls) me|[Nn]ame\?|[Pp]er|"
     r"(?:[Vv]isit|[Ss]ession|[Aa]ppointment|[Cc]all|[Mm]eeting) with|[Mm]y name is|"
     r"(?:[Hh]i|[Hh]ello|[Dd]ear|[Tt]hanks|[Tt]hank you),?|(?:says|said|asked|according to)|"
+    r"(?:[Aa]greed|[Ff]ollow(?:ed)? up|[Ff]/[Uu]|[Cc]hecked in|[Ww]orking|[Ll]iaised) with|"
+    r"(?:[Dd]ivorced?|[Ss]eparated) from|[Mm]arried to|[Ee]ngaged to|[Ww]idow(?:er)? of|"
     rf"(?i:{_RELATION})\s*[,:(]?)[ \t]*"
     rf"(?!{_TITLES}\b)({_FULL})"
 )
@@ -92,6 +94,7 @@ _SUBJECT = re.compile(
     r"arrived|tells|told|feels|felt|thinks|believes|wants|wanted|lives|lived|"
     r"missed|cancell?ed|returned|called|emailed|texted|was brought|was seen|was tearful|"
     r"was admitted|was discharged|was referred|is (?:a|an) \d{1,3}[- ]?(?:year|yo|y/o)|"
+    r"slept|ate|cried|shouted|screamed|laughed|smiled|phoned|asked|left the|stayed|"
     # states of mind and manner said of people, not of drugs or scores
     r"(?:is|was|seems|seemed|appears|appeared) (?:late|absent|tearful|calm|anxious|agitated|"
     r"irritable|pleasant|cooperative|co-operative|guarded|withdrawn|upset|angry|sad|happy|"
@@ -101,8 +104,10 @@ _SUBJECT = re.compile(
 )
 # "Anna Berg, MD": a name before a professional credential.
 _CREDENTIAL = re.compile(
-    rf"({_FULL}),?\s+(?:MD|M\.D\.|DO|RN|NP|PCP|GP|PA-C|LCSW|LICSW|LMFT|LPC|LMHC|LPN|PhD|PsyD|MSW|"
-    r"APRN|PMHNP|DNP|BCBA|CNS|MBBS|MRCPsych|FRCPC)\b"
+    rf"({_FULL})(?:,?\s+(?:MD|M\.D\.|DO|RN|NP|PCP|GP|PA-C|LCSW|LICSW|LMFT|LPC|LMHC|LPN|PhD|"
+    r"PsyD|MSW|APRN|PMHNP|DNP|BCBA|CNS|MBBS|MRCPsych|FRCPC)\b"
+    # ... or before a date of birth: "Anna Berg (DOB 3/4/1970)"
+    r"|[ \t]*[(,]?[ \t]*(?:DOB|D\.O\.B\.|date of birth)\b)"
 )
 # "Anna K. Berg": a first name, a middle initial and a surname is a person wherever it stands.
 _INITIALLED = re.compile(rf"(?<![\w.])({_NAME}[ \t]+{_UP}\.?[ \t]+(?:{_PARTICLE})?{_NAME})(?![\w])")
@@ -245,7 +250,7 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         re.compile(
             r"(?i:\b(?:MRN|MR|medical record(?: number| no\.?| #)?|med(?:ical)? rec(?:ord)?|"
             r"chart|hospital(?: number| no\.?| #)?|patient(?: id| number| no\.?)|case"
-            r"(?: number| no\.?)|acct|account(?: number| no\.?)?|card(?: number| no\.?)?|iban|"
+            r"(?: number| no\.?)?|acct|account(?: number| no\.?)?|card(?: number| no\.?)?|iban|"
             r"policy|member(?: id)?|insurance(?: id)?|health plan(?: id)?|beneficiary(?: id)?|"
             r"medicaid(?: id)?|medicare(?: id)?|licen[cs]e(?: number| no\.?)?|certificate"
             r"(?: number| no\.?)?|DEA|NPI|serial(?: number| no\.?)?|device(?: id)?|VIN|plate|"
@@ -300,8 +305,10 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     (
         "LOCATION",
         re.compile(
-            rf"\b(?:{_NAME}\s+){{1,3}}(?:Hospital|Medical Center|Clinic|Health Center|"
-            rf"Infirmary|Sanatorium|Behavioral Health)\b"
+            # a facility's whole name goes: it points to a place and often a ward
+            rf"\b{_NAME}(?:\s+{_NAME}){{0,2}}\s+(?:Hospital|Medical Center|Clinic|"
+            rf"Health Center|Infirmary|Sanatorium|Behavioral Health|Family Practice|"
+            rf"Medical Practice|Medical Group|Health System)\b"
         ),
     ),
     (
@@ -381,6 +388,26 @@ def _with_affixes(text: str, start: int, end: int) -> tuple[int, int]:
     return (before.start() if before else start, end + after.end() if after else end)
 
 
+# "with Anna Berg and Tom Lee", "Duffy and Rogers": a name joined by "and" to a found one is a
+# name (not by a comma: "Seen by Anna Berg, Sertraline continued").
+_AND_AFTER = re.compile(rf"(?:[ \t]+and[ \t]+|[ \t]*&[ \t]*)({_FULL})")
+_AND_BEFORE = re.compile(rf"((?:{_PARTICLE})?{_FULL})(?:[ \t]+and[ \t]+|[ \t]*&[ \t]*)$")
+
+
+def _coordinated(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    out = list(spans)
+    todo = list(spans)
+    while todo and len(out) < 10 * (len(spans) + 1):
+        s, e = todo.pop()
+        after = _AND_AFTER.match(text, e)
+        before = _AND_BEFORE.search(text, max(0, s - 60), s)
+        for m in (after, before):
+            if m and _name_ok(m.group(1)) and (m.start(1), m.end(1)) not in out:
+                out.append((m.start(1), m.end(1)))
+                todo.append((m.start(1), m.end(1)))
+    return out
+
+
 def _find_names(text: str) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     for rx in (_TITLE, _CUE, _POSSESSOR, _SUBJECT, _CREDENTIAL, _INITIALLED, _BY):
@@ -397,7 +424,7 @@ def _find_names(text: str) -> list[tuple[int, int]]:
         first = m.group(1).lower()
         if first in FIRST_NAMES and first not in _AMBIGUOUS:
             spans.append((m.start(), m.end()))
-    spans = [_with_affixes(text, s, e) for s, e in spans]
+    spans = _coordinated(text, [_with_affixes(text, s, e) for s, e in spans])
     # Propagate: every other occurrence of a found name token is removed too, in any case
     # (a sentence typed in lower case still names the same person).
     tokens = {

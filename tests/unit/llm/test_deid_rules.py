@@ -30,6 +30,13 @@ GONE = [
     ("Referral (per Klimek Kozłowski, PCP): panic attacks.", ["Klimek", "Kozłowski"]),
     ("Hetem was late again today and blamed the bus.", ["Hetem"]),
     ("Letter follows.\nHalldór Árnþórsson\n12 Oak Road", ["Halldór", "Árnþórsson"]),
+    ("Plan agreed with Orva Bizier and Tyler Carvalho.", ["Orva", "Bizier", "Tyler", "Carvalho"]),
+    ("Josef Vokatý (DOB 11/18/1988) was reviewed in the ED.", ["Josef", "Vokatý", "11/18"]),
+    ("Nursing reports Renátó slept poorly.", ["Renátó"]),
+    ("Low mood since her divorce from Ignác Horváth.", ["Ignác", "Horváth"]),
+    ("Follow up with Satu Waltari in two weeks.", ["Satu", "Waltari"]),
+    ("GP is Dr Olsen, Jacksonville Family Practice.", ["Olsen", "Jacksonville"]),
+    ("Restraining order granted (case 0216-0749).", ["0216-0749"]),
     # a title or a degree next to a name goes with it
     ("Seen with his aunt, Mrs. Satu Waltari DVM, today.", ["Mrs.", "Satu", "DVM"]),
     ("Collateral from the landlord, Mr. van den Heuvel.", ["van den Heuvel"]),
@@ -81,6 +88,7 @@ KEPT = [
     ("Lives at 12 Main Street\nPatient reports low mood.", ["Patient reports low mood"]),
     ("Chicago, IL 60601", ["IL"]),  # Safe Harbor keeps the state
     ("Signed: Anna Berg, MD", ["MD"]),
+    ("Seen by Anna Berg, Sertraline continued.", ["Sertraline continued"]),
     (
         "Mental Status Exam\nTreatment Plan\nLithium was not tolerated.",
         ["Mental Status Exam", "Lithium was"],
