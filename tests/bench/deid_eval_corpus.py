@@ -39,6 +39,8 @@ HELDOUT_NOTES = 100
 HELDOUT = FROZEN.with_name("deid_eval_heldout.json")
 HELDOUT2_SEED = 22
 HELDOUT2 = FROZEN.with_name("deid_eval_heldout2.json")
+HELDOUT3_SEED = 23
+HELDOUT3 = FROZEN.with_name("deid_eval_heldout3.json")
 
 # Generator entity type -> HIPAA Safe Harbor category (None: not a Safe Harbor identifier).
 HIPAA: dict[str, str | None] = {
@@ -222,6 +224,35 @@ HELDOUT2_TEMPLATES = (
     "Addendum {{clinic_date}}: {{first_name}} called to cancel; rebooked for {{clinic_date}}.",
     "Ex-partner {{name_male}} has a restraining order (case {{mrn}}).",
     "SSN on file ends {{ssn}}.",
+)
+
+# Written after the last rule change that held-out set 2 prompted; measured once, not tuned on.
+HELDOUT3_TEMPLATES = (
+    "Presenting problem: {{first_name}} {{last_name}} reports hearing her name called at night.",
+    "Interim history: since {{clinic_date}} she has been staying with {{name}} in {{city}}.",
+    "Mother {{first_name_female}} worried he is drinking again.",
+    "Collateral: brother-in-law {{first_name_male}} {{last_name}}, {{phone_number}}.",
+    "Patient identifier {{mrn}}; encounter {{clinic_date}}.",
+    "Mrs {{last_name}} attended alone and was tearful throughout.",
+    "Her employer, {{organization}}, has offered a phased return from {{clinic_date}}.",
+    "{{first_name}} texted the duty line at 02:10 on {{clinic_date}} ({{phone_number}}).",
+    "Home visit to {{street_address}}; flat tidy, fridge stocked.",
+    "Previous address {{street_address}}, {{city}} {{zipcode}} (evicted).",
+    "Med rec completed with pharmacist {{name}}.",
+    "{{first_name}} and {{first_name}} (twins, age 6) live with their father.",
+    "Lithium level {{clinic_date}}: 0.6. Repeat with {{first_name}} next month.",
+    "Dictated but not read: {{name}}, ST4 psychiatry.",
+    "Contact via {{email}} or the portal only; do not call {{phone_number}}.",
+    "Court date {{clinic_date}}; solicitor is {{name}}.",
+    "Pt reports her ex, {{first_name_male}}, has been outside the house.",
+    "Social work ({{name}}) to liaise with housing re: {{address}}.",
+    "{{last_name}}, {{first_name}} - DOB {{date_of_birth}} - NHI {{mrn}}",
+    "He was born in {{city}} and came to the US aged 12.",
+    "Telepsychiatry link {{url}} sent; patient joined from {{ip_address}}.",
+    "Advance directive witnessed by {{name}} on {{clinic_date}}.",
+    "Son {{first_name_male}} ({{age}}) found her and called 911.",
+    "Policy number {{health_plan_id}} (secondary insurance).",
+    "Taxi booked to {{street_address}} for 3 pm.",
 )
 
 _DATE_FORMATS = (
@@ -427,12 +458,18 @@ def generate_heldout2() -> list[EvalNote]:
     return generate(HELDOUT_NOTES, HELDOUT2_SEED, HELDOUT2_TEMPLATES)
 
 
+def generate_heldout3() -> list[EvalNote]:
+    """The third held-out corpus: phrasings written after held-out set 2's rule changes."""
+    return generate(HELDOUT_NOTES, HELDOUT3_SEED, HELDOUT3_TEMPLATES)
+
+
 def main() -> None:
     """Regenerate the frozen corpus files."""
     for path, notes, seed in (
         (FROZEN, generate(), SEED),
         (HELDOUT, generate_heldout(), HELDOUT_SEED),
         (HELDOUT2, generate_heldout2(), HELDOUT2_SEED),
+        (HELDOUT3, generate_heldout3(), HELDOUT3_SEED),
     ):
         text = json.dumps(to_json(notes, seed), ensure_ascii=False, indent=0) + "\n"
         path.write_text(text, encoding="utf-8")

@@ -47,6 +47,7 @@ def test_generator_imports_nothing_of_ours():
         (deid_eval_corpus.FROZEN, deid_eval_corpus.N_NOTES),
         (deid_eval_corpus.HELDOUT, deid_eval_corpus.HELDOUT_NOTES),
         (deid_eval_corpus.HELDOUT2, deid_eval_corpus.HELDOUT_NOTES),
+        (deid_eval_corpus.HELDOUT3, deid_eval_corpus.HELDOUT_NOTES),
     ],
 )
 def test_frozen_corpus_spans_are_exact(path, n_notes):
@@ -73,6 +74,7 @@ def test_frozen_files_record_their_provenance():
         (deid_eval_corpus.FROZEN, deid_eval_corpus.SEED),
         (deid_eval_corpus.HELDOUT, deid_eval_corpus.HELDOUT_SEED),
         (deid_eval_corpus.HELDOUT2, deid_eval_corpus.HELDOUT2_SEED),
+        (deid_eval_corpus.HELDOUT3, deid_eval_corpus.HELDOUT3_SEED),
     ):
         data = json.loads(path.read_text(encoding="utf-8"))
         assert data["seed"] == seed
@@ -80,9 +82,15 @@ def test_frozen_files_record_their_provenance():
 
 
 def test_held_out_phrasings_are_new():
-    main = set(deid_eval_corpus.CLINICAL_TEMPLATES)
-    one, two = set(deid_eval_corpus.HELDOUT_TEMPLATES), set(deid_eval_corpus.HELDOUT2_TEMPLATES)
-    assert not (main & one) and not (main & two) and not (one & two)
+    sets = [
+        set(deid_eval_corpus.CLINICAL_TEMPLATES),
+        set(deid_eval_corpus.HELDOUT_TEMPLATES),
+        set(deid_eval_corpus.HELDOUT2_TEMPLATES),
+        set(deid_eval_corpus.HELDOUT3_TEMPLATES),
+    ]
+    for i, a in enumerate(sets):
+        for b in sets[i + 1 :]:
+            assert not a & b
 
 
 @pytest.mark.skipif(
@@ -93,6 +101,7 @@ def test_generator_reproduces_the_frozen_corpora():
     assert deid_eval_corpus.generate() == load()
     assert deid_eval_corpus.generate_heldout() == load(deid_eval_corpus.HELDOUT)
     assert deid_eval_corpus.generate_heldout2() == load(deid_eval_corpus.HELDOUT2)
+    assert deid_eval_corpus.generate_heldout3() == load(deid_eval_corpus.HELDOUT3)
 
 
 def _note(text: str, *spans: tuple[str, str | None, str]) -> EvalNote:
