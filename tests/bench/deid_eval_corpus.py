@@ -267,6 +267,7 @@ _DATE_FORMATS = (
     "%B %-d",
     "%-d %b %Y",
 )
+_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _FIRST = date(2018, 1, 1)
 _SPAN_DAYS = 365 * 8
 
@@ -315,6 +316,9 @@ def _clinic_provider() -> type:
             d = self._day()
             t = datetime(d.year, d.month, d.day, self.random_int(0, 23), self.random_int(0, 59))
             return str(t)
+
+        def day_of_week(self) -> str:  # Faker's own draws from a range that ends now
+            return str(self.random_element(_WEEKDAYS))
 
         def year(self) -> str:
             return str(self.random_int(1990, 2025))
