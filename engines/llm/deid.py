@@ -2,12 +2,12 @@
 
 Used for researcher views and exports. Names are found from context (titles, relations, "seen
 by", verbs only people do, credentials, a DOB after a name, name-only lines, "and" lists) and a
-first-name lexicon, in any script's capitals, then every other occurrence of a found name is
-removed too, in any case; dates keep only the year; ages over 89 become "90+"; a cue word before
-a value ("MRN:", "Fax", the state before a ZIP) stays. Patterns favour recall: a missed
-identifier is a privacy breach, an over-scrubbed word is an inconvenience. Measured against
-Presidio on someone else's corpus by `python -m tests.bench deid` (docs/llm.md): names without
-such a cue are missed, which only a statistical NER would find.
+first-name lexicon (Latin, Greek or Cyrillic capitals), then every other occurrence of a found
+name is removed too, in any case; dates keep only the year; ages over 89 become "90+"; a cue
+word before a value ("MRN:", "Fax", the state before a ZIP) stays. Patterns favour recall: a
+missed identifier is a privacy breach, an over-scrubbed word is an inconvenience. Measured
+against Presidio on someone else's corpus by `python -m tests.bench deid` (docs/llm.md): names
+without such a cue are missed, which only a statistical NER would find.
 """
 
 from __future__ import annotations
