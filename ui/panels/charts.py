@@ -14,6 +14,8 @@ from PySide6.QtWidgets import QGraphicsPathItem, QWidget
 from ui.panels.common import LOWERS, RAISES, chart_colours
 
 TOP_K = 8
+MAX_LABEL_WIDTH = 396  # px of tick label text beside the contribution bars
+LABEL_MARGIN = 24  # px the axis needs beyond its widest label (tick and offset)
 # pyqtgraph's exit clean-up walks every scene at interpreter exit; with PySide6 it can
 # free Qt objects twice during finalisation. Widgets here are closed by their owners.
 pg.setConfigOptions(exitCleanup=False, antialias=True)
@@ -132,6 +134,7 @@ class ContributionChart(pg.PlotWidget):
         self.getAxis("bottom").enableAutoSIPrefix(False)
         self._items: list[dict[str, Any]] = []
         self._bar: pg.BarGraphItem | None = None
+        self.tick_labels: list[str] = []  # the bar labels as drawn (elided when long)
         _style(self, self)
 
     def set_contributions(self, items: Sequence[dict[str, Any]], k: int = TOP_K) -> None:
@@ -141,6 +144,7 @@ class ContributionChart(pg.PlotWidget):
         n = len(self._items)
         if n == 0:
             self._bar = None
+            self.tick_labels = []
             return
         vals = np.array([float(c["contribution"]) for c in self._items])
         ys = np.arange(n)[::-1].astype(float)  # first item at the top
@@ -155,11 +159,17 @@ class ContributionChart(pg.PlotWidget):
         )
         self.addItem(self._bar)
         self.addItem(pg.InfiniteLine(pos=0, angle=90, pen=pg.mkPen("#7f8a99", width=1)))
-        ticks = [(float(y), plain_words(c)) for y, c in zip(ys, self._items, strict=True)]
         left = self.getAxis("left")
-        left.setTicks([ticks, []])
         metrics = QFontMetrics(left.style.get("tickFont") or self.font())
-        left.setWidth(min(420, 24 + max(metrics.horizontalAdvance(t) for _, t in ticks)))
+        # pyqtgraph drops a tick label wider than its axis, leaving a bar unnamed: elide long
+        # ones in the middle (name start and value stay); the chart's tooltip has them in full
+        words = [plain_words(c) for c in self._items]
+        self.tick_labels = [
+            metrics.elidedText(t, Qt.TextElideMode.ElideMiddle, MAX_LABEL_WIDTH) for t in words
+        ]
+        left.setTicks([list(zip(map(float, ys), self.tick_labels, strict=True)), []])
+        widest = max(metrics.horizontalAdvance(t) for t in self.tick_labels)
+        left.setWidth(min(MAX_LABEL_WIDTH, widest) + LABEL_MARGIN)
         lim = float(np.max(np.abs(vals))) * 1.15 or 1.0
         self.setXRange(-lim, lim, padding=0)
         self.setYRange(-0.6, n - 0.4, padding=0)
