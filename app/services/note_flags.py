@@ -16,11 +16,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.core.errors import ConfigError
-from app.core.store.models import ClinicalNote, NlpAnalysis
+from app.services.accepted_findings import accepted_findings
 from engines.twin.findings import FINDING_KINDS, FindingRule
 
 FORMAT = "novamind.model_inputs.note_flags"
@@ -75,27 +74,9 @@ def note_flag_rules() -> tuple[FindingRule, ...]:
 def accepted_flags(session: Session, patient_id: str, now: datetime) -> set[str]:
     """The flag inputs a clinician-accepted finding of a note dated on or before ``now`` sets."""
     rules = note_flag_rules()
-    rows = session.execute(
-        select(NlpAnalysis.result_json, ClinicalNote.signed_at, ClinicalNote.created_at)
-        .join(ClinicalNote, ClinicalNote.id == NlpAnalysis.note_id)
-        .where(
-            NlpAnalysis.patient_id == patient_id,
-            NlpAnalysis.deleted_at.is_(None),
-            ClinicalNote.deleted_at.is_(None),
-        )
-    )
-    out: set[str] = set()
-    for result_json, signed_at, created_at in rows:
-        if (signed_at or created_at) > now:
-            continue  # no look-ahead
-        data = json.loads(result_json)
-        if not isinstance(data, dict):
-            continue
-        decisions = data.get("decisions") or {}
-        for i, finding in enumerate(data.get("findings") or []):
-            decision = decisions.get(str(i))
-            if not isinstance(decision, dict) or decision.get("accepted") is not True:
-                continue
-            kind, label = str(finding.get("kind", "")), str(finding.get("label", ""))
-            out.update(r.source for r in rules if r.matches(kind, label))
-    return out
+    return {
+        r.source
+        for f in accepted_findings(session, patient_id, now)
+        for r in rules
+        if r.matches(f.kind, f.label)
+    }
