@@ -10,10 +10,13 @@ from engines.xgb.targets import OPTION_LABELS, TARGETS
 
 __all__ = [
     "DIMENSION_LABELS",
+    "FLAG_LABELS",
     "OPTION_LABELS",
     "SOURCE_LABELS",
     "TARGET_LABELS",
+    "interval_text",
     "prediction_title",
+    "score_text",
 ]
 
 #: Outcome targets (relapse, hospitalisation) by id, as the model cards title them.
@@ -54,9 +57,29 @@ SOURCE_LABELS: Mapping[str, str] = {
     "nlp.risk_signal": "Accepted note finding: suicidal or self-harm language",
 }
 
+#: Clinician-recorded flags of the intake history (app.services.history.FLAG_NAMES), which the
+#: models read as their nlp_<flag> inputs with the accepted note findings.
+FLAG_LABELS: Mapping[str, str] = {
+    "substance_use": "Substance use",
+    "psychotic_features": "Psychotic features",
+    "psychosocial_stressor": "Psychosocial stressor",
+    "hopelessness": "Hopelessness",
+}
+
 
 def prediction_title(target: str, option: str | None = None) -> str:
     """The heading of one prediction: the response to an option, or the outcome target."""
     if option:
         return f"Response to {OPTION_LABELS.get(option, option)}"
     return TARGET_LABELS.get(target, target)
+
+
+def interval_text(low: float, high: float, level: str = "") -> str:
+    """A prediction interval in words, its nominal coverage first: "90% interval 18%–47%", so
+    every screen and the report state the same interval the same way."""
+    return f"{level + ' ' if level else ''}interval {low:.0%}–{high:.0%}"
+
+
+def score_text(probability: float, low: float, high: float, level: str = "") -> str:
+    """A probability with its interval as one phrase: "31% (90% interval 18%–47%)"."""
+    return f"{probability:.0%} ({interval_text(low, high, level)})"

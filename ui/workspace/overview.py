@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QGridLayout
 
-from app.services import overview, vocabulary
+from app.services import model_cards, overview, vocabulary
+from app.services.predictions import PredictionView
 from ui.widgets import Card
 from ui.workspace.panel import ALL_RECORDS, PatientPanel
+
+WITHHELD = "Not shown as a risk score"
 
 
 class OverviewTab(PatientPanel):
@@ -43,15 +46,7 @@ class OverviewTab(PatientPanel):
                     f"{a.total:.0f}  {a.band.replace('_', ' ')}",
                     f"{a.administered_at:%Y-%m-%d}{crit}",
                 )
-        p = o.latest_prediction
-        if p is None:
-            self.risk.set("—", "no prediction stored")
-        else:
-            source = p.provenance_summary
-            self.risk.set(
-                f"{p.probability:.0%}  {p.band}",
-                f"interval {p.interval_low:.0%}–{p.interval_high:.0%} · {source}",
-            )
+        self._show_risk(o.latest_prediction)
         self.alerts.set(str(o.open_alerts), "see the Alerts tab" if o.open_alerts else "none open")
         meds = ", ".join(f"{m.name} {m.dose:g} {m.unit} {m.frequency}" for m in o.medications)
         self.treatment.set(o.treatment_option or "—", meds or "no active medication")
@@ -59,7 +54,29 @@ class OverviewTab(PatientPanel):
             f"{o.assessments_count}", f"assessments · {o.actigraphy_series} actigraphy series"
         )
 
+    def _show_risk(self, p: PredictionView | None) -> None:
+        """The latest relapse prediction with its interval; a model withheld as a risk score
+        (no better than the base rate) shows that instead of a number, its reason on hover."""
+        why = ""
+        if p is None:
+            self.risk.set("—", "no prediction stored")
+        elif p.withheld:
+            # no interval or band either: the provenance summary would quote the interval
+            self.risk.set(WITHHELD, f"model {p.model_version} · why: hover, or its model card")
+            why = model_cards.not_shown_text(p.withheld)
+        else:
+            self.risk.set(
+                f"{p.probability:.0%}  {p.band}",
+                f"{vocabulary.interval_text(p.interval_low, p.interval_high, p.interval_level)}"
+                f" · {p.provenance_summary}",
+            )
+        self.risk.setToolTip(why)
+        self.risk.value.setToolTip(why)
+        self.risk.value.setAccessibleDescription(why)
+
     def clear(self) -> None:
         super().clear()
         for card in self._cards():
             card.set("—", "")
+        self.risk.setToolTip("")
+        self.risk.value.setToolTip("")
