@@ -41,6 +41,8 @@ HELDOUT2_SEED = 22
 HELDOUT2 = FROZEN.with_name("deid_eval_heldout2.json")
 HELDOUT3_SEED = 23
 HELDOUT3 = FROZEN.with_name("deid_eval_heldout3.json")
+HELDOUT4_SEED = 24
+HELDOUT4 = FROZEN.with_name("deid_eval_heldout4.json")
 
 # Generator entity type -> HIPAA Safe Harbor category (None: not a Safe Harbor identifier).
 HIPAA: dict[str, str | None] = {
@@ -255,6 +257,38 @@ HELDOUT3_TEMPLATES = (
     "Taxi booked to {{street_address}} for 3 pm.",
 )
 
+# Written before the optional NER stage and the generalised record-number labels were built
+# (2026-12-07, issue 20 item 8), by someone who had read held-out set 3's phrasings; measured
+# once with every tool, never tuned on.
+HELDOUT4_TEMPLATES = (
+    "Reason for admission: {{first_name}} {{last_name}} was found by a neighbour in a confused "
+    "state on {{clinic_date}}.",
+    "Patient ID: {{mrn}}    Ward round {{clinic_date}}",
+    "Carer {{name}} manages her medication and visits daily.",
+    "Tearful at times; {{first_name}} could not say why.",
+    "The family asked that {{name_female}} be the main point of contact ({{phone_number}}).",
+    "Transferred from {{city}} General on {{clinic_date}} under section 2.",
+    "Ref: {{mrn}}",
+    "Family history: maternal uncle {{first_name_male}} had schizophrenia.",
+    "Housing officer {{first_name}} {{last_name}} confirmed the tenancy at {{street_address}}.",
+    "Unit no. {{mrn}}, bed 14.",
+    "He gave his postcode as {{zipcode}} and his address as {{street_address}}, {{city}}.",
+    "Liaison nurse {{name}} will review on the ward tomorrow.",
+    "{{first_name}} {{last_name}}, 41, presents with low mood and poor appetite.",
+    "Outcome of tribunal on {{clinic_date}}: detention upheld; {{name}} represented him.",
+    "Her partner {{name_male}} says she has not eaten for three days.",
+    "Discharge letter copied to GP ({{name}}) and to {{email}}.",
+    "Episode number {{mrn}}; admitted {{clinic_date}} 23:40.",
+    "Mobile {{phone_number}}, landline {{phone_number}}.",
+    "Collected by {{first_name}} (daughter) at 5 pm.",
+    "Known to {{organization}}; key worker {{first_name}} {{last_name}}.",
+    "Patient: {{last_name}}, {{first_name}}    Reg. no. {{mrn}}",
+    "Last seen by {{name}} in outpatients on {{clinic_date}}.",
+    "Lives in a shared house on {{street_name}} with two lodgers.",
+    "Remote review over {{url}}; her IP was {{ip_address}}.",
+    "{{name}} phoned on {{clinic_date}} to say his brother had stopped his clozapine.",
+)
+
 _DATE_FORMATS = (
     "%m/%d/%Y",
     "%-m/%-d/%y",
@@ -467,6 +501,11 @@ def generate_heldout3() -> list[EvalNote]:
     return generate(HELDOUT_NOTES, HELDOUT3_SEED, HELDOUT3_TEMPLATES)
 
 
+def generate_heldout4() -> list[EvalNote]:
+    """The fourth held-out corpus: phrasings written before the NER stage was built."""
+    return generate(HELDOUT_NOTES, HELDOUT4_SEED, HELDOUT4_TEMPLATES)
+
+
 def main() -> None:
     """Regenerate the frozen corpus files."""
     for path, notes, seed in (
@@ -474,6 +513,7 @@ def main() -> None:
         (HELDOUT, generate_heldout(), HELDOUT_SEED),
         (HELDOUT2, generate_heldout2(), HELDOUT2_SEED),
         (HELDOUT3, generate_heldout3(), HELDOUT3_SEED),
+        (HELDOUT4, generate_heldout4(), HELDOUT4_SEED),
     ):
         text = json.dumps(to_json(notes, seed), ensure_ascii=False, indent=0) + "\n"
         path.write_text(text, encoding="utf-8")
