@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 
 from app.core.domain import PatientSummary, Principal
 from app.core.errors import NotFoundError, ValidationError
-from app.services import patients, predictions, twin
+from app.services import model_cards, patients, predictions, twin
 from app.services._engine_errors import translates_engine_errors
 from app.services.context import AppContext
 from app.services.predictions import PredictionView
@@ -266,9 +266,17 @@ class WhatIf:
 def whatif_from(
     state: TwinState, option: str, prediction: PredictionView, weeks: int = 12
 ) -> WhatIf:
-    """Project a twin under ``option`` from a stored treatment-response prediction."""
+    """Project a twin under ``option`` from a stored treatment-response prediction; a model
+    withheld as a risk score (no better than the base rate) may not drive a projection."""
     if option not in OPTION_CLASS:
         raise ValidationError(f"what-if: unknown treatment option '{option}'")
+    if prediction.withheld:
+        raise ValidationError(
+            f"No what-if projection for {OPTION_LABELS[option]}. "
+            f"{model_cards.not_shown_text(prediction.withheld)}",
+            hint="A projection needs a response model that predicts better than the base rate; "
+            "the model card says why this one does not.",
+        )
     proj = project(
         state,
         option=OPTION_CLASS[option],

@@ -27,8 +27,9 @@ from PySide6.QtGui import (
     QPen,
 )
 
+from app.services import model_cards, vocabulary
 from app.services import twin_view as tv
-from app.services import vocabulary
+from app.services.predictions import PredictionView
 from ui.twin.common import LEGEND_TITLE, PROJECTED_DIMENSION, projection_series
 
 if TYPE_CHECKING:
@@ -349,26 +350,9 @@ def write_pdf(path: Path, data: tv.ReportInput, images: dict[str, QImage]) -> Pa
     doc.text("Predictions (latest per model)", 12, True)
     if not data.predictions:
         doc.text("No predictions have been generated for this patient.", 9, color=MUTED)
-    for pr in sorted(data.predictions, key=lambda p: (p.option is not None, p.target)):
-        name = vocabulary.prediction_title(pr.target, pr.option)
-        doc.text(
-            f"{name}: {pr.probability:.0%} (interval {pr.interval_low:.0%}\u2013"
-            f"{pr.interval_high:.0%}, {pr.band})",
-            9.5,
-            True,
-            gap=1,
-        )
-        training = pr.provenance.get("training_description") or pr.provenance.get(
-            "training_data", ""
-        )
-        doc.text(
-            f"Model {pr.model_version}, generated {pr.generated_at.strftime('%d %b %Y')}; "
-            f"training data: {_short(training)}"
-            + ("; trained on synthetic data \u2014 demonstration only" if pr.synthetic else ""),
-            7.5,
-            color=MUTED,
-            gap=5,
-        )
+    for heading, detail in prediction_lines(data.predictions):
+        doc.text(heading, 9.5, True, gap=1)
+        doc.text(detail, 7.5, color=MUTED, gap=5)
     notice = next((p.notice for p in data.predictions if p.notice), "")
     if notice:
         doc.text(notice, 7.5, color=MUTED)
@@ -408,6 +392,34 @@ def write_pdf(path: Path, data: tv.ReportInput, images: dict[str, QImage]) -> Pa
     )
     doc.finish()
     return path
+
+
+def prediction_lines(preds: Sequence[PredictionView]) -> list[tuple[str, str]]:
+    """(heading, provenance) printed per latest prediction, outcomes first: the probability
+    with its interval and band, or, for a model withheld as a risk score (no better than the
+    base rate), the reason instead of any number; then the inputs it scored without."""
+    lines = []
+    for pr in sorted(preds, key=lambda p: (p.option is not None, p.target)):
+        name = vocabulary.prediction_title(pr.target, pr.option)
+        if pr.withheld:
+            heading = f"{name}: {model_cards.not_shown_text(pr.withheld)}"
+        else:
+            score = vocabulary.score_text(
+                pr.probability, pr.interval_low, pr.interval_high, pr.interval_level
+            )
+            heading = f"{name}: {score}, {pr.band}"
+        training = pr.provenance.get("training_description") or pr.provenance.get(
+            "training_data", ""
+        )
+        detail = (
+            f"Model {pr.model_version}, generated {pr.generated_at.strftime('%d %b %Y')}; "
+            f"training data: {_short(training)}"
+            + ("; trained on synthetic data \u2014 demonstration only" if pr.synthetic else "")
+        )
+        if pr.missing_inputs:
+            detail += f"; scored without: {_short(', '.join(pr.missing_inputs), 240)}"
+        lines.append((heading, detail))
+    return lines
 
 
 def _short(text: object, limit: int = 160) -> str:
