@@ -108,7 +108,8 @@ def score_matrix(model: LoadedModel, x: np.ndarray) -> tuple[np.ndarray, ...]:
     if unc is not None and model.donors is not None:
         names = [f.name for f in model.card.features]
         s = uncertainty.spread(model.booster, cal, x, model.donors, names)
-        low, high = uncertainty.bounds(unc, p, s)
+        n_missing = uncertainty.gaps(x, names).sum(axis=1)
+        low, high = uncertainty.bounds(unc, p, s, n_missing)
     else:
         low, high = calibration.interval(cal, margin, p)
     return margin, p, low, high, risk_band_codes(p)

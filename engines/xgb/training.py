@@ -264,20 +264,20 @@ def _uncertainty(
         k: uncertainty.spread(booster, cal, x[i], donors, names)
         for k, i in (("ca", ca), ("te", te))
     }
-    miss = uncertainty.gaps(x[te], names).sum(axis=1)
+    miss = {k: uncertainty.gaps(x[i], names).sum(axis=1) for k, i in (("ca", ca), ("te", te))}
     risks = [target.risk_of(r) for r in rows]
     truth = np.array([np.nan if r is None else r for r in risks], dtype=np.float64)
     if len(truth) and not np.isnan(truth).any():
-        unc = uncertainty.fit_measured(p["ca"], s["ca"], truth[ca], seed=config.seed)
+        unc = uncertainty.fit_measured(p["ca"], s["ca"], truth[ca], miss["ca"], seed=config.seed)
     else:
         base = uncertainty.bootstrap_base(
             params, x[tr], y[tr], x[ca], cal, rounds=config.n_rounds, names=names,
             seed=config.seed,
         )  # fmt: skip
         unc = uncertainty.fit_label_only(base)
-    low, high = uncertainty.bounds(unc, p["te"], s["te"])
+    low, high = uncertainty.bounds(unc, p["te"], s["te"], miss["te"])
     if unc["method"] == uncertainty.METHOD_MEASURED:
-        cov = uncertainty.coverage(low, high, truth[te], miss)
+        cov = uncertainty.coverage(low, high, truth[te], miss["te"])
     else:
         cov = {
             "measured": False,
@@ -301,7 +301,7 @@ def _uncertainty(
             "source": f"feature values of {len(donors)} randomly drawn {who}; no identifiers",
         },
         "coverage": cov,
-        "median_width": uncertainty.widths(low, high, miss),
+        "median_width": uncertainty.widths(low, high, miss["te"]),
     }
     unc["text"] = uncertainty.coverage_text(unc, synthetic)
     return unc, donor_bytes

@@ -12,14 +12,21 @@ Method (fitted in :func:`fit_measured`, applied in :func:`bounds`):
   a gap (``NOT_APPLICABLE``: no time since admission for someone never admitted).
 - *Difficulty* sigma(x) = sqrt(base^2 + s(x)^2): ``base`` is the model's own error in log-odds,
   so complete-input patients still get a width.
-- On synthetic data each record carries its true generating risk r. The nonconformity score is
-  |logit(r) - logit(p)| / sigma(x). The calibration split is halved at random: on the first
-  half ``base`` is chosen so that patients with and without missing inputs need the same
-  90 % quantile of that score (so neither group is covered at the other's expense); on the
-  second half the finite-sample-corrected quantile q = the ceil((n+1) * 0.9)-th smallest score
-  is taken over all patients.
-- Interval: logit(p) +- q * sigma(x), mapped back to probabilities; it always contains p, and
-  hiding an input can only widen it (sigma grows, q is the same for everyone).
+- On synthetic data each record carries its true generating risk r; the error is
+  e = |logit(r) - logit(p)|. The q are Mondrian (group-conditional) split-conformal quantiles,
+  one per group, so that each group is covered on its own rather than the average hiding a
+  gap: *complete* patients (every input known; s = 0, so their half-width is the
+  finite-sample-corrected 90 % quantile of e over every complete calibration patient, the
+  ceil((n+1) * 0.9)-th smallest, and q_complete = that / base) and *with missing* patients
+  (score e / sigma(x), set to 0 when e is already within the complete half-width, see below),
+  and within these by number of missing inputs (1, 2, 3+). The calibration split is halved at
+  random: on the first half ``base`` is the value giving the narrowest mean interval for
+  patients with a gap; on the second the with-missing and per-count q are taken (and a pooled q
+  over everyone, kept as ``q`` for older readers and as the fallback). A group with fewer than
+  ``MIN_MONDRIAN`` calibration patients uses the q of the group above it, and the card says so.
+- Interval: logit(p) +- h(x), mapped back to probabilities, with h = q_complete * base for a
+  complete patient and max(q_group * sigma(x), q_complete * base) with a gap: it always
+  contains p, and hiding inputs of a complete patient can only widen it.
 - Coverage is then *measured* on the test split: the share of patients whose true risk lies in
   their interval.
 
@@ -47,8 +54,10 @@ from .logistic import sigmoid
 LEVEL = 0.9
 N_DONORS = 16
 MIN_GROUP = 30
+#: smallest calibration group given its own q (Mondrian); smaller groups use the pooled q.
+MIN_MONDRIAN = 500
 DONOR_FILE = "donors.json"
-METHOD_MEASURED = "split-conformal, normalised by imputation spread"
+METHOD_MEASURED = "split-conformal, normalised by imputation spread, q per group (Mondrian)"
 METHOD_LABEL_ONLY = "imputation spread + bootstrap model spread, normal quantile (not calibrated)"
 #: input -> the count that makes it not applicable when known to be 0 (then it is not imputed).
 NOT_APPLICABLE: dict[str, str] = {"months_since_admission": "prior_admissions"}
@@ -120,43 +129,151 @@ def _sigma(base: float, s: np.ndarray) -> np.ndarray:
     return np.sqrt(base * base + np.asarray(s, dtype=np.float64) ** 2)
 
 
-def bounds(unc: Mapping[str, Any], p: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Interval (low, high) for probabilities ``p`` with spreads ``s``; contains ``p``."""
+def _group_q(unc: Mapping[str, Any], group: str) -> float:
+    """q of one Mondrian group (the pooled q when the card has none for it)."""
+    g = (unc.get("mondrian") or {}).get("groups", {}).get(group) or {}
+    return float(g.get("q", unc["q"]))
+
+
+def half_width(unc: Mapping[str, Any], s: np.ndarray, n_missing: np.ndarray) -> np.ndarray:
+    """Half-width in log-odds. With per-group q (Mondrian), complete patients get
+    q_complete * base and patients with a gap max(q_missing * sigma(x), q_complete * base), so a
+    gap never makes an interval narrower than the same prediction with every input known."""
+    base = float(unc["base_logit_sd"])
+    sig = _sigma(base, s)
+    if not unc.get("mondrian"):
+        return float(unc["q"]) * sig
+    floor = _group_q(unc, "complete") * base
+    n_missing = np.asarray(n_missing)
+    q = np.full(len(sig), _group_q(unc, "with_missing"))
+    by_count = (unc.get("mondrian") or {}).get("by_missing_count") or {}
+    for label, sel in _count_groups(n_missing).items():
+        if label != "0" and label in by_count:
+            q[sel] = float(by_count[label]["q"])
+    return np.where(n_missing > 0, np.maximum(q * sig, floor), floor)
+
+
+def bounds(
+    unc: Mapping[str, Any], p: np.ndarray, s: np.ndarray, n_missing: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Interval (low, high) for probabilities ``p`` with spreads ``s`` and ``n_missing`` gaps
+    per patient (see :func:`gaps`); it contains ``p``."""
     z = logit(p)
-    h = float(unc["q"]) * _sigma(float(unc["base_logit_sd"]), s)
+    h = half_width(unc, s, n_missing)
     return np.minimum(sigmoid(z - h), p), np.maximum(sigmoid(z + h), p)
+
+
+def _floored(err: np.ndarray, sig: np.ndarray, floor: float) -> np.ndarray:
+    """Scores of the with-missing group under the floor: covered by the floor alone -> 0."""
+    return np.where(err <= floor, 0.0, err / sig)
+
+
+def _choose_base(err: np.ndarray, s: np.ndarray, floor: float | None, level: float) -> float:
+    """The base error giving the narrowest mean interval at ``level`` coverage on these patients."""
+    grid = np.geomspace(0.01, 5.0, 80)
+    widths = []
+    for b in grid:
+        sig = _sigma(b, s)
+        if floor is None:
+            widths.append(_quantile(err / sig, level) * float(np.mean(sig)))
+        else:
+            q = _quantile(_floored(err, sig, floor), level)
+            widths.append(float(np.mean(np.maximum(q * sig, floor))))
+    return float(grid[int(np.argmin(widths))])
+
+
+def _source(n: int, what: str) -> str:
+    if n >= MIN_MONDRIAN:
+        return f"own group: {n} calibration patients ({what})"
+    return (
+        f"pooled q: only {n} calibration patients in this group, fewer than {MIN_MONDRIAN}, "
+        "so its own quantile would be too noisy"
+    )
 
 
 def fit_measured(
     p_cal: np.ndarray,
     s_cal: np.ndarray,
     risk_cal: np.ndarray,
+    n_missing_cal: np.ndarray,
     *,
     level: float = LEVEL,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """Choose ``base`` on one half of the calibration split and q on the other (see module)."""
+    """Mondrian split conformal: q per group (complete / with a gap); see the module."""
     err = np.abs(logit(risk_cal) - logit(p_cal))
+    gap = np.asarray(n_missing_cal) > 0
     perm = np.random.default_rng(seed + 104729).permutation(len(err))
     tune, hold = perm[: len(err) // 2], perm[len(err) // 2 :]
-    grid = np.geomspace(0.01, 5.0, 80)
-    rule = "the narrowest mean interval at 90% coverage"
-    widths = []
-    for b in grid:
-        sig = _sigma(b, s_cal[tune])
-        widths.append(_quantile(err[tune] / sig, level) * float(np.mean(sig)))
-    base = float(grid[int(np.argmin(widths))])
-    q = _quantile(err[hold] / _sigma(base, s_cal[hold]), level)
-    if not math.isfinite(q):
+    n_complete = int((~gap).sum())
+    # complete patients: s = 0, so the half-width is their own error quantile whatever base is
+    h_c = _quantile(err[~gap], level) if n_complete >= MIN_MONDRIAN else None
+    t_m = tune[gap[tune]]
+    if len(t_m) >= MIN_GROUP:
+        base = _choose_base(err[t_m], s_cal[t_m], h_c, level)
+    else:
+        base = _choose_base(err[tune], s_cal[tune], None, level)
+    q_pooled = _quantile(err[hold] / _sigma(base, s_cal[hold]), level)
+    if not math.isfinite(q_pooled) or (h_c is not None and not math.isfinite(h_c)):
         raise InputError("too few calibration patients for a 90% conformal interval")
+    q_c = h_c / base if h_c is not None else q_pooled
+    floor = q_c * base
+    h_m = hold[gap[hold]]
+    q_m = q_pooled
+    if len(h_m) >= MIN_MONDRIAN:
+        q_m = _quantile(_floored(err[h_m], _sigma(base, s_cal[h_m]), floor), level)
+    by_count = {}
+    n_hold = np.asarray(n_missing_cal)[hold]
+    for label, sel in _count_groups(n_hold).items():
+        if label == "0":
+            continue
+        idx = hold[sel]
+        q_k = q_m
+        if len(idx) >= MIN_MONDRIAN:
+            q_k = _quantile(_floored(err[idx], _sigma(base, s_cal[idx]), floor), level)
+        own = len(idx) >= MIN_MONDRIAN
+        by_count[label] = {
+            "q": round(q_k, 5),
+            "n_calibration": len(idx),
+            "fitted": (
+                f"own group: {len(idx)} calibration patients" if own else
+                f"with-missing q: only {len(idx)} calibration patients, fewer than {MIN_MONDRIAN}"
+            ),
+        }  # fmt: skip
     return {
         "method": METHOD_MEASURED,
         "nominal": level,
         "base_logit_sd": round(base, 5),
-        "q": round(q, 5),
+        "q": round(q_pooled, 5),
+        "mondrian": {
+            "rule": (
+                "q fitted separately for patients with every input and patients with at least "
+                "one missing input, and within the latter by number of missing inputs (1, 2, "
+                f"3+); a group with fewer than {MIN_MONDRIAN} calibration patients uses the q of "
+                "the group above it (with-missing, then pooled); a patient with a gap never "
+                "gets a narrower interval than q_complete * base"
+            ),
+            "min_group": MIN_MONDRIAN,
+            "groups": {
+                "complete": {
+                    "q": round(q_c, 5),
+                    "n_calibration": n_complete,
+                    "fitted": _source(n_complete, "whole calibration split"),
+                },
+                "with_missing": {
+                    "q": round(q_m, 5),
+                    "n_calibration": len(h_m),
+                    "fitted": _source(len(h_m), "second half of the calibration split"),
+                },
+            },
+            "by_missing_count": by_count,
+        },
         "fitted_on": (
             f"calibration split halved at random: {len(tune)} patients chose the base error "
-            f"({rule}), {len(hold)} set q; true generating risk known for each"
+            "(the narrowest mean interval at 90% coverage for patients with a missing input), "
+            f"{len(hold)} set the pooled q and the with-missing q; the complete-input q comes "
+            "from every complete calibration patient (their width does not depend on the base); "
+            "true generating risk known for each"
         ),
     }
 
@@ -235,6 +352,21 @@ def coverage(
         "overall": _cov(hit),
         "with_missing": _cov(hit[missing]),
         "complete": _cov(hit[~missing]),
+        "by_missing_count": {
+            label: _cov(hit[sel])
+            for label, sel in _count_groups(np.asarray(n_missing)).items()
+            if sel.any()
+        },
+    }
+
+
+def _count_groups(n_missing: np.ndarray) -> dict[str, np.ndarray]:
+    """Patients by number of missing inputs: '0', '1', '2', '3+' (finer than the q groups)."""
+    return {
+        "0": n_missing == 0,
+        "1": n_missing == 1,
+        "2": n_missing == 2,
+        "3+": n_missing >= 3,
     }
 
 

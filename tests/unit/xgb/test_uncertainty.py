@@ -65,16 +65,42 @@ def test_card_records_coverage_within_tolerance_on_held_out_split(trained_big):
     assert parts == cov["overall"]["n"] and min(cov["with_missing"]["n"], cov["complete"]["n"]) > 0
     assert unc["median_width"]["overall"] > 0
     assert "coverage" in unc["text"] and "held-out synthetic patients" in unc["text"]
+    # Mondrian: each group is covered on its own, not only on average
+    for group in ("with_missing", "complete"):
+        assert 0.87 <= cov[group]["value"] <= 0.93, group
+    by_count = cov["by_missing_count"]
+    assert sum(c["n"] for c in by_count.values()) == cov["overall"]["n"]
+    assert by_count["0"] == cov["complete"]
+
+
+def test_card_records_q_per_group_and_where_each_came_from(trained_big):
+    unc = trained_big.card["uncertainty"]
+    mondrian = unc["mondrian"]
+    assert mondrian["min_group"] == uncertainty.MIN_MONDRIAN
+    groups = mondrian["groups"]
+    assert set(groups) == {"complete", "with_missing"}
+    for g in groups.values():
+        assert g["q"] > 0 and g["n_calibration"] >= uncertainty.MIN_MONDRIAN
+        assert g["fitted"].startswith("own group")
+    # the pooled q stays for readers that know only one q (backward compatible card)
+    assert unc["q"] > 0 and unc["base_logit_sd"] > 0
+    assert set(mondrian["by_missing_count"]) == {"1", "2", "3+"}
+    for g in mondrian["by_missing_count"].values():
+        own = g["n_calibration"] >= uncertainty.MIN_MONDRIAN
+        assert g["fitted"].startswith("own group" if own else "with-missing q")
+        if not own:
+            assert g["q"] == groups["with_missing"]["q"]
 
 
 def test_scored_intervals_cover_true_risk_of_new_patients(relapse_model):
     """Patients the model never saw, scored through the installed (signed) package."""
-    fresh = generate_cohort(5000, seed=777)
+    fresh = generate_cohort(10_000, seed=777)
     hit, x = _covered(relapse_model, fresh)
     assert 0.87 <= hit.mean() <= 0.93
     gap = uncertainty.gaps(x, [f.name for f in relapse_model.card.features]).any(axis=1)
-    assert gap.any() and (~gap).any()
-    assert 0.85 <= hit[gap].mean() <= 0.95 and 0.85 <= hit[~gap].mean() <= 0.95
+    assert gap.sum() > 1000 and (~gap).sum() > 1000
+    # each group within the band on its own (Mondrian), not only overall
+    assert 0.87 <= hit[gap].mean() <= 0.93 and 0.87 <= hit[~gap].mean() <= 0.93
 
 
 def test_interval_is_wider_when_inputs_are_missing(relapse_model):
@@ -216,3 +242,66 @@ def test_legacy_card_without_uncertainty_still_scores(registry, trained_relapse,
     assert model.donors is None
     scores = score_caseload(model, generate_cohort(20, seed=3))
     assert scores.withheld is None and np.isfinite(scores.probability).all()
+
+
+def _toy_calibration(n_complete: int, n_missing: int, seed: int = 3):
+    """Calibration arrays where patients with a gap err more than their spread says."""
+    rng = np.random.default_rng(seed)
+    n = n_complete + n_missing
+    n_miss = np.r_[np.zeros(n_complete, int), rng.integers(1, 5, n_missing)]
+    s = np.where(n_miss > 0, rng.uniform(0.05, 0.6, n), 0.0)
+    p = rng.uniform(0.1, 0.9, n)
+    scale = np.where(n_miss > 0, 0.9, 0.3)
+    risk = uncertainty.sigmoid(uncertainty.logit(p) + rng.normal(0, 1, n) * scale)
+    return p, s, risk, n_miss
+
+
+def test_small_group_falls_back_to_pooled_q_and_card_says_so():
+    p, s, risk, n_miss = _toy_calibration(200, 6000)
+    unc = uncertainty.fit_measured(p, s, risk, n_miss, seed=1)
+    complete = unc["mondrian"]["groups"]["complete"]
+    assert complete["n_calibration"] == 200 and complete["q"] == unc["q"]
+    assert complete["fitted"].startswith("pooled q") and "fewer than 500" in complete["fitted"]
+    assert unc["mondrian"]["groups"]["with_missing"]["fitted"].startswith("own group")
+
+
+def test_groups_get_their_own_coverage_where_a_pooled_q_would_not():
+    """Complete patients err less than those with gaps: one pooled q over-covers them and
+    under-covers the rest; the per-group q covers both near 90%."""
+    p, s, risk, n_miss = _toy_calibration(4000, 8000)
+    unc = uncertainty.fit_measured(p, s, risk, n_miss, seed=1)
+    pt, st, rt, mt = _toy_calibration(20_000, 20_000, seed=8)
+    gap = mt > 0
+    pooled = {k: v for k, v in unc.items() if k != "mondrian"}  # an older reader's view
+    for card, lo_band, hi_band in ((unc, 0.88, 0.92), (pooled, None, None)):
+        low, high = uncertainty.bounds(card, pt, st, mt)
+        hit = (rt >= low) & (rt <= high)
+        if lo_band is not None:
+            assert lo_band <= hit[gap].mean() <= hi_band
+            assert lo_band <= hit[~gap].mean() <= hi_band
+        else:
+            assert hit[~gap].mean() > 0.95 and hit[gap].mean() < 0.88
+
+
+def test_a_gap_never_narrows_the_interval_even_when_its_q_is_smaller():
+    unc = {
+        "q": 1.5,
+        "base_logit_sd": 0.5,
+        "mondrian": {"groups": {"complete": {"q": 2.0}, "with_missing": {"q": 1.0}}},
+    }
+    s = np.array([0.0, 0.0, 0.1, 3.0])
+    n_miss = np.array([0, 1, 2, 3])
+    h = uncertainty.half_width(unc, s, n_miss)
+    assert h[0] == pytest.approx(1.0)  # q_complete * base
+    assert np.all(h[1:] >= h[0]) and h[3] == pytest.approx(np.sqrt(0.25 + 9.0))
+    p = np.full(4, 0.3)
+    low, high = uncertainty.bounds(unc, p, s, n_miss)
+    assert np.all((low <= p) & (p <= high))
+
+
+def test_card_without_groups_uses_its_single_q():
+    """Cards made before the per-group q keep scoring exactly as before."""
+    unc = {"q": 1.5, "base_logit_sd": 0.4}
+    s = np.array([0.0, 0.3])
+    h = uncertainty.half_width(unc, s, np.array([0, 2]))
+    assert h == pytest.approx(1.5 * np.sqrt(0.16 + s**2))
