@@ -24,11 +24,12 @@ from app.core.domain import Action, Principal
 from app.core.errors import NotFoundError, ValidationError
 from app.core.events import Change, PatientDataUpdated, RecordType
 from app.core.security import rbac
-from app.core.store.models import Encounter, Medication, Patient, utcnow
+from app.core.store.models import Encounter, Medication, Patient, User, utcnow
 from app.core.store.store import UnitOfWork
 from app.services import phi_audit
 from app.services._records import add_audited, emit_created
 from app.services.context import AppContext, actor_of
+from engines.xgb.features import CATALOGUE_BY_NAME
 
 #: Why a medication was stopped; "inadequate_response" counts as a failed adequate trial.
 STOP_REASONS: Mapping[str, str] = {
@@ -53,9 +54,11 @@ DRUG_CLASSES: tuple[str, ...] = (
     "other",
 )
 ADMISSION = "admission"  # Encounter.kind of a psychiatric admission
-MAX_COUNT = 100
-MAX_FAILED_TRIALS = 50  # the models' range (engines.xgb.features)
-MAX_ONSET_YEARS = 120.0
+# The intake's limits are the models' input ranges (engines.xgb.features), so a value the form
+# accepts is one the models were built for; the UI reads its input ranges from these.
+MAX_COUNT = int(min(CATALOGUE_BY_NAME[n].maximum for n in ("prior_episodes", "prior_admissions")))
+MAX_FAILED_TRIALS = int(CATALOGUE_BY_NAME["failed_trials"].maximum)
+MAX_ONSET_YEARS = float(CATALOGUE_BY_NAME["age_at_onset"].maximum)
 
 #: Clinician-recorded flags (the model inputs nlp_<flag> also read accepted note findings).
 FLAG_NAMES: tuple[str, ...] = (
@@ -107,6 +110,10 @@ class ClinicalHistory:
     intake: IntakeHistory
     medications: tuple[MedicationView, ...]  # newest start first
     admissions: tuple[AdmissionView, ...]  # newest first
+    # whether this reader may change these records (role and care-team scope, the rule every
+    # write here enforces), so the UI can say so before a save is refused
+    writable: bool = False
+    recorded_by_name: str | None = None  # the display name of intake.recorded_by, if known
 
 
 def get_history(ctx: AppContext, principal: Principal, patient_id: str) -> ClinicalHistory:
@@ -120,8 +127,9 @@ def get_history(ctx: AppContext, principal: Principal, patient_id: str) -> Clini
             .where(Medication.patient_id == patient_id, Medication.deleted_at.is_(None))
             .order_by(Medication.start.desc(), Medication.created_at.desc())
         ).all()
+        intake = intake_of(patient.history_json)
         return ClinicalHistory(
-            intake=intake_of(patient.history_json),
+            intake=intake,
             medications=tuple(_medication_view(m) for m in meds),
             admissions=tuple(
                 AdmissionView(
@@ -131,6 +139,8 @@ def get_history(ctx: AppContext, principal: Principal, patient_id: str) -> Clini
                 )
                 for e in admissions_of(session, patient_id)
             ),
+            writable=rbac.can(session, principal, Action.WRITE_CLINICAL, patient_id),
+            recorded_by_name=_user_name(session, intake.recorded_by),
         )
 
     result = ctx.store.read(read)
@@ -149,9 +159,9 @@ def get_history(ctx: AppContext, principal: Principal, patient_id: str) -> Clini
 def record_intake(
     ctx: AppContext, principal: Principal, patient_id: str, intake: IntakeHistory
 ) -> None:
-    """Save the intake history (validated: counts 0-100, failed trials 0-50 as the models'
-    range, onset 0-120 and not above the patient's age, flags only from FLAG_NAMES); replaces
-    the previous one."""
+    """Save the intake history (validated: counts 0-MAX_COUNT, failed trials
+    0-MAX_FAILED_TRIALS, onset 0-MAX_ONSET_YEARS and not above the patient's age, flags only
+    from FLAG_NAMES); replaces the previous one."""
     _check_intake_fields(intake)
 
     def do(uow: UnitOfWork) -> None:
@@ -436,6 +446,14 @@ def _patient(session: Session, patient_id: str) -> Patient:
     if patient is None or patient.deleted_at is not None:
         raise NotFoundError("That patient record does not exist.")
     return patient
+
+
+def _user_name(session: Session, user_id: str | None) -> str | None:
+    """A user's display name (a clinician's name is not PHI; None for an unknown id)."""
+    if user_id is None:
+        return None
+    user = session.get(User, user_id)
+    return None if user is None else user.display_name
 
 
 def _midnight(day: date) -> datetime:

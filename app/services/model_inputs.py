@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.core.domain import Action, Principal
 from app.core.errors import NotFoundError
+from app.core.security import rbac
 from app.core.store.models import (
     ActigraphyResult,
     ActigraphySeries,
@@ -26,8 +29,10 @@ from app.core.store.models import (
     Medication,
     Patient,
 )
+from app.services import phi_audit
+from app.services.context import AppContext
 from app.services.history import FLAG_NAMES, IntakeHistory, admissions_of, intake_of
-from app.services.note_flags import accepted_flags
+from app.services.note_flags import FLAG_INPUTS, accepted_flags
 from engines.xgb.features import CATALOGUE_BY_NAME
 
 AVERAGE_MONTH_DAYS = 30.44
@@ -98,6 +103,54 @@ def build_features(session: Session, patient_id: str, now: datetime) -> dict[str
     f.update(_flag_features(session, patient_id, intake, now))
     f.update(_actigraphy_features(session, patient_id, now))
     return f
+
+
+#: The inputs the Clinical history tab feeds (its records, the intake and accepted findings).
+HISTORY_INPUTS: tuple[str, ...] = (
+    "prior_episodes",
+    "age_at_onset",
+    "prior_admissions",
+    "months_since_admission",
+    "failed_trials",
+    *FLAG_INPUTS,
+)
+
+
+@dataclass(frozen=True)
+class InputValue:
+    """One model input as the models would read it now; value None = missing."""
+
+    name: str
+    label: str  # the catalogue's plain words
+    unit: str
+    value: float | None
+
+
+def history_inputs(ctx: AppContext, principal: Principal, patient_id: str) -> list[InputValue]:
+    """The history inputs (HISTORY_INPUTS) exactly as ``build_features`` computes them now: the
+    totals the models use (intake counts plus the app's own records), so a screen that shows
+    them never recomputes one (audited PHI read)."""
+
+    def read(session: Session) -> list[InputValue]:
+        rbac.require(session, principal, Action.READ_PHI, patient_id)
+        f = build_features(session, patient_id, datetime.now(UTC))
+        return [
+            InputValue(
+                name,
+                CATALOGUE_BY_NAME[name].label,
+                CATALOGUE_BY_NAME[name].unit,
+                None if name not in f else float(f[name]),
+            )
+            for name in HISTORY_INPUTS
+        ]
+
+    result = ctx.store.read(read)
+    missing = sum(1 for v in result if v.value is None)
+    phi_audit.audit_read(
+        ctx, principal, "model_inputs.read", patient_id=patient_id, record_type="patient",
+        record_id=patient_id, detail={"inputs": len(result), "missing": missing},
+    )  # fmt: skip
+    return result
 
 
 def _history_features(

@@ -16,9 +16,10 @@ from sqlalchemy import select
 from app.core.domain import Principal, Role
 from app.core.errors import NotFoundError, PermissionDeniedError, ValidationError
 from app.core.store.models import AuditEvent, Encounter, Medication, OutboxEvent, Patient
-from app.services import history
+from app.services import admin, history, patients
 from app.services.context import AppContext
 from app.services.history import IntakeHistory
+from engines.xgb.features import CATALOGUE_BY_NAME
 
 TODAY = date.today()
 FULL = IntakeHistory(
@@ -66,7 +67,7 @@ def _snapshot(ctx: AppContext, pid: str) -> tuple[Any, ...]:
 def test_history_round_trip_is_audited_and_announced(ctx: AppContext, clinic: dict) -> None:
     me, pid = _me(clinic), clinic["mine"]
     empty = history.get_history(ctx, me, pid)
-    assert empty == history.ClinicalHistory(IntakeHistory(), (), ())
+    assert empty == history.ClinicalHistory(IntakeHistory(), (), (), writable=True)
 
     before = datetime.now(UTC)
     history.record_intake(ctx, me, pid, FULL)
@@ -329,3 +330,68 @@ def test_an_unknown_patient_is_not_found(ctx: AppContext, clinic: dict) -> None:
     sup = clinic["users"][Role.SUPERVISOR]
     with pytest.raises((NotFoundError, PermissionDeniedError)):
         history.get_history(ctx, sup, "no-such-patient")
+
+
+# (case, who reads, how they reach the patient) — the answer must match what a write does
+REACH = [
+    ("care team clinician", "me", None),
+    ("supervisor outside the care team", "supervisor", None),
+    ("supervisor on the care team", "supervisor", "assigned"),
+    ("clinician with break-glass access", "other", "break_glass"),
+]
+
+
+@pytest.mark.parametrize(("who", "reach"), [c[1:] for c in REACH], ids=[c[0] for c in REACH])
+def test_writable_says_in_advance_what_a_write_will_do(
+    ctx: AppContext, clinic: dict, who: str, reach: str | None
+) -> None:
+    pid = clinic["mine"]
+    principal = {
+        "me": _me(clinic),
+        "supervisor": clinic["users"][Role.SUPERVISOR],
+        "other": clinic["other"],
+    }[who]
+    if reach == "assigned":
+        admin.assign_care_team(
+            ctx, clinic["users"][Role.ADMIN], username=principal.username, patient_id=pid
+        )
+    elif reach == "break_glass":
+        patients.break_glass(ctx, principal, pid, "acute risk call, on-call cover tonight")
+    writable = history.get_history(ctx, principal, pid).writable
+    try:
+        history.record_intake(ctx, principal, pid, IntakeHistory(prior_episodes=1))
+        wrote = True
+    except PermissionDeniedError:
+        wrote = False
+    assert writable == wrote
+    assert writable is (reach is not None or who == "me")
+
+
+def test_the_intake_names_who_recorded_it(ctx: AppContext, clinic: dict) -> None:
+    me, sup, pid = _me(clinic), clinic["users"][Role.SUPERVISOR], clinic["mine"]
+    assert history.get_history(ctx, sup, pid).recorded_by_name is None  # nothing recorded
+    history.record_intake(ctx, me, pid, IntakeHistory(prior_episodes=1))
+    seen_by_other = history.get_history(ctx, sup, pid)
+    assert seen_by_other.intake.recorded_by == me.user_id
+    assert seen_by_other.recorded_by_name == me.display_name != me.user_id
+
+
+def test_the_intake_limits_are_the_models_input_ranges(ctx: AppContext, clinic: dict) -> None:
+    """The UI sizes its inputs from these constants: the top value is accepted, one more is
+    refused, and each is the top of the model input it feeds."""
+    me, pid = _me(clinic), clinic["mine"]
+    assert history.MAX_FAILED_TRIALS == CATALOGUE_BY_NAME["failed_trials"].maximum == 50
+    assert history.MAX_COUNT == CATALOGUE_BY_NAME["prior_episodes"].maximum
+    assert history.MAX_COUNT == CATALOGUE_BY_NAME["prior_admissions"].maximum
+    assert history.MAX_ONSET_YEARS == CATALOGUE_BY_NAME["age_at_onset"].maximum
+    top = IntakeHistory(
+        prior_episodes=history.MAX_COUNT,
+        prior_admissions_before=history.MAX_COUNT,
+        failed_trials_before=history.MAX_FAILED_TRIALS,
+    )
+    history.record_intake(ctx, me, pid, top)
+    assert history.get_history(ctx, me, pid).intake.failed_trials_before == 50
+    for field in ("prior_episodes", "prior_admissions_before", "failed_trials_before"):
+        over = getattr(top, field) + 1
+        with pytest.raises(ValidationError, match=f"between 0 and {over - 1}"):
+            history.record_intake(ctx, me, pid, IntakeHistory(**{field: over}))

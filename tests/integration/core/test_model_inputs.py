@@ -14,10 +14,12 @@ from typing import Any
 
 import numpy as np
 import pytest
+from sqlalchemy import select
 
 from app.core.domain import Principal, Role
-from app.core.store.models import Patient
-from app.services import history, nlp, notes, pat
+from app.core.errors import PermissionDeniedError
+from app.core.store.models import AuditEvent, Patient
+from app.services import history, model_inputs, nlp, notes, pat
 from app.services.context import AppContext
 from app.services.history import IntakeHistory
 from app.services.model_inputs import AVERAGE_MONTH_DAYS, build_features
@@ -407,3 +409,37 @@ def test_every_input_says_where_in_the_app_it_comes_from(settings: Any) -> None:
     for name in names:  # the active models' cards list the source of each of their inputs
         for spec in predictions.active_model(name, settings).card.features:
             assert spec.source == CATALOGUE_BY_NAME[spec.name].source, (name, spec.name)
+
+
+@pytest.mark.parametrize("setup", [c[1] for c in CASES], ids=[c[0] for c in CASES])
+def test_history_inputs_are_what_build_features_gives_the_models(
+    ctx: AppContext, clinic: dict, setup: Setup
+) -> None:
+    """The Clinical history tab shows these totals: one source, never recomputed."""
+    me, pid = clinic["users"][Role.CLINICIAN], clinic["mine"]
+    setup(ctx, me, pid)
+    shown = model_inputs.history_inputs(ctx, me, pid)
+    got = _features(ctx, pid)
+    assert [v.name for v in shown] == list(model_inputs.HISTORY_INPUTS)
+    assert set(model_inputs.HISTORY_INPUTS) == {*HISTORY_INPUTS, *FLAG_INPUTS}
+    for v in shown:
+        assert v.label == CATALOGUE_BY_NAME[v.name].label
+        if v.name in got:
+            assert v.value == pytest.approx(got[v.name], abs=1e-6), v.name
+        else:
+            assert v.value is None, v.name
+
+
+def test_history_inputs_are_an_audited_care_team_read(ctx: AppContext, clinic: dict) -> None:
+    me, pid = clinic["users"][Role.CLINICIAN], clinic["mine"]
+    _failed_trials(ctx, me, pid)
+    with pytest.raises(PermissionDeniedError):
+        model_inputs.history_inputs(ctx, clinic["other"], pid)
+    values = {v.name: v.value for v in model_inputs.history_inputs(ctx, me, pid)}
+    assert values["failed_trials"] == 3  # intake 1 + two stopped for inadequate response
+    audits = ctx.store.read(
+        lambda s: list(
+            s.scalars(select(AuditEvent).where(AuditEvent.action == "model_inputs.read"))
+        )
+    )
+    assert [(a.patient_id, a.actor_id) for a in audits] == [(pid, me.user_id)]
