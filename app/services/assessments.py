@@ -87,7 +87,8 @@ def _stored_result(row: AssessmentResponse) -> ScoreResult:
 
 @translates_engine_errors
 def patient_observations(session: Session, patient_id: str, since: datetime) -> list[Observation]:
-    """Scores and risk predictions of one patient since `since`, as rule-engine observations."""
+    """Scores and risk predictions of one patient since `since`, as rule-engine observations;
+    predictions of a model withheld as a risk score are left out."""
     obs: list[Observation] = []
     rows = session.scalars(
         select(AssessmentResponse).where(
@@ -112,8 +113,17 @@ def patient_observations(session: Session, patient_id: str, since: datetime) -> 
             at=p.generated_at,
         )
         for p in preds
+        if not _withheld(p.provenance)
     ]
     return obs
+
+
+def _withheld(provenance: str) -> bool:
+    """Whether a stored prediction's model was withheld as a risk score (no better than the
+    base rate): its probability must not raise alerts either. Older rows predate the field."""
+    if not provenance.startswith("{"):
+        return False
+    return bool(json.loads(provenance).get("withheld"))
 
 
 @translates_engine_errors
