@@ -5,16 +5,21 @@ with every write control disabled."""
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
 import pytest
 from PySide6.QtCore import QDate, Qt
+from PySide6.QtWidgets import QLabel
 
 from app.core.domain import Action, Role
 from app.core.security import rbac
-from app.services import drafts, history
+from app.services import admin, drafts, history, model_inputs, nlp, notes
 from app.services.context import AppContext
 from app.services.history import STOP_REASONS, IntakeHistory
+from app.services.vocabulary import FLAG_LABELS
+from engines.llm.notes import parse_note_analysis
+from engines.llm.results import GenerationResult, GenParams, LoadParams, ModelProvenance
 from ui.tasks import TaskManager
 from ui.workspace.history import HistoryTab
 from ui.workspace.history.dialogs import (
@@ -247,17 +252,51 @@ def test_a_refused_medication_keeps_the_dialog_open(ctx, clinic, qtbot, show) ->
     add.reject()
 
 
-def test_outside_the_care_team_a_save_is_refused_in_plain_words(ctx, clinic, qtbot, show) -> None:
-    sup, pid = clinic["users"][Role.SUPERVISOR], clinic["theirs"]  # may read, not write
-    history.record_intake(ctx, clinic["other"], pid, IntakeHistory(prior_episodes=1))
+def test_outside_the_care_team_the_controls_are_off_before_any_save(
+    ctx, clinic, qtbot, show
+) -> None:
+    """A supervisor may read every patient but write only for their care team: the tab says so
+    up front (the service's answer) instead of refusing on save; once assigned, they may."""
+    sup, other, pid = clinic["users"][Role.SUPERVISOR], clinic["other"], clinic["theirs"]
+    history.record_intake(ctx, other, pid, IntakeHistory(prior_episodes=1))
+    history.add_medication(
+        ctx, other, pid, name="sertraline", drug_class="SSRI", dose=50, unit="mg",
+        frequency="once daily", start=date(2025, 1, 1),
+    )  # fmt: skip
+    history.record_admission(ctx, other, pid, admitted=date(2025, 2, 1))
     before = history.get_history(ctx, sup, pid)
     tab = opened(qtbot, show, ctx, sup, pid)
-    assert "by another user" in tab.recorded.text()
-    tab.intake.episodes.setValue(3)
-    click(qtbot, tab.save_button)
-    qtbot.waitUntil(tab.error_line.isVisible, timeout=WAIT)
-    assert "may not write clinical for this patient" in tab.error_line.text()
+    assert tab.intake.episodes.text() == "1"  # the records are shown
+    assert tab.meds.rowCount() == 1 and tab.admissions.rowCount() == 1
+    assert tab.recorded.text().endswith(f"by {other.display_name}")  # a name, not an id
+    tab.meds.selectRow(0)
+    tab.admissions.selectRow(0)
+    assert tab.read_only.isVisible() and "not on this patient's care team" in tab.read_only.text()
+    controls = (tab.save_button, tab.add_med, tab.stop_med, tab.admit, tab.discharge)
+    assert not any(b.isEnabled() for b in controls)
+    assert not tab.intake.episodes.isEnabled()
+    assert not any(c.isEnabled() for c in tab.intake.flags.values())
+    rect = tab.meds.visualItemRect(tab.meds.item(0, 0))
+    qtbot.mouseDClick(tab.meds.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    assert tab.dialog is None  # a double-click opens no form either
     assert history.get_history(ctx, sup, pid) == before
+
+    admin.assign_care_team(ctx, clinic["users"][Role.ADMIN], username=sup.username, patient_id=pid)
+    on_team = opened(qtbot, show, ctx, sup, pid)
+    on_team.meds.selectRow(0)
+    on_team.admissions.selectRow(0)
+    assert not on_team.read_only.isVisible()
+    assert all(
+        b.isEnabled()
+        for b in (
+            on_team.save_button,
+            on_team.add_med,
+            on_team.stop_med,
+            on_team.admit,
+            on_team.discharge,
+        )
+    )
+    assert on_team.intake.episodes.isEnabled()
 
 
 def test_a_role_without_write_permission_sees_the_data_and_no_controls(
@@ -294,6 +333,7 @@ def test_the_workspace_offers_the_tab_second(ctx, clinic, qtbot) -> None:
     assert ws.tab_titles()[:2] == ["Overview", "Clinical history"]
     assert ws.history.relevant("medication") and ws.history.relevant("encounter")
     assert ws.history.relevant("patient") and not ws.history.relevant("actigraphy")
+    assert ws.history.relevant("nlp")  # accepted findings set the flags the tab shows
     tasks.wait()
 
 
@@ -315,3 +355,90 @@ def test_a_half_typed_intake_is_kept_when_the_patient_closes(ctx, clinic, qtbot,
     idle(qtbot, tab)
     assert history.get_history(ctx, me, pid).intake.failed_trials_before == 2
     assert drafts.load_drafts(ctx, me, kind="intake") == []  # the kept copy is gone
+
+
+def test_inputs_offer_only_what_the_service_accepts(ctx, clinic, qtbot, show) -> None:
+    me, pid = clinic["users"][Role.CLINICIAN], clinic["mine"]
+    tab = opened(qtbot, show, ctx, me, pid)
+    form = tab.intake
+    assert form.failed.maximum() == history.MAX_FAILED_TRIALS == 50
+    assert form.episodes.maximum() == form.admissions.maximum() == history.MAX_COUNT
+    assert form.onset.maximum() == history.MAX_ONSET_YEARS
+    form.failed.lineEdit().selectAll()
+    qtbot.keyClicks(form.failed, "99")  # above the top: the box will not take it
+    assert form.failed.value() <= history.MAX_FAILED_TRIALS
+    form.failed.setValue(history.MAX_FAILED_TRIALS)
+    click(qtbot, tab.save_button)
+    idle(qtbot, tab)
+    assert not tab.error_line.isVisible()
+    assert history.get_history(ctx, me, pid).intake.failed_trials_before == 50
+
+
+def test_flag_names_come_from_the_shared_vocabulary(ctx, clinic, qtbot, show) -> None:
+    me, pid = clinic["users"][Role.CLINICIAN], clinic["mine"]
+    assert set(FLAG_LABELS) == set(history.FLAG_NAMES)
+    tab = opened(qtbot, show, ctx, me, pid)
+    captions = {w.text() for w in tab.intake.findChildren(QLabel)}
+    for name, combo in tab.intake.flags.items():
+        assert combo.accessibleName() == FLAG_LABELS[name]
+        assert f"{FLAG_LABELS[name]}:" in captions
+
+
+def _model_input(tab: HistoryTab, name: str) -> str:
+    rows = {
+        tab.model_inputs.item(r, 0).data(Qt.ItemDataRole.UserRole): tab.model_inputs.item(r, 1)
+        for r in range(tab.model_inputs.rowCount())
+    }
+    return rows[name].text()
+
+
+def test_the_tab_shows_the_totals_the_models_read(ctx, clinic, qtbot, show) -> None:
+    """Read-only totals from model_inputs.history_inputs (the values build_features gives
+    the models): intake counts plus this app's records; an accepted note finding sets a flag
+    and the tab, following the bus, shows it without being reopened."""
+    me, pid = clinic["users"][Role.CLINICIAN], clinic["mine"]
+    tab = opened(qtbot, show, ctx, me, pid)
+    assert tab.model_inputs.rowCount() == len(model_inputs.HISTORY_INPUTS)
+    assert _model_input(tab, "failed_trials").startswith("missing")  # no intake yet
+    history.record_intake(
+        ctx, me, pid, IntakeHistory(prior_admissions_before=1, failed_trials_before=1)
+    )
+    mid = history.add_medication(
+        ctx, me, pid, name="citalopram", drug_class="SSRI", dose=20, unit="mg",
+        frequency="once daily", start=date(2024, 1, 1),
+    )  # fmt: skip
+    history.stop_medication(ctx, me, mid, end=date(2024, 4, 1), reason="inadequate_response")
+    history.record_admission(ctx, me, pid, admitted=date(2024, 5, 1), discharged=date(2024, 5, 20))
+    tab.follow(ctx.bus)
+    tab.load()
+    qtbot.waitUntil(lambda: _model_input(tab, "failed_trials") == "2", timeout=WAIT)
+    idle(qtbot, tab)
+    assert _model_input(tab, "prior_admissions") == "2"  # intake 1 + 1 recorded here
+    assert _model_input(tab, "months_since_admission").endswith("months")
+    assert _model_input(tab, "nlp_hopelessness").startswith("missing")
+    shown = {v.name: v for v in model_inputs.history_inputs(ctx, me, pid)}
+    assert shown["failed_trials"].value == 2 and shown["prior_admissions"].value == 2
+
+    aid = _analysis_with_hopelessness(ctx, me, pid)
+    nlp.review_finding(ctx, me, aid, 0, accept=True)  # announces record type "nlp"
+    qtbot.waitUntil(lambda: _model_input(tab, "nlp_hopelessness") == "present", timeout=WAIT)
+    idle(qtbot, tab)
+
+
+def _analysis_with_hopelessness(ctx: AppContext, me, pid: str) -> str:
+    text = "She says she feels completely hopeless about the future."
+    note = notes.create_draft(ctx, me, pid, "Review", text)
+    payload = {
+        "summary": "s",
+        "risk_level": "low",
+        "conditions": [],
+        "risk_factors": [
+            {"factor": "hopelessness", "evidence": ["feels completely hopeless about the future"]}
+        ],
+        "protective_factors": [],
+    }
+    result = GenerationResult(
+        "t", json.dumps(payload), 1, 5, 0.1, 1.0, "stop", LoadParams(), GenParams()
+    )
+    prov = ModelProvenance("test", "t.gguf", "ab" * 32, "llama", "Q4_1", 1, 1, "demo", False)
+    return nlp.store_analysis(ctx, me, pid, parse_note_analysis(note.id, text, result, prov))

@@ -9,6 +9,8 @@ from datetime import date
 from PySide6.QtCore import QDate, Signal
 from PySide6.QtWidgets import QCheckBox, QComboBox, QDateEdit, QHBoxLayout, QSpinBox, QWidget
 
+from app.services.vocabulary import FLAG_LABELS
+
 UNKNOWN = "Unknown"
 #: The three answers to a clinician-recorded flag, in the order the combo offers them.
 FLAG_CHOICES: tuple[tuple[str, bool | None], ...] = (
@@ -18,13 +20,9 @@ FLAG_CHOICES: tuple[tuple[str, bool | None], ...] = (
 )
 
 
-def flag_label(name: str) -> str:
-    """How a flag id reads on screen (``psychotic_features`` → ``Psychotic features``)."""
-    return name.replace("_", " ").capitalize()
-
-
-def count_spin(accessible: str, maximum: int = 100) -> QSpinBox:
-    """A whole-number input that starts at "Unknown" (one below 0) and goes 0..maximum."""
+def count_spin(accessible: str, maximum: int) -> QSpinBox:
+    """A whole-number input that starts at "Unknown" (one below 0) and goes 0..maximum (the
+    service's limit, so the box offers no value a save would refuse)."""
     s = QSpinBox()
     s.setRange(-1, maximum)
     s.setSpecialValueText(UNKNOWN)
@@ -102,7 +100,7 @@ class FlagCombo(QComboBox):
         self.name = name
         for text, value in FLAG_CHOICES:
             self.addItem(text, value)
-        self.setAccessibleName(flag_label(name))
+        self.setAccessibleName(FLAG_LABELS.get(name, name))
 
     def value(self) -> bool | None:
         data = self.currentData()

@@ -10,14 +10,20 @@ from typing import Any
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QDoubleSpinBox, QGridLayout, QLabel, QVBoxLayout, QWidget
 
-from app.services.history import FLAG_NAMES, IntakeHistory
+from app.services.history import (
+    FLAG_NAMES,
+    MAX_COUNT,
+    MAX_FAILED_TRIALS,
+    MAX_ONSET_YEARS,
+    IntakeHistory,
+)
+from app.services.vocabulary import FLAG_LABELS
 from ui.widgets import label
 from ui.workspace.history.inputs import (
     UNKNOWN,
     FlagCombo,
     OptionalDate,
     count_spin,
-    flag_label,
     set_spin,
     spin_value,
 )
@@ -57,22 +63,24 @@ class IntakeForm(QWidget):
         super().__init__(parent)
         self._filling = False
         self._editable = True
-        self.episodes = count_spin("prior depressive episodes")
+        self.episodes = count_spin("prior depressive episodes", MAX_COUNT)
         self.episodes.setToolTip("Depressive episodes before the current one")
         self.onset = QDoubleSpinBox()
-        self.onset.setRange(-1, 120)
+        self.onset.setRange(-1, MAX_ONSET_YEARS)
         self.onset.setDecimals(0)
         self.onset.setSpecialValueText(UNKNOWN)
         self.onset.setSuffix(" y")
         self.onset.setValue(-1)
         self.onset.setAccessibleName("age at first episode")
-        self.admissions = count_spin("admissions before this clinic's records")
+        self.admissions = count_spin("admissions before this clinic's records", MAX_COUNT)
         self.admissions.setToolTip(
             "Psychiatric admissions not recorded in this app (admissions recorded below are "
             "counted as well)"
         )
         self.last_discharge = OptionalDate("discharge of the latest of those admissions")
-        self.failed = count_spin("failed adequate trials not in the medication list")
+        self.failed = count_spin(
+            "failed adequate trials not in the medication list", MAX_FAILED_TRIALS
+        )
         self.failed.setToolTip(
             "Adequate antidepressant trials without response that are not in the medication "
             "list below (those stopped there for inadequate response are counted as well)"
@@ -108,7 +116,7 @@ class IntakeForm(QWidget):
         for i, (name, combo) in enumerate(self.flags.items()):
             r, c = divmod(i, 2)
             combo.setMinimumWidth(120)
-            flag_caption = QLabel(f"{flag_label(name)}:")
+            flag_caption = QLabel(f"{FLAG_LABELS.get(name, name)}:")
             flag_caption.setBuddy(combo)
             flags.addWidget(flag_caption, r, 3 * c)
             flags.addWidget(combo, r, 3 * c + 1)

@@ -13,12 +13,13 @@ from datetime import date
 from typing import Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QHBoxLayout, QPushButton, QTableWidget
+from PySide6.QtWidgets import QAbstractItemView, QHBoxLayout, QPushButton, QTableWidget
 
 from app.core.domain import Action, Principal
-from app.services import access, drafts, history
+from app.services import access, drafts, history, model_inputs
 from app.services.context import AppContext
 from app.services.history import AdmissionView, ClinicalHistory, IntakeHistory, MedicationView
+from app.services.model_inputs import InputValue
 from ui.panels.common import Frame, heading, notice, scroll_body, section
 from ui.tasks import user_message
 from ui.widgets import fill_table, label, primary_button, table_widget
@@ -37,15 +38,39 @@ MODELS_NOTE = (
     "prediction. Saving here does not rescore: use “Score now” on the Predictions tab."
 )
 DRAFT_KIND = "intake"
+# what a load fetches: the history, the model inputs it feeds, the user's kept draft (if any)
+Loaded = tuple[ClinicalHistory, list[InputValue], dict[str, Any] | None]
 LEFT = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
 READ_ONLY_NOTE = "Read only: your role may not change clinical records."
+NOT_CARE_TEAM_NOTE = (
+    "Read only: you are not on this patient's care team, so you may see these records but not "
+    "change them."
+)
+INPUTS_NOTE = (
+    "What the prediction models read from these records now: the totals add the intake's counts "
+    "before this clinic to the medications and admissions below, and a flag is present when "
+    "recorded on the intake or set by an accepted note finding."
+)
 
 
 def may_record(panel: PatientPanel) -> bool:
-    """Whether to offer the write buttons: the role table says so (the service still checks
-    care-team scope on every save)."""
+    """Whether the role may write clinical records at all (care-team scope is per patient: the
+    service answers it with the history, ``ClinicalHistory.writable``)."""
     who = panel.principal
     return who is not None and Action.WRITE_CLINICAL in access.capabilities(who)
+
+
+def input_text(v: InputValue) -> str:
+    """A model input's value as the models read it ("missing" when they have none)."""
+    if v.value is None:
+        return "missing — the models treat it as unknown"
+    if v.unit == "flag":
+        return "present" if v.value >= 1 else "absent"
+    if v.unit == "count":
+        return f"{v.value:.0f}"
+    if v.unit == "months":
+        return "0 (in hospital now)" if v.value == 0 else f"{v.value:.1f} months"
+    return f"{v.value:.0f} {v.unit}"
 
 
 def _record_intake(ctx: AppContext, who: Principal, pid: str, intake: IntakeHistory) -> None:
@@ -69,12 +94,15 @@ class HistoryTab(PatientPanel):
     """Intake history, medications and admissions of one patient."""
 
     # the intake lives on the patient record; sync passes the merged table's name
+    # (an accepted note finding sets a flag the models read; "nlp" is its review's record type)
     record_types = frozenset(
         {"patient", "medication", "encounter", "patients", "medications", "encounters"}
+        | {"note", "nlp", "clinical_notes", "nlp_analyses"}
     )
 
     def _build(self) -> None:
         self.data: ClinicalHistory | None = None
+        self.inputs: list[InputValue] = []
         self.dialog: RecordDialog | None = None  # the form open now, if any
         self._dirty = False
         self.setObjectName("clinicalHistory")
@@ -149,6 +177,14 @@ class HistoryTab(PatientPanel):
         self.admit.clicked.connect(self.open_admission)
         self.discharge.clicked.connect(self.open_discharge)
         lay.addLayout(self._row(self.admit, self.discharge))
+
+        lay.addWidget(section("What the models read"))
+        lay.addWidget(label(INPUTS_NOTE, "muted", wrap=True))
+        self.model_inputs = table_widget(("Model input", "Value now"), "Model inputs")
+        self.model_inputs.setMinimumHeight(260)
+        self.model_inputs.horizontalHeader().setDefaultAlignment(LEFT)
+        self.model_inputs.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        lay.addWidget(self.model_inputs)
         lay.addStretch(1)
         self._update_buttons()
 
@@ -191,10 +227,11 @@ class HistoryTab(PatientPanel):
             return
         ctx, who, pid = self.ctx, self.principal, self.patient_id
 
-        def fetch() -> tuple[ClinicalHistory, dict[str, Any] | None]:
+        def fetch() -> Loaded:
             kept = drafts.load_drafts(ctx, who, kind=DRAFT_KIND)
             mine = next((d["content"] for d in kept if d["ref"] == pid), None)
-            return history.get_history(ctx, who, pid), mine
+            data = history.get_history(ctx, who, pid)
+            return data, model_inputs.history_inputs(ctx, who, pid), mine
 
         self.status.setText("Loading…")
         self.call(
@@ -204,6 +241,7 @@ class HistoryTab(PatientPanel):
     def clear(self) -> None:
         super().clear()
         self.data = None
+        self.inputs = []
         self._dirty = False
         self._close_dialog()
         self.intake.set_value(IntakeHistory())
@@ -211,13 +249,15 @@ class HistoryTab(PatientPanel):
         self.status.setText("")
         self.meds.setRowCount(0)
         self.admissions.setRowCount(0)
+        self.model_inputs.setRowCount(0)
         self._set_error("")
         self._update_buttons()
 
     # -- showing --------------------------------------------------------------------------
-    def _show(self, result: tuple[ClinicalHistory, dict[str, Any] | None]) -> None:
-        data, kept = result
+    def _show(self, result: Loaded) -> None:
+        data, inputs, kept = result
         self.data = data
+        self.inputs = inputs
         self.status.setText("")
         if not self._dirty:  # never overwrite what the clinician is typing
             if kept is not None and self.writable():
@@ -226,7 +266,7 @@ class HistoryTab(PatientPanel):
                 self.recorded.setText("Restored your unsaved intake history: not saved yet")
             else:
                 self.intake.set_value(data.intake)
-                self.recorded.setText(self._recorded_text(data.intake))
+                self.recorded.setText(self._recorded_text(data))
         fill_table(
             self.meds,
             [
@@ -258,17 +298,19 @@ class HistoryTab(PatientPanel):
             ],
             [a.id for a in data.admissions],
         )
+        fill_table(
+            self.model_inputs,
+            [(v.label[:1].upper() + v.label[1:], input_text(v)) for v in inputs],
+            [v.name for v in inputs],
+        )
         self._update_buttons()
 
-    def _recorded_text(self, intake: IntakeHistory) -> str:
-        if intake.recorded_at is None:
+    @staticmethod
+    def _recorded_text(data: ClinicalHistory) -> str:
+        if data.intake.recorded_at is None:
             return "Not recorded yet: the models read every intake field as unknown."
-        by = intake.recorded_by
-        if self.principal is not None and by == self.principal.user_id:
-            who = self.principal.display_name
-        else:  # the service gives the author's id only
-            who = f"another user (id {by[:8]})" if by else "an unknown user"
-        return f"Recorded {when(intake.recorded_at)} by {who}"
+        who = data.recorded_by_name or "a user no longer on this system"
+        return f"Recorded {when(data.intake.recorded_at)} by {who}"
 
     def _load_failed(self, exc: BaseException) -> None:
         self.status.setText("")
@@ -280,7 +322,9 @@ class HistoryTab(PatientPanel):
 
     # -- selection and permission ---------------------------------------------------------
     def writable(self) -> bool:
-        return may_record(self)
+        """Whether to offer the write controls: the role may write and, once loaded, the
+        service says this user may write this patient's records (care team or break-glass)."""
+        return may_record(self) and (self.data is None or self.data.writable)
 
     def selected_medication(self) -> MedicationView | None:
         return self._selected(self.meds, self.data.medications if self.data else ())
@@ -298,6 +342,7 @@ class HistoryTab(PatientPanel):
     def _update_buttons(self) -> None:
         loaded = self.data is not None
         ok = loaded and self.writable()
+        self.read_only.setText(NOT_CARE_TEAM_NOTE if may_record(self) else READ_ONLY_NOTE)
         self.read_only.setVisible(loaded and not self.writable())
         self.intake.set_editable(ok)
         self.save_button.setEnabled(ok)
