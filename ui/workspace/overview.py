@@ -62,7 +62,10 @@ class OverviewTab(PatientPanel):
             self.risk.set("—", "no prediction stored")
         elif p.withheld:
             # no interval or band either: the provenance summary would quote the interval
-            self.risk.set(WITHHELD, f"model {p.model_version} · why: hover, or its model card")
+            self.risk.set(
+                WITHHELD,
+                f"model {p.model_version} · hover for why, or see its model card in Predictions",
+            )
             why = model_cards.not_shown_text(p.withheld)
         else:
             self.risk.set(
