@@ -181,7 +181,11 @@ class HistoryTab(PatientPanel):
         lay.addWidget(section("What the models read"))
         lay.addWidget(label(INPUTS_NOTE, "muted", wrap=True))
         self.model_inputs = table_widget(("Model input", "Value now"), "Model inputs")
-        self.model_inputs.setMinimumHeight(260)
+        rows = len(model_inputs.HISTORY_INPUTS)  # every row visible: a short, fixed list
+        self.model_inputs.setMinimumHeight(
+            self.model_inputs.verticalHeader().defaultSectionSize() * (rows + 1)
+            + self.model_inputs.horizontalHeader().sizeHint().height()
+        )
         self.model_inputs.horizontalHeader().setDefaultAlignment(LEFT)
         self.model_inputs.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         lay.addWidget(self.model_inputs)
