@@ -275,7 +275,10 @@ def create_demo_clinic(
     rng = np.random.default_rng(seed)
     allowed = frozenset(ctx.settings.allowed_demographics)
     pw_hash = hash_password(DEMO_PASSWORD)
-    today = datetime.now(UTC).replace(hour=9, minute=0, second=0, microsecond=0)
+    now = datetime.now(UTC)
+    today = now.replace(hour=9, minute=0, second=0, microsecond=0)
+    if today > now:  # before 09:00 UTC: the demo's last visit was yesterday, never in the future
+        today -= timedelta(days=1)
     start = today - timedelta(days=days)
     counts = {"assessments": 0, "notes": 0}
 

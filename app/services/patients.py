@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from datetime import date, timedelta
 
 from sqlalchemy import func, or_, select
@@ -48,6 +49,15 @@ def display_name_of(given: str, family: str, synthetic: bool) -> str:
     return f"{name} [synthetic]" if synthetic else name
 
 
+def _shown_band(band: str, provenance: str) -> str:
+    """The band of a latest prediction, or "" when its model was withheld as a risk score (no
+    better than the base rate): a withheld model must not rank or filter patients."""
+    if '"withheld"' in provenance and provenance.startswith("{"):
+        if json.loads(provenance).get("withheld"):
+            return ""
+    return band
+
+
 def _summaries(session: Session, principal: Principal, rows: list) -> list[PatientSummary]:
     """Rows are (id, mrn, given, family, birth date, sex, status, synthetic) tuples: plain
     column reads keep a 10,000-patient list fast (no ORM identity map)."""
@@ -57,14 +67,18 @@ def _summaries(session: Session, principal: Principal, rows: list) -> list[Patie
         Alert.status.in_(("new", "acknowledged"))
     )
     latest = select(
-        Prediction.patient_id, Prediction.band, func.max(Prediction.generated_at)
+        Prediction.patient_id,
+        Prediction.band,
+        Prediction.provenance,  # SQLite: bare columns come from the row of max()
+        func.max(Prediction.generated_at),
     ).where(Prediction.target == "relapse_6m")
     if len(ids) <= 500:  # a clinician's caseload: filter; a whole clinic: one grouped scan
         open_alerts = open_alerts.where(Alert.patient_id.in_(ids))
         latest = latest.where(Prediction.patient_id.in_(ids))
     alerts = dict(session.execute(open_alerts.group_by(Alert.patient_id)).all())
     bands = {
-        pid: band for pid, band, _ in session.execute(latest.group_by(Prediction.patient_id)).all()
+        pid: _shown_band(band, prov)
+        for pid, band, prov, _ in session.execute(latest.group_by(Prediction.patient_id)).all()
     }
     return [
         PatientSummary(

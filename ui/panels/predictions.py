@@ -45,13 +45,12 @@ def title_of(v: PredictionView) -> str:
 
 def interval_text(v: PredictionView) -> str:
     """The interval in words, its nominal coverage first: "90% interval 18%–47%"."""
-    level = f"{v.interval_level} " if v.interval_level else ""
-    return f"{level}interval {v.interval_low:.0%}–{v.interval_high:.0%}"
+    return vocabulary.interval_text(v.interval_low, v.interval_high, v.interval_level)
 
 
 def score_text(v: PredictionView) -> str:
     """The probability with its interval, as one phrase: "31% (90% interval 18%–47%)"."""
-    return f"{v.probability:.0%} ({interval_text(v)})"
+    return vocabulary.score_text(v.probability, v.interval_low, v.interval_high, v.interval_level)
 
 
 def missing_text(v: PredictionView) -> str:
