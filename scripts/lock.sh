@@ -18,6 +18,7 @@ compile() {
 }
 compile pyproject.toml requirements/tools.in --extra test --no-emit-package llama-cpp-python \
   -o requirements/lock.txt "${@}"
+compile requirements/deid-ner.in -c requirements/lock.txt -o requirements/deid-ner.txt "${@}"  # optional NER stage of the scrubber
 compile requirements/supply-chain.in -o requirements/supply-chain.txt "${@}"
 compile infra/requirements.txt -o infra/requirements.lock "${@}"
 echo "locks written; now run: bash scripts/setup.sh test"

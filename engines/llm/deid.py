@@ -13,7 +13,10 @@ without such a cue are missed, which only a statistical NER would find.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+
+from engines.llm import deid_ner
 
 FIRST_NAMES = frozenset(
     """james john robert michael william david richard joseph thomas charles christopher daniel
@@ -262,6 +265,19 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
             r"(?P<v>(?=[A-Za-z-]*\d)[A-Za-z0-9][A-Za-z0-9-]{3,})\b"
         ),
     ),
+    # Any label that ends in a number word ("Patient identifier", "Unit no.", "Encounter ID",
+    # "Ref:", "Reg. #"), and national health numbers by their acronym (NHI, NHS, CHI, UR...):
+    # whatever the record is called, its number follows one of these.
+    (
+        "ID",
+        re.compile(
+            r"(?:\b(?:[Nn]o|[Nn]um|[Rr]ef)\.|\b(?:No|NO|[Nn]umber|[Nn]um|ID|Id|[Ii]dentifier|"
+            r"[Ii]dentification|[Rr]ef|[Rr]eference|NHI|NHS|CHI|IHI|PHN|HCN|OHIP|ULI|MBI|HICN|"
+            r"URN?|UHID)\b|#)"
+            r"[ \t]*(?:[:#=][ \t]*|is[ \t]+|number[ \t]+|no\.[ \t]*)?#?"
+            r"(?P<v>(?=[A-Za-z-]*\d)[A-Za-z0-9][A-Za-z0-9-]{3,})\b"
+        ),
+    ),
     ("ID", re.compile(r"\b[A-HJ-NPR-Z0-9]{17}\b")),
     ("ID", re.compile(r"\b\d{6,}\b")),
     # Letters mixed with at least four digits: account, licence, IBAN and record numbers.
@@ -341,10 +357,17 @@ class PhiSpan:
 
 @dataclass(frozen=True)
 class ScrubResult:
-    """De-identified text plus the spans that were replaced."""
+    """De-identified text, the spans that were replaced and the stages that found them
+    ("rules", plus "ner:<package> <version>" when the optional NER stage ran)."""
 
     text: str
     spans: tuple[PhiSpan, ...]
+    stages: tuple[str, ...] = ("rules",)
+
+
+# A statistical stage: text -> (category, start, end) with category NAME or LOCATION
+# (engines/llm/deid_ner.NerStage, or any callable of that shape).
+Ner = Callable[[str], Sequence[tuple[str, int, int]]]
 
 
 # "mood 4/10", "pain rated 7/10": a rating out of ten, not a date.
@@ -412,8 +435,9 @@ def _coordinated(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int
     return out
 
 
-def _find_names(text: str) -> list[tuple[int, int]]:
-    spans: list[tuple[int, int]] = []
+def _find_names(text: str, found: Sequence[tuple[int, int]] = ()) -> list[tuple[int, int]]:
+    """Name spans from the rules, plus `found` (the NER stage's), each propagated in the note."""
+    spans: list[tuple[int, int]] = list(found)
     for rx in (_TITLE, _CUE, _POSSESSOR, _SUBJECT, _CREDENTIAL, _INITIALLED, _BY):
         for m in rx.finditer(text):
             if rx is _TITLE or _name_ok(m.group(1)):
@@ -443,9 +467,79 @@ def _find_names(text: str) -> list[tuple[int, int]]:
     return spans
 
 
-def find_phi(text: str) -> list[tuple[PhiSpan, str]]:
-    """All identifier spans with their replacement text (overlaps resolved, longest first)."""
+# Places Safe Harbor lets stay when a model offers them alone: a state, or the country.
+_KEPT_PLACE = re.compile(
+    rf"(?:{_STATES}|{_STATE_NAMES}|(?:the )?United States(?: of America)?|USA|U\.S\.A?\.?|US|"
+    r"America)",
+    re.IGNORECASE,
+)
+
+
+# Words a small NER model takes into a name or place at its edges ("Grandmother Ann",
+# "Electronically signed", "Ann Lee   DOB"): cut off, as the rules' own cue words are.
+_NER_EDGE_WORDS = _NOT_NAMES | _HEADING_WORDS | {
+    "electronically", "driver", "drivers", "producer", "director", "starring", "dear", "regards",
+    "sincerely", "signed", "dob", "mrn", "id",
+}  # fmt: skip
+_NER_PART = re.compile(r"[^\n]+?(?=[ \t]{2,}|\n|$)|[^\n]+$")
+
+
+def _edge_ok(word: str) -> bool:
+    w = re.sub(r"['’]s$", "", word.strip(".,;:()[]\"'’"))
+    return (
+        re.fullmatch(_NAME, w) is not None
+        and w.lower() not in _NER_EDGE_WORDS
+        and re.fullmatch(_RELATION, w, re.IGNORECASE) is None
+    )
+
+
+def _clean_ner(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """A model's span cut at line breaks and wide gaps, trimmed to capitalised name words; the
+    first part left is kept."""
+    out: list[tuple[int, int]] = []
+    for part in _NER_PART.finditer(text, start, end):
+        words = [m.span() for m in re.finditer(r"\S+", part.group())]
+        while words and not _edge_ok(part.group()[slice(*words[0])]):
+            words.pop(0)
+        while words and not _edge_ok(part.group()[slice(*words[-1])]):
+            words.pop()
+        if words:
+            s, e = part.start() + words[0][0], part.start() + words[-1][1]
+            while e > s and not text[e - 1].isalnum():
+                e -= 1
+            if text[s:e].endswith(("'s", "’s")):
+                e -= 2
+            out.append((s, e))
+            break  # the next line's first word is a heading the model ran on into, not a name
+    return out
+
+
+def _ner_spans(text: str, ner: Ner) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """(names, places) the NER stage finds, under the rules' policy: states and the country stay,
+    and month or language words after "in" are not places."""
+    names: list[tuple[int, int]] = []
+    places: list[tuple[int, int]] = []
+    for cat, start, end in ner(text):
+        if not (0 <= start < end <= len(text)):
+            continue
+        for s, e in _clean_ner(text, start, end):
+            value = text[s:e]
+            if cat == "NAME":
+                names.append((s, e))
+            elif cat == "LOCATION":
+                if _KEPT_PLACE.fullmatch(value) or value.lower() in _NOT_PLACES:
+                    continue
+                places.append((s, e))
+    return names, places
+
+
+def find_phi(text: str, ner: Ner | None = None) -> list[tuple[PhiSpan, str]]:
+    """All identifier spans with their replacement text (overlaps resolved, longest first);
+    with `ner`, its names and places are added to the rules' (names then propagate alike)."""
     found: list[tuple[PhiSpan, str]] = []
+    ner_names, ner_places = _ner_spans(text, ner) if ner is not None else ([], [])
+    for s, e in ner_places:
+        found.append((PhiSpan("LOCATION", s, e), "[LOCATION]"))
     for cat, rx in _PATTERNS:
         for m in rx.finditer(text):
             # Where a pattern names its value ("v"), the cue before it (MRN:, Fax, a state) stays.
@@ -461,7 +555,7 @@ def find_phi(text: str) -> list[tuple[PhiSpan, str]]:
             found.append((PhiSpan("LOCATION", m.start(1), m.end(1)), "[LOCATION]"))
     for m in _AGE.finditer(text):
         found.append((PhiSpan("AGE", m.start(), m.end()), "90+ years"))
-    for s, e in _find_names(text):
+    for s, e in _find_names(text, ner_names):
         found.append((PhiSpan("NAME", s, e), "[NAME]"))
     found.sort(key=lambda x: (x[0].start, -(x[0].end - x[0].start)))
     merged: list[tuple[PhiSpan, str]] = []
@@ -475,14 +569,34 @@ def find_phi(text: str) -> list[tuple[PhiSpan, str]]:
     return merged
 
 
-def scrub(text: str) -> ScrubResult:
-    """Replace Safe Harbor identifiers: tags for most, the year for dates, '90+' for ages."""
+def scrub(text: str, ner: Ner | None = None) -> ScrubResult:
+    """Replace Safe Harbor identifiers: tags for most, the year for dates, '90+' for ages.
+
+    Rules only unless `ner` is given (a deid_ner.NerStage: see Scrubber for the setting)."""
     out: list[str] = []
     pos = 0
-    spans = find_phi(text)
+    spans = find_phi(text, ner)
     for span, rep in spans:
         out.append(text[pos : span.start])
         out.append(rep)
         pos = span.end
     out.append(text[pos:])
-    return ScrubResult("".join(out), tuple(s for s, _ in spans))
+    stages = ("rules",) if ner is None else ("rules", str(getattr(ner, "name", "ner")))
+    return ScrubResult("".join(out), tuple(s for s, _ in spans), stages)
+
+
+class Scrubber:
+    """The scrubber with its stages chosen once: the rules, plus the NER stage the setting asks
+    for (deid_ner.from_setting: by default spaCy's small English model when it is installed)."""
+
+    def __init__(self, ner_setting: str | None = None, *, ner: Ner | None = None) -> None:
+        self.ner: Ner | None = ner if ner is not None else deid_ner.from_setting(ner_setting)
+
+    @property
+    def stages(self) -> tuple[str, ...]:
+        """The stages every scrub of this scrubber runs."""
+        return scrub("", self.ner).stages
+
+    def scrub(self, text: str) -> ScrubResult:
+        """scrub(text) with this scrubber's stages."""
+        return scrub(text, self.ner)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from engines.llm import deid_ner
 from tests.bench import bench_deid, deid_eval_corpus
 from tests.bench.deid_eval_corpus import CATEGORIES, EvalNote, GoldSpan, load
 
@@ -48,6 +49,7 @@ def test_generator_imports_nothing_of_ours():
         (deid_eval_corpus.HELDOUT, deid_eval_corpus.HELDOUT_NOTES),
         (deid_eval_corpus.HELDOUT2, deid_eval_corpus.HELDOUT_NOTES),
         (deid_eval_corpus.HELDOUT3, deid_eval_corpus.HELDOUT_NOTES),
+        (deid_eval_corpus.HELDOUT4, deid_eval_corpus.HELDOUT_NOTES),
     ],
 )
 def test_frozen_corpus_spans_are_exact(path, n_notes):
@@ -75,6 +77,7 @@ def test_frozen_files_record_their_provenance():
         (deid_eval_corpus.HELDOUT, deid_eval_corpus.HELDOUT_SEED),
         (deid_eval_corpus.HELDOUT2, deid_eval_corpus.HELDOUT2_SEED),
         (deid_eval_corpus.HELDOUT3, deid_eval_corpus.HELDOUT3_SEED),
+        (deid_eval_corpus.HELDOUT4, deid_eval_corpus.HELDOUT4_SEED),
     ):
         data = json.loads(path.read_text(encoding="utf-8"))
         assert data["seed"] == seed
@@ -87,6 +90,7 @@ def test_held_out_phrasings_are_new():
         set(deid_eval_corpus.HELDOUT_TEMPLATES),
         set(deid_eval_corpus.HELDOUT2_TEMPLATES),
         set(deid_eval_corpus.HELDOUT3_TEMPLATES),
+        set(deid_eval_corpus.HELDOUT4_TEMPLATES),
     ]
     for i, a in enumerate(sets):
         for b in sets[i + 1 :]:
@@ -102,6 +106,7 @@ def test_generator_reproduces_the_frozen_corpora():
     assert deid_eval_corpus.generate_heldout() == load(deid_eval_corpus.HELDOUT)
     assert deid_eval_corpus.generate_heldout2() == load(deid_eval_corpus.HELDOUT2)
     assert deid_eval_corpus.generate_heldout3() == load(deid_eval_corpus.HELDOUT3)
+    assert deid_eval_corpus.generate_heldout4() == load(deid_eval_corpus.HELDOUT4)
 
 
 def _note(text: str, *spans: tuple[str, str | None, str]) -> EvalNote:
@@ -148,3 +153,19 @@ def test_bench_runs_our_scrubber_on_the_corpus():
     found, prec, _, _ = bench_deid.score(notes, bench_deid.ours)
     assert sum(v[1] for v in found.values()) > 100
     assert prec["ALL"][1] > 0
+
+
+@pytest.mark.skipif(
+    not deid_ner.installed(),
+    reason=f"spaCy model {deid_ner.DEFAULT_MODEL} not installed ({deid_ner.INSTALL_HINT})",
+)
+def test_bench_rules_plus_ner_column_finds_more_names_than_rules_alone():
+    notes = load(deid_eval_corpus.HELDOUT2)[:30]
+    rules, _, _, _ = bench_deid.score(notes, bench_deid.ours)
+    tool = bench_deid.ner_tool()
+    assert tool is not None
+    both, prec, _, _ = bench_deid.score(notes, tool[0])
+    assert both["NAME"][1] == rules["NAME"][1]
+    assert both["NAME"][0] > rules["NAME"][0]
+    for cat in rules:  # a union: nothing the rules find is lost
+        assert both[cat][0] >= rules[cat][0], cat

@@ -52,6 +52,24 @@ GONE = [
     ("Chart #SH369344 reviewed; hospital number 0125-4420.", ["SH369344", "0125-4420"]),
     ("Benefits go to GB89IAZY71975334756390.", ["GB89IAZY71975334756390"]),
     ("Driver's licence x061782658215 was suspended.", ["x061782658215"]),
+    # any label that ends in a number word, and national health numbers by acronym: the value
+    # goes whatever the record is called (#### #### values match no bare-number rule)
+    ("Patient identifier 4410-2231; seen today.", ["4410-2231"]),
+    ("Client ID: 0093-1187", ["0093-1187"]),
+    ("Encounter ID 7712-0098 / visit today", ["7712-0098"]),
+    ("Record no. 5521-0932 requested.", ["5521-0932"]),
+    ("Chart # 3318-0042 reviewed.", ["3318-0042"]),
+    ("Account 2231-9981 is overdue.", ["2231-9981"]),
+    ("Unit no. 0081-2231, bed 14.", ["0081-2231"]),
+    ("Episode number 4471-0091; admitted overnight.", ["4471-0091"]),
+    ("Reg. no. AB12-3344", ["AB12-3344"]),
+    ("Ref: 2203-1187", ["2203-1187"]),
+    ("Referral reference 9902-1134 attached.", ["9902-1134"]),
+    ("Hospital ID is 3390-1212.", ["3390-1212"]),
+    ("NHI 4411-2093", ["4411-2093"]),
+    ("NHS number 4857-7733", ["4857-7733"]),
+    ("CHI 1203-8855", ["1203-8855"]),
+    ("UR number 1188-2299", ["1188-2299"]),
     # addresses: any USPS suffix, units, blocks over lines, military post, corners, ZIPs
     (
         "Lives at 3784 Archwood Crossing Apt. 189, Pinedale, WY 82941.",
@@ -94,6 +112,10 @@ KEPT = [
         ["Mental Status Exam", "Lithium was"],
     ),
     ("Referred by Child Protective Services after the visit.", ["Child Protective Services"]),
+    # a number word before a count, a dose or a year is not a record label
+    ("Number of attempts: 2; no. of doses 3.", ["Number of attempts: 2", "no. of doses 3"]),
+    ("Patient had no 2019 admissions.", ["no 2019 admissions"]),
+    ("Patient identifier checked; ID band on.", ["Patient identifier checked", "ID band"]),
 ]
 
 
