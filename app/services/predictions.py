@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select, true
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings
@@ -22,6 +22,12 @@ from app.core.domain import Action, Principal
 from app.core.errors import NotFoundError
 from app.core.security import rbac
 from app.core.store.models import (
+    ActigraphySeries,
+    AssessmentResponse,
+    Encounter,
+    Medication,
+    NlpAnalysis,
+    Patient,
     Prediction,
 )
 from app.core.store.store import Actor, UnitOfWork
@@ -285,3 +291,38 @@ def latest(ctx: AppContext, principal: Principal, patient_id: str) -> list[Predi
     views = ctx.store.read(read)
     phi_audit.audit_read(ctx, principal, **phi_audit.listed("prediction", patient_id, len(views)))
     return views
+
+
+#: The records a model input is read from (app/services/model_inputs.py); a change to any of them
+#: after a patient was scored makes the stored predictions out of date.
+_INPUT_RECORDS = (AssessmentResponse, Medication, Encounter, ActigraphySeries, NlpAnalysis)
+
+
+def inputs_changed_since_scored(ctx: AppContext, principal: Principal, patient_id: str) -> bool:
+    """Whether a record the models read changed after the newest stored prediction was made
+    (so the screen can say "Score now" instead of showing old numbers as current). Compares
+    write times (created/updated), not clinical dates: an intake typed today about last year
+    still makes the scores stale."""
+
+    def read(session: Session) -> bool:
+        rbac.require(session, principal, Action.READ_PHI, patient_id)
+        scored = session.scalar(
+            select(func.max(Prediction.created_at)).where(Prediction.patient_id == patient_id)
+        )
+        if scored is None:
+            return False
+        if session.scalar(
+            select(Patient.id).where(Patient.id == patient_id, Patient.updated_at > scored)
+        ):
+            return True
+        return any(
+            session.scalar(
+                select(model.id)
+                .where(model.patient_id == patient_id, model.updated_at > scored)
+                .where(Encounter.kind == "admission" if model is Encounter else true())
+                .limit(1)
+            )
+            for model in _INPUT_RECORDS
+        )
+
+    return ctx.store.read(read)

@@ -16,7 +16,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.domain import Principal
 from app.services import model_cards, predictions, vocabulary
+from app.services.context import AppContext
 from app.services.predictions import PredictionView
 from engines.xgb.bands import SUICIDE_RISK_NOTICE, SYNTHETIC_LABEL
 from ui.panels.charts import ContributionChart
@@ -142,12 +144,25 @@ class RiskCard(Frame):
         return model_cards.model_name_for(self.view.target, self.view.option)
 
 
+def _latest_and_staleness(
+    ctx: AppContext, principal: Principal, patient_id: str
+) -> tuple[list[PredictionView], bool]:
+    """The stored predictions, and whether the records they were scored from changed since."""
+    return (
+        predictions.latest(ctx, principal, patient_id),
+        predictions.inputs_changed_since_scored(ctx, principal, patient_id),
+    )
+
+
 class PredictionsPanel(PatientPanel):
     """Mount in the shell's Predictions tab: ``PredictionsPanel(ctx, principal, pid,
     tasks=ws.tasks)``; call ``set_patient(pid)`` when the patient changes."""
 
     loaded = Signal()
-    record_types = frozenset({"prediction"})
+    #: predictions, and the records the models read (a change there makes the scores stale)
+    record_types = frozenset(
+        {"prediction", "patient", "assessment", "medication", "encounter", "nlp", "actigraphy"}
+    )
 
     def _build(self) -> None:
         self.views: list[PredictionView] = []
@@ -175,6 +190,14 @@ class PredictionsPanel(PatientPanel):
             "synthetic model label",
         )
         lay.addWidget(self.synthetic)
+        self.stale = notice(
+            "Records the models read have changed since these predictions were made. "
+            "Use “Score now” to score the current record.",
+            "predictions out of date",
+            "info",
+        )
+        self.stale.hide()
+        lay.addWidget(self.stale)
 
         self.cards = QGridLayout()
         self.cards.setSpacing(10)
@@ -223,11 +246,12 @@ class PredictionsPanel(PatientPanel):
         """Drop PHI from the widgets (lock, sign-out, patient switch)."""
         super().clear()
         self.views = []
+        self.stale.hide()
         self._render()
 
     def load(self) -> None:
         self.status.setText("Loading…")
-        self.fetch(predictions.latest, "Loading predictions", self._loaded, on_error=self._error)
+        self.fetch(_latest_and_staleness, "Loading predictions", self._loaded, on_error=self._error)
 
     def score_now(self) -> None:
         pid = self.patient_id
@@ -255,8 +279,10 @@ class PredictionsPanel(PatientPanel):
             on_error=failed,
         )
 
-    def _loaded(self, views: list[PredictionView]) -> None:
+    def _loaded(self, page: tuple[list[PredictionView], bool]) -> None:
+        views, stale = page
         self.views = views
+        self.stale.setVisible(stale)
         when = max((v.generated_at for v in views), default=None)
         self.status.setText(f"Last scored {when:%Y-%m-%d %H:%M}" if when else "")
         self._render()

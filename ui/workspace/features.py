@@ -100,7 +100,9 @@ class ActigraphyTab(PanelTab):
 
 
 class PredictionsTab(PanelTab):
-    record_types = frozenset({"prediction"})
+    record_types = frozenset(
+        {"prediction", "patient", "assessment", "medication", "encounter", "nlp", "actigraphy"}
+    )
 
     def make(self) -> PatientPanel:
         from ui.panels.predictions import PredictionsPanel
