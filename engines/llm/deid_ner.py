@@ -12,6 +12,7 @@ raises NerUnavailableError naming the package.
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import os
 from dataclasses import dataclass
@@ -106,8 +107,9 @@ def _load(package: str) -> NerStage:
             f"de-identification NER model {package!r} needs the package {missing!r}, which is "
             f"not installed ({INSTALL_HINT})"
         )
-    import spacy
-
+    # Imported by name: spaCy is optional, so the type checker of a venv without it must not
+    # need it either.
+    spacy = importlib.import_module("spacy")
     try:
         # The lemmatizer does not change what the NER finds (checked); the parser does
         # (sentence boundaries), so the pipeline otherwise runs as Presidio runs it.
