@@ -7,7 +7,8 @@ name is removed too, in any case; dates keep only the year; ages over 89 become 
 word before a value ("MRN:", "Fax", the state before a ZIP) stays. Patterns favour recall: a
 missed identifier is a privacy breach, an over-scrubbed word is an inconvenience. Measured
 against Presidio on someone else's corpus by `python -m tests.bench deid` (docs/llm.md): names
-without such a cue are missed, which only a statistical NER would find.
+without such a cue are missed by the rules, so an optional statistical stage (deid_ner.py, spaCy)
+can add its names and places: `scrub(text, ner=...)` or `Scrubber()`; results say which ran.
 """
 
 from __future__ import annotations
