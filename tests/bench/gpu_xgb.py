@@ -14,6 +14,7 @@ on the GPU (CuPy) for the kernel alone. Margins must agree with the CPU's to 1e-
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import time
@@ -84,9 +85,17 @@ def main(argv: list[str] | None = None) -> int:
     figs["cores"] = cores
     dev = detect_device()
     figs["device_report"] = dev.summary()
+    fallback = ""
     if dev.device == "cuda":
         booster.set_param({"device": "cuda"})
         got = score_matrix(model, x)[0]
+        # with no visible GPU XGBoost only warns (once a process) and runs on the CPU
+        used = json.loads(booster.save_config())["learner"]["generic_param"]["device"]
+        fallback = "" if used.startswith("cuda") else f"the booster ran on {used!r}"
+    if dev.device == "cuda" and fallback:
+        rows.append([f"CUDA: not run (no visible GPU: {fallback})", "n/a", "n/a"])
+        figs["cuda_fallback"] = fallback
+    elif dev.device == "cuda":
         diff = float(np.max(np.abs(got - ref)))
         if diff > 1e-4:
             raise RuntimeError(f"CUDA margins differ from the CPU's by {diff}")
