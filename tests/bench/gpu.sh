@@ -152,7 +152,7 @@ for sum in .gpu/base/*.whl.sha256; do
   [ -e ".gpu/$whl" ] && continue
   n=$(ls .gpu/xgb*/"$whl".part-* 2> /dev/null | wc -l)
   if [ "$n" = $XGB_PARTS ]; then
-    cat $(ls .gpu/xgb*/"$whl".part-* | sort -t- -k2n) > ".gpu/$whl.tmp"
+    cat $(ls .gpu/xgb*/"$whl".part-* | sort) > ".gpu/$whl.tmp"  # part i-1 is in .gpu/xgb<i>
     if (cd .gpu && sed "s/\.whl\$/.whl.tmp/" "base/$whl.sha256" | sha256sum -c --quiet -); then
       mv ".gpu/$whl.tmp" ".gpu/$whl" && say "reassembled $whl"
     else
@@ -165,12 +165,13 @@ done
 PY=$VENV/bin/python
 if [ ! -x "$PY" ]; then
   say "scratch venv $VENV (sees $HOSTPY's packages)"
-  "$HOSTPY" -m venv "$VENV" || exit 1
+  # no pip inside (the image's python may lack ensurepip): $HOSTPY's pip installs into it
+  "$HOSTPY" -m venv --without-pip "$VENV" || exit 1
   "$HOSTPY" -c 'import sysconfig as s; print(s.get_paths()["purelib"]); print(s.get_paths()["platlib"])' \
     > "$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/host-site.pth"
 fi
 SITE=$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-PIP=("$PY" -m pip install -q --no-index --no-deps --no-cache-dir)
+PIP=("$HOSTPY" -m pip --python "$PY" install -q --no-index --no-deps --no-cache-dir)
 if ls .gpu/base/*.whl > /dev/null 2>&1; then "${PIP[@]}" .gpu/base/*.whl || status=1; fi
 if wants twin && [ -e .gpu/base/vtk-min.tar.xz ] && ! "$PY" -c 'import vtkmodules.vtkRenderingOpenGL2' 2> /dev/null; then
   tar xJf .gpu/base/vtk-min.tar.xz -C "$SITE" && say "VTK (twin scene's modules) unpacked"
