@@ -495,13 +495,19 @@ def _edge_ok(word: str) -> bool:
 
 
 def _clean_ner(text: str, start: int, end: int) -> list[tuple[int, int]]:
-    """A model's span cut at line breaks and wide gaps, trimmed to capitalised name words; the
-    first part left is kept."""
+    """A model's span cut at line breaks and wide gaps, trimmed to capitalised name words (and
+    the particles before them); the first part left is kept."""
     out: list[tuple[int, int]] = []
     for part in _NER_PART.finditer(text, start, end):
         words = [m.span() for m in re.finditer(r"\S+", part.group())]
+        dropped: list[tuple[int, int]] = []
         while words and not _edge_ok(part.group()[slice(*words[0])]):
-            words.pop(0)
+            dropped.append(words.pop(0))
+        # ... but a particle the model took in before a surname stays with it ("van der Vlist")
+        while (
+            words and dropped and re.fullmatch(_PARTICLE, part.group()[slice(*dropped[-1])] + " ")
+        ):
+            words.insert(0, dropped.pop())
         while words and not _edge_ok(part.group()[slice(*words[-1])]):
             words.pop()
         if words:

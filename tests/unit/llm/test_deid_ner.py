@@ -152,3 +152,18 @@ def test_a_stage_offering_states_or_bad_spans_changes_nothing_else():
     out = scrub(text, ner=stage)
     assert "Oregon" in out.text and "Bram" not in out.text
     assert out.stages == ("rules", "ner")
+
+
+def test_words_a_stage_runs_on_into_are_cut_and_particles_kept():
+    text = "Seen at home; Grandmother van der Vlist\nSupport worker visits. Electronically signed."
+
+    def stage(t: str) -> list[tuple[str, int, int]]:
+        return [
+            ("NAME", t.index("Grand"), t.index("worker")),  # "Grandmother van ...\nSupport"
+            ("NAME", t.index("Electronically"), t.index("Electronically") + 14),
+        ]
+
+    out = scrub(text, ner=stage).text
+    assert "Vlist" not in out and " van der " not in out
+    assert out.startswith("Seen at home; Grandmother [NAME]\nSupport worker")
+    assert "Electronically signed" in out
