@@ -283,7 +283,12 @@ def main() -> None:
         tools.append(("Presidio", presidio[0]))
         print(f"Presidio configuration: {presidio[1]}\n")
     for title, path, seed in (
-        ("Main corpus (the rules were developed looking at its misses)", FROZEN, SEED),
+        (
+            "Main corpus (the rules and the NER stage's edge trimming were developed looking at "
+            "its misses)",
+            FROZEN,
+            SEED,
+        ),
         (
             "Held-out set 1 (new phrasings; first measured blind, then its misses were studied)",
             HELDOUT,
