@@ -56,6 +56,7 @@ RECORD_TYPE_TABLE = {
     "medication": "medications",
     "treatment_plan": "treatment_plans",
     "encounter": "encounters",
+    "nlp": "nlp_analyses",
     "care_team": "care_team",
     "user": "users",
 }

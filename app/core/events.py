@@ -55,6 +55,7 @@ class RecordType(StrEnum):
     TWIN = "twin"
     MEDICATION = "medication"
     ENCOUNTER = "encounter"  # admissions (app.services.history)
+    NLP = "nlp"  # note analyses and clinicians' reviews of their findings
 
 
 class Change(StrEnum):

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from app.core.config import Settings
 from app.core.domain import Action, Principal
 from app.core.errors import NotFoundError, ValidationError
-from app.core.events import Change, PatientDataUpdated
+from app.core.events import Change, PatientDataUpdated, RecordType
 from app.core.security import rbac
 from app.core.store.models import ClinicalNote, NlpAnalysis
 from app.core.store.store import UnitOfWork
@@ -291,12 +291,11 @@ def review_finding(
         # an accepted finding feeds the twin (app/services/twin_notes.py): refresh it now
         twin.update_in(uow, actor_of(principal), row.patient_id, datetime.now(UTC))
         # ...and the models' nlp_* inputs (app/services/note_flags.py): tell listeners so the
-        # views of those inputs are marked stale. "nlp" is the record type the audit above and
-        # the analysis panels use (RecordType has no member for it)
+        # views of those inputs are marked stale
         uow.emit(
             PatientDataUpdated(
                 patient_id=row.patient_id,
-                record_type="nlp",
+                record_type=RecordType.NLP,
                 record_id=row.id,
                 change=Change.UPDATED,
             )  # fmt: skip
