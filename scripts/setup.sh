@@ -113,6 +113,10 @@ case "$MODE" in
     ;;
   test)
     export PATH="$VENV/bin:$PATH"
+    # The optional de-identification NER stage (spaCy + en_core_web_sm, docs/llm.md), so its
+    # tests run for real; constrained to lock.txt's versions, so no shared pin moves.
+    log "optional de-identification NER stage (requirements/deid-ner.txt, hashes required)"
+    "$VENV/bin/python" -m pip install -q --require-hashes -r requirements/deid-ner.txt
     log "ruff (lint + format)"
     ruff check .
     ruff format --check .
