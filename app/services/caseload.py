@@ -1,7 +1,8 @@
 """Caseload read model: every patient the user may see, scored in one batch, sorted by risk.
 
 Features are assembled from the store exactly as for a single prediction
-(`app.services.model_inputs.build_features`) and scored with
+(`app.services.model_inputs.build_features_many`: a fixed number of queries for the whole
+caseload) and scored with
 `engines.xgb.predict.score_caseload` in one vectorised pass (no explanations: those are per
 patient, in the prediction panel), with the same active model as the patient view
 (`predictions.active_model`: the clinic's trained model when one is active, else the demo model).
@@ -58,7 +59,7 @@ def score_visible(
     model = predictions.active_model(target, ctx.settings)
 
     def read(session: Session) -> list[dict]:
-        return [model_inputs.build_features(session, p.id, now) for p in visible]
+        return model_inputs.build_features_many(session, [p.id for p in visible], now)
 
     rows = ctx.store.read(read) if visible else []
     by_id = {p.id: p for p in visible}

@@ -12,11 +12,11 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, NamedTuple
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.core.domain import Action, Principal
@@ -26,13 +26,15 @@ from app.core.store.models import (
     ActigraphyResult,
     ActigraphySeries,
     AssessmentResponse,
+    Encounter,
     Medication,
     Patient,
 )
 from app.services import phi_audit
+from app.services._id_sets import in_ids
 from app.services.context import AppContext
-from app.services.history import FLAG_NAMES, IntakeHistory, admissions_of, intake_of
-from app.services.note_flags import FLAG_INPUTS, accepted_flags
+from app.services.history import ADMISSION, FLAG_NAMES, IntakeHistory, intake_of
+from app.services.note_flags import FLAG_INPUTS, accepted_flags_many
 from engines.xgb.features import CATALOGUE_BY_NAME
 
 AVERAGE_MONTH_DAYS = 30.44
@@ -45,64 +47,171 @@ MAX_COUNT = {n: int(CATALOGUE_BY_NAME[n].maximum) for n in ("failed_trials", "pr
 
 def build_features(session: Session, patient_id: str, now: datetime) -> dict[str, Any]:
     """One patient's feature dict; anything the store does not know stays absent (NaN)."""
-    patient = session.get(Patient, patient_id)
-    if patient is None:
+    return build_features_many(session, [patient_id], now)[0]
+
+
+def build_features_many(
+    session: Session, patient_ids: Sequence[str], now: datetime
+) -> list[dict[str, Any]]:
+    """Feature dicts for many patients (in the order given) from a fixed number of queries, one
+    per input family over all of them, so a 10,000-patient caseload costs the same ten queries
+    as one patient. Raises NotFoundError if any id is not a patient record."""
+    ids = list(dict.fromkeys(patient_ids))
+    if not ids:
+        return []
+    people = {
+        pid: (born, sex, history_json)
+        for pid, born, sex, history_json in session.execute(
+            select(Patient.id, Patient.birth_date, Patient.sex, Patient.history_json).where(
+                in_ids(Patient.id, ids)
+            )
+        )
+    }
+    if len(people) != len(ids):
         raise NotFoundError("That patient record does not exist.")
-    phq_rows = session.execute(
-        select(AssessmentResponse.administered_at, AssessmentResponse.total)
-        .where(
-            AssessmentResponse.patient_id == patient_id,
-            AssessmentResponse.instrument == "phq9",
-            AssessmentResponse.administered_at <= now,  # no look-ahead (training uses a cutoff)
+    phq = _phq_features(session, ids, now)
+    gad = _latest_totals(session, ids, "gad7", now)
+    meds = _medications(session, ids)
+    admissions = _admissions(session, ids)
+    flags = accepted_flags_many(session, ids, now)
+    sleep = _actigraphy_many(session, ids, now)
+    today = now.date()
+    by_id: dict[str, dict[str, Any]] = {}
+    for pid in ids:
+        born, sex, history_json = people[pid]
+        f: dict[str, Any] = {"patient_id": pid}
+        f.update(phq.get(pid, ()))
+        if (g := gad.get(pid)) is not None:
+            f["gad7_current"] = g
+            # proxy for anxious depression (Fava 2008 used HAM-D's anxiety/somatisation factor)
+            f["anxious_depression"] = 1 if g >= 10 else 0
+        mine = meds.get(pid, [])
+        active = [m for m in mine if m.end is None or m.end >= today]
+        f["n_psychotropics"] = len(active)
+        adherence = [m.adherence for m in active if m.adherence is not None]
+        if adherence:
+            f["adherence_pdc"] = float(np.mean(adherence))
+        f["on_maintenance_ad"] = (
+            1 if any(m.drug_class in ANTIDEPRESSANT_CLASSES for m in active) else 0
         )
-        .order_by(AssessmentResponse.administered_at)
+        f["age_years"] = (today - born).days / 365.25
+        if sex in SEX_FEMALE:
+            f["sex_female"] = SEX_FEMALE[sex]
+        intake = intake_of(history_json)
+        if intake.recorded_at is None or intake.recorded_at > now:
+            intake = IntakeHistory()  # none recorded by then: the whole history block is missing
+        f.update(_history_features(intake, mine, admissions.get(pid, []), now))
+        f.update(_flag_features(intake, flags.get(pid, set())))
+        f.update(sleep.get(pid, ()))
+        by_id[pid] = f
+    return [dict(by_id[pid]) for pid in patient_ids]
+
+
+class _Med(NamedTuple):
+    end: date | None
+    adherence: float | None
+    drug_class: str
+    stop_reason: str | None
+
+
+class _Stay(NamedTuple):
+    start: datetime
+    end: datetime | None
+
+
+# the recent-slope window; rows are read with a day to spare and cut exactly in Python, so the
+# window edge is the same datetime comparison whatever the store's text form of a time
+SLOPE_WINDOW = timedelta(weeks=8)
+
+
+def _phq_features(session: Session, ids: list[str], now: datetime) -> dict[str, dict[str, float]]:
+    """Baseline, current, 8-week slope and episode length from PHQ-9 totals up to ``now``."""
+    ar = AssessmentResponse
+    scope = (
+        in_ids(ar.patient_id, ids),
+        ar.instrument == "phq9",
+        ar.administered_at <= now,  # no look-ahead (training uses a cutoff)
+        ar.total.is_not(None),  # PHQ-9 always has a total
+    )
+    # SQLite: the bare column comes from the row of the min() / max()
+    first = session.execute(
+        select(ar.patient_id, ar.total, func.min(ar.administered_at))
+        .where(*scope)
+        .group_by(ar.patient_id)
     ).all()
-    phq = [(t, v) for t, v in phq_rows if v is not None]  # PHQ-9 always has a total
-    gad = session.execute(
-        select(AssessmentResponse.total)
-        .where(
-            AssessmentResponse.patient_id == patient_id,
-            AssessmentResponse.instrument == "gad7",
-            AssessmentResponse.administered_at <= now,
-        )
-        .order_by(AssessmentResponse.administered_at.desc())
-        .limit(1)
-    ).scalar()
-    f: dict[str, Any] = {"patient_id": patient_id}
-    if phq:
-        f["phq9_baseline"] = phq[0][1]
-        f["phq9_current"] = phq[-1][1]
-        recent = [(t, v) for t, v in phq if t >= now - timedelta(weeks=8)]
-        if len(recent) >= 2:
-            days = np.array([(t - recent[0][0]).total_seconds() / 86400 for t, _ in recent])
-            if days[-1] > 0:
-                f["phq9_slope"] = float(np.polyfit(days / 7.0, [v for _, v in recent], 1)[0])
-        f["episode_months"] = max(0.0, (now - phq[0][0]).days / 30.44)
-    if gad is not None:
-        f["gad7_current"] = gad
-        # proxy for anxious depression (Fava 2008 used HAM-D's anxiety/somatisation factor)
-        f["anxious_depression"] = 1 if gad >= 10 else 0
-    meds = session.scalars(
-        select(Medication).where(
-            Medication.patient_id == patient_id, Medication.deleted_at.is_(None)
-        )
+    last = _latest_totals(session, ids, "phq9", now, skip_missing=True)
+    recent = session.execute(
+        select(ar.patient_id, ar.administered_at, ar.total)
+        .where(*scope, ar.administered_at >= now - SLOPE_WINDOW - timedelta(days=1))
+        .order_by(ar.patient_id, ar.administered_at)
     ).all()
-    active = [m for m in meds if m.end is None or m.end >= now.date()]
-    f["n_psychotropics"] = len(active)
-    adherence = [m.adherence for m in active if m.adherence is not None]
-    if adherence:
-        f["adherence_pdc"] = float(np.mean(adherence))
-    f["on_maintenance_ad"] = 1 if any(m.drug_class in ANTIDEPRESSANT_CLASSES for m in active) else 0
-    f["age_years"] = (now.date() - patient.birth_date).days / 365.25
-    if patient.sex in SEX_FEMALE:
-        f["sex_female"] = SEX_FEMALE[patient.sex]
-    intake = intake_of(patient.history_json)
-    if intake.recorded_at is None or intake.recorded_at > now:
-        intake = IntakeHistory()  # none recorded by then: the whole history block is missing
-    f.update(_history_features(session, patient_id, intake, meds, now))
-    f.update(_flag_features(session, patient_id, intake, now))
-    f.update(_actigraphy_features(session, patient_id, now))
-    return f
+    out: dict[str, dict[str, float]] = {}
+    for pid, total, at in first:
+        out[pid] = {
+            "phq9_baseline": total,
+            "phq9_current": last[pid],
+            "episode_months": max(0.0, (now - at).days / AVERAGE_MONTH_DAYS),
+        }
+    for pid, slope in _slopes(recent, now).items():
+        out[pid]["phq9_slope"] = slope
+    # keep the per-patient key order of the single-patient path (baseline, current, slope, ...)
+    order = ("phq9_baseline", "phq9_current", "phq9_slope", "episode_months")
+    return {pid: {k: f[k] for k in order if k in f} for pid, f in out.items()}
+
+
+def _slopes(rows: Sequence[Any], now: datetime) -> dict[str, float]:
+    """Least-squares PHQ-9 points per week over the last 8 weeks (two or more visits on
+    different days), as ``np.polyfit(weeks, totals, 1)[0]`` per patient."""
+    start = now - SLOPE_WINDOW
+    by_patient: dict[str, list[tuple[datetime, float]]] = {}
+    for pid, at, total in rows:
+        if at >= start:
+            by_patient.setdefault(pid, []).append((at, total))
+    out: dict[str, float] = {}
+    for pid, seen in by_patient.items():
+        if len(seen) < 2:
+            continue
+        days = np.array([(t - seen[0][0]).total_seconds() / 86400 for t, _ in seen])
+        if days[-1] > 0:
+            out[pid] = float(np.polyfit(days / 7.0, [v for _, v in seen], 1)[0])
+    return out
+
+
+def _latest_totals(
+    session: Session, ids: list[str], instrument: str, now: datetime, *, skip_missing: bool = False
+) -> dict[str, float | None]:
+    """Each patient's total of their newest ``instrument`` response up to ``now``."""
+    ar = AssessmentResponse
+    q = select(ar.patient_id, ar.total, func.max(ar.administered_at)).where(
+        in_ids(ar.patient_id, ids), ar.instrument == instrument, ar.administered_at <= now
+    )
+    if skip_missing:
+        q = q.where(ar.total.is_not(None))
+    return {pid: total for pid, total, _ in session.execute(q.group_by(ar.patient_id))}
+
+
+def _medications(session: Session, ids: list[str]) -> dict[str, list[_Med]]:
+    out: dict[str, list[_Med]] = {}
+    m = Medication
+    for pid, *rest in session.execute(
+        select(m.patient_id, m.end, m.adherence, m.drug_class, m.stop_reason).where(
+            in_ids(m.patient_id, ids), m.deleted_at.is_(None)
+        )
+    ):
+        out.setdefault(pid, []).append(_Med(*rest))
+    return out
+
+
+def _admissions(session: Session, ids: list[str]) -> dict[str, list[_Stay]]:
+    out: dict[str, list[_Stay]] = {}
+    e = Encounter
+    for pid, start, end in session.execute(
+        select(e.patient_id, e.start, e.end).where(
+            in_ids(e.patient_id, ids), e.kind == ADMISSION, e.deleted_at.is_(None)
+        )
+    ):
+        out.setdefault(pid, []).append(_Stay(start, end))
+    return out
 
 
 #: The inputs the Clinical history tab feeds (its records, the intake and accepted findings).
@@ -154,11 +263,7 @@ def history_inputs(ctx: AppContext, principal: Principal, patient_id: str) -> li
 
 
 def _history_features(
-    session: Session,
-    patient_id: str,
-    intake: IntakeHistory,
-    meds: Sequence[Medication],
-    now: datetime,
+    intake: IntakeHistory, meds: Sequence[_Med], stays: Sequence[_Stay], now: datetime
 ) -> dict[str, float]:
     """Episodes, onset, admissions and failed trials: the intake's counts from before this
     clinic plus what the app's own records show up to ``now``; all missing without an intake."""
@@ -176,7 +281,7 @@ def _history_features(
             if m.stop_reason == FAILED_TRIAL and m.end is not None and m.end <= now.date()
         )
         out["failed_trials"] = min(intake.failed_trials_before + failed, MAX_COUNT["failed_trials"])
-    admissions = [a for a in admissions_of(session, patient_id) if a.start <= now]
+    admissions = [a for a in stays if a.start <= now]
     if intake.prior_admissions_before is not None:
         total = intake.prior_admissions_before + len(admissions)
         out["prior_admissions"] = min(total, MAX_COUNT["prior_admissions"])
@@ -193,12 +298,9 @@ def _history_features(
     return out
 
 
-def _flag_features(
-    session: Session, patient_id: str, intake: IntakeHistory, now: datetime
-) -> dict[str, int]:
+def _flag_features(intake: IntakeHistory, found: set[str]) -> dict[str, int]:
     """nlp_<flag>: 1 if recorded present on the intake or set by a clinician-accepted note
-    finding, 0 if recorded absent and no accepted finding sets it, else missing."""
-    found = accepted_flags(session, patient_id, now)
+    finding (``found``), 0 if recorded absent and no accepted finding sets it, else missing."""
     out: dict[str, int] = {}
     for flag in FLAG_NAMES:
         name = f"nlp_{flag}"
@@ -210,31 +312,34 @@ def _flag_features(
     return out
 
 
-def _actigraphy_features(session: Session, patient_id: str, now: datetime) -> dict[str, float]:
-    """Sleep and circadian features from the newest recording that ended by ``now`` (absent if
-    none)."""
-    series = session.execute(
-        select(ActigraphySeries.id, ActigraphySeries.start, ActigraphySeries.n_epochs,
-               ActigraphySeries.epoch_s)
-        .where(ActigraphySeries.patient_id == patient_id, ActigraphySeries.start <= now,
+def _actigraphy_many(
+    session: Session, ids: list[str], now: datetime
+) -> dict[str, dict[str, float]]:
+    """Sleep and circadian features from each patient's newest recording that ended by ``now``
+    (absent if none)."""
+    newest: dict[str, str] = {}
+    for pid, sid, start, n, epoch in session.execute(
+        select(ActigraphySeries.patient_id, ActigraphySeries.id, ActigraphySeries.start,
+               ActigraphySeries.n_epochs, ActigraphySeries.epoch_s)
+        .where(in_ids(ActigraphySeries.patient_id, ids), ActigraphySeries.start <= now,
                ActigraphySeries.deleted_at.is_(None))
-        .order_by(ActigraphySeries.start.desc())
-    ).all()  # fmt: skip
-    series_id = next(
-        (sid for sid, start, n, epoch in series if start + timedelta(seconds=n * epoch) <= now),
-        None,
-    )
-    if series_id is None:
+        .order_by(ActigraphySeries.patient_id, ActigraphySeries.start.desc())
+    ):  # fmt: skip
+        if pid not in newest and start + timedelta(seconds=n * epoch) <= now:
+            newest[pid] = sid
+    if not newest:
         return {}
-    rows = {
-        r.kind: json.loads(r.data_json)
-        for r in session.scalars(
-            select(ActigraphyResult).where(
-                ActigraphyResult.series_id == series_id,
-                ActigraphyResult.kind.in_(("nightly", "circadian")),
-            )
-        )
-    }
+    results: dict[str, dict[str, Any]] = {}
+    for sid, kind, data_json in session.execute(
+        select(ActigraphyResult.series_id, ActigraphyResult.kind, ActigraphyResult.data_json)
+        .where(in_ids(ActigraphyResult.series_id, newest.values()),
+               ActigraphyResult.kind.in_(("nightly", "circadian")))
+    ):  # fmt: skip
+        results.setdefault(sid, {})[kind] = json.loads(data_json)
+    return {pid: _sleep_features(results.get(sid, {})) for pid, sid in newest.items()}
+
+
+def _sleep_features(rows: dict[str, Any]) -> dict[str, float]:
     out: dict[str, float] = {}
     nights = rows.get("nightly") or []
     tst = [n["tst_min"] for n in nights if n.get("tst_min") is not None]

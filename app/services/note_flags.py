@@ -10,6 +10,7 @@ model output never sets a flag, and findings of deleted notes are dropped.
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from datetime import datetime
 from functools import cache
 from importlib import resources
@@ -19,7 +20,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.core.errors import ConfigError
-from app.services.accepted_findings import accepted_findings
+from app.services.accepted_findings import accepted_findings_many
 from engines.twin.findings import FINDING_KINDS, FindingRule
 
 FORMAT = "novamind.model_inputs.note_flags"
@@ -73,10 +74,17 @@ def note_flag_rules() -> tuple[FindingRule, ...]:
 
 def accepted_flags(session: Session, patient_id: str, now: datetime) -> set[str]:
     """The flag inputs a clinician-accepted finding of a note dated on or before ``now`` sets."""
+    return accepted_flags_many(session, [patient_id], now).get(patient_id, set())
+
+
+def accepted_flags_many(
+    session: Session, patient_ids: Collection[str], now: datetime
+) -> dict[str, set[str]]:
+    """``accepted_flags`` for many patients in one query (patients with none are absent)."""
     rules = note_flag_rules()
-    return {
-        r.source
-        for f in accepted_findings(session, patient_id, now)
-        for r in rules
-        if r.matches(f.kind, f.label)
-    }
+    out: dict[str, set[str]] = {}
+    for patient_id, found in accepted_findings_many(session, patient_ids, now).items():
+        flags = {r.source for f in found for r in rules if r.matches(f.kind, f.label)}
+        if flags:
+            out[patient_id] = flags
+    return out

@@ -36,8 +36,9 @@ from app.core.security import rbac
 from app.core.store.models import AssessmentResponse, Patient, TreatmentPlan
 from app.core.store.store import Actor
 from app.services._engine_errors import translates_engine_errors
+from app.services._id_sets import in_ids
 from app.services.context import AppContext, actor_of
-from app.services.model_inputs import build_features
+from app.services.model_inputs import build_features_many
 from app.services.predictions import clinic_registry_dir, clinic_trusted_keys
 from engines.xgb.registry import ModelRegistry
 from engines.xgb.signing import key_id_of, public_bytes
@@ -75,22 +76,27 @@ def load_signing_key(path: Path) -> Ed25519PrivateKey:
 
 
 def training_records(session: Session) -> list[dict[str, Any]]:
-    """One record per treatment plan with a labelled 8-week response (see module docs)."""
-    out = []
-    for plan in session.scalars(select(TreatmentPlan).where(TreatmentPlan.deleted_at.is_(None))):
-        option = OPTION_OF_PLAN.get(plan.option)
-        if option is None:
-            continue
+    """One record per treatment plan with a labelled 8-week response (see module docs).
+    Features come set-based: one ``build_features_many`` per distinct plan start (the cut-off)."""
+    plans = [
+        (plan, OPTION_OF_PLAN[plan.option])
+        for plan in session.scalars(select(TreatmentPlan).where(TreatmentPlan.deleted_at.is_(None)))
+        if plan.option in OPTION_OF_PLAN
+    ]
+    phq_of: dict[str, list[tuple[datetime, float]]] = {}
+    for pid, at, total in session.execute(
+        select(AssessmentResponse.patient_id, AssessmentResponse.administered_at,
+               AssessmentResponse.total)
+        .where(in_ids(AssessmentResponse.patient_id, {p.patient_id for p, _ in plans}),
+               AssessmentResponse.instrument == "phq9",
+               AssessmentResponse.total.is_not(None))  # PHQ-9 always has a total
+        .order_by(AssessmentResponse.patient_id, AssessmentResponse.administered_at)
+    ):  # fmt: skip
+        phq_of.setdefault(pid, []).append((at, total))
+    labelled: list[tuple[str, datetime, str, int]] = []
+    for plan, option in plans:
         start = datetime.combine(plan.start, time(23, 59)).astimezone()
-        phq_rows = session.execute(
-            select(AssessmentResponse.administered_at, AssessmentResponse.total)
-            .where(
-                AssessmentResponse.patient_id == plan.patient_id,
-                AssessmentResponse.instrument == "phq9",
-            )
-            .order_by(AssessmentResponse.administered_at)
-        ).all()
-        phq = [(t, v) for t, v in phq_rows if v is not None]  # PHQ-9 always has a total
+        phq = phq_of.get(plan.patient_id, [])
         before = [v for t, v in phq if t <= start]
         follow = [
             (t, v) for t, v in phq if start + timedelta(weeks=6) <= t <= start + timedelta(weeks=10)
@@ -98,12 +104,19 @@ def training_records(session: Session) -> list[dict[str, Any]]:
         if not before or not follow or not before[-1]:
             continue
         week8 = min(follow, key=lambda tv: abs((tv[0] - start) - timedelta(weeks=8)))[1]
-        record = build_features(session, plan.patient_id, start)
-        record.update(
-            treatment=option,
-            group_id=plan.patient_id,
-            response_8w=1 if week8 <= 0.5 * before[-1] else 0,
-        )
+        labelled.append((plan.patient_id, start, option, 1 if week8 <= 0.5 * before[-1] else 0))
+    by_start: dict[datetime, list[str]] = {}
+    for pid, start, _, _ in labelled:
+        by_start.setdefault(start, []).append(pid)
+    features = {
+        (pid, start): f
+        for start, pids in by_start.items()
+        for pid, f in zip(pids, build_features_many(session, pids, start), strict=True)
+    }
+    out = []
+    for pid, start, option, response in labelled:
+        record = dict(features[(pid, start)])
+        record.update(treatment=option, group_id=pid, response_8w=response)
         out.append(record)
     return out
 
