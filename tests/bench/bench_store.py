@@ -237,16 +237,19 @@ def _ratio_table() -> None:
                         runs.setdefault((name, cache, mode), []).append(v)
                         if (name, cache) not in keys:
                             keys.append((name, cache))
-    print("| workload | page cache | plain (s) | encrypted (s) | ratio |")
+    print("| workload | page cache | plain s (min–max) | encrypted s (min–max) | ratio |")
     print("| --- | ---: | ---: | ---: | ---: |")
     totals: dict[tuple[str, int], list[float]] = {}
     names = list(dict.fromkeys(k[0] for k in keys))
     for name, cache in sorted(keys, key=lambda k: (names.index(k[0]), k[1])):
-        p = statistics.median(runs[(name, cache, "plain")])
-        c = statistics.median(runs[(name, cache, "encrypted")])
+        ps, cs = runs[(name, cache, "plain")], runs[(name, cache, "encrypted")]
+        p, c = statistics.median(ps), statistics.median(cs)
         tot = totals.setdefault((name[:3], cache), [0.0, 0.0])
         tot[0], tot[1] = tot[0] + p, tot[1] + c
-        print(f"| {name} | {cache:,} KiB | {p:.3f} | {c:.3f} | {c / p:.2f}× |")
+        print(
+            f"| {name} | {cache:,} KiB | {p:.3f} ({min(ps):.3f}–{max(ps):.3f}) "
+            f"| {c:.3f} ({min(cs):.3f}–{max(cs):.3f}) | {c / p:.2f}× |"
+        )
     for (kind, cache), (p, c) in sorted(totals.items()):
         print(f"| **{kind} total** | {cache:,} KiB | {p:.3f} | {c:.3f} | **{c / p:.2f}×** |")
     print(f"\n(median of {REPEATS} interleaved runs per cell, a fresh file each)\n")
