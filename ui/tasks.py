@@ -1,11 +1,13 @@
 """The UI's one background-work API, Anki/napari style.
 
-Store writes go to the core's single serial writer (``ctx.store.submit_write``); everything else
-(service calls, which read concurrently on pool threads and write through the writer) runs on a
-QThreadPool. Results come back to the GUI thread by queued signals. A task gets a cooperative
-cancel token and a progress callback; errors reach the user as readable messages
-(``NovamindError.user_message()``) and the log as the error class and frame locations only
-(exception messages can quote stored values, so they never reach the log).
+Store writes go to the core's single serial writer (``ctx.store.submit_write``); service calls
+(which read concurrently on pool threads and write through the writer) run on a QThreadPool;
+CPU-bound pure-Python work (``run_cpu``/``call_cpu``) runs in spawned child processes
+(:mod:`app.services.cpu_pool`) so it cannot hold the GIL against the event loop. Results come
+back to the GUI thread by queued signals. A task gets a cooperative cancel token and a progress
+callback; errors reach the user as readable messages (``NovamindError.user_message()``) and the
+log as the error class and frame locations only (exception messages can quote stored values, so
+they never reach the log).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
+from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +25,7 @@ from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
 from app.core.errors import NovamindError
 from app.core.logging_setup import safe_traceback
+from app.services.cpu_pool import CpuCancelled, CpuPool
 
 if TYPE_CHECKING:
     from app.services.context import AppContext
@@ -151,6 +155,8 @@ class TaskManager(QObject):
         self._signals.done.connect(self._on_done)
         self._signals.failed.connect(self._on_failed)
         self._signals.progress.connect(self._on_progress)
+        self._cpu = CpuPool(on_progress=self._signals.progress.emit)
+        self._cpu_futures: dict[int, Future[Any]] = {}
 
     # -- starting work ---------------------------------------------------------------------
     def run(
@@ -189,6 +195,67 @@ class TaskManager(QObject):
             cancellable=False,
         )
 
+    def run_cpu(
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        label: str,
+        on_done: Callable[[Any], object] | None = None,
+        on_error: Callable[[BaseException], object] | None = None,
+        cancellable: bool = True,
+        **kwargs: Any,
+    ) -> Task:
+        """Run ``fn(token, progress, *args, **kwargs)`` in a child process (CPU-bound work).
+
+        ``fn`` must be a module-level function and its arguments and result must pickle; it
+        polls ``token.check()`` and reports ``progress(percent, message)`` as ``run``'s does.
+        """
+        return self._submit_cpu(fn, args, kwargs, label, on_done, on_error, cancellable, True)
+
+    def call_cpu(
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        label: str,
+        on_done: Callable[[Any], object] | None = None,
+        on_error: Callable[[BaseException], object] | None = None,
+        **kwargs: Any,
+    ) -> Task:
+        """Run a plain picklable call ``fn(*args, **kwargs)`` in a child process."""
+        return self._submit_cpu(fn, args, kwargs, label, on_done, on_error, False, False)
+
+    def _submit_cpu(
+        self,
+        fn: Callable[..., Any],
+        args: tuple,
+        kwargs: dict,
+        label: str,
+        on_done: Callable[[Any], object] | None,
+        on_error: Callable[[BaseException], object] | None,
+        cancellable: bool,
+        with_token: bool,
+    ) -> Task:
+        task = Task(
+            next(self._ids), label, cancellable=cancellable, on_done=on_done, on_error=on_error
+        )
+        self._tasks[task.id] = task
+        self.started.emit(task.id, label, int(cancellable))
+        future = self._cpu.submit(task.id, fn, *args, with_token=with_token, **kwargs)
+        self._cpu_futures[task.id] = future
+        future.add_done_callback(lambda f: self._cpu_finished(task.id, f))
+        return task
+
+    def _cpu_finished(self, task_id: int, f: Future[Any]) -> None:  # pool thread → signal
+        self._cpu_futures.pop(task_id, None)
+        if f.cancelled():
+            self._signals.failed.emit(task_id, Box(Cancelled()))
+            return
+        exc = f.exception()
+        if exc is not None:
+            self._signals.failed.emit(task_id, Box(exc))
+        else:
+            self._signals.done.emit(task_id, Box(f.result()))
+
     def write(
         self,
         fn: Callable[[Any], Any],
@@ -221,10 +288,18 @@ class TaskManager(QObject):
         task = self._tasks.get(task_id)
         if task is not None and task.cancellable:
             task.token.cancel()
+            self._cancel_cpu(task_id)
 
     def cancel_all(self) -> None:
         for task in list(self._tasks.values()):
             task.token.cancel()
+            if task.cancellable:
+                self._cancel_cpu(task.id)
+
+    def _cancel_cpu(self, task_id: int) -> None:
+        future = self._cpu_futures.get(task_id)
+        if future is not None and not future.cancel():  # already running: ask the child
+            self._cpu.cancel(task_id)
 
     def active(self) -> list[Task]:
         return list(self._tasks.values())
@@ -235,8 +310,17 @@ class TaskManager(QObject):
         return bool(self._tasks)
 
     def wait(self, msecs: int = 5000) -> bool:
-        """Wait for pool work to end (used at shutdown and by tests)."""
-        return self._pool.waitForDone(msecs)
+        """Wait for pool and child-process work to end (used at shutdown and by tests)."""
+        done = self._pool.waitForDone(msecs)
+        pending = list(self._cpu_futures.values())
+        if pending:
+            _, not_done = wait_futures(pending, timeout=msecs / 1000)
+            done = done and not not_done
+        return done
+
+    def shutdown_cpu(self) -> None:
+        """Stop the child processes (the next CPU task starts them again)."""
+        self._cpu.shutdown(wait=True)
 
     # -- delivery on the GUI thread ----------------------------------------------------------
     @Slot(int, object)
@@ -256,7 +340,7 @@ class TaskManager(QObject):
         self.finished.emit(task_id)
         if not isinstance(exc, BaseException):
             exc = RuntimeError("task failed without an exception")
-        if isinstance(exc, Cancelled):
+        if isinstance(exc, Cancelled | CpuCancelled):
             log.info("task %d cancelled", task_id)
             return
         if isinstance(exc, NovamindError):

@@ -1,0 +1,72 @@
+"""CPU-bound work through TaskManager.run_cpu / call_cpu: it runs in a spawned child process
+(so it cannot hold the GIL against the event loop) with the thread pool's done, error, progress
+and cancel semantics."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from app.core.errors import ValidationError
+from tests.ui import cpu_work
+from ui.tasks import TaskManager
+
+WAIT = 60000  # the first task spawns the child (imports take seconds on a loaded machine)
+
+
+@pytest.fixture
+def tasks(qtbot):
+    manager = TaskManager(None)
+    yield manager
+    manager.cancel_all()
+    manager.wait()
+    manager.shutdown_cpu()
+    manager.deleteLater()
+
+
+def test_cpu_work_runs_in_another_process_and_returns_on_the_gui_thread(qtbot, tasks) -> None:
+    done: list[object] = []
+    tasks.call_cpu(cpu_work.child_pid, label="where", on_done=done.append)
+    qtbot.waitUntil(lambda: bool(done), timeout=WAIT)
+    assert isinstance(done[0], int) and done[0] != os.getpid()
+    assert not tasks.busy
+
+
+def test_progress_and_result_come_back(qtbot, tasks) -> None:
+    seen: list[tuple[int, str]] = []
+    done: list[object] = []
+    tasks.progress.connect(lambda _id, pct, msg: seen.append((pct, msg)))
+    tasks.run_cpu(cpu_work.squares, 1000, label="sum", on_done=done.append, steps=4)
+    qtbot.waitUntil(lambda: bool(done), timeout=WAIT)
+    qtbot.waitUntil(lambda: len(seen) == 4, timeout=WAIT)  # progress may trail the result
+    assert done == [4 * sum(j * j for j in range(1000))]
+    assert sorted(seen) == [(25, "step 1"), (50, "step 2"), (75, "step 3"), (100, "step 4")]
+
+
+def test_an_error_in_the_child_reaches_on_error_as_its_class(qtbot, tasks) -> None:
+    errors: list[BaseException] = []
+    done: list[object] = []
+    tasks.call_cpu(
+        cpu_work.refuse, "x", label="refuse", on_done=done.append, on_error=errors.append
+    )
+    qtbot.waitUntil(lambda: bool(errors), timeout=WAIT)
+    assert done == []
+    assert isinstance(errors[0], ValidationError)
+
+
+def test_cancel_stops_a_running_child_task_and_delivers_nothing(qtbot, tasks) -> None:
+    started: list[int] = []
+    finished: list[int] = []
+    done: list[object] = []
+    errors: list[BaseException] = []
+    tasks.progress.connect(lambda task_id, _pct, _msg: started.append(task_id))
+    tasks.finished.connect(finished.append)
+    task = tasks.run_cpu(
+        cpu_work.until_cancelled, label="wait", on_done=done.append, on_error=errors.append
+    )
+    qtbot.waitUntil(lambda: task.id in started, timeout=WAIT)
+    tasks.cancel(task.id)
+    qtbot.waitUntil(lambda: task.id in finished, timeout=WAIT)
+    assert done == [] and errors == []
+    assert not tasks.busy
