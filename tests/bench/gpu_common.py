@@ -71,7 +71,7 @@ def bandwidth_from_clock(mem_clock_khz: int, bus_width_bits: int) -> float:
 
 def _runtime_bandwidth() -> float | None:
     try:
-        import cupy
+        import cupy  # type: ignore[import-not-found]
 
         props = cupy.cuda.runtime.getDeviceProperties(0)
         return bandwidth_from_clock(int(props["memoryClockRate"]), int(props["memoryBusWidth"]))

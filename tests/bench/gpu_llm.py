@@ -339,7 +339,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     if gpu:
         print(f"\nGPU: {gpu.name}, {gpu.bandwidth_gbs:.0f} GB/s ({gpu.bandwidth_source})")
-    print(f"mode: {'dry run (CPU, tiny shape)' if dry else 'GPU'}; median of reps, greedy")
+    mode = "dry run (CPU, tiny shape: plumbing only, its ratios are noise)" if dry else "GPU"
+    print(f"mode: {mode}; median of reps, greedy")
     out = write_result("llm", {"dry_run": dry, "results": results})
     print(f"results: {out}")
     return 0

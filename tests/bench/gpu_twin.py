@@ -56,16 +56,12 @@ def main(argv: list[str] | None = None) -> int:
     from viz import gl
 
     gl.prepare_headless()
-    from tests.bench.bench_viz import REGIONS, timeline
+    from tests.bench.bench_viz import REGIONS, BareLoop, timeline
     from viz.brain import load_brain
     from viz.colormaps import cortex_lut
     from viz.regions import build_atlas
     from viz.scene import TwinScene
 
-    try:
-        from tests.bench.bench_viz import BareLoop
-    except ImportError:  # PyVista not installed: scene fps only
-        BareLoop = None  # noqa: N806
     brain = load_brain()
     atlas = build_atlas(json.loads(REGIONS.read_text()), brain)
     frames = timeline(atlas.ids, n_frames)
@@ -84,17 +80,16 @@ def main(argv: list[str] | None = None) -> int:
             if not dry and scene.software_rendering:
                 scene.close()
                 raise RuntimeError(f"EGL gave a software renderer ({renderer}), not the GPU")
-            bare = None
-            if BareLoop is not None:
-                try:
-                    import pyvista  # noqa: F401
+            bare: Any = None
+            try:  # the matched bare loop needs PyVista; without it, scene fps only
+                import pyvista  # noqa: F401
 
-                    opacity = scene.style.anatomy_opacity if anatomy is None else 1.0
-                    lut = cortex_lut(scene.colormap, *scene.layer.alphas)
-                    bare = BareLoop(brain, scene, size, lut, matched=True, opacity=opacity)
-                    vframes = _vertex_frames(scene, atlas, frames)
-                except ImportError:
-                    bare = None
+                opacity = scene.style.anatomy_opacity if anatomy is None else 1.0
+                lut = cortex_lut(scene.colormap, *scene.layer.alphas)
+                bare = BareLoop(brain, scene, size, lut, matched=True, opacity=opacity)
+                vframes = _vertex_frames(scene, atlas, frames)
+            except ImportError:
+                bare = None
             spent = np.zeros((2, -(-n_frames // BLOCK)))
             for b, start in enumerate(range(0, n_frames, BLOCK)):
                 block = range(start, min(start + BLOCK, n_frames))
@@ -109,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
                     t0 = time.perf_counter()
                     for i in block:
                         bare.frame(vframes[i])
-                    bare.plotter.render_window.WaitForCompletion()
+                    if (rw := bare.plotter.render_window) is not None:
+                        rw.WaitForCompletion()
                     spent[1, b] = time.perf_counter() - t0
             fps = n_frames / spent[0].sum()
             bare_fps = n_frames / spent[1].sum() if bare is not None else None

@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         figs["max_margin_diff"] = diff
         gpu = timed("CUDA, host (NumPy) matrix, copy included", "cuda")
         try:
-            import cupy
+            import cupy  # type: ignore[import-not-found]
 
             xg = cupy.asarray(x)
             t_bare = _median_ms(
