@@ -161,20 +161,37 @@ def _phq_features(session: Session, ids: list[str], now: datetime) -> dict[str, 
 
 def _slopes(rows: Sequence[Any], now: datetime) -> dict[str, float]:
     """Least-squares PHQ-9 points per week over the last 8 weeks (two or more visits on
-    different days), as ``np.polyfit(weeks, totals, 1)[0]`` per patient."""
+    different days) for every patient at once; ``rows`` are (patient, time, total) sorted by
+    patient then time. The closed form agrees with ``np.polyfit(weeks, totals, 1)[0]`` to
+    rounding (about 1e-15), at a fraction of its per-patient cost."""
     start = now - SLOPE_WINDOW
-    by_patient: dict[str, list[tuple[datetime, float]]] = {}
-    for pid, at, total in rows:
-        if at >= start:
-            by_patient.setdefault(pid, []).append((at, total))
-    out: dict[str, float] = {}
-    for pid, seen in by_patient.items():
-        if len(seen) < 2:
-            continue
-        days = np.array([(t - seen[0][0]).total_seconds() / 86400 for t, _ in seen])
-        if days[-1] > 0:
-            out[pid] = float(np.polyfit(days / 7.0, [v for _, v in seen], 1)[0])
-    return out
+    kept = [(pid, at, total) for pid, at, total in rows if at >= start]
+    if not kept:
+        return {}
+    pids = [r[0] for r in kept]
+    first = [0] + [i for i in range(1, len(pids)) if pids[i] != pids[i - 1]]
+    group = np.zeros(len(kept), dtype=np.intp)
+    group[first[1:]] = 1
+    group = np.cumsum(group)
+    origin = [kept[i][1] for i in first]
+    days = np.array(
+        [
+            (at - origin[g]).total_seconds() / 86400
+            for (_, at, _), g in zip(kept, group, strict=True)
+        ]
+    )
+    x, y = days / 7.0, np.array([float(r[2]) for r in kept])
+    n = np.bincount(group).astype(float)
+    span = np.zeros(len(first))
+    np.maximum.at(span, group, days)
+    dx = x - (np.bincount(group, x) / n)[group]
+    dy = y - (np.bincount(group, y) / n)[group]
+    sxx, sxy = np.bincount(group, dx * dx), np.bincount(group, dx * dy)
+    return {
+        pids[i]: float(sxy[g] / sxx[g])
+        for g, i in enumerate(first)
+        if n[g] >= 2 and span[g] > 0  # noqa: PLR2004 — a line needs two visits
+    }
 
 
 def _latest_totals(

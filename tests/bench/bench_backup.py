@@ -7,93 +7,17 @@ hour at this size. NOVAMIND_BENCH_PATIENTS changes the size.
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 import time
-import uuid
-from datetime import UTC, datetime, timedelta
 
 import keyring
 
 from app.core.config import load_settings
-from app.core.store.engine import connect_raw
 from app.services import backup
 from app.services.context import AppContext, cli_actor
+from tests.bench.filler import fill as _fill
 from tests.support.keyring_backends import MemoryKeyring
-
-VISITS = 52  # fortnightly for two years
-
-
-def _fill(ctx: AppContext, n: int) -> int:
-    key = ctx.store._key  # noqa: SLF001 — a benchmark may fill the file directly
-    conn = connect_raw(ctx.settings.db_path, key)
-    now = datetime.now(UTC).replace(tzinfo=None)
-    rows = 0
-    conn.execute("BEGIN")
-    for i in range(n):
-        pid = str(uuid.uuid4())
-        conn.execute(
-            "INSERT INTO patients (id, created_at, updated_at, version, mrn, given_name,"
-            " family_name, birth_date, sex, status, is_synthetic)"
-            " VALUES (?,?,?,1,?,?,?,?,?,?,1)",
-            (
-                pid,
-                now,
-                now,
-                f"B-{i:06d}",
-                f"Given{i}",
-                f"Family{i % 997}",
-                "1970-01-01",
-                "other",
-                "active",
-            ),
-        )
-        a, e, notes = [], [], []
-        for v in range(VISITS):
-            when = now - timedelta(days=14 * v)
-            eid = str(uuid.uuid4())
-            e.append((eid, now, now, pid, "follow-up", when))
-            answers = json.dumps(
-                {"answers": {f"q{k}": (v + k) % 4 for k in range(1, 10)}, "parameters": {}}
-            )
-            a.append(
-                (str(uuid.uuid4()), now, now, pid, "phq9", "1.0", when, answers, 12.0, "moderate")
-            )
-            a.append((str(uuid.uuid4()), now, now, pid, "gad7", "1.0", when, answers, 8.0, "mild"))
-            notes.append(
-                (
-                    str(uuid.uuid4()),
-                    now,
-                    now,
-                    pid,
-                    eid,
-                    f"Visit {v}",
-                    "Synthetic benchmark note. " * 8,
-                    "signed",
-                    when,
-                )
-            )
-        conn.executemany(
-            "INSERT INTO encounters (id, created_at, updated_at, version, patient_id, kind, start)"
-            " VALUES (?,?,?,1,?,?,?)",
-            e,
-        )
-        conn.executemany(
-            "INSERT INTO assessment_responses (id, created_at, updated_at, version, patient_id,"
-            " instrument, instrument_version, administered_at, mode, answers_json, total, band,"
-            " critical, scoring_rule) VALUES (?,?,?,1,?,?,?,?,'self-report',?,?,?,0,'')",
-            a,
-        )
-        conn.executemany(
-            "INSERT INTO clinical_notes (id, created_at, updated_at, version, patient_id,"
-            " encounter_id, title, body, status, signed_at) VALUES (?,?,?,1,?,?,?,?,?,?)",
-            notes,
-        )
-        rows += 1 + len(a) + len(e) + len(notes)
-    conn.execute("COMMIT")
-    conn.close()
-    return rows
 
 
 def main() -> None:

@@ -274,6 +274,23 @@ def _actigraphy_features(session: Session, patient_id: str, now: datetime) -> di
 # ---- the tests -------------------------------------------------------------------------------
 
 
+def _same(many: list[dict], oracle: list[dict]) -> bool:
+    """Equal, except the 8-week slope to rounding: the set-based path computes the least-squares
+    line in closed form for all patients at once, the old one called np.polyfit per patient."""
+    for a, b in zip(many, oracle, strict=True):
+        if a.keys() != b.keys():
+            return False
+        if "phq9_slope" in a and a["phq9_slope"] != pytest.approx(
+            b["phq9_slope"], rel=1e-9, abs=1e-12
+        ):
+            return False
+        if {k: v for k, v in a.items() if k != "phq9_slope"} != {
+            k: v for k, v in b.items() if k != "phq9_slope"
+        }:
+            return False
+    return True
+
+
 def _both(ctx: AppContext, ids: Sequence[str], now: datetime) -> tuple[list[dict], list[dict]]:
     def read(session: Session) -> tuple[list[dict], list[dict]]:
         return (
@@ -318,7 +335,7 @@ def test_set_based_equals_the_per_patient_path_on_the_demo_clinic(
     ctx, ids = demo
     shuffled = random.Random(5).sample(ids, len(ids))
     many, oracle = _both(ctx, shuffled, now)
-    assert many == oracle
+    assert _same(many, oracle)
     assert [f["patient_id"] for f in many] == shuffled  # in the order asked for
     if now == NOW:  # the demo clinic fills these for some patients, so the test compares them
         filled = {k for f in many for k in f}
@@ -329,7 +346,7 @@ def test_set_based_equals_the_per_patient_path_on_the_demo_clinic(
 def test_one_patient_is_the_same_call(demo: tuple[AppContext, list[str]]) -> None:
     ctx, ids = demo
     one = ctx.store.read(lambda s: build_features(s, ids[3], NOW))
-    assert one == _both(ctx, [ids[3]], NOW)[1][0]
+    assert _same([one], [_both(ctx, [ids[3]], NOW)[1][0]])
     assert ctx.store.read(lambda s: build_features_many(s, [], NOW)) == []
 
 
@@ -417,7 +434,7 @@ def test_set_based_equals_the_per_patient_path_for_every_kind_of_record(
     ]
     for now in times:
         many, oracle = _both(ctx, ids, now)
-        assert many == oracle, now
+        assert _same(many, oracle), now
     got = _both(ctx, ids, times[0])[0]
     assert any(f.get("nlp_psychosocial_stressor") == 1 for f in got)
     assert any(f.get("months_since_admission") == 0.0 for f in got)
