@@ -126,3 +126,19 @@ def test_detect_device_reports_cpu_without_cuda_build():
     assert rep.device in ("cpu", "cuda")
     if not xgb.build_info().get("USE_CUDA"):
         assert rep.device == "cpu" and not rep.cuda_build and "no CUDA" in rep.summary()
+
+
+def test_trained_on_reads_the_device_the_booster_used():
+    """A CUDA build without a GPU trains on the CPU with only a warning: the booster's own
+    config, not the requested device, says where it ran."""
+    import numpy as np
+    import xgboost as xgb
+
+    from engines.xgb.device import trained_on
+
+    x = np.random.default_rng(0).random((64, 2)).astype(np.float32)
+    dm = xgb.DMatrix(x, label=(x[:, 0] > 0.5).astype(np.float32))
+    booster = xgb.train({"tree_method": "hist", "device": "cpu", "verbosity": 0}, dm, 1)
+    assert trained_on(booster) == "cpu"
+    config = booster.save_config()
+    assert '"device":"cpu"' in config.replace(" ", "")
