@@ -1,7 +1,9 @@
 """Memory benchmark of the shell: RSS after sign-in, after opening three patients' Twin tabs in
 turn, and over open/close cycles (growth per cycle). Runs the real ShellWindow on the demo
 clinic in a child process (under Xvfb when no display is set), so the parent's imports do not
-count. Run: `python -m tests.bench memory` (or `python -m tests.bench.bench_memory [cycles]`).
+count. The demo clinic is built by an earlier process, as a clinic's store exists before a
+session starts (building it in the measured process would count its generator and training).
+Run: `python -m tests.bench memory` (or `python -m tests.bench.bench_memory [cycles]`).
 """
 
 from __future__ import annotations
@@ -44,26 +46,33 @@ def _settle(app: object, seconds: float = 0.3) -> None:
         time.sleep(0.005)
 
 
+def make_clinic() -> None:
+    """Build the demo clinic's store (runs in its own process before the measured one)."""
+    from app.core.config import load_settings
+    from app.demo import create_demo_clinic
+    from app.services.context import AppContext
+
+    ctx = AppContext.open(load_settings())
+    create_demo_clinic(ctx, patients=PATIENTS, actigraphy_days=7)
+    ctx.close()
+
+
 def child(cycles: int) -> dict[str, object]:
     """Drive the shell and return the RSS figures (runs in the child process)."""
     import gc
 
-    import keyring
     from PySide6.QtWidgets import QApplication
 
     from app.core.config import load_settings
-    from app.demo import DEMO_PASSWORD, create_demo_clinic
+    from app.demo import DEMO_PASSWORD
     from app.services import patients
     from app.services.context import AppContext
-    from tests.support.keyring_backends import MemoryKeyring
     from ui import theme
     from ui.shell import ShellWindow
 
-    keyring.set_keyring(MemoryKeyring())
     app = QApplication.instance() or QApplication([])
     theme.apply(app, "light")
     ctx = AppContext.open(load_settings())
-    create_demo_clinic(ctx, patients=PATIENTS, actigraphy_days=7)
     w = ShellWindow(ctx)
     w.resize(1280, 800)
     w.show()
@@ -81,7 +90,7 @@ def child(cycles: int) -> dict[str, object]:
         ws.tabs.setCurrentWidget(ws.twin)
         _wait(app, lambda: ws.twin.view is not None and ws.twin.view.timeline is not None)
         _wait(app, lambda: not w.tasks.active())
-        _settle(app, 0.2)
+        _settle(app, 2.0)  # what a user sees a moment after the tab opened
 
     per_patient = []
     for pid in pids[:3]:
@@ -121,7 +130,11 @@ def measure(cycles: int = CYCLES) -> dict[str, object]:
         NOVAMIND_DATA_DIR=str(Path(tmp) / "data"),
         NOVAMIND_POLICY=str(Path(tmp) / "policy.toml"),
         PYTHONPATH=str(REPO),
+        PYTHON_KEYRING_BACKEND="tests.support.keyring_backends.FileKeyring",
+        NOVAMIND_TEST_KEYRING_FILE=str(Path(tmp) / "keyring.json"),
     )
+    make = [sys.executable, "-m", "tests.bench.bench_memory", "--make-clinic"]
+    subprocess.run(make, env=env, cwd=REPO, capture_output=True, check=True)
     cmd = [sys.executable, "-m", "tests.bench.bench_memory", "--child", str(cycles)]
     if not env.get("DISPLAY") and shutil.which("xvfb-run"):
         cmd = ["xvfb-run", "-a", "-s", "-screen 0 1600x1000x24", *cmd]
@@ -162,10 +175,10 @@ def main(cycles: int = CYCLES) -> None:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--make-clinic":
+        make_clinic()
+        sys.exit(0)
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        sys.path.insert(0, str(REPO))
-        import keyring as _kr  # noqa: F401 — the backend is set in child()
-
         res = child(int(sys.argv[2]) if len(sys.argv) > 2 else CYCLES)
         print("RESULT " + json.dumps(res), flush=True)
         sys.stdout.flush()

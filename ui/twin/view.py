@@ -40,6 +40,7 @@ from ui.twin.common import (
 from ui.twin.compare import CompareController
 from ui.twin.export import ExportController
 from ui.twin.host import SceneHost, make_host
+from ui.twin.memory import release_freed_heap
 from ui.twin.panel import RegionDetails
 from ui.twin.playback import PlaybackController
 from ui.twin.toolbar import TwinToolbar
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
     from viz.protocol import PairScene, SingleScene
 
 __all__ = ["LEGEND_TITLE", "Mode", "TwinView", "scene_atlas"]
+TRIM_AFTER_LOAD_MS = 1500
 T = TypeVar("T")
 
 
@@ -91,6 +93,10 @@ class TwinView(QWidget):
         self._frame_timer.setSingleShot(True)
         self._frame_timer.setInterval(0)
         self._frame_timer.timeout.connect(self.flush)
+        self._trim_timer = QTimer(self)
+        self._trim_timer.setSingleShot(True)
+        self._trim_timer.setInterval(TRIM_AFTER_LOAD_MS)
+        self._trim_timer.timeout.connect(release_freed_heap)
         if patient_id:
             self.set_patient(patient_id)
 
@@ -189,6 +195,7 @@ class TwinView(QWidget):
 
     def clear(self) -> None:
         """Forget the patient (lock, sign-out, switch): no PHI stays in the widgets."""
+        had_patient = self.timeline is not None
         self.generation += 1
         self.set_playing(False)
         self.timeline = None
@@ -202,6 +209,8 @@ class TwinView(QWidget):
         if self.mode != Mode.TWIN:
             self.set_mode(Mode.TWIN)
         self._show_empty(NO_PATIENT)
+        if had_patient:
+            release_freed_heap()  # the patient's timeline and chart data were just dropped
 
     def _timeline_ready(self, timeline: tv.TwinTimeline | None) -> None:
         if timeline is None:
@@ -223,6 +232,8 @@ class TwinView(QWidget):
         self.stack.setCurrentWidget(self.host)
         self.reset_colormap()
         self.flush()
+        # after the first frames: the load's, scene build's and shader compiler's temporaries
+        self._trim_timer.start()
         self.timelineLoaded.emit(timeline.patient_id)
 
     def failed(self, exc: BaseException) -> None:
@@ -421,6 +432,7 @@ class TwinView(QWidget):
         """Stop timers, wait for background work and release render windows."""
         self._play.stop()
         self._frame_timer.stop()
+        self._trim_timer.stop()
         self._detail_timer.stop()
         if self._owns_tasks:
             self.tasks.wait()
