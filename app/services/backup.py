@@ -231,16 +231,42 @@ def _open_backup(path: Path, key: bytes) -> sqlcipher3.Connection:
     return conn
 
 
+@dataclass(frozen=True)
+class VerifyJob:
+    """What checking a backup needs once its keys are unwrapped: plain data that pickles, so
+    the CPU-bound part (integrity check, audit-chain HMACs) can run in a child process
+    (``ui.tasks.TaskManager.call_cpu(backup.run_verify, job)``). The keys travel over the
+    pool's pipe only; they are never written to a file or the environment."""
+
+    manifest_path: Path
+    manifest: Manifest
+    key: bytes = field(repr=False)
+    audit_key: bytes | None = field(repr=False)
+
+
 def verify(settings: Settings, manifest_path: Path) -> VerifyReport:
     """Check a backup end to end without changing anything."""
+    return run_verify(prepare_verify(settings, manifest_path))
+
+
+def prepare_verify(settings: Settings, manifest_path: Path) -> VerifyJob:
+    """Read the manifest, check the file's checksum and unwrap its keys (needs the keyring)."""
     m = read_manifest(manifest_path)
     data = manifest_path.with_name(m.file)
-    problems: list[str] = []
     if not data.exists():
         raise ValidationError(f"{data.name}: the backup file is missing")
     if data.stat().st_size != m.size or _sha256(data) != m.file_sha256:
         raise ValidationError(f"{data.name}: the backup file is damaged or truncated (checksum)")
     key, audit_key = _unwrap_keys(settings, m, manifest_path)
+    return VerifyJob(manifest_path, m, key, audit_key)
+
+
+def run_verify(job: VerifyJob) -> VerifyReport:
+    """Open the copy with its key and check integrity, row counts and the whole audit chain
+    (pure computation on the file: safe to run in a child process)."""
+    m, key, audit_key = job.manifest, job.key, job.audit_key
+    data = job.manifest_path.with_name(m.file)
+    problems: list[str] = []
     conn = _open_backup(data, key)
     try:
         try:

@@ -8,7 +8,11 @@ import os
 
 import pytest
 
+from app.core.domain import Role
 from app.core.errors import ValidationError
+from app.services import backup
+from app.services.context import AppContext
+from tests.conftest import make_user
 from tests.ui import cpu_work
 from ui.tasks import TaskManager
 
@@ -70,3 +74,19 @@ def test_cancel_stops_a_running_child_task_and_delivers_nothing(qtbot, tasks) ->
     qtbot.waitUntil(lambda: task.id in finished, timeout=WAIT)
     assert done == [] and errors == []
     assert not tasks.busy
+
+
+def test_backup_verification_runs_in_a_child_with_keys_unwrapped_by_the_parent(
+    qtbot, tasks, ctx: AppContext, clinic: dict
+) -> None:
+    it = make_user(ctx, "it.cpu", Role.IT)
+    m = backup.create_backup(ctx, it)
+    job = backup.prepare_verify(ctx.settings, backup.manifest_path_of(ctx.settings, m))
+    assert job.key.hex() not in repr(job)  # the key never reaches a log line through repr
+    done: list[backup.VerifyReport] = []
+    tasks.call_cpu(backup.run_verify, job, label="Verifying backup", on_done=done.append)
+    qtbot.waitUntil(lambda: bool(done), timeout=WAIT)
+    report = done[0]
+    assert report.ok, report.problems
+    assert report.integrity == "ok" and report.audit_events > 0
+    assert report == backup.verify(ctx.settings, job.manifest_path)  # same as in-process
