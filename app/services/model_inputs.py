@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, NamedTuple
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from app.core.domain import Action, Principal
@@ -69,8 +69,8 @@ def build_features_many(
     }
     if len(people) != len(ids):
         raise NotFoundError("That patient record does not exist.")
-    phq = _phq_features(session, ids, now)
-    gad = _latest_totals(session, ids, "gad7", now)
+    latest = _latest_totals(session, ids, now)
+    phq = _phq_features(session, ids, now, latest)
     meds = _medications(session, ids)
     admissions = _admissions(session, ids)
     flags = accepted_flags_many(session, ids, now)
@@ -81,7 +81,7 @@ def build_features_many(
         born, sex, history_json = people[pid]
         f: dict[str, Any] = {"patient_id": pid}
         f.update(phq.get(pid, ()))
-        if (g := gad.get(pid)) is not None:
+        if (g := latest.get((pid, "gad7"))) is not None:
             f["gad7_current"] = g
             # proxy for anxious depression (Fava 2008 used HAM-D's anxiety/somatisation factor)
             f["anxious_depression"] = 1 if g >= 10 else 0
@@ -124,7 +124,9 @@ class _Stay(NamedTuple):
 SLOPE_WINDOW = timedelta(weeks=8)
 
 
-def _phq_features(session: Session, ids: list[str], now: datetime) -> dict[str, dict[str, float]]:
+def _phq_features(
+    session: Session, ids: list[str], now: datetime, latest: dict[tuple[str, str], float | None]
+) -> dict[str, dict[str, float]]:
     """Baseline, current, 8-week slope and episode length from PHQ-9 totals up to ``now``."""
     ar = AssessmentResponse
     scope = (
@@ -139,7 +141,6 @@ def _phq_features(session: Session, ids: list[str], now: datetime) -> dict[str, 
         .where(*scope)
         .group_by(ar.patient_id)
     ).all()
-    last = _latest_totals(session, ids, "phq9", now, skip_missing=True)
     recent = session.execute(
         select(ar.patient_id, ar.administered_at, ar.total)
         .where(*scope, ar.administered_at >= now - SLOPE_WINDOW - timedelta(days=1))
@@ -149,7 +150,7 @@ def _phq_features(session: Session, ids: list[str], now: datetime) -> dict[str, 
     for pid, total, at in first:
         out[pid] = {
             "phq9_baseline": total,
-            "phq9_current": last[pid],
+            "phq9_current": latest[(pid, "phq9")],
             "episode_months": max(0.0, (now - at).days / AVERAGE_MONTH_DAYS),
         }
     for pid, slope in _slopes(recent, now).items():
@@ -195,16 +196,24 @@ def _slopes(rows: Sequence[Any], now: datetime) -> dict[str, float]:
 
 
 def _latest_totals(
-    session: Session, ids: list[str], instrument: str, now: datetime, *, skip_missing: bool = False
-) -> dict[str, float | None]:
-    """Each patient's total of their newest ``instrument`` response up to ``now``."""
+    session: Session, ids: list[str], now: datetime
+) -> dict[tuple[str, str], float | None]:
+    """(patient, instrument) → the total of the newest PHQ-9 with a total and the newest GAD-7
+    up to ``now``, in one pass over the responses."""
     ar = AssessmentResponse
-    q = select(ar.patient_id, ar.total, func.max(ar.administered_at)).where(
-        in_ids(ar.patient_id, ids), ar.instrument == instrument, ar.administered_at <= now
+    q = (
+        select(ar.patient_id, ar.instrument, ar.total, func.max(ar.administered_at))
+        .where(
+            in_ids(ar.patient_id, ids),
+            ar.administered_at <= now,
+            or_(
+                and_(ar.instrument == "phq9", ar.total.is_not(None)),  # PHQ-9 has a total
+                ar.instrument == "gad7",
+            ),
+        )
+        .group_by(ar.patient_id, ar.instrument)
     )
-    if skip_missing:
-        q = q.where(ar.total.is_not(None))
-    return {pid: total for pid, total, _ in session.execute(q.group_by(ar.patient_id))}
+    return {(pid, inst): total for pid, inst, total, _ in session.execute(q)}
 
 
 def _medications(session: Session, ids: list[str]) -> dict[str, list[_Med]]:

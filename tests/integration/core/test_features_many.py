@@ -32,7 +32,7 @@ from app.core.store.models import (
     Patient,
 )
 from app.demo import create_demo_clinic
-from app.services import caseload, pat
+from app.services import _id_sets, caseload, pat
 from app.services.accepted_findings import AcceptedFinding
 from app.services.context import AppContext
 from app.services.history import FLAG_NAMES, IntakeHistory, admissions_of, intake_of
@@ -328,10 +328,14 @@ TIMES = {
 }
 
 
+@pytest.mark.parametrize("scan", [False, True], ids=["by index", "by table scan"])
 @pytest.mark.parametrize("now", TIMES.values(), ids=TIMES.keys())
 def test_set_based_equals_the_per_patient_path_on_the_demo_clinic(
-    demo: tuple[AppContext, list[str]], now: datetime
+    demo: tuple[AppContext, list[str]], now: datetime, scan: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Both read plans (a large id set scans the tables) give the oracle's values."""
+    if scan:
+        monkeypatch.setattr(_id_sets, "SCAN_FROM", 1)
     ctx, ids = demo
     shuffled = random.Random(5).sample(ids, len(ids))
     many, oracle = _both(ctx, shuffled, now)
