@@ -44,6 +44,8 @@ MAPPINGS: dict[str, list[tuple[str, Reader]]] = {
     # behaviour (q6 lifetime → 3, q6_recent → 5; docs/twin.md)
     "cssrs_screener": [("cssrs.ideation_severity", lambda a, t: cssrs_screen_level(a))],
 }
+# instruments whose twin sources read item answers (the rest map only the stored total)
+_READS_ANSWERS = frozenset({"phq9", "cssrs_screener"})
 
 
 @translates_engine_errors
@@ -51,18 +53,21 @@ def observations_for(session: Session, patient_id: str) -> list[Observation]:
     """Every observation that feeds the twin (docs/twin.md §2): assessments, actigraphy results
     and clinician-accepted note findings. Predictions are not among them."""
     out: list[Observation] = []
-    rows = session.scalars(
-        select(AssessmentResponse).where(AssessmentResponse.patient_id == patient_id)
-    )
-    for row in rows:
-        data = json.loads(row.answers_json)
-        answers = data.get("answers", {}) if isinstance(data, dict) else {}
-        for source, read in MAPPINGS.get(row.instrument, []):
-            value = read(answers, row.total)
+    r = AssessmentResponse
+    rows = session.execute(
+        select(r.id, r.instrument, r.administered_at, r.total, r.answers_json).where(
+            r.patient_id == patient_id, r.instrument.in_(MAPPINGS)
+        )
+    )  # columns, not entities: five years of fortnightly scores are ~500 rows a patient
+    for rid, instrument, at, total, answers_json in rows:
+        answers: dict[str, int] = {}
+        if instrument in _READS_ANSWERS:  # the others map only the stored total
+            data = json.loads(answers_json)
+            answers = data.get("answers", {}) if isinstance(data, dict) else {}
+        for source, read in MAPPINGS[instrument]:
+            value = read(answers, total)
             if value is not None:
-                out.append(
-                    Observation(f"{row.id}/{source}", source, row.administered_at, float(value))
-                )
+                out.append(Observation(f"{rid}/{source}", source, at, float(value)))
     spans = {
         sid: (start, n)
         for sid, start, n in session.execute(

@@ -79,6 +79,34 @@ def _twin_open(ctx: Any, who: Any, pids: list[str]) -> tuple[float, float, float
     return cold, first, warm
 
 
+def _twin_parts(ctx: Any, who: Any, pid: str) -> list[tuple[str, float]]:  # noqa: ANN401
+    """Where the twin's time goes (warm medians): the estimate's and the open's parts."""
+    from datetime import UTC, datetime  # noqa: PLC0415
+
+    from app.services import twin, twin_view  # noqa: PLC0415
+    from engines.twin.state import TwinState, estimate_twin  # noqa: PLC0415
+
+    def warm(fn: Callable[[], Any]) -> float:
+        fn()
+        return statistics.median(_ms(fn) for _ in range(RUNS))
+
+    obs = ctx.store.read(lambda s: twin.observations_for(s, pid))
+    state = estimate_twin(obs, as_of=datetime.now(UTC), version=1)
+    text = state.to_json()
+    return [
+        ("estimate: observations_for (store read)",
+         warm(lambda: ctx.store.read(lambda s: twin.observations_for(s, pid)))),
+        (f"estimate: engines.twin estimate_twin ({len(obs)} observations, "
+         f"{len(state.dates())} days)", warm(lambda: estimate_twin(obs, as_of=datetime.now(UTC),
+                                                                  version=1))),
+        (f"estimate: TwinState.to_json ({len(text) / 1e3:.0f} kB stored per snapshot)",
+         warm(state.to_json)),
+        ("open: twin_view.load_timeline (service: read + audit + parse + regions)",
+         warm(lambda: twin_view.load_timeline(ctx, who, pid))),
+        ("open: TwinState.from_json alone", warm(lambda: TwinState.from_json(text))),
+    ]  # fmt: skip
+
+
 def main() -> None:
     from app.services import assessments, auth, overview, patients, twin  # noqa: PLC0415
     from app.services.context import AppContext  # noqa: PLC0415
@@ -139,6 +167,7 @@ def main() -> None:
     for p in group[4]:
         twin.update(ctx, who, p)
     twin_open = _twin_open(ctx, who, group[4])
+    parts = _twin_parts(ctx, who, group[4][-1])
     obs = ctx.store.read(lambda s: len(twin.observations_for(s, group[3][0])))
     obs_b = ctx.store.read(lambda s: len(twin.observations_for(s, group[3][-1])))
     ctx.close()
@@ -169,6 +198,8 @@ def main() -> None:
         print(f"| open a patient to a rendered twin (TwinView, image renderer) | {first:.0f} "
               f"| {warm:.0f} | ≤ 250 |")  # fmt: skip
         print(f"| — the very first open (builds the 3D scene) | {cold:.0f} | | |")
+    for label, warm in parts:
+        print(f"| — {label} | | {warm:.0f} | |")
 
 
 if __name__ == "__main__":
