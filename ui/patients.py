@@ -42,6 +42,17 @@ def age(born: date, today: date | None = None) -> int:
     return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
 
 
+def _sort_key(p: PatientSummary, col: int, today: date | None = None) -> Any:  # noqa: ANN401
+    """The value a column sorts by (names case-insensitively, risk by band order)."""
+    if col == 0:
+        return p.display_name.lower()
+    if col == 1:
+        return p.mrn
+    if col == 2:  # noqa: PLR2004 — the Age column
+        return age(p.birth_date, today)
+    return (RISK_ORDER.get(p.latest_risk_band, 0), p.open_alerts, int(p.assigned))[col - 3]
+
+
 class PatientTableModel(QAbstractTableModel):
     """Rows of PatientSummary; ``upsert`` replaces one row in place (refresh only what changed)."""
 
@@ -49,6 +60,7 @@ class PatientTableModel(QAbstractTableModel):
         super().__init__(parent)
         self._rows: list[PatientSummary] = []
         self._row_of: dict[str, int] = {}
+        self._order: tuple[int, Qt.SortOrder] = (-1, Qt.SortOrder.AscendingOrder)
 
     def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: N802, B008
         return 0 if parent.isValid() else len(self._rows)
@@ -80,14 +92,7 @@ class PatientTableModel(QAbstractTableModel):
                 "yours" if p.assigned else "—",
             )[col]
         if role == SORT_ROLE:
-            return (
-                p.display_name.lower(),
-                p.mrn,
-                age(p.birth_date),
-                RISK_ORDER.get(p.latest_risk_band, 0),
-                p.open_alerts,
-                int(p.assigned),
-            )[col]
+            return _sort_key(p, col)
         if role == Qt.ItemDataRole.ForegroundRole and col == 3:
             colour = RISK_COLOURS.get(p.latest_risk_band)
             return QBrush(QColor(colour)) if colour else None
@@ -107,9 +112,36 @@ class PatientTableModel(QAbstractTableModel):
 
     def set_rows(self, rows: list[PatientSummary]) -> None:
         self.beginResetModel()
-        self._rows = list(rows)
+        self._rows = self._sorted(rows)
         self._row_of = {p.id: i for i, p in enumerate(self._rows)}
         self.endResetModel()
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        """Sort the rows themselves (the filter proxy keeps their order): one Python sort of
+        10,000 keys, where sorting in the proxy compares through data() about 280,000 times
+        (1.6 s for a 10,000-patient list each time a search is cleared)."""
+        self._order = (column, order)
+        self.layoutAboutToBeChanged.emit()
+        before = self.persistentIndexList()
+        ids = [self._rows[i.row()].id for i in before]
+        self._rows = self._sorted(self._rows)
+        self._row_of = {p.id: i for i, p in enumerate(self._rows)}
+        after = [
+            self.index(self._row_of[pid], i.column()) for pid, i in zip(ids, before, strict=True)
+        ]
+        self.changePersistentIndexList(before, after)
+        self.layoutChanged.emit()
+
+    def _sorted(self, rows: list[PatientSummary]) -> list[PatientSummary]:
+        column, order = self._order
+        if column < 0:
+            return list(rows)
+        today = date.today()
+        return sorted(
+            rows,
+            key=lambda p: _sort_key(p, column, today),
+            reverse=order == Qt.SortOrder.DescendingOrder,
+        )
 
     def upsert(self, summary: PatientSummary) -> None:
         """Replace (or append) one patient's row and signal only that row."""
@@ -119,9 +151,11 @@ class PatientTableModel(QAbstractTableModel):
             self._rows.append(summary)
             self._row_of[summary.id] = len(self._rows) - 1
             self.endInsertRows()
+            self.sort(*self._order)
             return
         self._rows[row] = summary
         self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
+        self.sort(*self._order)  # a changed band or alert count moves the row
 
     def clear(self) -> None:
         self.set_rows([])
@@ -138,7 +172,8 @@ class PatientTableModel(QAbstractTableModel):
 
 
 class PatientFilter(QSortFilterProxyModel):
-    """Search (name or MRN), minimum risk band, and 'open alerts only'."""
+    """Search (name or MRN), minimum risk band, and 'open alerts only'. It only filters: a sort
+    request is passed to the table model, which orders its rows itself (see its ``sort``)."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -159,6 +194,13 @@ class PatientFilter(QSortFilterProxyModel):
     def set_alerts_only(self, on: bool) -> None:
         self._alerts_only = on
         self.invalidateRowsFilter()
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        model = self.sourceModel()
+        if isinstance(model, PatientTableModel):
+            model.sort(column, order)
+        else:
+            super().sort(column, order)
 
     def filterAcceptsRow(self, source_row: int, source_parent: _Index) -> bool:  # noqa: N802
         model = self.sourceModel()
