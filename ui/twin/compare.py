@@ -156,7 +156,9 @@ class CompareController(ViewController):
         view.flush()
 
     def close(self) -> None:
-        """Release the side-by-side render window."""
-        if self.host is not None:
-            self.host.close_scene()
-        self.scene = None
+        """Release the side-by-side render window and its host (rebuilt on next use)."""
+        host, self.host, self.scene = self.host, None, None
+        if host is not None:
+            host.close_scene()
+            self.view.stack.removeWidget(host)
+            host.deleteLater()

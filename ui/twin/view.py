@@ -210,6 +210,10 @@ class TwinView(QWidget):
             self.set_mode(Mode.TWIN)
         self._show_empty(NO_PATIENT)
         if had_patient:
+            # the second scenes (side by side, report) are built on use for one patient: a
+            # closed patient's are released rather than kept for the session
+            self.compare_ctl.close()
+            self.exporter.close()
             release_freed_heap()  # the patient's timeline and chart data were just dropped
 
     def _timeline_ready(self, timeline: tv.TwinTimeline | None) -> None:
