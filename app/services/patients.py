@@ -58,11 +58,15 @@ def _shown_band(band: str, provenance: str) -> str:
     return band
 
 
-def _summaries(session: Session, principal: Principal, rows: list) -> list[PatientSummary]:
+def _summaries(
+    session: Session, principal: Principal, rows: list, assigned: set[str] | None = None
+) -> list[PatientSummary]:
     """Rows are (id, mrn, given, family, birth date, sex, status, synthetic) tuples: plain
-    column reads keep a 10,000-patient list fast (no ORM identity map)."""
+    column reads keep a 10,000-patient list fast (no ORM identity map). ``assigned``: the
+    user's care-team patients when the caller knows them already."""
     ids = [r[0] for r in rows]
-    assigned = set(session.scalars(rbac.assigned_patient_ids(principal.user_id)))
+    if assigned is None:
+        assigned = set(session.scalars(rbac.assigned_patient_ids(principal.user_id)))
     open_alerts = select(Alert.patient_id, func.count()).where(
         Alert.status.in_(("new", "acknowledged"))
     )
@@ -118,7 +122,10 @@ def list_patients(
                 )
             )
         q = q.order_by(Patient.family_name, Patient.given_name).limit(limit)
-        return _summaries(session, principal, list(session.execute(q)))
+        rows = list(session.execute(q))
+        # a care-team scope lists exactly the user's assigned patients: no second read of them
+        mine = None if scope is None else {r[0] for r in rows}
+        return _summaries(session, principal, rows, mine)
 
     result = ctx.store.read(read)
     phi_audit.audit_read(
