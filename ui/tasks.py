@@ -208,7 +208,9 @@ class TaskManager(QObject):
         """Run ``fn(token, progress, *args, **kwargs)`` in a child process (CPU-bound work).
 
         ``fn`` must be a module-level function and its arguments and result must pickle; it
-        polls ``token.check()`` and reports ``progress(percent, message)`` as ``run``'s does.
+        polls ``token.check()`` and reports ``progress(percent, message)`` as ``run``'s does
+        (progress comes back on its own channel: a report still in flight when the result
+        arrives is dropped, as after any task's end).
         """
         return self._submit_cpu(fn, args, kwargs, label, on_done, on_error, cancellable, True)
 

@@ -119,6 +119,18 @@ def prepare_import(
     return PreparedImport(rec, results)
 
 
+def prepare_import_task(
+    token: Any,  # noqa: ANN401 — a cancel token (thread or child process): .cancelled
+    progress: Callable[[int, str], None],
+    path: Path | str,
+    mapping: ColumnMapping = DEPRESJON,
+) -> PreparedImport:
+    """``prepare_import`` in the shape of a background task, module level so that it pickles:
+    the import dialog runs it through ``TaskManager.run_cpu`` in a child process (parsing and
+    the metrics are CPU-bound Python and numpy that would hold the GIL against the UI)."""
+    return prepare_import(path, mapping, progress=progress, cancelled=lambda: token.cancelled)
+
+
 def store_prepared(
     ctx: AppContext, principal: Principal, patient_id: str, prepared: PreparedImport
 ) -> pat.ImportOutcome:
