@@ -126,7 +126,7 @@ SLOPE_WINDOW = timedelta(weeks=8)
 
 def _phq_features(
     session: Session, ids: list[str], now: datetime, latest: dict[tuple[str, str], float | None]
-) -> dict[str, dict[str, float]]:
+) -> dict[str, dict[str, float | None]]:
     """Baseline, current, 8-week slope and episode length from PHQ-9 totals up to ``now``."""
     ar = AssessmentResponse
     scope = (
@@ -146,7 +146,7 @@ def _phq_features(
         .where(*scope, ar.administered_at >= now - SLOPE_WINDOW - timedelta(days=1))
         .order_by(ar.patient_id, ar.administered_at)
     ).all()
-    out: dict[str, dict[str, float]] = {}
+    out: dict[str, dict[str, float | None]] = {}
     for pid, total, at in first:
         out[pid] = {
             "phq9_baseline": total,
@@ -219,12 +219,12 @@ def _latest_totals(
 def _medications(session: Session, ids: list[str]) -> dict[str, list[_Med]]:
     out: dict[str, list[_Med]] = {}
     m = Medication
-    for pid, *rest in session.execute(
+    for pid, end, adherence, drug_class, stop_reason in session.execute(
         select(m.patient_id, m.end, m.adherence, m.drug_class, m.stop_reason).where(
             in_ids(m.patient_id, ids), m.deleted_at.is_(None)
         )
     ):
-        out.setdefault(pid, []).append(_Med(*rest))
+        out.setdefault(pid, []).append(_Med(end, adherence, drug_class, stop_reason))
     return out
 
 

@@ -92,7 +92,8 @@ def training_records(session: Session) -> list[dict[str, Any]]:
                AssessmentResponse.total.is_not(None))  # PHQ-9 always has a total
         .order_by(AssessmentResponse.patient_id, AssessmentResponse.administered_at)
     ):  # fmt: skip
-        phq_of.setdefault(pid, []).append((at, total))
+        if total is not None:
+            phq_of.setdefault(pid, []).append((at, total))
     labelled: list[tuple[str, datetime, str, int]] = []
     for plan, option in plans:
         start = datetime.combine(plan.start, time(23, 59)).astimezone()
