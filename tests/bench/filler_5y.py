@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from app.core.config import Settings, load_settings
 from app.core.store import blobs
 from app.core.store.engine import connect_raw
 from app.services.context import AppContext
@@ -180,10 +181,8 @@ def _use_keyring_file(path: Path) -> None:
     keyring.set_keyring(FileKeyring())
 
 
-def settings_for(clinic: Clinic) -> object:
+def settings_for(clinic: Clinic) -> Settings:
     """Settings that open the cached store (and select its keyring file)."""
-    from app.core.config import load_settings  # noqa: PLC0415
-
     _use_keyring_file(clinic.keyring_file)
     return load_settings(
         {"NOVAMIND_DATA_DIR": str(clinic.data_dir),
@@ -212,7 +211,7 @@ def clinic_5y(
     from app.core.domain import Role  # noqa: PLC0415
     from tests.support.records import make_user  # noqa: PLC0415
 
-    ctx = AppContext.open(settings)  # type: ignore[arg-type]
+    ctx = AppContext.open(settings)
     try:
         me = make_user(ctx, USERNAME, Role.CLINICIAN, PASSWORD)
         t0 = time.perf_counter()

@@ -19,13 +19,9 @@ def test_a_small_five_year_clinic_reads_back_through_the_services(ctx: AppContex
 
     visible = patients.list_patients(ctx, me)
     assert len(visible) == 20
-    per_patient = ctx.store.read(
-        lambda s: (
-            s.scalar(select(func.count(AssessmentResponse.id)))
-            / s.scalar(select(func.count(Patient.id)))
-        )
-    )
-    assert per_patient == 2 * 26  # PHQ-9 and GAD-7, fortnightly for a year
+    responses = ctx.store.read(lambda s: s.scalar(select(func.count(AssessmentResponse.id))))
+    people = ctx.store.read(lambda s: s.scalar(select(func.count(Patient.id))))
+    assert (responses, people) == (20 * 2 * 26, 20)  # PHQ-9 and GAD-7, fortnightly for a year
     long = ctx.store.read(
         lambda s: s.scalars(
             select(ActigraphySeries.id).where(ActigraphySeries.n_epochs == 10 * 1440)
@@ -35,7 +31,7 @@ def test_a_small_five_year_clinic_reads_back_through_the_services(ctx: AppContex
     short = ctx.store.read(
         lambda s: s.scalar(select(func.count()).where(ActigraphySeries.n_epochs == 14 * 1440))
     )
-    assert short >= 1  # fill()'s own recordings, whose nights lacked dates
+    assert (short or 0) >= 1  # fill()'s own recordings, whose nights lacked dates
     start, epoch_s, values = actigraphy.load_series(ctx, me, long[0])
     assert epoch_s == 60 and len(values) == 10 * 1440  # checksum checked by load_series
     for p in visible:  # fill()'s short recordings included: their nights carry dates now
