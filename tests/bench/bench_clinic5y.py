@@ -3,8 +3,10 @@
 Store: NOVAMIND_BENCH_PATIENTS (default 10,000) patients × 5 years of fortnightly PHQ-9/GAD-7,
 encounters and signed notes, medications, admissions, note findings, and a year of minute
 actigraphy for a tenth of them (NOVAMIND_BENCH_ACTI_SHARE, NOVAMIND_BENCH_ACTI_DAYS), built with
-bulk SQL by tests.bench.filler_5y and cached under /tmp/novamind-bench. One clinician has every
-patient on their care team. Patients opened: half with a year of actigraphy, half without.
+bulk SQL by tests.bench.filler_5y and cached under /tmp/novamind-bench;
+NOVAMIND_BENCH_LAYOUT=interleaved writes the visits in time order across patients instead.
+One clinician has every patient on their care team. Patients opened: half with a year of
+actigraphy, half without.
 
 Each step is timed "first" (the first call for a patient not yet read in a freshly opened
 store: SQLite's page cache is cold, the OS page cache is not) and "warm" (median of 5 repeats).
@@ -130,7 +132,9 @@ def main() -> None:
     share = float(os.environ.get("NOVAMIND_BENCH_ACTI_SHARE", "0.1"))
     days = int(os.environ.get("NOVAMIND_BENCH_ACTI_DAYS", "365"))
     t0 = time.perf_counter()
-    clinic = clinic_5y(n, acti_share=share, acti_days=days)
+    interleaved = os.environ.get("NOVAMIND_BENCH_LAYOUT", "") == "interleaved"
+    layout = "visits in time order across patients" if interleaved else "patient by patient"
+    clinic = clinic_5y(n, acti_share=share, acti_days=days, interleaved=interleaved)
     ready = time.perf_counter() - t0
     settings = settings_for(clinic)
 
@@ -214,6 +218,7 @@ def main() -> None:
         f" built by bulk SQL in {clinic.build_s:.0f} s; this run found it "
         f"{'cached' if ready < clinic.build_s / 2 else 'absent and built it'}); actigraphy: "
         f"{days} days of minutes for {share:.0%} of patients. One clinician sees all {visible:,}."
+        f" Layout: {layout}."
     )
     print(
         f"Twin observations of an opened patient: {obs:,} with a year of actigraphy, "

@@ -31,6 +31,7 @@ from app.core.config import Settings, load_settings
 from app.core.store import blobs
 from app.core.store.engine import connect_raw
 from app.services.context import AppContext
+from tests.bench import filler
 from tests.bench.filler import fill
 
 YEARS = 5
@@ -136,11 +137,50 @@ def fill_5y(
     acti_share: float = ACTI_SHARE,
     acti_days: int = ACTI_DAYS,
     assign_to: str | None = None,
+    interleaved: bool = False,
 ) -> int:
-    """``n`` patients with ``years`` of fortnightly care and a year of actigraphy for a share."""
-    rows = fill(ctx, n, visits=years * VISITS_PER_YEAR, inputs=True, assign_to=assign_to)
+    """``n`` patients with ``years`` of fortnightly care and a year of actigraphy for a share.
+
+    ``interleaved`` writes the visits in time order across patients, as a clinic accrues them
+    (a patient's rows spread over the file), instead of patient by patient; fill()'s note
+    findings, which need a note written with the patient, are then left out."""
+    visits = years * VISITS_PER_YEAR
+    if interleaved:
+        rows = fill(ctx, n, visits=0, inputs=True, assign_to=assign_to)
+        rows += _visits_in_time_order(ctx, visits)
+    else:
+        rows = fill(ctx, n, visits=visits, inputs=True, assign_to=assign_to)
     _date_nights(ctx)
     return rows + add_actigraphy_years(ctx, share=acti_share, days=acti_days)
+
+
+def _visits_in_time_order(ctx: AppContext, visits: int, every_days: int = 14) -> int:
+    """fill()'s encounters, PHQ-9/GAD-7 and signed notes, oldest visit first for everyone."""
+    conn = connect_raw(ctx.settings.db_path, ctx.store._key)  # noqa: SLF001
+    pids = [r[0] for r in conn.execute("SELECT id FROM patients ORDER BY mrn")]
+    now = datetime.now(UTC).replace(tzinfo=None)
+    answers = json.dumps({"answers": {f"q{k}": k % 4 for k in range(1, 10)}, "parameters": {}})
+    rows = 0
+    conn.execute("BEGIN")
+    for v in reversed(range(visits)):
+        when = now - timedelta(days=every_days * v)
+        e, a, notes = [], [], []
+        for i, pid in enumerate(pids):
+            eid = str(uuid.uuid4())
+            e.append((eid, now, now, pid, "follow-up", when, None))
+            a.append((str(uuid.uuid4()), now, now, pid, "phq9", "1.0", when, answers,
+                      float((i + v) % 27), "moderate"))  # fmt: skip
+            a.append((str(uuid.uuid4()), now, now, pid, "gad7", "1.0", when, answers,
+                      float((i + 2 * v) % 22), "mild"))  # fmt: skip
+            notes.append((str(uuid.uuid4()), now, now, pid, eid, f"Visit {v}",
+                          "Synthetic benchmark note. " * 8, "signed", when))  # fmt: skip
+        conn.executemany(filler._ENCOUNTER, e)  # noqa: SLF001
+        conn.executemany(filler._ASSESSMENT, a)  # noqa: SLF001
+        conn.executemany(filler._NOTE, notes)  # noqa: SLF001
+        rows += len(e) + len(a) + len(notes)
+    conn.execute("COMMIT")
+    conn.close()
+    return rows
 
 
 def _date_nights(ctx: AppContext) -> None:
@@ -165,11 +205,15 @@ def _date_nights(ctx: AppContext) -> None:
     conn.close()
 
 
-def _cache_key(n: int, acti_share: float, acti_days: int) -> str:
+def _cache_key(n: int, acti_share: float, acti_days: int, interleaved: bool = False) -> str:
     versions = Path(__file__).resolve().parents[2] / "app/core/store/migrations/versions"
     head = max(p.name for p in versions.glob("0*.py"))
     digest = hashlib.sha256(Path(__file__).with_name("filler.py").read_bytes())
-    return f"{n}-{acti_share:g}-{acti_days}-{head[:4]}-v{FILLER_VERSION}-{digest.hexdigest()[:8]}"
+    layout = "-interleaved" if interleaved else ""
+    return (
+        f"{n}-{acti_share:g}-{acti_days}-{head[:4]}-v{FILLER_VERSION}-{digest.hexdigest()[:8]}"
+        f"{layout}"
+    )
 
 
 def _use_keyring_file(path: Path) -> None:
@@ -196,9 +240,10 @@ def clinic_5y(
     acti_share: float = ACTI_SHARE,
     acti_days: int = ACTI_DAYS,
     root: Path = Path("/tmp/novamind-bench"),
+    interleaved: bool = False,
 ) -> Clinic:
     """The cached five-year clinic of ``n`` patients, built on first use."""
-    base = root / f"clinic5y-{_cache_key(n, acti_share, acti_days)}"
+    base = root / f"clinic5y-{_cache_key(n, acti_share, acti_days, interleaved)}"
     manifest = base / "clinic.json"
     if manifest.exists():
         meta = json.loads(manifest.read_text())
@@ -215,7 +260,14 @@ def clinic_5y(
     try:
         me = make_user(ctx, USERNAME, Role.CLINICIAN, PASSWORD)
         t0 = time.perf_counter()
-        rows = fill_5y(ctx, n, acti_share=acti_share, acti_days=acti_days, assign_to=me.user_id)
+        rows = fill_5y(
+            ctx,
+            n,
+            acti_share=acti_share,
+            acti_days=acti_days,
+            assign_to=me.user_id,
+            interleaved=interleaved,
+        )
         build_s = time.perf_counter() - t0
     finally:
         ctx.close()
