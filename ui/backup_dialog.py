@@ -166,8 +166,17 @@ class BackupDialog(ServiceDialog):
                 else "Problems: " + "; ".join(report.problems)
             )
 
+        def verify_in_child(job: backup.VerifyJob) -> None:
+            # the checks are CPU-bound: a child process, so the window never stalls on them
+            self.tasks.call_cpu(backup.run_verify, job, label="Verifying backup", on_done=done)
+
+        # the manifest, checksum and keyring read stay here; the key reaches the child by pipe
         self.tasks.call(
-            backup.verify, self.ctx.settings, path, label="Verifying backup", on_done=done
+            backup.prepare_verify,
+            self.ctx.settings,
+            path,
+            label="Verifying backup",
+            on_done=verify_in_child,
         )
 
     def confirm_restore(self) -> None:

@@ -28,7 +28,7 @@ from app.services import actigraphy_view as av
 from app.services.context import AppContext
 from engines.pat.importer import DEPRESJON, ColumnMapping
 from ui.panels.common import fill, muted, notice, table, user_message
-from ui.tasks import CancelToken, Progress, Task, TaskManager
+from ui.tasks import Task, TaskManager
 
 DELIMITERS = {"Comma (,)": ",", "Semicolon (;)": ";", "Tab": "\t"}
 
@@ -214,24 +214,24 @@ class ImportDialog(QDialog):
         self.progress.setValue(0)
         path, mapping = Path(text), self.mapping()
 
-        def work(token: CancelToken, progress: Progress) -> av.PreparedImport:  # engine only
-            prepared = av.prepare_import(
-                path, mapping, progress=progress, cancelled=lambda: token.cancelled
-            )
-            if token.cancelled:
-                raise av.ImportCancelled()
-            return prepared
-
-        self._task = self.tasks.run(
-            work, label="Reading actigraphy file", on_done=self._store, on_error=self._failed
+        # parsing and the metrics are CPU-bound: a child process, so the window never stalls
+        self._task = self.tasks.run_cpu(
+            av.prepare_import_task,
+            path,
+            mapping,
+            label="Reading actigraphy file",
+            on_done=self._store,
+            on_error=self._failed,
         )
 
     def cancel(self) -> None:
         """Stop an import before it is stored; close the dialog when idle."""
         if self._busy:
+            # before cancel(): a task still queued for a child process ends at once, and its
+            # "nothing was stored" must not be overwritten
+            self.message.setText("Cancelling…")
             if self._task is not None:
                 self.tasks.cancel(self._task.id)
-            self.message.setText("Cancelling…")
         else:
             self.reject()
 

@@ -354,6 +354,7 @@ class ShellWindow(SessionController, ShellActions, ShellDialogs):
             tab.shutdown()
         self.tasks.cancel_all()
         self.tasks.wait(10000)
+        self.tasks.shutdown_cpu()  # the child processes of CPU-bound work, if any started
         self.bridge.close()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 — Qt API
