@@ -277,6 +277,9 @@ class PatientListPanel(QWidget):
         header.setStretchLastSection(True)
         header.setHighlightSections(False)
         header.setMinimumSectionSize(40)
+        # size the fitted columns from the visible rows only: the default reads 1,000 rows per
+        # column on every reload (about 65,000 data() calls, 1.2 s at sign-in with 10,000)
+        header.setResizeContentsPrecision(0)
         lay.addWidget(self.table, 1)
         self.search.textChanged.connect(self._filter_changed)
         self.risk.currentIndexChanged.connect(

@@ -56,7 +56,7 @@ def observations_for(session: Session, patient_id: str) -> list[Observation]:
     r = AssessmentResponse
     rows = session.execute(
         select(r.id, r.instrument, r.administered_at, r.total, r.answers_json).where(
-            r.patient_id == patient_id, r.instrument.in_(MAPPINGS)
+            r.patient_id == patient_id, r.instrument.in_(MAPPINGS), r.deleted_at.is_(None)
         )
     )  # columns, not entities: five years of fortnightly scores are ~500 rows a patient
     for rid, instrument, at, total, answers_json in rows:
@@ -72,14 +72,17 @@ def observations_for(session: Session, patient_id: str) -> list[Observation]:
         sid: (start, n)
         for sid, start, n in session.execute(
             select(ActigraphySeries.id, ActigraphySeries.start, ActigraphySeries.n_epochs).where(
-                ActigraphySeries.patient_id == patient_id
+                ActigraphySeries.patient_id == patient_id, ActigraphySeries.deleted_at.is_(None)
             )
         )
     }
     results = session.scalars(
-        select(ActigraphyResult).where(ActigraphyResult.patient_id == patient_id)
+        select(ActigraphyResult).where(
+            ActigraphyResult.patient_id == patient_id, ActigraphyResult.deleted_at.is_(None)
+        )
     )
-    out += [Observation(*obs) for obs in pat_observations(results, spans)]
+    live = [row for row in results if row.series_id in spans]  # not of a deleted recording
+    out += [Observation(*obs) for obs in pat_observations(live, spans)]
     out += accepted_finding_observations(session, patient_id)
     return out
 

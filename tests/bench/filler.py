@@ -177,10 +177,12 @@ def _inputs(conn: object, rng: random.Random, now: datetime, pid: str, note_id: 
     if rng.random() < 0.1:
         sid = str(uuid.uuid4())
         execute(_SERIES, (sid, now, now, pid, now - timedelta(days=30), 14 * 1440))
+        first_night = (now - timedelta(days=30)).date()
         nightly = [
-            {"tst_min": rng.uniform(300, 480), "sleep_efficiency": rng.uniform(0.7, 0.95),
+            {"night_of": (first_night + timedelta(days=d)).isoformat(),
+             "tst_min": rng.uniform(300, 480), "sleep_efficiency": rng.uniform(0.7, 0.95),
              "waso_min": rng.uniform(10, 90)}
-            for _ in range(14)
+            for d in range(14)
         ]  # fmt: skip
         circadian = {"binarized": {"IS": rng.uniform(0.3, 0.9), "IV": rng.uniform(0.3, 1.2),
                                    "RA": rng.uniform(0.5, 0.95)}}  # fmt: skip

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from app.core.domain import Role
 from app.core.store.models import AssessmentResponse
+from app.core.store.store import UnitOfWork
 from app.services import assessments, twin
 from app.services.context import AppContext
 from engines.twin.observations import Observation
@@ -70,3 +71,22 @@ def test_instruments_left_unparsed_read_only_the_total() -> None:
             continue
         for _source, read in readers:
             assert read(items, 7.0) == read({}, 7.0) == 7.0
+
+
+def test_a_deleted_assessment_no_longer_feeds_the_twin(ctx: AppContext, clinic: dict) -> None:
+    """Deleted rows (deleted_at set, e.g. merged in by sync) leave the twin like every list."""
+    me, pid = clinic["users"][Role.CLINICIAN], clinic["mine"]
+    when = datetime.now(UTC) - timedelta(days=3)
+    kept = assessments.submit(ctx, me, pid, "phq9", ANSWERS["phq9"], administered_at=when)
+    gone = assessments.submit(
+        ctx, me, pid, "phq9", ANSWERS["phq9"], administered_at=when + timedelta(hours=1)
+    )
+
+    def delete(uow: UnitOfWork) -> None:
+        row = uow.session.get(AssessmentResponse, gone.assessment_id)
+        row.deleted_at = datetime.now(UTC)
+
+    ctx.store.write(delete)
+    ids = {o.obs_id.split("/")[0] for o in ctx.store.read(lambda s: twin.observations_for(s, pid))}
+    assert kept.assessment_id in ids
+    assert gone.assessment_id not in ids
