@@ -120,6 +120,8 @@ class BreakGlassGrant(RecordMixin, Base):
 
 class Encounter(RecordMixin, Base):
     __tablename__ = "encounters"
+    # admissions among all encounters, for every patient at once (model_inputs)
+    __table_args__ = (Index("ix_encounters_kind_patient", "kind", "patient_id"),)
     patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id"), index=True)
     clinician_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
     kind: Mapped[str] = mapped_column(String(32))
@@ -142,6 +144,12 @@ class ClinicalNote(RecordMixin, Base):
 
 class AssessmentResponse(RecordMixin, Base):
     __tablename__ = "assessment_responses"
+    # covering: the feature assembly reads totals from the index, not rows with answers JSON
+    __table_args__ = (
+        Index(
+            "ix_assessment_responses_totals", "patient_id", "instrument", "administered_at", "total"
+        ),
+    )
     patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id"), index=True)
     instrument: Mapped[str] = mapped_column(String(32))
     instrument_version: Mapped[str] = mapped_column(String(16), default="1")
