@@ -26,12 +26,28 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import boto3
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+if TYPE_CHECKING:
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+    from types_boto3_s3.type_defs import (  # types-boto3 (a development requirement) only
+        ListObjectsV2OutputTypeDef,
+    )
 
-if TYPE_CHECKING:  # types-boto3 (a development requirement) only
-    from types_boto3_s3.type_defs import ListObjectsV2OutputTypeDef
+
+# boto3 and botocore cost ~17 MB and ~0.1 s: imported when a transport is made (a sync runs),
+# not when the desktop signs in. An except clause names its class only once an exception is
+# raised, and any exception of theirs comes from a transport, so these never import early.
+def _client_error() -> type[ClientError]:
+    from botocore.exceptions import ClientError
+
+    return ClientError
+
+
+def _botocore_error() -> type[BotoCoreError]:
+    from botocore.exceptions import BotoCoreError
+
+    return BotoCoreError
+
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -157,6 +173,9 @@ class Transport:
         self.endpoint = endpoint
         self.attempts, self.base_delay, self.max_delay = attempts, base_delay, max_delay
         self._sleep = sleep
+        import boto3
+        from botocore.config import Config
+
         config = Config(
             region_name=endpoint.region,
             retries={"total_max_attempts": 1},
@@ -212,13 +231,13 @@ class Transport:
         for attempt in range(1, self.attempts + 1):
             try:
                 return fn()
-            except ClientError as exc:
+            except _client_error() as exc:
                 code = str(exc.response.get("Error", {}).get("Code", ""))
                 status = str(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
                 if code not in RETRYABLE_CODES and status not in RETRYABLE_CODES:
                     raise
                 reason = code or status
-            except BotoCoreError as exc:
+            except _botocore_error() as exc:
                 reason = type(exc).__name__
             if attempt == self.attempts:
                 raise TransportError(f"{what} failed after {attempt} attempts ({reason})")
@@ -244,7 +263,7 @@ class Transport:
                 ),
             )
             return True
-        except ClientError as exc:
+        except _client_error() as exc:
             code = str(exc.response.get("Error", {}).get("Code", ""))
             if code not in {"PreconditionFailed", "412", "ConditionalRequestConflict"}:
                 raise TransportError(f"upload refused ({code})") from None
@@ -269,7 +288,7 @@ class Transport:
             out = self._retry(
                 "download", lambda: self.s3.get_object(Bucket=self.endpoint.bucket, Key=key)
             )
-        except ClientError as exc:
+        except _client_error() as exc:
             if str(exc.response.get("Error", {}).get("Code", "")) in {"NoSuchKey", "404"}:
                 raise MissingError(f"object {key} is not in the bucket") from None
             raise
