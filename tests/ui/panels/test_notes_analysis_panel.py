@@ -36,12 +36,14 @@ def test_streaming_and_cancel_within_200ms(llm_ctx, clinic, qtbot, show) -> None
     assert panel.model.available and "no clinical validity" in panel.model_label.text()
     assert panel.analyse_button.isEnabled() and not panel.cancel_button.isEnabled()
     qtbot.mouseClick(panel.analyse_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: panel.tokens_seen >= 10, timeout=30000)
+    # cancel as soon as tokens stream: the tiny model's whole (deterministic) answer takes only
+    # a moment, and a cancel that lands after the last token rightly stores the result
+    qtbot.waitUntil(lambda: panel.tokens_seen >= 2, timeout=30000)
     shown = panel.stream.toPlainText()
-    assert shown.startswith("{")  # schema-constrained JSON appears live
     assert panel.cancel_button.isEnabled() and not panel.analyse_button.isEnabled()
     with qtbot.waitSignal(panel.finished, timeout=5000) as sig:
         qtbot.mouseClick(panel.cancel_button, Qt.MouseButton.LeftButton)
+    assert shown.lstrip().startswith("{")  # schema-constrained JSON appears live
     assert sig.args == ["cancelled"]
     assert panel.cancel_latency_s is not None and panel.cancel_latency_s < 0.2
     assert "nothing was stored" in panel.status.text()
