@@ -84,6 +84,8 @@ class Settings:
     store_busy_timeout_s: int = 30  # how long a write waits for another process's store lock
     retention_discharged_days: int = 0  # 0: keep discharged patients' local copies
     alert_rules: tuple[dict[str, Any], ...] = ()  # IT's tuning/additions over the built-ins
+    security_rules: tuple[dict[str, Any], ...] = ()  # IT's tuning of the security-monitoring rules
+    operations: dict[str, Any] = field(default_factory=dict, hash=False)  # [policy.operations]
     password_time_cost: int = 2  # Argon2id iterations (OWASP minimum profile)
     password_memory_kib: int = 19 * 1024  # Argon2id memory
     audit_bucket: str = ""  # Object Lock bucket for signed audit-chain anchors
@@ -135,6 +137,8 @@ _TYPES: dict[str, type[Any]] = {
     "store_busy_timeout_s": int,
     "retention_discharged_days": int,
     "alert_rules": list,
+    "security_rules": list,
+    "operations": dict,
     "password_time_cost": int,
     "password_memory_kib": int,
     "audit_bucket": str,
@@ -157,6 +161,8 @@ SECURITY_SETTINGS = frozenset(
         "password_memory_kib",
         "audit_bucket",
         "alert_rules",
+        "security_rules",
+        "operations",
         "allowed_demographics",
         "ca_bundle",
         "sync_role_arn",
@@ -167,7 +173,8 @@ SECURITY_SETTINGS = frozenset(
         "backup_keep",
     }
 )
-_NOT_FROM_ENV = {"alert_rules"}  # a list of tables: only the policy file can express it
+# lists of tables and tables: only the policy file can express them
+_NOT_FROM_ENV = {"alert_rules", "security_rules", "operations"}
 _USER_KEYS = {"theme", "idle_lock_minutes"}
 _RANGES = {
     "idle_lock_minutes": (1, 240),
@@ -217,18 +224,18 @@ def _validate(values: dict[str, Any], allowed: set[str], source: str) -> dict[st
                     f"{source}: setting 'allowed_demographics' must be a list of names"
                 )
             value = tuple(value)
-        if key == "alert_rules":
-            value = _alert_rules(value, source)
+        if key in {"alert_rules", "security_rules"}:
+            value = _rule_tables(key, value, source)
         out[key] = value
     return out
 
 
-def _alert_rules(value: list[Any], source: str) -> tuple[dict[str, Any], ...]:
-    """IT's alert rules as given (one table per rule). Their content is checked against the
-    built-ins by engines.scoring.alerts.load_rules(settings.alert_rules, source=...) where the
-    rules are used (the core must not import engines)."""
+def _rule_tables(key: str, value: list[Any], source: str) -> tuple[dict[str, Any], ...]:
+    """IT's rules as given (one table per rule). Their content is checked against the built-ins
+    where the rules are used: engines.scoring.alerts.load_rules for `alert_rules`,
+    app.services.security_monitoring for `security_rules` (the core must not import them)."""
     if not all(isinstance(r, dict) for r in value):
-        raise ConfigError(f"{source}: setting 'alert_rules' must be a list of tables")
+        raise ConfigError(f"{source}: setting '{key}' must be a list of tables")
     return tuple(value)
 
 
@@ -247,7 +254,9 @@ def read_policy(path: Path) -> dict[str, Any]:
     policy = raw.get("policy", raw)
     if not isinstance(policy, dict):
         raise ConfigError(f"{path}: [policy] must be a table")
-    policy = {k: v for k, v in policy.items() if not isinstance(v, dict)}
+    # other sub-tables belong to other readers; [policy.operations] holds the monitoring
+    # thresholds (checked by app.services.ops_policy)
+    policy = {k: v for k, v in policy.items() if not isinstance(v, dict) or k == "operations"}
     return _validate(policy, set(_TYPES), str(path))
 
 

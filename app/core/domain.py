@@ -37,6 +37,7 @@ class Action(StrEnum):
     MANAGE_CARE_TEAMS = "manage_care_teams"
     VIEW_AUDIT = "view_audit"
     OPERATE_SYSTEM = "operate_system"
+    MONITOR_OPERATIONS = "monitor_operations"  # system alerts: model drift, security, health
 
 
 class NoteStatus(StrEnum):

@@ -31,11 +31,12 @@ PERMISSIONS: dict[Role, frozenset[Action]] = {
             A.ACT_ON_ALERT,
             A.BREAK_GLASS,
             A.VIEW_AUDIT,
+            A.MONITOR_OPERATIONS,
         }
     ),
     Role.RESEARCHER: frozenset({A.READ_DEIDENTIFIED}),
     Role.ADMIN: frozenset({A.MANAGE_USERS, A.MANAGE_CARE_TEAMS, A.VIEW_AUDIT}),
-    Role.IT: frozenset({A.OPERATE_SYSTEM, A.VIEW_AUDIT}),
+    Role.IT: frozenset({A.OPERATE_SYSTEM, A.VIEW_AUDIT, A.MONITOR_OPERATIONS}),
 }
 
 # Actions on one patient's record that need an assignment or break-glass grant.

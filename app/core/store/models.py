@@ -259,6 +259,32 @@ class Alert(RecordMixin, Base):
     resolution: Mapped[str] = mapped_column(Text, default="")
 
 
+class SystemAlert(Base):
+    """A clinic-operations alert (model drift, a security rule, system health): never PHI.
+
+    Local to this workstation (not synced): every node computes the same checks from the synced
+    store. `subject` names what it is about (a model target, a user id, a device id); at most one
+    open alert per (source, rule, subject).
+    """
+
+    __tablename__ = "system_alerts"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    source: Mapped[str] = mapped_column(String(16))  # model | security | health
+    rule: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(128), default="")
+    severity: Mapped[str] = mapped_column(String(16))  # critical | warning | info
+    status: Mapped[str] = mapped_column(String(16), default="new")
+    summary: Mapped[str] = mapped_column(Text, default="")
+    evidence_json: Mapped[str] = mapped_column(Text, default="[]")
+    triggered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    acted_by: Mapped[str | None] = mapped_column(String(36))
+    acted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolution: Mapped[str] = mapped_column(Text, default="")
+
+
+Index("ix_system_alerts_open", SystemAlert.status, SystemAlert.source, SystemAlert.rule)
+
+
 class AuditLinkColumns:
     """The content of one audit-chain link, shared by this device's chain and the copies of
     other devices' chains (the hash covers these columns, see app.core.security.audit)."""
