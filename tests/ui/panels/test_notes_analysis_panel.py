@@ -28,26 +28,39 @@ def _panel(ctx, me, pid, qtbot, show, **kw):
     return panel
 
 
-def test_streaming_and_cancel_within_200ms(llm_ctx, clinic, qtbot, show) -> None:
-    ctx = llm_ctx
-    me = clinic["users"][Role.CLINICIAN]
-    note = _signed(ctx, me, clinic["mine"])
-    panel = _panel(ctx, me, clinic["mine"], qtbot, show, params=GenParams(max_tokens=4000))
-    assert panel.model.available and "no clinical validity" in panel.model_label.text()
-    assert panel.analyse_button.isEnabled() and not panel.cancel_button.isEnabled()
+def _cancel_while_streaming(panel, qtbot) -> tuple[str, list]:
+    """Click Analyse, then Cancel as soon as tokens stream; the text seen and the outcome."""
     qtbot.mouseClick(panel.analyse_button, Qt.MouseButton.LeftButton)
-    # cancel as soon as tokens stream: the tiny model's whole (deterministic) answer takes only
-    # a moment, and a cancel that lands after the last token rightly stores the result
     qtbot.waitUntil(lambda: panel.tokens_seen >= 2, timeout=30000)
     shown = panel.stream.toPlainText()
     assert panel.cancel_button.isEnabled() and not panel.analyse_button.isEnabled()
     with qtbot.waitSignal(panel.finished, timeout=5000) as sig:
         qtbot.mouseClick(panel.cancel_button, Qt.MouseButton.LeftButton)
+    return shown, sig.args
+
+
+def test_streaming_and_cancel_within_200ms(llm_ctx, clinic, qtbot, show) -> None:
+    ctx = llm_ctx
+    me = clinic["users"][Role.CLINICIAN]
+    note = _signed(ctx, me, clinic["mine"])
+    panel = _panel(ctx, me, clinic["mine"], qtbot, show, params=GenParams(max_tokens=4000))
+    assert panel.note is not None and panel.note.id == note.id
+    assert panel.model.available and "no clinical validity" in panel.model_label.text()
+    assert panel.analyse_button.isEnabled() and not panel.cancel_button.isEnabled()
+    # The tiny model's whole (deterministic) answer takes only a moment, so a cancel can land
+    # after its last token, when storing the finished answer is right. Such a run proves
+    # nothing about cancelling: it is retried, at most three times.
+    for _attempt in range(3):
+        stored_before = nlp.analyses_for_note(ctx, me, note.id)
+        shown, outcome = _cancel_while_streaming(panel, qtbot)
+        if outcome == ["cancelled"]:
+            break
+        qtbot.waitUntil(lambda: panel.analyse_button.isEnabled(), timeout=10000)
+    assert outcome == ["cancelled"], "the answer finished before Cancel in three runs"
     assert shown.lstrip().startswith("{")  # schema-constrained JSON appears live
-    assert sig.args == ["cancelled"]
     assert panel.cancel_latency_s is not None and panel.cancel_latency_s < 0.2
     assert "nothing was stored" in panel.status.text()
-    assert [a for a in nlp.analyses_for_note(ctx, me, note.id)] == []
+    assert nlp.analyses_for_note(ctx, me, note.id) == stored_before
     assert panel.analyse_button.isEnabled()
 
 
