@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select, true
+from sqlalchemy import exists, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings
@@ -311,18 +311,13 @@ def inputs_changed_since_scored(ctx: AppContext, principal: Principal, patient_i
         )
         if scored is None:
             return False
-        if session.scalar(
-            select(Patient.id).where(Patient.id == patient_id, Patient.updated_at > scored)
-        ):
-            return True
-        return any(
-            session.scalar(
-                select(model.id)
-                .where(model.patient_id == patient_id, model.updated_at > scored)
-                .where(Encounter.kind == "admission" if model is Encounter else true())
-                .limit(1)
-            )
+        changed = [
+            exists()
+            .where(model.patient_id == patient_id, model.updated_at > scored)
+            .where(Encounter.kind == "admission" if model is Encounter else true())
             for model in _INPUT_RECORDS
-        )
+        ]
+        patient = exists().where(Patient.id == patient_id, Patient.updated_at > scored)
+        return bool(session.scalar(select(or_(patient, *changed))))  # one query, stops early
 
     return ctx.store.read(read)
