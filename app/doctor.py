@@ -1,7 +1,7 @@
 """`novamind doctor`: the post-install check IT runs on a workstation.
 
-Each line is ok / warn / fail with a hint that says how to fix it. Only the store check opens
-anything; nothing is changed.
+Each line is ok / warn / fail with a hint that says how to fix it. Only the store and health
+checks open anything; nothing is changed.
 """
 
 from __future__ import annotations
@@ -229,13 +229,44 @@ def check_xgboost() -> Check:
     return Check("predictions", "ok", detect_device().summary())
 
 
+HEALTH_STATUS = {"ok": "ok", "warning": "warn", "critical": "fail"}
+
+
+def check_health(settings: Settings) -> list[Check]:
+    """The system-health items of the dashboard's Health page (sync, backup, disk, models,
+    policy); a critical one fails doctor. Read only: no alert is raised from here."""
+    from app.services import system_health
+    from app.services.context import AppContext
+
+    try:
+        ctx = AppContext.open(settings, create=False)
+    except NovamindError as exc:
+        return [Check("health", "fail", str(exc), exc.hint)]
+    try:
+        report = system_health.check(ctx)
+    except NovamindError as exc:
+        return [Check("health", "fail", str(exc), exc.hint)]
+    finally:
+        ctx.close()
+    return [
+        Check(
+            f"health: {i.name}",
+            HEALTH_STATUS[i.status],
+            f"{i.value} ({i.detail})" if i.detail else i.value,
+        )
+        for i in report.items
+    ]
+
+
 def run_checks(settings: Settings) -> list[Check]:
+    store = check_store(settings)
     return [
         check_python(),
         *check_packages(),
         *check_policy(settings),
         check_keyring(),
-        check_store(settings),
+        store,
+        *(check_health(settings) if store.status != "fail" and settings.db_path.exists() else []),
         check_gpu(),
         check_xgboost(),
         check_models(settings),

@@ -25,6 +25,7 @@ from app.core.errors import (
     ImmutableRecordError,
     KeyringUnavailableError,
     NotFoundError,
+    NovamindError,
     PermissionDeniedError,
     ValidationError,
 )
@@ -38,6 +39,8 @@ from sync import engine as sync_engine
 from sync.transport import Endpoint, Transport, TransportError
 
 log = logging.getLogger(__name__)
+LAST_FAILURE = "sync.last_failure"  # {"at": ISO time, "class": error class} of the last failure
+FAILING_SINCE = "sync.failing_since"  # first failure since the last successful sync ("" if none)
 
 
 class StaleConflictError(ValidationError):
@@ -170,11 +173,29 @@ def run_sync(ctx: AppContext, transport: Transport | None = None) -> sync_engine
         report.anchored = anchor_audit(ctx, eng)
     except TransportError as exc:
         _record_error(ctx, str(exc))
+        record_failure(ctx, type(exc).__name__)
         raise ConfigError(f"Sync failed: {exc}", hint="Check the network and the proxy.") from None
+    except NovamindError as exc:
+        record_failure(ctx, type(exc).__name__)
+        raise
     _record_error(
         ctx, f"{len(report.quarantined)} bundle(s) quarantined" if report.quarantined else ""
     )
+    ctx.store.write(lambda uow: state.put(uow.session, FAILING_SINCE, ""))
     return report
+
+
+def record_failure(ctx: AppContext, error_class: str, at: datetime | None = None) -> None:
+    """Keep when sync last failed and how (the class only), and since when it has been failing,
+    so system health can tell a blip from a day without sync."""
+    when = (at or datetime.now(UTC)).isoformat()
+
+    def do(uow: UnitOfWork) -> None:
+        state.put(uow.session, LAST_FAILURE, json.dumps({"at": when, "class": error_class}))
+        if not state.get(uow.session, FAILING_SINCE):
+            state.put(uow.session, FAILING_SINCE, when)
+
+    ctx.store.write(do)
 
 
 def audit_transport(ctx: AppContext, eng: sync_engine.SyncEngine) -> Transport | None:
