@@ -20,6 +20,9 @@ class Feature(StrEnum):
     PATIENT_AUDIT = "patient_audit"  # the audit tab of a patient's record
     REVOKE_BREAK_GLASS = "revoke_break_glass"
     BACKUPS = "backups"  # backup and restore dialog
+    CLINIC_DASHBOARD = "clinic_dashboard"  # View → Clinic dashboard (some page of it)
+    DASHBOARD_CLINICAL = "dashboard_clinical"  # its clinical pages (identifiable or de-identified)
+    DASHBOARD_OPERATIONS = "dashboard_operations"  # its Health and System alerts pages
 
 
 _ALL_OF: dict[Feature, frozenset[Action]] = {
@@ -27,9 +30,14 @@ _ALL_OF: dict[Feature, frozenset[Action]] = {
     Feature.BREAK_GLASS: frozenset({Action.BREAK_GLASS, Action.READ_PHI}),
     Feature.PATIENT_AUDIT: frozenset({Action.VIEW_AUDIT, Action.READ_PHI}),
     Feature.REVOKE_BREAK_GLASS: rbac.REVOKE_BREAK_GLASS,
+    Feature.DASHBOARD_OPERATIONS: frozenset({Action.MONITOR_OPERATIONS}),
 }
 _ANY_OF: dict[Feature, frozenset[Action]] = {
     Feature.BACKUPS: frozenset({Action.OPERATE_SYSTEM, Action.MANAGE_USERS}),
+    Feature.CLINIC_DASHBOARD: frozenset(
+        {Action.LIST_PATIENTS, Action.READ_DEIDENTIFIED, Action.MONITOR_OPERATIONS}
+    ),
+    Feature.DASHBOARD_CLINICAL: frozenset({Action.LIST_PATIENTS, Action.READ_DEIDENTIFIED}),
 }
 
 

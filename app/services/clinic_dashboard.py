@@ -1,0 +1,760 @@
+"""The clinic dashboard: how the clinic (or one clinician's caseload) is doing, for the people
+who run it.
+
+Who sees what is decided here, from the role's permissions: a supervisor the whole clinic
+(filterable by clinician), a clinician their own care team, a researcher de-identified
+aggregates only, with every count under the policy's ``small_cell_min`` hidden (zero included,
+so a hidden cell cannot be told from an empty one, plus the next smallest cell of a row whose
+total is known, so a hidden cell cannot be recovered by subtraction). Admin and IT get no
+clinical numbers at all. Each view is an audited read naming the patients it shows by identity;
+a drill-down to a patient list is permission-checked and audited; an export is a disclosure.
+
+Definitions shown on screen (`Dashboard.definition`): each active patient is due a PHQ-9 and a
+GAD-7 once in every ``overdue_after_days`` window of the period, counted from its first day; a
+window is done when at least one was administered in it. A patient is overdue when the last
+one is older than ``overdue_after_days`` at the period's end. Alert response is measured from
+triggering to the first acknowledgement (a closing step also acknowledges) and to resolution or
+dismissal, with the median and the nearest-rank 90th percentile.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from app.core.domain import Action, Principal
+from app.core.errors import PermissionDeniedError, ValidationError
+from app.core.security import rbac
+from app.services import dashboard_metrics as m
+from app.services import ops_policy, phi_audit
+from app.services.context import AppContext, actor_of
+from engines.xgb.bands import BANDS
+
+Count = int | None  # None: hidden (small-cell suppression)
+ScopeKind = Literal["clinic", "caseload", "research"]
+MAX_PERIOD_DAYS = 3 * 366
+SEVERITIES = ("critical", "warning", "info")
+WEAR_BINS = ((0.0, 0.25, "< 25 %"), (0.25, 0.5, "25–50 %"), (0.5, 0.75, "50–75 %"),
+             (0.75, 1.01, "≥ 75 %"))  # fmt: skip
+INSTRUMENT_TITLES = {"phq9": "PHQ-9", "gad7": "GAD-7"}
+UNASSIGNED = ""  # the clinician id of patients with no care team
+
+
+@dataclass(frozen=True)
+class DashboardFilter:
+    """The period (inclusive days, UTC) and, for supervisors, one clinician's care team."""
+
+    first: date
+    last: date
+    clinician_id: str | None = None
+    target: str = "relapse_6m"
+
+    def validate(self) -> None:
+        if self.first > self.last:
+            raise ValidationError("The period's first day is after its last day.")
+        if (self.last - self.first).days >= MAX_PERIOD_DAYS:
+            raise ValidationError("Choose a period of at most three years.")
+
+    @property
+    def start(self) -> datetime:
+        return datetime.combine(self.first, time(), UTC)
+
+    @property
+    def end(self) -> datetime:  # exclusive
+        return datetime.combine(self.last + timedelta(days=1), time(), UTC)
+
+
+@dataclass(frozen=True)
+class DashboardScope:
+    kind: ScopeKind
+    clinicians: tuple[tuple[str, str], ...]  # (user id, name) the filter offers
+    drillable: bool  # a patient list may be shown
+    small_cell_min: int
+    overdue_after_days: int
+
+
+@dataclass(frozen=True)
+class CompletionRow:
+    instrument: str
+    clinician_id: str | None  # None: every clinician (the instrument's total)
+    clinician: str
+    due: Count
+    done: Count
+    overdue_patients: Count  # patients overdue at the period's end
+
+    @property
+    def rate(self) -> float | None:
+        if self.due is None or self.done is None or self.due == 0:
+            return None
+        return self.done / self.due
+
+
+@dataclass(frozen=True)
+class OverdueRow:
+    patient_id: str
+    mrn: str
+    display_name: str
+    instrument: str
+    last_done: datetime | None
+    days_overdue: int | None  # None: never administered
+
+
+@dataclass(frozen=True)
+class ResponseRow:
+    severity: str
+    alerts: Count
+    acknowledged: Count
+    resolved: Count
+    ack_median_h: float | None
+    ack_p90_h: float | None
+    resolve_median_h: float | None
+    resolve_p90_h: float | None
+    overdue_open: Count  # still unacknowledged past the severity's target
+
+
+@dataclass(frozen=True)
+class RiskPoint:
+    as_of: date
+    counts: tuple[tuple[str, Count], ...]  # (band or "none", patients)
+
+
+@dataclass(frozen=True)
+class FindingRow:
+    model: str
+    findings: Count
+    accepted: Count
+    rejected: Count
+    pending: Count
+
+    @property
+    def acceptance(self) -> float | None:
+        decided = (self.accepted or 0) + (self.rejected or 0)
+        if self.accepted is None or self.rejected is None or decided == 0:
+            return None
+        return self.accepted / decided
+
+
+@dataclass(frozen=True)
+class WearSummary:
+    patients: Count
+    days_recorded: Count
+    wear_days: Count
+    histogram: tuple[tuple[str, Count], ...]  # patients by share of recorded days worn
+
+    @property
+    def coverage(self) -> float | None:
+        if self.days_recorded in (None, 0) or self.wear_days is None:
+            return None
+        return self.wear_days / self.days_recorded
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    filter: DashboardFilter
+    scope: DashboardScope
+    computed_at: datetime
+    definition: str
+    patients: Count
+    completion: tuple[CompletionRow, ...]  # instrument totals first, then per clinician
+    overdue: tuple[OverdueRow, ...]  # empty for researchers
+    response: tuple[ResponseRow, ...]
+    risk: tuple[RiskPoint, ...]
+    findings: tuple[FindingRow, ...]
+    wear: WearSummary
+    suppressed_cells: int = 0
+
+
+@dataclass(frozen=True)
+class DrillRow:
+    patient_id: str
+    mrn: str
+    display_name: str
+    detail: str
+
+
+# -- who sees what -------------------------------------------------------------------------
+def _kind(principal: Principal) -> ScopeKind:
+    caps = rbac.capabilities(principal)
+    if {Action.LIST_PATIENTS, Action.READ_PHI} <= caps:
+        return "clinic" if rbac.visible_patient_ids(principal) is None else "caseload"
+    if Action.READ_DEIDENTIFIED in caps:
+        return "research"
+    raise PermissionDeniedError(
+        f"Your role ({principal.role.value}) has no clinical dashboard: it shows clinical content."
+    )
+
+
+def scope(ctx: AppContext, principal: Principal) -> DashboardScope:
+    """What the principal's dashboard covers and which clinicians its filter offers."""
+    kind = _kind(principal)
+    policy = ops_policy.section(ctx.settings, "dashboard")
+    if kind == "clinic":
+        people = tuple(ctx.store.read(m.clinicians))
+    elif kind == "caseload":
+        people = ((principal.user_id, principal.display_name),)
+    else:
+        people = ()
+    return DashboardScope(
+        kind=kind,
+        clinicians=people,
+        drillable=kind != "research",
+        small_cell_min=int(policy["small_cell_min"]),
+        overdue_after_days=int(policy["overdue_after_days"]),
+    )
+
+
+def default_filter(today: date | None = None, days: int = 90) -> DashboardFilter:
+    """The last ``days`` days up to today (UTC)."""
+    today = today or datetime.now(UTC).date()
+    return DashboardFilter(today - timedelta(days=days - 1), today)
+
+
+def _clinician_for(kind: ScopeKind, principal: Principal, flt: DashboardFilter) -> str | None:
+    if kind == "caseload":
+        if flt.clinician_id not in (None, principal.user_id):
+            raise PermissionDeniedError("A clinician's dashboard shows their own caseload only.")
+        return principal.user_id
+    if kind == "research" and flt.clinician_id is not None:
+        raise PermissionDeniedError("The research dashboard is not broken down by clinician.")
+    return flt.clinician_id
+
+
+def definition_text(every: int, k: int, kind: ScopeKind) -> str:
+    """The dashboard's definitions, as shown on screen and in exports."""
+    text_ = (
+        f"Due: each active patient is due a PHQ-9 and a GAD-7 once in every {every}-day window "
+        f"of the period (counted from its first day); a window is done when at least one was "
+        f"administered in it. Overdue: the last one is more than {every} days old at the end of "
+        "the period. Alert response: from triggering to the first acknowledgement (closing an "
+        "alert also acknowledges it) and to resolution or dismissal; median and 90th "
+        "percentile (nearest rank). Risk: each patient's most recent stored prediction on or "
+        "before the date. Wear day: a recorded day with at least the policy's minutes of wear."
+    )
+    if kind == "research":
+        text_ += (
+            f" De-identified: counts under {k} (zero included) are hidden, with one more cell "
+            "where a total would reveal them."
+        )
+    return text_
+
+
+# -- computing ------------------------------------------------------------------------------
+class _Suppressor:
+    """Small-cell suppression for researchers (a no-op for identifiable scopes)."""
+
+    def __init__(self, on: bool, k: int) -> None:
+        self.on, self.k, self.hidden = on, k, 0
+
+    def cell(self, n: int) -> Count:
+        if self.on and n < self.k:
+            self.hidden += 1
+            return None
+        return n
+
+    def row(self, values: Sequence[int]) -> list[Count]:
+        """Cells whose total is known: if exactly one is hidden, hide the next smallest too."""
+        out = [self.cell(v) for v in values]
+        if self.on and sum(v is None for v in out) == 1:
+            shown = [(v, i) for i, v in enumerate(out) if v is not None]
+            if shown:
+                _, i = min(shown)
+                out[i] = None
+                self.hidden += 1
+        return out
+
+
+def load(
+    ctx: AppContext,
+    principal: Principal,
+    flt: DashboardFilter,
+    *,
+    now: datetime | None = None,
+    progress: Callable[[int, str], object] | None = None,
+) -> Dashboard:
+    """Every dashboard figure for the principal's scope and the filter (an audited read)."""
+    flt.validate()
+    sc = scope(ctx, principal)
+    clinician = _clinician_for(sc.kind, principal, flt)
+    if clinician is not None and sc.kind == "clinic" and clinician not in dict(sc.clinicians):
+        raise ValidationError("That clinician is not on the clinic's staff list.")
+    policy = ops_policy.section(ctx.settings, "dashboard")
+    now = now or datetime.now(UTC)
+    step = progress or (lambda _p, _m: None)
+    research = sc.kind == "research"
+    sup = _Suppressor(research, sc.small_cell_min)
+
+    def read(session: Session) -> Dashboard:
+        step(5, "Reading the caseload")
+        pats = m.scope_patients(session, flt.start, clinician)
+        ids = [p for p, _ in pats]
+        active = {p for p, status in pats if status == "active"}
+        asof = min(flt.end, now)
+        step(20, "Assessment completion")
+        completion, overdue = _completion(session, sc, ids, active, flt, asof, sup)
+        step(45, "Alert response times")
+        response = _response(session, ids, flt, asof, policy, sup)
+        step(60, "Risk distribution")
+        risk = _risk(session, ids, flt, asof, sup)
+        step(75, "Note findings and actigraphy")
+        findings = _findings(session, ids, flt, sup)
+        wear = _wear(session, ids, flt, int(policy["wear_day_min_minutes"]), sup)
+        overdue_rows = () if research else _named(session, overdue)
+        return Dashboard(
+            filter=replace(flt, clinician_id=clinician),
+            scope=sc,
+            computed_at=now,
+            definition=definition_text(sc.overdue_after_days, sc.small_cell_min, sc.kind),
+            patients=sup.cell(len(ids)),
+            completion=completion,
+            overdue=overdue_rows,
+            response=response,
+            risk=risk,
+            findings=findings,
+            wear=wear,
+            suppressed_cells=sup.hidden,
+        )
+
+    dash = ctx.store.read(read)
+    step(95, "Recording the view")
+    detail = {"scope": sc.kind, "first": flt.first.isoformat(), "last": flt.last.isoformat()}
+    if research:
+        phi_audit.audit_read(ctx, principal, "dashboard.view", record_type="dashboard",
+                             detail={**detail, "deidentified": True})  # fmt: skip
+    else:
+        phi_audit.audit_read(
+            ctx,
+            principal,
+            "dashboard.view",
+            record_type="dashboard",
+            shown=(r.patient_id for r in dash.overdue),
+            detail=detail,
+        )
+    return dash
+
+
+def _completion(
+    session: Session,
+    sc: DashboardScope,
+    ids: list[str],
+    active: set[str],
+    flt: DashboardFilter,
+    asof: datetime,
+    sup: _Suppressor,
+) -> tuple[tuple[CompletionRow, ...], list[tuple[str, str, datetime | None, int | None]]]:
+    every = sc.overdue_after_days
+    days = (flt.last - flt.first).days + 1
+    windows = -(-days // every)
+    done: dict[tuple[str, str], int] = {}
+    for pid, inst, n in m.windows_done(session, ids, flt.start, flt.end, every):
+        done[(pid, inst)] = min(n, windows)
+    last = m.last_administered(session, ids, asof)
+    overdue: list[tuple[str, str, datetime | None, int | None]] = []
+    limit = timedelta(days=every)
+    for pid in sorted(active):
+        for inst in m.SCHEDULED:
+            when = last.get((pid, inst))
+            if when is None:
+                overdue.append((pid, inst, None, None))
+            elif asof - when > limit:
+                overdue.append((pid, inst, when, (asof - when - limit).days))
+    late = {(pid, inst) for pid, inst, _, _ in overdue}
+    teams: dict[str, list[str]] = defaultdict(list)
+    if sc.kind != "research":
+        for pid, uid in m.care_teams(session, ids):
+            teams[pid].append(uid)
+    names = dict(sc.clinicians)
+    rows: list[CompletionRow] = []
+    groups: dict[tuple[str, str | None], list[int]] = defaultdict(lambda: [0, 0, 0])
+    for pid in ids:
+        owners: list[str | None] = [None]
+        if sc.kind != "research":
+            owners += teams.get(pid) or [UNASSIGNED]
+        for inst in m.SCHEDULED:
+            for owner in owners:
+                g = groups[(inst, owner)]
+                g[0] += windows
+                g[1] += done.get((pid, inst), 0)
+                g[2] += (pid, inst) in late
+
+    def order(key: tuple[str, str | None]) -> tuple[bool, str, str, str]:
+        inst, owner = key
+        return (owner is not None, names.get(owner or "", "~"), owner or "", inst)
+
+    for (inst, owner), (due_n, done_n, late_n) in sorted(
+        groups.items(), key=lambda kv: order(kv[0])
+    ):
+        title = _owner_title(owner, names)
+        due_c, done_c, late_c = sup.cell(due_n), sup.cell(done_n), sup.cell(late_n)
+        rows.append(CompletionRow(inst, owner, title, due_c, done_c, late_c))
+    return tuple(rows), overdue
+
+
+def _owner_title(owner: str | None, names: dict[str, str]) -> str:
+    if owner is None:
+        return "All clinicians"
+    if owner == UNASSIGNED:
+        return "No care team"
+    return names.get(owner) or "Other staff"
+
+
+def _hours(a: datetime, b: datetime) -> float:
+    return (b - a).total_seconds() / 3600
+
+
+def _response(
+    session: Session,
+    ids: list[str],
+    flt: DashboardFilter,
+    asof: datetime,
+    policy: dict[str, float],
+    sup: _Suppressor,
+) -> tuple[ResponseRow, ...]:
+    times = m.alert_times(session, ids, flt.start, flt.end)
+    out = []
+    for sev in SEVERITIES:
+        mine = [t for t in times if t.severity == sev]
+        target = timedelta(hours=policy[f"alert_ack_hours_{sev}"])
+        ack = [_hours(t.triggered, t.acknowledged) for t in mine if t.acknowledged is not None]
+        res = [_hours(t.triggered, t.resolved) for t in mine if t.resolved is not None]
+        late = sum(
+            1
+            for t in mine
+            if (t.acknowledged is None or t.acknowledged > asof) and asof - t.triggered > target
+        )
+        n, n_ack, n_res = sup.cell(len(mine)), sup.cell(len(ack)), sup.cell(len(res))
+        out.append(
+            ResponseRow(
+                sev,
+                n,
+                n_ack,
+                n_res,
+                m.median(ack) if n_ack is not None else None,
+                m.percentile(ack, 0.9) if n_ack is not None else None,
+                m.median(res) if n_res is not None else None,
+                m.percentile(res, 0.9) if n_res is not None else None,
+                sup.cell(late),
+            )
+        )
+    return tuple(out)
+
+
+def checkpoints(flt: DashboardFilter) -> list[date]:
+    """The risk series' dates: the last day of every month in the period, then its last day."""
+    out: list[date] = []
+    d = flt.first
+    while True:
+        nxt = date(d.year + d.month // 12, d.month % 12 + 1, 1)
+        month_end = nxt - timedelta(days=1)
+        if month_end >= flt.last:
+            break
+        out.append(month_end)
+        d = nxt
+    out.append(flt.last)
+    return out
+
+
+def _latest_band_at(
+    rows: list[tuple[str, str, datetime]], points: Sequence[datetime]
+) -> np.ndarray:
+    """Patients per (point, band index; the last column: no prediction yet), vectorised:
+    a row is a patient's latest at point c when it is before c and its successor is not."""
+    n_bands = len(BANDS)
+    counts = np.zeros((len(points), n_bands + 1), dtype=np.int64)
+    if not rows:
+        return counts
+    code = {b: i for i, b in enumerate(BANDS)}
+    pid = np.array([r[0] for r in rows])
+    band = np.array([code.get(r[1], n_bands) for r in rows])
+    t = np.array([r[2].timestamp() for r in rows])
+    same_next = np.append(pid[1:] == pid[:-1], False)
+    nxt = np.where(same_next, np.append(t[1:], np.inf), np.inf)
+    for i, c in enumerate(points):
+        ts = c.timestamp()
+        latest = (t < ts) & (nxt >= ts)
+        counts[i, : n_bands + 1] = np.bincount(band[latest], minlength=n_bands + 1)[: n_bands + 1]
+    return counts
+
+
+def _risk(
+    session: Session, ids: list[str], flt: DashboardFilter, asof: datetime, sup: _Suppressor
+) -> tuple[RiskPoint, ...]:
+    points = checkpoints(flt)
+    instants = [min(datetime.combine(d + timedelta(days=1), time(), UTC), asof) for d in points]
+    rows = m.latest_bands(session, ids, flt.target, flt.end)
+    counts = _latest_band_at(rows, instants)
+    out = []
+    for d, row in zip(points, counts, strict=True):
+        predicted = row[: len(BANDS)].tolist()
+        none = len(ids) - int(sum(predicted))
+        cells = sup.row([*predicted, none])
+        out.append(RiskPoint(d, tuple(zip((*BANDS, "none"), cells, strict=True))))
+    return tuple(out)
+
+
+def _findings(
+    session: Session, ids: list[str], flt: DashboardFilter, sup: _Suppressor
+) -> tuple[FindingRow, ...]:
+    per: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for model, _pid, n, acc, rej in m.finding_reviews(session, ids, flt.start, flt.end):
+        g = per[model]
+        g[0], g[1], g[2] = g[0] + n, g[1] + acc, g[2] + rej
+    out = []
+    for model in sorted(per):
+        n, acc, rej = per[model]
+        acc_c, rej_c, pend_c = sup.row([acc, rej, max(n - acc - rej, 0)])
+        out.append(FindingRow(model, sup.cell(n), acc_c, rej_c, pend_c))
+    return tuple(out)
+
+
+def _wear(
+    session: Session, ids: list[str], flt: DashboardFilter, minutes: int, sup: _Suppressor
+) -> WearSummary:
+    rows = m.wear_days(session, ids, flt.first, flt.last, minutes)
+    bins = [0] * len(WEAR_BINS)
+    for _pid, recorded, worn in rows:
+        share = worn / recorded if recorded else 0.0
+        for i, (lo, hi, _label) in enumerate(WEAR_BINS):
+            if lo <= share < hi:
+                bins[i] += 1
+    return WearSummary(
+        patients=sup.cell(len(rows)),
+        days_recorded=sup.cell(sum(r[1] for r in rows)),
+        wear_days=sup.cell(sum(r[2] for r in rows)),
+        histogram=tuple(zip((b[2] for b in WEAR_BINS), sup.row(bins), strict=True)),
+    )
+
+
+def _named(
+    session: Session, overdue: list[tuple[str, str, datetime | None, int | None]]
+) -> tuple[OverdueRow, ...]:
+    """The overdue list with names and MRNs: most overdue (never first) at the top."""
+    if not overdue:
+        return ()
+    who = _identities(session, {pid for pid, *_ in overdue})
+    rows = [
+        OverdueRow(pid, *who.get(pid, ("", "")), inst, when, days)
+        for pid, inst, when, days in overdue
+    ]
+    rows.sort(key=lambda r: (r.days_overdue is not None, -(r.days_overdue or 0), r.display_name))
+    return tuple(rows)
+
+
+def _identities(session: Session, ids: set[str]) -> dict[str, tuple[str, str]]:
+    sql = (
+        "SELECT id, mrn, given_name || ' ' || family_name FROM patients"
+        " WHERE id IN (SELECT value FROM json_each(:ids))"
+    )
+    return {r[0]: (r[1], r[2]) for r in session.execute(text(sql), {"ids": m._ids(ids)})}
+
+
+# -- drill-down ------------------------------------------------------------------------------
+DRILL_KINDS = ("overdue", "risk", "alerts", "wear", "completion")
+
+
+def drill(ctx: AppContext, principal: Principal, dash: Dashboard, key: str) -> list[DrillRow]:
+    """The patients behind one figure (``overdue:phq9``, ``risk:high``, ``alerts:critical``,
+    ``wear``, ``completion:phq9[:<clinician id>]``): identifiable scopes only; the list is
+    re-read under the principal's own scope and audited."""
+    kind = _kind(principal)
+    if kind == "research":
+        raise PermissionDeniedError("Researchers see de-identified aggregates only.")
+    if dash.scope.kind != kind:
+        raise PermissionDeniedError("That dashboard was computed for another role.")
+    what, _, arg = key.partition(":")
+    if what not in DRILL_KINDS:
+        raise ValidationError(f"unknown dashboard figure '{what}'")
+    flt = dash.filter
+    clinician = _clinician_for(kind, principal, flt)
+    policy = ops_policy.section(ctx.settings, "dashboard")
+    asof = min(flt.end, dash.computed_at)
+
+    def read(session: Session) -> list[DrillRow]:
+        ids = [p for p, _ in m.scope_patients(session, flt.start, clinician)]
+        allowed = set(ids)
+        picked = {
+            pid: detail
+            for pid, detail in _pick(session, what, arg, ids, flt, asof, policy, dash).items()
+            if pid in allowed  # never more than the principal's scope now
+        }
+        who = _identities(session, set(picked))
+        rows = [DrillRow(pid, *who.get(pid, ("", "")), detail) for pid, detail in picked.items()]
+        return sorted(rows, key=lambda r: (r.display_name.casefold(), r.mrn))
+
+    rows = ctx.store.read(read)
+    phi_audit.audit_read(
+        ctx,
+        principal,
+        "dashboard.drill",
+        record_type="dashboard",
+        shown=(r.patient_id for r in rows),
+        detail={"figure": what},
+    )
+    return rows
+
+
+def _pick(
+    session: Session,
+    what: str,
+    arg: str,
+    ids: list[str],
+    flt: DashboardFilter,
+    asof: datetime,
+    policy: dict[str, float],
+    dash: Dashboard,
+) -> dict[str, str]:
+    every = int(policy["overdue_after_days"])
+    if what == "overdue":
+        return {r.patient_id: _overdue_text(r) for r in dash.overdue if r.instrument == arg}
+    if what == "completion":
+        inst, _, owner = arg.partition(":")
+        days = (flt.last - flt.first).days + 1
+        windows = -(-days // every)
+        done = {
+            pid: n
+            for pid, i, n in m.windows_done(session, ids, flt.start, flt.end, every)
+            if i == inst
+        }
+        if owner:
+            team = {pid for pid, uid in m.care_teams(session, ids) if uid == owner}
+            ids = [p for p in ids if p in team]
+        return {
+            pid: f"{min(done.get(pid, 0), windows)} of {windows} windows done"
+            for pid in ids
+            if done.get(pid, 0) < windows
+        }
+    if what == "risk":
+        rows = m.latest_bands(session, ids, flt.target, flt.end)
+        latest: dict[str, str] = {}
+        for pid, band, gen in rows:
+            if gen < asof:
+                latest[pid] = band
+        return {pid: f"latest band {band}" for pid, band in latest.items() if band == arg}
+    if what == "alerts":
+        target = timedelta(hours=policy[f"alert_ack_hours_{arg}"]) if arg in SEVERITIES else None
+        if target is None:
+            raise ValidationError(f"unknown alert severity '{arg}'")
+        out: dict[str, str] = {}
+        for t in m.alert_times(session, ids, flt.start, flt.end):
+            unacked = t.acknowledged is None or t.acknowledged > asof
+            if t.severity == arg and unacked and asof - t.triggered > target:
+                out[t.patient_id] = (
+                    f"{arg} alert unacknowledged for {_hours(t.triggered, asof):.0f} h"
+                )
+        return out
+    rows_w = m.wear_days(session, ids, flt.first, flt.last, int(policy["wear_day_min_minutes"]))
+    return {pid: f"{worn} of {rec} recorded days worn" for pid, rec, worn in rows_w}
+
+
+def _overdue_text(r: OverdueRow) -> str:
+    title = INSTRUMENT_TITLES.get(r.instrument, r.instrument)
+    if r.days_overdue is None:
+        return f"{title} never administered"
+    return f"{title} {r.days_overdue} days overdue"
+
+
+# -- export -----------------------------------------------------------------------------------
+def _c(v: Count) -> str:
+    return "<suppressed>" if v is None else str(v)
+
+
+def _f(v: float | None, fmt: str = "{:.1f}") -> str:
+    return "" if v is None else fmt.format(v)
+
+
+def export_rows(dash: Dashboard) -> list[list[str]]:
+    """The dashboard as table rows (section title rows, header rows, value rows): what the CSV
+    and the PDF contain. A researcher's holds aggregates only, with the hidden cells marked."""
+    f = dash.filter
+    who = {"clinic": "whole clinic", "caseload": "own caseload", "research": "de-identified"}
+    out: list[list[str]] = [
+        ["Novamind clinic dashboard", who[dash.scope.kind]],
+        ["Period", f.first.isoformat(), f.last.isoformat()],
+        ["Definitions", dash.definition],
+        ["Patients in scope", _c(dash.patients)],
+        [],
+        ["Assessment completion"],
+        ["Instrument", "Clinician", "Due", "Done", "Rate", "Patients overdue"],
+    ]
+    for r in dash.completion:
+        if dash.scope.kind == "research" and r.clinician_id is not None:
+            continue
+        out.append([INSTRUMENT_TITLES.get(r.instrument, r.instrument), r.clinician, _c(r.due),
+                    _c(r.done), _f(r.rate, "{:.0%}"), _c(r.overdue_patients)])  # fmt: skip
+    if dash.scope.kind != "research":
+        out += [[], ["Overdue"], ["MRN", "Patient", "Instrument", "Last done", "Days overdue"]]
+        for o in dash.overdue:
+            out.append([o.mrn, o.display_name, INSTRUMENT_TITLES.get(o.instrument, o.instrument),
+                        o.last_done.date().isoformat() if o.last_done else "never",
+                        "" if o.days_overdue is None else str(o.days_overdue)])  # fmt: skip
+    out += [[], ["Alert response (hours)"],
+            ["Severity", "Alerts", "Acknowledged", "Resolved", "Ack median", "Ack p90",
+             "Resolve median", "Resolve p90", "Overdue open"]]  # fmt: skip
+    for s in dash.response:
+        out.append([s.severity, _c(s.alerts), _c(s.acknowledged), _c(s.resolved),
+                    _f(s.ack_median_h), _f(s.ack_p90_h), _f(s.resolve_median_h),
+                    _f(s.resolve_p90_h), _c(s.overdue_open)])  # fmt: skip
+    out += [[], [f"Risk distribution ({f.target})"], ["As of", *BANDS, "none"]]
+    for p in dash.risk:
+        out.append([p.as_of.isoformat(), *(_c(n) for _b, n in p.counts)])
+    out += [[], ["Note-analysis findings"],
+            ["Model", "Findings", "Accepted", "Rejected", "Pending"]]  # fmt: skip
+    for fr in dash.findings:
+        out.append([fr.model, _c(fr.findings), _c(fr.accepted), _c(fr.rejected), _c(fr.pending)])
+    w = dash.wear
+    out += [[], ["Actigraphy coverage"],
+            ["Patients", "Days recorded", "Days with wear", *(b for b, _ in w.histogram)],
+            [_c(w.patients), _c(w.days_recorded), _c(w.wear_days),
+             *(_c(n) for _b, n in w.histogram)]]  # fmt: skip
+    return out
+
+
+EXPORT_FORMATS = ("csv", "pdf")
+
+
+def record_export(
+    ctx: AppContext, principal: Principal, dash: Dashboard, *, kind: str, destination: Path | str
+) -> None:
+    """Audit the dashboard leaving the store as a file: a disclosure naming the patients it
+    lists by identity (none for a researcher's) and where it went as a digest, never a name."""
+    if kind not in EXPORT_FORMATS:
+        raise ValidationError(f"unknown export format '{kind}' (one of {list(EXPORT_FORMATS)})")
+    if _kind(principal) != dash.scope.kind:
+        raise PermissionDeniedError("That dashboard was computed for another role.")
+    dest = Path(destination)
+    detail: dict[str, object] = {
+        "format": kind,
+        "destination_suffix": dest.suffix.lower(),
+        "destination_sha256": phi_audit.destination_digest(dest),
+        "scope": dash.scope.kind,
+        "first": dash.filter.first.isoformat(),
+        "last": dash.filter.last.isoformat(),
+    }
+    if dash.scope.kind == "research":
+        detail["deidentified"] = True
+    else:
+        detail.update(phi_audit.encode_ids(r.patient_id for r in dash.overdue))
+    ctx.store.write(
+        lambda uow: uow.audit(
+            actor_of(principal), phi_audit.DISCLOSURE, record_type="dashboard", detail=detail
+        )
+    )
+
+
+def export_csv(ctx: AppContext, principal: Principal, dash: Dashboard, path: Path) -> Path:
+    """Write the dashboard as CSV and audit the disclosure (the file is written first: a failed
+    write discloses nothing)."""
+    if _kind(principal) != dash.scope.kind:
+        raise PermissionDeniedError("That dashboard was computed for another role.")
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows(export_rows(dash))
+    record_export(ctx, principal, dash, kind="csv", destination=path)
+    return path
