@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from app import __version__, cli_admin, cli_it
 from app.core.config import load_settings
@@ -200,6 +201,52 @@ def cmd_train(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_monitor_models(args: argparse.Namespace) -> int:
+    """Every active model's monitoring (volume, drift, calibration, LLM review rates); with
+    --check, the weekly check that raises system alerts. Exit 1 when a model is under review."""
+    import json
+
+    from app.services import model_monitoring
+
+    ctx = cli_admin.open_context()
+    try:
+        who = cli_admin.sign_in(ctx, args, roles=(Role.SUPERVISOR, Role.IT))
+        raised: tuple[str, ...] = ()
+        if args.check:
+            result = model_monitoring.run_check(ctx)
+            reports, raised = list(result.reports), result.raised
+        else:
+            reports = model_monitoring.reports(ctx, who)
+    finally:
+        ctx.close()
+    if args.json:
+        doc = {"models": [model_monitoring.report_json(r) for r in reports], "raised": raised}
+        print(json.dumps(doc, indent=1, default=list))
+    else:
+        _print_monitoring(reports, raised)
+    return EXIT_FAILED if any(r.status == "under review" for r in reports) else EXIT_OK
+
+
+def _print_monitoring(reports: Sequence[Any], raised: Sequence[str]) -> None:
+    print(f"{'model':<26} {'status':<18} {'volume':>7} {'worst PSI':>9} {'ECE':>7} {'Brier':>7}")
+    for r in reports:
+        psi = "-" if r.worst_psi is None else f"{r.worst_psi:.3f}"
+        latest = r.latest
+        ece = "-" if latest is None else f"{latest.ece.value:.3f}"
+        brier = "-" if latest is None else f"{latest.brier.value:.3f}"
+        print(f"{r.model[:26]:<26} {r.status:<18} {r.volume:>7} {psi:>9} {ece:>7} {brier:>7}")
+        if r.llm is not None:
+            acc, ver = r.llm.acceptance_rate, r.llm.verified_quote_rate
+            print(
+                f"{'':<26} findings accepted {'-' if acc is None else f'{acc:.0%}'}, "
+                f"quotes verified {'-' if ver is None else f'{ver:.0%}'}"
+            )
+        for c in r.crossings:
+            print(f"{'':<26} ! {c.rule}: {c.summary}")
+    if raised:
+        print(f"{len(raised)} system alert(s) raised for supervisors and IT.")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="novamind", description="Novamind clinician desktop.")
     parser.add_argument("--version", action="version", version=f"novamind {__version__}")
@@ -235,6 +282,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_bench_imhi)
 
     cli_admin.add_parser(sub)
+
+    monitor = sub.add_parser("monitor", help="model monitoring for supervisors and IT")
+    msub = monitor.add_subparsers(dest="monitor_command", metavar="WHAT", required=True)
+    p = msub.add_parser("models", help="volume, input drift and calibration of every model")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--check", action="store_true", help="run the check: raise system alerts")
+    cli_admin.add_signin_options(p)
+    p.set_defaults(func=cmd_monitor_models)
 
     p = sub.add_parser("sync", help="encrypted sync with the clinic bucket")
     p.add_argument(

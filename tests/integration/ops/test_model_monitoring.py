@@ -1,0 +1,198 @@
+"""Model monitoring on a real store: drift of the inputs against the signed training
+distribution, calibration as outcomes arrive, one system alert per crossing, "under review"."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app.core.domain import Role
+from app.core.errors import PermissionDeniedError
+from app.core.store.models import SystemAlert
+from app.demo import DEMO_PASSWORD
+from app.services import model_monitoring, predictions
+from app.services.context import AppContext
+from app.services.system_alerts import list_system_alerts, transition_system_alert
+from engines.xgb.synthetic import generate_cohort
+from tests.conftest import cli_env
+from tests.support.cli import run
+from tests.support.model_history import HistoryWriter, contributions
+from tests.support.records import row_count
+
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+
+
+def _relapse_inputs(ctx: AppContext, *, shift: float = 0.0, n: int = 300) -> None:
+    """`n` relapse predictions in the last 80 days whose inputs are a fresh draw from the
+    training generator (another seed), PHQ-9 raised by `shift` when asked."""
+    card = predictions.active_model("relapse_6m", ctx.settings).card
+    names = [f.name for f in card.features]
+    w = HistoryWriter()
+    for i, rec in enumerate(generate_cohort(n, 99)):
+        values = {f: rec.get(f) for f in names}
+        if shift and values["phq9_current"] is not None:
+            values["phq9_current"] = min(27.0, float(values["phq9_current"]) + shift)
+        w.prediction(
+            w.patient(),
+            "relapse_6m",
+            None,
+            NOW - timedelta(days=1 + i % 80),
+            0.25,
+            card.model_version,
+            contributions(names, values),
+        )
+    w.write(ctx)
+
+
+def _hosp_outcomes(
+    ctx: AppContext, *, miscalibrated: bool, n: int = 2000, seed: int = 5
+) -> tuple[np.ndarray, np.ndarray]:
+    """`n` hospitalisation predictions 95-174 days ago, each on its own patient, with an
+    admission 30 days later drawn from the true risk (the prediction itself when calibrated;
+    2.5 x + 0.2 when not) and a follow-up PHQ-9 at day 70. Returns (p, y) as written."""
+    version = predictions.active_model("hosp_90d", ctx.settings).card.model_version
+    rng = np.random.default_rng(seed)
+    w = HistoryWriter()
+    ps, ys = [], []
+    for i in range(n):
+        pid = w.patient()
+        when = NOW - timedelta(days=95 + i % 80)
+        p = float(rng.uniform(0.02, 0.5))
+        true = min(0.95, 2.5 * p + 0.2) if miscalibrated else p
+        y = float(rng.uniform() < true)
+        if y:
+            w.admission(pid, when + timedelta(days=30))
+        w.score(pid, "phq9", when + timedelta(days=70), 8.0)
+        w.prediction(pid, "hosp_90d", None, when, p, version)
+        ps.append(p)
+        ys.append(y)
+    # not judged: 50 without any follow-up, 50 whose 90 days have not passed
+    for i in range(100):
+        pid = w.patient()
+        when = NOW - timedelta(days=(100 + i) if i < 50 else 10)
+        w.prediction(pid, "hosp_90d", None, when, 0.3, version)
+    w.write(ctx)
+    return np.asarray(ps), np.asarray(ys)
+
+
+def _report(result: model_monitoring.ModelCheckResult, name: str) -> model_monitoring.ModelReport:
+    return next(r for r in result.reports if r.model == name)
+
+
+def test_inputs_like_training_raise_nothing(ctx: AppContext) -> None:
+    _relapse_inputs(ctx)
+    result = model_monitoring.run_check(ctx, now=NOW)
+    assert result.raised == ()
+    relapse = _report(result, "relapse_6m")
+    assert relapse.status == "ok" and relapse.drift_n == 300
+    assert relapse.worst_psi is not None and relapse.worst_psi < 0.1
+    assert "regenerated from the signed card" in relapse.reference
+    assert relapse.volume == 300 and len(relapse.weekly_volume) == 13
+    # models with no predictions at all have nothing to judge
+    assert _report(result, "response_cbt").status == "insufficient data"
+
+
+def test_an_injected_feature_shift_raises_exactly_one_alert(ctx: AppContext, clinic) -> None:
+    _relapse_inputs(ctx, shift=10.0)
+    first = model_monitoring.run_check(ctx, now=NOW)
+    assert len(first.raised) == 1
+    relapse = _report(first, "relapse_6m")
+    assert relapse.status == "under review" and relapse.open_alerts == ("input_drift",)
+    shifted = {d.feature: d for d in relapse.drift}["phq9_current"]
+    assert shifted.psi is not None and shifted.psi >= 0.25 and shifted.level == "alert"
+    assert all(d.level != "alert" for d in relapse.drift if d.feature != "phq9_current")
+    supervisor = clinic["users"][Role.SUPERVISOR]
+    (alert,) = list_system_alerts(ctx, supervisor, source="model")
+    assert (alert.rule, alert.subject) == ("input_drift", "relapse_6m")
+    assert alert.evidence[0]["feature"] == "phq9_current"
+    assert alert.evidence[0]["psi"] == pytest.approx(shifted.psi, abs=1e-4)
+
+    second = model_monitoring.run_check(ctx, now=NOW)
+    assert second.raised == ()  # the condition is still open: no second alert
+    assert row_count(ctx, SystemAlert) == 1
+    assert model_monitoring.under_review(ctx, "relapse_6m")
+
+    transition_system_alert(ctx, supervisor, alert.id, "resolved", "retrained and reviewed")
+    assert not model_monitoring.under_review(ctx, "relapse_6m")
+    [summary] = [s for s in model_monitoring.summary(ctx, supervisor) if s.model == "relapse_6m"]
+    assert summary.status == "ok" and summary.volume == 300
+
+
+def test_outcomes_drifting_out_of_calibration_put_the_model_under_review(
+    ctx: AppContext,
+) -> None:
+    p, y = _hosp_outcomes(ctx, miscalibrated=True)
+    result = model_monitoring.run_check(ctx, now=NOW)
+    hosp = _report(result, "hosp_90d")
+    assert hosp.status == "under review" and hosp.open_alerts == ("calibration",)
+    latest = hosp.latest
+    assert latest is not None
+    assert latest.n == 2000  # the 100 not yet judgeable are left out
+    assert latest.events == int(y.sum())
+    assert latest.brier.value == pytest.approx(float(np.mean((p - y) ** 2)))
+    assert latest.intercept.value > 0.5 and latest.ece.value > 0.1
+    assert latest.ece.ci_low <= latest.ece.value <= latest.ece.ci_high
+    assert len(result.raised) == 1
+
+
+def test_a_well_calibrated_history_is_not_under_review(ctx: AppContext) -> None:
+    p, y = _hosp_outcomes(ctx, miscalibrated=False)
+    result = model_monitoring.run_check(ctx, now=NOW)
+    hosp = _report(result, "hosp_90d")
+    assert result.raised == ()
+    assert hosp.status == "ok"
+    latest = hosp.latest
+    assert latest is not None and latest.n == 2000
+    assert latest.brier.value == pytest.approx(float(np.mean((p - y) ** 2)))
+    assert latest.ece.value < 0.1 and 0.7 <= latest.slope.value <= 1.4
+    assert latest.slope.ci_low <= 1.0 <= latest.slope.ci_high
+    # the rolling windows: older ones hold fewer of these predictions, the newest all of them
+    assert [w.n_predictions for w in hosp.calibration][-1] == 2050
+
+
+def test_only_monitoring_roles_see_the_summary(ctx: AppContext, clinic) -> None:
+    with pytest.raises(PermissionDeniedError):
+        model_monitoring.summary(ctx, clinic["users"][Role.CLINICIAN])
+    with pytest.raises(PermissionDeniedError):
+        model_monitoring.reports(ctx, clinic["users"][Role.ADMIN])
+    # a clinician sees a model's monitoring on its card (aggregates only)
+    report = model_monitoring.model_report(ctx, clinic["users"][Role.CLINICIAN], "relapse_6m")
+    assert report.status == "insufficient data"
+
+
+def test_cli_monitor_models_json(env: dict, tmp_path: Path) -> None:
+    cenv = cli_env(env, tmp_path / "keyring.json")
+    assert run(cenv, "demo", "--patients", "2", "--no-model").returncode == 0
+    out = run(
+        cenv,
+        "monitor",
+        "models",
+        "--json",
+        "--user",
+        "sup.davis",
+        "--password-stdin",
+        stdin=f"{DEMO_PASSWORD}\n",
+    )
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    models = {m["model"]: m for m in doc["models"]}
+    assert {"relapse_6m", "hosp_90d", "response_ssri", "pat_screen"} <= set(models)
+    relapse = models["relapse_6m"]
+    assert relapse["status"] in ("ok", "insufficient data")
+    assert "regenerated" in relapse["reference"]
+    assert {"weekly_volume", "drift", "calibration", "outcome_definition"} <= set(relapse)
+    assert doc["raised"] == []
+    refused = run(
+        cenv,
+        "monitor",
+        "models",
+        "--user",
+        "dr.adams",
+        "--password-stdin",
+        stdin=f"{DEMO_PASSWORD}\n",
+    )
+    assert refused.returncode != 0 and "supervisor" in refused.stderr

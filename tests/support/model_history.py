@@ -1,0 +1,108 @@
+"""A prediction history written straight into the store with bulk SQL, for the model-monitoring
+tests and benchmark: patients, stored predictions (inputs in the contributions as the service
+stores them), later PHQ-9 scores and admissions. Scoring thousands of patients through the
+service would take minutes and test nothing more about monitoring."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from app.core.store.engine import connect_raw
+from app.services.context import AppContext
+
+_PATIENT = (
+    "INSERT INTO patients (id, created_at, updated_at, version, mrn, given_name,"
+    " family_name, birth_date, sex, status, is_synthetic) VALUES (?,?,?,1,?,'Mon','Itor',"
+    " '1980-01-01','other','active',1)"
+)
+_PREDICTION = (
+    "INSERT INTO predictions (id, created_at, updated_at, version, patient_id, target, option,"
+    " probability, interval_low, interval_high, band, model_name, model_version, provenance,"
+    " contributions_json, generated_at) VALUES (?,?,?,1,?,?,?,?,?,?,'moderate','bench',?,'{}',?,?)"
+)
+_ASSESSMENT = (
+    "INSERT INTO assessment_responses (id, created_at, updated_at, version, patient_id,"
+    " instrument, instrument_version, administered_at, mode, answers_json, total, band,"
+    " critical, scoring_rule) VALUES (?,?,?,1,?,?,'1.0',?,'self-report','{}',?,'',0,'')"
+)
+_ENCOUNTER = (
+    'INSERT INTO encounters (id, created_at, updated_at, version, patient_id, kind, start, "end")'
+    " VALUES (?,?,?,1,?,'admission',?,NULL)"
+)
+
+Prediction = tuple[str, str, str | None, datetime, float, str, str]
+
+
+def _naive(t: datetime) -> datetime:
+    return t.astimezone(UTC).replace(tzinfo=None)
+
+
+def contributions(feature_names: Sequence[str], values: Mapping[str, Any]) -> str:
+    """A contributions document as predictions._store writes it (value None = missing)."""
+    items = [
+        {"feature": f, "label": f, "unit": "", "value": values.get(f), "contribution": 0.0}
+        for f in feature_names
+    ]
+    return json.dumps({"bias": 0.0, "margin": 0.0, "items": items})
+
+
+class HistoryWriter:
+    """Collects rows, then writes them in one transaction (`write`)."""
+
+    def __init__(self) -> None:
+        self.patients: list[str] = []
+        self.predictions: list[tuple[Any, ...]] = []
+        self.assessments: list[tuple[Any, ...]] = []
+        self.admissions: list[tuple[Any, ...]] = []
+
+    def patient(self) -> str:
+        pid = str(uuid.uuid4())
+        self.patients.append(pid)
+        return pid
+
+    def prediction(
+        self,
+        pid: str,
+        target: str,
+        option: str | None,
+        when: datetime,
+        p: float,
+        model_version: str,
+        contributions_json: str = '{"items": []}',
+    ) -> None:
+        w = _naive(when)
+        self.predictions.append(
+            (str(uuid.uuid4()), w, w, pid, target, option, p, max(0.0, p - 0.1),
+             min(1.0, p + 0.1), model_version, contributions_json, w)
+        )  # fmt: skip
+
+    def score(self, pid: str, instrument: str, when: datetime, total: float) -> None:
+        w = _naive(when)
+        self.assessments.append((str(uuid.uuid4()), w, w, pid, instrument, w, total))
+
+    def admission(self, pid: str, when: datetime) -> None:
+        w = _naive(when)
+        self.admissions.append((str(uuid.uuid4()), w, w, pid, w))
+
+    def write(self, ctx: AppContext) -> int:
+        """Insert everything collected; returns the rows written."""
+        key = ctx.store._key  # noqa: SLF001 - a test fixture may fill the file directly
+        conn = connect_raw(ctx.settings.db_path, key)
+        now = _naive(datetime.now(UTC))
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(
+                _PATIENT, [(pid, now, now, f"MON-{pid[:12]}") for pid in self.patients]
+            )
+            conn.executemany(_PREDICTION, self.predictions)
+            conn.executemany(_ASSESSMENT, self.assessments)
+            conn.executemany(_ENCOUNTER, self.admissions)
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+        n = len(self.patients) + len(self.predictions) + len(self.assessments)
+        return n + len(self.admissions)
