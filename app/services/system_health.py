@@ -156,7 +156,12 @@ def _sync_items(f: _Facts, policy: dict[str, float], now: datetime) -> list[Heal
                 f"last error: {failure.get('class', '?')} at {failure.get('at', '')[:16]}",
                 rule="sync_failing" if critical else "",
                 subject=f.device,
-                evidence=(failure.get("class", ""), round(failing.total_seconds() / 3600, 1)),
+                evidence=(
+                    {
+                        "failing_hours": round(failing.total_seconds() / 3600, 1),
+                        "error": failure.get("class", ""),
+                    },
+                ),
             )
         )
     items += _lag_items(f, policy, now)
@@ -169,7 +174,7 @@ def _sync_items(f: _Facts, policy: dict[str, float], now: datetime) -> list[Heal
             "Bundles that failed verification; nothing of them merged." if n else "",
             rule="sync_quarantine" if n else "",
             subject=f.device,
-            evidence=f.quarantine[:20],
+            evidence=({"bundles": n}, *f.quarantine[:20]),
         )
     )
     return items
@@ -217,7 +222,7 @@ def _backup_item(ctx: AppContext, f: _Facts, policy: dict[str, float], now: date
             "IT runs 'novamind admin backup' or enables scheduled backups.",
             rule="backup_overdue" if critical else "",
             subject="backup",
-            evidence=(round(since.total_seconds() / 3600, 1),),
+            evidence=({"hours_without_backup": round(since.total_seconds() / 3600, 1)},),
         )
     age = now - newest
     status = "critical" if age >= overdue else "warning" if age >= interval else "ok"
@@ -228,7 +233,7 @@ def _backup_item(ctx: AppContext, f: _Facts, policy: dict[str, float], now: date
         f"policy interval {ctx.settings.backup_interval_hours} h",
         rule="backup_overdue" if status == "critical" else "",
         subject="backup",
-        evidence=(round(age.total_seconds() / 3600, 1),),
+        evidence=({"backup_age_hours": round(age.total_seconds() / 3600, 1)},),
     )
 
 
@@ -247,7 +252,7 @@ def _disk_items(ctx: AppContext, policy: dict[str, float]) -> list[HealthItem]:
             f"minimum {policy['min_free_disk_gb']:g} GB",
             rule="low_disk" if status == "critical" else "",
             subject="data folder",
-            evidence=(round(free / GB, 2),),
+            evidence=({"free_gb": round(free / GB, 2), "min_gb": policy["min_free_disk_gb"]},),
         ),
     ]
 

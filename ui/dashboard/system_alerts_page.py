@@ -26,10 +26,16 @@ SOURCES = (
 ACTIONS = (("acknowledged", "&Acknowledge"), ("resolved", "Re&solve"), ("dismissed", "&Dismiss"))
 
 
-def evidence_text(alert: SystemAlertRecord) -> str:
-    """Evidence ids and numbers, shortened for a table cell (the tooltip has them all)."""
-    text = ", ".join(str(e) for e in alert.evidence)
-    return text if len(text) <= 60 else text[:57] + "…"
+def _one(e: object) -> str:
+    if isinstance(e, dict):
+        return " ".join(f"{k}={v}" for k, v in e.items())
+    return str(e)
+
+
+def evidence_text(alert: SystemAlertRecord, limit: int = 60) -> str:
+    """Evidence ids and numbers (`key=value` for named ones), shortened for a table cell."""
+    text = ", ".join(_one(e) for e in alert.evidence)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class SystemAlertsPage(Panel):
@@ -137,7 +143,7 @@ class SystemAlertsPage(Panel):
             )
             cell = self.table.item(row, 5)
             if cell is not None:
-                cell.setToolTip(", ".join(str(e) for e in a.evidence))
+                cell.setToolTip(evidence_text(a, limit=2000))
         which = "open" if self.show_which.currentData() else "in all"
         self.info.setText(f"{len(alerts)} alert{'s' if len(alerts) != 1 else ''} ({which})")
         self.status.setText("" if alerts else "No system alerts.")
