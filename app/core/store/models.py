@@ -11,6 +11,7 @@ import uuid
 from datetime import UTC, date, datetime
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Date,
     DateTime,
@@ -23,6 +24,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -440,3 +442,25 @@ class RemoteAuditEvent(AuditLinkColumns, Base):
     id: Mapped[str] = mapped_column(String(36))
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PatientFeatureRow(Base):
+    """One patient's model inputs that do not depend on the prediction time, kept current in the
+    write's own transaction (app.services.feature_rows; the triggers of migration 0010 mark a
+    row stale on every write to an input table). Local to the workstation, never synced: it is
+    derived from synced records. Times are integers (UTC microseconds, day ordinals) so a whole
+    caseload is finished with numpy at read time."""
+
+    __tablename__ = "patient_feature_rows"
+    __table_args__ = (
+        Index("ix_patient_feature_rows_stale", "stale", sqlite_where=text("stale = 1")),
+    )
+    patient_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    stale: Mapped[int] = mapped_column(Integer, default=1)  # 1: recompute before use
+    valid_from_us: Mapped[int | None] = mapped_column(BigInteger)  # newest input time
+    valid_from_day: Mapped[int | None] = mapped_column(Integer)  # e.g. a medication end + 1
+    birth_day: Mapped[int | None] = mapped_column(Integer)
+    first_phq9_us: Mapped[int | None] = mapped_column(BigInteger)
+    last_discharge_day: Mapped[int | None] = mapped_column(Integer)
+    recent_json: Mapped[str | None] = mapped_column(Text)  # [[us, PHQ-9 total], ...] last 8 weeks
+    static_json: Mapped[str | None] = mapped_column(Text)  # 4 ordered segments of the features

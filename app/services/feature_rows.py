@@ -1,0 +1,293 @@
+"""Per-patient feature rows: a whole caseload's model inputs from one read of one table.
+
+A row (store table ``patient_feature_rows``, migration 0010) holds what the feature assembly
+gives for a patient when every record is in the past — the static inputs in key order — plus the
+raw values of the inputs that move with the prediction time (birth day, first PHQ-9, the PHQ-9
+points of the last 8 weeks, the last discharge) and the time from which it is valid (the newest
+input time, and the day after the last medication end). ``features_from_rows`` finishes valid
+rows for ``now`` with numpy; anything else is assembled from the records.
+
+Never a wrong answer: the migration's triggers mark a patient's row stale in the same
+transaction as any write to an input table (whatever writes: the ORM, Core statements, a sync
+merge, bulk SQL); ``refresh_stale`` recomputes stale rows before a write session commits (the
+``before_commit`` hook below), and a row that is stale, missing or not valid at ``now`` (a
+past ``now`` in training, a record dated in the future) is never used.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import numpy as np
+from sqlalchemy import event, insert, select, text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from app.core.store.engine import WRITE_OPTION
+from app.core.store.models import ActigraphySeries, AssessmentResponse, Patient, PatientFeatureRow
+from app.services import feature_assembly as fa
+from app.services._id_sets import in_ids
+from app.services.accepted_findings import accepted_findings_many
+from app.services.history import intake_of
+
+log = logging.getLogger(__name__)
+
+#: a prediction time after every record: the assembly then gives the time-independent values
+FAR = datetime(9000, 1, 1, tzinfo=UTC)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+DAY_US = 86_400_000_000
+WINDOW_US = fa.SLOPE_WINDOW // timedelta(microseconds=1)
+#: inputs finished at read time; every other key is stored, in one of four ordered segments
+TIMED = frozenset({"phq9_slope", "episode_months", "age_years", "months_since_admission"})
+SEGMENTS = (
+    ("phq9_baseline", "phq9_current"),
+    ("gad7_current", "anxious_depression", "n_psychotropics", "adherence_pdc", "on_maintenance_ad"),
+    ("sex_female", "prior_episodes", "age_at_onset", "failed_trials", "prior_admissions"),
+)
+#: rebuild this many patients per set-based pass (bounded memory for a whole clinic)
+REBUILD_BATCH = 5000
+
+
+def _us(t: datetime) -> int:
+    return (t - EPOCH) // timedelta(microseconds=1)
+
+
+def compute_rows(session: Session, ids: Sequence[str]) -> list[dict[str, Any]]:
+    """Column values of the rows of ``ids`` (existing patients), set-based: the assembly's
+    queries at a time after every record plus one read per input family for the times."""
+    ids = list(dict.fromkeys(ids))
+    if not ids:
+        return []
+    static = {f["patient_id"]: f for f in fa.assemble_many(session, ids, FAR)}
+    newest: dict[str, int] = {}  # the newest input time (µs) per patient
+    newest_day: dict[str, int] = {}  # the first day the stored values hold (ordinal)
+
+    def later(pid: str, us: int) -> None:
+        if us > newest.get(pid, -(2**62)):
+            newest[pid] = us
+
+    def later_day(pid: str, day: int) -> None:
+        if day > newest_day.get(pid, -(2**31)):
+            newest_day[pid] = day
+
+    ar = AssessmentResponse
+    points: dict[str, list[tuple[int, float]]] = {}
+    for pid, inst, at, total in session.execute(
+        select(ar.patient_id, ar.instrument, ar.administered_at, ar.total)
+        .where(in_ids(ar.patient_id, ids), ar.instrument.in_(("phq9", "gad7")))
+        .order_by(ar.patient_id, ar.administered_at)
+    ):
+        later(pid, _us(at))
+        if inst == "phq9" and total is not None:
+            points.setdefault(pid, []).append((_us(at), total))
+    people = {
+        pid: (born, history_json)
+        for pid, born, history_json in session.execute(
+            select(Patient.id, Patient.birth_date, Patient.history_json).where(
+                in_ids(Patient.id, ids)
+            )
+        )
+    }
+    meds = fa._medications(session, ids)
+    stays = fa._admissions(session, ids)
+    for pid, mine in meds.items():
+        for m in mine:
+            if m.end is not None:  # active until its end day, a failed trial from it
+                later_day(pid, m.end.toordinal() + 1)
+    discharge: dict[str, int] = {}
+    for pid, mine in stays.items():
+        for a in mine:
+            later(pid, _us(a.start))
+            if a.end is not None:
+                later(pid, _us(a.end))
+                discharge[pid] = max(discharge.get(pid, 0), a.end.date().toordinal())
+    for pid, found in accepted_findings_many(session, ids, None).items():
+        for f in found:
+            later(pid, _us(f.when))
+    s = ActigraphySeries
+    for pid, start, n, epoch in session.execute(
+        select(s.patient_id, s.start, s.n_epochs, s.epoch_s).where(
+            in_ids(s.patient_id, ids), s.deleted_at.is_(None)
+        )
+    ):
+        later(pid, _us(start + timedelta(seconds=n * epoch)))
+        later(pid, _us(start))
+    out = []
+    for pid in ids:
+        born, history_json = people[pid]
+        intake = intake_of(history_json)
+        if intake.recorded_at is not None:
+            later(pid, _us(intake.recorded_at))
+        if intake.last_discharge_before is not None:
+            later_day(pid, intake.last_discharge_before.toordinal())
+            discharge[pid] = max(discharge.get(pid, 0), intake.last_discharge_before.toordinal())
+        f = static[pid]
+        admitted_now = any(a.end is None for a in stays.get(pid, ()))
+        timed_ms = "months_since_admission" in f and not admitted_now
+        segs: list[dict[str, Any]] = [{} for _ in range(4)]
+        for key, value in f.items():
+            if key == "months_since_admission" and not timed_ms:
+                segs[2][key] = value  # admitted now: 0.0 whatever the time
+                continue
+            if key == "patient_id" or key in TIMED:
+                continue
+            seg = next((i for i, names in enumerate(SEGMENTS) if key in names), 3)
+            segs[seg][key] = value
+        mine_points = points.get(pid, [])
+        recent = None
+        if mine_points:
+            last = mine_points[-1][0]
+            recent = json.dumps([[at, t] for at, t in mine_points if at >= last - WINDOW_US])
+        out.append(
+            {
+                "patient_id": pid,
+                "stale": 0,
+                "valid_from_us": newest.get(pid),
+                "valid_from_day": newest_day.get(pid),
+                "birth_day": born.toordinal() if isinstance(born, date) else None,
+                "first_phq9_us": mine_points[0][0] if mine_points else None,
+                "last_discharge_day": discharge.get(pid) if timed_ms else None,
+                "recent_json": recent,
+                "static_json": json.dumps(segs),
+            }
+        )
+    return out
+
+
+def _write(session: Session, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        session.execute(insert(PatientFeatureRow).prefix_with("OR REPLACE"), rows)
+
+
+def refresh_stale(session: Session) -> int:
+    """Recompute every stale row in this transaction; returns how many."""
+    stale = list(
+        session.scalars(select(PatientFeatureRow.patient_id).where(PatientFeatureRow.stale == 1))
+    )
+    if not stale:
+        return 0
+    existing = set(session.scalars(select(Patient.id).where(in_ids(Patient.id, stale))))
+    gone = [pid for pid in stale if pid not in existing]
+    if gone:
+        session.execute(
+            PatientFeatureRow.__table__.delete().where(in_ids(PatientFeatureRow.patient_id, gone))
+        )
+    kept = [pid for pid in stale if pid in existing]
+    for i in range(0, len(kept), REBUILD_BATCH):
+        _write(session, compute_rows(session, kept[i : i + REBUILD_BATCH]))
+    return len(kept)
+
+
+def rebuild(session: Session) -> int:
+    """Mark every patient's row stale (adding missing ones) and recompute them all."""
+    session.execute(
+        text(
+            "INSERT OR REPLACE INTO patient_feature_rows (patient_id, stale) "
+            "SELECT id, 1 FROM patients"
+        )
+    )
+    return refresh_stale(session)
+
+
+@event.listens_for(Session, "before_commit")
+def _refresh_before_commit(session: Session) -> None:
+    """Every write session's commit brings the rows its writes made stale up to date, in the
+    same transaction (the triggers marked them; a store before 0010 has no table)."""
+    if not session.in_transaction():
+        return
+    conn = session.connection()
+    if not conn.get_execution_options().get(WRITE_OPTION):
+        return
+    session.flush()  # the triggers of pending ORM changes fire now
+    try:
+        probe = conn.exec_driver_sql("SELECT 1 FROM patient_feature_rows WHERE stale = 1 LIMIT 1")
+    except OperationalError:
+        return  # no table: a store not yet migrated to 0010
+    if probe.first() is not None:
+        refresh_stale(session)
+
+
+def features_from_rows(
+    session: Session, ids: Sequence[str], now: datetime
+) -> dict[str, dict[str, Any]]:
+    """Feature dicts for the ids whose rows are current and valid at ``now``, finished for
+    ``now`` with numpy; ids left out need the assembly from the records."""
+    t = PatientFeatureRow
+    rows = session.execute(
+        select(
+            t.patient_id, t.valid_from_us, t.valid_from_day, t.birth_day, t.first_phq9_us,
+            t.last_discharge_day, t.recent_json, t.static_json,
+        ).where(in_ids(t.patient_id, ids), t.stale == 0)
+    ).all()  # fmt: skip
+    if not rows or now.tzinfo is None:
+        return {}
+    now_us, today = _us(now), now.date().toordinal()
+    cols = list(zip(*rows, strict=True))
+    valid_us = np.array([-1 if v is None else v for v in cols[1]], dtype=np.int64)
+    valid_day = np.array([-1 if v is None else v for v in cols[2]], dtype=np.int64)
+    ok = (valid_us <= now_us) & (valid_day <= today)
+    born = np.array([0 if v is None else v for v in cols[3]], dtype=np.int64)
+    age = ((today - born) / 365.25).tolist()
+    first = np.array([-1 if v is None else v for v in cols[4]], dtype=np.int64)
+    episode = np.maximum(0.0, ((now_us - first) // DAY_US) / fa.AVERAGE_MONTH_DAYS).tolist()
+    ld = np.array([-1 if v is None else v for v in cols[5]], dtype=np.int64)
+    months = ((today - ld) / fa.AVERAGE_MONTH_DAYS).tolist()
+    slopes = _slopes(cols[6], ok, now_us)
+    out: dict[str, dict[str, Any]] = {}
+    for i, (pid, _, _, b, fst, last_d, _, static_json) in enumerate(rows):
+        if not ok[i] or b is None:
+            continue
+        a, m, h, rest = json.loads(static_json)
+        f: dict[str, Any] = {"patient_id": pid, **a}
+        if i in slopes:
+            f["phq9_slope"] = slopes[i]
+        if fst is not None:
+            f["episode_months"] = episode[i]
+        f.update(m)
+        f["age_years"] = age[i]
+        f.update(h)
+        if last_d is not None:
+            f["months_since_admission"] = months[i]
+        f.update(rest)
+        out[pid] = f
+    return out
+
+
+def _slopes(recent: Sequence[str | None], ok: np.ndarray, now_us: int) -> dict[int, float]:
+    """Row index → the 8-week PHQ-9 slope, with the assembly's arithmetic (``fa._slopes``) on
+    the stored points: days from each patient's first point in the window."""
+    start = now_us - WINDOW_US
+    owner: list[int] = []
+    at: list[int] = []
+    total: list[float] = []
+    for i, r in enumerate(recent):
+        if r is None or not ok[i]:
+            continue
+        for p_at, p_total in json.loads(r):
+            if p_at >= start:
+                owner.append(i)
+                at.append(p_at)
+                total.append(float(p_total))
+    if not owner:
+        return {}
+    own = np.array(owner)
+    first = np.flatnonzero(np.r_[True, own[1:] != own[:-1]])
+    group = np.cumsum(np.r_[0, (own[1:] != own[:-1]).astype(np.intp)])
+    at_us = np.array(at, dtype=np.int64)
+    days = ((at_us - at_us[first][group]) / 1e6) / 86400
+    x, y = days / 7.0, np.array(total)
+    n = np.bincount(group).astype(float)
+    span = np.zeros(len(first))
+    np.maximum.at(span, group, days)
+    dx = x - (np.bincount(group, x) / n)[group]
+    dy = y - (np.bincount(group, y) / n)[group]
+    sxx, sxy = np.bincount(group, dx * dx), np.bincount(group, dx * dy)
+    return {
+        int(own[i]): float(sxy[g] / sxx[g])
+        for g, i in enumerate(first)
+        if n[g] >= 2 and span[g] > 0  # noqa: PLR2004 — a line needs two visits
+    }
