@@ -14,6 +14,7 @@ import argparse
 import getpass
 import sys
 from collections.abc import Callable
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -250,6 +251,62 @@ def cmd_backups(args: argparse.Namespace, ctx: AppContext, who: Principal) -> in
     return EXIT_OK
 
 
+@_signed_in
+def cmd_set_role(args: argparse.Namespace, ctx: AppContext, who: Principal) -> int:
+    from app.services import admin
+
+    admin.change_role(ctx, who, args.username, Role(args.role))
+    print(f"'{args.username}' is now {args.role}; a session of theirs ends at its next check")
+    return EXIT_OK
+
+
+def _when(value: str) -> date | datetime:
+    """A report bound: a date (local midnight) or an ISO 8601 time with its offset."""
+    try:
+        if "T" not in value and " " not in value:
+            return date.fromisoformat(value)
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValidationError(f"'{value}' is not a date (YYYY-MM-DD) or an ISO time") from None
+    if when.tzinfo is None:
+        raise ValidationError(f"'{value}': give the time with its UTC offset (e.g. +00:00)")
+    return when
+
+
+@_signed_in
+def cmd_access_report(args: argparse.Namespace, ctx: AppContext, who: Principal) -> int:
+    """The security rules' hits and per-user access counts since a date (audited)."""
+    import json
+
+    from app.services import security_monitoring
+
+    report = security_monitoring.access_report(
+        ctx,
+        who,
+        since=_when(args.since),
+        until=_when(args.until) if args.until else None,
+    )
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2))
+        return EXIT_OK
+    print(f"access report {report.since.isoformat()} .. {report.until.isoformat()}")
+    print(f"\nrule hits: {len(report.hits)}")
+    for h in report.hits:
+        print(
+            f"  [{h.severity}] {h.rule}  {h.subject}  {h.summary()}  "
+            f"{h.first_at.isoformat()} .. {h.last_at.isoformat()}  "
+            f"evidence: {len(h.evidence)} audit event(s), first {', '.join(h.evidence[:3])}"
+        )
+    print(f"\nper user: {len(report.users)}")
+    print("  subject  user  role  events  charts  unassigned  exports  failed-sign-ins  glass")
+    for u in report.users:
+        print(
+            f"  {u.subject}  {u.username or '-'}  {u.role}  {u.events}  {u.charts}  "
+            f"{u.unassigned_charts}  {u.exports}  {u.failed_signins}  {u.break_glass}"
+        )
+    return EXIT_OK
+
+
 def cmd_restore(args: argparse.Namespace) -> int:
     """Signed in against the current store, which the restore then sets aside. A store with
     no accounts at all (a lost or damaged store re-created empty, a replacement before its
@@ -373,6 +430,17 @@ def add_parser(sub: Subparsers) -> None:
         cmd_reset_lockout,
         "username",
     )
+    p = add_action(asub, "set-role", "give an account another role", cmd_set_role, "username")
+    p.add_argument("--role", choices=[r.value for r in Role], required=True)
+    p = add_action(
+        asub,
+        "access-report",
+        "security-rule hits and per-user access counts since a date",
+        cmd_access_report,
+    )
+    p.add_argument("--since", required=True, help="YYYY-MM-DD (local midnight) or ISO time")
+    p.add_argument("--until", default="", help="YYYY-MM-DD or ISO time (default: now)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
     p = add_action(asub, "verify-audit", "verify the audit hash chain", cmd_verify_audit)
     p.add_argument("--anchor", action="store_true", help="also check the signed remote anchors")
     add_action(asub, "rotate-key", "re-encrypt the store under a new key", cmd_rotate_key)

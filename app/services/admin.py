@@ -138,6 +138,38 @@ def deactivate_user(ctx: AppContext, who: Principal | Actor, username: str) -> N
     ctx.store.write(do)
 
 
+def change_role(ctx: AppContext, who: Principal | Actor, username: str, role: Role) -> None:
+    """Give an account another role (audited as `user.role_change`; its live session ends at
+    the next re-check). Refused for your own account and for the last active administrator."""
+    actor = _actor(ctx, who, Action.MANAGE_USERS)
+    new_role = Role(role).value
+
+    def do(uow: UnitOfWork) -> None:
+        user = _user_by_name(uow, username)
+        if user.id == actor.id:
+            raise ValidationError("you cannot change your own role")
+        if user.role == new_role:
+            return
+        if user.role == Role.ADMIN.value and user.active:
+            others = uow.session.scalar(
+                select(func.count(User.id)).where(
+                    User.role == Role.ADMIN.value, User.active.is_(True), User.id != user.id
+                )
+            )
+            if not others:
+                raise ValidationError("cannot change the role of the last active administrator")
+        previous, user.role = user.role, new_role
+        uow.audit(
+            actor,
+            "user.role_change",
+            record_type="user",
+            record_id=user.id,
+            detail={"from": previous, "to": new_role},
+        )
+
+    ctx.store.write(do)
+
+
 def reset_password(
     ctx: AppContext, who: Principal | Actor, username: str, new_password: str
 ) -> None:
