@@ -23,6 +23,7 @@ class ShellActions:
     act_backup: QAction
     act_caseload: QAction
     act_change_password: QAction
+    act_clinic_dashboard: QAction
     act_close_patient: QAction
     act_conflicts: QAction
     act_find: QAction
@@ -67,6 +68,9 @@ def build_menus(w: ShellWindow) -> None:
     )
     w.act_refresh = make_action(w, "&Refresh", w.refresh, sk.Refresh)
     w.act_caseload = make_action(w, "&Caseload by risk…", w.show_caseload)
+    w.act_clinic_dashboard = make_action(
+        w, "Clinic &dashboard…", w.show_clinic_dashboard, name="clinicDashboardAction"
+    )
     w.act_lock = make_action(w, "&Lock", w.lock, "Ctrl+L")
     w.act_sign_out = make_action(w, "Sign &out", w.sign_out)
     w.act_change_password = make_action(w, "Change &password…", w.change_password)
@@ -92,6 +96,7 @@ def build_menus(w: ShellWindow) -> None:
     m = menu.addMenu("&View")
     m.addAction(w.act_refresh)
     m.addAction(w.act_caseload)
+    m.addAction(w.act_clinic_dashboard)
     m.addAction(w.act_full)
     themes = m.addMenu("&Theme")
     group = QActionGroup(w)
@@ -113,6 +118,7 @@ def build_menus(w: ShellWindow) -> None:
     m.addAction(w.act_about)
     w.session_actions = [
         w.act_caseload,
+        w.act_clinic_dashboard,
         w.act_backup,
         w.act_sync,
         w.act_conflicts,

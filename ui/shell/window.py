@@ -31,7 +31,7 @@ from app.services.context import AppContext
 from ui import theme
 from ui.backup_dialog import BackupScheduler
 from ui.bus import EventBridge
-from ui.dialogs import BreakGlassDialog
+from ui.dialogs import BreakGlassDialog, show_modeless
 from ui.idle import IdleWatcher
 from ui.login import FirstRunPage, LockPage, LoginPage
 from ui.patients import PatientListPanel
@@ -46,6 +46,7 @@ from ui.widgets import EmptyState
 from ui.workspace import PatientWorkspace
 
 log = logging.getLogger(__name__)
+OPS_CHECK_MS = 60 * 60 * 1000  # ops_schedule decides which checks are due; asked hourly
 
 
 class ShellWindow(SessionController, ShellActions, ShellDialogs):
@@ -71,7 +72,11 @@ class ShellWindow(SessionController, ShellActions, ShellDialogs):
         self.session_timer = QTimer(self)
         self.session_timer.setInterval(SESSION_CHECK_MS)
         self.session_timer.timeout.connect(self.check_session)
+        self.ops_timer = QTimer(self)  # model, security and health checks while signed in
+        self.ops_timer.setInterval(OPS_CHECK_MS)
+        self.ops_timer.timeout.connect(self.run_ops_checks)
 
+        self.clinic_dashboard: QDialog | None = None
         self.stack = QStackedWidget()
         self.login_page = LoginPage("encrypted (SQLCipher)")
         self.first_run_page = FirstRunPage()
@@ -186,14 +191,52 @@ class ShellWindow(SessionController, ShellActions, ShellDialogs):
         self._set_page(Page.MAIN)
         self.act_alerts.setEnabled(clinical)
         self.act_open_mrn.setEnabled(clinical)
+        dashboard = self.may(Feature.CLINIC_DASHBOARD)
+        self.act_clinic_dashboard.setVisible(dashboard)
+        self.act_clinic_dashboard.setEnabled(dashboard)
         self.sync.start()
         self.backups.start(principal)
+        self.run_ops_checks()
+        self.ops_timer.start()
         if clinical:
             self.load_patients()
 
     def _leave_session(self) -> None:
         self.status_user.setText("")
         self.workspace.set_principal(None)
+        self.ops_timer.stop()
+
+    # -- operations ------------------------------------------------------------------------
+    def run_ops_checks(self) -> None:
+        """The due monitoring checks (weekly model check, security scan, health), off the GUI
+        thread; a failure is logged by class only and never interrupts the user."""
+        from app.services import ops_schedule
+
+        self.tasks.call(
+            ops_schedule.run_due_checks,
+            self.ctx,
+            label="Running monitoring checks",
+            on_error=lambda exc: log.warning("monitoring checks failed: %s", type(exc).__name__),
+        )
+
+    def show_clinic_dashboard(self) -> None:
+        """View → Clinic dashboard: what the role may see of it (the service decides)."""
+        if self.principal is None or not self.may(Feature.CLINIC_DASHBOARD):
+            return
+        from ui.dashboard.window import ClinicDashboard
+
+        if self.clinic_dashboard is not None:
+            self.clinic_dashboard.raise_()
+            self.clinic_dashboard.activateWindow()
+            return
+        dialog = ClinicDashboard(self.ctx, self.principal, self.tasks, self)
+        dialog.open_patient.connect(self.open_patient)
+        self.clinic_dashboard = dialog
+
+        def closed() -> None:
+            self.clinic_dashboard = None
+
+        show_modeless(dialog, closed)
 
     # -- patients ------------------------------------------------------------------------------
     def load_patients(self) -> None:
