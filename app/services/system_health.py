@@ -118,6 +118,15 @@ def _when(text: str) -> datetime | None:
     return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
+def _json_dict(text: str) -> dict[str, Any]:
+    """A meta value written as a JSON object ({} when unset or unreadable)."""
+    try:
+        value = json.loads(text) if text else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
 def _age(delta: timedelta) -> str:
     """A short human age: 40 min, 5.2 h, 3.0 d."""
     secs = max(delta.total_seconds(), 0.0)
@@ -139,7 +148,7 @@ def _sync_items(f: _Facts, policy: dict[str, float], now: datetime) -> list[Heal
             f"last synced {_age(now - last)} ago" if last else "never synced",
         )
     ]
-    failure = json.loads(f.last_failure) if f.last_failure else {}
+    failure = _json_dict(f.last_failure)
     since = _when(f.failing_since) if f.failing_since else None
     limit = timedelta(hours=policy["sync_failing_hours"])
     if since is None:
@@ -283,7 +292,10 @@ def _policy_item(ctx: AppContext) -> HealthItem:
     path: Path | None = ctx.settings.policy_path
     if path is None or not path.exists():
         return HealthItem("policy", "warning", "built-in defaults", f"no site policy at {path}")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    try:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    except OSError as exc:
+        return HealthItem("policy", "warning", "unreadable", f"{path} ({type(exc).__name__})")
     return HealthItem("policy", "ok", f"sha256 {digest}", f"{path}")
 
 

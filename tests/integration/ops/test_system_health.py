@@ -212,4 +212,7 @@ def test_doctor_prints_health_and_fails_on_critical(env: dict, tmp_path: Path) -
     )
     low = run(cenv, "doctor")
     assert low.returncode == 1
-    assert any(line.startswith("[fail] health: free disk") for line in low.stdout.splitlines())
+    low_lines = low.stdout.splitlines()
+    assert any(line.startswith("[fail] health: free disk") for line in low_lines)
+    policy = next(line for line in low_lines if "health: policy" in line)
+    assert policy.startswith("[ok  ]") and "sha256 " in policy  # which policy file applies
