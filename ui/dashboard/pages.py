@@ -45,7 +45,7 @@ class DashboardPage(QWidget):
         lay = self.lay = QVBoxLayout(self)
         lay.setContentsMargins(8, 8, 8, 8)
         lay.addWidget(muted(self.explanation))
-        split = QSplitter(Qt.Orientation.Vertical)
+        split = self.split = QSplitter(Qt.Orientation.Vertical)
         self.plot = fixed_plot(pg.PlotWidget(), f"{self.title} chart")
         self.plot.setMinimumHeight(180)
         self.plot.showGrid(x=False, y=True, alpha=0.2)
@@ -110,9 +110,9 @@ class CompletionPage(DashboardPage):
     title = "Assessment completion"
     headers = ("Instrument", "Clinician", "Due", "Done", "Completion", "Patients overdue")
     explanation = (
-        "Due vs done per instrument and clinician (a patient on several care teams counts for "
-        "each). Double-click a row for the patients who missed a window; the overdue list is "
-        "below."
+        "Due (amber) vs done (blue) windows per instrument and clinician (a patient on several "
+        "care teams counts for each). Double-click a row for the patients who missed a window, "
+        "an overdue patient to open the record."
     )
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -122,9 +122,14 @@ class CompletionPage(DashboardPage):
         )
         self.overdue.cellDoubleClicked.connect(self._open_overdue)
         self.overdue.cellActivated.connect(self._open_overdue)
-        self.overdue_title = label("Overdue", "h3")
-        self.lay.insertWidget(2, self.overdue_title)
-        self.lay.insertWidget(3, self.overdue, 1)
+        box = QWidget()
+        inner = QVBoxLayout(box)
+        inner.setContentsMargins(0, 4, 0, 0)
+        self.overdue_title = label("Overdue at the end of the period", "h3")
+        inner.addWidget(self.overdue_title)
+        inner.addWidget(self.overdue, 1)
+        self.split.addWidget(box)
+        self.split.setSizes([220, 200, 220])
         self.open_patient_id = ""
 
     open_patient = Signal(str)
@@ -162,7 +167,7 @@ class CompletionPage(DashboardPage):
             [INSTRUMENT_TITLES.get(r.instrument, r.instrument) for r in totals],
             [([_v(r.due) for r in totals], BAR2), ([_v(r.done) for r in totals], BAR)],
         )
-        self.plot.setLabel("left", "windows (amber due, blue done)")
+        self.plot.setLabel("left", "windows")
         self.overdue.setVisible(dash.scope.kind != "research")
         self.overdue_title.setVisible(dash.scope.kind != "research")
         fill(
@@ -191,9 +196,10 @@ class ResponsePage(DashboardPage):
     headers = ("Severity", "Alerts", "Acknowledged", "Resolved", "Ack median", "Ack p90",
                "Resolve median", "Resolve p90", "Overdue open")  # fmt: skip
     explanation = (
-        "Clinical alerts triggered in the period: hours from triggering to acknowledgement and "
-        "to resolution. Overdue open: not acknowledged within the policy's target for the "
-        "severity. Double-click a row for the patients with an overdue alert."
+        "Clinical alerts triggered in the period: median hours from triggering to "
+        "acknowledgement (blue) and to resolution (amber). Overdue open: not acknowledged "
+        "within the policy's target for the severity. Double-click a row for the patients "
+        "with an overdue alert."
     )
 
     def fill(self, dash: Dashboard) -> None:
@@ -223,16 +229,16 @@ class ResponsePage(DashboardPage):
                 ([r.resolve_median_h or 0.0 for r in dash.response], BAR2),
             ],
         )
-        self.plot.setLabel("left", "median hours (blue ack, amber resolve)")
+        self.plot.setLabel("left", "median hours")
 
 
 class RiskPage(DashboardPage):
     title = "Caseload risk"
     headers = ("As of", *BANDS, "no prediction")
     explanation = (
-        "Patients by the band of their most recent stored prediction, at the end of each month "
-        "of the period. Double-click a row for the patients in the highest bands at that date "
-        "(the period's end)."
+        "Patients by the band of their most recent stored prediction at the end of each month "
+        "of the period (bars from very low, green, to very high, red). Double-click the last "
+        "row for the patients in the high band at the period's end."
     )
 
     def fill(self, dash: Dashboard) -> None:
@@ -257,7 +263,7 @@ class RiskPage(DashboardPage):
             del b_i
         ticks = [(i, p.as_of.strftime("%b %y")) for i, p in enumerate(dash.risk)]
         self.plot.getAxis("bottom").setTicks([ticks])
-        self.plot.setLabel("left", "patients (very low → very high, bottom up)")
+        self.plot.setLabel("left", "patients")
         self.note.setText(f"Target: {dash.filter.target}. Hidden cells draw no bar.")
 
 
@@ -265,7 +271,8 @@ class FindingsPage(DashboardPage):
     title = "Note findings"
     headers = ("Model", "Findings", "Accepted", "Rejected", "Pending", "Acceptance")
     explanation = (
-        "Findings of note analyses made in the period, as clinicians reviewed them, per model."
+        "Findings of note analyses made in the period as clinicians reviewed them, per model: "
+        "accepted (blue) and rejected (amber)."
     )
 
     def fill(self, dash: Dashboard) -> None:
@@ -289,7 +296,7 @@ class FindingsPage(DashboardPage):
             [([_v(f.accepted) for f in dash.findings], BAR),
              ([_v(f.rejected) for f in dash.findings], BAR2)],
         )  # fmt: skip
-        self.plot.setLabel("left", "findings (blue accepted, amber rejected)")
+        self.plot.setLabel("left", "findings")
 
 
 class ActigraphyPage(DashboardPage):
