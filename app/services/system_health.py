@@ -288,6 +288,29 @@ def _model_item(ctx: AppContext) -> HealthItem:
     return HealthItem("models", "ok", f"{len(parts)} active", "; ".join(parts))
 
 
+def _other_models_item(ctx: AppContext) -> HealthItem:
+    """The actigraphy depression screen's version and the note-analysis models installed."""
+    from engines.errors import EngineError
+    from engines.llm.manager import ModelManager
+    from engines.pat.screen import MODEL_VERSION
+
+    try:
+        manager = ModelManager(ctx.settings.model_dirs, ctx.settings.model_manifest or None)
+        found = manager.discover()
+    except (EngineError, OSError) as exc:
+        return HealthItem("other models", "warning", "cannot read", type(exc).__name__)
+    usable = [e for e in found if e.usable]
+    llm = ", ".join(f"{e.label}{' (demo)' if e.is_demo else ''}" for e in usable) or "none"
+    status = "warning" if len(usable) < len(found) else "ok"
+    return HealthItem(
+        "other models",
+        status,
+        f"screen v{MODEL_VERSION}; {len(usable)} note model(s)",
+        f"depression screen v{MODEL_VERSION}; note analysis: {llm}"
+        + (f"; {len(found) - len(usable)} unreadable model file(s)" if status != "ok" else ""),
+    )
+
+
 def _policy_item(ctx: AppContext) -> HealthItem:
     path: Path | None = ctx.settings.policy_path
     if path is None or not path.exists():
@@ -321,6 +344,7 @@ def check(
         _backup_item(ctx, f, policy, now),
         *_disk_items(ctx, policy),
         _model_item(ctx),
+        _other_models_item(ctx),
         _policy_item(ctx),
     ]
     return HealthReport(now, tuple(items))

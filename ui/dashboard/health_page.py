@@ -85,6 +85,9 @@ class HealthPage(Panel):
                 STATUS_COLOURS[item.status],
                 bold=item.status != "ok",
             )
+            detail = self.table.item(row, 3)
+            if detail is not None and item.detail:
+                detail.setToolTip(item.detail)  # long lists (the models) are cut in the cell
         self.info.setText(summary_text(report))
         self.status.setText("")
         self.loaded.emit()

@@ -8,11 +8,13 @@ summary and evidence ids or numbers.
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLineEdit, QPushButton, QVBoxLayout
 
+from app.core.events import AlertTriggered
 from app.services import system_alerts
 from app.services.system_alerts import SystemAlertRecord
+from ui.bus import EventBridge
 from ui.panels.common import emphasise, fill, heading, label, muted, set_error, table, user_message
 from ui.workspace.panel import Panel, when
 
@@ -96,7 +98,17 @@ class SystemAlertsPage(Panel):
         self.status.setAccessibleName("system alerts status")
         lay.addWidget(self.status)
         self._update_buttons()
+        # a check that raises alerts while the page is open shows them (several raised in one
+        # run reload once)
+        self._reload = QTimer(self, singleShot=True, interval=300)
+        self._reload.timeout.connect(self.refresh)
+        self._bridge = EventBridge(self.ctx.bus, parent=self, types=(AlertTriggered,))
+        self._bridge.alert_triggered.connect(self._on_alert)
         self.refresh()
+
+    def _on_alert(self, event: AlertTriggered) -> None:
+        if event.rule.split(":", 1)[0] in system_alerts.SOURCES:
+            self._reload.start()
 
     # -- loading -----------------------------------------------------------------------------
     def refresh(self) -> None:

@@ -123,3 +123,20 @@ def test_other_roles_see_no_alerts(ctx, clinic, two_alerts, qtbot, show, role) -
     show(page)
     qtbot.waitUntil(lambda: "supervisors and IT" in page.status.text(), timeout=20000)
     assert page.table.rowCount() == 0
+
+
+def test_an_alert_raised_while_open_appears(ctx, settings, clinic, qtbot, show) -> None:
+    from dataclasses import replace
+
+    from app.services import system_health
+
+    page = SystemAlertsPage(ctx, clinic["users"][Role.SUPERVISOR], None)
+    _load(page, qtbot, show)
+    assert page.table.rowCount() == 0 and page.status.text() == "No system alerts."
+    tight = AppContext(
+        replace(settings, operations={"health": {"min_free_disk_gb": 10**7}}), ctx.store, ctx.bus
+    )
+    with qtbot.waitSignal(page.loaded, timeout=20000):
+        system_health.raise_critical(tight)  # the schedule's health check, on this thread
+    assert _column(page, 2) == ["low_disk"]
+    assert _column(page, 5)[0].startswith("free_gb=")
