@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 from PySide6.QtCore import QDate, Qt, Signal
@@ -195,7 +196,7 @@ class ClinicDashboard(QDialog):
         if self.scope is not None and self.scope.kind != "clinic":
             clinician = None  # the service fixes a clinician's scope; researchers have none
         return DashboardFilter(
-            self.first.date().toPython(), self.last.date().toPython(), clinician_id=clinician
+            _pydate(self.first.date()), _pydate(self.last.date()), clinician_id=clinician
         )
 
     def _period_chosen(self, _index: int) -> None:
@@ -277,7 +278,7 @@ class ClinicDashboard(QDialog):
                 self.ctx, self.principal, flt, progress=progress
             ),
             label="Loading the clinic dashboard",
-            on_done=lambda dash, t=ticket: self._show(t, dash),
+            on_done=partial(self._show, ticket),
             on_error=self._failed,
             cancellable=False,
         )
@@ -366,3 +367,7 @@ class ClinicDashboard(QDialog):
 
 def _qdate(d: date) -> QDate:
     return QDate(d.year, d.month, d.day)
+
+
+def _pydate(d: QDate) -> date:
+    return date(d.year(), d.month(), d.day())
