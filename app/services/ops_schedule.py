@@ -3,14 +3,13 @@ every hour, so checks happen without anyone remembering them.
 
 Model monitoring runs every `models.check_interval_days`, the security scan every
 `security.scan_interval_minutes`, system health on every call. When each check last ran is
-kept in the store's meta table, so a restart does not run them all again. Each check is
-imported lazily and guarded: one that fails (or is not installed) is reported by its error
-class and retried on the next call, and the others still run.
+kept in the store's meta table, so a restart does not run them all again. Each check's module
+is imported lazily and each call guarded: one that fails (or is not installed) is reported by
+its error class and retried on the next call, and the others still run.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,19 +30,31 @@ META_PREFIX = "ops.last_run."
 
 @dataclass(frozen=True)
 class ScheduledCheck:
-    """One check, called as `function(ctx, now=now)`: `target` is the function itself or
-    "module:function" (imported only when the check is due, so a missing one fails alone)."""
+    """One check, called as `run(ctx, now=now)` when `interval` has passed since it last ran."""
 
     name: str
-    target: str | Callable[..., object]
+    run: Callable[..., object]
     interval: Callable[[AppContext], timedelta]
 
-    def function(self) -> Callable[..., object]:
-        if callable(self.target):
-            return self.target
-        module, attr = self.target.split(":")
-        fn: Callable[..., object] = getattr(importlib.import_module(module), attr)
-        return fn
+
+# Each check imports its module only when it runs (an import error fails that check alone);
+# plain import statements, so the packaged app (PyInstaller) finds the modules.
+def _model_check(ctx: AppContext, *, now: datetime) -> object:
+    from app.services import model_monitoring
+
+    return model_monitoring.run_check(ctx, now=now)
+
+
+def _security_scan(ctx: AppContext, *, now: datetime) -> object:
+    from app.services import security_monitoring
+
+    return security_monitoring.scan(ctx, now=now)
+
+
+def _health(ctx: AppContext, *, now: datetime) -> object:
+    from app.services import system_health
+
+    return system_health.raise_critical(ctx, now=now)
 
 
 def _models_interval(ctx: AppContext) -> timedelta:
@@ -55,9 +66,9 @@ def _security_interval(ctx: AppContext) -> timedelta:
 
 
 CHECKS: tuple[ScheduledCheck, ...] = (
-    ScheduledCheck("models", "app.services.model_monitoring:run_check", _models_interval),
-    ScheduledCheck("security", "app.services.security_monitoring:scan", _security_interval),
-    ScheduledCheck("health", "app.services.system_health:raise_critical", lambda _c: timedelta()),
+    ScheduledCheck("models", _model_check, _models_interval),
+    ScheduledCheck("security", _security_scan, _security_interval),
+    ScheduledCheck("health", _health, lambda _c: timedelta()),
 )
 
 
@@ -113,7 +124,7 @@ def run_due_checks(
             out.next_due[check.name] = previous + interval
             continue
         try:
-            check.function()(ctx, now=now)
+            check.run(ctx, now=now)
         except Exception as exc:  # noqa: BLE001 — one broken check must not stop the others
             out.failed[check.name] = type(exc).__name__
             log.warning("scheduled %s check failed: %s", check.name, type(exc).__name__)
