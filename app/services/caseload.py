@@ -1,9 +1,9 @@
 """Caseload read model: every patient the user may see, scored in one batch, sorted by risk.
 
-Features are assembled from the store exactly as for a single prediction
-(`app.services.model_inputs.build_features_many`: a fixed number of queries for the whole
-caseload) and scored with
-`engines.xgb.predict.score_caseload` in one vectorised pass (no explanations: those are per
+Features are read exactly as for a single prediction, as the model matrix itself
+(`app.services.model_inputs.feature_matrix_many`: the patients' feature rows finished for now
+with numpy, any stale row assembled from the records) and scored with
+`engines.xgb.predict.score_caseload_matrix` in one vectorised pass (no explanations: those are per
 patient, in the prediction panel), with the same active model as the patient view
 (`predictions.active_model`: the clinic's trained model when one is active, else the demo model).
 A model no better than the base rate (the engine's Brier skill rule) is withheld: the view carries
@@ -15,13 +15,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import numpy as np
 from sqlalchemy.orm import Session
 
 from app.core.domain import Principal
 from app.services import model_cards, model_inputs, patients, phi_audit, predictions
 from app.services._engine_errors import translates_engine_errors
 from app.services.context import AppContext
-from engines.xgb.predict import score_caseload
+from engines.xgb.predict import score_caseload_matrix
 
 
 @dataclass(frozen=True)
@@ -58,25 +59,27 @@ def score_visible(
     now = datetime.now(UTC)
     model = predictions.active_model(target, ctx.settings)
 
-    def read(session: Session) -> list[dict]:
-        return model_inputs.build_features_many(session, [p.id for p in visible], now)
+    ids = [p.id for p in visible]
 
-    rows = ctx.store.read(read) if visible else []
+    def read(session: Session) -> np.ndarray:
+        return model_inputs.feature_matrix_many(session, ids, now, model.card.features)
+
+    rows = ctx.store.read(read) if visible else None
     by_id = {p.id: p for p in visible}
     out: list[CaseloadRow] = []
     skill = model_cards.skill_of(model.card.raw)
     withheld = None if skill.shown_as_risk_score else skill.reason
-    if rows:
-        scores = score_caseload(
-            model, rows, allowed_demographics=frozenset(ctx.settings.allowed_demographics)
+    if rows is not None:
+        scores = score_caseload_matrix(
+            model, rows, ids, allowed_demographics=frozenset(ctx.settings.allowed_demographics)
         )
         withheld = scores.withheld  # the engine's Brier skill rule
-    if rows and withheld is not None:  # no scores, no ranking: listed by name
+    if rows is not None and withheld is not None:  # no scores, no ranking: listed by name
         out = [
             CaseloadRow(p.id, p.mrn, p.display_name, p.is_synthetic, None, None, None, "")
             for p in sorted(visible, key=lambda p: (p.display_name.casefold(), p.mrn))
         ]
-    elif rows:
+    elif rows is not None:
         for i in scores.order_by_risk():
             p = by_id[scores.patient_ids[int(i)]]
             out.append(

@@ -16,6 +16,7 @@ past ``now`` in training, a record dated in the future) is never used.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import Sequence
@@ -23,7 +24,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import event, insert, select, text
+from sqlalchemy import event, func, insert, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -33,6 +34,7 @@ from app.services import feature_assembly as fa
 from app.services._id_sets import in_ids
 from app.services.accepted_findings import accepted_findings_many
 from app.services.history import intake_of
+from engines.xgb.features import CATALOGUE
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,13 @@ SEGMENTS = (
     ("gad7_current", "anxious_depression", "n_psychotropics", "adherence_pdc", "on_maintenance_ad"),
     ("sex_female", "prior_episodes", "age_at_onset", "failed_trials", "prior_admissions"),
 )
+#: the static inputs as float64 (NaN = missing) after a layout tag, for the caseload's matrix;
+#: months_since_admission holds 0.0 for a patient in hospital, else NaN (finished at read time)
+VECTOR_NAMES = tuple(s.name for s in CATALOGUE if s.name not in TIMED - {"months_since_admission"})
+VECTOR_INDEX = {name: k + 1 for k, name in enumerate(VECTOR_NAMES)}
+LAYOUT_TAG = float(int.from_bytes(hashlib.sha256("|".join(VECTOR_NAMES).encode()).digest()[:6]))
+POINT = np.dtype([("at", "<i8"), ("total", "<f8")])  # one stored PHQ-9 point
+NONE = -(2**62)  # a missing time or day in the arrays
 #: rebuild this many patients per set-based pass (bounded memory for a whole clinic)
 REBUILD_BATCH = 5000
 
@@ -141,7 +150,14 @@ def compute_rows(session: Session, ids: Sequence[str]) -> list[dict[str, Any]]:
         recent = None
         if mine_points:
             last = mine_points[-1][0]
-            recent = json.dumps([[at, t] for at, t in mine_points if at >= last - WINDOW_US])
+            kept = [(at, t) for at, t in mine_points if at >= last - WINDOW_US]
+            recent = np.array(kept, dtype=POINT).tobytes()
+        flat = {k: v for seg in segs for k, v in seg.items()}
+        vector = np.full(len(VECTOR_NAMES) + 1, np.nan)
+        vector[0] = LAYOUT_TAG
+        for name, k in VECTOR_INDEX.items():
+            if flat.get(name) is not None:
+                vector[k] = float(flat[name])
         out.append(
             {
                 "patient_id": pid,
@@ -151,8 +167,9 @@ def compute_rows(session: Session, ids: Sequence[str]) -> list[dict[str, Any]]:
                 "birth_day": born.toordinal() if isinstance(born, date) else None,
                 "first_phq9_us": mine_points[0][0] if mine_points else None,
                 "last_discharge_day": discharge.get(pid) if timed_ms else None,
-                "recent_json": recent,
+                "recent": recent,
                 "static_json": json.dumps(segs),
+                "vector": vector.tobytes(),
             }
         )
     return out
@@ -211,83 +228,129 @@ def _refresh_before_commit(session: Session) -> None:
         refresh_stale(session)
 
 
+class _Rows:
+    """The valid rows of a set of ids, finished for ``now`` with numpy (row order, not ids')."""
+
+    def __init__(self, session: Session, ids: Sequence[str], now: datetime, payload: str) -> None:
+        c = PatientFeatureRow.__table__.c
+        rows = session.execute(
+            select(
+                c.patient_id, func.coalesce(c.valid_from_us, NONE),
+                func.coalesce(c.valid_from_day, NONE), func.coalesce(c.birth_day, NONE),
+                func.coalesce(c.first_phq9_us, NONE), func.coalesce(c.last_discharge_day, NONE),
+                c.recent, c[payload],
+            ).where(in_ids(c.patient_id, ids), c.stale == 0)
+        ).all()  # fmt: skip
+        self.n = len(rows)
+        cols = list(zip(*rows, strict=True)) if rows else [()] * 8
+        self.pids: tuple[str, ...] = cols[0]
+        self.payload: tuple[Any, ...] = cols[7]
+        now_us, today = _us(now), now.date().toordinal()
+        born = np.array(cols[3], dtype=np.int64)
+        self.ok = (
+            (np.array(cols[1], dtype=np.int64) <= now_us)
+            & (np.array(cols[2], dtype=np.int64) <= today)
+            & (born != NONE)
+        )
+        self.age = (today - born) / 365.25
+        first = np.array(cols[4], dtype=np.int64)
+        self.has_first = first != NONE
+        episode = np.maximum(0.0, ((now_us - first) // DAY_US) / fa.AVERAGE_MONTH_DAYS)
+        self.episode = np.where(self.has_first, episode, np.nan)
+        ld = np.array(cols[5], dtype=np.int64)
+        self.months = np.where(ld != NONE, (today - ld) / fa.AVERAGE_MONTH_DAYS, np.nan)
+        self.slope = _slopes(cols[6], self.ok, now_us)
+
+
 def features_from_rows(
     session: Session, ids: Sequence[str], now: datetime
 ) -> dict[str, dict[str, Any]]:
     """Feature dicts for the ids whose rows are current and valid at ``now``, finished for
-    ``now`` with numpy; ids left out need the assembly from the records."""
-    t = PatientFeatureRow
-    rows = session.execute(
-        select(
-            t.patient_id, t.valid_from_us, t.valid_from_day, t.birth_day, t.first_phq9_us,
-            t.last_discharge_day, t.recent_json, t.static_json,
-        ).where(in_ids(t.patient_id, ids), t.stale == 0)
-    ).all()  # fmt: skip
-    if not rows or now.tzinfo is None:
+    ``now``; ids left out need the assembly from the records."""
+    if now.tzinfo is None:
         return {}
-    now_us, today = _us(now), now.date().toordinal()
-    cols = list(zip(*rows, strict=True))
-    valid_us = np.array([-1 if v is None else v for v in cols[1]], dtype=np.int64)
-    valid_day = np.array([-1 if v is None else v for v in cols[2]], dtype=np.int64)
-    ok = (valid_us <= now_us) & (valid_day <= today)
-    born = np.array([0 if v is None else v for v in cols[3]], dtype=np.int64)
-    age = ((today - born) / 365.25).tolist()
-    first = np.array([-1 if v is None else v for v in cols[4]], dtype=np.int64)
-    episode = np.maximum(0.0, ((now_us - first) // DAY_US) / fa.AVERAGE_MONTH_DAYS).tolist()
-    ld = np.array([-1 if v is None else v for v in cols[5]], dtype=np.int64)
-    months = ((today - ld) / fa.AVERAGE_MONTH_DAYS).tolist()
-    slopes = _slopes(cols[6], ok, now_us)
+    r = _Rows(session, ids, now, "static_json")
+    age, episode, months, slope = (a.tolist() for a in (r.age, r.episode, r.months, r.slope))
     out: dict[str, dict[str, Any]] = {}
-    for i, (pid, _, _, b, fst, last_d, _, static_json) in enumerate(rows):
-        if not ok[i] or b is None:
-            continue
-        a, m, h, rest = json.loads(static_json)
+    for i in np.flatnonzero(r.ok).tolist():
+        pid = r.pids[i]
+        a, m, h, rest = json.loads(r.payload[i])
         f: dict[str, Any] = {"patient_id": pid, **a}
-        if i in slopes:
-            f["phq9_slope"] = slopes[i]
-        if fst is not None:
+        if slope[i] == slope[i]:  # not NaN
+            f["phq9_slope"] = slope[i]
+        if r.has_first[i]:
             f["episode_months"] = episode[i]
         f.update(m)
         f["age_years"] = age[i]
         f.update(h)
-        if last_d is not None:
+        if months[i] == months[i]:
             f["months_since_admission"] = months[i]
         f.update(rest)
         out[pid] = f
     return out
 
 
-def _slopes(recent: Sequence[str | None], ok: np.ndarray, now_us: int) -> dict[int, float]:
-    """Row index → the 8-week PHQ-9 slope, with the assembly's arithmetic (``fa._slopes``) on
-    the stored points: days from each patient's first point in the window."""
-    start = now_us - WINDOW_US
-    owner: list[int] = []
-    at: list[int] = []
-    total: list[float] = []
-    for i, r in enumerate(recent):
-        if r is None or not ok[i]:
-            continue
-        for p_at, p_total in json.loads(r):
-            if p_at >= start:
-                owner.append(i)
-                at.append(p_at)
-                total.append(float(p_total))
-    if not owner:
-        return {}
-    own = np.array(owner)
-    first = np.flatnonzero(np.r_[True, own[1:] != own[:-1]])
-    group = np.cumsum(np.r_[0, (own[1:] != own[:-1]).astype(np.intp)])
-    at_us = np.array(at, dtype=np.int64)
+def matrix_from_rows(
+    session: Session, ids: Sequence[str], now: datetime, names: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """(x, served): the float32 model matrix of ``names`` for ``ids`` (in that order, NaN for
+    missing) from the rows valid at ``now``, and which rows it filled; the others (all, for an
+    input the rows do not hold) need the assembly from the records."""
+    x = np.full((len(ids), len(names)), np.nan, dtype=np.float32)
+    served = np.zeros(len(ids), dtype=bool)
+    known = set(VECTOR_NAMES) | TIMED
+    if now.tzinfo is None or not ids or not set(names) <= known:
+        return x, served
+    r = _Rows(session, ids, now, "vector")
+    width = (len(VECTOR_NAMES) + 1) * 8
+    ok = r.ok & np.fromiter((v is not None and len(v) == width for v in r.payload), bool, r.n)
+    vectors = np.frombuffer(
+        b"".join(v for v, k in zip(r.payload, ok.tolist(), strict=True) if k), dtype=np.float64
+    ).reshape(-1, len(VECTOR_NAMES) + 1)
+    current = vectors[:, 0] == LAYOUT_TAG
+    keep = np.flatnonzero(ok)[current]
+    vectors = vectors[current]
+    pos = {pid: i for i, pid in enumerate(ids)}
+    rows_at = np.fromiter((pos[r.pids[i]] for i in keep.tolist()), np.intp, len(keep))
+    timed = {"age_years": r.age, "episode_months": r.episode, "phq9_slope": r.slope}
+    for j, name in enumerate(names):
+        if name in timed:
+            col = timed[name][keep]
+        elif name == "months_since_admission":
+            static = vectors[:, VECTOR_INDEX[name]]
+            col = np.where(np.isnan(static), r.months[keep], static)
+        else:
+            col = vectors[:, VECTOR_INDEX[name]]
+        x[rows_at, j] = col
+    served[rows_at] = True
+    return x, served
+
+
+def _slopes(recent: Sequence[bytes | None], ok: np.ndarray, now_us: int) -> np.ndarray:
+    """Per row, the 8-week PHQ-9 slope (NaN without one), with the assembly's arithmetic
+    (``feature_assembly._slopes``) on the stored points: days from each patient's first point
+    in the window."""
+    out = np.full(len(recent), np.nan)
+    blobs = [b if b is not None and k else b"" for b, k in zip(recent, ok.tolist(), strict=True)]
+    counts = np.fromiter(map(len, blobs), np.int64, len(blobs)) // POINT.itemsize
+    points = np.frombuffer(b"".join(blobs), dtype=POINT)
+    owner = np.repeat(np.arange(len(blobs)), counts)
+    kept = points["at"] >= now_us - WINDOW_US
+    own, at_us, total = owner[kept], points["at"][kept], points["total"][kept]
+    if not len(own):
+        return out
+    starts = np.r_[True, own[1:] != own[:-1]]
+    first = np.flatnonzero(starts)
+    group = np.cumsum(starts) - 1
     days = ((at_us - at_us[first][group]) / 1e6) / 86400
-    x, y = days / 7.0, np.array(total)
+    x, y = days / 7.0, total
     n = np.bincount(group).astype(float)
     span = np.zeros(len(first))
     np.maximum.at(span, group, days)
     dx = x - (np.bincount(group, x) / n)[group]
     dy = y - (np.bincount(group, y) / n)[group]
     sxx, sxy = np.bincount(group, dx * dx), np.bincount(group, dx * dy)
-    return {
-        int(own[i]): float(sxy[g] / sxx[g])
-        for g, i in enumerate(first)
-        if n[g] >= 2 and span[g] > 0  # noqa: PLR2004 — a line needs two visits
-    }
+    line = (n >= 2) & (span > 0)  # noqa: PLR2004 — a line needs two visits
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out[own[first][line]] = (sxy / sxx)[line]
+    return out

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 from sqlalchemy.orm import Session
 
 from app.core.domain import Action, Principal
@@ -33,7 +34,7 @@ from app.services.feature_assembly import (
     assemble_many,
 )
 from app.services.note_flags import FLAG_INPUTS
-from engines.xgb.features import CATALOGUE_BY_NAME
+from engines.xgb.features import CATALOGUE_BY_NAME, FeatureSpec, assemble_matrix
 
 __all__ = [
     "ANTIDEPRESSANT_CLASSES",
@@ -46,6 +47,7 @@ __all__ = [
     "InputValue",
     "build_features",
     "build_features_many",
+    "feature_matrix_many",
     "history_inputs",
 ]
 
@@ -71,6 +73,25 @@ def build_features_many(
     if len(ids) == len(patient_ids):
         return [by_id[pid] for pid in patient_ids]
     return [dict(by_id[pid]) for pid in patient_ids]
+
+
+def feature_matrix_many(
+    session: Session, patient_ids: Sequence[str], now: datetime, specs: Sequence[FeatureSpec]
+) -> np.ndarray:
+    """The float32 model matrix (one row per id, in order; NaN = missing) that
+    ``assemble_matrix(build_features_many(...), specs)`` gives, straight from the feature rows
+    for a caseload (no dict per patient); rows that are not valid at ``now`` are assembled from
+    the records. Values are not range-checked here (the scoring does it, as for dicts)."""
+    ids = list(dict.fromkeys(patient_ids))
+    names = [s.name for s in specs]
+    x, served = feature_rows.matrix_from_rows(session, ids, now, names)
+    rest = [ids[i] for i in np.flatnonzero(~served).tolist()]
+    if rest:
+        x[~served] = assemble_matrix(assemble_many(session, rest, now), specs)
+    if len(ids) == len(patient_ids):
+        return x
+    where = {pid: i for i, pid in enumerate(ids)}
+    return x[[where[pid] for pid in patient_ids]]
 
 
 #: The inputs the Clinical history tab feeds (its records, the intake and accepted findings).

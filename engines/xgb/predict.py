@@ -20,9 +20,12 @@ from typing import Any
 import numpy as np
 import xgboost as xgb
 
+from engines.errors import InputError
+
 from . import calibration, uncertainty
 from .bands import BANDS, SUICIDE_RISK_NOTICE, SYNTHETIC_LABEL, risk_band_codes
-from .features import assemble_matrix
+from .features import _check_ranges as check_ranges
+from .features import assemble_matrix, check_policy
 from .registry import SCORING_THREADS, LoadedModel
 from .skill import withheld_reason
 
@@ -123,6 +126,37 @@ def score_caseload(
     margin, p, low, high, codes = score_matrix(model, x)
     return CaseloadScores(
         _ids(rows, len(x)),
+        p,
+        low,
+        high,
+        codes,
+        margin,
+        model.card.model_version,
+        model.card.synthetic,
+        withheld_reason(model.card.raw),
+    )
+
+
+def score_caseload_matrix(
+    model: LoadedModel,
+    x: np.ndarray,
+    patient_ids: Sequence[str],
+    *,
+    allowed_demographics: frozenset[str] | None = None,
+) -> CaseloadScores:
+    """``score_caseload`` for a matrix the caller assembled in the card's feature order (a
+    caseload read straight from stored feature rows): the same policy and range checks."""
+    specs = model.card.features
+    if x.shape != (len(patient_ids), len(specs)):
+        raise InputError(
+            f"caseload matrix is {x.shape}, expected ({len(patient_ids)}, {len(specs)})"
+        )
+    if allowed_demographics is not None:
+        check_policy(specs, allowed_demographics)
+    check_ranges(x, specs, lambda i: patient_ids[i])
+    margin, p, low, high, codes = score_matrix(model, x)
+    return CaseloadScores(
+        tuple(patient_ids),
         p,
         low,
         high,

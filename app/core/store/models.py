@@ -462,5 +462,6 @@ class PatientFeatureRow(Base):
     birth_day: Mapped[int | None] = mapped_column(Integer)
     first_phq9_us: Mapped[int | None] = mapped_column(BigInteger)
     last_discharge_day: Mapped[int | None] = mapped_column(Integer)
-    recent_json: Mapped[str | None] = mapped_column(Text)  # [[us, PHQ-9 total], ...] last 8 weeks
+    recent: Mapped[bytes | None] = mapped_column(LargeBinary)  # PHQ-9 (µs, total) of 8 weeks
     static_json: Mapped[str | None] = mapped_column(Text)  # 4 ordered segments of the features
+    vector: Mapped[bytes | None] = mapped_column(LargeBinary)  # float64: layout tag, static inputs

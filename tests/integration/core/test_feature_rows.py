@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import numpy as np
+import pytest
 from alembic import command
 from sqlalchemy import select, text
 
@@ -19,14 +21,16 @@ from app.core.security import audit
 from app.core.store import migrate
 from app.core.store.models import AssessmentResponse, Patient, PatientFeatureRow
 from app.core.store.store import Actor
-from app.services import assessments, feature_rows, history, nlp
+from app.services import assessments, caseload, feature_rows, history, nlp, predictions
 from app.services.context import AppContext
 from app.services.history import IntakeHistory
-from app.services.model_inputs import build_features_many
+from app.services.model_inputs import build_features_many, feature_matrix_many
+from engines.xgb.features import CATALOGUE, assemble_matrix
+from engines.xgb.predict import score_caseload
 from tests.integration.core import test_features_many
 from tests.integration.core.test_features_many import _actigraphy, _same, old_build_features
 from tests.integration.core.test_model_inputs import _analysis, _med
-from tests.support.records import add_patient
+from tests.support.records import add_patient, make_user
 
 demo = test_features_many.demo  # the 50-patient demo clinic fixture
 PHQ9_MILD = {f"q{i}": 1 for i in range(1, 10)}
@@ -38,6 +42,16 @@ def _from_rows(ctx: AppContext, ids: Sequence[str], now: datetime) -> dict[str, 
 
 def _oracle(ctx: AppContext, ids: Sequence[str], now: datetime) -> list[dict]:
     return ctx.store.read(lambda s: [old_build_features(s, pid, now) for pid in ids])
+
+
+def _matrix_same(ctx: AppContext, ids: Sequence[str], now: datetime) -> None:
+    """The caseload's matrix (rows, else records) equals the oracle's dicts assembled."""
+    x = ctx.store.read(lambda s: feature_matrix_many(s, ids, now, CATALOGUE))
+    ref = assemble_matrix(_oracle(ctx, ids, now), CATALOGUE)
+    slope = [s.name for s in CATALOGUE].index("phq9_slope")
+    rest = [j for j in range(len(CATALOGUE)) if j != slope]
+    assert np.array_equal(x[:, rest], ref[:, rest], equal_nan=True)
+    np.testing.assert_allclose(x[:, slope], ref[:, slope], rtol=1e-6, atol=1e-9)  # polyfit
 
 
 def _stale(ctx: AppContext, pid: str) -> int | None:
@@ -54,6 +68,7 @@ def _check_row(ctx: AppContext, pid: str) -> None:
         assert _same([got[pid]], _oracle(ctx, [pid], now)), later
         many = ctx.store.read(lambda s, n=now: build_features_many(s, [pid], n))
         assert _same(many, _oracle(ctx, [pid], now))
+        _matrix_same(ctx, [pid], now)
 
 
 def _phq9(ctx: AppContext, me: Any, pid: str, when: datetime, answers: dict | None = None) -> str:  # noqa: ANN401
@@ -88,6 +103,23 @@ def test_the_demo_clinic_is_served_from_rows_equal_to_the_records(
         assert _same([got[p] for p in served], _oracle(ctx, served, now)), later
         assert _same(ctx.store.read(lambda s, n=now: build_features_many(s, ids, n)),
                      _oracle(ctx, ids, now))  # fmt: skip
+        _matrix_same(ctx, ids, now)
+
+
+def test_the_caseload_scores_what_the_records_give(demo: tuple[AppContext, list[str]]) -> None:
+    """score_visible (feature rows as a matrix) against the dict path before issue 21."""
+    ctx, ids = demo
+    me = make_user(ctx, "sup.rows", Role.SUPERVISOR)
+    view = caseload.score_visible(ctx, me)
+    model = predictions.active_model("relapse_6m", ctx.settings)
+    allowed = frozenset(ctx.settings.allowed_demographics)
+    ref = score_caseload(model, _oracle(ctx, ids, view.scored_at), allowed_demographics=allowed)
+    p = dict(zip(ref.patient_ids, ref.probability.tolist(), strict=True))
+    low = dict(zip(ref.patient_ids, ref.interval_low.tolist(), strict=True))
+    assert {r.patient_id for r in view.rows} == set(ids)
+    for r in view.rows:
+        assert r.probability == pytest.approx(p[r.patient_id], abs=1e-6)
+        assert r.interval_low == pytest.approx(low[r.patient_id], abs=1e-6)
 
 
 def test_a_past_now_is_never_served_from_a_row(demo: tuple[AppContext, list[str]]) -> None:

@@ -86,8 +86,9 @@ def upgrade() -> None:
         sa.Column("birth_day", sa.Integer(), nullable=True),
         sa.Column("first_phq9_us", sa.BigInteger(), nullable=True),
         sa.Column("last_discharge_day", sa.Integer(), nullable=True),
-        sa.Column("recent_json", sa.Text(), nullable=True),
+        sa.Column("recent", sa.LargeBinary(), nullable=True),
         sa.Column("static_json", sa.Text(), nullable=True),
+        sa.Column("vector", sa.LargeBinary(), nullable=True),
     )
     op.create_index(
         "ix_patient_feature_rows_stale", TABLE, ["stale"], sqlite_where=sa.text("stale = 1")
