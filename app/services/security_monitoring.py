@@ -31,18 +31,15 @@ from typing import Any
 
 from sqlalchemy import (
     Integer,
-    Select,
-    String,
     and_,
     case,
     cast,
-    exists,
     func,
     literal,
     or_,
     select,
-    text,
-    union_all,
+    tuple_,
+    union,
 )
 from sqlalchemy.orm import Session
 
@@ -51,25 +48,22 @@ from app.core.domain import Action, Principal
 from app.core.errors import ValidationError
 from app.core.security import rbac
 from app.core.store.models import (
-    AuditEvent,
-    CareTeamAssignment,
     Meta,
-    RemoteAuditEvent,
     User,
     utcnow,
 )
 from app.core.store.store import SYSTEM, UnitOfWork
 from app.services import ops_policy, security_rules
+from app.services import security_events as events
 from app.services.context import AppContext, actor_of
+from app.services.security_events import EV
 from app.services.security_rules import SecurityRule
 from app.services.system_alerts import raise_system_alert
 
 POSITIONS_KEY = "security.scan_positions"  # {chain: last scanned seq}
 POLICY_KEY = "security.policy_sha256"  # digest of the effective security policy last seen
-DEVICE_KEY = "sync.device_id"  # this workstation's id once enrolled (sync.state.DEVICE_ID)
-LOCAL = "local"  # this workstation's own chain
 MAX_EVIDENCE = 100  # audit event ids kept per hit
-SYSTEM_ROLES = ("none", "system")  # actors that are no user: the device is the subject
+EPOCH_JULIAN_DAY = 2451544.5  # 2000-01-01: time buckets count from here
 SIGNIN_FAILED = ("auth.login_failed", "auth.unlock_failed", "auth.password_change_failed")
 
 
@@ -132,92 +126,12 @@ class AccessReport:
 
 
 @dataclass(frozen=True)
-class _Range:
-    """The stretch of one chain to read: seq lo..hi; seq > new_after may trigger a hit."""
-
-    chain: str
-    lo: int
-    hi: int
-    new_after: int
-
-
-@dataclass(frozen=True)
 class _Row:
     subject: str
     id: str
     at: datetime
     patient_id: str | None
     new: bool
-
-
-# --- chains and seq ranges -------------------------------------------------------------------
-
-
-def _remote_devices(session: Session) -> list[str]:
-    """Devices with copied audit events: a skip-scan of the primary key (one probe each)."""
-    sql = text(
-        "WITH RECURSIVE d(x) AS (SELECT MIN(device_id) FROM remote_audit_events "
-        "UNION ALL SELECT (SELECT MIN(device_id) FROM remote_audit_events WHERE device_id > x) "
-        "FROM d WHERE x IS NOT NULL) SELECT x FROM d WHERE x IS NOT NULL"
-    )
-    return [r[0] for r in session.execute(sql)]
-
-
-def _table(chain: str) -> tuple[Any, list[Any]]:
-    if chain == LOCAL:
-        return AuditEvent, []
-    return RemoteAuditEvent, [RemoteAuditEvent.device_id == chain]
-
-
-def _bounds(session: Session, chain: str) -> tuple[int, int] | None:
-    t, where = _table(chain)
-    lo, hi = session.execute(select(func.min(t.seq), func.max(t.seq)).where(*where)).one()
-    return None if lo is None else (int(lo), int(hi))
-
-
-def _first_at_or_after(session: Session, chain: str, when: datetime, lo: int, hi: int) -> int:
-    """Smallest seq in lo..hi whose event is at or after `when` (hi + 1 if none): a bisection
-    of primary-key probes, since a chain's events are appended in time order."""
-    t, where = _table(chain)
-    a, b = lo, hi + 1
-    while a < b:
-        mid = (a + b) // 2
-        row = session.execute(
-            select(t.seq, t.at).where(*where, t.seq >= mid, t.seq <= hi).order_by(t.seq).limit(1)
-        ).first()
-        if row is None or row[1] >= when:
-            b = mid
-        else:
-            a = int(row[0]) + 1
-    return a
-
-
-def _ranges(
-    session: Session,
-    lo_t: datetime,
-    hi_t: datetime,
-    positions: dict[str, int] | None,
-    first_new_t: datetime,
-) -> tuple[list[_Range], dict[str, int]]:
-    """Per chain, the seq stretch covering lo_t..hi_t and the seq after which events are new
-    (from `positions`, or from `first_new_t` for a chain without one / when None)."""
-    out: list[_Range] = []
-    reached: dict[str, int] = {}
-    for chain in [LOCAL, *_remote_devices(session)]:
-        bounds = _bounds(session, chain)
-        if bounds is None:
-            continue
-        first, last = bounds
-        hi = _first_at_or_after(session, chain, hi_t + timedelta(microseconds=1), first, last) - 1
-        reached[chain] = hi
-        if positions is not None and chain in positions:
-            new_after = positions[chain]
-        else:
-            new_after = _first_at_or_after(session, chain, first_new_t, first, last) - 1
-        lo = min(_first_at_or_after(session, chain, lo_t, first, last), new_after + 1)
-        if lo <= hi:  # a chain with nothing new still gives context to the others' windows
-            out.append(_Range(chain, lo, hi, new_after))
-    return out, reached
 
 
 # --- rule evaluation -------------------------------------------------------------------------
@@ -270,79 +184,57 @@ def _off_hours(rule: SecurityRule, col: Any, lo_t: datetime, hi_t: datetime) -> 
     return and_(hour >= rule.start_hour, hour < rule.end_hour)
 
 
-def _unassigned(t: Any) -> Any:
-    """SQL: the actor was not on the patient's care team (now, or when the event happened)."""
-    c = CareTeamAssignment
-    return ~exists().where(
-        c.patient_id == t.patient_id,
-        c.user_id == t.actor_id,
-        or_(and_(c.active.is_(True), c.deleted_at.is_(None)), c.updated_at >= t.at),
-    )
+def _rows(session: Session, rule: SecurityRule, start: datetime, until: datetime) -> list[_Row]:
+    """The materialized events that can take part in one rule's hit, by subject and time.
 
-
-def _subject(t: Any, chain_col: Any) -> Any:
-    device = literal("device:", String) + chain_col
-    return case((t.actor_role.in_(SYSTEM_ROLES), device), else_=t.actor_id)
-
-
-def _branch(
-    rng: _Range, rule: SecurityRule, lo_t: datetime, hi_t: datetime, new_since: datetime | None
-) -> Select[Any]:
-    t, where = _table(rng.chain)
-    chain_col = literal(LOCAL, String) if rng.chain == LOCAL else t.device_id
-    new = (t.at >= new_since) if new_since is not None else (t.seq > rng.new_after)
-    conds = [
-        *where,
-        t.seq >= rng.lo,
-        t.seq <= rng.hi,
-        t.at >= lo_t,
-        t.at <= hi_t,
-        _action_filter(t.action, rule.actions),
-    ]
+    Windowed rules count per subject and time bucket of the rule's window in SQL: a window
+    spans at most two neighbouring buckets, so only pairs of buckets whose counts (or distinct
+    charts) add up to the threshold, with a new event in them, come back to Python."""
+    e = EV.c
+    conds = [e.at >= start, e.at <= until, _action_filter(e.action, rule.actions)]
     if rule.needs_patient:
-        conds.append(t.patient_id.is_not(None))
+        conds.append(e.patient_id.is_not(None))
     if rule.scope == "unassigned":
-        conds.append(_unassigned(t))
+        conds.append(e.unassigned == 1)
     if rule.kind == "off_hours":
-        conds.append(_off_hours(rule, t.at, lo_t, hi_t))
-    return select(
-        _subject(t, chain_col).label("subject"),
-        t.id.label("id"),
-        t.at.label("at"),
-        t.patient_id.label("patient_id"),
-        cast(new, Integer).label("new"),
-    ).where(*conds)
-
-
-def _rows(
-    session: Session,
-    rule: SecurityRule,
-    ranges: Sequence[_Range],
-    lo_t: datetime,
-    hi_t: datetime,
-    new_since: datetime | None,
-) -> list[_Row]:
-    """The matching events of the subjects that can cross the rule, by subject and time."""
-    branches = [_branch(r, rule, lo_t, hi_t, new_since) for r in ranges]
-    ev = (branches[0] if len(branches) == 1 else union_all(*branches)).subquery("ev")
+        conds.append(_off_hours(rule, e.at, start, until))
+    minutes = (func.julianday(e.at) - EPOCH_JULIAN_DAY) * 1440.0
+    bucket = cast(minutes / rule.window_minutes, Integer) if rule.window_minutes else literal(0)
+    ev = select(
+        e.subject, e.id, e.at, e.patient_id, e.new, bucket.label("bucket")
+    ).where(*conds).cte("ev")  # fmt: skip
+    cols = (ev.c.subject, ev.c.id, ev.c.at, ev.c.patient_id, ev.c.new)
     if rule.kind == "event_present":
-        candidates = select(ev.c.subject).where(ev.c.new == 1)
+        q = select(*cols).where(ev.c.new == 1)
     else:
         measure = (
             func.count(func.distinct(ev.c.patient_id))
             if rule.kind != "count_in_window"
             else func.count()
         )
-        candidates = (
-            select(ev.c.subject)
-            .group_by(ev.c.subject)
-            .having(measure >= rule.threshold, func.max(ev.c.new) == 1)
+        per = (
+            select(ev.c.subject, ev.c.bucket, measure.label("n"), func.max(ev.c.new).label("nw"))
+            .group_by(ev.c.subject, ev.c.bucket)
+            .cte("per")
         )
-    q = (
-        select(ev.c.subject, ev.c.id, ev.c.at, ev.c.patient_id, ev.c.new)
-        .where(ev.c.subject.in_(candidates))
-        .order_by(ev.c.subject, ev.c.at)
-    )
+        nxt = per.alias("nxt")
+        pairs = (
+            select(per.c.subject, per.c.bucket)
+            .outerjoin(nxt, and_(nxt.c.subject == per.c.subject, nxt.c.bucket == per.c.bucket + 1))
+            .where(
+                per.c.n + func.coalesce(nxt.c.n, 0) >= rule.threshold,
+                or_(per.c.nw == 1, nxt.c.nw == 1),
+            )
+            .cte("pairs")
+        )
+        hot = union(
+            select(pairs.c.subject, pairs.c.bucket),
+            select(pairs.c.subject, (pairs.c.bucket + 1).label("bucket")),
+        ).subquery("hot")
+        q = select(*cols).where(
+            tuple_(ev.c.subject, ev.c.bucket).in_(select(hot.c.subject, hot.c.bucket))
+        )
+    q = q.order_by(ev.c.subject, ev.c.at)
     return [_Row(s, i, at, p, bool(n)) for s, i, at, p, n in session.execute(q)]
 
 
@@ -389,29 +281,22 @@ def _busiest(rule: SecurityRule, subject: str, rows: list[_Row]) -> RuleHit | No
 def _evaluate(
     session: Session,
     rules: Sequence[SecurityRule],
-    ranges: Sequence[_Range],
-    lo_t: datetime,
-    hi_t: datetime,
+    start: datetime,
+    until: datetime,
     new_since: datetime | None,
 ) -> list[RuleHit]:
-    if not ranges:
-        return []
-    local = f"device:{_device_id(session)}"
+    """Every rule over the materialized events (start..until); one hit per rule and subject."""
     hits: list[RuleHit] = []
     for rule in rules:
-        span = timedelta(minutes=rule.window_minutes)
-        rule_lo = max(lo_t, (new_since or lo_t) - span) if new_since else lo_t
-        rows = _rows(session, rule, ranges, rule_lo, hi_t, new_since)
+        rule_start = start
+        if new_since is not None:  # context: one window before the first possible new event
+            rule_start = max(start, new_since - timedelta(minutes=rule.window_minutes))
+        rows = _rows(session, rule, rule_start, until)
         for subject, group in groupby(rows, key=lambda r: r.subject):
-            hit = _busiest(rule, local if subject == f"device:{LOCAL}" else subject, list(group))
+            hit = _busiest(rule, subject, list(group))
             if hit is not None:
                 hits.append(hit)
     return hits
-
-
-def _device_id(session: Session) -> str:
-    row = session.get(Meta, DEVICE_KEY)
-    return row.value if row is not None and row.value else "this-workstation"
 
 
 def _max_window(rules: Sequence[SecurityRule]) -> timedelta:
@@ -461,15 +346,21 @@ def scan(
 
     def read(session: Session) -> tuple[list[RuleHit], dict[str, int]]:
         positions = None if since is not None else _positions(session)
-        first_new = since or now - lookback
-        ranges, reached = _ranges(session, first_new, now, positions, first_new)
-        fresh = [r for r in ranges if r.hi > r.new_after]
-        if not fresh:
+        parts, reached = events.stretches(
+            session,
+            until=now,
+            positions=positions,
+            new_from=since or now - lookback,
+            context=_max_window(rules),
+        )
+        if not any(p.hi > p.new_after for p in parts):
             return [], reached
-        # widen every stretch back by the longest window, for context
-        lo_t = min(_first_new_at(session, r) for r in fresh) - _max_window(rules)
-        ranges, _ = _ranges(session, lo_t, now, positions, first_new)
-        return _evaluate(session, rules, ranges, lo_t, now, since), reached
+        start = min(p.first_new_at for p in parts if p.first_new_at) - _max_window(rules)
+        events.materialize(session, parts, start=start, until=now, new_since=since)
+        try:
+            return _evaluate(session, rules, start, now, since), reached
+        finally:
+            events.clear(session)
 
     hits, reached = ctx.store.read(read)
 
@@ -493,12 +384,6 @@ def scan(
     return ctx.store.write(record)
 
 
-def _first_new_at(session: Session, rng: _Range) -> datetime:
-    t, where = _table(rng.chain)
-    at = session.scalar(select(t.at).where(*where, t.seq > rng.new_after).order_by(t.seq).limit(1))
-    return at if at is not None else utcnow()
-
-
 # --- the access report -----------------------------------------------------------------------
 
 
@@ -510,27 +395,10 @@ def _as_utc(d: date | datetime) -> datetime:
     return datetime.combine(d, datetime.min.time()).astimezone()
 
 
-def _users(
-    session: Session, ranges: Sequence[_Range], since: datetime, until: datetime
-) -> list[UserAccess]:
-    """Per-user counts over the period: one grouped pass over the chains' stretches."""
-    branches = []
-    for rng in ranges:
-        t, where = _table(rng.chain)
-        chain_col = literal(LOCAL, String) if rng.chain == LOCAL else t.device_id
-        unassigned = case((and_(t.patient_id.is_not(None), _unassigned(t)), t.patient_id))
-        branches.append(
-            select(
-                _subject(t, chain_col).label("subject"),
-                t.actor_role.label("role"),
-                t.action.label("action"),
-                t.patient_id.label("patient_id"),
-                unassigned.label("unassigned"),
-            ).where(*where, t.seq >= rng.lo, t.seq <= rng.hi, t.at >= since, t.at <= until)
-        )
-    if not branches:
-        return []
-    ev = (branches[0] if len(branches) == 1 else union_all(*branches)).subquery("ev")
+def _users(session: Session, since: datetime, until: datetime) -> list[UserAccess]:
+    """Per-user counts over the period: one grouped pass over the materialized events."""
+    ev = select(EV).where(EV.c.at >= since, EV.c.at <= until).subquery("ev")
+    unassigned = case((ev.c.unassigned == 1, ev.c.patient_id))
 
     def n(cond: Any) -> Any:
         return func.sum(case((cond, 1), else_=0))
@@ -541,7 +409,7 @@ def _users(
             func.max(ev.c.role),
             func.count(),
             func.count(func.distinct(ev.c.patient_id)),
-            func.count(func.distinct(ev.c.unassigned)),
+            func.count(func.distinct(unassigned)),
             n(ev.c.action == "disclosure"),
             n(ev.c.action.in_(SIGNIN_FAILED)),
             n(ev.c.action == "patient.break_glass"),
@@ -556,10 +424,9 @@ def _users(
             select(User.id, User.username).where(User.id.in_([r[0] for r in rows]))
         )
     }
-    local = f"device:{_device_id(session)}"
     return [
         UserAccess(
-            local if subject == f"device:{LOCAL}" else subject,
+            subject,
             names.get(subject, ""),
             role,
             int(events),
@@ -590,10 +457,17 @@ def access_report(
 
     def read(session: Session) -> AccessReport:
         rbac.require(session, principal, Action.VIEW_AUDIT)
-        lo_t = start - _max_window(rules)
-        ranges, _ = _ranges(session, lo_t, end, None, start)
-        hits = _evaluate(session, rules, ranges, lo_t, end, start)
-        return AccessReport(start, end, tuple(hits), tuple(_users(session, ranges, start, end)))
+        context = _max_window(rules)
+        parts, _ = events.stretches(
+            session, until=end, positions=None, new_from=start, context=context,
+            since=start - context,
+        )  # fmt: skip
+        events.materialize(session, parts, start=start - context, until=end, new_since=start)
+        try:
+            hits = _evaluate(session, rules, start - context, end, start)
+            return AccessReport(start, end, tuple(hits), tuple(_users(session, start, end)))
+        finally:
+            events.clear(session)
 
     report = ctx.store.read(read)
     ctx.store.write(
