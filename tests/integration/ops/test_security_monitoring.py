@@ -18,10 +18,12 @@ from sqlalchemy import select
 
 from app.core.config import ConfigError, load_settings
 from app.core.domain import Principal, Role
-from app.core.errors import AuthenticationError, PermissionDeniedError
+from app.core.errors import AuthenticationError, PermissionDeniedError, ValidationError
+from app.core.security import keys
+from app.core.store.engine import connect_raw
 from app.core.store.models import AuditEvent, Meta, SystemAlert, utcnow
 from app.services import admin, auth, patients, phi_audit, security_monitoring
-from app.services.context import AppContext
+from app.services.context import AppContext, cli_actor
 from app.services.system_alerts import list_system_alerts, transition_system_alert
 from tests.conftest import PASSWORD, cli_env
 from tests.support.cli import admin as cli_admin
@@ -317,6 +319,36 @@ def test_cli_access_report_prints_the_hits(env: dict, tmp_path: Path) -> None:
     assert "account_locked" in text_out.stdout
     bad = cli_admin(cenv, "access-report", "--since", "last tuesday")
     assert bad.returncode != 0 and "not a date" in bad.stderr
+    moved = cli_admin(cenv, "set-role", "dr.adams", "--role", "supervisor")
+    assert moved.returncode == 0, moved.stderr
+    after = json.loads(cli_admin(cenv, "access-report", "--since", today, "--json").stdout)
+    roles = [h for h in after["hits"] if h["rule"] == "role_change"]
+    assert roles and any(len(h["evidence"]) >= 1 for h in roles)
+    audited = _count_actions(cenv, "security.access_report")
+    assert audited == 3  # each report is audited (the refused one never ran)
+
+
+def _count_actions(cenv: dict, action: str) -> int:
+    """Audit events of one action in the CLI's store (read as a test, with its key)."""
+    db = Path(cenv["NOVAMIND_DATA_DIR"]) / "novamind.db"
+    entries = json.loads(Path(cenv["NOVAMIND_TEST_KEYRING_FILE"]).read_text())
+    conn = connect_raw(db, bytes.fromhex(entries[f"novamind\x00db:{keys.store_id(db)}"]))
+    try:
+        row = conn.execute("SELECT COUNT(*) FROM audit_events WHERE action = ?", (action,))
+        return int(row.fetchone()[0])
+    finally:
+        conn.close()
+
+
+def test_change_role_refuses_own_account_and_the_last_admin(ctx: AppContext, clinic: dict) -> None:
+    admin_user = clinic["users"][Role.ADMIN]
+    with pytest.raises(ValidationError, match="your own role"):
+        admin.change_role(ctx, admin_user, admin_user.username, Role.IT)
+    add_user(ctx, "second.admin", Role.ADMIN)
+    admin.change_role(ctx, admin_user, "second.admin", Role.IT)  # another admin remains
+    with pytest.raises(ValidationError, match="last active administrator"):
+        admin.change_role(ctx, cli_actor(), admin_user.username, Role.CLINICIAN)
+    assert _ids(ctx, admin_user.user_id, "user.role_change")  # the one change, audited
 
 
 def test_scan_of_an_empty_history_and_add_user_setup(ctx: AppContext) -> None:
