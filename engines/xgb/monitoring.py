@@ -183,7 +183,7 @@ def recalibration(
         d0 = (h11 * g0 - h01 * g1) / det
         d1 = (h00 * g1 - h01 * g0) / det
         icpt, slope = icpt - d0, slope - d1
-        if np.max(np.abs(d0)) < 1e-9 and np.max(np.abs(d1)) < 1e-9:
+        if np.max(np.abs(d0)) < 1e-8 and np.max(np.abs(d1)) < 1e-8:
             break
     return slope, icpt
 
@@ -218,17 +218,19 @@ def calibration(
 ) -> Calibration:
     """Brier, ECE, slope and intercept with percentile CIs of a Poisson bootstrap (each row's
     weight drawn from Poisson(1): the resampling of n rows, computed for every replicate at
-    once). Needs both outcomes present for a slope; raises ValueError on empty input."""
+    once); ``n_boot=0`` gives point estimates with NaN CIs. Raises ValueError on empty input."""
     p = np.asarray(p, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     if p.size == 0 or p.shape != y.shape:
         raise ValueError("calibration needs matching, non-empty predictions and outcomes")
-    w = np.random.default_rng(seed).poisson(1.0, size=(n_boot, p.size)).astype(np.float64)
-    w = w[w.sum(axis=1) > 0]
-    sq = (p - y) ** 2
-    brier_boot = (w @ sq) / w.sum(axis=1)
-    ece_boot = np.atleast_1d(_weighted_ece(p, y, w, n_bins))
-    slope_boot, icpt_boot = recalibration(p, y, w)
+    if n_boot > 0:
+        w = np.random.default_rng(seed).poisson(1.0, size=(n_boot, p.size)).astype(np.float64)
+        w = w[w.sum(axis=1) > 0]
+        brier_boot = (w @ ((p - y) ** 2)) / w.sum(axis=1)
+        ece_boot = np.atleast_1d(_weighted_ece(p, y, w, n_bins))
+        slope_boot, icpt_boot = recalibration(p, y, w)
+    else:  # point estimates only (older rolling windows)
+        brier_boot = ece_boot = slope_boot = icpt_boot = np.zeros(0)
     slope, icpt = recalibration(p, y)
     alpha = (1 - level) / 2
 

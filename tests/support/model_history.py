@@ -106,3 +106,32 @@ class HistoryWriter:
             conn.close()
         n = len(self.patients) + len(self.predictions) + len(self.assessments)
         return n + len(self.admissions)
+
+
+def relapse_predictions(
+    ctx: AppContext, now: datetime, *, shift: float = 0.0, n: int = 300
+) -> None:
+    """`n` relapse predictions over the 80 days before `now` whose inputs are a fresh draw from
+    the training generator (another seed than training), the PHQ-9 raised by `shift`."""
+    from datetime import timedelta
+
+    from app.services import predictions
+    from engines.xgb.synthetic import generate_cohort
+
+    card = predictions.active_model("relapse_6m", ctx.settings).card
+    names = [f.name for f in card.features]
+    w = HistoryWriter()
+    for i, rec in enumerate(generate_cohort(n, 99)):
+        values = {f: rec.get(f) for f in names}
+        if shift and values["phq9_current"] is not None:
+            values["phq9_current"] = min(27.0, float(values["phq9_current"]) + shift)
+        w.prediction(
+            w.patient(),
+            "relapse_6m",
+            None,
+            now - timedelta(days=1 + i % 80),
+            0.25,
+            card.model_version,
+            contributions(names, values),
+        )
+    w.write(ctx)

@@ -13,11 +13,14 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QScrollArea,
     QTableWidget,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
-from app.services import model_cards
+from app.core.domain import Principal
+from app.services import model_cards, model_monitoring
+from app.services.context import AppContext
 from engines.xgb.bands import SYNTHETIC_LABEL
 from ui.panels.charts import ReliabilityChart
 from ui.panels.common import fill, label, muted, notice, section, table
@@ -61,9 +64,14 @@ class ModelCardDialog(QDialog):
         self.setAccessibleName("model card")
         self.resize(860, 720)
         outer = QVBoxLayout(self)
+        self.tabs = QTabWidget()
+        self.tabs.setAccessibleName("model card tabs")
+        outer.addWidget(self.tabs)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
-        outer.addWidget(scroll)
+        self.tabs.addTab(scroll, "Card")
+        self.monitoring = MonitoringTab()
+        self.tabs.addTab(self.monitoring, "Monitoring")
         inner = QWidget()
         scroll.setWidget(inner)
         lay = QVBoxLayout(inner)
@@ -214,6 +222,21 @@ class ModelCardDialog(QDialog):
         buttons.accepted.connect(self.accept)
         outer.addWidget(buttons)
 
+    def load_monitoring(self, tasks: Any, ctx: AppContext, principal: Principal) -> None:
+        """Compute this model's monitoring in the background (ui.tasks.TaskManager) and show it
+        on the Monitoring tab."""
+        name = str(self.card.get("name", ""))
+        self.monitoring.show_loading()
+        tasks.call(
+            model_monitoring.model_report,
+            ctx,
+            principal,
+            name,
+            label="Checking the model's monitoring",
+            on_done=self.monitoring.show_report,
+            on_error=self.monitoring.show_error,
+        )
+
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
         super().showEvent(event)
         for t in (self.features, self.coverage):
@@ -276,3 +299,127 @@ class ModelCardDialog(QDialog):
                     + (f" Fitted on: {fitted}." if fitted else "")
                 )
             )
+
+
+def _fmt(value: float | None, spec: str = ".3f") -> str:
+    return "—" if value is None or value != value else format(value, spec)
+
+
+def _est(e: Any) -> str:
+    """An estimate with its CI ("0.041 (0.035–0.048)"), or the point alone without one."""
+    if e.ci_low != e.ci_low:  # NaN: no bootstrap for this window
+        return _fmt(e.value)
+    return f"{_fmt(e.value)} ({_fmt(e.ci_low)}–{_fmt(e.ci_high)})"
+
+
+class MonitoringTab(QWidget):
+    """The model's monitoring: status (with an "under review" banner), weekly volume, input
+    drift against the training distribution and calibration on observed outcomes."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setAccessibleName("model monitoring")
+        outer = QVBoxLayout(self)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        outer.addWidget(scroll)
+        inner = QWidget()
+        scroll.setWidget(inner)
+        self._lay = QVBoxLayout(inner)
+        self.status = label("Monitoring not loaded.", "muted", wrap=True)
+        self.status.setAccessibleName("monitoring status")
+        self._lay.addWidget(self.status)
+        self.banner = notice("", "model under review", "danger")
+        self.banner.setVisible(False)
+        self._lay.addWidget(self.banner)
+        self._lay.addWidget(section("Predictions per week"))
+        self.volume = table(("Week of", "Predictions"), "weekly prediction volume")
+        self._lay.addWidget(self.volume)
+        self._lay.addWidget(section("Input drift against the training distribution"))
+        self.reference = muted("")
+        self._lay.addWidget(self.reference)
+        self.drift = table(
+            ("Input", "PSI", "Missing now", "Missing in training", "Level"), "input drift"
+        )
+        self._lay.addWidget(self.drift)
+        self._lay.addWidget(section("Calibration on observed outcomes"))
+        self.outcome = muted("")
+        self._lay.addWidget(self.outcome)
+        self.calibration = table(
+            ("Predictions made", "Outcomes", "Events", "Brier", "ECE", "Slope", "Intercept"),
+            "calibration windows",
+        )
+        self._lay.addWidget(self.calibration)
+        self.notes = muted("")
+        self._lay.addWidget(self.notes)
+        self._lay.addStretch(1)
+        self.report: model_monitoring.ModelReport | None = None
+
+    def show_loading(self) -> None:
+        self.status.setText("Checking this model's monitoring…")
+
+    def show_error(self, exc: BaseException) -> None:
+        user_message = getattr(exc, "user_message", None)
+        text = user_message() if callable(user_message) else "Monitoring could not be computed."
+        self.status.setText(str(text))
+
+    def show_report(self, r: model_monitoring.ModelReport) -> None:
+        """Fill the tab from a report (GUI thread)."""
+        self.report = r
+        status = {
+            "ok": "Status: OK — no policy threshold crossed.",
+            "insufficient data": "Status: insufficient data — too few predictions or outcomes "
+            "to judge drift or calibration yet.",
+            "under review": "Status: UNDER REVIEW.",
+        }.get(r.status, f"Status: {r.status}")
+        self.status.setText(
+            f"{status} {r.volume} predictions in the last {len(r.weekly_volume)} weeks."
+        )
+        self.banner.setVisible(r.status == "under review")
+        if r.status == "under review":
+            rules = ", ".join(a.replace("_", " ") for a in r.open_alerts)
+            self.banner.setText(
+                f"Under review: this model crossed a monitoring threshold ({rules}). Supervisors "
+                "and IT have a system alert; treat its scores with extra caution until they "
+                "resolve it."
+            )
+        fill(
+            self.volume,
+            [(d.isoformat(), str(n)) for d, n in zip(r.week_starts, r.weekly_volume, strict=True)],
+        )
+        _fit_height(self.volume)
+        self.reference.setText(
+            f"Reference: {r.reference}. {r.drift_n} predictions of this version in the window. "
+            "PSI below 0.1 is stable; above 0.25 a large shift (thresholds from policy)."
+        )
+        fill(
+            self.drift,
+            [
+                (
+                    d.label,
+                    _fmt(d.psi),
+                    f"{d.missing_rate:.0%}",
+                    f"{d.reference_missing_rate:.0%}",
+                    d.level,
+                )
+                for d in r.drift
+            ],
+        )
+        _wrap_columns(self.drift, 0)
+        self.outcome.setText(
+            f"Outcome: {r.outcome_definition}. 95% bootstrap intervals for the newest window."
+        )
+        rows = []
+        for w in r.calibration:
+            c = w.calibration
+            when = f"{w.start.isoformat()} to {w.end.isoformat()}"
+            if c is None:
+                rows.append((when, "too few", "—", "—", "—", "—", "—"))
+            else:
+                rows.append(
+                    (when, str(c.n), str(c.events), _est(c.brier), _est(c.ece), _est(c.slope),
+                     _est(c.intercept))
+                )  # fmt: skip
+        fill(self.calibration, rows)
+        _wrap_columns(self.calibration, 0)
+        self.notes.setText(" ".join(r.notes))

@@ -17,35 +17,16 @@ from app.demo import DEMO_PASSWORD
 from app.services import model_monitoring, predictions
 from app.services.context import AppContext
 from app.services.system_alerts import list_system_alerts, transition_system_alert
-from engines.xgb.synthetic import generate_cohort
 from tests.conftest import cli_env
 from tests.support.cli import run
-from tests.support.model_history import HistoryWriter, contributions
+from tests.support.model_history import HistoryWriter, relapse_predictions
 from tests.support.records import row_count
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
 
 def _relapse_inputs(ctx: AppContext, *, shift: float = 0.0, n: int = 300) -> None:
-    """`n` relapse predictions in the last 80 days whose inputs are a fresh draw from the
-    training generator (another seed), PHQ-9 raised by `shift` when asked."""
-    card = predictions.active_model("relapse_6m", ctx.settings).card
-    names = [f.name for f in card.features]
-    w = HistoryWriter()
-    for i, rec in enumerate(generate_cohort(n, 99)):
-        values = {f: rec.get(f) for f in names}
-        if shift and values["phq9_current"] is not None:
-            values["phq9_current"] = min(27.0, float(values["phq9_current"]) + shift)
-        w.prediction(
-            w.patient(),
-            "relapse_6m",
-            None,
-            NOW - timedelta(days=1 + i % 80),
-            0.25,
-            card.model_version,
-            contributions(names, values),
-        )
-    w.write(ctx)
+    relapse_predictions(ctx, NOW, shift=shift, n=n)
 
 
 def _hosp_outcomes(
