@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from app.core.store.engine import WRITE_OPTION
 from app.core.store.models import ActigraphySeries, AssessmentResponse, Patient, PatientFeatureRow
+from app.services import _id_sets
 from app.services import feature_assembly as fa
 from app.services._id_sets import in_ids
 from app.services.accepted_findings import accepted_findings_many
@@ -50,13 +51,17 @@ SEGMENTS = (
     ("gad7_current", "anxious_depression", "n_psychotropics", "adherence_pdc", "on_maintenance_ad"),
     ("sex_female", "prior_episodes", "age_at_onset", "failed_trials", "prior_admissions"),
 )
-#: the static inputs as float64 (NaN = missing) after a layout tag, for the caseload's matrix;
+#: the static inputs in the packed row, as float32 (the model matrix's type; NaN = missing);
 #: months_since_admission holds 0.0 for a patient in hospital, else NaN (finished at read time)
 VECTOR_NAMES = tuple(s.name for s in CATALOGUE if s.name not in TIMED - {"months_since_admission"})
-VECTOR_INDEX = {name: k + 1 for k, name in enumerate(VECTOR_NAMES)}
-LAYOUT_TAG = float(int.from_bytes(hashlib.sha256("|".join(VECTOR_NAMES).encode()).digest()[:6]))
+VECTOR_INDEX = {name: k for k, name in enumerate(VECTOR_NAMES)}
+LAYOUT_TAG = int.from_bytes(hashlib.sha256("|".join(VECTOR_NAMES).encode()).digest()[:7])
+#: head: layout tag, valid from (µs), valid from (day), birth day, first PHQ-9 (µs), last
+#: discharge (day) when the months since it are finished at read time; then the inputs
+HEAD = ("tag", "valid_us", "valid_day", "birth_day", "first_us", "discharge_day")
+PACKED = np.dtype([("head", "<i8", len(HEAD)), ("vec", "<f4", len(VECTOR_NAMES))])
 POINT = np.dtype([("at", "<i8"), ("total", "<f8")])  # one stored PHQ-9 point
-NONE = -(2**62)  # a missing time or day in the arrays
+NONE = -(2**62)  # a missing time or day in the head
 #: rebuild this many patients per set-based pass (bounded memory for a whole clinic)
 REBUILD_BATCH = 5000
 
@@ -153,23 +158,27 @@ def compute_rows(session: Session, ids: Sequence[str]) -> list[dict[str, Any]]:
             kept = [(at, t) for at, t in mine_points if at >= last - WINDOW_US]
             recent = np.array(kept, dtype=POINT).tobytes()
         flat = {k: v for seg in segs for k, v in seg.items()}
-        vector = np.full(len(VECTOR_NAMES) + 1, np.nan)
-        vector[0] = LAYOUT_TAG
+        packed = np.zeros(1, dtype=PACKED)
+        packed["vec"] = np.nan
         for name, k in VECTOR_INDEX.items():
             if flat.get(name) is not None:
-                vector[k] = float(flat[name])
+                packed["vec"][0, k] = float(flat[name])
+        head = (
+            LAYOUT_TAG,
+            newest.get(pid, NONE),
+            newest_day.get(pid, NONE),
+            born.toordinal() if isinstance(born, date) else NONE,
+            mine_points[0][0] if mine_points else NONE,
+            discharge[pid] if timed_ms and pid in discharge else NONE,
+        )
+        packed["head"][0] = head
         out.append(
             {
                 "patient_id": pid,
                 "stale": 0,
-                "valid_from_us": newest.get(pid),
-                "valid_from_day": newest_day.get(pid),
-                "birth_day": born.toordinal() if isinstance(born, date) else None,
-                "first_phq9_us": mine_points[0][0] if mine_points else None,
-                "last_discharge_day": discharge.get(pid) if timed_ms else None,
+                "packed": packed.tobytes(),
                 "recent": recent,
                 "static_json": json.dumps(segs),
-                "vector": vector.tobytes(),
             }
         )
     return out
@@ -229,37 +238,38 @@ def _refresh_before_commit(session: Session) -> None:
 
 
 class _Rows:
-    """The valid rows of a set of ids, finished for ``now`` with numpy (row order, not ids')."""
+    """The usable rows of a set of ids (current, this layout, valid at ``now``), finished for
+    ``now`` with numpy; arrays are in the order of ``pids``."""
 
-    def __init__(self, session: Session, ids: Sequence[str], now: datetime, payload: str) -> None:
+    def __init__(
+        self, session: Session, ids: Sequence[str], now: datetime, with_json: bool
+    ) -> None:
         c = PatientFeatureRow.__table__.c
-        rows = session.execute(
-            select(
-                c.patient_id, func.coalesce(c.valid_from_us, NONE),
-                func.coalesce(c.valid_from_day, NONE), func.coalesce(c.birth_day, NONE),
-                func.coalesce(c.first_phq9_us, NONE), func.coalesce(c.last_discharge_day, NONE),
-                c.recent, c[payload],
-            ).where(in_ids(c.patient_id, ids), c.stale == 0)
-        ).all()  # fmt: skip
-        self.n = len(rows)
-        cols = list(zip(*rows, strict=True)) if rows else [()] * 8
-        self.pids: tuple[str, ...] = cols[0]
-        self.payload: tuple[Any, ...] = cols[7]
+        cols = [c.patient_id, c.packed, c.recent] + ([c.static_json] if with_json else [])
+        size = PACKED.itemsize
+        table_rows = select(func.count()).select_from(PatientFeatureRow)
+        if len(ids) >= _id_sets.SCAN_FROM and 2 * len(ids) >= (session.scalar(table_rows) or 0):
+            # most of the clinic: read every row and pick in Python (the id filter costs more)
+            wanted = set(ids)
+            rows = session.execute(select(*cols).where(c.stale == 0))
+            good = [r for r in rows if r[0] in wanted and r[1] is not None and len(r[1]) == size]
+        else:
+            rows = session.execute(select(*cols).where(in_ids(c.patient_id, ids), c.stale == 0))
+            good = [r for r in rows if r[1] is not None and len(r[1]) == size]
+        self.pids: list[str] = [r[0] for r in good]
+        self.json: list[str] = [r[3] for r in good] if with_json else []
+        packed = np.frombuffer(b"".join(r[1] for r in good), dtype=PACKED)
+        head, self.vec = packed["head"], packed["vec"]
         now_us, today = _us(now), now.date().toordinal()
-        born = np.array(cols[3], dtype=np.int64)
-        self.ok = (
-            (np.array(cols[1], dtype=np.int64) <= now_us)
-            & (np.array(cols[2], dtype=np.int64) <= today)
-            & (born != NONE)
-        )
+        tag, valid_us, valid_day, born, first, discharge = head.T
+        self.ok = (tag == LAYOUT_TAG) & (valid_us <= now_us) & (valid_day <= today) & (born != NONE)
         self.age = (today - born) / 365.25
-        first = np.array(cols[4], dtype=np.int64)
         self.has_first = first != NONE
         episode = np.maximum(0.0, ((now_us - first) // DAY_US) / fa.AVERAGE_MONTH_DAYS)
         self.episode = np.where(self.has_first, episode, np.nan)
-        ld = np.array(cols[5], dtype=np.int64)
-        self.months = np.where(ld != NONE, (today - ld) / fa.AVERAGE_MONTH_DAYS, np.nan)
-        self.slope = _slopes(cols[6], self.ok, now_us)
+        months = (today - discharge) / fa.AVERAGE_MONTH_DAYS
+        self.months = np.where(discharge != NONE, months, np.nan)
+        self.slope = _slopes([r[2] for r in good], self.ok, now_us)
 
 
 def features_from_rows(
@@ -269,12 +279,12 @@ def features_from_rows(
     ``now``; ids left out need the assembly from the records."""
     if now.tzinfo is None:
         return {}
-    r = _Rows(session, ids, now, "static_json")
+    r = _Rows(session, ids, now, with_json=True)
     age, episode, months, slope = (a.tolist() for a in (r.age, r.episode, r.months, r.slope))
     out: dict[str, dict[str, Any]] = {}
     for i in np.flatnonzero(r.ok).tolist():
         pid = r.pids[i]
-        a, m, h, rest = json.loads(r.payload[i])
+        a, m, h, rest = json.loads(r.json[i])
         f: dict[str, Any] = {"patient_id": pid, **a}
         if slope[i] == slope[i]:  # not NaN
             f["phq9_slope"] = slope[i]
@@ -301,15 +311,9 @@ def matrix_from_rows(
     known = set(VECTOR_NAMES) | TIMED
     if now.tzinfo is None or not ids or not set(names) <= known:
         return x, served
-    r = _Rows(session, ids, now, "vector")
-    width = (len(VECTOR_NAMES) + 1) * 8
-    ok = r.ok & np.fromiter((v is not None and len(v) == width for v in r.payload), bool, r.n)
-    vectors = np.frombuffer(
-        b"".join(v for v, k in zip(r.payload, ok.tolist(), strict=True) if k), dtype=np.float64
-    ).reshape(-1, len(VECTOR_NAMES) + 1)
-    current = vectors[:, 0] == LAYOUT_TAG
-    keep = np.flatnonzero(ok)[current]
-    vectors = vectors[current]
+    r = _Rows(session, ids, now, with_json=False)
+    keep = np.flatnonzero(r.ok)
+    vectors = r.vec[keep]
     pos = {pid: i for i, pid in enumerate(ids)}
     rows_at = np.fromiter((pos[r.pids[i]] for i in keep.tolist()), np.intp, len(keep))
     timed = {"age_years": r.age, "episode_months": r.episode, "phq9_slope": r.slope}
@@ -317,7 +321,7 @@ def matrix_from_rows(
         if name in timed:
             col = timed[name][keep]
         elif name == "months_since_admission":
-            static = vectors[:, VECTOR_INDEX[name]]
+            static = vectors[:, VECTOR_INDEX[name]].astype(np.float64)
             col = np.where(np.isnan(static), r.months[keep], static)
         else:
             col = vectors[:, VECTOR_INDEX[name]]

@@ -11,7 +11,6 @@ import uuid
 from datetime import UTC, date, datetime
 
 from sqlalchemy import (
-    BigInteger,
     Boolean,
     Date,
     DateTime,
@@ -448,8 +447,8 @@ class PatientFeatureRow(Base):
     """One patient's model inputs that do not depend on the prediction time, kept current in the
     write's own transaction (app.services.feature_rows; the triggers of migration 0010 mark a
     row stale on every write to an input table). Local to the workstation, never synced: it is
-    derived from synced records. Times are integers (UTC microseconds, day ordinals) so a whole
-    caseload is finished with numpy at read time."""
+    derived from synced records. ``packed`` holds the times as integers (UTC microseconds, day
+    ordinals) and the static inputs as float32, so a caseload is finished with numpy."""
 
     __tablename__ = "patient_feature_rows"
     __table_args__ = (
@@ -457,11 +456,6 @@ class PatientFeatureRow(Base):
     )
     patient_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     stale: Mapped[int] = mapped_column(Integer, default=1)  # 1: recompute before use
-    valid_from_us: Mapped[int | None] = mapped_column(BigInteger)  # newest input time
-    valid_from_day: Mapped[int | None] = mapped_column(Integer)  # e.g. a medication end + 1
-    birth_day: Mapped[int | None] = mapped_column(Integer)
-    first_phq9_us: Mapped[int | None] = mapped_column(BigInteger)
-    last_discharge_day: Mapped[int | None] = mapped_column(Integer)
+    packed: Mapped[bytes | None] = mapped_column(LargeBinary)  # feature_rows.PACKED
     recent: Mapped[bytes | None] = mapped_column(LargeBinary)  # PHQ-9 (µs, total) of 8 weeks
     static_json: Mapped[str | None] = mapped_column(Text)  # 4 ordered segments of the features
-    vector: Mapped[bytes | None] = mapped_column(LargeBinary)  # float64: layout tag, static inputs

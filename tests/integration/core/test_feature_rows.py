@@ -21,7 +21,7 @@ from app.core.security import audit
 from app.core.store import migrate
 from app.core.store.models import AssessmentResponse, Patient, PatientFeatureRow
 from app.core.store.store import Actor
-from app.services import assessments, caseload, feature_rows, history, nlp, predictions
+from app.services import _id_sets, assessments, caseload, feature_rows, history, nlp, predictions
 from app.services.context import AppContext
 from app.services.history import IntakeHistory
 from app.services.model_inputs import build_features_many, feature_matrix_many
@@ -83,9 +83,13 @@ def _phq9(ctx: AppContext, me: Any, pid: str, when: datetime, answers: dict | No
     return ctx.store.write(do)
 
 
+@pytest.mark.parametrize("scan", [False, True], ids=["by id", "whole table"])
 def test_the_demo_clinic_is_served_from_rows_equal_to_the_records(
-    demo: tuple[AppContext, list[str]],
+    demo: tuple[AppContext, list[str]], scan: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Both reads of the rows (most of the clinic reads the whole table) give the oracle."""
+    if scan:
+        monkeypatch.setattr(_id_sets, "SCAN_FROM", 1)
     ctx, ids = demo
     assert ctx.store.read(
         lambda s: s.scalar(select(PatientFeatureRow.stale).order_by(PatientFeatureRow.stale.desc()))

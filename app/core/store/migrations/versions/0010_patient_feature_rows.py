@@ -81,14 +81,9 @@ def upgrade() -> None:
         TABLE,
         sa.Column("patient_id", sa.String(36), primary_key=True),
         sa.Column("stale", sa.Integer(), nullable=False, server_default="1"),
-        sa.Column("valid_from_us", sa.BigInteger(), nullable=True),
-        sa.Column("valid_from_day", sa.Integer(), nullable=True),
-        sa.Column("birth_day", sa.Integer(), nullable=True),
-        sa.Column("first_phq9_us", sa.BigInteger(), nullable=True),
-        sa.Column("last_discharge_day", sa.Integer(), nullable=True),
+        sa.Column("packed", sa.LargeBinary(), nullable=True),
         sa.Column("recent", sa.LargeBinary(), nullable=True),
         sa.Column("static_json", sa.Text(), nullable=True),
-        sa.Column("vector", sa.LargeBinary(), nullable=True),
     )
     op.create_index(
         "ix_patient_feature_rows_stale", TABLE, ["stale"], sqlite_where=sa.text("stale = 1")
