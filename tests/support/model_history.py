@@ -34,7 +34,11 @@ _ENCOUNTER = (
     " VALUES (?,?,?,1,?,'admission',?,NULL)"
 )
 
-Prediction = tuple[str, str, str | None, datetime, float, str, str]
+_MEDICATION = (
+    "INSERT INTO medications (id, created_at, updated_at, version, patient_id, name, drug_class,"
+    ' dose, unit, frequency, start, "end", adherence, stop_reason)'
+    " VALUES (?,?,?,1,?,'drug',?,10,'mg','once daily',?,NULL,NULL,NULL)"
+)
 
 
 def _naive(t: datetime) -> datetime:
@@ -58,6 +62,7 @@ class HistoryWriter:
         self.predictions: list[tuple[Any, ...]] = []
         self.assessments: list[tuple[Any, ...]] = []
         self.admissions: list[tuple[Any, ...]] = []
+        self.medications: list[tuple[Any, ...]] = []
 
     def patient(self) -> str:
         pid = str(uuid.uuid4())
@@ -88,6 +93,12 @@ class HistoryWriter:
         w = _naive(when)
         self.admissions.append((str(uuid.uuid4()), w, w, pid, w))
 
+    def medication(self, pid: str, drug_class: str, start: datetime) -> None:
+        now = _naive(datetime.now(UTC))
+        self.medications.append(
+            (str(uuid.uuid4()), now, now, pid, drug_class, start.date().isoformat())
+        )
+
     def write(self, ctx: AppContext) -> int:
         """Insert everything collected; returns the rows written."""
         key = ctx.store._key  # noqa: SLF001 - a test fixture may fill the file directly
@@ -101,11 +112,12 @@ class HistoryWriter:
             conn.executemany(_PREDICTION, self.predictions)
             conn.executemany(_ASSESSMENT, self.assessments)
             conn.executemany(_ENCOUNTER, self.admissions)
+            conn.executemany(_MEDICATION, self.medications)
             conn.execute("COMMIT")
         finally:
             conn.close()
         n = len(self.patients) + len(self.predictions) + len(self.assessments)
-        return n + len(self.admissions)
+        return n + len(self.admissions) + len(self.medications)
 
 
 def relapse_predictions(

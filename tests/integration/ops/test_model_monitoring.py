@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from app.core.config import load_settings
 from app.core.domain import Role
 from app.core.errors import PermissionDeniedError
 from app.core.store.models import SystemAlert
@@ -177,3 +178,69 @@ def test_cli_monitor_models_json(env: dict, tmp_path: Path) -> None:
         stdin=f"{DEMO_PASSWORD}\n",
     )
     assert refused.returncode != 0 and "supervisor" in refused.stderr
+
+
+@pytest.fixture
+def small_policy_ctx(env: dict, tmp_path: Path):
+    """A store whose policy judges calibration from a single outcome (the hand-made history
+    below has only a few)."""
+    Path(env["NOVAMIND_POLICY"]).write_text(
+        "[policy.operations.models]\nmin_outcomes_for_calibration = 1\n", encoding="utf-8"
+    )
+    context = AppContext.open(load_settings(env))
+    yield context
+    context.close()
+
+
+def test_outcome_definitions_on_a_hand_made_history(small_policy_ctx: AppContext) -> None:
+    ctx = small_policy_ctx
+    w = HistoryWriter()
+    day = timedelta(days=1)
+
+    def predict(target: str, option: str | None, when: datetime, p: float) -> str:
+        pid = w.patient()
+        name = f"response_{option}" if option else target
+        version = predictions.active_model(name, ctx.settings).card.model_version
+        w.prediction(pid, target, option, when, p, version)
+        return pid
+
+    # relapse (made 200 days ago): PHQ-9 16 at day 30 -> 1; MADRS 25 at day 100 -> 1; PHQ-9 10
+    # at day 120 -> 0; PHQ-9 10 at day 60 only -> unknown (not seen after day 91); PHQ-9 16 at
+    # day 190 (past the horizon) -> 0. Known 4, events 2.
+    t = NOW - 200 * day
+    w.score(predict("relapse_6m", None, t, 0.6), "phq9", t + 30 * day, 16)
+    w.score(predict("relapse_6m", None, t, 0.5), "madrs", t + 100 * day, 25)
+    w.score(predict("relapse_6m", None, t, 0.2), "phq9", t + 120 * day, 10)
+    w.score(predict("relapse_6m", None, t, 0.3), "phq9", t + 60 * day, 10)
+    w.score(predict("relapse_6m", None, t, 0.1), "phq9", t + 190 * day, 16)
+    # hospitalisation (120 days ago): admitted at day 10 -> 1; admitted at day 100 but seen at
+    # day 50 -> 0; nothing at all -> unknown. Known 2, events 1.
+    t = NOW - 120 * day
+    w.admission(predict("hosp_90d", None, t, 0.4), t + 10 * day)
+    pid = predict("hosp_90d", None, t, 0.1)
+    w.admission(pid, t + 100 * day)
+    w.score(pid, "phq9", t + 50 * day, 5)
+    predict("hosp_90d", None, t, 0.2)
+    # SSRI response (100 days ago), PHQ-9 20 five days before: SSRI from day 3, PHQ-9 8 at day
+    # 60 -> 1; SSRI from day 0, PHQ-9 12 at day 60 -> 0; no SSRI -> unknown; SSRI but the only
+    # later PHQ-9 at day 90 (outside 8-12 weeks) -> unknown. Known 2, events 1.
+    t = NOW - 100 * day
+    for start, later, at in ((3, 8, 60), (0, 12, 60), (None, 8, 60), (0, 8, 90)):
+        pid = predict("response_ssri", "ssri", t, 0.5)
+        w.score(pid, "phq9", t - 5 * day, 20)
+        w.score(pid, "phq9", t + at * day, later)
+        if start is not None:
+            w.medication(pid, "SSRI", t + start * day)
+    w.write(ctx)
+
+    result = model_monitoring.run_check(ctx, now=NOW)
+    for name, known, events, probs, outcomes_ in (
+        ("relapse_6m", 4, 2, [0.6, 0.5, 0.2, 0.1], [1, 1, 0, 0]),
+        ("hosp_90d", 2, 1, [0.4, 0.1], [1, 0]),
+        ("response_ssri", 2, 1, [0.5, 0.5], [1, 0]),
+    ):
+        latest = _report(result, name).latest
+        assert latest is not None, name
+        assert (latest.n, latest.events) == (known, events), name
+        p, y = np.asarray(probs), np.asarray(outcomes_, dtype=float)
+        assert latest.brier.value == pytest.approx(float(np.mean((p - y) ** 2))), name
