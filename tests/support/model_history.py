@@ -34,6 +34,24 @@ _ENCOUNTER = (
     " VALUES (?,?,?,1,?,'admission',?,NULL)"
 )
 
+_NOTE = (
+    "INSERT INTO clinical_notes (id, created_at, updated_at, version, patient_id, title, body,"
+    " status, signed_at) VALUES (?,?,?,1,?,'Visit','Synthetic note.','signed',?)"
+)
+_ANALYSIS = (
+    "INSERT INTO nlp_analyses (id, created_at, updated_at, version, patient_id, note_id,"
+    " model_name, model_sha256, params_json, result_json, review_status)"
+    " VALUES (?,?,?,1,?,?,?,'00','{}',?,'reviewed')"
+)
+_SERIES = (
+    "INSERT INTO actigraphy_series (id, created_at, updated_at, version, patient_id, start,"
+    " epoch_s, n_epochs, chunk_epochs, source, content_sha256)"
+    " VALUES (?,?,?,1,?,?,60,?,1440,'test','00')"
+)
+_RESULT = (
+    "INSERT INTO actigraphy_results (id, created_at, updated_at, version, series_id, patient_id,"
+    " kind, engine_version, data_json) VALUES (?,?,?,1,?,?,'screen','test',?)"
+)
 _MEDICATION = (
     "INSERT INTO medications (id, created_at, updated_at, version, patient_id, name, drug_class,"
     ' dose, unit, frequency, start, "end", adherence, stop_reason)'
@@ -63,6 +81,10 @@ class HistoryWriter:
         self.assessments: list[tuple[Any, ...]] = []
         self.admissions: list[tuple[Any, ...]] = []
         self.medications: list[tuple[Any, ...]] = []
+        self.notes: list[tuple[Any, ...]] = []
+        self.analyses: list[tuple[Any, ...]] = []
+        self.series: list[tuple[Any, ...]] = []
+        self.results: list[tuple[Any, ...]] = []
 
     def patient(self) -> str:
         pid = str(uuid.uuid4())
@@ -99,6 +121,36 @@ class HistoryWriter:
             (str(uuid.uuid4()), now, now, pid, drug_class, start.date().isoformat())
         )
 
+    def analysis(
+        self, pid: str, when: datetime, model: str, findings: Sequence[tuple[bool, bool | None]]
+    ) -> None:
+        """A note analysis whose findings each have one quote, (verified, accepted) per finding
+        (accepted None = not yet decided)."""
+        w = _naive(when)
+        note_id = str(uuid.uuid4())
+        self.notes.append((note_id, w, w, pid, w))
+        result = {
+            "findings": [
+                {"kind": "risk_factor", "label": f"finding {i}",
+                 "evidence": [{"quote": "quoted words here", "verified": verified}]}
+                for i, (verified, _) in enumerate(findings)
+            ],
+            "decisions": {
+                str(i): {"accepted": accepted}
+                for i, (_, accepted) in enumerate(findings)
+                if accepted is not None
+            },
+        }  # fmt: skip
+        self.analyses.append((str(uuid.uuid4()), w, w, pid, note_id, model, json.dumps(result)))
+
+    def screen(self, pid: str, start: datetime, days: int, probability: float) -> None:
+        """An analysed recording of `days` whole days with the depression screen's result."""
+        w = _naive(start)
+        sid = str(uuid.uuid4())
+        self.series.append((sid, w, w, pid, w, days * 1440))
+        data = json.dumps({"probability": probability, "positive": probability >= 0.5})
+        self.results.append((str(uuid.uuid4()), w, w, sid, pid, data))
+
     def write(self, ctx: AppContext) -> int:
         """Insert everything collected; returns the rows written."""
         key = ctx.store._key  # noqa: SLF001 - a test fixture may fill the file directly
@@ -113,6 +165,10 @@ class HistoryWriter:
             conn.executemany(_ASSESSMENT, self.assessments)
             conn.executemany(_ENCOUNTER, self.admissions)
             conn.executemany(_MEDICATION, self.medications)
+            conn.executemany(_NOTE, self.notes)
+            conn.executemany(_ANALYSIS, self.analyses)
+            conn.executemany(_SERIES, self.series)
+            conn.executemany(_RESULT, self.results)
             conn.execute("COMMIT")
         finally:
             conn.close()

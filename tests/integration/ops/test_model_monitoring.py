@@ -244,3 +244,60 @@ def test_outcome_definitions_on_a_hand_made_history(small_policy_ctx: AppContext
         assert (latest.n, latest.events) == (known, events), name
         p, y = np.asarray(probs), np.asarray(outcomes_, dtype=float)
         assert latest.brier.value == pytest.approx(float(np.mean((p - y) ** 2))), name
+
+
+def test_screen_outcome_is_the_nearest_phq9_within_two_weeks(
+    small_policy_ctx: AppContext,
+) -> None:
+    ctx = small_policy_ctx
+    w = HistoryWriter()
+    start = NOW - timedelta(days=60)
+    end = start + timedelta(days=7)
+    # PHQ-9 12 two days after the recording -> 1 (a PHQ-9 of 3 ten days after is further away)
+    pid = w.patient()
+    w.screen(pid, start, 7, 0.8)
+    w.score(pid, "phq9", end + timedelta(days=2), 12)
+    w.score(pid, "phq9", end + timedelta(days=10), 3)
+    # PHQ-9 5 three days before the end -> 0
+    pid = w.patient()
+    w.screen(pid, start, 7, 0.3)
+    w.score(pid, "phq9", end - timedelta(days=3), 5)
+    # nearest PHQ-9 twenty days away -> unknown
+    pid = w.patient()
+    w.screen(pid, start, 7, 0.6)
+    w.score(pid, "phq9", end + timedelta(days=20), 15)
+    w.write(ctx)
+    screen = _report(model_monitoring.run_check(ctx, now=NOW), "pat_screen")
+    assert screen.volume == 3  # recordings that ended 53 days ago, inside the 13 weeks
+    latest = screen.latest
+    assert latest is not None and (latest.n, latest.events) == (2, 1)
+    assert latest.brier.value == pytest.approx(((0.8 - 1) ** 2 + 0.3**2) / 2)
+
+
+def test_llm_acceptance_and_verified_quote_rates(ctx: AppContext, clinic) -> None:
+    w = HistoryWriter()
+    for i in range(60):  # 120 findings: half with a verified quote, all decided
+        pid = w.patient()
+        w.analysis(
+            pid, NOW - timedelta(days=1 + i % 50), "tiny.gguf", [(True, True), (False, False)]
+        )
+    pid = w.patient()
+    w.analysis(pid, NOW - timedelta(days=3), "tiny.gguf", [(True, None)])  # undecided
+    w.write(ctx)
+    result = model_monitoring.run_check(ctx, now=NOW)
+    llm = _report(result, "llm:tiny.gguf")
+    assert llm.llm is not None
+    assert (llm.llm.analyses, llm.llm.findings, llm.llm.decided, llm.llm.accepted) == (
+        61,
+        121,
+        120,
+        60,
+    )
+    assert (llm.llm.quotes, llm.llm.verified_quotes) == (121, 61)
+    assert llm.llm.acceptance_rate == pytest.approx(0.5)  # above the 30 % floor
+    assert llm.llm.verified_quote_rate == pytest.approx(61 / 121)  # below 90 %
+    assert llm.status == "under review" and llm.open_alerts == ("llm_verified_quotes",)
+    assert len(result.raised) == 1
+    (alert,) = list_system_alerts(ctx, clinic["users"][Role.IT], source="model")
+    assert alert.subject == "llm:tiny.gguf" and alert.evidence == ({"quotes": 121, "verified": 61},)
+    assert model_monitoring.run_check(ctx, now=NOW).raised == ()
