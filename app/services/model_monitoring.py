@@ -111,6 +111,7 @@ class ModelReport:
     crossings: tuple[Crossing, ...]
     status: str = "ok"  # ok | under review | insufficient data
     open_alerts: tuple[str, ...] = ()  # rules of the model's open system alerts
+    judged: bool = False  # enough predictions, outcomes or reviews to hold against policy
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -475,6 +476,8 @@ def _xgb_report(
         llm=None,
         crossings=tuple(crossings),
         notes=tuple(notes),
+        judged=bool(drift and drift_n >= pol["min_predictions_for_drift"])
+        or calibration[-1].calibration is not None,
     )
 
 
@@ -500,6 +503,7 @@ def _screen_report(
         calibration=calibration,
         llm=None,
         crossings=tuple(_calibration_crossings(pol, calibration[-1].calibration)),
+        judged=calibration[-1].calibration is not None,
     )
 
 
@@ -559,6 +563,7 @@ def _llm_reports(session: Session, pol: dict[str, float], now_day: float) -> lis
                 calibration=(),
                 llm=q,
                 crossings=tuple(crossings),
+                judged=q.decided >= minimum or q.quotes >= minimum,
             )
         )
     return out
@@ -624,9 +629,7 @@ def _with_status(
         rules = tuple(sorted(open_alerts.get(r.model, [])))
         if rules:
             status = "under review"
-        elif not r.drift and (r.latest is None) and r.llm is None:
-            status = "insufficient data"
-        elif r.kind == "xgboost" and r.latest is None and r.drift_n == 0:
+        elif not r.judged:
             status = "insufficient data"
         else:
             status = "ok"
@@ -798,4 +801,5 @@ def report_json(r: ModelReport) -> dict[str, Any]:
             {"rule": c.rule, "severity": c.severity, "summary": c.summary} for c in r.crossings
         ],
         "notes": list(r.notes),
+        "judged": r.judged,
     }
