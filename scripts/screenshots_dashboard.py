@@ -17,7 +17,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def _miss_some(ctx: object) -> None:
-    """The filler's clinic never misses a visit: withdraw a share of administrations (one in
+    """The filler's clinic never misses a visit: remove a share of administrations (one in
     five, more for some clinicians' patients, and the last two months for one patient in 25)
     so completion and the overdue list have something to show."""
     from app.core.store.engine import connect_raw
@@ -25,7 +25,7 @@ def _miss_some(ctx: object) -> None:
     conn = connect_raw(ctx.settings.db_path, ctx.store._key)  # type: ignore[attr-defined]  # noqa: SLF001
     conn.execute("BEGIN")
     conn.execute(
-        "UPDATE assessment_responses SET deleted_at = created_at WHERE abs(random()) % 5 = 0"
+        "DELETE FROM assessment_responses WHERE abs(random()) % 5 = 0"
         " OR (patient_id IN (SELECT patient_id FROM care_team WHERE abs(random()) % 3 = 0)"
         "     AND abs(random()) % 3 = 0)"
         " OR (patient_id IN (SELECT id FROM patients WHERE abs(random()) % 25 = 0)"

@@ -22,10 +22,11 @@ from __future__ import annotations
 import csv
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from sqlalchemy import text
@@ -42,6 +43,7 @@ from engines.xgb.bands import BANDS
 Count = int | None  # None: hidden (small-cell suppression)
 ScopeKind = Literal["clinic", "caseload", "research"]
 MAX_PERIOD_DAYS = 3 * 366
+READ_THREADS = 4  # concurrent metric reads (each on its own store connection)
 SEVERITIES = ("critical", "warning", "info")
 WEAR_BINS = ((0.0, 0.25, "< 25 %"), (0.25, 0.5, "25–50 %"), (0.5, 0.75, "50–75 %"),
              (0.75, 1.01, "≥ 75 %"))  # fmt: skip
@@ -292,38 +294,31 @@ def load(
     research = sc.kind == "research"
     sup = _Suppressor(research, sc.small_cell_min)
 
-    def read(session: Session) -> Dashboard:
-        step(5, "Reading the caseload")
-        pats = m.scope_patients(session, flt.start, clinician)
-        ids = [p for p, _ in pats]
-        active = {p for p, status in pats if status == "active"}
-        asof = min(flt.end, now)
-        step(20, "Assessment completion")
-        completion, overdue = _completion(session, sc, ids, active, flt, asof, sup)
-        step(45, "Alert response times")
-        response = _response(session, ids, flt, asof, policy, sup)
-        step(60, "Risk distribution")
-        risk = _risk(session, ids, flt, asof, sup)
-        step(75, "Note findings and actigraphy")
-        findings = _findings(session, ids, flt, sup)
-        wear = _wear(session, ids, flt, int(policy["wear_day_min_minutes"]), sup)
-        overdue_rows = () if research else _named(session, overdue)
-        return Dashboard(
-            filter=replace(flt, clinician_id=clinician),
-            scope=sc,
-            computed_at=now,
-            definition=definition_text(sc.overdue_after_days, sc.small_cell_min, sc.kind),
-            patients=sup.cell(len(ids)),
-            completion=completion,
-            overdue=overdue_rows,
-            response=response,
-            risk=risk,
-            findings=findings,
-            wear=wear,
-            suppressed_cells=sup.hidden,
-        )
-
-    dash = ctx.store.read(read)
+    step(5, "Reading the caseload")
+    pats = ctx.store.read(lambda session: m.scope_patients(session, flt.start, clinician))
+    ids = [p for p, _ in pats]
+    active = {p for p, status in pats if status == "active"}
+    asof = min(flt.end, now)
+    step(15, "Reading assessments, alerts, predictions, findings and actigraphy")
+    raw = _fetch(ctx, sc, ids, flt, asof, int(policy["wear_day_min_minutes"]))
+    step(80, "Computing the figures")
+    completion, overdue = _completion(sc, ids, active, flt, asof, sup, raw)
+    overdue_rows = () if research else ctx.store.read(lambda session: _named(session, overdue))
+    dash = Dashboard(
+        filter=replace(flt, clinician_id=clinician),
+        scope=sc,
+        computed_at=now,
+        definition=definition_text(sc.overdue_after_days, sc.small_cell_min, sc.kind),
+        patients=sup.cell(len(ids)),
+        completion=completion,
+        overdue=overdue_rows,
+        response=_response(raw["alerts"], asof, policy, sup),
+        risk=_risk(raw["bands"], ids, flt, asof, sup),
+        findings=_findings(raw["findings"], sup),
+        wear=_wear(raw["wear"], sup),
+        suppressed_cells=0,
+    )
+    dash = replace(dash, suppressed_cells=sup.hidden)
     step(95, "Recording the view")
     detail = {"scope": sc.kind, "first": flt.first.isoformat(), "last": flt.last.isoformat()}
     if research:
@@ -341,22 +336,48 @@ def load(
     return dash
 
 
+def _fetch(
+    ctx: AppContext,
+    sc: DashboardScope,
+    ids: list[str],
+    flt: DashboardFilter,
+    asof: datetime,
+    wear_minutes: int,
+) -> dict[str, Any]:
+    """Every metric's rows, read concurrently: each read has its own connection (SQLite reads
+    in parallel, decrypting pages outside the GIL), so the page costs about its slowest read
+    rather than their sum. Each read is a consistent snapshot of its own tables."""
+    every = sc.overdue_after_days
+    jobs: dict[str, Callable[[Session], Any]] = {
+        "done": lambda s: m.windows_done(s, ids, flt.start, flt.end, every),
+        "last": lambda s: m.last_administered(s, ids, asof),
+        "bands": lambda s: m.latest_bands(s, ids, flt.target, flt.end),
+        "alerts": lambda s: m.alert_times(s, ids, flt.start, flt.end),
+        "findings": lambda s: m.finding_reviews(s, ids, flt.start, flt.end),
+        "wear": lambda s: m.wear_days(s, ids, flt.first, flt.last, wear_minutes),
+        "teams": lambda s: m.care_teams(s, ids) if sc.kind != "research" else [],
+    }
+    with ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="dashboard") as pool:
+        futures = {k: pool.submit(ctx.store.read, fn) for k, fn in jobs.items()}
+        return {k: f.result() for k, f in futures.items()}
+
+
 def _completion(
-    session: Session,
     sc: DashboardScope,
     ids: list[str],
     active: set[str],
     flt: DashboardFilter,
     asof: datetime,
     sup: _Suppressor,
+    raw: dict[str, Any],
 ) -> tuple[tuple[CompletionRow, ...], list[tuple[str, str, datetime | None, int | None]]]:
     every = sc.overdue_after_days
     days = (flt.last - flt.first).days + 1
     windows = -(-days // every)
     done: dict[tuple[str, str], int] = {}
-    for pid, inst, n in m.windows_done(session, ids, flt.start, flt.end, every):
+    for pid, inst, n in raw["done"]:
         done[(pid, inst)] = min(n, windows)
-    last = m.last_administered(session, ids, asof)
+    last: dict[tuple[str, str], datetime] = raw["last"]
     overdue: list[tuple[str, str, datetime | None, int | None]] = []
     limit = timedelta(days=every)
     for pid in sorted(active):
@@ -368,9 +389,8 @@ def _completion(
                 overdue.append((pid, inst, when, (asof - when - limit).days))
     late = {(pid, inst) for pid, inst, _, _ in overdue}
     teams: dict[str, list[str]] = defaultdict(list)
-    if sc.kind != "research":
-        for pid, uid in m.care_teams(session, ids):
-            teams[pid].append(uid)
+    for pid, uid in raw["teams"]:
+        teams[pid].append(uid)
     names = dict(sc.clinicians)
     rows: list[CompletionRow] = []
     groups: dict[tuple[str, str | None], list[int]] = defaultdict(lambda: [0, 0, 0])
@@ -411,14 +431,8 @@ def _hours(a: datetime, b: datetime) -> float:
 
 
 def _response(
-    session: Session,
-    ids: list[str],
-    flt: DashboardFilter,
-    asof: datetime,
-    policy: dict[str, float],
-    sup: _Suppressor,
+    times: list[m.AlertTimes], asof: datetime, policy: dict[str, float], sup: _Suppressor
 ) -> tuple[ResponseRow, ...]:
-    times = m.alert_times(session, ids, flt.start, flt.end)
     out = []
     for sev in SEVERITIES:
         mine = [t for t in times if t.severity == sev]
@@ -462,34 +476,39 @@ def checkpoints(flt: DashboardFilter) -> list[date]:
     return out
 
 
-def _latest_band_at(
-    rows: list[tuple[str, str, datetime]], points: Sequence[datetime]
-) -> np.ndarray:
-    """Patients per (point, band index; the last column: no prediction yet), vectorised:
-    a row is a patient's latest at point c when it is before c and its successor is not."""
+def _latest_band_at(rows: list[tuple[str, str, str]], points: Sequence[datetime]) -> np.ndarray:
+    """Patients per (point, band index; the last column: other bands), vectorised over the
+    rows sorted by patient, then time (the store's text form, which sorts as time): a row is
+    a patient's latest at point c when it is before c and its successor is not."""
     n_bands = len(BANDS)
     counts = np.zeros((len(points), n_bands + 1), dtype=np.int64)
     if not rows:
         return counts
     code = {b: i for i, b in enumerate(BANDS)}
-    pid = np.array([r[0] for r in rows])
-    band = np.array([code.get(r[1], n_bands) for r in rows])
-    t = np.array([r[2].timestamp() for r in rows])
-    same_next = np.append(pid[1:] == pid[:-1], False)
-    nxt = np.where(same_next, np.append(t[1:], np.inf), np.inf)
+    pid, bands, when = zip(*rows, strict=True)
+    order = np.lexsort((np.array(when), np.array(pid)))
+    pids = np.array(pid)[order]
+    band = np.array([code.get(b, n_bands) for b in bands])[order]
+    t = np.array(when)[order]
+    same_next = np.append(pids[1:] == pids[:-1], False)
+    never = "9999"  # after every stored time
+    nxt = np.where(same_next, np.append(t[1:], never), never)
     for i, c in enumerate(points):
-        ts = c.timestamp()
+        ts = m.stamp(c)
         latest = (t < ts) & (nxt >= ts)
         counts[i, : n_bands + 1] = np.bincount(band[latest], minlength=n_bands + 1)[: n_bands + 1]
     return counts
 
 
 def _risk(
-    session: Session, ids: list[str], flt: DashboardFilter, asof: datetime, sup: _Suppressor
+    rows: list[tuple[str, str, str]],
+    ids: list[str],
+    flt: DashboardFilter,
+    asof: datetime,
+    sup: _Suppressor,
 ) -> tuple[RiskPoint, ...]:
     points = checkpoints(flt)
     instants = [min(datetime.combine(d + timedelta(days=1), time(), UTC), asof) for d in points]
-    rows = m.latest_bands(session, ids, flt.target, flt.end)
     counts = _latest_band_at(rows, instants)
     out = []
     for d, row in zip(points, counts, strict=True):
@@ -501,10 +520,10 @@ def _risk(
 
 
 def _findings(
-    session: Session, ids: list[str], flt: DashboardFilter, sup: _Suppressor
+    rows: list[tuple[str, str, int, int, int]], sup: _Suppressor
 ) -> tuple[FindingRow, ...]:
     per: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
-    for model, _pid, n, acc, rej in m.finding_reviews(session, ids, flt.start, flt.end):
+    for model, _pid, n, acc, rej in rows:
         g = per[model]
         g[0], g[1], g[2] = g[0] + n, g[1] + acc, g[2] + rej
     out = []
@@ -515,10 +534,7 @@ def _findings(
     return tuple(out)
 
 
-def _wear(
-    session: Session, ids: list[str], flt: DashboardFilter, minutes: int, sup: _Suppressor
-) -> WearSummary:
-    rows = m.wear_days(session, ids, flt.first, flt.last, minutes)
+def _wear(rows: list[tuple[str, int, int]], sup: _Suppressor) -> WearSummary:
     bins = [0] * len(WEAR_BINS)
     for _pid, recorded, worn in rows:
         share = worn / recorded if recorded else 0.0
@@ -633,11 +649,12 @@ def _pick(
         }
     if what == "risk":
         rows = m.latest_bands(session, ids, flt.target, flt.end)
-        latest: dict[str, str] = {}
+        latest: dict[str, tuple[str, str]] = {}
+        cut = m.stamp(asof)
         for pid, band, gen in rows:
-            if gen < asof:
-                latest[pid] = band
-        return {pid: f"latest band {band}" for pid, band in latest.items() if band == arg}
+            if gen < cut and gen > latest.get(pid, ("", ""))[0]:
+                latest[pid] = (gen, band)
+        return {pid: f"latest band {b}" for pid, (_g, b) in latest.items() if b == arg}
     if what == "alerts":
         target = timedelta(hours=policy[f"alert_ack_hours_{arg}"]) if arg in SEVERITIES else None
         if target is None:
