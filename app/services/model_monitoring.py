@@ -43,9 +43,10 @@ _N_BOOT = 200
 PAT_SCREEN = "pat_screen"
 LLM_PREFIX = "llm:"
 XGB_MODELS = (*predictions.TARGETS, *(f"response_{o}" for o in predictions.OPTIONS))
-#: Who may read model monitoring: aggregate figures, no patient data (not admin: no clinical
-#: content at all).
-READERS = frozenset({Action.MONITOR_OPERATIONS, Action.READ_PHI, Action.READ_DEIDENTIFIED})
+#: Who may read model monitoring: supervisors and IT, and clinicians (whose patients the models
+#: score) on the model card. Not admin (no clinical content) and not researchers (weekly counts
+#: can be small cells, and they have the de-identified dashboard).
+READERS = frozenset({Action.MONITOR_OPERATIONS, Action.READ_PHI})
 
 
 @dataclass(frozen=True)

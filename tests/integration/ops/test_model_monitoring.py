@@ -139,8 +139,9 @@ def test_a_well_calibrated_history_is_not_under_review(ctx: AppContext) -> None:
 def test_only_monitoring_roles_see_the_summary(ctx: AppContext, clinic) -> None:
     with pytest.raises(PermissionDeniedError):
         model_monitoring.summary(ctx, clinic["users"][Role.CLINICIAN])
-    with pytest.raises(PermissionDeniedError):
-        model_monitoring.reports(ctx, clinic["users"][Role.ADMIN])
+    for role in (Role.ADMIN, Role.RESEARCHER):
+        with pytest.raises(PermissionDeniedError):
+            model_monitoring.reports(ctx, clinic["users"][role])
     # a clinician sees a model's monitoring on its card (aggregates only)
     report = model_monitoring.model_report(ctx, clinic["users"][Role.CLINICIAN], "relapse_6m")
     assert report.status == "insufficient data"
