@@ -188,3 +188,20 @@ def test_view_menu_offers_the_dashboard_by_role(
         idle(qtbot, w)
         w.clinic_dashboard.reject()
         qtbot.waitUntil(lambda: w.clinic_dashboard is None)
+
+
+def test_sign_in_runs_the_due_monitoring_checks(
+    ctx, clinic, qtbot, make_shell, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.services import ops_schedule
+
+    calls: list[object] = []
+    real = ops_schedule.run_due_checks
+    monkeypatch.setattr(ops_schedule, "run_due_checks", lambda c, **k: calls.append(c) or real(c))
+    w = make_shell()
+    signed_in(qtbot, w, "user.clinician")
+    idle(qtbot, w)
+    assert calls == [ctx] and w.ops_timer.isActive()
+    assert w.ops_timer.interval() == 60 * 60 * 1000
+    w.sign_out()
+    assert not w.ops_timer.isActive()
