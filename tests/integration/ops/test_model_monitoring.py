@@ -169,6 +169,18 @@ def test_cli_monitor_models_json(env: dict, tmp_path: Path) -> None:
     assert "regenerated" in relapse["reference"]
     assert {"weekly_volume", "drift", "calibration", "outcome_definition"} <= set(relapse)
     assert doc["raised"] == []
+    checked = run(
+        cenv,
+        "monitor",
+        "models",
+        "--check",
+        "--user",
+        "it.ops",
+        "--password-stdin",
+        stdin=f"{DEMO_PASSWORD}\n",
+    )
+    assert checked.returncode == 0, checked.stderr
+    assert checked.stdout.startswith("model") and "relapse_6m" in checked.stdout
     refused = run(
         cenv,
         "monitor",
