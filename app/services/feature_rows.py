@@ -246,19 +246,20 @@ class _Rows:
     ) -> None:
         c = PatientFeatureRow.__table__.c
         cols = [c.patient_id, c.packed, c.recent] + ([c.static_json] if with_json else [])
-        size = PACKED.itemsize
+        usable = (c.stale == 0, func.length(c.packed) == PACKED.itemsize)
         table_rows = select(func.count()).select_from(PatientFeatureRow)
         if len(ids) >= _id_sets.SCAN_FROM and 2 * len(ids) >= (session.scalar(table_rows) or 0):
             # most of the clinic: read every row and pick in Python (the id filter costs more)
             wanted = set(ids)
-            rows = session.execute(select(*cols).where(c.stale == 0))
-            good = [r for r in rows if r[0] in wanted and r[1] is not None and len(r[1]) == size]
+            rows = [
+                r for r in session.execute(select(*cols).where(*usable)).all() if r[0] in wanted
+            ]
         else:
-            rows = session.execute(select(*cols).where(in_ids(c.patient_id, ids), c.stale == 0))
-            good = [r for r in rows if r[1] is not None and len(r[1]) == size]
-        self.pids: list[str] = [r[0] for r in good]
-        self.json: list[str] = [r[3] for r in good] if with_json else []
-        packed = np.frombuffer(b"".join(r[1] for r in good), dtype=PACKED)
+            rows = session.execute(select(*cols).where(in_ids(c.patient_id, ids), *usable)).all()
+        got = list(zip(*rows, strict=True)) if rows else [(), (), (), ()]
+        self.pids: list[str] = list(got[0])
+        self.json: tuple[str, ...] = got[3] if with_json else ()
+        packed = np.frombuffer(b"".join(got[1]), dtype=PACKED)
         head, self.vec = packed["head"], packed["vec"]
         now_us, today = _us(now), now.date().toordinal()
         tag, valid_us, valid_day, born, first, discharge = head.T
@@ -269,7 +270,7 @@ class _Rows:
         self.episode = np.where(self.has_first, episode, np.nan)
         months = (today - discharge) / fa.AVERAGE_MONTH_DAYS
         self.months = np.where(discharge != NONE, months, np.nan)
-        self.slope = _slopes([r[2] for r in good], self.ok, now_us)
+        self.slope = _slopes(got[2], self.ok, now_us)
 
 
 def features_from_rows(

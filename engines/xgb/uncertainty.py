@@ -107,7 +107,11 @@ def spread(
     if not rows.any():
         return out
     xm, mm = x[rows], miss[rows]
-    stacked = np.where(mm[None, :, :], donors[:, None, :], xm[None, :, :]).astype(np.float32)
+    # float32 throughout (the donors cast first: the same values the cast of the result gave)
+    fill = donors.astype(np.float32, copy=False)
+    stacked = np.where(mm[None, :, :], fill[:, None, :], xm[None, :, :]).astype(
+        np.float32, copy=False
+    )
     margin = booster.inplace_predict(
         stacked.reshape(-1, x.shape[1]), predict_type="margin", missing=np.nan
     )
