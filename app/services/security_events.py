@@ -91,13 +91,17 @@ def _remote_devices(session: Session) -> list[str]:
     return [r[0] for r in session.execute(sql)]
 
 
-_PROBES = {  # (bounds, next event at or after a seq) per kind of chain
+_PROBES = {  # (first seq, last seq, next event at or after a seq) per kind of chain; one
+    # aggregate per statement, as SQLite answers MIN or MAX alone from the index end, both
+    # together only by scanning
     True: (
-        "SELECT MIN(seq), MAX(seq) FROM audit_events",
+        "SELECT MIN(seq) FROM audit_events",
+        "SELECT MAX(seq) FROM audit_events",
         "SELECT seq, at FROM audit_events WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT 1",
     ),
     False: (
-        "SELECT MIN(seq), MAX(seq) FROM remote_audit_events WHERE device_id = ?",
+        "SELECT MIN(seq) FROM remote_audit_events WHERE device_id = ?",
+        "SELECT MAX(seq) FROM remote_audit_events WHERE device_id = ?",
         "SELECT seq, at FROM remote_audit_events WHERE device_id = ? AND seq >= ? AND seq <= ?"
         " ORDER BY seq LIMIT 1",
     ),
@@ -114,12 +118,13 @@ class _Chain:
         self.args: tuple[str, ...] = () if chain == LOCAL else (chain,)
 
     def bounds(self) -> tuple[int, int] | None:
-        row = self.conn.exec_driver_sql(self.sql[0], self.args).one()
-        return None if row[0] is None else (int(row[0]), int(row[1]))
+        first = self.conn.exec_driver_sql(self.sql[0], self.args).scalar()
+        last = self.conn.exec_driver_sql(self.sql[1], self.args).scalar()
+        return None if first is None or last is None else (int(first), int(last))
 
     def next_at(self, seq: int, hi: int) -> tuple[int, str] | None:
         """The first event at or after `seq` (up to `hi`): its seq and stored time."""
-        row = self.conn.exec_driver_sql(self.sql[1], (*self.args, seq, hi)).first()
+        row = self.conn.exec_driver_sql(self.sql[2], (*self.args, seq, hi)).first()
         return None if row is None else (int(row[0]), str(row[1]))
 
     def first_at_or_after(self, when: datetime, lo: int, hi: int) -> int:
