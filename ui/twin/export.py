@@ -2,7 +2,8 @@
 
 Why: a file that leaves the application is a disclosure. Both exports are recorded by the
 service (``phi_audit.record_disclosure``); a file whose audit fails is removed. The report's
-twin images are rendered here on the GUI thread (VTK); the PDF is written off it.
+twin images are rendered in a CPU-pool child process (``report.render_images``), then the PDF
+is written on a pool thread: neither holds the GUI thread.
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ from PySide6.QtWidgets import QFileDialog
 
 from app.services import phi_audit
 from app.services import twin_view as tv
-from ui.twin.common import ViewController, scene_atlas
+from ui.twin.common import ViewController
 
 if TYPE_CHECKING:
-    from ui.twin.report import ReportScene
+    import numpy as np
+
     from ui.twin.view import TwinView
 
 
@@ -28,7 +30,6 @@ class ExportController(ViewController):
 
     def __init__(self, view: TwinView) -> None:
         super().__init__(view)
-        self._report_scene: ReportScene | None = None
 
     def _ask(self, path: str | Path | None, title: str, name: str, kind: str) -> Path | None:
         if path is not None:
@@ -70,7 +71,8 @@ class ExportController(ViewController):
         return True
 
     def export_report(self, path: str | Path | None = None) -> None:
-        """Render the report's twin images here (VTK, GUI thread), then write the PDF off it."""
+        """Render the report's twin images in a child process, then write the PDF on a pool
+        thread (the GUI thread only hands the data on)."""
         from ui.twin import report
 
         view = self.view
@@ -80,14 +82,12 @@ class ExportController(ViewController):
         out = self._ask(path, "Export patient report", "twin-report.pdf", "PDF document (*.pdf)")
         if out is None:
             return
-        if self._report_scene is None:
-            self._report_scene = report.ReportScene(scene_atlas())
-        images = self._report_scene.images(t, view.lim, view.whatif)
+        job = report.image_job(t, view.lim, view.whatif)
         button = view.toolbar.report_button
         button.setEnabled(False)
         ctx, principal, whatif = view.ctx, view.principal, view.whatif
 
-        def build() -> str:
+        def build(images: dict[str, QImage]) -> str:
             data = tv.report_input(ctx, principal, t, whatif)
             report.write_pdf(out, data, images)
             try:
@@ -107,10 +107,15 @@ class ExportController(ViewController):
             button.setEnabled(True)
             view.failed(exc)
 
-        view.tasks.call(build, label="Writing PDF report", on_done=done, on_error=failed)
+        def rendered(arrays: dict[str, np.ndarray]) -> None:
+            images = report.to_qimages(arrays)
+            view.tasks.call(build, images, label="Writing PDF report", on_done=done,
+                            on_error=failed)  # fmt: skip
+
+        view.tasks.call_cpu(
+            report.render_images, job, label="Rendering report images", on_done=rendered,
+            on_error=failed,
+        )  # fmt: skip
 
     def close(self) -> None:
-        """Release the offscreen report window."""
-        if self._report_scene is not None:
-            self._report_scene.close()
-            self._report_scene = None
+        """Nothing to release: the report's scene lives in the CPU-pool child."""

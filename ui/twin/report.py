@@ -1,14 +1,16 @@
 """PDF patient report of the twin: twin images, trends with bands, predictions with provenance.
 
 Why: clinicians file and share a fixed document, not a 3D view. The twin images are rendered
-on the GUI thread by an offscreen ``TwinScene`` (VTK is not thread-safe); the PDF itself is
-painted with QPainter on a QPdfWriter off the GUI thread. Every model output in the report
-carries its provenance, uncertainty and honesty label.
+by an offscreen ``TwinScene`` in a CPU-pool child process (``render_images``: VTK is not
+thread-safe, and on the GUI thread the renders stalled the window); the PDF itself is painted
+with QPainter on a QPdfWriter off the GUI thread (mostly Qt's own C++: ~50 ms, no stall).
+Every model output in the report carries its provenance, uncertainty and honesty label.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -46,52 +48,109 @@ WARN_BG = QColor(254, 243, 199)
 WARN_BORDER = QColor(217, 119, 6)
 
 
+@dataclass(frozen=True)
+class Shot:
+    """One report image: region values (or a difference ``before`` → ``values``) and its
+    caption. Plain data, so a child process can render it."""
+
+    key: str
+    caption: str
+    values: dict[str, float]
+    legend: str = LEGEND_TITLE
+    before: dict[str, float] | None = None
+
+
+@dataclass(frozen=True)
+class ImageJob:
+    """The report's twin images as plain data: colour limit and shots in order."""
+
+    lim: float
+    shots: tuple[Shot, ...]
+
+
+def image_job(timeline: tv.TwinTimeline, lim: float, whatif: tv.WhatIf | None) -> ImageJob:
+    """Earlier date, latest date, their difference and (if any) the week-8 projection."""
+    from viz.scene import DIFFERENCE_TITLE
+
+    last = len(timeline.dates) - 1
+    first = max(0, last - 56)
+    shots = [
+        Shot(key, f"{timeline.dates[i].strftime('%d %b %Y')}   model estimate", timeline.frame(i))
+        for key, i in (("earlier", first), ("latest", last))
+    ]
+    shots.append(
+        Shot(
+            "difference",
+            f"Change {timeline.dates[first].strftime('%d %b')} to "
+            f"{timeline.dates[last].strftime('%d %b %Y')}",
+            timeline.frame(last),
+            DIFFERENCE_TITLE,
+            before=timeline.frame(first),
+        )
+    )
+    if whatif is not None:
+        step = min(8, len(whatif.projection.days) - 1)
+        shots.append(
+            Shot(
+                "whatif",
+                f"{whatif.option_label}: projected week {step}",
+                whatif.regions_at(step),
+                "Projected deviation\n(illustrative)",
+            )
+        )
+    return ImageJob(lim, tuple(shots))
+
+
 class ReportScene:
-    """An offscreen twin scene that renders the report's images (GUI thread only)."""
+    """An offscreen twin scene that renders the report's images (one thread only: VTK)."""
 
     def __init__(self, atlas: RegionAtlas) -> None:
         from viz.scene import TwinScene
 
         self.scene: SingleScene = TwinScene(atlas, window_size=IMAGE_SIZE, colormap="diverging")
 
-    def _shot(self) -> QImage:
-        arr = np.ascontiguousarray(self.scene.render_image(IMAGE_SIZE))
-        h, w, _ = arr.shape
-        return QImage(arr.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
-
-    def images(
-        self, timeline: tv.TwinTimeline, lim: float, whatif: tv.WhatIf | None
-    ) -> dict[str, QImage]:
-        """Earlier date, latest date, their difference and (if any) the week-8 projection."""
-        from viz.scene import DIFFERENCE_TITLE
-
+    def render(self, job: ImageJob) -> dict[str, np.ndarray]:
+        """RGB arrays (height × width × 3) of the job's shots, by key."""
         s = self.scene
         s.set_camera("oblique")
-        s.set_colormap("diverging", (-lim, lim), LEGEND_TITLE)
-        last = len(timeline.dates) - 1
-        first = max(0, last - 56)
-        out: dict[str, QImage] = {}
-        for key, i in (("earlier", first), ("latest", last)):
-            s.set_region_values(timeline.frame(i))
-            s.set_caption(f"{timeline.dates[i].strftime('%d %b %Y')}   model estimate")
-            out[key] = self._shot()
-        s.show_difference(timeline.frame(first), timeline.frame(last), title=DIFFERENCE_TITLE)
-        s.set_caption(
-            f"Change {timeline.dates[first].strftime('%d %b')} to "
-            f"{timeline.dates[last].strftime('%d %b %Y')}"
-        )
-        out["difference"] = self._shot()
-        if whatif is not None:
-            step = min(8, len(whatif.projection.days) - 1)
-            s.set_colormap("diverging", (-lim, lim), "Projected deviation\n(illustrative)")
-            s.set_region_values(whatif.regions_at(step))
-            s.set_caption(f"{whatif.option_label}: projected week {step}")
-            out["whatif"] = self._shot()
+        out: dict[str, np.ndarray] = {}
+        for shot in job.shots:
+            if shot.before is not None:
+                s.show_difference(shot.before, shot.values, title=shot.legend)
+            else:
+                s.set_colormap("diverging", (-job.lim, job.lim), shot.legend)
+                s.set_region_values(shot.values)
+            s.set_caption(shot.caption)
+            out[shot.key] = np.ascontiguousarray(s.render_image(IMAGE_SIZE))
         return out
 
     def close(self) -> None:
         """Release the offscreen window."""
         self.scene.close()
+
+
+_CHILD_SCENE: list[ReportScene] = []  # in a CPU-pool child: one scene, reused by later reports
+
+
+def render_images(job: ImageJob) -> dict[str, np.ndarray]:
+    """Render the report's images in a CPU-pool child process (``TaskManager.call_cpu``):
+    the offscreen VTK renders took 0.5-0.75 s on the GUI thread (software OpenGL), a stall
+    of the whole window, and the report's second render window and GL context no longer
+    live in the desktop process. The child builds its scene once and keeps it."""
+    if not _CHILD_SCENE:
+        from ui.twin.common import scene_atlas
+
+        _CHILD_SCENE.append(ReportScene(scene_atlas()))
+    return _CHILD_SCENE[0].render(job)
+
+
+def to_qimages(arrays: dict[str, np.ndarray]) -> dict[str, QImage]:
+    """The rendered arrays as QImages (copies: the arrays may go away)."""
+    out = {}
+    for key, arr in arrays.items():
+        h, w, _ = arr.shape
+        out[key] = QImage(arr.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+    return out
 
 
 class _Doc:
