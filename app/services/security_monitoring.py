@@ -5,10 +5,10 @@ Every workstation holds its own audit chain and copies of the other workstations
 selects audit events by action, optionally only events naming a patient the actor is not
 assigned to, or events in the clinic's off hours, and counts them (or the distinct charts they
 touch) per subject (the user, or the workstation for sign-ins under unknown names and system
-events) in a sliding window. The selection and the per-subject pre-count (GROUP BY ... HAVING)
-are SQL over seq ranges found by bisection on each chain's primary key (times rise with seq on
-a chain), so a store with millions of events reads only the scanned stretch; only subjects
-that can reach a threshold come back to Python, where one pass finds the busiest window.
+events) in a sliding window. The scanned stretch of each chain is read once
+(app.services.security_events); per rule, SQL counts per subject and time bucket and keeps only
+pairs of buckets that can reach the threshold, and one pass in Python over those events finds
+the busiest window. A store with millions of events is read only where the scan looks.
 
 Hits raise system alerts (source "security", subject = user or device id, evidence = audit
 event ids; never chart content). A scan is idempotent twice over: only events newer than the
@@ -338,6 +338,8 @@ def scan(
     Returns every hit; `alert_id` is None where the same alert was already open. A malformed
     `security_rules` policy raises ConfigError before anything is read or written."""
     now = now or utcnow()
+    if now.tzinfo is None or (since is not None and since.tzinfo is None):
+        raise ValidationError("Give scan times with a time zone.")
     if since is not None and since > now:
         raise ValidationError("The scan's start is after its end.")
     rules = security_rules.rules(ctx.settings)

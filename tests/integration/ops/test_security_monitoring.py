@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from app.core.config import ConfigError, load_settings
 from app.core.domain import Principal, Role
@@ -25,6 +26,7 @@ from app.core.store.models import AuditEvent, Meta, SystemAlert, utcnow
 from app.services import admin, auth, patients, phi_audit, security_monitoring
 from app.services.context import AppContext, cli_actor
 from app.services.system_alerts import list_system_alerts, transition_system_alert
+from sync import audit_share
 from tests.conftest import PASSWORD, cli_env
 from tests.support.cli import admin as cli_admin
 from tests.support.cli import run
@@ -356,3 +358,34 @@ def test_scan_of_an_empty_history_and_add_user_setup(ctx: AppContext) -> None:
     add_user(ctx, "someone", Role.CLINICIAN)  # an account created by IT at the workstation
     hits = security_monitoring.scan(ctx)
     assert [h.rule for h in hits] == ["role_change"] and hits[0].subject.startswith("os:")
+
+
+def test_another_workstations_chain_is_scanned_when_it_arrives(
+    ctx: AppContext, clinic: dict, clock: Clock, tmp_path: Path
+) -> None:
+    """Events copied from workstation B by sync (sync.audit_share, as a bundle delivers them)
+    are scanned even when they arrive after this workstation's own scan of that hour."""
+    other = load_settings(
+        {"NOVAMIND_DATA_DIR": str(tmp_path / "b"), "NOVAMIND_POLICY": str(tmp_path / "none")}
+    )
+    b = AppContext.open(other)
+    try:
+        for i in range(6):  # someone guessing names at workstation B
+            clock.now = local(10, i)
+            with pytest.raises(AuthenticationError):
+                auth.login(b, f"guess{i}", "whatever")
+        shared, _ = b.store.read(audit_share.pending)
+    finally:
+        b.close()
+    assert security_monitoring.scan(ctx, now=local(10, 30)) == []  # nothing here yet
+
+    def receive(s: Session) -> int:
+        entries = audit_share.validate(shared)
+        audit_share.check_links(s, "ws-b", entries)
+        return audit_share.store(s, "ws-b", entries)
+
+    assert ctx.store.write(lambda uow: receive(uow.session)) == len(shared)
+    hits = security_monitoring.scan(ctx, now=local(10, 40))
+    assert _hits(hits) == {("signin_failures", "device:ws-b"): 6}
+    failed = {e["id"] for e in shared if e["action"] == "auth.login_failed"}
+    assert set(hits[0].evidence) == failed
