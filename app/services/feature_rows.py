@@ -233,8 +233,14 @@ def _refresh_before_commit(session: Session) -> None:
         probe = conn.exec_driver_sql("SELECT 1 FROM patient_feature_rows WHERE stale = 1 LIMIT 1")
     except OperationalError:
         return  # no table: a store not yet migrated to 0010
-    if probe.first() is not None:
-        refresh_stale(session)
+    if probe.first() is None:
+        return
+    try:
+        with session.begin_nested():  # a failure leaves the rows stale, never the write undone
+            refresh_stale(session)
+    except Exception as exc:  # noqa: BLE001 — a derived cache must not fail a clinical write
+        # stale rows are never used: reads assemble those patients from the records
+        log.warning("feature rows left stale (%s)", type(exc).__name__)
 
 
 class _Rows:

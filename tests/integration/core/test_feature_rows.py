@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from alembic import command
 from sqlalchemy import select, text
+from sqlalchemy.orm import Session
 
 from app.core.domain import Role
 from app.core.security import audit
@@ -267,4 +268,28 @@ def test_rebuild_recomputes_every_row(ctx: AppContext, clinic: dict) -> None:
     assert n == len(ctx.store.read(lambda s: list(s.scalars(select(Patient.id)))))
     after = ctx.store.read(lambda s: s.get(PatientFeatureRow, pid))
     assert json.loads(after.static_json) == json.loads(before.static_json)
+    _check_row(ctx, pid)
+
+
+def test_a_failing_recompute_leaves_the_row_stale_and_the_write_done(
+    ctx: AppContext, clinic: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rows are a derived cache: a recompute that fails (injected here) never undoes the
+    clinical write, and the stale row is not used."""
+    me = clinic["users"][Role.CLINICIAN]
+    pid = add_patient(ctx, me, "FR-5", family_name="Rows", birth_date=date(1975, 6, 1))
+
+    def broken(session: Session, ids: Sequence[str]) -> list[dict]:
+        raise RuntimeError("injected")
+
+    monkeypatch.setattr(feature_rows, "compute_rows", broken)
+    aid = _phq9(ctx, me, pid, datetime.now(UTC) - timedelta(days=1))
+    assert ctx.store.read(lambda s: s.get(AssessmentResponse, aid)) is not None
+    assert _stale(ctx, pid) == 1
+    now = datetime.now(UTC)
+    assert _from_rows(ctx, [pid], now) == {}
+    assert _same(ctx.store.read(lambda s: build_features_many(s, [pid], now)),
+                 _oracle(ctx, [pid], now))  # fmt: skip
+    monkeypatch.undo()
+    history.record_intake(ctx, me, pid, IntakeHistory(prior_episodes=1))
     _check_row(ctx, pid)
