@@ -24,7 +24,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import event, func, insert, select, text
+from sqlalchemy import delete, event, func, insert, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -108,20 +108,20 @@ def compute_rows(session: Session, ids: Sequence[str]) -> list[dict[str, Any]]:
     }
     meds = fa._medications(session, ids)
     stays = fa._admissions(session, ids)
-    for pid, mine in meds.items():
-        for m in mine:
+    for pid, taken in meds.items():
+        for m in taken:
             if m.end is not None:  # active until its end day, a failed trial from it
                 later_day(pid, m.end.toordinal() + 1)
     discharge: dict[str, int] = {}
-    for pid, mine in stays.items():
-        for a in mine:
+    for pid, held in stays.items():
+        for a in held:
             later(pid, _us(a.start))
             if a.end is not None:
                 later(pid, _us(a.end))
                 discharge[pid] = max(discharge.get(pid, 0), a.end.date().toordinal())
     for pid, found in accepted_findings_many(session, ids, None).items():
-        for f in found:
-            later(pid, _us(f.when))
+        for finding in found:
+            later(pid, _us(finding.when))
     s = ActigraphySeries
     for pid, start, n, epoch in session.execute(
         select(s.patient_id, s.start, s.n_epochs, s.epoch_s).where(
@@ -199,9 +199,7 @@ def refresh_stale(session: Session) -> int:
     existing = set(session.scalars(select(Patient.id).where(in_ids(Patient.id, stale))))
     gone = [pid for pid in stale if pid not in existing]
     if gone:
-        session.execute(
-            PatientFeatureRow.__table__.delete().where(in_ids(PatientFeatureRow.patient_id, gone))
-        )
+        session.execute(delete(PatientFeatureRow).where(in_ids(PatientFeatureRow.patient_id, gone)))
     kept = [pid for pid in stale if pid in existing]
     for i in range(0, len(kept), REBUILD_BATCH):
         _write(session, compute_rows(session, kept[i : i + REBUILD_BATCH]))
@@ -257,9 +255,8 @@ class _Rows:
         if len(ids) >= _id_sets.SCAN_FROM and 2 * len(ids) >= (session.scalar(table_rows) or 0):
             # most of the clinic: read every row and pick in Python (the id filter costs more)
             wanted = set(ids)
-            rows = [
-                r for r in session.execute(select(*cols).where(*usable)).all() if r[0] in wanted
-            ]
+            every = session.execute(select(*cols).where(*usable)).all()
+            rows: Sequence[Any] = [r for r in every if r[0] in wanted]
         else:
             rows = session.execute(select(*cols).where(in_ids(c.patient_id, ids), *usable)).all()
         got = list(zip(*rows, strict=True)) if rows else [(), (), (), ()]
