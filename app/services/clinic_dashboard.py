@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 from app.core.domain import Action, Principal
 from app.core.errors import PermissionDeniedError, ValidationError
 from app.core.security import rbac
+from app.services import dashboard_cache as cache
 from app.services import dashboard_metrics as m
 from app.services import ops_policy, phi_audit
 from app.services.context import AppContext, actor_of
@@ -313,7 +314,7 @@ def load(
         completion=completion,
         overdue=overdue_rows,
         response=_response(raw["alerts"], asof, policy, sup),
-        risk=_risk(raw["bands"], ids, flt, asof, sup),
+        risk=_risk(raw["bands"], ids, flt, sup),
         findings=_findings(raw["findings"], sup),
         wear=_wear(raw["wear"], sup),
         suppressed_cells=0,
@@ -348,18 +349,66 @@ def _fetch(
     in parallel, decrypting pages outside the GIL), so the page costs about its slowest read
     rather than their sum. Each read is a consistent snapshot of its own tables."""
     every = sc.overdue_after_days
-    jobs: dict[str, Callable[[Session], Any]] = {
-        "done": lambda s: m.windows_done(s, ids, flt.start, flt.end, every),
-        "last": lambda s: m.last_administered(s, ids, asof),
-        "bands": lambda s: m.latest_bands(s, ids, flt.target, flt.end),
+    arrays = cache.assessments(ctx, wait=False)
+    bands = cache.predictions(ctx, flt.target, BANDS, wait=False)
+    instants = _instants(flt, asof)
+    jobs: dict[str, Callable[[], Any]] = {}
+    reads: dict[str, Callable[[Session], Any]] = {}
+    if arrays is not None:  # a filter change: arithmetic on the arrays
+        jobs["assessments"] = lambda: cache.windows_and_last(
+            arrays, ids, flt.start, flt.end, asof, every
+        )
+    else:  # the first page: by SQL while the arrays are built in the background
+        reads["done"] = lambda s: m.windows_done(s, ids, flt.start, flt.end, every)
+        reads["last"] = lambda s: m.last_administered(s, ids, asof)
+    if bands is not None:
+        jobs["bands"] = lambda: cache.bands_at(bands, ids, instants, len(BANDS))
+    else:
+        reads["bands"] = lambda s: _bands_by_sql(s, ids, flt.target, flt.end, instants)
+    reads |= {
         "alerts": lambda s: m.alert_times(s, ids, flt.start, flt.end),
         "findings": lambda s: m.finding_reviews(s, ids, flt.start, flt.end),
         "wear": lambda s: m.wear_days(s, ids, flt.first, flt.last, wear_minutes),
         "teams": lambda s: m.care_teams(s, ids) if sc.kind != "research" else [],
     }
+    for k, fn in reads.items():
+        jobs[k] = lambda fn=fn: ctx.store.read(fn)
     with ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="dashboard") as pool:
-        futures = {k: pool.submit(ctx.store.read, fn) for k, fn in jobs.items()}
-        return {k: f.result() for k, f in futures.items()}
+        futures = {k: pool.submit(fn) for k, fn in jobs.items()}
+        out = {k: f.result() for k, f in futures.items()}
+    if "assessments" in out:
+        out["done"], last = out.pop("assessments")
+        out["last"] = {k: datetime.fromtimestamp(t, UTC) for k, t in last.items()}
+    return out
+
+
+def _bands_by_sql(
+    session: Session, ids: list[str], target: str, end: datetime, instants: list[datetime]
+) -> np.ndarray:
+    """`dashboard_cache.bands_at` from a fresh read (the first page, before the arrays)."""
+    code = {b: i for i, b in enumerate(BANDS)}
+    rows = m.latest_bands(session, ids, target, end)
+    if not rows:
+        return np.zeros((len(instants), len(BANDS) + 1), dtype=np.int64)
+    pid, band, when = zip(*rows, strict=True)
+    order = np.lexsort((np.array(when), np.array(pid)))
+    pids, t = np.array(pid)[order], np.array(when)[order]
+    b = np.array([code.get(x, len(BANDS)) for x in band])[order]
+    same_next = np.append(pids[1:] == pids[:-1], False)
+    nxt = np.where(same_next, np.append(t[1:], "9999"), "9999")  # after every stored time
+    out = np.zeros((len(instants), len(BANDS) + 1), dtype=np.int64)
+    for i, c in enumerate(instants):
+        ts = m.stamp(c)
+        latest = (t < ts) & (nxt >= ts)
+        out[i] = np.bincount(b[latest], minlength=len(BANDS) + 1)[: len(BANDS) + 1]
+    return out
+
+
+def _instants(flt: DashboardFilter, asof: datetime) -> list[datetime]:
+    """The risk series' instants: the end of each checkpoint day, or ``asof`` if earlier."""
+    return [
+        min(datetime.combine(d + timedelta(days=1), time(), UTC), asof) for d in checkpoints(flt)
+    ]
 
 
 def _completion(
@@ -476,40 +525,10 @@ def checkpoints(flt: DashboardFilter) -> list[date]:
     return out
 
 
-def _latest_band_at(rows: list[tuple[str, str, str]], points: Sequence[datetime]) -> np.ndarray:
-    """Patients per (point, band index; the last column: other bands), vectorised over the
-    rows sorted by patient, then time (the store's text form, which sorts as time): a row is
-    a patient's latest at point c when it is before c and its successor is not."""
-    n_bands = len(BANDS)
-    counts = np.zeros((len(points), n_bands + 1), dtype=np.int64)
-    if not rows:
-        return counts
-    code = {b: i for i, b in enumerate(BANDS)}
-    pid, bands, when = zip(*rows, strict=True)
-    order = np.lexsort((np.array(when), np.array(pid)))
-    pids = np.array(pid)[order]
-    band = np.array([code.get(b, n_bands) for b in bands])[order]
-    t = np.array(when)[order]
-    same_next = np.append(pids[1:] == pids[:-1], False)
-    never = "9999"  # after every stored time
-    nxt = np.where(same_next, np.append(t[1:], never), never)
-    for i, c in enumerate(points):
-        ts = m.stamp(c)
-        latest = (t < ts) & (nxt >= ts)
-        counts[i, : n_bands + 1] = np.bincount(band[latest], minlength=n_bands + 1)[: n_bands + 1]
-    return counts
-
-
 def _risk(
-    rows: list[tuple[str, str, str]],
-    ids: list[str],
-    flt: DashboardFilter,
-    asof: datetime,
-    sup: _Suppressor,
+    counts: np.ndarray, ids: list[str], flt: DashboardFilter, sup: _Suppressor
 ) -> tuple[RiskPoint, ...]:
     points = checkpoints(flt)
-    instants = [min(datetime.combine(d + timedelta(days=1), time(), UTC), asof) for d in points]
-    counts = _latest_band_at(rows, instants)
     out = []
     for d, row in zip(points, counts, strict=True):
         predicted = row[: len(BANDS)].tolist()

@@ -27,10 +27,11 @@ from app.core.store.models import (
     AuditEvent,
     Prediction,
 )
-from app.services import access, clinic_dashboard, patients, phi_audit
+from app.services import access, clinic_dashboard, dashboard_cache, patients, phi_audit
 from app.services.access import Feature
 from app.services.clinic_dashboard import DashboardFilter
 from app.services.context import AppContext
+from engines.xgb.bands import BANDS
 from tests.support.dashboard_history import NOW, PERIOD, assess, at, build_history
 from tests.support.records import add_patient, make_user
 
@@ -46,8 +47,14 @@ def _row(dash, instrument: str, clinician_id: str | None):
     )
 
 
-def test_supervisor_sees_the_clinic_computed_by_hand(ctx, clinic, history) -> None:
+@pytest.mark.parametrize("warm", [False, True], ids=["first page (SQL)", "filter (arrays)"])
+def test_supervisor_sees_the_clinic_computed_by_hand(ctx, clinic, history, warm) -> None:
     sup = clinic["users"][Role.SUPERVISOR]
+    if warm:  # the arrays a filter change reads (built in the background after a first page)
+        dashboard_cache.assessments(ctx)
+        dashboard_cache.predictions(ctx, "relapse_6m", BANDS)
+    else:
+        assert dashboard_cache.assessments(ctx, wait=False) is None  # cold: read by SQL
     dash = clinic_dashboard.load(ctx, sup, PERIOD, now=NOW)
     assert dash.scope.kind == "clinic" and dash.patients == 3
     phq, gad = _row(dash, "phq9", None), _row(dash, "gad7", None)
@@ -258,3 +265,26 @@ def test_principal_must_be_signed_in_user(ctx) -> None:
     with pytest.raises(PermissionDeniedError):
         clinic_dashboard.scope(ctx, nobody)
     _ = make_user  # the records helper is what the fixtures use
+
+
+def test_figures_follow_new_records_and_tombstones(ctx, clinic, history) -> None:
+    """The dashboard's arrays are rebuilt when a record arrives or a prediction is withdrawn."""
+    from app.core.events import PatientDataUpdated, RecordType
+
+    sup = clinic["users"][Role.SUPERVISOR]
+    before = clinic_dashboard.load(ctx, sup, PERIOD, now=NOW)
+    assert _row(before, "phq9", None).done == 4
+    assess(ctx, history["t3"], "phq9", at(6, 25))
+    after = clinic_dashboard.load(ctx, sup, PERIOD, now=NOW)
+    assert _row(after, "phq9", None).done == 5
+    assert ("T-3", "phq9") not in {(r.mrn, r.instrument) for r in after.overdue}
+
+    def withdraw(uow) -> None:
+        p = uow.session.scalars(select(Prediction).where(Prediction.band == "low")).one()
+        p.deleted_at = NOW
+        uow.emit(PatientDataUpdated(patient_id=p.patient_id, record_type=RecordType.PREDICTION,
+                                    record_id=p.id))  # fmt: skip
+
+    ctx.store.write(withdraw)
+    last = dict(clinic_dashboard.load(ctx, sup, PERIOD, now=NOW).risk[-1].counts)
+    assert last["low"] == 0 and last["high"] == 1  # T-1's earlier "high" is its latest again
