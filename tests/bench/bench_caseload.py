@@ -86,10 +86,11 @@ def _used_bytes(ctx: AppContext) -> int:
     from sqlalchemy import text  # noqa: PLC0415
 
     with ctx.store.engine.connect() as conn:
-        pages = conn.execute(text("PRAGMA page_count")).scalar_one()
-        free = conn.execute(text("PRAGMA freelist_count")).scalar_one()
-        size = conn.execute(text("PRAGMA page_size")).scalar_one()
-    return int((pages - free) * size)
+        pages, free, size = (
+            int(conn.execute(text(f"PRAGMA {name}")).scalar_one())
+            for name in ("page_count", "freelist_count", "page_size")
+        )
+    return (pages - free) * size
 
 
 def main() -> None:
