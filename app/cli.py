@@ -247,6 +247,13 @@ def _print_monitoring(reports: Sequence[Any], raised: Sequence[str]) -> None:
         print(f"{len(raised)} system alert(s) raised for supervisors and IT.")
 
 
+def cmd_gateway_serve(args: argparse.Namespace) -> int:
+    """The clinic gateway (FHIR R4 over HTTPS) until interrupted; docs/deployment-gateway.md."""
+    from gateway.serve import serve
+
+    return serve(load_settings())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="novamind", description="Novamind clinician desktop.")
     parser.add_argument("--version", action="version", version=f"novamind {__version__}")
@@ -301,6 +308,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", nargs="?", default="", help="enrolment file (passphrase on stdin)")
     p.set_defaults(func=cmd_sync)
     cli_it.add_parser(sub)
+    gw = sub.add_parser("gateway", help="the clinic gateway: FHIR R4 for the clinic's systems")
+    gsub = gw.add_subparsers(dest="gateway_command", metavar="ACTION", required=True)
+    gsub.add_parser("serve", help="serve HTTPS (TLS pair from policy)").set_defaults(
+        func=cmd_gateway_serve
+    )
     return parser
 
 

@@ -2,6 +2,7 @@
 
 Passphrases come on stdin, one line each (the keystore's first). These commands touch no
 clinical store: they need only IT's keystore file and the bucket named in the site policy.
+`gateway-client add` is the exception: it signs IT in and stores the client in this store.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from app.cli_admin import add_action, read_line
+from app.cli_admin import add_action, add_signin_options, read_line
 from app.core.config import load_settings
 
 if TYPE_CHECKING:
@@ -90,6 +91,34 @@ def cmd_rotate_key(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_gateway_client_add(args: argparse.Namespace) -> int:
+    """Register an OAuth client of the clinic gateway (IT sign-in); its secret is shown once."""
+    from app.cli_admin import open_context, sign_in
+    from app.core.domain import Role
+    from gateway import clients
+
+    ctx = open_context()
+    try:
+        it = sign_in(ctx, args, roles=(Role.IT,))
+        new = clients.register(
+            ctx,
+            it,
+            args.name,
+            role=Role(args.role),
+            scopes=[s for s in args.scopes.replace(",", " ").split() if s],
+            acts_as=args.care_team_of,
+        )
+    finally:
+        ctx.close()
+    c = new.client
+    print(f"gateway client '{c.name}' acts as {args.care_team_of} ({c.role.value})")
+    print(f"scopes: {' '.join(sorted(c.scopes))}")
+    print(f"client_id: {c.client_id}")
+    print(f"client_secret: {new.secret}")
+    print("The secret is shown only now: hand it to the client system's administrator.")
+    return EXIT_OK
+
+
 def add_parser(sub: Subparsers) -> None:
     """Register `novamind it` and its actions."""
     it = sub.add_parser("it", help="IT: clinic key, enrolment, device certificates, revocation")
@@ -127,3 +156,17 @@ def add_parser(sub: Subparsers) -> None:
         isub, "rotate-key", "new clinic-key version for every active device", cmd_rotate_key
     )
     p.add_argument("--keystore", required=True, help=ks_help)
+    gw = isub.add_parser("gateway-client", help="OAuth clients of the clinic gateway")
+    gsub = gw.add_subparsers(dest="gateway_client_command", metavar="WHAT", required=True)
+    p = add_action(
+        gsub, "add", "register a client (prints its secret once)", cmd_gateway_client_add, "name"
+    )
+    p.add_argument("--role", required=True, choices=["clinician", "supervisor", "researcher"])
+    p.add_argument("--scopes", required=True, help="space- or comma-separated SMART scopes")
+    p.add_argument(
+        "--care-team-of",
+        required=True,
+        metavar="USER",
+        help="the existing account the client acts as (its role and care team)",
+    )
+    add_signin_options(p)

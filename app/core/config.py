@@ -91,6 +91,13 @@ class Settings:
     audit_bucket: str = ""  # Object Lock bucket for signed audit-chain anchors
     keyring_backends_allowed: tuple[str, ...] = ()  # extra keyring backends IT accepts by name
     model_trust_file: str = ""  # IT's trusted model-signing keys (default: beside the policy)
+    # the clinic gateway (`novamind gateway serve`, gateway/): TLS pair, listen address, limits
+    gateway_tls_cert: str = ""
+    gateway_tls_key: str = ""
+    gateway_bind: str = "127.0.0.1:8443"
+    gateway_max_body_kb: int = 256  # a larger request body gets 413 before it is parsed
+    gateway_token_ttl_s: int = 300  # lifetime of an access token
+    gateway_rate_per_min: int = 120  # requests per client per minute (token bucket)
     keyring_service: str = "novamind"
     policy_path: Path | None = None
     locked_by_policy: frozenset[str] = field(default_factory=frozenset)
@@ -144,6 +151,12 @@ _TYPES: dict[str, type[Any]] = {
     "audit_bucket": str,
     "keyring_backends_allowed": list,
     "model_trust_file": str,
+    "gateway_tls_cert": str,
+    "gateway_tls_key": str,
+    "gateway_bind": str,
+    "gateway_max_body_kb": int,
+    "gateway_token_ttl_s": int,
+    "gateway_rate_per_min": int,
 }
 # Settings that protect PHI or the app's trust anchors: IT's policy wins over the user and the
 # environment, and the environment may set them only in a development build.
@@ -171,6 +184,12 @@ SECURITY_SETTINGS = frozenset(
         "sync_max_inflated_mb",
         "backup_dir",
         "backup_keep",
+        "gateway_tls_cert",
+        "gateway_tls_key",
+        "gateway_bind",
+        "gateway_max_body_kb",
+        "gateway_token_ttl_s",
+        "gateway_rate_per_min",
     }
 )
 # lists of tables and tables: only the policy file can express them
@@ -189,6 +208,9 @@ _RANGES = {
     "sync_max_inflated_mb": (1, 4096),
     "password_time_cost": (1, 20),
     "password_memory_kib": (8 * 1024, 1024 * 1024),
+    "gateway_max_body_kb": (1, 64 * 1024),
+    "gateway_token_ttl_s": (30, 3600),
+    "gateway_rate_per_min": (1, 100_000),
 }
 
 

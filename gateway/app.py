@@ -1,0 +1,388 @@
+"""The gateway's ASGI application (Starlette): OAuth token endpoint and FHIR R4 REST.
+
+Every FHIR call: bearer token checked (signature, expiry, audience, issuer), the client still
+registered with the scopes the token claims, the call's scope granted, the client's rate limit,
+then the service function runs as the client's principal (RBAC, audit, validation are the
+service's). Every refusal is an OperationOutcome with a 4xx status and a ``gateway.refused``
+audit event naming the client (never PHI). Bodies larger than policy are refused before they
+are parsed. The access log is the gateway's own: method, route template, status, client and
+time, never a URL (query strings carry names and birth dates).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from app import __version__
+from app.core.domain import Principal
+from app.core.errors import (
+    AuthenticationError,
+    NotFoundError,
+    NovamindError,
+    PermissionDeniedError,
+    ValidationError,
+)
+from app.core.logging_setup import safe_traceback
+from app.core.store.store import Actor
+from app.services import assessments, instrument_catalog, patients
+from app.services._engine_errors import engine_errors
+from app.services.context import AppContext, actor_of
+from engines.scoring.fhir import import_bundle as read_fhir_bundle
+from engines.scoring.fhir import questionnaire
+from gateway import clients, resources, tokens
+from gateway.ratelimit import RateLimiter
+
+log = logging.getLogger("novamind.gateway")
+FHIR_JSON = "application/fhir+json"
+GATEWAY_MODE = "fhir-gateway"  # the assessments' mode: came in through the gateway
+MAX_SEARCH = 200
+
+
+class RefusalError(Exception):
+    """A 4xx answer: HTTP status, FHIR issue code, PHI-free diagnostics."""
+
+    def __init__(self, status: int, code: str, diagnostics: str) -> None:
+        super().__init__(diagnostics)
+        self.status, self.code, self.diagnostics = status, code, diagnostics
+
+
+def _refusal_of(exc: NovamindError) -> RefusalError:
+    """The service's own error as a FHIR refusal (its message is already PHI-free)."""
+    if isinstance(exc, AuthenticationError):
+        return RefusalError(401, "login", str(exc))
+    if isinstance(exc, PermissionDeniedError):
+        return RefusalError(403, "forbidden", str(exc))
+    if isinstance(exc, NotFoundError):
+        return RefusalError(404, "not-found", str(exc))
+    if isinstance(exc, ValidationError):
+        return RefusalError(400, "invalid", str(exc))
+    return RefusalError(409, "processing", exc.user_message())
+
+
+class Gateway:
+    """The running gateway: the store, the token key, the rate limiter and the routes."""
+
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+        self.key = tokens.signing_key(ctx)
+        self.limiter = RateLimiter(ctx.settings.gateway_rate_per_min)
+        self.max_body = ctx.settings.gateway_max_body_kb * 1024
+        self._throttled: set[str] = set()  # clients whose current empty-bucket run was audited
+
+    # --- plumbing ---------------------------------------------------------------------------
+
+    def _audit_refusal(self, who: Actor, route: str, r: RefusalError, client_id: str) -> None:
+        detail = {"route": route, "status": r.status, "code": r.code, "client_id": client_id}
+        self.ctx.store.write(lambda uow: uow.audit(who, "gateway.refused", detail=detail))
+
+    async def _body(self, request: Request) -> bytes:
+        """The request body, refused (413) once it passes the policy limit."""
+        too_big = RefusalError(413, "too-costly", f"body over {self.max_body // 1024} KiB")
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_body:
+            raise too_big
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > self.max_body:
+                raise too_big
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _authorize(self, request: Request, scope: str) -> tuple[clients.GatewayClient, Principal]:
+        header = request.headers.get("authorization", "")
+        kind, _, token = header.partition(" ")
+        if kind.lower() != "bearer" or not token.strip():
+            raise RefusalError(401, "login", "a bearer token is required")
+        try:
+            claims = tokens.verify(self.ctx, token.strip(), self.key)
+        except AuthenticationError as exc:
+            raise RefusalError(401, "login", str(exc)) from None
+        client = clients.get(self.ctx, claims.client_id)
+        if client is None or not claims.scopes <= client.scopes:
+            raise RefusalError(401, "login", "the token's client or scopes are not registered")
+        request.state.client_id = client.client_id
+        if scope not in claims.scopes:
+            raise RefusalError(403, "forbidden", f"the token lacks scope {scope}")
+        if not self.limiter.allow(client.client_id):
+            raise RefusalError(429, "throttled", "rate limit exceeded; retry later")
+        self._throttled.discard(client.client_id)
+        principal = clients.principal_of(self.ctx, client)
+        request.state.principal = principal
+        return client, principal
+
+    async def _serve(
+        self,
+        request: Request,
+        route: str,
+        scope: str | None,
+        work: Callable[[Principal, bytes], tuple[int, dict[str, Any]]],
+        *,
+        body: bool = False,
+    ) -> Response:
+        """Authorize, read the body, run `work` in a thread, and answer (or refuse) in FHIR.
+        `scope` None: a public route (metadata, unknown paths); it gets no principal."""
+        started = time.perf_counter()
+        request.state.client_id = ""
+        request.state.principal = None
+        headers: dict[str, str] = {}
+        try:
+            if scope is None:
+                status, doc = await run_in_threadpool(work, None, b"")  # type: ignore[arg-type]
+            else:  # who first: an unauthenticated upload is refused before it is read
+                _, principal = await run_in_threadpool(self._authorize, request, scope)
+                raw = await self._body(request) if body else b""
+                status, doc = await run_in_threadpool(self._guarded, work, principal, raw)
+            if status == 201:
+                headers["Location"] = f"{doc['resourceType']}/{doc['id']}"
+        except RefusalError as r:
+            status, doc = r.status, resources.outcome(r.status, r.code, r.diagnostics)
+            who = request.state.principal
+            client_id = request.state.client_id
+            actor = (
+                actor_of(who) if who else Actor(id=f"gateway:{client_id or 'anonymous'}", role="")
+            )
+            if r.status == 429:
+                headers["Retry-After"] = "1"
+            if r.status != 429 or client_id not in self._throttled:
+                self._throttled.add(client_id) if r.status == 429 else None
+                await run_in_threadpool(self._audit_refusal, actor, route, r, client_id)
+        except Exception as exc:  # a bug: class and frames only, nothing from the request
+            log.error("gateway %s failed: %s\n%s", route, type(exc).__name__, safe_traceback(exc))
+            status = 500
+            doc = resources.outcome(500, "exception", "internal error; see the gateway log")
+        log.info(
+            "%s %s -> %d client=%s %.1f ms",
+            request.method,
+            route,
+            status,
+            request.state.client_id or "-",
+            1000 * (time.perf_counter() - started),
+        )
+        return JSONResponse(doc, status_code=status, media_type=FHIR_JSON, headers=headers)
+
+    @staticmethod
+    def _guarded(
+        work: Callable[[Principal, bytes], tuple[int, dict[str, Any]]],
+        principal: Principal,
+        raw: bytes,
+    ) -> tuple[int, dict[str, Any]]:
+        try:
+            with engine_errors():
+                return work(principal, raw)
+        except NovamindError as exc:
+            raise _refusal_of(exc) from None
+
+    # --- OAuth ------------------------------------------------------------------------------
+
+    async def token(self, request: Request) -> Response:
+        """POST /oauth/token: client credentials (form fields or HTTP Basic) → bearer JWT."""
+        try:
+            raw = await self._body(request)
+            return await run_in_threadpool(self._token, request, raw)
+        except RefusalError as r:
+            await run_in_threadpool(
+                self._audit_refusal, Actor(id="gateway:anonymous", role=""), "/oauth/token", r, ""
+            )
+            return JSONResponse({"error": "invalid_request"}, status_code=r.status)
+
+    def _token(self, request: Request, raw: bytes) -> Response:
+        from urllib.parse import parse_qs
+
+        try:
+            form = {k: v[0] for k, v in parse_qs(raw.decode("ascii"), strict_parsing=False).items()}
+        except (UnicodeDecodeError, ValueError):
+            form = {}
+        client_id, secret = form.get("client_id", ""), form.get("client_secret", "")
+        auth = request.headers.get("authorization", "")
+        if auth.lower().startswith("basic "):
+            import base64
+            import binascii
+
+            try:
+                client_id, _, secret = base64.b64decode(auth[6:]).decode().partition(":")
+            except (binascii.Error, UnicodeDecodeError):
+                client_id, secret = "", ""
+
+        def refuse(status: int, error: str, why: str, who: Actor, cid: str) -> Response:
+            self._audit_refusal(who, "/oauth/token", RefusalError(status, "login", why), cid)
+            log.info("POST /oauth/token -> %d client=%s (%s)", status, cid or "-", error)
+            return JSONResponse({"error": error}, status_code=status)
+
+        anonymous = Actor(id="gateway:anonymous", role="")
+        if form.get("grant_type") != "client_credentials":
+            return refuse(400, "unsupported_grant_type", "grant type", anonymous, "")
+        try:
+            client = clients.authenticate(self.ctx, client_id, secret)
+        except AuthenticationError:
+            return refuse(401, "invalid_client", "client credentials", anonymous, "")
+        asked = frozenset(form.get("scope", "").split()) or client.scopes
+        if not asked <= client.scopes:  # scope escalation: never a partial grant
+            who = Actor(id=client.user_id, role=client.role.value)
+            return refuse(400, "invalid_scope", "scope not granted", who, client.client_id)
+        token, ttl = tokens.issue(self.ctx, client.client_id, asked, self.key)
+        log.info("POST /oauth/token -> 200 client=%s", client.client_id)
+        return JSONResponse(
+            {
+                "access_token": token,
+                "token_type": "Bearer",
+                "expires_in": ttl,
+                "scope": " ".join(sorted(asked)),
+            },
+            headers={"Cache-Control": "no-store"},
+        )
+
+    # --- FHIR -------------------------------------------------------------------------------
+
+    async def metadata(self, request: Request) -> Response:
+        return await self._serve(
+            request,
+            "/fhir/metadata",
+            None,
+            lambda _p, _b: (200, resources.capability_statement(__version__)),
+        )
+
+    async def patient_read(self, request: Request) -> Response:
+        pid = request.path_params["id"]
+
+        def work(p: Principal, _: bytes) -> tuple[int, dict[str, Any]]:
+            return 200, resources.patient(patients.get_patient(self.ctx, p, pid))
+
+        return await self._serve(request, "/fhir/Patient/{id}", "system/Patient.read", work)
+
+    async def patient_search(self, request: Request) -> Response:
+        q = request.query_params
+        ident = q.get("identifier", "").rpartition("|")[2].strip()
+        name = q.get("name", "").strip()
+        born = q.get("birthdate", "").strip()
+
+        def work(p: Principal, _: bytes) -> tuple[int, dict[str, Any]]:
+            unknown = set(q.keys()) - {"identifier", "name", "birthdate", "_count"}
+            if unknown:
+                raise RefusalError(400, "not-supported", "unsupported search parameter")
+            try:
+                day = date.fromisoformat(born) if born else None
+                count = int(q.get("_count", "50"))
+            except ValueError:
+                raise RefusalError(
+                    400, "invalid", "birthdate must be YYYY-MM-DD, _count a number"
+                ) from None
+            if not 1 <= count <= MAX_SEARCH:
+                raise RefusalError(400, "invalid", f"_count must be 1-{MAX_SEARCH}")
+            found = patients.list_patients(self.ctx, p, search=ident or name)
+            hits = [
+                x
+                for x in found
+                if (not ident or x.mrn == ident)
+                and (not name or name.lower() in x.display_name.lower())
+                and (day is None or x.birth_date == day)
+            ]
+            return 200, resources.searchset([resources.patient(x) for x in hits[:count]])
+
+        return await self._serve(request, "/fhir/Patient", "system/Patient.read", work)
+
+    async def questionnaire_list(self, request: Request) -> Response:
+        def work(_p: Principal, _: bytes) -> tuple[int, dict[str, Any]]:
+            qs = [questionnaire(i) for i in instrument_catalog.instruments()]
+            return 200, resources.searchset(qs)
+
+        return await self._serve(request, "/fhir/Questionnaire", "system/Questionnaire.read", work)
+
+    async def questionnaire_read(self, request: Request) -> Response:
+        wanted = request.path_params["instrument"]
+
+        def work(_p: Principal, _: bytes) -> tuple[int, dict[str, Any]]:
+            for inst in instrument_catalog.instruments():
+                if wanted in (inst.id, inst.id.replace("_", "-")):
+                    return 200, questionnaire(inst)
+            raise RefusalError(404, "not-found", "no such Questionnaire")
+
+        return await self._serve(
+            request, "/fhir/Questionnaire/{instrument}", "system/Questionnaire.read", work
+        )
+
+    async def response_create(self, request: Request) -> Response:
+        def work(p: Principal, raw: bytes) -> tuple[int, dict[str, Any]]:
+            try:
+                doc = json.loads(raw)
+            except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+                raise RefusalError(400, "structure", "body is not valid JSON") from None
+            if not isinstance(doc, dict) or doc.get("resourceType") != "QuestionnaireResponse":
+                raise RefusalError(400, "invalid", "resourceType must be QuestionnaireResponse")
+            doc = {**doc, "id": str(doc.get("id") or uuid.uuid4())}
+            bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": doc}]}
+            (record,) = read_fhir_bundle(json.dumps(bundle).encode())  # engine checks, re-score
+            res = record.result
+            outcome = assessments.submit(
+                self.ctx,
+                p,
+                record.patient_id,
+                res.instrument_id,
+                dict(res.answers),
+                mode=GATEWAY_MODE,
+                administered_at=record.authored,
+                params=dict(res.parameters) or None,
+            )
+            return 201, {**doc, "id": outcome.assessment_id}
+
+        return await self._serve(
+            request,
+            "/fhir/QuestionnaireResponse",
+            "system/QuestionnaireResponse.write",
+            work,
+            body=True,
+        )
+
+    async def observation_search(self, request: Request) -> Response:
+        q = request.query_params
+        ref = q.get("patient", "").strip()
+        pid = ref[len("Patient/") :] if ref.startswith("Patient/") else ref
+
+        def work(p: Principal, _: bytes) -> tuple[int, dict[str, Any]]:
+            if not pid or set(q.keys()) - {"patient"}:
+                raise RefusalError(400, "required", "search by patient=<id> only")
+            patients.get_patient(self.ctx, p, pid)  # 404 for an unknown patient, audited read
+            rows = assessments.history(self.ctx, p, pid)
+            known = {i.id: i for i in instrument_catalog.instruments()}
+            obs = [resources.observation(pid, r, known.get(r.instrument)) for r in rows]
+            return 200, resources.searchset(obs)
+
+        return await self._serve(request, "/fhir/Observation", "system/Observation.read", work)
+
+    async def not_found(self, request: Request) -> Response:
+        return await self._serve(request, "(unknown)", None, _no_route)
+
+
+def _no_route(_p: Principal, _b: bytes) -> tuple[int, dict[str, Any]]:
+    raise RefusalError(404, "not-supported", "no such endpoint")
+
+
+def create_app(ctx: AppContext) -> Starlette:
+    """The ASGI app over an open context (the caller owns and closes `ctx`)."""
+    gw = Gateway(ctx)
+    routes = [
+        Route("/oauth/token", gw.token, methods=["POST"]),
+        Route("/fhir/metadata", gw.metadata, methods=["GET"]),
+        Route("/fhir/Patient", gw.patient_search, methods=["GET"]),
+        Route("/fhir/Patient/{id}", gw.patient_read, methods=["GET"]),
+        Route("/fhir/Questionnaire", gw.questionnaire_list, methods=["GET"]),
+        Route("/fhir/Questionnaire/{instrument}", gw.questionnaire_read, methods=["GET"]),
+        Route("/fhir/QuestionnaireResponse", gw.response_create, methods=["POST"]),
+        Route("/fhir/Observation", gw.observation_search, methods=["GET"]),
+        Route("/{path:path}", gw.not_found, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
+    ]
+    app = Starlette(routes=routes)
+    app.state.gateway = gw  # the running gateway (its limiter, for operators and tests)
+    return app

@@ -1,0 +1,166 @@
+"""FHIR R4 resources the gateway returns, each validated with fhir.resources before it leaves.
+
+fhir.resources 8 ships R4B (4.3.0) as its R4-family model; every element used here has the
+same structure in R4 (engines/scoring/fhir.py says the same for the exchange files).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import pydantic
+from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.capabilitystatement import CapabilityStatement
+from fhir.resources.R4B.observation import Observation
+from fhir.resources.R4B.operationoutcome import OperationOutcome
+from fhir.resources.R4B.patient import Patient
+
+from app.core.domain import PatientSummary
+from app.services.assessments import AssessmentRow
+from engines.scoring.definitions import Instrument
+from engines.scoring.fhir import CATEGORY_SURVEY, LOINC, SCORE_SYSTEM, URL_PREFIX
+
+MRN_SYSTEM = "urn:novamind:mrn"
+_MODELS: dict[str, type[Any]] = {
+    "Bundle": Bundle,
+    "CapabilityStatement": CapabilityStatement,
+    "Observation": Observation,
+    "OperationOutcome": OperationOutcome,
+    "Patient": Patient,
+}
+
+
+def validated(doc: dict[str, Any]) -> dict[str, Any]:
+    """`doc` unchanged if the FHIR model accepts it; a RuntimeError (a bug of ours) if not."""
+    model = _MODELS.get(doc["resourceType"])
+    if model is not None:
+        try:
+            model.model_validate(doc)
+        except pydantic.ValidationError as exc:  # locations only: values may be PHI
+            where = ", ".join(".".join(map(str, e["loc"])) for e in exc.errors()[:3])
+            raise RuntimeError(f"gateway built an invalid {doc['resourceType']}: {where}") from None
+    return doc
+
+
+def outcome(status: int, code: str, diagnostics: str) -> dict[str, Any]:
+    """An OperationOutcome for a refusal: FHIR's issue code and a PHI-free explanation."""
+    severity = "error" if status < 500 else "fatal"
+    return validated(
+        {
+            "resourceType": "OperationOutcome",
+            "issue": [{"severity": severity, "code": code, "diagnostics": diagnostics}],
+        }
+    )
+
+
+def patient(p: PatientSummary) -> dict[str, Any]:
+    """A Patient: id, MRN as identifier, display name, birth date, administrative gender."""
+    return validated(
+        {
+            "resourceType": "Patient",
+            "id": p.id,
+            "identifier": [{"system": MRN_SYSTEM, "value": p.mrn}],
+            "name": [{"text": p.display_name}],
+            "birthDate": p.birth_date.isoformat(),
+            "gender": p.sex if p.sex in {"female", "male", "other", "unknown"} else "unknown",
+        }
+    )
+
+
+def observation(patient_id: str, row: AssessmentRow, inst: Instrument | None) -> dict[str, Any]:
+    """An administration's total score (LOINC code where the instrument has one) and band."""
+    short = inst.short_name if inst else row.instrument
+    total = {"system": SCORE_SYSTEM, "code": f"{row.instrument}.total", "display": "total score"}
+    codings = [total]
+    if inst is not None and inst.loinc_total:
+        codings.insert(0, {"system": LOINC, "code": inst.loinc_total})
+    obs: dict[str, Any] = {
+        "resourceType": "Observation",
+        "id": f"{row.id}-score",
+        "status": "final",
+        "category": [{"coding": [CATEGORY_SURVEY]}],
+        "code": {"coding": codings, "text": f"{short} total score"},
+        "subject": {"reference": f"Patient/{patient_id}"},
+        "effectiveDateTime": row.administered_at.astimezone(UTC).isoformat(),
+        "derivedFrom": [{"reference": f"QuestionnaireResponse/{row.id}"}],
+        "component": [
+            {
+                "code": {"coding": [{"system": SCORE_SYSTEM, "code": f"{row.instrument}.band"}]},
+                "valueCodeableConcept": {
+                    "coding": [{"system": f"{URL_PREFIX}{row.instrument}:bands", "code": row.band}]
+                },
+            }
+        ],
+    }
+    if row.total is None:
+        obs["dataAbsentReason"] = {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/data-absent-reason",
+                    "code": "not-applicable",
+                }
+            ]
+        }
+    elif float(row.total).is_integer():
+        obs["valueInteger"] = int(row.total)
+    else:
+        obs["valueQuantity"] = {"value": row.total}
+    return validated(obs)
+
+
+def searchset(resources: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """A search result Bundle."""
+    return validated(
+        {
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "timestamp": datetime.now(UTC).isoformat(),
+            "total": len(resources),
+            "entry": [
+                {"fullUrl": f"{r['resourceType']}/{r['id']}", "resource": r} for r in resources
+            ],
+        }
+    )
+
+
+def capability_statement(version: str) -> dict[str, Any]:
+    """What this gateway serves (and nothing it does not)."""
+
+    def res(kind: str, interactions: list[str], params: list[tuple[str, str]]) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": kind, "interaction": [{"code": i} for i in interactions]}
+        if params:
+            out["searchParam"] = [{"name": n, "type": t} for n, t in params]
+        return out
+
+    return validated(
+        {
+            "resourceType": "CapabilityStatement",
+            "status": "active",
+            "date": datetime.now(UTC).date().isoformat(),
+            "kind": "instance",
+            "software": {"name": "Novamind clinic gateway", "version": version},
+            "fhirVersion": "4.0.1",
+            "format": ["json"],
+            "rest": [
+                {
+                    "mode": "server",
+                    "security": {
+                        "description": "OAuth 2.0 client credentials (POST /oauth/token); "
+                        "bearer JWT with SMART system scopes",
+                    },
+                    "resource": [
+                        res(
+                            "Patient",
+                            ["read", "search-type"],
+                            [("identifier", "token"), ("name", "string"), ("birthdate", "date")],
+                        ),
+                        res("Questionnaire", ["read", "search-type"], []),
+                        res("QuestionnaireResponse", ["create"], []),
+                        res("Observation", ["search-type"], [("patient", "reference")]),
+                    ],
+                }
+            ],
+        }
+    )
