@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -372,7 +373,7 @@ def _fetch(
         "teams": lambda s: m.care_teams(s, ids) if sc.kind != "research" else [],
     }
     for k, fn in reads.items():
-        jobs[k] = lambda fn=fn: ctx.store.read(fn)
+        jobs[k] = partial(ctx.store.read, fn)
     with ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="dashboard") as pool:
         futures = {k: pool.submit(fn) for k, fn in jobs.items()}
         out = {k: f.result() for k, f in futures.items()}

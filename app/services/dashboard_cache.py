@@ -18,6 +18,7 @@ import weakref
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 from sqlalchemy import text
@@ -182,19 +183,19 @@ def predictions(
     return ctx.store.read(build)
 
 
-def _raw(session: Session, sql: str, params: object) -> list[tuple]:  # type: ignore[type-arg]
+def _raw(session: Session, sql: str, params: object) -> list[tuple[Any, ...]]:
     """Rows straight from the driver's cursor: a million rows without building a SQLAlchemy
     Row each."""
     cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.execute(sql, params)
-        rows: list[tuple] = cursor.fetchall()  # type: ignore[type-arg]
+        rows: list[tuple[Any, ...]] = cursor.fetchall()
         return rows
     finally:
         cursor.close()
 
 
-def _sorted(rows: Collection[tuple], token: int, *, groups: int) -> Sorted:  # type: ignore[type-arg]
+def _sorted(rows: Collection[tuple[Any, ...]], token: int, *, groups: int) -> Sorted:
     if not rows:
         empty = np.zeros(0, np.int64)
         return Sorted({}, empty, empty, np.zeros(0, np.int8), token)
