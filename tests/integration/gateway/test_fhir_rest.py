@@ -134,3 +134,17 @@ def test_no_stored_rows_without_a_token(server: Server, clinic: Clinic, ctx: App
         r = http.post("/fhir/QuestionnaireResponse", content=json.dumps(phq9_response(clinic.mine)))
     assert r.status_code == 401
     assert ctx.store.read(lambda s: s.scalars(select(AssessmentResponse)).all()) == []
+
+
+def test_a_critical_answer_raises_the_desktops_alert(
+    server: Server, clinic: Clinic, ctx: AppContext
+) -> None:
+    from app.services import alerts
+
+    token = server.token(clinic.client)
+    item9 = phq9_response(clinic.mine, {**PHQ9, "q9": 1})
+    with server.client() as http:
+        r = http.post("/fhir/QuestionnaireResponse", content=json.dumps(item9), headers=auth(token))
+    assert r.status_code == 201, r.text
+    open_alerts = alerts.list_open_alerts(ctx, clinic.clinician)
+    assert [(a.rule, a.severity) for a in open_alerts] == [("phq9_item9_positive", "critical")]
