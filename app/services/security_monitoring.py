@@ -200,21 +200,33 @@ def _rows(session: Session, rule: SecurityRule, start: datetime, until: datetime
         conds.append(_off_hours(rule, e.at, start, until))
     minutes = (func.julianday(e.at) - EPOCH_JULIAN_DAY) * 1440.0
     bucket = cast(minutes / rule.window_minutes, Integer) if rule.window_minutes else literal(0)
-    ev = select(
-        e.subject, e.id, e.at, e.patient_id, e.new, bucket.label("bucket")
-    ).where(*conds).cte("ev")  # fmt: skip
+
+    def selected() -> Any:  # read twice below as two subqueries: no materialized copy
+        return (
+            select(e.subject, e.id, e.at, e.patient_id, e.new, bucket.label("bucket"))
+            .where(*conds)
+            .subquery()
+        )
+
+    ev = selected()
     cols = (ev.c.subject, ev.c.id, ev.c.at, ev.c.patient_id, ev.c.new)
     if rule.kind == "event_present":
         q = select(*cols).where(ev.c.new == 1)
     else:
+        counted = selected()
         measure = (
-            func.count(func.distinct(ev.c.patient_id))
+            func.count(func.distinct(counted.c.patient_id))
             if rule.kind != "count_in_window"
             else func.count()
         )
         per = (
-            select(ev.c.subject, ev.c.bucket, measure.label("n"), func.max(ev.c.new).label("nw"))
-            .group_by(ev.c.subject, ev.c.bucket)
+            select(
+                counted.c.subject,
+                counted.c.bucket,
+                measure.label("n"),
+                func.max(counted.c.new).label("nw"),
+            )
+            .group_by(counted.c.subject, counted.c.bucket)
             .cte("per")
         )
         nxt = per.alias("nxt")
