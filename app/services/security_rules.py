@@ -108,6 +108,8 @@ def _validate(table: dict[str, Any]) -> SecurityRule:
             raise _bad(rid, key, "is required")
     if not isinstance(table["title"], str) or not table["title"].strip():
         raise _bad(rid, "title", "must be a non-empty text")
+    if not isinstance(table.get("description", ""), str):
+        raise _bad(rid, "description", "must be text")
     if table["kind"] not in KINDS:
         raise _bad(rid, "kind", f"must be one of {', '.join(sorted(KINDS))}")
     actions = table["actions"]

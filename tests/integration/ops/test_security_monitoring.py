@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, replace
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
@@ -389,3 +389,24 @@ def test_another_workstations_chain_is_scanned_when_it_arrives(
     assert _hits(hits) == {("signin_failures", "device:ws-b"): 6}
     failed = {e["id"] for e in shared if e["action"] == "auth.login_failed"}
     assert set(hits[0].evidence) == failed
+
+
+def test_off_hours_follow_the_clinic_time_zone_across_daylight_saving(
+    ctx: AppContext, clinic: dict, clock: Clock, env: dict
+) -> None:
+    """London moves to BST at 01:00 UTC on 2027-03-28: on the 29th, 06:00-06:19 UTC is
+    07:00-07:19 in London (working hours) but still off hours for a clinic on UTC."""
+    me = clinic["users"][Role.CLINICIAN]
+    for i, pid in enumerate(_charts(ctx, me, 20, "D")):
+        clock.now = datetime(2027, 3, 29, 6, i, tzinfo=UTC)
+        patients.get_patient(ctx, me, pid)
+    since, now = datetime(2027, 3, 27, tzinfo=UTC), datetime(2027, 3, 29, 8, tzinfo=UTC)
+    rule = '[[policy.security_rules]]\nid = "off_hours_bulk_access"\ntimezone = "{}"\n'
+    london = _policy(ctx, env, rule.format("Europe/London"))
+    assert security_monitoring.scan(london, now=now, since=since) == []
+    on_utc = _policy(ctx, env, rule.format("UTC"))
+    hits = security_monitoring.scan(on_utc, now=now, since=since)
+    assert _hits(hits) == {
+        ("off_hours_bulk_access", me.user_id): 20,
+        ("policy_change", "device:this-workstation"): 1,  # retuning the rule is itself flagged
+    }
