@@ -404,7 +404,12 @@ def test_off_hours_follow_the_clinic_time_zone_across_daylight_saving(
     rule = '[[policy.security_rules]]\nid = "off_hours_bulk_access"\ntimezone = "{}"\n'
     london = _policy(ctx, env, rule.format("Europe/London"))
     assert security_monitoring.scan(london, now=now, since=since) == []
+    it = clinic["users"][Role.IT]  # a report from the 27th spans the change (two offsets)
+    report = security_monitoring.access_report(london, it, since=since, until=now)
+    assert "off_hours_bulk_access" not in {h.rule for h in report.hits}
     on_utc = _policy(ctx, env, rule.format("UTC"))
+    report = security_monitoring.access_report(on_utc, it, since=since, until=now)
+    assert "off_hours_bulk_access" in {h.rule for h in report.hits}
     hits = security_monitoring.scan(on_utc, now=now, since=since)
     assert _hits(hits) == {
         ("off_hours_bulk_access", me.user_id): 20,
