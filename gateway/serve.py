@@ -2,16 +2,61 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 
 import uvicorn
 from starlette.applications import Starlette
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from app.core.config import Settings
 from app.core.errors import ConfigError
 
 log = logging.getLogger("novamind.gateway")
+HEADER_TIMEOUT_S = 10.0
+
+
+class HeadDeadlineProtocol(H11Protocol):
+    """uvicorn's h11 protocol with a deadline for each request head: from the connection (or
+    the previous response) to a complete request line and headers. uvicorn itself times only
+    idle keep-alive connections, so a slow-loris client sending a header byte now and then
+    would hold a connection slot for ever; here it is closed after `header_timeout_s`."""
+
+    header_timeout_s = HEADER_TIMEOUT_S
+    _head_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)  # type: ignore[arg-type]
+        self._arm()
+
+    def handle_events(self) -> None:
+        cycle = self.cycle
+        super().handle_events()
+        if self.cycle is not cycle and self._head_timer is not None:  # a request head arrived
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing():
+            self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+        super().connection_lost(exc)
+
+    def _arm(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+        self._head_timer = self.loop.call_later(self.header_timeout_s, self._too_slow)
+
+    def _too_slow(self) -> None:
+        self._head_timer = None
+        if not self.transport.is_closing():
+            log.info("connection closed: no complete request head in %.0f s", self.header_timeout_s)
+            self.transport.close()
 
 
 def bind_of(settings: Settings) -> tuple[str, int]:
@@ -37,10 +82,15 @@ def tls_pair(settings: Settings) -> tuple[Path, Path]:
 
 
 def uvicorn_config(
-    app: Starlette, settings: Settings, *, port: int | None = None
+    app: Starlette,
+    settings: Settings,
+    *,
+    port: int | None = None,
+    header_timeout_s: float = HEADER_TIMEOUT_S,
 ) -> uvicorn.Config:
     """uvicorn's Config for `app`: TLS, no URL access log (ours is PHI-free), no server header,
-    and slow clients cut off (header read timeout = keep-alive timeout)."""
+    idle keep-alive connections closed after 5 s and slow request heads after
+    `header_timeout_s` (HeadDeadlineProtocol)."""
     host, bound = bind_of(settings)
     cert, key = tls_pair(settings)
     # uvicorn's access line holds the full URL, query string and all (names, birth dates):
@@ -48,7 +98,7 @@ def uvicorn_config(
     logging.getLogger("uvicorn.access").disabled = True
     return uvicorn.Config(
         app,
-        http="h11",
+        http=type("GatewayH11", (HeadDeadlineProtocol,), {"header_timeout_s": header_timeout_s}),
         host=host,
         port=bound if port is None else port,
         ssl_certfile=str(cert),

@@ -148,7 +148,7 @@ class Server:
 def server(ctx: AppContext, clinic: Clinic, tls: tuple[Path, Path]) -> Iterator[Server]:
     """uvicorn serving the gateway over TLS on 127.0.0.1, a free port, in a thread."""
     app = create_app(ctx)
-    srv = uvicorn.Server(uvicorn_config(app, ctx.settings, port=0))
+    srv = uvicorn.Server(uvicorn_config(app, ctx.settings, port=0, header_timeout_s=2))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

@@ -199,3 +199,28 @@ def test_unknown_routes_and_parameters_are_4xx(server: Server, clinic: Clinic) -
         assert date.status_code == 400
         obs = http.get("/fhir/Observation", headers=auth(token))
         assert obs.status_code == 400
+
+
+def test_a_slow_loris_connection_is_closed(server: Server) -> None:
+    import socket
+    import ssl
+
+    host, port = "127.0.0.1", int(server.url.rsplit(":", 1)[1])
+    with socket.create_connection((host, port), timeout=10) as raw:
+        with server.ca.wrap_socket(raw, server_hostname=host) as tls:
+            tls.sendall(b"GET /fhir/metadata HTTP/1.1\r\nHost: x\r\n")  # head never finished
+            started = time.monotonic()
+            for _ in range(6):  # a header byte now and then
+                time.sleep(0.5)
+                try:
+                    tls.sendall(b"X")
+                except (ssl.SSLError, OSError):
+                    break
+            try:
+                rest = tls.recv(1024)
+            except (ssl.SSLError, OSError):
+                rest = b""
+            assert rest == b""  # closed without an answer
+            assert time.monotonic() - started < 8  # after the 2 s head deadline of the fixture
+    with server.client() as http:  # and the gateway still serves everyone else
+        assert http.get("/fhir/metadata").status_code == 200
