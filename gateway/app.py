@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -78,6 +79,8 @@ class Gateway:
         self.ctx = ctx
         self.key = tokens.signing_key(ctx)
         self.limiter = RateLimiter(ctx.settings.gateway_rate_per_min)
+        self.token_limiter = RateLimiter(ctx.settings.gateway_rate_per_min)  # per remote address
+        self._verify_slots = threading.BoundedSemaphore(4)
         self.max_body = ctx.settings.gateway_max_body_kb * 1024
         self._throttled: set[str] = set()  # clients whose current empty-bucket run was audited
 
@@ -189,17 +192,27 @@ class Gateway:
 
     async def token(self, request: Request) -> Response:
         """POST /oauth/token: client credentials (form fields or HTTP Basic) → bearer JWT."""
+        addr = f"addr:{request.client.host if request.client else '?'}"
         try:
+            if not self.token_limiter.allow(addr):  # Argon2 per attempt: bound what one host costs
+                raise RefusalError(429, "throttled", "too many token requests; retry later")
+            self._throttled.discard(addr)
             raw = await self._body(request)
             return await run_in_threadpool(self._token, request, raw)
         except RefusalError as r:
-            await run_in_threadpool(
-                self._audit_refusal, Actor(id="gateway:anonymous", role=""), "/oauth/token", r, ""
-            )
-            return JSONResponse({"error": "invalid_request"}, status_code=r.status)
+            if r.status != 429 or addr not in self._throttled:
+                if r.status == 429:
+                    self._throttled.add(addr)
+                await run_in_threadpool(
+                    self._audit_refusal, Actor(id="gateway:anonymous", role=""), "/oauth/token",
+                    r, "",
+                )  # fmt: skip
+            log.info("POST /oauth/token -> %d client=-", r.status)
+            headers = {"Retry-After": "1"} if r.status == 429 else {}
+            return JSONResponse({"error": "invalid_request"}, r.status, headers=headers)
 
     def _token(self, request: Request, raw: bytes) -> Response:
-        from urllib.parse import parse_qs
+        from urllib.parse import parse_qs, unquote_plus
 
         try:
             form = {k: v[0] for k, v in parse_qs(raw.decode("ascii"), strict_parsing=False).items()}
@@ -211,8 +224,9 @@ class Gateway:
             import base64
             import binascii
 
-            try:
-                client_id, _, secret = base64.b64decode(auth[6:]).decode().partition(":")
+            try:  # RFC 6749 2.3.1: each half form-urlencoded, then Basic
+                cid, _, sec = base64.b64decode(auth[6:], validate=True).decode().partition(":")
+                client_id, secret = unquote_plus(cid), unquote_plus(sec)
             except (binascii.Error, UnicodeDecodeError):
                 client_id, secret = "", ""
 
@@ -225,7 +239,8 @@ class Gateway:
         if form.get("grant_type") != "client_credentials":
             return refuse(400, "unsupported_grant_type", "grant type", anonymous, "")
         try:
-            client = clients.authenticate(self.ctx, client_id, secret)
+            with self._verify_slots:  # Argon2 holds ~19 MiB per check: a few at a time
+                client = clients.authenticate(self.ctx, client_id, secret)
         except AuthenticationError:
             return refuse(401, "invalid_client", "client credentials", anonymous, "")
         asked = frozenset(form.get("scope", "").split()) or client.scopes

@@ -224,3 +224,16 @@ def test_a_slow_loris_connection_is_closed(server: Server) -> None:
             assert time.monotonic() - started < 8  # after the 2 s head deadline of the fixture
     with server.client() as http:  # and the gateway still serves everyone else
         assert http.get("/fhir/metadata").status_code == 200
+
+
+def test_token_requests_are_rate_limited_per_address(
+    server: Server, clinic: Clinic, ctx: AppContext
+) -> None:
+    server.app.state.gateway.token_limiter = RateLimiter(3)
+    form = {"grant_type": "client_credentials", "client_id": "guess", "client_secret": "guess"}
+    before = counts(ctx)[2]
+    with server.client() as http:
+        codes = [http.post("/oauth/token", data=form).status_code for _ in range(6)]
+        assert http.post("/oauth/token", data=form).headers["retry-after"] == "1"
+    assert codes == [401, 401, 401, 429, 429, 429]
+    assert counts(ctx)[2] == before + 3 + 1  # each wrong secret, then the throttled run once
