@@ -159,17 +159,25 @@ def _date(day: float) -> date:
 
 _N_INPUTS = 16  # stored input values read per prediction (every model has fewer features)
 #: One scan of the predictions: day, probability, version; the stored inputs of those in the
-#: drift window (a JSON array in model column order); the observed outcome of those whose
+#: drift window (one JSON array of values, and one of feature names, per row: SQLite parses the
+#: document once for both); the observed outcome of those whose
 #: horizon has passed (outcomes.py). Times are compared as the stored text (one julianday per
 #: row): comparing computed days in every CASE cost a second per 100,000 rows.
+_VALUES, _FEATURES = (
+    "json_extract(p.contributions_json, "
+    + ", ".join(f"'$.items[{j}].{key}'" for j in range(_N_INPUTS))
+    + ")"
+    for key in ("value", "feature")
+)
 _XGB_SQL = text(
     "SELECT p.target, p.option, julianday(p.generated_at) - 2440587.5, p.probability,"  # noqa: S608 - constants
-    " p.model_version, CASE WHEN p.generated_at >= :drift THEN p.id END,"
-    " CASE WHEN p.generated_at >= :drift THEN (SELECT json_group_array("
-    "  json_extract(i.value, '$.value')) FROM json_each(p.contributions_json, '$.items') i) END,"
-    " CASE WHEN p.generated_at >= :cal AND p.generated_at <= CASE p.target"
-    "  WHEN 'relapse_6m' THEN :judged_relapse WHEN 'hosp_90d' THEN :judged_hosp"
-    f"  ELSE :judged_response END THEN {outcomes.XGB_OUTCOME_SQL} END"
+    f" p.model_version, CASE WHEN p.generated_at >= :drift THEN {_VALUES} END,"
+    f" CASE WHEN p.generated_at >= :drift THEN {_FEATURES} END,"
+    " CASE WHEN CASE p.target"
+    "  WHEN 'relapse_6m' THEN p.generated_at BETWEEN :from_relapse AND :judged_relapse"
+    "  WHEN 'hosp_90d' THEN p.generated_at BETWEEN :from_hosp AND :judged_hosp"
+    "  ELSE p.generated_at BETWEEN :from_response AND :judged_response END"
+    f" THEN {outcomes.XGB_OUTCOME_SQL} END"
     " FROM predictions p WHERE p.deleted_at IS NULL AND p.generated_at >= :since"
 )
 
@@ -187,41 +195,43 @@ class _Rows:
     outcome: np.ndarray  # 1 / 0, NaN unknown or not yet judgeable
     inputs: np.ndarray  # (n, _N_INPUTS), NaN missing or outside the drift window
     in_drift: np.ndarray  # bool
-    sample_id: str | None  # one prediction in the drift window (to check its input order)
+    orders: dict[str, set[tuple[str, ...]]]  # version -> input orders stored in the window
 
 
 def _xgb_rows(session: Session, now_day: float, window: float, since: float) -> dict[str, _Rows]:
     """Every XGBoost prediction since `since` (days), grouped by model name, in one scan."""
-    longest = outcomes.HORIZON_DAYS["relapse_6m"]
-    params = {
-        "since": _stamp(since),
-        "drift": _stamp(now_day - window),
-        "cal": _stamp(now_day - window - longest - _STEP_DAYS * (_N_WINDOWS - 1)),
-        "judged_relapse": _stamp(now_day - outcomes.HORIZON_DAYS["relapse_6m"]),
-        "judged_hosp": _stamp(now_day - outcomes.HORIZON_DAYS["hosp_90d"]),
-        "judged_response": _stamp(now_day - outcomes.HORIZON_DAYS["response"]),
-    }
+    params = {"since": _stamp(since), "drift": _stamp(now_day - window)}
+    for key, target in (("relapse", "relapse_6m"), ("hosp", "hosp_90d"), ("response", "response")):
+        judged = now_day - outcomes.HORIZON_DAYS[target]  # the calibration windows' span
+        params[f"judged_{key}"] = _stamp(judged)
+        params[f"from_{key}"] = _stamp(judged - window - _STEP_DAYS * (_N_WINDOWS - 1) - 1)
     rows = session.execute(_XGB_SQL, params).all()
     if not rows:
         return {}
-    target, option, days, probs, versions, ids_, inputs, ys = zip(*rows, strict=True)
+    target, option, days, probs, versions, values_, features, ys = zip(*rows, strict=True)
     names = np.asarray(
         [f"response_{o}" if o else t for t, o in zip(target, option, strict=True)], dtype=str
     )
     day = np.asarray(days, dtype=np.float64)
     prob = np.asarray(probs, dtype=np.float64)
     ver = np.asarray(versions, dtype=str)
-    ids = np.asarray(ids_, dtype=object)
     y = np.asarray([np.nan if v is None else v for v in ys], dtype=np.float64)
-    drift = ids != None  # noqa: E711 - element-wise on an object array
+    drift = np.asarray([v is not None for v in values_], dtype=bool)
     x = np.full((len(rows), _N_INPUTS), np.nan)
-    for i in np.flatnonzero(drift):
-        values = json.loads(inputs[i])[:_N_INPUTS]
-        x[i, : len(values)] = [np.nan if v is None else v for v in values]
+    in_drift = np.flatnonzero(drift)
+    if in_drift.size:
+        parsed = json.loads("[" + ",".join(values_[i] for i in in_drift) + "]")
+        x[in_drift] = np.array(parsed, dtype=np.float64)  # JSON null -> NaN
+    seen: dict[tuple[str, str], set[str]] = {}
+    for i in in_drift:
+        seen.setdefault((str(names[i]), str(ver[i])), set()).add(features[i])
+    orders = {
+        key: {tuple(str(f) for f in json.loads(doc) if f is not None) for doc in docs}
+        for key, docs in seen.items()
+    }
     out = {}
     for name in np.unique(names):
         sel = names == name
-        sample = ids[sel & drift]
         out[str(name)] = _Rows(
             day[sel],
             prob[sel],
@@ -229,17 +239,9 @@ def _xgb_rows(session: Session, now_day: float, window: float, since: float) -> 
             y[sel],
             x[sel],
             drift[sel],
-            str(sample[0]) if sample.size else None,
+            {v: o for (n, v), o in orders.items() if n == name},
         )
     return out
-
-
-def _stored_feature_order(session: Session, prediction_id: str) -> list[str]:
-    doc = session.scalar(
-        text("SELECT contributions_json FROM predictions WHERE id = :id"), {"id": prediction_id}
-    )
-    items = json.loads(doc or "{}").get("items", []) if doc else []
-    return [str(i.get("feature")) for i in items if isinstance(i, dict)]
 
 
 _SCREEN_SQL = text(
@@ -430,7 +432,7 @@ def _xgb_report(
     card = model.card
     window = float(pol["window_days"])
     z = np.zeros(0)
-    r = rows or _Rows(z, z, np.zeros(0, str), z, np.zeros((0, _N_INPUTS)), z.astype(bool), None)
+    r = rows or _Rows(z, z, np.zeros(0, str), z, np.zeros((0, _N_INPUTS)), z.astype(bool), {})
     weeks, volume = _weeks(r.day, now_day, window)
     notes: list[str] = []
     ref = training_reference(card)
@@ -448,7 +450,7 @@ def _xgb_report(
         reference = f"{ref.source}; more inputs than monitoring reads (drift not computed)"
     else:
         reference = ref.source
-        if r.sample_id is not None and _stored_feature_order(session, r.sample_id) != names:
+        if r.orders.get(card.model_version, {tuple(names)}) != {tuple(names)}:
             notes.append("stored inputs are not in the card's feature order; drift not computed")
         else:
             drift, crossings = _drift(pol, ref, r.inputs[in_window][:, : len(names)], labels)
