@@ -216,6 +216,22 @@ def scope(ctx: AppContext, principal: Principal) -> DashboardScope:
     )
 
 
+def prepare(ctx: AppContext, principal: Principal, target: str = "relapse_6m") -> bool:
+    """Build the arrays a whole-clinic dashboard's filters read (supervisors, researchers), at
+    sign-in, so opening the dashboard is a filter change rather than a scan of every
+    assessment; a clinician's caseload reads quickly by SQL and warms nothing. Whether it
+    built."""
+    try:
+        kind = _kind(principal)
+    except PermissionDeniedError:
+        return False
+    if kind == "caseload":
+        return False
+    cache.assessments(ctx)
+    cache.predictions(ctx, target, BANDS)
+    return True
+
+
 def default_filter(today: date | None = None, days: int = 90) -> DashboardFilter:
     """The last ``days`` days up to today (UTC)."""
     today = today or datetime.now(UTC).date()

@@ -198,6 +198,8 @@ class ShellWindow(SessionController, ShellActions, ShellDialogs):
         self.backups.start(principal)
         self.run_ops_checks()
         self.ops_timer.start()
+        if self.may(Feature.DASHBOARD_CLINICAL):
+            self.prepare_dashboard(principal)
         if clinical:
             self.load_patients()
 
@@ -217,6 +219,18 @@ class ShellWindow(SessionController, ShellActions, ShellDialogs):
             self.ctx,
             label="Running monitoring checks",
             on_error=lambda exc: log.warning("monitoring checks failed: %s", type(exc).__name__),
+        )
+
+    def prepare_dashboard(self, principal: Principal) -> None:
+        """Warm what the clinic dashboard's first page reads (the service decides for whom)."""
+        from app.services import clinic_dashboard
+
+        self.tasks.call(
+            clinic_dashboard.prepare,
+            self.ctx,
+            principal,
+            label="Preparing the clinic dashboard",
+            on_error=lambda exc: log.warning("dashboard warm-up failed: %s", type(exc).__name__),
         )
 
     def show_clinic_dashboard(self) -> None:

@@ -288,3 +288,13 @@ def test_figures_follow_new_records_and_tombstones(ctx, clinic, history) -> None
     ctx.store.write(withdraw)
     last = dict(clinic_dashboard.load(ctx, sup, PERIOD, now=NOW).risk[-1].counts)
     assert last["low"] == 0 and last["high"] == 1  # T-1's earlier "high" is its latest again
+
+
+def test_sign_in_warm_up_is_for_whole_clinic_scopes_only(ctx, clinic, history) -> None:
+    assert not clinic_dashboard.prepare(ctx, clinic["users"][Role.ADMIN])
+    assert not clinic_dashboard.prepare(ctx, history["me"])  # a caseload reads by SQL
+    assert clinic_dashboard.prepare(ctx, clinic["users"][Role.SUPERVISOR])
+    warm = dashboard_cache.assessments(ctx, wait=False)
+    assert warm is not None and len(warm.codes) == 3  # the three patients with assessments
+    dash = clinic_dashboard.load(ctx, clinic["users"][Role.SUPERVISOR], PERIOD, now=NOW)
+    assert (_row(dash, "phq9", None).due, _row(dash, "phq9", None).done) == (9, 4)
