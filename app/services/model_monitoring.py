@@ -201,8 +201,8 @@ class _Rows:
 def _xgb_rows(session: Session, now_day: float, window: float, since: float) -> dict[str, _Rows]:
     """Every XGBoost prediction since `since` (days), grouped by model name, in one scan."""
     params = {"since": _stamp(since), "drift": _stamp(now_day - window)}
-    for key, target in (("relapse", "relapse_6m"), ("hosp", "hosp_90d"), ("response", "response")):
-        judged = now_day - outcomes.HORIZON_DAYS[target]  # the calibration windows' span
+    for key, horizon in (("relapse", "relapse_6m"), ("hosp", "hosp_90d"), ("response", "response")):
+        judged = now_day - outcomes.HORIZON_DAYS[horizon]  # the calibration windows' span
         params[f"judged_{key}"] = _stamp(judged)
         params[f"from_{key}"] = _stamp(judged - window - _STEP_DAYS * (_N_WINDOWS - 1) - 1)
     rows = session.execute(_XGB_SQL, params).all()
