@@ -117,14 +117,18 @@ def serve(settings: Settings) -> int:
     """Open the store, build the app and serve until interrupted; returns the exit code."""
     from app.services.context import AppContext
     from gateway.app import create_app
+    from gateway.background import BackgroundSync
 
     tls_pair(settings)  # a missing certificate stops here, before the store opens
     ctx = AppContext.open(settings, create=False)
+    syncing = BackgroundSync(ctx, settings.gateway_sync_interval_s)
     try:
         config = uvicorn_config(create_app(ctx), settings)
         host, port = bind_of(settings)
+        syncing.start()
         log.info("gateway listening on %s:%d (TLS)", host, port)
         uvicorn.Server(config).run()
     finally:
+        syncing.stop()
         ctx.close()
     return 0

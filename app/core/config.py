@@ -98,6 +98,7 @@ class Settings:
     gateway_max_body_kb: int = 256  # a larger request body gets 413 before it is parsed
     gateway_token_ttl_s: int = 300  # lifetime of an access token
     gateway_rate_per_min: int = 120  # requests per client per minute (token bucket)
+    gateway_sync_interval_s: int = 60  # seconds between the gateway's background sync rounds
     keyring_service: str = "novamind"
     policy_path: Path | None = None
     locked_by_policy: frozenset[str] = field(default_factory=frozenset)
@@ -157,6 +158,7 @@ _TYPES: dict[str, type[Any]] = {
     "gateway_max_body_kb": int,
     "gateway_token_ttl_s": int,
     "gateway_rate_per_min": int,
+    "gateway_sync_interval_s": int,
 }
 # Settings that protect PHI or the app's trust anchors: IT's policy wins over the user and the
 # environment, and the environment may set them only in a development build.
@@ -190,6 +192,7 @@ SECURITY_SETTINGS = frozenset(
         "gateway_max_body_kb",
         "gateway_token_ttl_s",
         "gateway_rate_per_min",
+        "gateway_sync_interval_s",
     }
 )
 # lists of tables and tables: only the policy file can express them
@@ -211,6 +214,7 @@ _RANGES = {
     "gateway_max_body_kb": (1, 64 * 1024),
     "gateway_token_ttl_s": (30, 3600),
     "gateway_rate_per_min": (1, 100_000),
+    "gateway_sync_interval_s": (5, 3600),
 }
 
 
