@@ -454,22 +454,28 @@ def _completion(
             elif asof - when > limit:
                 overdue.append((pid, inst, when, (asof - when - limit).days))
     late = {(pid, inst) for pid, inst, _, _ in overdue}
-    teams: dict[str, list[str]] = defaultdict(list)
-    for pid, uid in raw["teams"]:
-        teams[pid].append(uid)
+    members: dict[str | None, list[str]] = {None: ids}  # None: every clinician
+    if sc.kind != "research":
+        teams: dict[str, list[str]] = defaultdict(list)
+        for pid, uid in raw["teams"]:
+            teams[uid].append(pid)
+        assigned = {pid for team in teams.values() for pid in team}
+        unassigned = [pid for pid in ids if pid not in assigned]
+        members |= dict(teams)
+        if unassigned:
+            members[UNASSIGNED] = unassigned
     names = dict(sc.clinicians)
     rows: list[CompletionRow] = []
-    groups: dict[tuple[str, str | None], list[int]] = defaultdict(lambda: [0, 0, 0])
-    for pid in ids:
-        owners: list[str | None] = [None]
-        if sc.kind != "research":
-            owners += teams.get(pid) or [UNASSIGNED]
-        for inst in m.SCHEDULED:
-            for owner in owners:
-                g = groups[(inst, owner)]
-                g[0] += windows
-                g[1] += done.get((pid, inst), 0)
-                g[2] += (pid, inst) in late
+    groups: dict[tuple[str, str | None], list[int]] = {}
+    for inst in m.SCHEDULED:
+        done_i = {pid: n for (pid, i), n in done.items() if i == inst}
+        late_i = {pid for pid, i in late if i == inst}
+        for owner, pids in members.items():
+            groups[(inst, owner)] = [
+                windows * len(pids),
+                sum(done_i.get(pid, 0) for pid in pids),
+                sum(1 for pid in pids if pid in late_i),
+            ]
 
     def order(key: tuple[str, str | None]) -> tuple[bool, str, str, str]:
         inst, owner = key

@@ -142,6 +142,9 @@ def main() -> None:
         dashboard_cache.assessments(ctx)
         dashboard_cache.predictions(ctx, base.target, BANDS)
         warm = time.perf_counter() - t0
+        t0 = time.perf_counter()  # what a supervisor gets when sign-in warmed the arrays
+        clinic_dashboard.load(ctx, sup, base)
+        opened = time.perf_counter() - t0
         changes = {
             "period: last 30 days": DashboardFilter(today - timedelta(days=29), today),
             "period: last 365 days": DashboardFilter(today - timedelta(days=364), today),
@@ -161,6 +164,7 @@ def main() -> None:
     print("| step (through `clinic_dashboard.load`) | ms | target |\n| --- | ---: | ---: |")
     print(f"| first page: scope + last 90 days, whole clinic (cold) | {first * 1000:.0f} | 1000 |")
     print(f"| (then) background arrays ready, waited after the first page | {warm * 1000:.0f} | |")
+    print(f"| first page once sign-in warmed the arrays (`prepare`) | {opened * 1000:.0f} | 1000 |")
     for k, v in timed.items():
         print(f"| filter → {k} | {v * 1000:.0f} | 300 |")
     print(f"| a clinician's own caseload (90 days) | {clin * 1000:.0f} | 300 |")
