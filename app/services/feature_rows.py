@@ -24,7 +24,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import delete, event, func, insert, select, text
+from sqlalchemy import delete, event, insert, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -241,6 +241,12 @@ def _refresh_before_commit(session: Session) -> None:
         log.warning("feature rows left stale (%s)", type(exc).__name__)
 
 
+_ALL = "SELECT patient_id, packed, recent FROM patient_feature_rows WHERE stale = 0"
+_ALL_WITH_JSON = (
+    "SELECT patient_id, packed, recent, static_json FROM patient_feature_rows WHERE stale = 0"
+)
+
+
 class _Rows:
     """The usable rows of a set of ids (current, this layout, valid at ``now``), finished for
     ``now`` with numpy; arrays are in the order of ``pids``."""
@@ -250,15 +256,23 @@ class _Rows:
     ) -> None:
         c = PatientFeatureRow.__table__.c
         cols = [c.patient_id, c.packed, c.recent] + ([c.static_json] if with_json else [])
-        usable = (c.stale == 0, func.length(c.packed) == PACKED.itemsize)
-        table_rows = select(func.count()).select_from(PatientFeatureRow)
-        if len(ids) >= _id_sets.SCAN_FROM and 2 * len(ids) >= (session.scalar(table_rows) or 0):
+        conn = session.connection()
+        rows: Sequence[Any]
+        if (
+            len(ids) >= _id_sets.SCAN_FROM
+            and 2 * len(ids)
+            >= conn.exec_driver_sql("SELECT count(*) FROM patient_feature_rows").scalar_one()
+        ):
             # most of the clinic: read every row and pick in Python (the id filter costs more)
             wanted = set(ids)
-            every = session.execute(select(*cols).where(*usable)).all()
-            rows: Sequence[Any] = [r for r in every if r[0] in wanted]
+            every = conn.exec_driver_sql(_ALL_WITH_JSON if with_json else _ALL).fetchall()
+            rows = [r for r in every if r[0] in wanted]
         else:
-            rows = session.execute(select(*cols).where(in_ids(c.patient_id, ids), *usable)).all()
+            rows = session.execute(
+                select(*cols).where(in_ids(c.patient_id, ids), c.stale == 0)
+            ).all()
+        size = PACKED.itemsize
+        rows = [r for r in rows if r[1] is not None and len(r[1]) == size]
         got = list(zip(*rows, strict=True)) if rows else [(), (), (), ()]
         self.pids: list[str] = list(got[0])
         self.json: tuple[str, ...] = got[3] if with_json else ()
