@@ -461,7 +461,7 @@ def _completion(
             teams[uid].append(pid)
         assigned = {pid for team in teams.values() for pid in team}
         unassigned = [pid for pid in ids if pid not in assigned]
-        members |= dict(teams)
+        members.update(teams.items())
         if unassigned:
             members[UNASSIGNED] = unassigned
     names = dict(sc.clinicians)
