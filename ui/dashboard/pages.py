@@ -251,7 +251,7 @@ class RiskPage(DashboardPage):
         self.plot.clear()
         self._style()
         base = [0.0] * len(dash.risk)
-        for b_i, band in enumerate(BANDS):
+        for band in BANDS:
             heights = [float(dict(p.counts)[band] or 0) for p in dash.risk]
             self.plot.addItem(
                 pg.BarGraphItem(
@@ -260,7 +260,6 @@ class RiskPage(DashboardPage):
                 )
             )  # fmt: skip
             base = [a + h for a, h in zip(base, heights, strict=True)]
-            del b_i
         ticks = [(i, p.as_of.strftime("%b %y")) for i, p in enumerate(dash.risk)]
         self.plot.getAxis("bottom").setTicks([ticks])
         self.plot.setLabel("left", "patients")
