@@ -30,7 +30,7 @@ def test_example_sets_every_policy_setting() -> None:
 def test_every_setting_is_explained_in_a_comment() -> None:
     lines = EXAMPLE.read_text(encoding="utf-8").splitlines()
     for name in documented_settings():
-        starts = (f"{name} =", f"[[policy.{name}]]")
+        starts = (f"{name} =", f"[[policy.{name}]]", f"[policy.{name}.")
         i = next(i for i, line in enumerate(lines) if line.startswith(starts))
         assert lines[i - 1].startswith("#"), f"{name}: no comment above it"
 
