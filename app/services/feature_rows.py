@@ -64,6 +64,10 @@ POINT = np.dtype([("at", "<i8"), ("total", "<f8")])  # one stored PHQ-9 point
 NONE = -(2**62)  # a missing time or day in the head
 #: rebuild this many patients per set-based pass (bounded memory for a whole clinic)
 REBUILD_BATCH = 5000
+#: a commit brings at most this many stale rows up to date (every write of a few patients, a
+#: sync merge): after a bulk import the rest are caught up by later commits or ``rebuild``,
+#: not all by one clinician's save; until then they are assembled from the records
+REFRESH_LIMIT = 1000
 
 
 def _us(t: datetime) -> int:
@@ -189,11 +193,10 @@ def _write(session: Session, rows: list[dict[str, Any]]) -> None:
         session.execute(insert(PatientFeatureRow).prefix_with("OR REPLACE"), rows)
 
 
-def refresh_stale(session: Session) -> int:
-    """Recompute every stale row in this transaction; returns how many."""
-    stale = list(
-        session.scalars(select(PatientFeatureRow.patient_id).where(PatientFeatureRow.stale == 1))
-    )
+def refresh_stale(session: Session, limit: int | None = None) -> int:
+    """Recompute the stale rows (at most ``limit``) in this transaction; returns how many."""
+    q = select(PatientFeatureRow.patient_id).where(PatientFeatureRow.stale == 1)
+    stale = list(session.scalars(q if limit is None else q.limit(limit)))
     if not stale:
         return 0
     existing = set(session.scalars(select(Patient.id).where(in_ids(Patient.id, stale))))
@@ -235,7 +238,7 @@ def _refresh_before_commit(session: Session) -> None:
         return
     try:
         with session.begin_nested():  # a failure leaves the rows stale, never the write undone
-            refresh_stale(session)
+            refresh_stale(session, REFRESH_LIMIT)
     except Exception as exc:  # noqa: BLE001 — a derived cache must not fail a clinical write
         # stale rows are never used: reads assemble those patients from the records
         log.warning("feature rows left stale (%s)", type(exc).__name__)

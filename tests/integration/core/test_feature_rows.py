@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 from alembic import command
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from app.core.domain import Role
@@ -293,3 +293,27 @@ def test_a_failing_recompute_leaves_the_row_stale_and_the_write_done(
     monkeypatch.undo()
     history.record_intake(ctx, me, pid, IntakeHistory(prior_episodes=1))
     _check_row(ctx, pid)
+
+
+def test_a_commit_catches_up_a_bounded_number_of_stale_rows(ctx: AppContext, clinic: dict) -> None:
+    """After a bulk change (here every row marked stale), a commit recomputes at most a bounded
+    number of rows (the hook passes REFRESH_LIMIT); the rest stay stale and are assembled from
+    the records, equal to the oracle, until later commits."""
+    me = clinic["users"][Role.CLINICIAN]
+    for i in range(3):
+        add_patient(ctx, me, f"FR-L{i}", family_name="Rows", birth_date=date(1988, 3, 1 + i))
+    everyone = ctx.store.read(lambda s: list(s.scalars(select(Patient.id))))
+    stale_rows = (
+        select(func.count()).select_from(PatientFeatureRow).where(PatientFeatureRow.stale == 1)
+    )
+
+    def bulk_then_two(uow: Any) -> tuple[int, int]:  # noqa: ANN401
+        uow.session.execute(text("UPDATE patient_feature_rows SET stale = 1"))
+        done = feature_rows.refresh_stale(uow.session, 2)
+        now = datetime.now(UTC)
+        assert _same(build_features_many(uow.session, everyone, now),
+                     [old_build_features(uow.session, p, now) for p in everyone])  # fmt: skip
+        return done, uow.session.scalar(stale_rows) or 0
+
+    assert ctx.store.write(bulk_then_two) == (2, len(everyone) - 2)
+    assert 0 < feature_rows.REFRESH_LIMIT < 10_000

@@ -4,9 +4,10 @@ Local to the workstation (derived from synced records, never synced). Triggers o
 table mark the patient's row stale in the writing transaction itself, whatever writes (ORM,
 Core, sync merges, bulk SQL); app.services.feature_rows recomputes stale rows before the write
 session commits, and a read finishes any row that is stale or missing from the records (never
-scoring from it). This migration adds a stale row for every existing patient: the first write
-transaction afterwards builds them all, set-based (about 2 s for 10,000 patients), and
-``feature_rows.rebuild`` does it on demand.
+scoring from it). This migration adds a stale row for every existing patient: write
+transactions afterwards build them set-based, up to 1,000 per commit (feature_rows.REFRESH_LIMIT;
+10,000 patients take 4-10 s in all on a 2-core machine), and ``feature_rows.rebuild`` builds
+them all at once.
 
 Revision ID: 0010
 Revises: 0009
