@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 import numpy as np
 from sqlalchemy.orm import Session
@@ -25,8 +26,10 @@ from app.services.context import AppContext
 from engines.xgb.predict import score_caseload_matrix
 
 
-@dataclass(frozen=True)
-class CaseloadRow:
+class CaseloadRow(NamedTuple):
+    """One scored patient (immutable; a named tuple: 10,000 of them per click are built in a
+    few ms, where a frozen dataclass's per-field setattr took several times as long)."""
+
     patient_id: str
     mrn: str
     display_name: str
