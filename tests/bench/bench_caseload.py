@@ -114,7 +114,8 @@ def main() -> None:
         with ctx.store.engine.begin() as conn:
             conn.execute(
                 text(
-                    "INSERT INTO patient_feature_rows (patient_id, stale) SELECT id, 1 FROM patients"
+                    "INSERT INTO patient_feature_rows (patient_id, stale) "
+                    "SELECT id, 1 FROM patients"
                 )
             )
         before = _used_bytes(ctx)
