@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import weakref
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -83,12 +83,6 @@ def _newest(session: Session, table: str) -> int:
     return int(session.execute(text(f"SELECT COALESCE(MAX(rowid), 0) FROM {table}")).scalar_one())  # noqa: S608 — a fixed table name
 
 
-def _codes(pids: list[str]) -> tuple[dict[str, int], np.ndarray]:
-    codes: dict[str, int] = {}
-    out = np.fromiter((codes.setdefault(p, len(codes)) for p in pids), np.int64, len(pids))
-    return codes, out
-
-
 def _background(entry: _Entry, name: str, build: Callable[[], object]) -> None:
     """Build one array set on a daemon thread, once at a time (the caller reads by SQL
     meanwhile); a failure is logged by class only and the next call tries again."""
@@ -135,7 +129,7 @@ def assessments(ctx: AppContext, *, wait: bool = True) -> Sorted | None:
             " CAST(ROUND((julianday(administered_at) - 2440587.5) * 86400) AS INTEGER)"
             " FROM assessment_responses WHERE instrument IN ('phq9', 'gad7')"
         )
-        built = _sorted(_raw(session, sql, {}), token, groups=2)
+        built = _sorted(_chunks(session, sql, ()), token, groups=2)
         entry.assessments = built
         return built
 
@@ -172,10 +166,11 @@ def predictions(
             " FROM predictions WHERE deleted_at IS NULL AND target = ? AND option IS NULL"
         )
         code = {b: i for i, b in enumerate(bands)}
-        rows = [
-            (pid, code.get(band, len(bands)), t) for pid, band, t in _raw(session, sql, (target,))
-        ]
-        built = _sorted(rows, token, groups=1)
+        chunks = (
+            [(pid, code.get(band, len(bands)), t) for pid, band, t in rows]
+            for rows in _chunks(session, sql, (target,))
+        )
+        built = _sorted(chunks, token, groups=1)
         if entry.predictions is not None:
             entry.predictions[target] = built
         return built
@@ -183,27 +178,35 @@ def predictions(
     return ctx.store.read(build)
 
 
-def _raw(session: Session, sql: str, params: object) -> list[tuple[Any, ...]]:
-    """Rows straight from the driver's cursor: a million rows without building a SQLAlchemy
-    Row each."""
+CHUNK = 100_000  # rows converted at a time: a million Python tuples at once is ~200 MB
+
+
+def _chunks(session: Session, sql: str, params: tuple[Any, ...]) -> Iterator[list[tuple[Any, ...]]]:
+    """Rows straight from the driver's cursor (no SQLAlchemy Row each), CHUNK at a time."""
     cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.execute(sql, params)
-        rows: list[tuple[Any, ...]] = cursor.fetchall()
-        return rows
+        while rows := cursor.fetchmany(CHUNK):
+            yield rows
     finally:
         cursor.close()
 
 
-def _sorted(rows: Collection[tuple[Any, ...]], token: int, *, groups: int) -> Sorted:
-    if not rows:
+def _sorted(chunks: Iterable[list[tuple[Any, ...]]], token: int, *, groups: int) -> Sorted:
+    """(patient id, value, seconds) rows as arrays sorted by (group, time), converted one
+    chunk at a time so the peak is one chunk of tuples plus the arrays."""
+    codes: dict[str, int] = {}
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    for rows in chunks:
+        pcode = np.fromiter((codes.setdefault(r[0], len(codes)) for r in rows), np.int64, len(rows))
+        value = np.fromiter((r[1] for r in rows), np.int8, len(rows))
+        time_ = np.fromiter((r[2] for r in rows), np.int64, len(rows))
+        parts.append((pcode, value, time_))
+    if not parts:
         empty = np.zeros(0, np.int64)
         return Sorted({}, empty, empty, np.zeros(0, np.int8), token)
-    pids, values, times = zip(*rows, strict=True)
-    codes, pcode = _codes(list(pids))
-    value = np.array(values, dtype=np.int8)
-    group = pcode * groups + (value if groups > 1 else 0)
-    time_ = np.array(times, dtype=np.int64)
+    pcode, value, time_ = (np.concatenate(x) for x in zip(*parts, strict=True))
+    group = pcode * groups + (value.astype(np.int64) if groups > 1 else 0)
     order = np.lexsort((time_, group))
     return Sorted(codes, group[order], time_[order], value[order], token)
 
