@@ -29,11 +29,17 @@ from app.core.errors import NotFoundError, PermissionDeniedError
 from app.core.security import rbac
 from app.core.store.models import SystemAlert
 from app.core.store.store import SYSTEM, UnitOfWork
-from app.services import ops_policy, outcomes, predictions
+from app.services import cpu_pool, ops_policy, outcomes, predictions
 from app.services.context import AppContext
 from app.services.system_alerts import OPEN, raise_system_alert
 from engines.xgb import monitoring as m
-from engines.xgb.reference import TrainingReference, training_reference
+from engines.xgb.reference import (
+    TrainingReference,
+    needs_regeneration,
+    regenerate_references,
+    remember,
+    training_reference,
+)
 
 Progress = Callable[[float, str], object]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -572,6 +578,24 @@ def _llm_reports(session: Session, pol: dict[str, float], now_day: float) -> lis
     return out
 
 
+def _prepare_references(ctx: AppContext, names: tuple[str, ...]) -> None:
+    """Regenerate the synthetic training references not yet cached, in a spawned child: the
+    100,000-patient cohort costs ~285 MB of heap that would otherwise stay with the desktop
+    process after the first check (app.services.cpu_pool.call_in_child)."""
+    docs = []
+    for name in names:
+        if name not in XGB_MODELS:
+            continue
+        try:
+            card = predictions.active_model(name, ctx.settings).card
+        except NotFoundError:
+            continue
+        if needs_regeneration(card):
+            docs.append(card.to_json())
+    if docs:
+        remember(cpu_pool.call_in_child(regenerate_references, docs))
+
+
 def compute(
     ctx: AppContext,
     *,
@@ -610,6 +634,8 @@ def compute(
             reports.extend(_llm_reports(session, pol, now_day))
         return reports
 
+    tick(2, "preparing the training references")
+    _prepare_references(ctx, XGB_MODELS if only is None else (only,))
     return ctx.store.read(read)
 
 

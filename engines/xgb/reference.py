@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .card import ModelCard
+from .card import ModelCard, validate_card
 from .features import assemble_matrix
 from .monitoring import FeatureReference, reference_bins
 from .synthetic import generate_cohort
@@ -91,3 +91,26 @@ def training_reference(card: ModelCard) -> TrainingReference | None:
         if card.model_sha256 not in _CACHE:
             _CACHE[card.model_sha256] = _regenerated(card)
         return _CACHE[card.model_sha256]
+
+
+def needs_regeneration(card: ModelCard) -> bool:
+    """Whether `training_reference` would have to regenerate a cohort (no stored section and
+    nothing cached for this model file yet)."""
+    return _stored(card) is None and card.model_sha256 not in _CACHE
+
+
+def regenerate_references(cards: list[dict[str, Any]]) -> dict[str, TrainingReference | None]:
+    """References of many cards (plain signed JSON documents) by model SHA-256: picklable in
+    and out, so a caller can run it in a child process and keep the cohort's memory out of its
+    own heap (then hand the results to `remember`)."""
+    out: dict[str, TrainingReference | None] = {}
+    for doc in cards:
+        card = validate_card(doc, where="model card")
+        out[card.model_sha256] = training_reference(card)
+    return out
+
+
+def remember(references: Mapping[str, TrainingReference | None]) -> None:
+    """Cache references computed elsewhere (see `regenerate_references`)."""
+    with _LOCK:
+        _CACHE.update(references)

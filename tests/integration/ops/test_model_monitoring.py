@@ -18,6 +18,7 @@ from app.demo import DEMO_PASSWORD
 from app.services import model_monitoring, predictions
 from app.services.context import AppContext
 from app.services.system_alerts import list_system_alerts, transition_system_alert
+from engines.xgb import reference
 from tests.conftest import cli_env
 from tests.support.cli import run
 from tests.support.model_history import HistoryWriter, relapse_predictions
@@ -73,6 +74,8 @@ def test_inputs_like_training_raise_nothing(ctx: AppContext) -> None:
     assert relapse.status == "ok" and relapse.drift_n == 300
     assert relapse.worst_psi is not None and relapse.worst_psi < 0.1
     assert "regenerated from the signed card" in relapse.reference
+    # the 100,000-patient cohort was regenerated in a spawned child, never in this process
+    assert reference._cohort.cache_info().currsize == 0
     assert relapse.volume == 300 and len(relapse.weekly_volume) == 13
     # models with no predictions at all have nothing to judge
     assert _report(result, "response_cbt").status == "insufficient data"
