@@ -721,10 +721,15 @@ def reports(
 
 
 def model_report(
-    ctx: AppContext, principal: Principal, name: str, *, now: datetime | None = None
+    ctx: AppContext,
+    principal: Principal,
+    name: str,
+    *,
+    now: datetime | None = None,
+    progress: Progress | None = None,
 ) -> ModelReport:
     """One model's monitoring (the model card's Monitoring tab)."""
-    for r in reports(ctx, principal, now=now, only=name):
+    for r in reports(ctx, principal, now=now, only=name, progress=progress):
         if r.model == name:
             return r
     raise NotFoundError(f"No monitoring for model {name}.")

@@ -223,18 +223,18 @@ class ModelCardDialog(QDialog):
         outer.addWidget(buttons)
 
     def load_monitoring(self, tasks: Any, ctx: AppContext, principal: Principal) -> None:
-        """Compute this model's monitoring in the background (ui.tasks.TaskManager) and show it
-        on the Monitoring tab."""
+        """Compute this model's monitoring in the background (ui.tasks.TaskManager, progress in
+        the task bar) and show it on the Monitoring tab."""
         name = str(self.card.get("name", ""))
         self.monitoring.show_loading()
-        tasks.call(
-            model_monitoring.model_report,
-            ctx,
-            principal,
-            name,
+        tasks.run(
+            lambda _token, progress: model_monitoring.model_report(
+                ctx, principal, name, progress=progress
+            ),
             label="Checking the model's monitoring",
             on_done=self.monitoring.show_report,
             on_error=self.monitoring.show_error,
+            cancellable=False,
         )
 
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
