@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import Qt
@@ -17,6 +18,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from shiboken6 import isValid
 
 from app.core.domain import Principal
 from app.services import model_cards, model_monitoring
@@ -226,14 +228,20 @@ class ModelCardDialog(QDialog):
         """Compute this model's monitoring in the background (ui.tasks.TaskManager, progress in
         the task bar) and show it on the Monitoring tab."""
         name = str(self.card.get("name", ""))
-        self.monitoring.show_loading()
+        tab = self.monitoring
+        tab.show_loading()
+
+        def if_open(show: Callable[[Any], None]) -> Callable[[Any], None]:
+            # the dialog deletes itself on close; a late result is then dropped
+            return lambda value: show(value) if isValid(tab) else None
+
         tasks.run(
             lambda _token, progress: model_monitoring.model_report(
                 ctx, principal, name, progress=progress
             ),
             label="Checking the model's monitoring",
-            on_done=self.monitoring.show_report,
-            on_error=self.monitoring.show_error,
+            on_done=if_open(tab.show_report),
+            on_error=if_open(tab.show_error),
             cancellable=False,
         )
 

@@ -104,6 +104,11 @@ def test_score_now_and_model_card(ctx, clinic, qtbot, show) -> None:
     assert dlg.features.rowCount() == len(card["features"])
     auc = card["metrics"]["held_out"]["auc"]
     assert dlg.metrics.item(0, 1).text().startswith(f"{auc['value']:.3f}")
+    # the Monitoring tab fills in the background (two predictions: too few to judge drift)
+    status = dlg.monitoring.status
+    qtbot.waitUntil(lambda: "Checking" not in status.text(), timeout=60000)
+    print("monitoring status:", status.text())
+    assert "insufficient" in status.text().lower() and not dlg.monitoring.banner.isVisible()
     dlg.close()
     qtbot.waitUntil(lambda: not panel._dialogs, timeout=2000)
 
