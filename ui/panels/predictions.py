@@ -393,7 +393,8 @@ class PredictionsPanel(PatientPanel):
     def _show_card(self, card: dict[str, Any]) -> None:
         dlg = ModelCardDialog(card, self)
         dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dlg.load_monitoring(self.tasks, self.ctx, self.principal)
+        if self.principal is not None:  # signed out meanwhile: the card alone
+            dlg.load_monitoring(self.tasks, self.ctx, self.principal)
         dlg.finished.connect(
             lambda _r, d=dlg: self._dialogs.remove(d) if d in self._dialogs else None
         )
