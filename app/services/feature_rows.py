@@ -55,7 +55,12 @@ SEGMENTS = (
 #: months_since_admission holds 0.0 for a patient in hospital, else NaN (finished at read time)
 VECTOR_NAMES = tuple(s.name for s in CATALOGUE if s.name not in TIMED - {"months_since_admission"})
 VECTOR_INDEX = {name: k for k, name in enumerate(VECTOR_NAMES)}
-LAYOUT_TAG = int.from_bytes(hashlib.sha256("|".join(VECTOR_NAMES).encode()).digest()[:7])
+#: bump when what a row means changes (the assembly, the head): rows of another version or
+#: catalogue are never used (assembled from the records) until ``rebuild`` recomputes them
+ROW_VERSION = 1
+LAYOUT_TAG = int.from_bytes(
+    hashlib.sha256(f"{ROW_VERSION}|{'|'.join(VECTOR_NAMES)}".encode()).digest()[:7]
+)
 #: head: layout tag, valid from (µs), valid from (day), birth day, first PHQ-9 (µs), last
 #: discharge (day) when the months since it are finished at read time; then the inputs
 HEAD = ("tag", "valid_us", "valid_day", "birth_day", "first_us", "discharge_day")

@@ -317,3 +317,18 @@ def test_a_commit_catches_up_a_bounded_number_of_stale_rows(ctx: AppContext, cli
 
     assert ctx.store.write(bulk_then_two) == (2, len(everyone) - 2)
     assert 0 < feature_rows.REFRESH_LIMIT < 10_000
+
+
+def test_rows_of_another_layout_are_not_used(
+    ctx: AppContext, clinic: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A row written by another version (its layout tag) is assembled from the records."""
+    me = clinic["users"][Role.CLINICIAN]
+    pid = add_patient(ctx, me, "FR-6", family_name="Rows", birth_date=date(1966, 9, 9))
+    _phq9(ctx, me, pid, datetime.now(UTC) - timedelta(days=4))
+    now = datetime.now(UTC)
+    assert pid in _from_rows(ctx, [pid], now)
+    monkeypatch.setattr(feature_rows, "LAYOUT_TAG", feature_rows.LAYOUT_TAG + 1)
+    assert _from_rows(ctx, [pid], now) == {}
+    x = ctx.store.read(lambda s: feature_matrix_many(s, [pid], now, CATALOGUE))
+    assert np.array_equal(x, assemble_matrix(_oracle(ctx, [pid], now), CATALOGUE), equal_nan=True)
