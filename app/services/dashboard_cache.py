@@ -128,6 +128,7 @@ def assessments(ctx: AppContext, *, wait: bool = True) -> Sorted | None:
             "SELECT patient_id, instrument = 'gad7',"
             " CAST(ROUND((julianday(administered_at) - 2440587.5) * 86400) AS INTEGER)"
             " FROM assessment_responses WHERE instrument IN ('phq9', 'gad7')"
+            " AND deleted_at IS NULL"
         )
         built = _sorted(_chunks(session, sql, ()), token, groups=2)
         entry.assessments = built

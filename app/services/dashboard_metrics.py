@@ -1,9 +1,8 @@
 """The clinic dashboard's reads: one set-based query per metric over a scope of patients.
 
-Assessments are read from their covering index (patient, instrument, time, total), as the
-prediction features are, so a withdrawn (tombstoned) administration still counts as done:
-the index has no ``deleted_at``, and reading it from the rows costs a scan of every answer
-(4 s at 10,000 patients). Exact subtraction needs an index on the withdrawn rows (a migration).
+Assessments are read from the partial covering index of live administrations (patient,
+instrument, time, total WHERE deleted_at IS NULL; migration 0011), as the prediction features
+are, so an administration deleted in error no longer counts as done and costs no row reads.
 
 Each function takes a session, the scope (patient ids, already permission-checked by
 `clinic_dashboard`) and the period, and returns small per-patient or per-group rows; the
@@ -81,7 +80,7 @@ def windows_done(
     sql = (
         "SELECT patient_id, instrument, COUNT(DISTINCT CAST((julianday(administered_at)"
         " - julianday(:start)) / :every AS INTEGER)) FROM assessment_responses"
-        " WHERE instrument IN ('phq9', 'gad7')"
+        " WHERE instrument IN ('phq9', 'gad7') AND deleted_at IS NULL"
         " AND administered_at >= :start AND administered_at < :end"
         " AND patient_id IN (SELECT value FROM json_each(:ids)) GROUP BY patient_id, instrument"
     )
@@ -96,7 +95,8 @@ def last_administered(
     seek to the end of each pair's range in the covering index."""
     sql = (
         "SELECT p.value, i.inst, (SELECT MAX(a.administered_at) FROM assessment_responses a"
-        "  WHERE a.patient_id = p.value AND a.instrument = i.inst AND a.administered_at < :asof)"
+        "  WHERE a.patient_id = p.value AND a.instrument = i.inst AND a.deleted_at IS NULL"
+        "  AND a.administered_at < :asof)"
         " FROM json_each(:ids) p, (SELECT 'phq9' AS inst UNION ALL SELECT 'gad7') i"
     )
     out: dict[tuple[str, str], datetime] = {}

@@ -127,6 +127,7 @@ def _phq_features(
         ar.instrument == "phq9",
         ar.administered_at <= now,  # no look-ahead (training uses a cutoff)
         ar.total.is_not(None),  # PHQ-9 always has a total
+        ar.deleted_at.is_(None),  # an administration deleted in error is not an input
     )
     # SQLite: the bare column comes from the row of the min() / max()
     first = session.execute(
@@ -199,6 +200,7 @@ def _latest_totals(
         .where(
             in_ids(ar.patient_id, ids),
             ar.administered_at <= now,
+            ar.deleted_at.is_(None),
             or_(
                 and_(ar.instrument == "phq9", ar.total.is_not(None)),  # PHQ-9 has a total
                 ar.instrument == "gad7",

@@ -57,7 +57,7 @@ VECTOR_NAMES = tuple(s.name for s in CATALOGUE if s.name not in TIMED - {"months
 VECTOR_INDEX = {name: k for k, name in enumerate(VECTOR_NAMES)}
 #: bump when what a row means changes (the assembly, the head): rows of another version or
 #: catalogue are never used (assembled from the records) until ``rebuild`` recomputes them
-ROW_VERSION = 1
+ROW_VERSION = 2  # 2: deleted administrations skipped (migration 0011)
 LAYOUT_TAG = int.from_bytes(
     hashlib.sha256(f"{ROW_VERSION}|{'|'.join(VECTOR_NAMES)}".encode()).digest()[:7]
 )
@@ -101,7 +101,11 @@ def compute_rows(session: Session, ids: Sequence[str]) -> list[dict[str, Any]]:
     points: dict[str, list[tuple[int, float]]] = {}
     for pid, inst, at, total in session.execute(
         select(ar.patient_id, ar.instrument, ar.administered_at, ar.total)
-        .where(in_ids(ar.patient_id, ids), ar.instrument.in_(("phq9", "gad7")))
+        .where(
+            in_ids(ar.patient_id, ids),
+            ar.instrument.in_(("phq9", "gad7")),
+            ar.deleted_at.is_(None),  # an administration deleted in error is no input
+        )
         .order_by(ar.patient_id, ar.administered_at)
     ):
         later(pid, _us(at))

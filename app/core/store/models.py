@@ -145,10 +145,16 @@ class ClinicalNote(RecordMixin, Base):
 
 class AssessmentResponse(RecordMixin, Base):
     __tablename__ = "assessment_responses"
-    # covering: the feature assembly reads totals from the index, not rows with answers JSON
+    # covering and partial: the feature assembly, dashboard and monitoring read the totals of
+    # live administrations from the index, not rows with answers JSON (migration 0011)
     __table_args__ = (
         Index(
-            "ix_assessment_responses_totals", "patient_id", "instrument", "administered_at", "total"
+            "ix_assessment_responses_live_totals",
+            "patient_id",
+            "instrument",
+            "administered_at",
+            "total",
+            sqlite_where=text("deleted_at IS NULL"),
         ),
     )
     patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id"), index=True)

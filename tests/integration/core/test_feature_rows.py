@@ -148,6 +148,15 @@ def test_every_kind_of_write_keeps_the_row_current(ctx: AppContext, clinic: dict
 
     ctx.store.write(delete)
     _check_row(ctx, pid)
+    newest = _phq9(ctx, me, pid, now - timedelta(days=1), {f"q{i}": 3 for i in range(1, 10)})
+    assert _from_rows(ctx, [pid], datetime.now(UTC))[pid]["phq9_current"] == 27
+
+    def delete_in_error(uow: Any) -> None:  # noqa: ANN401 — a tombstone (as sync merges one)
+        uow.session.get(AssessmentResponse, newest).deleted_at = datetime.now(UTC)
+
+    ctx.store.write(delete_in_error)
+    _check_row(ctx, pid)  # a deleted administration is no input
+    assert _from_rows(ctx, [pid], datetime.now(UTC))[pid]["phq9_current"] == 18
     history.record_intake(
         ctx, me, pid,
         IntakeHistory(prior_episodes=2, age_at_onset=21.0, prior_admissions_before=1,

@@ -116,6 +116,7 @@ def old_build_features(session: Session, patient_id: str, now: datetime) -> dict
             AssessmentResponse.patient_id == patient_id,
             AssessmentResponse.instrument == "phq9",
             AssessmentResponse.administered_at <= now,  # no look-ahead (training uses a cutoff)
+            AssessmentResponse.deleted_at.is_(None),
         )
         .order_by(AssessmentResponse.administered_at)
     ).all()
@@ -126,6 +127,7 @@ def old_build_features(session: Session, patient_id: str, now: datetime) -> dict
             AssessmentResponse.patient_id == patient_id,
             AssessmentResponse.instrument == "gad7",
             AssessmentResponse.administered_at <= now,
+            AssessmentResponse.deleted_at.is_(None),
         )
         .order_by(AssessmentResponse.administered_at.desc())
         .limit(1)

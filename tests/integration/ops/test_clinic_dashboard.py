@@ -24,6 +24,7 @@ from sqlalchemy import select
 from app.core.domain import Principal, Role
 from app.core.errors import PermissionDeniedError, ValidationError
 from app.core.store.models import (
+    AssessmentResponse,
     AuditEvent,
     Prediction,
 )
@@ -278,6 +279,20 @@ def test_figures_follow_new_records_and_tombstones(ctx, clinic, history) -> None
     after = clinic_dashboard.load(ctx, sup, PERIOD, now=NOW)
     assert _row(after, "phq9", None).done == 5
     assert ("T-3", "phq9") not in {(r.mrn, r.instrument) for r in after.overdue}
+
+    def delete_in_error(uow) -> None:  # a tombstone, as a sync merge of a deletion writes
+        a = uow.session.scalars(
+            select(AssessmentResponse).where(
+                AssessmentResponse.patient_id == history["t3"],
+                AssessmentResponse.administered_at == at(6, 25),
+            )
+        ).one()
+        a.deleted_at = NOW
+        uow.emit(PatientDataUpdated(patient_id=a.patient_id, record_type=RecordType.ASSESSMENT,
+                                    record_id=a.id))  # fmt: skip
+
+    ctx.store.write(delete_in_error)
+    assert _row(clinic_dashboard.load(ctx, sup, PERIOD, now=NOW), "phq9", None).done == 4
 
     def withdraw(uow) -> None:
         p = uow.session.scalars(select(Prediction).where(Prediction.band == "low")).one()
