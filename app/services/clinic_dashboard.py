@@ -636,6 +636,7 @@ def drill(ctx: AppContext, principal: Principal, dash: Dashboard, key: str) -> l
     asof = min(flt.end, dash.computed_at)
 
     def read(session: Session) -> list[DrillRow]:
+        rbac.require(session, principal, Action.LIST_PATIENTS)  # the role may list patients now
         ids = [p for p, _ in m.scope_patients(session, flt.start, clinician)]
         allowed = set(ids)
         picked = {

@@ -39,7 +39,7 @@ from app.core.store.models import (
     SyncConflict,
 )
 from app.demo import DEMO_PASSWORD, create_demo_clinic
-from app.services import auth, history, notes, patients, phi_audit, twin_view
+from app.services import auth, clinic_dashboard, history, notes, patients, phi_audit, twin_view
 from app.services.context import AppContext, actor_of
 from tests.support.keyring_backends import MemoryKeyring
 
@@ -200,6 +200,11 @@ def _mrn(w: World) -> str:
     return w.ctx.store.read(lambda s: s.get(Patient, w.pid).mrn)
 
 
+def _period() -> clinic_dashboard.DashboardFilter:
+    today = datetime.now(UTC).date()
+    return clinic_dashboard.DashboardFilter(today - timedelta(days=90), today)
+
+
 def _timeline(w: World) -> Any:  # noqa: ANN401
     return twin_view.load_timeline(w.ctx, w.users[Role.SUPERVISOR], w.pid)
 
@@ -249,6 +254,10 @@ BUILD: dict[str, Callable[[World], Any]] = {
     "end": lambda w: date(2024, 6, 1),
     "admitted": lambda w: date(2023, 1, 1),
     "discharged": lambda w: date(2023, 1, 20),
+    "flt": lambda w: _period(),
+    "dash": lambda w: clinic_dashboard.load(w.ctx, w.users[Role.SUPERVISOR], _period()),
+    "key": lambda w: "completion:phq9",
+    "since": lambda w: date(2024, 1, 1),
 }
 BUILD_MRN_NEW = "W-"  # create_patient's mrn must be new: see _args
 
