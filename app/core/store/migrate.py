@@ -36,7 +36,8 @@ def head_revision() -> str:
 def head_from_files() -> str | None:
     """The head revision read from the version files' ``revision``/``down_revision`` lines
     without importing Alembic; None unless exactly one head (then Alembic decides)."""
-    revisions, parents = set(), set()
+    revisions: set[str] = set()
+    parents: set[str] = set()
     for path in (MIGRATIONS / "versions").glob("*.py"):
         for down, value in _REVISION.findall(path.read_text(encoding="utf-8")):
             (parents if down else revisions).add(value)
