@@ -252,7 +252,7 @@ class Gateway:
         return JSONResponse(
             {
                 "access_token": token,
-                "token_type": "Bearer",
+                "token_type": "Bearer",  # nosec B105 — the OAuth token type, not a secret
                 "expires_in": ttl,
                 "scope": " ".join(sorted(asked)),
             },

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Supply-chain checks for the desktop bundle (CI runs this after the tests):
-#   1. bandit: static security scan of the product code (app engines sync viz ui); every
+#   1. bandit: static security scan of the product code (app engines sync gateway viz ui); every
 #      finding is fixed or justified inline with `# <reason>  # nosec <id>`. B404 (importing
 #      subprocess) is skipped: each subprocess *call* is still checked (B603/B602/B607).
 #   2. pip-audit: known vulnerabilities in the runtime dependency closure (PyPI's advisory
@@ -22,8 +22,8 @@ if ! "$TOOLS/bin/python" -c "import bandit, pip_audit, cyclonedx_py" 2>/dev/null
 fi
 mkdir -p "$OUT"
 
-log "bandit (app engines sync viz ui)"
-"$TOOLS/bin/bandit" -r app engines sync viz ui -s B404 -q -f txt -o "$OUT/bandit.txt" \
+log "bandit (app engines sync gateway viz ui)"
+"$TOOLS/bin/bandit" -r app engines sync gateway viz ui -s B404 -q -f txt -o "$OUT/bandit.txt" \
   && bandit_rc=0 || bandit_rc=$?
 cat "$OUT/bandit.txt"
 [ "$bandit_rc" -eq 0 ] || { echo "bandit: findings above must be fixed or justified" >&2; exit 1; }

@@ -176,7 +176,7 @@ _VALUES, _FEATURES = (
     for key in ("value", "feature")
 )
 _XGB_SQL = text(
-    "SELECT p.target, p.option, julianday(p.generated_at) - 2440587.5, p.probability,"  # noqa: S608 - constants
+    "SELECT p.target, p.option, julianday(p.generated_at) - 2440587.5, p.probability,"  # noqa: S608  # nosec B608 - constants
     f" p.model_version, CASE WHEN p.generated_at >= :drift THEN {_VALUES} END,"
     f" CASE WHEN p.generated_at >= :drift THEN {_FEATURES} END,"
     " CASE WHEN CASE p.target"
@@ -251,7 +251,7 @@ def _xgb_rows(session: Session, now_day: float, window: float, since: float) -> 
 
 
 _SCREEN_SQL = text(
-    "SELECT p.d, json_extract(p.data_json, '$.probability'),"  # noqa: S608 - constants
+    "SELECT p.d, json_extract(p.data_json, '$.probability'),"  # noqa: S608  # nosec B608 - constants
     f" CASE WHEN p.d <= :judged THEN {outcomes.SCREEN_OUTCOME_SQL} END"
     " FROM (SELECT r.patient_id, r.data_json,"
     "  datetime(s.start, '+' || (s.n_epochs * s.epoch_s) || ' seconds') AS generated_at,"

@@ -72,7 +72,7 @@ RELAPSE_SQL = (
 )
 
 HOSP_SQL = (
-    "CASE WHEN EXISTS (SELECT 1 FROM encounters e WHERE e.kind = 'admission'"  # noqa: S608
+    "CASE WHEN EXISTS (SELECT 1 FROM encounters e WHERE e.kind = 'admission'"  # noqa: S608  # nosec B608
     " AND e.patient_id = p.patient_id AND e.deleted_at IS NULL AND e.start > p.generated_at"
     " AND e.start <= datetime(p.generated_at, '+90 days')) THEN 1"
     f" WHEN {_seen_after(45)} THEN 0 END"
@@ -84,7 +84,7 @@ _CLASS_OF_OPTION = (
     + " END"
 )
 _STARTED = (
-    "(EXISTS (SELECT 1 FROM treatment_plans tp WHERE tp.patient_id = p.patient_id"  # noqa: S608
+    "(EXISTS (SELECT 1 FROM treatment_plans tp WHERE tp.patient_id = p.patient_id"  # noqa: S608  # nosec B608
     " AND tp.deleted_at IS NULL AND tp.option = p.option"
     " AND tp.start BETWEEN date(p.generated_at, '-14 days') AND date(p.generated_at, '+28 days'))"
     " OR EXISTS (SELECT 1 FROM medications m WHERE m.patient_id = p.patient_id"
