@@ -107,7 +107,9 @@ def test_restore_migrates_a_backup_from_the_previous_schema(ctx: AppContext, cli
 
     old = Store.open(manifest.with_name(m.file), key, migrate_schema=False)
     with old.engine.begin() as conn:
-        migrate.command.downgrade(migrate.alembic_config(conn), "-1")
+        from alembic import command  # the store imports Alembic only to migrate
+
+        command.downgrade(migrate.alembic_config(conn), "-1")
         prev = migrate.current_revision(conn)
     old.close()
     assert prev != head
