@@ -34,7 +34,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from app.core.domain import Action, Principal
-from app.core.errors import PermissionDeniedError, ValidationError
+from app.core.errors import PermissionDeniedError, StoreError, ValidationError
 from app.core.security import rbac
 from app.services import dashboard_cache as cache
 from app.services import dashboard_metrics as m
@@ -45,6 +45,7 @@ from engines.xgb.bands import BANDS
 Count = int | None  # None: hidden (small-cell suppression)
 ScopeKind = Literal["clinic", "caseload", "research"]
 MAX_PERIOD_DAYS = 3 * 366
+ARRAYS_FROM_PATIENTS = 2_000  # scopes this large read the sorted arrays, never the SQL scans
 READ_THREADS = 4  # concurrent metric reads (each on its own store connection)
 SEVERITIES = ("critical", "warning", "info")
 WEAR_BINS = ((0.0, 0.25, "< 25 %"), (0.25, 0.5, "25–50 %"), (0.5, 0.75, "50–75 %"),
@@ -354,6 +355,13 @@ def load(
     return dash
 
 
+def _built(arrays: cache.Sorted | None) -> cache.Sorted:
+    """A waited-for build always returns its arrays."""
+    if arrays is None:
+        raise StoreError("The dashboard's arrays could not be built.")
+    return arrays
+
+
 def _fetch(
     ctx: AppContext,
     sc: DashboardScope,
@@ -366,20 +374,28 @@ def _fetch(
     in parallel, decrypting pages outside the GIL), so the page costs about its slowest read
     rather than their sum. Each read is a consistent snapshot of its own tables."""
     every = sc.overdue_after_days
-    arrays = cache.assessments(ctx, wait=False)
+    # a large scope waits for the arrays (built once, then every filter change is arithmetic):
+    # building them costs less than the SQL path's scans of every administration; a caseload
+    # reads quickly by SQL while they are built in the background
+    large = len(ids) >= ARRAYS_FROM_PATIENTS
+    arrays = cache.assessments(ctx, wait=False)  # starts their build when not current
     bands = cache.predictions(ctx, flt.target, BANDS, wait=False)
     instants = _instants(flt, asof)
     jobs: dict[str, Callable[[], Any]] = {}
     reads: dict[str, Callable[[Session], Any]] = {}
-    if arrays is not None:  # a filter change: arithmetic on the arrays
+    if arrays is not None or large:  # arithmetic on the arrays (waiting for their build)
         jobs["assessments"] = lambda: cache.windows_and_last(
-            arrays, ids, flt.start, flt.end, asof, every
-        )
-    else:  # the first page: by SQL while the arrays are built in the background
+            arrays if arrays is not None else _built(cache.assessments(ctx)),
+            ids, flt.start, flt.end, asof, every,
+        )  # fmt: skip
+    else:  # a small scope's first page: by SQL while the arrays are built in the background
         reads["done"] = lambda s: m.windows_done(s, ids, flt.start, flt.end, every)
         reads["last"] = lambda s: m.last_administered(s, ids, asof)
-    if bands is not None:
-        jobs["bands"] = lambda: cache.bands_at(bands, ids, instants, len(BANDS))
+    if bands is not None or large:
+        jobs["bands"] = lambda: cache.bands_at(
+            bands if bands is not None else _built(cache.predictions(ctx, flt.target, BANDS)),
+            ids, instants, len(BANDS),
+        )  # fmt: skip
     else:
         reads["bands"] = lambda s: _bands_by_sql(s, ids, flt.target, flt.end, instants)
     reads |= {

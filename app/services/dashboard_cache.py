@@ -54,6 +54,10 @@ class _Entry:
     dirty_predictions: bool = True
     unsubscribe: object = None
     building: set[str] = field(default_factory=set)
+    # one build of each array set at a time: a caller that waits while the background build
+    # runs gets its result instead of scanning the table a second time
+    assessments_lock: threading.Lock = field(default_factory=threading.Lock)
+    predictions_lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 log = logging.getLogger(__name__)
@@ -124,6 +128,9 @@ def assessments(ctx: AppContext, *, wait: bool = True) -> Sorted | None:
         return None
 
     def build(session: Session) -> Sorted:
+        token, cached = current(session)  # built meanwhile by the holder of the lock?
+        if cached is not None:
+            return cached
         entry.dirty_assessments = False
         sql = (
             "SELECT patient_id, instrument = 'gad7',"
@@ -135,7 +142,8 @@ def assessments(ctx: AppContext, *, wait: bool = True) -> Sorted | None:
         entry.assessments = built
         return built
 
-    return ctx.store.read(build)
+    with entry.assessments_lock:
+        return ctx.store.read(build)
 
 
 def predictions(
@@ -162,6 +170,9 @@ def predictions(
         return None
 
     def build(session: Session) -> Sorted:
+        token, cached = current(session)  # built meanwhile by the holder of the lock?
+        if cached is not None:
+            return cached
         sql = (
             "SELECT patient_id, band,"
             " CAST(ROUND((julianday(generated_at) - 2440587.5) * 86400) AS INTEGER)"
@@ -177,7 +188,8 @@ def predictions(
             entry.predictions[target] = built
         return built
 
-    return ctx.store.read(build)
+    with entry.predictions_lock:
+        return ctx.store.read(build)
 
 
 CHUNK = 100_000  # rows converted at a time: a million Python tuples at once is ~200 MB
