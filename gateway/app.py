@@ -45,7 +45,7 @@ from engines.scoring.fhir import questionnaire
 from gateway import clients, resources, tokens
 from gateway.ratelimit import RateLimiter
 
-log = logging.getLogger("novamind.gateway")
+log = logging.getLogger("gateway")
 FHIR_JSON = "application/fhir+json"
 GATEWAY_MODE = "fhir-gateway"  # the assessments' mode: came in through the gateway
 MAX_SEARCH = 200

@@ -13,7 +13,7 @@ from app.services import sync_service
 from app.services.context import AppContext
 from sync.transport import Transport
 
-log = logging.getLogger("novamind.gateway")
+log = logging.getLogger("gateway")
 
 
 class BackgroundSync:

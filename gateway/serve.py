@@ -13,7 +13,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from app.core.config import Settings
 from app.core.errors import ConfigError
 
-log = logging.getLogger("novamind.gateway")
+log = logging.getLogger("gateway")
 HEADER_TIMEOUT_S = 10.0
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from types import TracebackType
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s [%(threadName)s] %(message)s"
-OWN_PACKAGES = ("app", "ui", "sync", "engines", "viz", "tools", "__main__")
+OWN_PACKAGES = ("app", "ui", "sync", "engines", "gateway", "viz", "tools", "__main__")
 
 
 def _chain(exc: BaseException) -> list[BaseException]:

@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
 import pytest
 
+from app.core.logging_setup import configure_logging
 from tests.integration.gateway.conftest import Clinic, Server
 from tests.integration.gateway.test_fhir_rest import auth, phq9_response
 
 
 def test_patient_name_never_reaches_the_logs(
-    server: Server, clinic: Clinic, caplog: pytest.LogCaptureFixture
+    server: Server, clinic: Clinic, caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
+    # the app's own log file and its filter, as `novamind gateway serve` runs with them
+    log_file = configure_logging(tmp_path / "logs", logging.DEBUG)
     caplog.set_level(logging.DEBUG)
     token = server.token(clinic.client)
     with server.client() as http:
@@ -33,5 +37,10 @@ def test_patient_name_never_reaches_the_logs(
     server_side = [r for r in caplog.records if not r.name.startswith(("httpx", "httpcore"))]
     text = "\n".join(f"{r.getMessage()} {r.exc_text or ''}" for r in server_side)
     assert "GET /fhir/Patient -> 200" in text  # ... and the gateway did log each call
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    written = log_file.read_text(encoding="utf-8")
+    assert "GET /fhir/Patient -> 200" in written  # the gateway's lines keep their values
     for canary in ("Zebedee", "Canaryname", "MRN-100", "1981-04-02"):
         assert canary not in text
+        assert canary not in written
