@@ -3,35 +3,14 @@ critical ones stand out, and anyone else is told the page is not theirs."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
-import shiboken6
-from PySide6.QtWidgets import QWidget
 
 from app.core.domain import Role
 from app.services import backup, system_health
 from app.services.context import AppContext, cli_actor
 from ui.dashboard.health_page import HealthPage, summary_text
-
-
-@pytest.fixture
-def show() -> Iterator:
-    """show(widget): show it now, close and delete it at teardown."""
-    opened: list[QWidget] = []
-
-    def _show(w: QWidget) -> QWidget:
-        w.resize(1000, 520)
-        w.show()
-        opened.append(w)
-        return w
-
-    yield _show
-    for w in opened:
-        if shiboken6.isValid(w):
-            w.close()
-            w.deleteLater()
 
 
 def _rows(page: HealthPage) -> list[tuple[str, str, str]]:
@@ -44,7 +23,7 @@ def test_it_and_supervisors_see_every_item(ctx: AppContext, clinic, qtbot, show,
     backup.create_backup(ctx, cli_actor())
     page = HealthPage(ctx, clinic["users"][role], None)
     with qtbot.waitSignal(page.loaded, timeout=20000):
-        show(page)
+        show(page, 1000, 520)
     expected = system_health.check(ctx)
     rows = _rows(page)
     assert [r[0] for r in rows] == [i.name for i in expected.items]
@@ -62,7 +41,7 @@ def test_critical_items_stand_out_and_refresh_reloads(
     )
     page = HealthPage(tight, clinic["users"][Role.IT], None)
     with qtbot.waitSignal(page.loaded, timeout=20000):
-        show(page)
+        show(page, 1000, 520)
     row = next(
         r for r in range(page.table.rowCount()) if page.table.item(r, 0).text() == "free disk"
     )
@@ -79,6 +58,6 @@ def test_critical_items_stand_out_and_refresh_reloads(
 @pytest.mark.parametrize("role", [Role.CLINICIAN, Role.RESEARCHER, Role.ADMIN])
 def test_other_roles_are_told_no(ctx: AppContext, clinic, qtbot, show, role) -> None:
     page = HealthPage(ctx, clinic["users"][role], None)
-    show(page)
+    show(page, 1000, 520)
     qtbot.waitUntil(lambda: "IT and supervisors" in page.status.text(), timeout=20000)
     assert page.table.rowCount() == 0

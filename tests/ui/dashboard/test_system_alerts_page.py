@@ -3,11 +3,7 @@ first), filter them, and acknowledge, resolve or dismiss them with a reason, aud
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-import shiboken6
-from PySide6.QtWidgets import QWidget
 from sqlalchemy import select
 
 from app.core.domain import Role
@@ -16,23 +12,6 @@ from app.core.store.store import SYSTEM
 from app.services.context import AppContext
 from app.services.system_alerts import list_system_alerts, raise_system_alert
 from ui.dashboard.system_alerts_page import SystemAlertsPage
-
-
-@pytest.fixture
-def show() -> Iterator:
-    opened: list[QWidget] = []
-
-    def _show(w: QWidget) -> QWidget:
-        w.resize(1100, 480)
-        w.show()
-        opened.append(w)
-        return w
-
-    yield _show
-    for w in opened:
-        if shiboken6.isValid(w):
-            w.close()
-            w.deleteLater()
 
 
 def _raise(ctx: AppContext, source: str, rule: str, severity: str, subject: str) -> str:
@@ -66,7 +45,7 @@ def _column(page: SystemAlertsPage, col: int) -> list[str]:
 
 def _load(page: SystemAlertsPage, qtbot, show) -> None:
     with qtbot.waitSignal(page.loaded, timeout=20000):
-        show(page)
+        show(page, 1000, 520)
 
 
 def test_open_alerts_most_severe_first_and_filtered(ctx, clinic, two_alerts, qtbot, show) -> None:
@@ -120,7 +99,7 @@ def test_acknowledge_resolve_and_dismiss_with_reason(ctx, clinic, two_alerts, qt
 @pytest.mark.parametrize("role", [Role.CLINICIAN, Role.RESEARCHER, Role.ADMIN])
 def test_other_roles_see_no_alerts(ctx, clinic, two_alerts, qtbot, show, role) -> None:
     page = SystemAlertsPage(ctx, clinic["users"][role], None)
-    show(page)
+    show(page, 1000, 520)
     qtbot.waitUntil(lambda: "supervisors and IT" in page.status.text(), timeout=20000)
     assert page.table.rowCount() == 0
 
