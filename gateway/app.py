@@ -24,7 +24,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from app import __version__
 from app.core.domain import Principal
@@ -42,7 +42,8 @@ from app.services._engine_errors import engine_errors
 from app.services.context import AppContext, actor_of
 from engines.scoring.fhir import import_bundle as read_fhir_bundle
 from engines.scoring.fhir import questionnaire
-from gateway import clients, resources, tokens
+from gateway import clients, graphql_api, hints, resources, tokens
+from gateway.hub import Hub
 from gateway.ratelimit import RateLimiter
 
 log = logging.getLogger("gateway")
@@ -83,6 +84,7 @@ class Gateway:
         self._verify_slots = threading.BoundedSemaphore(4)
         self.max_body = ctx.settings.gateway_max_body_kb * 1024
         self._throttled: set[str] = set()  # clients whose current empty-bucket run was audited
+        self.hub = Hub()  # replaced by create_app's
 
     # --- plumbing ---------------------------------------------------------------------------
 
@@ -384,10 +386,16 @@ def _no_route(_p: Principal, _b: bytes) -> tuple[int, dict[str, Any]]:
     raise RefusalError(404, "not-supported", "no such endpoint")
 
 
-def create_app(ctx: AppContext) -> Starlette:
-    """The ASGI app over an open context (the caller owns and closes `ctx`)."""
+def create_app(ctx: AppContext, hub: Hub | None = None) -> Starlette:
+    """The ASGI app over an open context (the caller owns and closes `ctx`). ``hub`` fans the
+    store's changes out to live subscribers (GraphQL subscriptions, workstation hints); a new
+    one attached to ``ctx.bus`` when not given."""
     gw = Gateway(ctx)
-    routes = [
+    if hub is None:
+        hub = Hub()
+        hub.attach(ctx.bus)
+    gw.hub = hub
+    routes: list[BaseRoute] = [
         Route("/oauth/token", gw.token, methods=["POST"]),
         Route("/fhir/metadata", gw.metadata, methods=["GET"]),
         Route("/fhir/Patient", gw.patient_search, methods=["GET"]),
@@ -396,6 +404,8 @@ def create_app(ctx: AppContext) -> Starlette:
         Route("/fhir/Questionnaire/{instrument}", gw.questionnaire_read, methods=["GET"]),
         Route("/fhir/QuestionnaireResponse", gw.response_create, methods=["POST"]),
         Route("/fhir/Observation", gw.observation_search, methods=["GET"]),
+        *graphql_api.routes(gw),
+        *hints.routes(gw),
         Route("/{path:path}", gw.not_found, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
     ]
     app = Starlette(routes=routes)
