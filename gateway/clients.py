@@ -34,6 +34,11 @@ SCOPES = frozenset(
         "system/Observation.read",
         "system/Questionnaire.read",
         "system/QuestionnaireResponse.write",
+        "system/QuestionnaireResponse.read",
+        "system/RiskAssessment.read",
+        "graphql/query",  # GraphQL queries over HTTP or WebSocket
+        "graphql/subscribe",  # GraphQL subscriptions (graphql-transport-ws)
+        "token-exchange",  # may act for a signed-in clinician (RFC 8693 token exchange)
     }
 )
 
