@@ -89,6 +89,7 @@ def training_records(session: Session) -> list[dict[str, Any]]:
                AssessmentResponse.total)
         .where(in_ids(AssessmentResponse.patient_id, {p.patient_id for p, _ in plans}),
                AssessmentResponse.instrument == "phq9",
+               AssessmentResponse.deleted_at.is_(None),  # not one deleted in error
                AssessmentResponse.total.is_not(None))  # PHQ-9 always has a total
         .order_by(AssessmentResponse.patient_id, AssessmentResponse.administered_at)
     ):  # fmt: skip

@@ -47,6 +47,37 @@ def test_training_records_are_labelled_without_look_ahead(ctx: AppContext) -> No
         assert len(phq) > len(before)
 
 
+def test_a_follow_up_deleted_in_error_labels_nothing(ctx: AppContext) -> None:
+    """An assessment deleted in error (soft delete, as sync merges a deletion) is no outcome:
+    the patient whose follow-up PHQ-9s are all deleted drops out of the training records."""
+    from datetime import datetime, time
+
+    from sqlalchemy import text
+
+    create_demo_clinic(ctx, patients=6, actigraphy_days=3)
+    first = ctx.store.read(training.training_records)
+    pid = first[0]["patient_id"]
+
+    def delete_follow_ups(uow: object) -> None:
+        s = uow.session  # type: ignore[attr-defined]
+        start = s.execute(
+            text("SELECT start FROM treatment_plans WHERE patient_id = :p"), {"p": pid}
+        ).scalar_one()
+        cutoff = datetime.combine(datetime.fromisoformat(str(start)).date(), time(23, 59))
+        s.execute(
+            text(
+                "UPDATE assessment_responses SET deleted_at = CURRENT_TIMESTAMP"
+                " WHERE patient_id = :p AND instrument = 'phq9' AND administered_at > :c"
+            ),
+            {"p": pid, "c": cutoff.astimezone().isoformat(sep=" ")},
+        )
+
+    ctx.store.write(delete_follow_ups)
+    after = ctx.store.read(training.training_records)
+    assert len(after) == len(first) - 1
+    assert pid not in {r["patient_id"] for r in after}
+
+
 def trust(settings_or_env: object, key: Ed25519PrivateKey) -> Path:
     """IT lists its model-signing key in the trust file beside the (test) site policy."""
     from app.core.config import Settings, load_settings, model_trust_path
