@@ -42,7 +42,7 @@ from app.services._engine_errors import engine_errors
 from app.services.context import AppContext, actor_of
 from engines.scoring.fhir import import_bundle as read_fhir_bundle
 from engines.scoring.fhir import questionnaire
-from gateway import clients, graphql_api, hints, resources, tokens
+from gateway import clients, exchange, graphql_api, hints, resources, tokens
 from gateway.hub import Hub
 from gateway.ratelimit import RateLimiter
 
@@ -124,8 +124,15 @@ class Gateway:
         if not self.limiter.allow(client.client_id):
             raise RefusalError(429, "throttled", "rate limit exceeded; retry later")
         self._throttled.discard(client.client_id)
-        principal = clients.principal_of(self.ctx, client)
+        try:
+            principal = clients.principal_of(self.ctx, client)
+            if claims.on_behalf_of is not None:  # exchanged: the clinician's own role and team
+                principal = exchange.acting_principal(self.ctx, claims)
+        except AuthenticationError as exc:
+            raise RefusalError(401, "login", str(exc)) from None
         request.state.principal = principal
+        if claims.on_behalf_of is not None:
+            exchange.audit_use(self.ctx, principal, client.client_id, scope, claims.jti)
         return client, principal
 
     async def _serve(
@@ -193,7 +200,8 @@ class Gateway:
     # --- OAuth ------------------------------------------------------------------------------
 
     async def token(self, request: Request) -> Response:
-        """POST /oauth/token: client credentials (form fields or HTTP Basic) → bearer JWT."""
+        """POST /oauth/token: client credentials (form fields or HTTP Basic) → bearer JWT, or a
+        token exchange (RFC 8693, gateway/exchange.py) → a JWT acting for a clinician."""
         addr = f"addr:{request.client.host if request.client else '?'}"
         try:
             if not self.token_limiter.allow(addr):  # Argon2 per attempt: bound what one host costs
@@ -238,6 +246,14 @@ class Gateway:
             return JSONResponse({"error": error}, status_code=status)
 
         anonymous = Actor(id="gateway:anonymous", role="")
+        if form.get("grant_type") == exchange.GRANT_TYPE:
+            try:
+                with self._verify_slots:  # the clinician's password is an Argon2 check too
+                    cid, doc = exchange.exchange(self.ctx, self.key, form)
+            except exchange.ExchangeRefusedError as no:
+                return refuse(400, no.error, no.why, no.who or anonymous, no.client_id)
+            log.info("POST /oauth/token -> 200 client=%s (token exchange)", cid)
+            return JSONResponse(doc, headers={"Cache-Control": "no-store"})
         if form.get("grant_type") != "client_credentials":
             return refuse(400, "unsupported_grant_type", "grant type", anonymous, "")
         try:
