@@ -465,3 +465,29 @@ class PatientFeatureRow(Base):
     packed: Mapped[bytes | None] = mapped_column(LargeBinary)  # feature_rows.PACKED
     recent: Mapped[bytes | None] = mapped_column(LargeBinary)  # PHQ-9 (µs, total) of 8 weeks
     static_json: Mapped[str | None] = mapped_column(Text)  # 4 ordered segments of the features
+
+
+class DashboardSnapshot(Base):
+    """One of the clinic dashboard's sorted array sets, packed (app.services.dashboard_cache),
+    as of the table's newest rowid and the change log's sequence: a new process loads it and
+    catches up instead of re-reading a million index entries. Local, never synced."""
+
+    __tablename__ = "dashboard_snapshots"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    source_rowid: Mapped[int] = mapped_column(Integer)  # MAX(rowid) of the source table
+    change_seq: Mapped[int] = mapped_column(Integer)  # dashboard_changes.seq it includes
+    layout: Mapped[int] = mapped_column(Integer)  # dashboard_cache.LAYOUT
+    built_at: Mapped[str] = mapped_column(Text)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class DashboardChange(Base):
+    """A patient whose dashboard entries changed other than by an insert (migration 0012's
+    triggers on edits and deletions, whoever writes); ``row_id`` is a deleted row's rowid."""
+
+    __tablename__ = "dashboard_changes"
+    __table_args__ = {"sqlite_autoincrement": True}  # noqa: RUF012 — a seq is never reused
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))  # the source table
+    patient_id: Mapped[str | None] = mapped_column(String(36))
+    row_id: Mapped[int | None] = mapped_column(Integer)
