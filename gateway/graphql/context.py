@@ -1,0 +1,132 @@
+"""Per-request GraphQL context and the one way a resolver reaches the service layer.
+
+Every resolver calls a service function through `service()`: in a worker thread (the store is
+synchronous), as the client's principal, so RBAC, validation and the PHI-read audit are the
+desktop's own. Service errors become GraphQL errors carrying the service's PHI-free message and
+a code; anything unexpected becomes "internal error" and is logged as class and frames only.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from graphql import GraphQLError
+from starlette.concurrency import run_in_threadpool
+from strawberry.types import Info
+
+from app.core.domain import Principal
+from app.core.errors import (
+    AuthenticationError,
+    NotFoundError,
+    NovamindError,
+    PermissionDeniedError,
+    ValidationError,
+)
+from app.core.logging_setup import safe_traceback
+from app.services._engine_errors import engine_errors
+from app.services.context import AppContext
+
+if TYPE_CHECKING:
+    from gateway.app import Gateway
+
+log = logging.getLogger("gateway.graphql")
+T = TypeVar("T")
+
+SCOPE_QUERY = "graphql/query"
+SCOPE_SUBSCRIBE = "graphql/subscribe"
+INTERNAL = "internal error; see the gateway log"
+
+
+@dataclass
+class GraphQLContext:
+    """Who is asking and over what: filled by the view once the token is verified."""
+
+    gw: Gateway
+    request: Any = None  # starlette Request or WebSocket
+    response: Any = None
+    transport: str = "http"  # "http" or "ws"
+    principal: Principal | None = None
+    client_id: str = ""
+    scopes: frozenset[str] = frozenset()
+    expires_at: int = 0  # the token's expiry (epoch seconds); the socket closes then
+    connection_params: dict[str, Any] | None = None
+    refused: list[str] = field(default_factory=list)  # refusal codes met while resolving
+
+
+def context_of(info: Info) -> GraphQLContext:
+    """The request's context (the view always sets one)."""
+    ctx = info.context
+    if not isinstance(ctx, GraphQLContext):
+        raise refusal("not authenticated", "UNAUTHENTICATED")
+    return ctx
+
+
+def code_of(exc: NovamindError) -> str:
+    """The GraphQL error code of a service error."""
+    if isinstance(exc, AuthenticationError):
+        return "UNAUTHENTICATED"
+    if isinstance(exc, PermissionDeniedError):
+        return "FORBIDDEN"
+    if isinstance(exc, NotFoundError):
+        return "NOT_FOUND"
+    if isinstance(exc, ValidationError):
+        return "BAD_USER_INPUT"
+    return "REFUSED"
+
+
+def refusal(message: str, code: str) -> GraphQLError:
+    """A GraphQL error whose message is safe to show and to keep (never PHI)."""
+    return GraphQLError(message, extensions={"code": code})
+
+
+def require_scope(ctx: GraphQLContext, scope: str) -> Principal:
+    """The principal, if the token carries `scope` (over HTTP the view checked it already)."""
+    if ctx.principal is None:
+        raise refusal("not authenticated", "UNAUTHENTICATED")
+    if scope not in ctx.scopes:
+        ctx.refused.append("FORBIDDEN")
+        raise refusal(f"the token lacks scope {scope}", "FORBIDDEN")
+    return ctx.principal
+
+
+def _guarded(fn: Callable[..., T], app: AppContext, principal: Principal, *args: object) -> T:
+    with engine_errors():
+        return fn(app, principal, *args)
+
+
+async def service(ctx: GraphQLContext, fn: Callable[..., T], *args: object) -> T:
+    """``fn(app_ctx, principal, *args)`` in a worker thread as the client's principal."""
+    principal = ctx.principal
+    if principal is None:
+        raise refusal("not authenticated", "UNAUTHENTICATED")
+    try:
+        return await run_in_threadpool(_guarded, fn, ctx.gw.ctx, principal, *args)
+    except NovamindError as exc:
+        code = code_of(exc)
+        ctx.refused.append(code)
+        message = exc.user_message() if code == "REFUSED" else str(exc)
+        raise refusal(message, code) from None
+    except GraphQLError:
+        raise
+    except Exception as exc:  # a bug: class and frames only, nothing from the request
+        log.error("graphql resolver failed: %s\n%s", type(exc).__name__, safe_traceback(exc))
+        raise refusal(INTERNAL, "INTERNAL") from None
+
+
+async def quietly(ctx: GraphQLContext, fn: Callable[..., T], *args: object) -> T | None:
+    """Like `service`, but None where the service refuses (subscriptions: a record this
+    principal may not see is skipped without a word, so its existence does not leak)."""
+    principal = ctx.principal
+    if principal is None:
+        return None
+    try:
+        return await run_in_threadpool(_guarded, fn, ctx.gw.ctx, principal, *args)
+    except NovamindError:
+        return None
+    except Exception as exc:  # a bug: class and frames only
+        log.error("graphql subscription lookup failed: %s\n%s", type(exc).__name__,
+                  safe_traceback(exc))  # fmt: skip
+        return None
