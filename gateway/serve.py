@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import uvicorn
 from starlette.applications import Starlette
@@ -12,6 +13,11 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from app.core.config import Settings
 from app.core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from app.services.context import AppContext
+    from gateway.background import BackgroundSync
+    from sync.transport import Transport
 
 log = logging.getLogger("gateway")
 HEADER_TIMEOUT_S = 10.0
@@ -110,25 +116,49 @@ def uvicorn_config(
         limit_concurrency=256,
         log_config=None,
         h11_max_incomplete_event_size=16 * 1024,
+        # a WebSocket message larger than the body limit (64 KiB at least) closes its socket
+        ws_max_size=max(64 * 1024, settings.gateway_max_body_kb * 1024),
     )
 
 
 def serve(settings: Settings) -> int:
     """Open the store, build the app and serve until interrupted; returns the exit code."""
     from app.services.context import AppContext
-    from gateway.app import create_app
-    from gateway.background import BackgroundSync
 
     tls_pair(settings)  # a missing certificate stops here, before the store opens
     ctx = AppContext.open(settings, create=False)
-    syncing = BackgroundSync(ctx, settings.gateway_sync_interval_s)
     try:
-        config = uvicorn_config(create_app(ctx), settings)
+        app, syncing = assemble(ctx)
+        config = uvicorn_config(app, settings)
         host, port = bind_of(settings)
         syncing.start()
-        log.info("gateway listening on %s:%d (TLS)", host, port)
-        uvicorn.Server(config).run()
+        try:
+            log.info("gateway listening on %s:%d (TLS)", host, port)
+            uvicorn.Server(config).run()
+        finally:
+            syncing.stop()
     finally:
-        syncing.stop()
         ctx.close()
     return 0
+
+
+def assemble(
+    ctx: AppContext, transport: Transport | None = None, every_s: float | None = None
+) -> tuple[Starlette, BackgroundSync]:
+    """The app and its (not yet started) background sync, wired together: one hub on the
+    store's bus feeds GraphQL subscribers and workstation hints; a workstation's "pushed", or
+    an alert or assessment this node writes itself, runs a sync round at once; a round that
+    moved bundles hints every workstation."""
+    from gateway import hints
+    from gateway.app import create_app
+    from gateway.background import BackgroundSync
+    from gateway.hub import Hub
+
+    hub = Hub()
+    hub.attach(ctx.bus)
+    interval = ctx.settings.gateway_sync_interval_s if every_s is None else every_s
+    syncing = BackgroundSync(ctx, interval, transport, hub=hub)
+    syncing.follow(ctx.bus)
+    app = create_app(ctx, hub)
+    hints.endpoint(app).on_pushed = syncing.trigger
+    return app, syncing

@@ -99,6 +99,9 @@ class Settings:
     gateway_token_ttl_s: int = 300  # lifetime of an access token
     gateway_rate_per_min: int = 120  # requests per client per minute (token bucket)
     gateway_sync_interval_s: int = 60  # seconds between the gateway's background sync rounds
+    # a workstation's instant-sync hints from the gateway (app/services/instant_sync.py):
+    gateway_hints_url: str = ""  # wss://HOST:PORT/ws/hints; empty: polling only
+    gateway_ca_cert: str = ""  # PEM of the CA that issued the gateway's certificate
     keyring_service: str = "novamind"
     policy_path: Path | None = None
     locked_by_policy: frozenset[str] = field(default_factory=frozenset)
@@ -159,6 +162,8 @@ _TYPES: dict[str, type[Any]] = {
     "gateway_token_ttl_s": int,
     "gateway_rate_per_min": int,
     "gateway_sync_interval_s": int,
+    "gateway_hints_url": str,
+    "gateway_ca_cert": str,
 }
 # Settings that protect PHI or the app's trust anchors: IT's policy wins over the user and the
 # environment, and the environment may set them only in a development build.
@@ -193,6 +198,8 @@ SECURITY_SETTINGS = frozenset(
         "gateway_token_ttl_s",
         "gateway_rate_per_min",
         "gateway_sync_interval_s",
+        "gateway_hints_url",
+        "gateway_ca_cert",
     }
 )
 # lists of tables and tables: only the policy file can express them
