@@ -37,12 +37,23 @@ from app.core.errors import (
 )
 from app.core.logging_setup import safe_traceback
 from app.core.store.store import Actor
-from app.services import assessments, instrument_catalog, patients
+from app.services import assessments, instrument_catalog, pat, patients, predictions
 from app.services._engine_errors import engine_errors
 from app.services.context import AppContext, actor_of
 from engines.scoring.fhir import import_bundle as read_fhir_bundle
 from engines.scoring.fhir import questionnaire
-from gateway import clients, exchange, graphql_api, hints, resources, tokens
+from gateway import (
+    activity,
+    clients,
+    exchange,
+    graphql_api,
+    hints,
+    reads,
+    resources,
+    risk,
+    search,
+    tokens,
+)
 from gateway.hub import Hub
 from gateway.ratelimit import RateLimiter
 
@@ -347,7 +358,11 @@ class Gateway:
         )
 
     async def response_create(self, request: Request) -> Response:
+        conditional = "if-none-exist" in request.headers
+
         def work(p: Principal, raw: bytes) -> tuple[int, dict[str, Any]]:
+            if conditional:  # the store keeps no external identifier to match (see the docs)
+                raise RefusalError(400, "not-supported", "conditional create is not supported")
             try:
                 doc = json.loads(raw)
             except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
@@ -380,19 +395,67 @@ class Gateway:
 
     async def observation_search(self, request: Request) -> Response:
         q = request.query_params
-        ref = q.get("patient", "").strip()
-        pid = ref[len("Patient/") :] if ref.startswith("Patient/") else ref
 
         def work(p: Principal, _: bytes) -> tuple[int, dict[str, Any]]:
-            if not pid or set(q.keys()) - {"patient"}:
-                raise RefusalError(400, "required", "search by patient=<id> only")
-            patients.get_patient(self.ctx, p, pid)  # 404 for an unknown patient, audited read
-            rows = assessments.history(self.ctx, p, pid)
-            known = {i.id: i for i in instrument_catalog.instruments()}
-            obs = [resources.observation(pid, r, known.get(r.instrument)) for r in rows]
-            return 200, resources.searchset(obs)
+            search.only(q, {"patient", "category", "_count"})
+            pid = search.patient(q)
+            kinds = {c.strip() for v in q.getlist("category") for c in v.split(",")}
+            kinds = {k.rpartition("|")[2] for k in kinds} or {"survey", "activity"}
+            if not kinds <= {"survey", "activity"}:
+                raise RefusalError(400, "not-supported", "category: survey or activity")
+            obs: list[dict[str, Any]] = []
+            matched = 0
+            if "survey" in kinds:  # one audited read: the scored administrations
+                found = reads.scored_responses(
+                    self.ctx, p, pid, limit=search.count(q, search.MAX_COUNT)
+                )
+                known = {i.id: i for i in instrument_catalog.instruments()}
+                obs += [
+                    resources.observation(r, known.get(r.result.instrument_id))
+                    for r in found.records
+                ]
+                matched += found.matched
+            if "activity" in kinds:  # the newest recording's stored results (audited read)
+                results = pat.latest_results(self.ctx, p, pid)
+                day_and_night = activity.observations(pid, results) if results else []
+                obs += day_and_night
+                matched += len(day_and_night)
+            return 200, resources.searchset(obs, total=matched)
 
         return await self._serve(request, "/fhir/Observation", "system/Observation.read", work)
+
+    async def risk_search(self, request: Request) -> Response:
+        q = request.query_params
+
+        def work(p: Principal, _: bytes) -> tuple[int, dict[str, Any]]:
+            search.only(q, {"patient"})
+            pid = search.patient(q)
+            views = predictions.latest(self.ctx, p, pid)  # newest per target and option, audited
+            return 200, resources.searchset([risk.risk_assessment(pid, v) for v in views])
+
+        return await self._serve(
+            request, "/fhir/RiskAssessment", "system/RiskAssessment.read", work
+        )
+
+    async def response_search(self, request: Request) -> Response:
+        q = request.query_params
+
+        def work(p: Principal, _: bytes) -> tuple[int, dict[str, Any]]:
+            search.only(q, {"patient", "questionnaire", "authored", "_count"})
+            pid = search.patient(q)
+            known = [i.id for i in instrument_catalog.instruments()]
+            inst = search.instrument(q, known)
+            since, until = search.date_range(q.getlist("authored"))
+            limit = search.count(q, 50)
+            found = reads.scored_responses(
+                self.ctx, p, pid, instrument=inst, since=since, until=until, limit=limit
+            )
+            docs = resources.questionnaire_responses(found.records)
+            return 200, resources.searchset(docs, total=found.matched)
+
+        return await self._serve(
+            request, "/fhir/QuestionnaireResponse", "system/QuestionnaireResponse.read", work
+        )
 
     async def not_found(self, request: Request) -> Response:
         return await self._serve(request, "(unknown)", None, _no_route)
@@ -419,7 +482,9 @@ def create_app(ctx: AppContext, hub: Hub | None = None) -> Starlette:
         Route("/fhir/Questionnaire", gw.questionnaire_list, methods=["GET"]),
         Route("/fhir/Questionnaire/{instrument}", gw.questionnaire_read, methods=["GET"]),
         Route("/fhir/QuestionnaireResponse", gw.response_create, methods=["POST"]),
+        Route("/fhir/QuestionnaireResponse", gw.response_search, methods=["GET"]),
         Route("/fhir/Observation", gw.observation_search, methods=["GET"]),
+        Route("/fhir/RiskAssessment", gw.risk_search, methods=["GET"]),
         *graphql_api.routes(gw),
         *hints.routes(gw),
         Route("/{path:path}", gw.not_found, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),

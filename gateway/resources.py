@@ -16,11 +16,19 @@ from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 from fhir.resources.R4B.patient import Patient
+from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
+from fhir.resources.R4B.riskassessment import RiskAssessment
 
 from app.core.domain import PatientSummary
-from app.services.assessments import AssessmentRow
 from engines.scoring.definitions import Instrument
-from engines.scoring.fhir import CATEGORY_SURVEY, LOINC, SCORE_SYSTEM, URL_PREFIX
+from engines.scoring.fhir import (
+    CATEGORY_SURVEY,
+    LOINC,
+    SCORE_SYSTEM,
+    URL_PREFIX,
+    AssessmentRecord,
+    export_bundle,
+)
 
 MRN_SYSTEM = "urn:novamind:mrn"
 _MODELS: dict[str, type[Any]] = {
@@ -29,6 +37,8 @@ _MODELS: dict[str, type[Any]] = {
     "Observation": Observation,
     "OperationOutcome": OperationOutcome,
     "Patient": Patient,
+    "QuestionnaireResponse": QuestionnaireResponse,
+    "RiskAssessment": RiskAssessment,
 }
 
 
@@ -69,32 +79,47 @@ def patient(p: PatientSummary) -> dict[str, Any]:
     )
 
 
-def observation(patient_id: str, row: AssessmentRow, inst: Instrument | None) -> dict[str, Any]:
-    """An administration's total score (LOINC code where the instrument has one) and band."""
-    short = inst.short_name if inst else row.instrument
-    total = {"system": SCORE_SYSTEM, "code": f"{row.instrument}.total", "display": "total score"}
+def observation(rec: AssessmentRecord, inst: Instrument | None) -> dict[str, Any]:
+    """An administration's total score (LOINC code where the instrument has one), its band and
+    its sub-scores (the instrument's own subscales, e.g. the PCL-5 clusters; Novamind codes:
+    LOINC has no codes for most of them, and none is made up here)."""
+    res = rec.result
+    instrument = res.instrument_id
+    short = inst.short_name if inst else instrument
+    total = {"system": SCORE_SYSTEM, "code": f"{instrument}.total", "display": "total score"}
     codings = [total]
-    if inst is not None and inst.loinc_total:
+    if inst is not None and inst.loinc_total:  # real LOINC codes, from the instrument files
         codings.insert(0, {"system": LOINC, "code": inst.loinc_total})
+    band = {"system": f"{URL_PREFIX}{instrument}:bands", "code": res.band.code}
+    if res.band.label:
+        band["display"] = res.band.label
     obs: dict[str, Any] = {
         "resourceType": "Observation",
-        "id": f"{row.id}-score",
+        "id": f"{rec.assessment_id}-score",
         "status": "final",
         "category": [{"coding": [CATEGORY_SURVEY]}],
         "code": {"coding": codings, "text": f"{short} total score"},
-        "subject": {"reference": f"Patient/{patient_id}"},
-        "effectiveDateTime": row.administered_at.astimezone(UTC).isoformat(),
-        "derivedFrom": [{"reference": f"QuestionnaireResponse/{row.id}"}],
+        "subject": {"reference": f"Patient/{rec.patient_id}"},
+        "effectiveDateTime": rec.authored.astimezone(UTC).isoformat(),
+        "derivedFrom": [{"reference": f"QuestionnaireResponse/{rec.assessment_id}"}],
         "component": [
             {
-                "code": {"coding": [{"system": SCORE_SYSTEM, "code": f"{row.instrument}.band"}]},
-                "valueCodeableConcept": {
-                    "coding": [{"system": f"{URL_PREFIX}{row.instrument}:bands", "code": row.band}]
-                },
+                "code": {"coding": [{"system": SCORE_SYSTEM, "code": f"{instrument}.band"}]},
+                "valueCodeableConcept": {"coding": [band]},
             }
+        ]
+        + [
+            {
+                "code": {
+                    "coding": [{"system": SCORE_SYSTEM, "code": f"{instrument}.score.{s.id}"}],
+                    "text": s.label,
+                },
+                "valueQuantity": {"value": s.value},
+            }
+            for s in res.subscales
         ],
     }
-    if row.total is None:
+    if res.total is None:
         obs["dataAbsentReason"] = {
             "coding": [
                 {
@@ -103,21 +128,29 @@ def observation(patient_id: str, row: AssessmentRow, inst: Instrument | None) ->
                 }
             ]
         }
-    elif float(row.total).is_integer():
-        obs["valueInteger"] = int(row.total)
     else:
-        obs["valueQuantity"] = {"value": row.total}
+        obs["valueInteger"] = int(res.total)
     return validated(obs)
 
 
-def searchset(resources: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """A search result Bundle."""
+def questionnaire_responses(records: Sequence[AssessmentRecord]) -> list[dict[str, Any]]:
+    """The stored responses as the desktop's FHIR export writes them (answers as the
+    instrument's codings, scoring parameters as extensions), validated there."""
+    if not records:
+        return []
+    bundle = export_bundle(records)
+    out = [e["resource"] for e in bundle["entry"]]
+    return [validated(r) for r in out if r["resourceType"] == "QuestionnaireResponse"]
+
+
+def searchset(resources: Sequence[dict[str, Any]], total: int | None = None) -> dict[str, Any]:
+    """A search result Bundle; `total` is how many matched when only the first are returned."""
     return validated(
         {
             "resourceType": "Bundle",
             "type": "searchset",
             "timestamp": datetime.now(UTC).isoformat(),
-            "total": len(resources),
+            "total": len(resources) if total is None else total,
             "entry": [
                 {"fullUrl": f"{r['resourceType']}/{r['id']}", "resource": r} for r in resources
             ],
@@ -148,7 +181,8 @@ def capability_statement(version: str) -> dict[str, Any]:
                     "mode": "server",
                     "security": {
                         "description": "OAuth 2.0 client credentials (POST /oauth/token); "
-                        "bearer JWT with SMART system scopes",
+                        "bearer JWT with SMART system scopes; token exchange (RFC 8693) for "
+                        "a client acting for a signed-in clinician",
                     },
                     "resource": [
                         res(
@@ -157,8 +191,21 @@ def capability_statement(version: str) -> dict[str, Any]:
                             [("identifier", "token"), ("name", "string"), ("birthdate", "date")],
                         ),
                         res("Questionnaire", ["read", "search-type"], []),
-                        res("QuestionnaireResponse", ["create"], []),
-                        res("Observation", ["search-type"], [("patient", "reference")]),
+                        res(
+                            "QuestionnaireResponse",
+                            ["create", "search-type"],
+                            [
+                                ("patient", "reference"),
+                                ("questionnaire", "reference"),
+                                ("authored", "date"),
+                            ],
+                        ),
+                        res(
+                            "Observation",
+                            ["search-type"],
+                            [("patient", "reference"), ("category", "token")],
+                        ),
+                        res("RiskAssessment", ["search-type"], [("patient", "reference")]),
                     ],
                 }
             ],

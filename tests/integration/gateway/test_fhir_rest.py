@@ -43,7 +43,9 @@ def test_metadata_is_a_valid_capability_statement(server: Server) -> None:
     assert r.status_code == 200 and r.headers["content-type"].startswith("application/fhir+json")
     cs = CapabilityStatement.model_validate(r.json())
     kinds = {res.type for res in cs.rest[0].resource}
-    assert kinds == {"Patient", "Questionnaire", "QuestionnaireResponse", "Observation"}
+    assert kinds == {
+        "Patient", "Questionnaire", "QuestionnaireResponse", "Observation", "RiskAssessment"
+    }  # fmt: skip
 
 
 def test_phq9_round_trip_scores_as_the_desktop(
