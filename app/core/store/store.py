@@ -2,10 +2,18 @@
 
 Reads run on the caller's thread in a short read-only session, on that thread's own keyed
 connection from the engine's pool, so many threads read at once. Writes run on the single
-writer thread inside one transaction that also holds the change's outbox rows and audit
-links; events are published only after that transaction commits. Other processes (a CLI sync,
-a backup) write the same file: a write transaction takes the file's write lock up front
-(BEGIN IMMEDIATE) and waits up to the busy timeout for it, then fails with a clear StoreError.
+writer thread; each is all-or-nothing together with its outbox rows and audit links, and its
+events are published only after it commits. Other processes (a CLI sync, a backup) write the
+same file: a write transaction takes the file's write lock up front (BEGIN IMMEDIATE) and
+waits up to the busy timeout for it, then fails with a clear StoreError.
+
+Group commit: the writes already queued when the writer gets to them (at most MAX_BATCH, for
+at most MAX_BATCH_S) share one transaction, each in a savepoint of its own and its own
+session, so the audit events of 50 concurrent reads cost one fsync rather than 50
+(synchronous stays FULL). A write that fails rolls back to its savepoint and its caller gets
+the error; the others commit. Every caller returns only after the shared COMMIT succeeded.
+A write that defers foreign keys (a sync merge) ends its batch, and if its deferred checks
+fail the COMMIT, it alone is rolled back and the others commit without it.
 """
 
 from __future__ import annotations
@@ -22,8 +30,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import sqlcipher3
-from sqlalchemy import Engine, text
-from sqlalchemy.exc import DatabaseError, OperationalError
+from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.errors import StoreError
@@ -39,13 +47,16 @@ from app.core.store.engine import (
     make_engine,
     writer,
 )
-from app.core.store.executor import SerialExecutor
+from app.core.store.executor import Job, SerialExecutor
 from app.core.store.models import Meta, OutboxEvent
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 AUDIT_KEY = "audit_chain_key"  # where stores before issue 17 kept the chain key (moved out)
 DEFAULT_KEYRING_SERVICE = "novamind"
+MAX_BATCH = 64  # writes committed together at most
+MAX_BATCH_S = 0.1  # a shared transaction takes no further write once it has run this long
+_JOB_SAVEPOINT = "novamind_job"
 
 
 @dataclass(frozen=True)
@@ -114,7 +125,7 @@ class Store:
         self.audit_key = b""
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self._write_sessions = sessionmaker(writer(engine), expire_on_commit=False)
-        self._writer = SerialExecutor()
+        self._writer = SerialExecutor(batch=self._run_batch, max_batch=MAX_BATCH)
         self._open_write = threading.local()  # the writer thread's open UnitOfWork, if any
 
     @classmethod
@@ -191,29 +202,112 @@ class Store:
             return fn(session)
 
     def write(self, fn: Callable[[UnitOfWork], T]) -> T:
-        """Run `fn` on the writer thread in one transaction; publish its events after commit."""
-        return self._writer.run(lambda: self._do_write(fn))
+        """Run `fn` on the writer thread in a transaction (possibly shared with other writes,
+        each all-or-nothing); return once it committed and its events were published."""
+        if self._writer.on_writer_thread():
+            return self._do_write(fn)
+        result: T = self._writer.submit_batched(fn).result()
+        return result
 
     def submit_write(self, fn: Callable[[UnitOfWork], T]) -> Future[T]:
         """Queue a write without waiting (the UI's path)."""
-        return self._writer.submit(lambda: self._do_write(fn))
+        return self._writer.submit_batched(fn)
 
     def _do_write(self, fn: Callable[[UnitOfWork], T]) -> T:
+        """A write called on the writer thread: inside an open write it joins it; otherwise
+        (an event handler, a plain writer-thread task) it commits alone, now."""
         outer: UnitOfWork | None = getattr(self._open_write, "uow", None)
         if outer is not None:
             return self._nested_write(outer, fn)
-        with self._write_sessions() as session:
+        job = Job(fn, Future())
+        self._run_batch([job])
+        result: T = job.future.result()
+        return result
+
+    def _run_batch(self, jobs: list[Job]) -> None:
+        """Commit queued writes in as few transactions as the bounds allow; settles every
+        job's future (result after its COMMIT, or its own error)."""
+        pending = [job for job in jobs if job.future.set_running_or_notify_cancel()]
+        while pending:
+            taken = self._run_transaction(pending)
+            pending = pending[taken:]
+
+    def _run_transaction(self, jobs: list[Job]) -> int:
+        """One BEGIN IMMEDIATE … COMMIT over a prefix of `jobs`; returns how many it took."""
+        done: list[tuple[Job, UnitOfWork, Any]] = []
+        taken = 0
+        started = time.monotonic()
+        try:
+            with writer(self.engine).connect() as conn:
+                tx = self._wait_for_lock(conn.begin)
+                deferring = False
+                for job in jobs:
+                    taken += 1
+                    conn.exec_driver_sql(f"SAVEPOINT {_JOB_SAVEPOINT}")
+                    try:
+                        uow, result = self._run_job(conn, job.payload)
+                    except BaseException as exc:  # noqa: BLE001 — handed to its caller
+                        job.future.set_exception(exc)
+                        if not _in_transaction(conn):
+                            # SQLite itself ended the transaction (disk full, I/O error): the
+                            # writes before this one are gone with it
+                            raise
+                        conn.exec_driver_sql(f"ROLLBACK TO {_JOB_SAVEPOINT}")
+                        conn.exec_driver_sql(f"RELEASE {_JOB_SAVEPOINT}")
+                        continue
+                    done.append((job, uow, result))
+                    if _defers_foreign_keys(conn):
+                        deferring = True  # its savepoint stays open for the COMMIT below
+                        break
+                    conn.exec_driver_sql(f"RELEASE {_JOB_SAVEPOINT}")
+                    if time.monotonic() - started > MAX_BATCH_S:
+                        break
+                if deferring:
+                    self._commit_deferring(conn, done)
+                tx.commit()
+        except BaseException as exc:  # noqa: BLE001 — every write of this transaction hears of it
+            # none of them committed (a lock not had, a failed COMMIT): each caller gets the error
+            failed = jobs if taken == 0 else jobs[:taken]
+            for job in failed:
+                if not job.future.done():
+                    job.future.set_exception(exc)
+            return len(failed)
+        for job, uow, result in done:
+            try:
+                for event in uow.events:
+                    self.bus.publish(event)
+            finally:
+                job.future.set_result(result)
+        return taken
+
+    def _commit_deferring(self, conn: Connection, done: list[tuple[Job, UnitOfWork, Any]]) -> None:
+        """COMMIT with the last write's savepoint still open: if its deferred foreign-key
+        checks fail the COMMIT (the transaction stays open), roll back that write alone and
+        leave the others for the caller's COMMIT."""
+        try:
+            conn.exec_driver_sql("COMMIT")  # the driver's COMMIT after it is then a no-op
+        except IntegrityError as exc:
+            if not _in_transaction(conn):
+                raise
+            conn.exec_driver_sql(f"ROLLBACK TO {_JOB_SAVEPOINT}")
+            conn.exec_driver_sql(f"RELEASE {_JOB_SAVEPOINT}")
+            job, _, _ = done.pop()
+            job.future.set_exception(exc)
+            conn.exec_driver_sql("PRAGMA defer_foreign_keys = OFF")
+
+    def _run_job(self, conn: Connection, fn: Callable[[UnitOfWork], T]) -> tuple[UnitOfWork, T]:
+        """One write in its own session joined to the shared transaction: the session's
+        commit releases a savepoint (running before_commit hooks such as the feature rows'
+        refresh, for this write), its rollback undoes this write only."""
+        with self._write_sessions(bind=conn, join_transaction_mode="create_savepoint") as session:
             uow = UnitOfWork(session=session, audit_key=self.audit_key)
             with session.begin():
-                self._take_write_lock(session)
                 self._open_write.uow = uow
                 try:
                     result = fn(uow)
                 finally:
                     self._open_write.uow = None
-        for event in uow.events:
-            self.bus.publish(event)
-        return result
+        return uow, result
 
     def _nested_write(self, outer: UnitOfWork, fn: Callable[[UnitOfWork], T]) -> T:
         """A write called from inside a write joins it (a savepoint on the same connection):
@@ -308,3 +402,13 @@ class Store:
     def close(self) -> None:
         self._writer.shutdown()
         self.engine.dispose()
+
+
+def _in_transaction(conn: Connection) -> bool:
+    """Whether SQLite still has the connection's transaction open."""
+    return bool(getattr(conn.connection.dbapi_connection, "in_transaction", True))
+
+
+def _defers_foreign_keys(conn: Connection) -> bool:
+    """Whether the open transaction defers its foreign-key checks to COMMIT."""
+    return bool(conn.exec_driver_sql("PRAGMA defer_foreign_keys").scalar())
