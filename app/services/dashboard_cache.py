@@ -296,6 +296,8 @@ def _catch_up(
     ).all()
     if token < base.token or any(r[1] is not None and r[1] >= base.token for r in changes):
         return None
+    if base.token and _id_at(session, spec, base.token) != base.token_id:
+        return None  # rows renumbered (a rowid rewritten by hand): nothing above is "new"
     dirty = {r[0] for r in changes if r[0] is not None}
     if len(dirty) * REBUILD_SHARE > max(len(base.codes), 1) and len(dirty) > 100:
         return None
