@@ -50,6 +50,7 @@ from gateway.graphql.types import (
     Twin,
     TwinUpdate,
     fetch_assessments,
+    fetch_patient,
     fetch_patient_alerts,
     fetch_predictions,
     fetch_twin,
@@ -82,9 +83,7 @@ def _search(
 class Query:
     @strawberry.field(description="One patient (audited read; care-team scope applies).")
     async def patient(self, info: Info, id: strawberry.ID) -> Patient | None:
-        ctx = context_of(info)
-        require_scope(ctx, SCOPE_QUERY)
-        return Patient.of(await service(ctx, patients.get_patient, str(id)))
+        return await fetch_patient(info, id)
 
     @strawberry.field(description="Search the patients this client may see (bounded by `first`).")
     async def patients(

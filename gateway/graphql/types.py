@@ -16,7 +16,7 @@ from strawberry.types import Info
 
 from app.core.domain import AlertRecord, PatientSummary
 from app.services import assessments as assessment_service
-from app.services import overview, twin_view
+from app.services import overview, patients, twin_view
 from app.services import predictions as prediction_service
 from app.services.assessments import AssessmentRow
 from app.services.predictions import PredictionView
@@ -38,6 +38,10 @@ class Alert:
     status: str
     triggered_at: datetime
     resolution: str
+
+    @strawberry.field(description="The alert's patient (an audited read, like `patient`).")
+    async def patient(self, info: Info) -> Patient | None:
+        return await fetch_patient(info, self.patient_id)
 
     @staticmethod
     def of(a: AlertRecord) -> Alert:
@@ -279,6 +283,12 @@ class Patient:
 
 
 # --- fetchers: one service call each, as the client's principal -------------------------------
+
+
+async def fetch_patient(info: Info, patient_id: str) -> Patient:
+    ctx = context_of(info)
+    require_scope(ctx, SCOPE_QUERY)
+    return Patient.of(await service(ctx, patients.get_patient, str(patient_id)))
 
 
 async def fetch_twin(info: Info, patient_id: str) -> Twin | None:

@@ -22,19 +22,23 @@ from datetime import timedelta
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, cast
 
-from cross_web import HTTPException
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import MissingQueryError
+from strawberry.http import GraphQLRequestData
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage
 from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType
 
 from app.core.errors import AuthenticationError
 from app.core.logging_setup import safe_traceback
@@ -163,6 +167,7 @@ class GatewayGraphQL(GraphQL[GraphQLContext, None]):
                 await run_in_threadpool(self._audit, ctx, _refusal(400, "invalid", "query"))
             status = response.status_code
         except RefusalError as r:
+            ctx.client_id = request.state.client_id  # known once the token was read
             await run_in_threadpool(self._audit, ctx, r)
             status = r.status
             code = CODES.get(r.status, "BAD_REQUEST")
@@ -179,11 +184,33 @@ class GatewayGraphQL(GraphQL[GraphQLContext, None]):
         log.info("%s %s -> %d client=%s %.1f ms", request.method, ROUTE, status, who, ms)
         return response
 
-    async def execute_single(self, *args: Any, **kwargs: Any) -> ExecutionResult:  # noqa: ANN401
-        """A document refused before execution (no data at all) answers 400, not 200."""
-        result = await super().execute_single(*args, **kwargs)
+    async def execute_single(  # noqa: PLR0917 - strawberry's signature
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response,
+        context: GraphQLContext,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        """Queries only (subscriptions go over WebSocket); a document refused before execution
+        (no data at all: syntax, validation, limits, variables) answers 400, not 200."""
+        try:
+            result = await self.schema.execute(
+                request_data.query,
+                root_value=root_value,
+                variable_values=request_data.variables,
+                context_value=context,
+                operation_name=request_data.operation_name,
+                allowed_operation_types={OperationType.QUERY},
+                operation_extensions=request_data.extensions,
+            )
+        except (CannotGetOperationTypeError, InvalidOperationTypeError) as exc:
+            raise HTTPException(400, "only queries are served over HTTP") from exc
+        except MissingQueryError as exc:
+            raise HTTPException(400, "No GraphQL query found in the request") from exc
         if result.data is None and result.errors:
-            kwargs["sub_response"].status_code = 400
+            sub_response.status_code = 400
         return result
 
     def _audit(self, ctx: GraphQLContext, r: RefusalError, route: str = ROUTE) -> None:
