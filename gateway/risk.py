@@ -85,7 +85,7 @@ def risk_assessment(patient_id: str, v: PredictionView) -> dict[str, Any]:
                     "display": model,
                 }
             ],
-            "text": f"{model} {v.model_version}",
+            "text": v.model_version if model in v.model_version else f"{model} {v.model_version}",
         },
         "code": {"coding": [{"system": TARGET_SYSTEM, "code": what}], "text": title},
         "subject": {"reference": f"Patient/{patient_id}"},

@@ -237,3 +237,48 @@ def test_token_requests_are_rate_limited_per_address(
         assert http.post("/oauth/token", data=form).headers["retry-after"] == "1"
     assert codes == [401, 401, 401, 429, 429, 429]
     assert counts(ctx)[2] == before + 3 + 1  # each wrong secret, then the throttled run once
+
+
+BAD_SEARCHES = {
+    "risk: no patient": ("/fhir/RiskAssessment", {}),
+    "risk: unknown parameter": ("/fhir/RiskAssessment", {"patient": "P", "date": "2026"}),
+    "responses: no patient": ("/fhir/QuestionnaireResponse", {"questionnaire": "phq9"}),
+    "responses: not a date": ("/fhir/QuestionnaireResponse", {"patient": "P", "authored": "ayer"}),
+    "responses: no time zone": (
+        "/fhir/QuestionnaireResponse", {"patient": "P", "authored": "ge2026-11-01T10:00:00"},
+    ),
+    "responses: bad prefix": (
+        "/fhir/QuestionnaireResponse", {"patient": "P", "authored": "sa2026-11-01"},
+    ),
+    "responses: empty range": (
+        "/fhir/QuestionnaireResponse",
+        {"patient": "P", "authored": ["ge2026-11-02", "lt2026-11-01"]},
+    ),
+    "responses: unknown questionnaire": (
+        "/fhir/QuestionnaireResponse", {"patient": "P", "questionnaire": "urn:x:y"},
+    ),
+    "responses: _count 0": ("/fhir/QuestionnaireResponse", {"patient": "P", "_count": "0"}),
+    "responses: _count too big": ("/fhir/QuestionnaireResponse", {"patient": "P", "_count": "999"}),
+    "observations: other category": ("/fhir/Observation", {"patient": "P", "category": "lab"}),
+    "observations: _count not a number": ("/fhir/Observation", {"patient": "P", "_count": "x"}),
+    "observations: two patients": ("/fhir/Observation", {"patient": ["P", "Q"]}),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(BAD_SEARCHES))
+def test_bad_searches_are_400_and_audited(
+    server: Server, clinic: Clinic, ctx: AppContext, case: str
+) -> None:
+    path, raw = BAD_SEARCHES[case]
+
+    def real(v: str) -> str:  # "P": the clinician's own patient
+        return clinic.mine if v == "P" else v
+
+    params = {k: [real(x) for x in v] if isinstance(v, list) else real(v) for k, v in raw.items()}
+    token = server.token(clinic.client)
+    before = counts(ctx)
+    with server.client() as http:
+        r = http.get(path, params=params, headers=auth(token))
+    assert r.status_code == 400, r.text
+    assert r.json()["resourceType"] == "OperationOutcome"
+    assert counts(ctx) == (*before[:2], before[2] + 1)
