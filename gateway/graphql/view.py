@@ -36,7 +36,10 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
-from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    ConnectionInitMessage,
+    SubscribeMessage,
+)
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
@@ -97,6 +100,11 @@ class _TransportWS(BaseGraphQLTransportWSHandler[GraphQLContext, None]):
         await super().handle_connection_init(message)
         if self.connection_acknowledged:
             self._expiry = asyncio.create_task(self._close_at_expiry())
+
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        if not self.connection_acknowledged:  # strawberry closes it 4401; we audit it too
+            await self.view.refused_ws(self.context, _refusal(401, "login", "no connection_init"))
+        await super().handle_subscribe(message)
 
     async def _close_at_expiry(self) -> None:
         await asyncio.sleep(max(0.0, self.context.expires_at - time.time()))

@@ -13,9 +13,10 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from app.core.domain import Principal
 from app.core.store.models import AuditEvent
-from app.services import assessments, predictions, twin
-from app.services.context import AppContext
+from app.services import admin, assessments, predictions, twin
+from app.services.context import AppContext, cli_actor
 from tests.integration.gateway.conftest import Clinic, Server
 
 PHQ9_MILD = {f"q{i}": v for i, v in enumerate([1, 1, 2, 0, 1, 1, 1, 0, 0], start=1)}
@@ -71,3 +72,9 @@ def charted(ctx: AppContext, clinic: Clinic) -> Charted:
     twin.update(ctx, clinic.clinician, clinic.mine)
     predictions.predict(ctx, clinic.clinician, clinic.mine)
     return Charted(clinic.mine, ids, alerts)
+
+
+def principal_named(ctx: AppContext, username: str) -> Principal:
+    """An existing account as a Principal (the clinic fixture keeps only some of them)."""
+    user = next(u for u in admin.list_users(ctx, cli_actor()) if u.username == username)
+    return Principal(user.id, user.username, user.display_name, user.role)

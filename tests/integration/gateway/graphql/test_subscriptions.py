@@ -1,0 +1,230 @@
+"""GraphQL subscriptions over graphql-transport-ws with a real `websockets` client: the token
+in connection_init, alerts / assessments / twin updates raised through the desktop's services
+arrive on the socket, records of patients outside the client's care team never do (hints
+without a patient id, as sync publishes them, included); bad tokens close 4401 / 4403 with an
+audit event, and a socket is closed 4401 when its token expires."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import jwt
+
+from app.services import assessments, twin
+from app.services.context import AppContext
+from gateway import tokens
+from gateway.hub import ALERT, Hint
+from tests.integration.gateway.conftest import Clinic, Server
+from tests.integration.gateway.graphql.conftest import (
+    PHQ9_CRITICAL,
+    PHQ9_MILD,
+    Charted,
+    principal_named,
+    refusals,
+)
+from tests.integration.gateway.graphql.ws import (
+    init,
+    open_socket,
+    receive,
+    subscribe,
+    wait_for_subscribers,
+)
+
+ALERTS = """subscription($p: ID) { alertTriggered(patientId: $p) {
+  id patientId rule severity status patient { id } } }"""
+QUIET_S = 1.0  # how long "nothing arrives" is watched for
+
+
+def submit(
+    ctx: AppContext, who: object, patient_id: str, answers: dict[str, int]
+) -> tuple[str, ...]:
+    out = assessments.submit(ctx, who, patient_id, "phq9", dict(answers))  # type: ignore[arg-type]
+    return (out.assessment_id, *out.alert_ids)
+
+
+def test_alert_raised_through_the_service_arrives(
+    server: Server, clinic: Clinic, ctx: AppContext
+) -> None:
+    token = server.token(clinic.client)
+
+    async def run() -> tuple[dict, tuple[str, ...], float]:
+        ws = await open_socket(server)
+        assert ws.subprotocol == "graphql-transport-ws"
+        assert (await init(ws, token))["type"] == "connection_ack"
+        await subscribe(ws, "a1", ALERTS)
+        await wait_for_subscribers(server, 1)
+        started = time.perf_counter()
+        ids = await asyncio.to_thread(submit, ctx, clinic.clinician, clinic.mine, PHQ9_CRITICAL)
+        msg = await receive(ws, timeout_s=5)
+        elapsed = time.perf_counter() - started
+        await ws.close()
+        return msg, ids, elapsed
+
+    msg, ids, elapsed = asyncio.run(run())
+    assert msg["type"] == "next" and msg["id"] == "a1", msg
+    alert = msg["payload"]["data"]["alertTriggered"]
+    assert alert["id"] in ids[1:] and alert["patientId"] == clinic.mine
+    assert alert["severity"] == "critical" and alert["status"] == "new"
+    assert alert["patient"] == {"id": clinic.mine}
+    assert elapsed < 5
+
+
+def test_other_teams_alerts_never_arrive(server: Server, clinic: Clinic, ctx: AppContext) -> None:
+    token = server.token(clinic.client)
+    other = principal_named(ctx, "dr.other")
+
+    async def run() -> tuple[list[dict], tuple[str, ...]]:
+        ws = await open_socket(server)
+        assert (await init(ws, token))["type"] == "connection_ack"
+        await subscribe(ws, "all", ALERTS)
+        await subscribe(ws, "theirs", ALERTS, p=clinic.theirs)
+        await wait_for_subscribers(server, 2)
+        await asyncio.to_thread(submit, ctx, other, clinic.theirs, PHQ9_CRITICAL)
+        theirs_synced = [
+            Hint(ALERT, a.id, "")
+            for a in await asyncio.to_thread(_alerts_of, ctx, other, clinic.theirs)
+        ]
+        for h in theirs_synced:  # as sync publishes a merged row: no patient id
+            server.app.state.gateway.hub.publish(h)
+        mine = await asyncio.to_thread(submit, ctx, clinic.clinician, clinic.mine, PHQ9_CRITICAL)
+        got = [await receive(ws, timeout_s=5)]
+        while (more := await _maybe(ws)) is not None:
+            got.append(more)
+        await ws.close()
+        return got, mine
+
+    got, mine = asyncio.run(run())
+    assert [m["id"] for m in got] == ["all"], got  # one message, on the unfiltered subscription
+    assert got[0]["payload"]["data"]["alertTriggered"]["id"] in mine
+    assert "Elsewhere" not in str(got)
+
+
+def _alerts_of(ctx: AppContext, who: object, patient_id: str) -> list:
+    from app.services import overview
+
+    return overview.list_patient_alerts(ctx, who, patient_id)  # type: ignore[arg-type]
+
+
+async def _maybe(ws: object) -> dict | None:
+    try:
+        return await receive(ws, timeout_s=QUIET_S)  # type: ignore[arg-type]
+    except TimeoutError:
+        return None
+
+
+def test_synced_hint_is_resolved_through_its_record(
+    server: Server, clinic: Clinic, ctx: AppContext, charted: Charted
+) -> None:
+    token = server.token(clinic.client)
+    alert_id = charted.alert_ids[0]
+
+    async def run() -> dict:
+        ws = await open_socket(server)
+        assert (await init(ws, token))["type"] == "connection_ack"
+        await subscribe(ws, "mine", ALERTS, p=clinic.mine)
+        await wait_for_subscribers(server, 1)
+        hub = server.app.state.gateway.hub
+        hub.publish(Hint(ALERT, "no-such-alert", ""))
+        hub.publish(Hint(ALERT, alert_id, ""))  # sync's hint: ids only, no patient id
+        hub.publish(Hint(ALERT, alert_id, ""))  # again: each record once
+        msg = await receive(ws, timeout_s=5)
+        assert await _maybe(ws) is None
+        await ws.close()
+        return msg
+
+    msg = asyncio.run(run())
+    assert msg["payload"]["data"]["alertTriggered"]["id"] == alert_id
+
+
+def test_assessment_and_twin_subscriptions(server: Server, clinic: Clinic, ctx: AppContext) -> None:
+    token = server.token(clinic.client)
+
+    async def run() -> tuple[dict[str, dict], str]:
+        ws = await open_socket(server)
+        assert (await init(ws, token))["type"] == "connection_ack"
+        done = "{ id patientId instrument total band critical }"
+        await subscribe(ws, "done", f"subscription($p: ID) {{ assessmentCompleted(patientId: $p) "
+                        f"{done} }}", p=clinic.mine)  # fmt: skip
+        upd = "{ snapshotId patientId twin { version dimensions { dimension mean sd } } }"
+        await subscribe(ws, "twin", f"subscription {{ digitalTwinUpdated {upd} }}")
+        await wait_for_subscribers(server, 2)
+        (aid,) = await asyncio.to_thread(submit, ctx, clinic.clinician, clinic.mine, PHQ9_MILD)
+        await asyncio.to_thread(twin.update, ctx, clinic.clinician, clinic.mine)
+        got = {}
+        for _ in range(2):
+            m = await receive(ws, timeout_s=5)
+            got[m["id"]] = m["payload"]["data"]
+        await ws.close()
+        return got, aid
+
+    got, aid = asyncio.run(run())
+    done = got["done"]["assessmentCompleted"]
+    assert done["id"] == aid and done["instrument"] == "phq9" and done["total"] == 7
+    upd = got["twin"]["digitalTwinUpdated"]
+    assert upd["patientId"] == clinic.mine and upd["twin"]["version"] >= 1
+    assert {d["dimension"] for d in upd["twin"]["dimensions"]} >= {"depression"}
+
+
+def test_bad_connection_init_closes_with_audit(
+    server: Server, clinic: Clinic, ctx: AppContext
+) -> None:
+    no_subscribe = server.token(clinic.client, scope="graphql/query")
+    cases = {"garbage": ("junk", 4401), "none": (None, 4401), "no scope": (no_subscribe, 4403)}
+
+    async def attempt(token: str | None) -> dict:
+        ws = await open_socket(server)
+        answer = await init(ws, token)
+        await ws.close()
+        return answer
+
+    for name, (token, code) in cases.items():
+        before = len(refusals(ctx))
+        answer = asyncio.run(attempt(token))
+        assert answer.get("closed") == code, (name, answer)
+        assert len(refusals(ctx)) == before + 1, name
+        assert refusals(ctx)[-1]["route"] == "/graphql (ws)"
+    assert refusals(ctx)[-1]["client_id"] == clinic.client.client.client_id
+
+    async def early_subscribe() -> dict:
+        ws = await open_socket(server)
+        await subscribe(ws, "x", ALERTS)
+        return await receive(ws)
+
+    before = len(refusals(ctx))
+    assert asyncio.run(early_subscribe())["closed"] == 4401
+    assert len(refusals(ctx)) == before + 1
+
+
+def test_legacy_protocol_is_refused(server: Server, clinic: Clinic, ctx: AppContext) -> None:
+    async def run() -> dict:
+        ws = await open_socket(server, protocols=("graphql-ws",))
+        return await receive(ws)
+
+    before = len(refusals(ctx))
+    assert asyncio.run(run())["closed"] == 4406
+    assert len(refusals(ctx)) == before + 1
+
+
+def test_socket_closes_when_its_token_expires(
+    server: Server, clinic: Clinic, ctx: AppContext
+) -> None:
+    now = int(time.time())
+    aud = tokens.audience(ctx)
+    token = jwt.encode(
+        {"iss": aud, "aud": aud, "sub": clinic.client.client.client_id, "iat": now,
+         "exp": now + 2, "scope": "graphql/subscribe"},
+        server.app.state.gateway.key, algorithm=tokens.ALGORITHM,
+    )  # fmt: skip
+
+    async def run() -> tuple[dict, float]:
+        ws = await open_socket(server)
+        assert (await init(ws, token))["type"] == "connection_ack"
+        await subscribe(ws, "a", ALERTS)
+        msg = await receive(ws, timeout_s=10)
+        return msg, time.time()
+
+    msg, at = asyncio.run(run())
+    assert msg["closed"] == 4401 and msg["reason"] == "token expired"
+    assert now + 2 <= at < now + 5
+    assert refusals(ctx)[-1]["status"] == 401 and refusals(ctx)[-1]["route"] == "/graphql (ws)"
