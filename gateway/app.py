@@ -129,13 +129,15 @@ class Gateway:
         client = clients.get(self.ctx, claims.client_id)
         if client is None or not claims.scopes <= client.scopes:
             raise RefusalError(401, "login", "the token's client or scopes are not registered")
+        if claims.on_behalf_of is not None and exchange.EXCHANGE_SCOPE not in client.scopes:
+            raise RefusalError(401, "login", "the client may no longer act for clinicians")
         request.state.client_id = client.client_id
         if scope not in claims.scopes:
             raise RefusalError(403, "forbidden", f"the token lacks scope {scope}")
         if not self.limiter.allow(client.client_id):
             raise RefusalError(429, "throttled", "rate limit exceeded; retry later")
         self._throttled.discard(client.client_id)
-        try:
+        try:  # the client's own account must be active, even when it acts for a clinician
             principal = clients.principal_of(self.ctx, client)
             if claims.on_behalf_of is not None:  # exchanged: the clinician's own role and team
                 principal = exchange.acting_principal(self.ctx, claims)

@@ -184,3 +184,17 @@ def test_malformed_exchange_requests_are_refused_and_audited(
 def test_an_it_account_cannot_be_acted_for(server: Server, clinic: Clinic) -> None:
     r = post(server, exchange_form(server.token(clinic.client), username="it.ops"))
     assert r.status_code == 400 and r.json() == {"error": "invalid_grant"}
+
+
+def test_the_clients_own_account_going_inactive_ends_its_exchanged_tokens(
+    server: Server, clinic: Clinic, ctx: AppContext
+) -> None:
+    actor_token = server.token(clinic.client)
+    token = post(server, exchange_form(actor_token)).json()["access_token"]
+    admin.deactivate_user(ctx, cli_actor(), "svc.ehr")  # the account the client is bound to
+    with server.client() as http:
+        r = http.get(f"/fhir/Patient/{clinic.theirs}", headers=auth(token))
+    assert r.status_code == 401 and r.json()["resourceType"] == "OperationOutcome"
+    again = post(server, exchange_form(actor_token))
+    assert again.status_code == 400 and again.json() == {"error": "invalid_request"}
+    assert user(ctx, DOCTOR).failed_attempts == 0
