@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 from starlette.applications import Starlette
@@ -42,6 +42,14 @@ class HeadDeadlineProtocol(H11Protocol):
         if self.cycle is not cycle and self._head_timer is not None:  # a request head arrived
             self._head_timer.cancel()
             self._head_timer = None
+
+    def handle_websocket_upgrade(self, event: Any) -> None:  # noqa: ANN401 — h11's Request
+        # the head is complete and the socket now belongs to the WebSocket protocol: a timer
+        # left armed here would cut a healthy hint or GraphQL socket after header_timeout_s
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+        super().handle_websocket_upgrade(event)
 
     def on_response_complete(self) -> None:
         super().on_response_complete()

@@ -57,6 +57,12 @@ class Gateway:
     def hints(self) -> HintEndpoint:
         return endpoint(self.app)
 
+    @property
+    def device_id(self) -> str:
+        from sync import membership
+
+        return membership.require_identity(self.node.ctx.store).device_id
+
 
 @dataclass
 class Site:
@@ -65,18 +71,20 @@ class Site:
     gw: Gateway
     policy: Path  # the workstations' IT policy naming the hint socket
 
-    def stations(self, *names: str, hints: bool = True) -> list[Workstation]:
+    def stations(
+        self, *names: str, hints: bool = True, policy: Path | None = None
+    ) -> list[Workstation]:
         """New workstations, then a gateway round so its registry knows them."""
-        out = [self.station(n, hints=hints) for n in names]
+        out = [self.station(n, hints=hints, policy=policy) for n in names]
         assert self.gw.syncing.sync_soon()
         return out
 
-    def station(self, name: str, *, hints: bool = True) -> Workstation:
+    def station(self, name: str, *, hints: bool = True, policy: Path | None = None) -> Workstation:
         """A new workstation of this clinic, enrolled and certified (its policy names the
-        gateway unless ``hints`` is False)."""
+        gateway unless ``hints`` is False; ``policy``: another policy file)."""
         env = workstation_env(self.root, name, self.bucket)
         if hints:
-            env["NOVAMIND_POLICY"] = str(self.policy)
+            env["NOVAMIND_POLICY"] = str(policy or self.policy)
         ctx = AppContext.open(load_settings(env))
         enrol_in(ctx, self.bucket)
         return Workstation(name, ctx, self.bucket.transport())
