@@ -6,19 +6,23 @@ event, and a wrong password counted towards the clinician's lockout as at the de
 from __future__ import annotations
 
 import json
+import logging
+from pathlib import Path
 
 import httpx
 import jwt
+import pytest
 from sqlalchemy import select
 
 from app.core.domain import Role
+from app.core.logging_setup import configure_logging
 from app.core.store.models import AuditEvent, User
 from app.services import admin
 from app.services.context import AppContext, cli_actor
 from gateway import clients, tokens
 from gateway.exchange import CLINICIAN_CREDENTIALS, GRANT_TYPE
 from tests.integration.gateway.conftest import Clinic, Server
-from tests.integration.gateway.test_fhir_rest import auth
+from tests.integration.gateway.test_fhir_rest import auth, phq9_response
 from tests.support.records import PASSWORD
 
 DOCTOR = "dr.other"  # the clinic fixture's second clinician; their patient is clinic.theirs
@@ -198,3 +202,45 @@ def test_the_clients_own_account_going_inactive_ends_its_exchanged_tokens(
     again = post(server, exchange_form(actor_token))
     assert again.status_code == 400 and again.json() == {"error": "invalid_request"}
     assert user(ctx, DOCTOR).failed_attempts == 0
+
+
+def test_the_clinicians_credentials_never_reach_the_logs(
+    server: Server, clinic: Clinic, caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    log_file = configure_logging(tmp_path / "logs", logging.DEBUG)
+    caplog.set_level(logging.DEBUG)
+    canary = "Canary-Pass-phrase 77"
+    actor_token = server.token(clinic.client)
+    assert post(server, exchange_form(actor_token, password=canary)).status_code == 400
+    assert post(server, exchange_form(actor_token, username="Canaryuser")).status_code == 400
+    assert post(server, exchange_form(actor_token)).status_code == 200
+    server_side = [r for r in caplog.records if not r.name.startswith(("httpx", "httpcore"))]
+    text = "\n".join(f"{r.getMessage()} {r.exc_text or ''}" for r in server_side)
+    assert "token exchange" in text  # the gateway did log the exchange
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    written = log_file.read_text(encoding="utf-8")
+    for secret in (canary, "Canaryuser", PASSWORD, actor_token):
+        assert secret not in text and secret not in written
+
+
+def test_a_response_sent_for_the_clinician_is_recorded_as_theirs(
+    server: Server, clinic: Clinic, ctx: AppContext
+) -> None:
+    token = post(server, exchange_form(server.token(clinic.client))).json()["access_token"]
+    with server.client() as http:
+        r = http.post(
+            "/fhir/QuestionnaireResponse", content=json.dumps(phq9_response(clinic.theirs)),
+            headers=auth(token),
+        )  # fmt: skip
+        mine = http.post(
+            "/fhir/QuestionnaireResponse", content=json.dumps(phq9_response(clinic.mine)),
+            headers=auth(token),
+        )  # fmt: skip
+    assert r.status_code == 201, r.text
+    assert mine.status_code == 403  # not the clinician's patient, though it is the client's
+    (record,) = events(ctx, "assessment.record")
+    doctor = user(ctx, DOCTOR)
+    assert record.actor_id == doctor.id and record.record_id == r.json()["id"]
+    on_behalf = [e for e in events(ctx, "gateway.on_behalf") if e.seq < record.seq]
+    assert on_behalf and on_behalf[-1].actor_id == doctor.id
