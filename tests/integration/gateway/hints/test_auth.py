@@ -15,6 +15,8 @@ import pytest
 from sqlalchemy import func, select
 
 from app.core.store.models import AuditEvent
+from gateway.hints import PUSHED_PER_MIN
+from gateway.hub import BUNDLE, QUEUE_SIZE, Hint
 from sync import hint_protocol as hp
 from sync import identity, membership
 from sync.identity import DeviceKeys, b64
@@ -219,3 +221,55 @@ def test_oversize_hello_is_refused_before_it_is_read(site: Site) -> None:
     code = asyncio.run(_attempt(site, lambda _ch: "y" * 10_000))
     assert code == hp.CLOSE_TOO_BIG
     assert len(refusals(site)) == before + 1
+
+
+def test_pushed_floods_are_bounded_per_device(site: Site) -> None:
+    a, b = site.stations("ws-a", "ws-b")
+
+    async def go() -> int:
+        ca, cb = await sign_in(site.gw, a), await sign_in(site.gw, b)
+        await ca.recv()
+        await cb.recv()
+        for _ in range(3 * PUSHED_PER_MIN):
+            await ca.send(hp.PUSHED)
+        heard = 0
+        while True:
+            try:
+                frame = await asyncio.wait_for(cb.recv(), 1.0)
+            except TimeoutError:
+                break
+            if hp.parse_hint(frame).origin == device_of(a):
+                heard += 1
+        await ca.close()
+        await cb.close()
+        return heard
+
+    try:
+        heard = asyncio.run(go())
+        assert 1 <= heard <= PUSHED_PER_MIN + 5  # the bucket, plus what refilled meanwhile
+    finally:
+        a.close()
+        b.close()
+
+
+def test_a_client_that_does_not_read_is_dropped(site: Site) -> None:
+    (a,) = site.stations("ws-a")
+    hub = site.gw.app.state.gateway.hub
+
+    async def go() -> int:
+        conn = await sign_in(site.gw, a)
+        await conn.recv()
+        await asyncio.to_thread(_flood, hub)  # far more than a subscriber's queue holds
+        return await close_code(conn, timeout_s=30)
+
+    try:
+        before = len(refusals(site))
+        assert asyncio.run(go()) == hp.CLOSE_SLOW
+        assert refusals(site)[before]["status"] == hp.CLOSE_SLOW
+    finally:
+        a.close()
+
+
+def _flood(hub: Any) -> None:  # noqa: ANN401
+    for _ in range(5 * QUEUE_SIZE):
+        hub.publish(Hint(BUNDLE, "", origin=""))
