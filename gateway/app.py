@@ -401,16 +401,12 @@ class Gateway:
         def work(p: Principal, _: bytes) -> tuple[int, dict[str, Any]]:
             search.only(q, {"patient", "category", "_count"})
             pid = search.patient(q)
-            kinds = {c.strip() for v in q.getlist("category") for c in v.split(",")}
-            kinds = {k.rpartition("|")[2] for k in kinds} or {"survey", "activity"}
-            if not kinds <= {"survey", "activity"}:
-                raise RefusalError(400, "not-supported", "category: survey or activity")
+            kinds = search.categories(q, {"survey", "activity"})
+            limit = search.count(q, search.MAX_COUNT)
             obs: list[dict[str, Any]] = []
             matched = 0
             if "survey" in kinds:  # one audited read: the scored administrations
-                found = reads.scored_responses(
-                    self.ctx, p, pid, limit=search.count(q, search.MAX_COUNT)
-                )
+                found = reads.scored_responses(self.ctx, p, pid, limit=limit)
                 known = {i.id: i for i in instrument_catalog.instruments()}
                 obs += [
                     resources.observation(r, known.get(r.result.instrument_id))

@@ -40,6 +40,15 @@ def count(q: QueryParams, default: int) -> int:
     return int(raw)
 
 
+def categories(q: QueryParams, served: set[str]) -> set[str]:
+    """``category`` codes (``code`` or ``system|code``, comma-separated or repeated); all the
+    served ones when absent."""
+    asked = {c.strip().rpartition("|")[2] for v in q.getlist("category") for c in v.split(",")}
+    if not asked <= served:
+        raise ValidationError(f"category: {', '.join(sorted(served))}")
+    return asked or served
+
+
 def instrument(q: QueryParams, known: Iterable[str]) -> str | None:
     """``questionnaire``: the canonical URL (``urn:novamind:instrument:<id>[|version]``) or
     the instrument id; None when absent."""

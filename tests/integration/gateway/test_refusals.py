@@ -262,6 +262,9 @@ BAD_SEARCHES = {
     "observations: other category": ("/fhir/Observation", {"patient": "P", "category": "lab"}),
     "observations: _count not a number": ("/fhir/Observation", {"patient": "P", "_count": "x"}),
     "observations: two patients": ("/fhir/Observation", {"patient": ["P", "Q"]}),
+    "observations: bad _count, activity only": (
+        "/fhir/Observation", {"patient": "P", "category": "activity", "_count": "0"},
+    ),
 }  # fmt: skip
 
 
