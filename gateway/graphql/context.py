@@ -28,6 +28,7 @@ from app.core.errors import (
 from app.core.logging_setup import safe_traceback
 from app.services._engine_errors import engine_errors
 from app.services.context import AppContext
+from gateway import clients
 
 if TYPE_CHECKING:
     from gateway.app import Gateway
@@ -53,7 +54,22 @@ class GraphQLContext:
     scopes: frozenset[str] = frozenset()
     expires_at: int = 0  # the token's expiry (epoch seconds); the socket closes then
     connection_params: dict[str, Any] | None = None
-    refused: list[str] = field(default_factory=list)  # refusal codes met while resolving
+    refused: list[str] = field(default_factory=list)  # error codes of an executed request
+    close: Callable[[str], None] | None = None  # the socket's: close it 4401 with a reason
+
+
+def still_admitted(ctx: GraphQLContext) -> bool:
+    """Whether the client is still registered with its token's scopes and its account still
+    active in the same role (re-read before each delivery on a long-lived socket)."""
+    app = ctx.gw.ctx
+    client = clients.get(app, ctx.client_id)
+    if client is None or not ctx.scopes <= client.scopes:
+        return False
+    try:
+        clients.principal_of(app, client)
+    except AuthenticationError:
+        return False
+    return True
 
 
 def context_of(info: Info) -> GraphQLContext:
@@ -87,7 +103,6 @@ def require_scope(ctx: GraphQLContext, scope: str) -> Principal:
     if ctx.principal is None:
         raise refusal("not authenticated", "UNAUTHENTICATED")
     if scope not in ctx.scopes:
-        ctx.refused.append("FORBIDDEN")
         raise refusal(f"the token lacks scope {scope}", "FORBIDDEN")
     return ctx.principal
 
@@ -106,7 +121,6 @@ async def service(ctx: GraphQLContext, fn: Callable[..., T], *args: object) -> T
         return await run_in_threadpool(_guarded, fn, ctx.gw.ctx, principal, *args)
     except NovamindError as exc:
         code = code_of(exc)
-        ctx.refused.append(code)
         message = exc.user_message() if code == "REFUSED" else str(exc)
         raise refusal(message, code) from None
     except GraphQLError:

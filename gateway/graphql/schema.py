@@ -7,6 +7,7 @@ arguments (`first`, `days`). Introspection stays on: only authenticated clients 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import AsyncGenerator, Callable
@@ -41,6 +42,7 @@ from gateway.graphql.context import (
     refusal,
     require_scope,
     service,
+    still_admitted,
 )
 from gateway.graphql.types import (
     Alert,
@@ -183,6 +185,11 @@ async def _follow(
             item = await quietly(ctx, find, pid, h.record_id)
             if item is None:
                 continue
+            if not await run_in_threadpool(still_admitted, ctx):  # revoked since connecting
+                if ctx.close is not None:
+                    ctx.close("client revoked")
+                    await asyncio.Event().wait()  # until the close cancels this operation
+                return
             seen[h.record_id] = None
             if len(seen) > SEEN_PER_SUBSCRIPTION:
                 seen.popitem(last=False)

@@ -59,6 +59,14 @@ ROUTE = "/graphql"
 WS_ROUTE = "/graphql (ws)"
 INIT_WAIT_S = 10  # a socket that sends no connection_init by then is closed (4408)
 MAX_OPERATIONS_PER_SOCKET = 10
+# a refused field's GraphQL code -> the audit event's status and code (REST's vocabulary)
+FIELD_REFUSALS = {
+    "UNAUTHENTICATED": (401, "login"),
+    "FORBIDDEN": (403, "forbidden"),
+    "NOT_FOUND": (404, "not-found"),
+    "BAD_USER_INPUT": (400, "invalid"),
+    "REFUSED": (409, "processing"),
+}
 CLOSE_CODES = {401: 4401, 403: 4403, 429: 4429}
 CODES = {400: "BAD_REQUEST", 401: "UNAUTHENTICATED", 403: "FORBIDDEN", 405: "BAD_REQUEST",
          413: "TOO_LARGE", 415: "BAD_REQUEST", 429: "THROTTLED"}  # fmt: skip
@@ -84,6 +92,7 @@ class _TransportWS(BaseGraphQLTransportWSHandler[GraphQLContext, None]):
 
     view: GatewayGraphQL
     _expiry: asyncio.Task[None] | None = None
+    _closing: asyncio.Task[None] | None = None
 
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
         if self.connection_init_received or self.connection_timed_out:
@@ -100,6 +109,7 @@ class _TransportWS(BaseGraphQLTransportWSHandler[GraphQLContext, None]):
         await super().handle_connection_init(message)
         if self.connection_acknowledged:
             self._expiry = asyncio.create_task(self._close_at_expiry())
+            self.context.close = self._close_soon
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         if not self.connection_acknowledged:  # strawberry closes it 4401; we audit it too
@@ -108,11 +118,19 @@ class _TransportWS(BaseGraphQLTransportWSHandler[GraphQLContext, None]):
 
     async def _close_at_expiry(self) -> None:
         await asyncio.sleep(max(0.0, self.context.expires_at - time.time()))
+        await self._close_refused("token expired")
+
+    def _close_soon(self, reason: str) -> None:
+        """From an operation's own task: close in another (closing cancels the operations)."""
+        if self._closing is None:
+            self._closing = asyncio.create_task(self._close_refused(reason))
+
+    async def _close_refused(self, reason: str) -> None:
         for op in list(self.operations):
             await self.cleanup_operation(op)
-        await self.view.refused_ws(self.context, _refusal(401, "login", "token expired"))
+        await self.view.refused_ws(self.context, _refusal(401, "login", reason))
         with suppress(RuntimeError):  # the client may have gone at the same moment
-            await self.websocket.close(4401, "token expired")
+            await self.websocket.close(4401, reason)
 
     async def shutdown(self) -> None:
         if self._expiry is not None and not self._expiry.done():
@@ -173,6 +191,9 @@ class GatewayGraphQL(GraphQL[GraphQLContext, None]):
                 raise RefusalError(exc.status_code, "invalid", exc.reason) from None
             if response.status_code == 400:  # refused before execution: syntax, limits
                 await run_in_threadpool(self._audit, ctx, _refusal(400, "invalid", "query"))
+            elif ctx.refused:  # answered, with fields refused: one event for the request
+                status, code = FIELD_REFUSALS.get(ctx.refused[0], (500, "exception"))
+                await run_in_threadpool(self._audit, ctx, _refusal(status, code, "field"))
             status = response.status_code
         except RefusalError as r:
             ctx.client_id = request.state.client_id  # known once the token was read
@@ -219,6 +240,8 @@ class GatewayGraphQL(GraphQL[GraphQLContext, None]):
             raise HTTPException(400, "No GraphQL query found in the request") from exc
         if result.data is None and result.errors:
             sub_response.status_code = 400
+        elif result.errors:  # fields refused by the service: audited like REST refusals
+            context.refused = [str((e.extensions or {}).get("code", "")) for e in result.errors]
         return result
 
     def _audit(self, ctx: GraphQLContext, r: RefusalError, route: str = ROUTE) -> None:

@@ -9,7 +9,7 @@ import pytest
 from app.services import alerts, patients, predictions, twin_view
 from app.services.context import AppContext
 from tests.integration.gateway.conftest import Clinic, Server
-from tests.integration.gateway.graphql.conftest import Charted, post
+from tests.integration.gateway.graphql.conftest import Charted, post, refusals
 
 PATIENT = """query($id: ID!) { patient(id: $id) {
   id mrn displayName birthDate sex status isSynthetic assigned openAlerts latestRiskBand } }"""
@@ -154,8 +154,11 @@ def test_cross_domain_query_in_one_request(
     assert p["twin"]["version"] >= 1 and p["predictions"] and p["alerts"]
 
 
-def test_another_teams_patient_is_a_permission_error(server: Server, clinic: Clinic) -> None:
+def test_another_teams_patient_is_a_permission_error(
+    server: Server, clinic: Clinic, ctx: AppContext
+) -> None:
     token = server.token(clinic.client)
+    before = len(refusals(ctx))
     for q in (PATIENT, "query($id: ID!) { twin(patientId: $id) { version } }",
               "query($id: ID!) { predictions(patientId: $id) { id } }",
               "query($id: ID!) { alerts(patientId: $id) { id } }"):  # fmt: skip
@@ -166,6 +169,10 @@ def test_another_teams_patient_is_a_permission_error(server: Server, clinic: Cli
         assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
         assert "Elsewhere" not in r.text and "MRN-200" not in r.text
         assert "Traceback" not in r.text
+    audited = refusals(ctx)[before:]
+    assert [(e["route"], e["status"], e["code"]) for e in audited] == [
+        ("/graphql", 403, "forbidden")
+    ] * 4
 
 
 def test_introspection_is_open_to_authenticated_clients(server: Server, clinic: Clinic) -> None:

@@ -11,8 +11,8 @@ import time
 
 import jwt
 
-from app.services import assessments, twin
-from app.services.context import AppContext
+from app.services import admin, assessments, twin
+from app.services.context import AppContext, cli_actor
 from gateway import tokens
 from gateway.hub import ALERT, Hint
 from tests.integration.gateway.conftest import Clinic, Server
@@ -228,3 +228,43 @@ def test_socket_closes_when_its_token_expires(
     assert msg["closed"] == 4401 and msg["reason"] == "token expired"
     assert now + 2 <= at < now + 5
     assert refusals(ctx)[-1]["status"] == 401 and refusals(ctx)[-1]["route"] == "/graphql (ws)"
+
+
+def test_revoked_client_is_closed_before_delivery(
+    server: Server, clinic: Clinic, ctx: AppContext, charted: Charted
+) -> None:
+    token = server.token(clinic.client)
+
+    async def run() -> dict:
+        ws = await open_socket(server)
+        assert (await init(ws, token))["type"] == "connection_ack"
+        await subscribe(ws, "a", ALERTS)
+        await wait_for_subscribers(server, 1)
+        await asyncio.to_thread(admin.deactivate_user, ctx, cli_actor(), "svc.ehr")
+        server.app.state.gateway.hub.publish(Hint(ALERT, charted.alert_ids[0], clinic.mine))
+        return await receive(ws, timeout_s=5)
+
+    before = len(refusals(ctx))
+    msg = asyncio.run(run())
+    assert msg == {"closed": 4401, "reason": "client revoked"}  # no alert delivered first
+    assert len(refusals(ctx)) == before + 1
+
+
+def test_queries_over_the_socket_need_the_query_scope(
+    server: Server, clinic: Clinic, ctx: AppContext
+) -> None:
+    both = server.token(clinic.client, scope="graphql/query graphql/subscribe")
+    subscribe_only = server.token(clinic.client, scope="graphql/subscribe")
+
+    async def ask(token: str) -> dict:
+        ws = await open_socket(server)
+        assert (await init(ws, token))["type"] == "connection_ack"
+        await subscribe(ws, "q", "query($id: ID!) { patient(id: $id) { id } }", id=clinic.mine)
+        msg = await receive(ws)
+        await ws.close()
+        return msg
+
+    assert asyncio.run(ask(both))["payload"] == {"data": {"patient": {"id": clinic.mine}}}
+    refused = asyncio.run(ask(subscribe_only))["payload"]
+    assert refused["data"] == {"patient": None}
+    assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
