@@ -82,8 +82,19 @@ class HintEndpoint:
             self._registry = cached
         return ident, cached[1]
 
+    def _revoked(self, device: str) -> bool:
+        """Has IT revoked ``device`` since it signed in (as of this gateway's last round)?"""
+        found = self._identity_and_registry()
+        return found is None or device in found[1].revoked
+
     def _audit(self, r: RefusedError, addr: str) -> None:
-        detail = {"route": hp.PATH, "status": r.code, "code": r.why, "client_id": ""}
+        detail = {
+            "route": hp.PATH,
+            "status": r.code,
+            "code": _CODES.get(r.code, "processing"),
+            "reason": r.why,
+            "client_id": "",
+        }
         who = ANONYMOUS
         if r.device:  # only a device the registry knows is named (never a claimed string)
             detail["device"] = r.device
@@ -189,6 +200,8 @@ class HintEndpoint:
                 raise RefusedError(hp.CLOSE_MALFORMED, "malformed message", device) from None
             if not self.pushed.allow(device):
                 continue  # a round is coming anyway; flooding buys nothing
+            if await run_in_threadpool(self._revoked, device):
+                raise RefusedError(hp.CLOSE_FORBIDDEN, "device revoked", device)
             self.gw.hub.publish(Hint(BUNDLE, "", origin=device))
             self._trigger()
 
@@ -198,12 +211,24 @@ class HintEndpoint:
                 raise RefusedError(hp.CLOSE_SLOW, "client too slow", device)
             if h.origin == device:
                 continue  # its own push: it knows
+            if await run_in_threadpool(self._revoked, device):  # revoked while connected
+                raise RefusedError(hp.CLOSE_FORBIDDEN, "device revoked", device)
             try:
                 await asyncio.wait_for(
                     ws.send_text(hp.hint(h.kind, h.seq, h.origin)), SEND_TIMEOUT_S
                 )
             except TimeoutError:
                 raise RefusedError(hp.CLOSE_SLOW, "client too slow", device) from None
+
+
+# the audit's issue code for each close code (the REST refusals' vocabulary)
+_CODES = {
+    hp.CLOSE_UNAUTHENTICATED: "login",
+    hp.CLOSE_FORBIDDEN: "forbidden",
+    hp.CLOSE_MALFORMED: "structure",
+    hp.CLOSE_TOO_BIG: "too-costly",
+    hp.CLOSE_SLOW: "timeout",
+}
 
 
 def _reason(exc: TrustError) -> str:

@@ -273,3 +273,30 @@ def test_a_client_that_does_not_read_is_dropped(site: Site) -> None:
 def _flood(hub: Any) -> None:  # noqa: ANN401
     for _ in range(5 * QUEUE_SIZE):
         hub.publish(Hint(BUNDLE, "", origin=""))
+
+
+def test_a_device_revoked_while_connected_is_dropped(site: Site) -> None:
+    a, c = site.stations("ws-a", "ws-c")
+
+    async def go() -> int:
+        ca, cc = await sign_in(site.gw, a), await sign_in(site.gw, c)
+        await ca.recv()
+        await cc.recv()
+        site.bucket.revoke(device_of(c))
+        assert await asyncio.to_thread(site.gw.syncing.sync_soon)  # the gateway learns it
+        await ca.send(hp.PUSHED)  # the next hint is not delivered to C: its socket closes
+        code = await close_code(cc)
+        await ca.close()
+        return code
+
+    try:
+        assert asyncio.run(go()) == hp.CLOSE_FORBIDDEN
+        last = refusals(site)[-1]
+        assert (last["status"], last["code"], last["device"]) == (
+            hp.CLOSE_FORBIDDEN,
+            "forbidden",
+            device_of(c),
+        )
+    finally:
+        a.close()
+        c.close()
