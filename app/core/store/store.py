@@ -18,6 +18,7 @@ fail the COMMIT, it alone is rolled back and the others commit without it.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import secrets
@@ -30,7 +31,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import sqlcipher3
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, insert, text
 from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -48,7 +49,7 @@ from app.core.store.engine import (
     writer,
 )
 from app.core.store.executor import Job, SerialExecutor
-from app.core.store.models import Meta, OutboxEvent
+from app.core.store.models import AuditEvent, Meta, OutboxEvent, new_id, utcnow
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -71,12 +72,25 @@ SYSTEM = Actor(id="system", role="system")
 
 
 @dataclass
+class ChainHead:
+    """The audit chain's head inside one open write transaction, kept current as links are
+    added, so a link costs one INSERT and one head update instead of an ORM read, add and merge
+    (the store's writes are mostly read audits). Loaded on first use; dropped (reloaded) when a
+    write that may have moved it rolls back."""
+
+    seq: int = 0
+    digest: str = ""
+    loaded: bool = False
+
+
+@dataclass
 class UnitOfWork:
     """What a write function gets: the session, and ways to emit events and audit links."""
 
     session: Session
     audit_key: bytes
     events: list[Event] = field(default_factory=list)
+    chain: ChainHead | None = None  # the store's writer gives one; None: links via the ORM
 
     def emit(self, event: Event) -> None:
         """Queue an event: its outbox row is written now, in this transaction."""
@@ -93,17 +107,67 @@ class UnitOfWork:
         record_id: str = "",
         detail: dict[str, Any] | None = None,
     ) -> None:
-        audit.append(
-            self.session,
-            self.audit_key,
+        chain = self.chain
+        if chain is None or _head_identity() in self.session.identity_map:
+            # the head row is an ORM object of this session: keep it the one that moves
+            if chain is not None:
+                chain.loaded = False
+            audit.append(
+                self.session,
+                self.audit_key,
+                actor_id=actor.id,
+                actor_role=actor.role,
+                action=action,
+                patient_id=patient_id,
+                record_type=record_type,
+                record_id=record_id,
+                detail=detail,
+            )
+            return
+        conn = self.session.connection()  # inside this write's savepoint
+        if not chain.loaded:
+            chain.seq, chain.digest = _read_head(conn)
+        chain.loaded = False  # until both statements below succeeded
+        ev = AuditEvent(
+            seq=chain.seq + 1,
+            id=new_id(),
+            at=utcnow(),
             actor_id=actor.id,
             actor_role=actor.role,
             action=action,
             patient_id=patient_id,
             record_type=record_type,
             record_id=record_id,
-            detail=detail,
+            detail_json=json.dumps(detail or {}, sort_keys=True),
+            prev_hash=chain.digest,
         )
+        ev.hash = audit._digest(self.audit_key, ev)  # the one link hash (audit.append's)
+        conn.execute(_INSERT_LINK, {c: getattr(ev, c) for c in _LINK_COLUMNS})
+        conn.exec_driver_sql(_UPSERT_HEAD, (audit.HEAD_KEY, f"{ev.seq}:{ev.hash}"))
+        chain.seq, chain.digest, chain.loaded = ev.seq, ev.hash, True
+
+
+_INSERT_LINK = insert(AuditEvent.__table__)
+_LINK_COLUMNS = tuple(c.name for c in AuditEvent.__table__.columns)
+_UPSERT_HEAD = (
+    "INSERT INTO meta (key, value) VALUES (?, ?) "
+    "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+)
+
+
+@functools.cache
+def _head_identity() -> Any:  # noqa: ANN401 — SQLAlchemy's identity key tuple
+    return Session.identity_key(Meta, audit.HEAD_KEY)
+
+
+def _read_head(conn: Connection) -> tuple[int, str]:
+    """The recorded chain head (as audit.head reads it), on the write's own connection."""
+    value = conn.exec_driver_sql("SELECT value FROM meta WHERE key = ?", (audit.HEAD_KEY,))
+    row = value.scalar()
+    if row is None:
+        return 0, audit.GENESIS
+    seq, digest = str(row).split(":", 1)
+    return int(seq), digest
 
 
 class Store:
@@ -240,13 +304,15 @@ class Store:
         try:
             with writer(self.engine).connect() as conn:
                 tx = self._wait_for_lock(conn.begin)
+                chain = ChainHead()
                 deferring = False
                 for job in jobs:
                     taken += 1
                     conn.exec_driver_sql(f"SAVEPOINT {_JOB_SAVEPOINT}")
                     try:
-                        uow, result = self._run_job(conn, job.payload)
+                        uow, result = self._run_job(conn, job.payload, chain)
                     except BaseException as exc:  # noqa: BLE001 — handed to its caller
+                        chain.loaded = False
                         job.future.set_exception(exc)
                         if not _in_transaction(conn):
                             # SQLite itself ended the transaction (disk full, I/O error): the
@@ -295,12 +361,14 @@ class Store:
             job.future.set_exception(exc)
             conn.exec_driver_sql("PRAGMA defer_foreign_keys = OFF")
 
-    def _run_job(self, conn: Connection, fn: Callable[[UnitOfWork], T]) -> tuple[UnitOfWork, T]:
+    def _run_job(
+        self, conn: Connection, fn: Callable[[UnitOfWork], T], chain: ChainHead
+    ) -> tuple[UnitOfWork, T]:
         """One write in its own session joined to the shared transaction: the session's
         commit releases a savepoint (running before_commit hooks such as the feature rows'
         refresh, for this write), its rollback undoes this write only."""
         with self._write_sessions(bind=conn, join_transaction_mode="create_savepoint") as session:
-            uow = UnitOfWork(session=session, audit_key=self.audit_key)
+            uow = UnitOfWork(session=session, audit_key=self.audit_key, chain=chain)
             with session.begin():
                 self._open_write.uow = uow
                 try:
@@ -312,9 +380,14 @@ class Store:
     def _nested_write(self, outer: UnitOfWork, fn: Callable[[UnitOfWork], T]) -> T:
         """A write called from inside a write joins it (a savepoint on the same connection):
         a second connection would wait on the write lock this thread already holds."""
-        inner = UnitOfWork(session=outer.session, audit_key=self.audit_key)
-        with outer.session.begin_nested():
-            result = fn(inner)
+        inner = UnitOfWork(session=outer.session, audit_key=self.audit_key, chain=outer.chain)
+        try:
+            with outer.session.begin_nested():
+                result = fn(inner)
+        except BaseException:
+            if outer.chain is not None:
+                outer.chain.loaded = False  # its links were rolled back with it
+            raise
         outer.events.extend(inner.events)  # published after the outer commit, if it commits
         return result
 

@@ -294,3 +294,51 @@ def test_a_write_from_an_event_handler_on_the_writer_thread_commits(opened: Open
     store.write(_put("k1"))
     assert done.is_set()
     assert _keys(store) == {"k1", "k-from-handler"}
+
+
+def test_the_audit_chain_stays_whole_through_failed_nested_and_orm_links(opened: Opened) -> None:
+    """Links written by the writer's chain head, by the ORM (a write that holds the head row
+    in its session), by a rolled-back write and by a rolled-back nested write, in one batch:
+    the chain verifies and holds exactly the committed links, in order."""
+    store = opened.store
+
+    def orm_path(uow: UnitOfWork) -> None:
+        uow.session.get(Meta, audit.HEAD_KEY)  # the head row is now an object of this session
+        uow.audit(SYSTEM, "test.orm", record_id="orm-1")
+        uow.audit(SYSTEM, "test.orm", record_id="orm-2")
+
+    def nested_fails(uow: UnitOfWork) -> None:
+        uow.audit(SYSTEM, "test.outer", record_id="outer-1")
+        try:
+            store.write(lambda inner: (inner.audit(SYSTEM, "test.inner"), 1 / 0))
+        except ZeroDivisionError:
+            pass
+        uow.audit(SYSTEM, "test.outer", record_id="outer-2")
+
+    def audited_then_fails(uow: UnitOfWork) -> None:
+        uow.audit(SYSTEM, "test.lost")
+        raise ValueError("refused")
+
+    held = HeldWriter(store)
+    futures = _queue(
+        store,
+        [_put("k1"), audited_then_fails, orm_path, _put("k2"), nested_fails, _put("k3")],
+    )
+    held.release()
+    with pytest.raises(ValueError):
+        futures[1].result(10)
+    for i in (0, 2, 3, 4, 5):
+        futures[i].result(10)
+    report = _chain(store)
+    assert report.ok, report.problems
+    got = store.read(
+        lambda s: [
+            (e.action, e.record_id) for e in s.scalars(select(AuditEvent).order_by(AuditEvent.seq))
+        ]
+    )
+    assert got == [
+        ("test.put", "k1"), ("test.orm", "orm-1"), ("test.orm", "orm-2"), ("test.put", "k2"),
+        ("test.outer", "outer-1"), ("test.outer", "outer-2"), ("test.put", "k3"),
+    ]  # fmt: skip
+    assert store.write(_put("k4")) == "k4"  # a later transaction continues the chain
+    assert _chain(store).ok

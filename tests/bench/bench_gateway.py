@@ -1,0 +1,152 @@
+"""Gateway load (issue 23 item 6): the load test's measurement outside pytest.
+
+The real gateway (uvicorn, TLS, 127.0.0.1) over a real store, 50 paced clients of mixed reads
+offering 200 requests/s from a child process (tests/integration/gateway/load_client.py), and
+the desktop's own sync timed beside it and alone in another child (desk_sync.py). Also counts
+the store writer's transactions (group commit: writes per COMMIT).
+
+Run: python -m tests.bench gateway   (NOVAMIND_BENCH_GATEWAY_RATE: requests/s per client, 4)
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+
+import keyring
+import uvicorn
+
+from app.core.config import load_settings
+from app.core.domain import Role
+from app.core.store.store import Store
+from app.services.context import AppContext
+from gateway import clients
+from gateway.app import create_app
+from gateway.serve import uvicorn_config
+from tests.integration.gateway import test_load
+from tests.integration.gateway.conftest import ALL_SCOPES, Clinic, Server, make_tls_pair
+from tests.support.keyring_backends import MemoryKeyring
+from tests.support.records import add_patient, make_user
+
+
+def _clinic(ctx: AppContext) -> Clinic:
+    """The gateway tests' clinic (tests/integration/gateway/conftest.py `clinic`)."""
+    import datetime as dt
+
+    it = make_user(ctx, "it.ops", Role.IT)
+    clinician = make_user(ctx, "svc.ehr", Role.CLINICIAN)
+    supervisor = make_user(ctx, "sup.ward", Role.SUPERVISOR)
+    other = make_user(ctx, "dr.other", Role.CLINICIAN)
+    born = dt.date(1981, 4, 2)
+    mine = add_patient(
+        ctx, clinician, "MRN-100", given_name="Canaryname", family_name="Zebedee",
+        birth_date=born, sex="female",
+    )  # fmt: skip
+    theirs = add_patient(ctx, other, "MRN-200", family_name="Elsewhere")
+    client = clients.register(
+        ctx, it, "ehr", role=Role.CLINICIAN, scopes=ALL_SCOPES, acts_as="svc.ehr"
+    )
+    return Clinic(it, clinician, supervisor, mine, theirs, client)
+
+
+@contextmanager
+def _serving(ctx: AppContext, cert: Path) -> Iterator[Server]:
+    import ssl
+
+    app = create_app(ctx)
+    srv = uvicorn.Server(uvicorn_config(app, ctx.settings, port=0, header_timeout_s=2))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not srv.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the gateway did not start")
+        time.sleep(0.02)
+    port = srv.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield Server(f"https://127.0.0.1:{port}", app, ssl.create_default_context(cafile=str(cert)))
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=10)
+
+
+class _Commits:
+    """Counts the writer's transactions and the writes each took (wraps the store's method)."""
+
+    def __init__(self) -> None:
+        self.sizes: list[int] = []
+        self.seconds: list[float] = []
+        self._orig = Store._run_transaction
+
+        def counted(store: Store, jobs: list) -> int:  # noqa: ANN001 — the executor's jobs
+            t0 = time.perf_counter()
+            n = self._orig(store, jobs)
+            self.seconds.append(time.perf_counter() - t0)
+            self.sizes.append(n)
+            return n
+
+        Store._run_transaction = counted  # type: ignore[method-assign]
+
+    def restore(self) -> None:
+        Store._run_transaction = self._orig  # type: ignore[method-assign]
+
+
+def _commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True,
+            cwd=Path(__file__).resolve().parents[2],
+        )  # fmt: skip
+        return out.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "?"
+
+
+def main() -> None:
+    keyring.set_keyring(MemoryKeyring())
+    test_load.RATE_PER_CLIENT = float(os.environ.get("NOVAMIND_BENCH_GATEWAY_RATE", "4"))
+    load_before = Path("/proc/loadavg").read_text().split()[:3]
+    commits = _Commits()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        cert, key = make_tls_pair(root / "tls")
+        env = {"NOVAMIND_DATA_DIR": str(root / "data"), "NOVAMIND_POLICY": str(root / "p.toml")}
+        settings = replace(
+            load_settings(env), gateway_tls_cert=str(cert), gateway_tls_key=str(key),
+            gateway_bind="127.0.0.1:8443", gateway_max_body_kb=16, gateway_token_ttl_s=600,
+            gateway_rate_per_min=6000,
+        )  # fmt: skip
+        ctx = AppContext.open(settings)
+        try:
+            clinic = _clinic(ctx)
+            with _serving(ctx, cert) as server:
+                commits.sizes.clear()
+                commits.seconds.clear()
+                m = test_load.measure(server, clinic, ctx, cert, root)
+        finally:
+            ctx.close()
+            commits.restore()
+    codes = {r[1] for r in m["report"]["results"]}
+    load_after = Path("/proc/loadavg").read_text().split()[:3]
+    print(f"commit {_commit()}; load average {' '.join(load_before)} before, "
+          f"{' '.join(load_after)} after; {os.cpu_count()} CPUs\n")  # fmt: skip
+    print(test_load.describe(m))
+    print(f"status codes: {sorted(codes)}")
+    if commits.sizes:
+        print(
+            f"store writer: {sum(commits.sizes)} writes in {len(commits.sizes)} transactions "
+            f"(mean {statistics.mean(commits.sizes):.1f}, max {max(commits.sizes)} per COMMIT; "
+            f"median transaction {1000 * statistics.median(commits.seconds):.1f} ms)"
+        )
+
+
+if __name__ == "__main__":
+    main()
