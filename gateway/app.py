@@ -341,7 +341,7 @@ class Gateway:
 
     async def questionnaire_list(self, request: Request) -> Response:
         def work(_p: Principal, _: bytes) -> tuple[int, dict[str, Any]]:
-            qs = [questionnaire(i) for i in instrument_catalog.instruments()]
+            qs = [resources.validated(questionnaire(i)) for i in instrument_catalog.instruments()]
             return 200, resources.searchset(qs)
 
         return await self._serve(request, "/fhir/Questionnaire", "system/Questionnaire.read", work)

@@ -16,6 +16,7 @@ from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 from fhir.resources.R4B.patient import Patient
+from fhir.resources.R4B.questionnaire import Questionnaire
 from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
 from fhir.resources.R4B.riskassessment import RiskAssessment
 
@@ -37,6 +38,7 @@ _MODELS: dict[str, type[Any]] = {
     "Observation": Observation,
     "OperationOutcome": OperationOutcome,
     "Patient": Patient,
+    "Questionnaire": Questionnaire,
     "QuestionnaireResponse": QuestionnaireResponse,
     "RiskAssessment": RiskAssessment,
 }
@@ -135,27 +137,35 @@ def observation(rec: AssessmentRecord, inst: Instrument | None) -> dict[str, Any
 
 def questionnaire_responses(records: Sequence[AssessmentRecord]) -> list[dict[str, Any]]:
     """The stored responses as the desktop's FHIR export writes them (answers as the
-    instrument's codings, scoring parameters as extensions), validated there."""
+    instrument's codings, scoring parameters as extensions), validated there with the rest of
+    its Bundle."""
     if not records:
         return []
     bundle = export_bundle(records)
-    out = [e["resource"] for e in bundle["entry"]]
-    return [validated(r) for r in out if r["resourceType"] == "QuestionnaireResponse"]
+    return [
+        e["resource"]
+        for e in bundle["entry"]
+        if e["resource"]["resourceType"] == "QuestionnaireResponse"
+    ]
 
 
 def searchset(resources: Sequence[dict[str, Any]], total: int | None = None) -> dict[str, Any]:
-    """A search result Bundle; `total` is how many matched when only the first are returned."""
-    return validated(
-        {
-            "resourceType": "Bundle",
-            "type": "searchset",
-            "timestamp": datetime.now(UTC).isoformat(),
-            "total": len(resources) if total is None else total,
-            "entry": [
-                {"fullUrl": f"{r['resourceType']}/{r['id']}", "resource": r} for r in resources
-            ],
-        }
-    )
+    """A search result Bundle; `total` is how many matched when only the first are returned.
+
+    Each resource was validated by the function that built it; the Bundle is validated with
+    one of them (its shell and entry structure), not all again: validating a 100-entry bundle
+    re-parses every resource and cost as much as building them."""
+    entries = [{"fullUrl": f"{r['resourceType']}/{r['id']}", "resource": r} for r in resources]
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "timestamp": datetime.now(UTC).isoformat(),
+        "total": len(resources) if total is None else total,
+    }
+    validated({**bundle, "entry": entries[:1]} if entries else bundle)
+    if entries:
+        bundle["entry"] = entries
+    return bundle
 
 
 def capability_statement(version: str) -> dict[str, Any]:
