@@ -111,6 +111,16 @@ class _TransportWS(BaseGraphQLTransportWSHandler[GraphQLContext, None]):
             self._expiry = asyncio.create_task(self._close_at_expiry())
             self.context.close = self._close_soon
 
+    async def handle_connection_init_timeout(self) -> None:
+        """No connection_init in time: audited, then closed 4408 (as strawberry closes it)."""
+        await asyncio.sleep(self.connection_init_wait_timeout.total_seconds())
+        if self.connection_init_received:
+            return
+        self.connection_timed_out = True
+        await self.view.refused_ws(self.context, _refusal(401, "login", "no connection_init"))
+        with suppress(RuntimeError):
+            await self.websocket.close(4408, "Connection initialisation timeout")
+
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         if not self.connection_acknowledged:  # strawberry closes it 4401; we audit it too
             await self.view.refused_ws(self.context, _refusal(401, "login", "no connection_init"))

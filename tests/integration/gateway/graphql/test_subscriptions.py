@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import timedelta
 
 import jwt
 
 from app.services import admin, assessments, twin
 from app.services.context import AppContext, cli_actor
 from gateway import tokens
+from gateway.graphql.view import MAX_OPERATIONS_PER_SOCKET, GatewayGraphQL
 from gateway.hub import ALERT, Hint
+from gateway.ratelimit import RateLimiter
 from tests.integration.gateway.conftest import Clinic, Server
 from tests.integration.gateway.graphql.conftest import (
     PHQ9_CRITICAL,
@@ -268,3 +271,44 @@ def test_queries_over_the_socket_need_the_query_scope(
     refused = asyncio.run(ask(subscribe_only))["payload"]
     assert refused["data"] == {"patient": None}
     assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+def _view(server: Server) -> GatewayGraphQL:
+    apps = [getattr(r, "app", None) for r in server.app.routes]
+    return next(a for a in apps if isinstance(a, GatewayGraphQL))
+
+
+def test_socket_limits(server: Server, clinic: Clinic, ctx: AppContext) -> None:
+    token = server.token(clinic.client)
+    _view(server).connection_init_wait_timeout = timedelta(seconds=0.5)
+
+    async def silent() -> dict:
+        ws = await open_socket(server)
+        return await receive(ws)  # no connection_init sent
+
+    async def too_many_operations() -> dict:
+        ws = await open_socket(server)
+        assert (await init(ws, token))["type"] == "connection_ack"
+        for i in range(MAX_OPERATIONS_PER_SOCKET + 1):
+            await subscribe(ws, f"s{i}", ALERTS)
+        msg = await receive(ws)
+        await ws.close()
+        return msg
+
+    async def second_socket_over_rate() -> dict:
+        first = await open_socket(server)
+        assert (await init(first, token))["type"] == "connection_ack"
+        second = await open_socket(server)
+        answer = await init(second, token)
+        await first.close()
+        return answer
+
+    before = len(refusals(ctx))
+    assert asyncio.run(silent())["closed"] == 4408
+    assert len(refusals(ctx)) == before + 1
+    extra = asyncio.run(too_many_operations())
+    assert extra["id"] == f"s{MAX_OPERATIONS_PER_SOCKET}" and extra["type"] == "error"
+    server.app.state.gateway.limiter = RateLimiter(1)
+    before = len(refusals(ctx))
+    assert asyncio.run(second_socket_over_rate())["closed"] == 4429
+    assert refusals(ctx)[before:][-1]["status"] == 429
