@@ -217,16 +217,17 @@ def _get(ctx: AppContext, spec: _Spec, wait: bool) -> Sorted | None:
     with entry.lock(spec.name):
         out, how, read = ctx.store.read(lambda s: _refresh(s, spec, entry, entry.sets.get(key)))
         entry.sets[key] = out
-    if how == "current":
-        return out
-    entry.stats[how] += 1
-    if how == "rebuilt":
-        entry.since_stored[spec.name] = PERSIST_AFTER  # nothing stored matches: store it
-    else:
-        entry.since_stored[spec.name] += read
-    stored = entry.stored.get(spec.name)
-    if entry.since_stored[spec.name] >= PERSIST_AFTER and stored != (out.seq, out.token):
-        _store_later(ctx, entry, spec, out)
+        if how == "current":
+            return out
+        with _lock:
+            entry.stats[how] += 1
+            if how == "rebuilt":  # nothing stored matches it: worth storing
+                entry.since_stored[spec.name] = PERSIST_AFTER
+            else:
+                entry.since_stored[spec.name] += read
+            due = entry.since_stored[spec.name] >= PERSIST_AFTER
+        if due and entry.stored.get(spec.name) != (out.seq, out.token):
+            _store_later(ctx, entry, spec, out)
     return out
 
 
@@ -490,10 +491,11 @@ def _store_later(ctx: AppContext, entry: _Entry, spec: _Spec, s: Sorted) -> None
             blob = pack(spec.name, s, spec.groups, spec.bands)
             force = spec.name in entry.force
             ctx.store.write(lambda uow: _save(uow, spec, s, blob, force=force))
-            entry.force.discard(spec.name)
-            entry.stored[spec.name] = (s.seq, s.token)
-            entry.since_stored[spec.name] = 0
-            entry.stats["stored"] += 1
+            with _lock:
+                entry.force.discard(spec.name)
+                entry.stored[spec.name] = (s.seq, s.token)
+                entry.since_stored[spec.name] = 0
+                entry.stats["stored"] += 1
         except Exception as exc:  # noqa: BLE001 — the arrays in memory serve meanwhile
             log.warning("dashboard snapshot %s not stored: %s", spec.name, type(exc).__name__)
         finally:
