@@ -314,3 +314,31 @@ def test_a_prediction_edit_as_the_orm_writes_it(
     )
     assert last["high"] == 1 and last["low"] == 0  # T-1's "high" is now its latest
     assert dashboard_cache.stats(ctx).get("rebuilt", 0) == 0
+
+
+def test_a_restored_store_brings_its_own_snapshot(ctx: AppContext, history) -> None:
+    """A backup copies both tables; the restored store's snapshot is of its own rows (taken
+    with the backup), so the restored app loads it, and a record written after the backup is
+    not in it."""
+    from app.services import backup
+    from app.services.context import cli_actor
+
+    _both(ctx)
+    dashboard_cache.flush(ctx)
+    m = backup.create_backup(ctx, cli_actor())
+    assert m.counts["dashboard_snapshots"] == 2
+    assess(ctx, history["t3"], "phq9", at(6, 27))  # after the backup: gone with the restore
+    _both(ctx)
+    dashboard_cache.flush(ctx)
+    settings = ctx.settings
+    ctx.close()
+    backup.restore(settings, backup.manifest_path_of(settings, m), cli_actor())
+    restored = AppContext.open(settings, create=False)
+    try:
+        _check(restored)
+        assert dashboard_cache.stats(restored) == {"loaded": 2}
+        a = dashboard_cache.assessments(restored)
+        assert a is not None and a.group.size == 8  # the history's eight administrations
+    finally:
+        dashboard_cache.flush(restored)
+        restored.close()
