@@ -67,7 +67,7 @@ FIELD_REFUSALS = {
     "BAD_USER_INPUT": (400, "invalid"),
     "REFUSED": (409, "processing"),
 }
-CLOSE_CODES = {401: 4401, 403: 4403, 429: 4429}
+CLOSE_CODES = {400: 4400, 401: 4401, 403: 4403, 429: 4429}
 CODES = {400: "BAD_REQUEST", 401: "UNAUTHENTICATED", 403: "FORBIDDEN", 405: "BAD_REQUEST",
          413: "TOO_LARGE", 415: "BAD_REQUEST", 429: "THROTTLED"}  # fmt: skip
 
@@ -95,10 +95,15 @@ class _TransportWS(BaseGraphQLTransportWSHandler[GraphQLContext, None]):
     _closing: asyncio.Task[None] | None = None
 
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
-        if self.connection_init_received or self.connection_timed_out:
-            await super().handle_connection_init(message)  # 4429: one init per socket
-            return
         payload = message.get("payload") or {}
+        if (
+            self.connection_init_received
+            or self.connection_timed_out
+            or not isinstance(payload, dict)
+        ):  # strawberry closes these: 4429 (a second init), 4400 (payload not an object)
+            await self.handle_invalid_init()
+            await super().handle_connection_init(message)
+            return
         refused = await self.view.admit(self.context, payload)
         if refused is not None:
             self.connection_init_received = True
@@ -110,6 +115,15 @@ class _TransportWS(BaseGraphQLTransportWSHandler[GraphQLContext, None]):
         if self.connection_acknowledged:
             self._expiry = asyncio.create_task(self._close_at_expiry())
             self.context.close = self._close_soon
+
+    async def handle_invalid_init(self) -> None:
+        if not self.connection_timed_out:
+            await self.view.refused_ws(self.context, _refusal(400, "invalid", "connection_init"))
+
+    async def handle_invalid_message(self, error_message: str) -> None:
+        """Not JSON, not text, an unknown type: audited, then closed 4400 by strawberry."""
+        await self.view.refused_ws(self.context, _refusal(400, "invalid", "message"))
+        await super().handle_invalid_message(error_message)
 
     async def handle_connection_init_timeout(self) -> None:
         """No connection_init in time: audited, then closed 4408 (as strawberry closes it)."""
@@ -195,7 +209,7 @@ class GatewayGraphQL(GraphQL[GraphQLContext, None]):
                     raise RefusalError(405, "not-supported", "GraphQL is served by POST only")
                 raw = await self.gw._body(request)
                 ctx.principal, ctx.client_id = principal, client.client_id
-                ctx.scopes = client.scopes & {SCOPE_QUERY}  # queries only over HTTP
+                ctx.scopes = frozenset({SCOPE_QUERY})  # checked by _authorize; queries only
                 response = await self.run(_replay(request, raw), context=ctx)
             except HTTPException as exc:  # strawberry's own 4xx (bad JSON, content type, ...)
                 raise RefusalError(exc.status_code, "invalid", exc.reason) from None

@@ -7,6 +7,7 @@ audit event, and a socket is closed 4401 when its token expires."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from datetime import timedelta
 
@@ -312,3 +313,33 @@ def test_socket_limits(server: Server, clinic: Clinic, ctx: AppContext) -> None:
     before = len(refusals(ctx))
     assert asyncio.run(second_socket_over_rate())["closed"] == 4429
     assert refusals(ctx)[before:][-1]["status"] == 429
+
+
+def test_malformed_messages_close_4400_with_audit(
+    server: Server, clinic: Clinic, ctx: AppContext
+) -> None:
+    token = server.token(clinic.client)
+
+    async def send_raw(first: str, then: str | None = None) -> dict:
+        ws = await open_socket(server)
+        await ws.send(first)
+        if then is not None:
+            assert (await receive(ws))["type"] == "connection_ack"
+            await ws.send(then)
+        return await receive(ws)
+
+    init_msg = json.dumps(
+        {"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}}
+    )
+    cases = {
+        "not JSON": ("{Zebedee", None, 4400),
+        "payload not an object": ('{"type": "connection_init", "payload": "Bearer x"}', None, 4400),
+        "unknown type": ('{"type": "hello"}', None, 4400),
+        "second init": (init_msg, init_msg, 4429),
+        "not JSON after init": (init_msg, "[[[", 4400),
+    }
+    for name, (first, then, code) in cases.items():
+        before = len(refusals(ctx))
+        assert asyncio.run(send_raw(first, then))["closed"] == code, name
+        assert len(refusals(ctx)) == before + 1, name
+        assert refusals(ctx)[-1]["route"] == "/graphql (ws)"
