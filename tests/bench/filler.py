@@ -108,11 +108,15 @@ def fill(
             answers = json.dumps(
                 {"answers": {f"q{k}": (v + k) % 4 for k in range(1, 10)}, "parameters": {}}
             )
+            gad_answers = json.dumps(  # GAD-7 has seven items: a later rule check reads them
+                {"answers": {f"q{k}": (v + k) % 4 for k in range(1, 8)}, "parameters": {}}
+            )
             phq = float((i + v) % 27) if inputs else 12.0
             gad = float((i + 2 * v) % 22) if inputs else 8.0
             a.append((str(uuid.uuid4()), now, now, pid, "phq9", "1.0", when, answers, phq,
                       "moderate"))  # fmt: skip
-            a.append((str(uuid.uuid4()), now, now, pid, "gad7", "1.0", when, answers, gad, "mild"))
+            a.append((str(uuid.uuid4()), now, now, pid, "gad7", "1.0", when, gad_answers, gad,
+                      "mild"))  # fmt: skip
             notes.append((str(uuid.uuid4()), now, now, pid, eid, f"Visit {v}",
                           "Synthetic benchmark note. " * 8, "signed", when))  # fmt: skip
         conn.executemany(_ENCOUNTER, e)
