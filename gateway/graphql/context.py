@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -35,6 +36,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("gateway.graphql")
 T = TypeVar("T")
+
+MAX_SERVICE_CALLS = 40  # service calls (audited reads) one request or event may make
+MAX_TIMELINE_POINTS = 20_000  # twin timeline points one request or event may return
+TOO_COSTLY = "TOO_COSTLY"
 
 SCOPE_QUERY = "graphql/query"
 SCOPE_SUBSCRIBE = "graphql/subscribe"
@@ -70,6 +75,42 @@ def still_admitted(ctx: GraphQLContext) -> bool:
     except AuthenticationError:
         return False
     return True
+
+
+class Budget:
+    """What one request (or one subscription event) may still cost: the guard against a
+    query fanning out into hundreds of audited reads, which no static limit sees."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.points = 0
+
+    def charge(self, calls: int = 0, points: int = 0) -> None:
+        self.calls += calls
+        self.points += points
+        if self.calls > MAX_SERVICE_CALLS or self.points > MAX_TIMELINE_POINTS:
+            raise refusal(
+                f"query too costly: at most {MAX_SERVICE_CALLS} record reads and "
+                f"{MAX_TIMELINE_POINTS} timeline points per request",
+                TOO_COSTLY,
+            )
+
+
+_budget: ContextVar[Budget | None] = ContextVar("graphql_budget", default=None)
+
+
+def new_budget() -> Budget:
+    """Start a fresh budget for the running task (a request, an operation, an event)."""
+    budget = Budget()
+    _budget.set(budget)
+    return budget
+
+
+def charge(calls: int = 0, points: int = 0) -> None:
+    """Charge the running task's budget (no budget: nothing to charge)."""
+    budget = _budget.get()
+    if budget is not None:
+        budget.charge(calls, points)
 
 
 def context_of(info: Info) -> GraphQLContext:
@@ -117,6 +158,7 @@ async def service(ctx: GraphQLContext, fn: Callable[..., T], *args: object) -> T
     principal = ctx.principal
     if principal is None:
         raise refusal("not authenticated", "UNAUTHENTICATED")
+    charge(calls=1)
     try:
         return await run_in_threadpool(_guarded, fn, ctx.gw.ctx, principal, *args)
     except NovamindError as exc:

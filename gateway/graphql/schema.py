@@ -38,6 +38,7 @@ from gateway.graphql.context import (
     SCOPE_SUBSCRIBE,
     GraphQLContext,
     context_of,
+    new_budget,
     quietly,
     refusal,
     require_scope,
@@ -193,6 +194,7 @@ async def _follow(
             seen[h.record_id] = None
             if len(seen) > SEEN_PER_SUBSCRIPTION:
                 seen.popitem(last=False)
+            new_budget()  # each delivered event may cost what one request may
             yield item
 
 

@@ -23,7 +23,14 @@ from app.services.predictions import PredictionView
 from app.services.twin_view import Z90, TwinTimeline
 from app.services.vocabulary import DIMENSION_LABELS
 from engines.twin import Estimate
-from gateway.graphql.context import SCOPE_QUERY, context_of, refusal, require_scope, service
+from gateway.graphql.context import (
+    SCOPE_QUERY,
+    charge,
+    context_of,
+    refusal,
+    require_scope,
+    service,
+)
 
 MAX_TIMELINE_DAYS = 366  # grid days one `timeline` field may return per dimension
 DEFAULT_TIMELINE_DAYS = 90
@@ -200,6 +207,7 @@ class Twin:
         if dimension is not None and dimension not in s.dimensions:
             raise refusal("unknown twin dimension", "BAD_USER_INPUT")
         dims = [dimension] if dimension else list(s.dimensions)
+        charge(points=len(dims) * len(grid))
         return [_estimate(s.estimate(d, day)) for d in dims for day in grid]
 
     @strawberry.field(description="Region activity on `at` (default: asOf, clamped to the grid).")

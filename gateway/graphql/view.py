@@ -48,7 +48,13 @@ from app.core.logging_setup import safe_traceback
 from app.core.store.store import Actor
 from app.services.context import actor_of
 from gateway import tokens
-from gateway.graphql.context import SCOPE_QUERY, SCOPE_SUBSCRIBE, GraphQLContext
+from gateway.graphql.context import (
+    SCOPE_QUERY,
+    SCOPE_SUBSCRIBE,
+    TOO_COSTLY,
+    GraphQLContext,
+    new_budget,
+)
 from gateway.graphql.schema import build_schema
 
 if TYPE_CHECKING:
@@ -138,6 +144,7 @@ class _TransportWS(BaseGraphQLTransportWSHandler[GraphQLContext, None]):
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         if not self.connection_acknowledged:  # strawberry closes it 4401; we audit it too
             await self.view.refused_ws(self.context, _refusal(401, "login", "no connection_init"))
+        new_budget()  # inherited by the operation's task
         await super().handle_subscribe(message)
 
     async def _close_at_expiry(self) -> None:
@@ -210,11 +217,13 @@ class GatewayGraphQL(GraphQL[GraphQLContext, None]):
                 raw = await self.gw._body(request)
                 ctx.principal, ctx.client_id = principal, client.client_id
                 ctx.scopes = frozenset({SCOPE_QUERY})  # checked by _authorize; queries only
+                new_budget()
                 response = await self.run(_replay(request, raw), context=ctx)
             except HTTPException as exc:  # strawberry's own 4xx (bad JSON, content type, ...)
                 raise RefusalError(exc.status_code, "invalid", exc.reason) from None
-            if response.status_code == 400:  # refused before execution: syntax, limits
-                await run_in_threadpool(self._audit, ctx, _refusal(400, "invalid", "query"))
+            if response.status_code == 400:  # refused before execution (syntax, limits) or cost
+                code = "too-costly" if TOO_COSTLY in ctx.refused else "invalid"
+                await run_in_threadpool(self._audit, ctx, _refusal(400, code, "query"))
             elif ctx.refused:  # answered, with fields refused: one event for the request
                 status, code = FIELD_REFUSALS.get(ctx.refused[0], (500, "exception"))
                 await run_in_threadpool(self._audit, ctx, _refusal(status, code, "field"))
@@ -262,10 +271,15 @@ class GatewayGraphQL(GraphQL[GraphQLContext, None]):
             raise HTTPException(400, "only queries are served over HTTP") from exc
         except MissingQueryError as exc:
             raise HTTPException(400, "No GraphQL query found in the request") from exc
+        errors = list(result.errors or ())
+        codes = [str((e.extensions or {}).get("code", "")) for e in errors]
+        if TOO_COSTLY in codes:  # the whole request is refused, not answered in part
+            result = ExecutionResult(data=None, errors=[errors[codes.index(TOO_COSTLY)]])
+            context.refused = [TOO_COSTLY]
+        elif errors and result.data is not None:  # fields refused: audited like REST refusals
+            context.refused = codes
         if result.data is None and result.errors:
             sub_response.status_code = 400
-        elif result.errors:  # fields refused by the service: audited like REST refusals
-            context.refused = [str((e.extensions or {}).get("code", "")) for e in result.errors]
         return result
 
     def _audit(self, ctx: GraphQLContext, r: RefusalError, route: str = ROUTE) -> None:

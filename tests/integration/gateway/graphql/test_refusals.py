@@ -6,17 +6,26 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import jwt
 import pytest
 
+from app.services import assessments, twin
 from app.services.context import AppContext
 from gateway import tokens
 from gateway.graphql.schema import MAX_ALIASES, MAX_DEPTH, MAX_TOKENS
+from gateway.graphql.types import MAX_TIMELINE_DAYS
 from gateway.ratelimit import RateLimiter
 from tests.integration.gateway.conftest import Clinic, Server
-from tests.integration.gateway.graphql.conftest import bearer, post, refusals
+from tests.integration.gateway.graphql.conftest import (
+    PHQ9_MILD,
+    Charted,
+    bearer,
+    post,
+    refusals,
+)
 
 OK = "{ alerts { id } }"
 
@@ -152,3 +161,32 @@ def test_graphiql_is_off(server: Server, clinic: Clinic) -> None:
         r = http.get("/graphql", headers={**bearer(token), "Accept": "text/html"})
     assert r.status_code == 405 and "graphiql" not in r.text.lower()
     assert isinstance(r, httpx.Response)
+
+
+def test_fan_out_over_the_read_budget_is_refused_whole(
+    server: Server, clinic: Clinic, ctx: AppContext, charted: Charted
+) -> None:
+    token = server.token(clinic.client)
+    each = (
+        "patient(id: $id) { twin { version } predictions { id } alerts { id } assessments { id } }"
+    )
+    within = "query($id: ID!) { " + " ".join(f"p{i}: {each}" for i in range(8)) + " }"
+    over = "query($id: ID!) { " + " ".join(f"p{i}: {each}" for i in range(MAX_ALIASES)) + " }"
+    assert post(server, token, within, {"id": clinic.mine}).status_code == 200  # 40 reads
+    before = len(refusals(ctx))
+    r = post(server, token, over, {"id": clinic.mine})
+    assert r.status_code == 400, r.text
+    assert r.json()["data"] is None
+    assert [e["extensions"]["code"] for e in r.json()["errors"]] == ["TOO_COSTLY"]
+    assert refusals(ctx)[before:] == [{"route": "/graphql", "status": 400, "code": "too-costly",
+                                       "client_id": clinic.client.client.client_id}]  # fmt: skip
+    old = datetime.now(UTC) - timedelta(days=400)  # a year-long twin grid
+    assessments.submit(ctx, clinic.clinician, clinic.mine, "phq9", dict(PHQ9_MILD),
+                       administered_at=old)  # fmt: skip
+    twin.update(ctx, clinic.clinician, clinic.mine)
+    points = "query($id: ID!) { " + " ".join(
+        f"t{i}: twin(patientId: $id) {{ timeline(days: {MAX_TIMELINE_DAYS}) {{ mean }} }}"
+        for i in range(MAX_ALIASES)
+    ) + " }"  # fmt: skip
+    r = post(server, token, points, {"id": clinic.mine})
+    assert r.status_code == 400 and r.json()["errors"][0]["extensions"]["code"] == "TOO_COSTLY"
