@@ -183,14 +183,14 @@ async def _follow(
                 pid = await run_in_threadpool(locate.patient_of, ctx.gw.ctx, kind, h.record_id)
             if not pid or (wanted and pid != wanted):
                 continue
-            item = await quietly(ctx, find, pid, h.record_id)
-            if item is None:
-                continue
             if not await run_in_threadpool(still_admitted, ctx):  # revoked since connecting
                 if ctx.close is not None:
                     ctx.close("client revoked")
                     await asyncio.Event().wait()  # until the close cancels this operation
                 return
+            item = await quietly(ctx, find, pid, h.record_id)
+            if item is None:
+                continue
             seen[h.record_id] = None
             if len(seen) > SEEN_PER_SUBSCRIPTION:
                 seen.popitem(last=False)

@@ -12,7 +12,9 @@ import time
 from datetime import timedelta
 
 import jwt
+from sqlalchemy import func, select
 
+from app.core.store.models import AuditEvent
 from app.services import admin, assessments, twin
 from app.services.context import AppContext, cli_actor
 from gateway import tokens
@@ -249,9 +251,20 @@ def test_revoked_client_is_closed_before_delivery(
         return await receive(ws, timeout_s=5)
 
     before = len(refusals(ctx))
+    reads_before = alert_reads(ctx, clinic.clinician.user_id)
     msg = asyncio.run(run())
     assert msg == {"closed": 4401, "reason": "client revoked"}  # no alert delivered first
     assert len(refusals(ctx)) == before + 1
+    assert alert_reads(ctx, clinic.clinician.user_id) == reads_before  # not even read
+
+
+def alert_reads(ctx: AppContext, user_id: str) -> int:
+    return ctx.store.read(
+        lambda s: s.scalar(
+            select(func.count()).where(AuditEvent.action == "alert.list",
+                                       AuditEvent.actor_id == user_id)
+        ) or 0
+    )  # fmt: skip
 
 
 def test_queries_over_the_socket_need_the_query_scope(
