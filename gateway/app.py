@@ -40,6 +40,7 @@ from app.core.store.store import Actor
 from app.services import assessments, instrument_catalog, pat, patients, predictions
 from app.services._engine_errors import engine_errors
 from app.services.context import AppContext, actor_of
+from engines.scoring.definitions import builtin_instruments
 from engines.scoring.fhir import import_bundle as read_fhir_bundle
 from engines.scoring.fhir import questionnaire
 from gateway import (
@@ -48,7 +49,6 @@ from gateway import (
     exchange,
     graphql_api,
     hints,
-    reads,
     resources,
     risk,
     search,
@@ -64,11 +64,13 @@ MAX_SEARCH = 200
 
 
 class RefusalError(Exception):
-    """A 4xx answer: HTTP status, FHIR issue code, PHI-free diagnostics."""
+    """A 4xx answer: HTTP status, FHIR issue code, PHI-free diagnostics, and for the audit
+    event only (never the answer) a PHI-free reason where the answer hides it."""
 
-    def __init__(self, status: int, code: str, diagnostics: str) -> None:
+    def __init__(self, status: int, code: str, diagnostics: str, reason: str = "") -> None:
         super().__init__(diagnostics)
         self.status, self.code, self.diagnostics = status, code, diagnostics
+        self.reason = reason
 
 
 def _refusal_of(exc: NovamindError) -> RefusalError:
@@ -101,6 +103,8 @@ class Gateway:
 
     def _audit_refusal(self, who: Actor, route: str, r: RefusalError, client_id: str) -> None:
         detail = {"route": route, "status": r.status, "code": r.code, "client_id": client_id}
+        if r.reason:
+            detail["reason"] = r.reason
         self.ctx.store.write(lambda uow: uow.audit(who, "gateway.refused", detail=detail))
 
     async def _body(self, request: Request) -> bytes:
@@ -406,7 +410,7 @@ class Gateway:
             obs: list[dict[str, Any]] = []
             matched = 0
             if "survey" in kinds:  # one audited read: the scored administrations
-                found = reads.scored_responses(self.ctx, p, pid, limit=limit)
+                found = assessments.responses(self.ctx, p, pid, limit=limit)
                 known = {i.id: i for i in instrument_catalog.instruments()}
                 obs += [
                     resources.observation(r, known.get(r.result.instrument_id))
@@ -435,6 +439,22 @@ class Gateway:
             request, "/fhir/RiskAssessment", "system/RiskAssessment.read", work
         )
 
+    async def risk_read(self, request: Request) -> Response:
+        rid = request.path_params["id"]
+
+        def work(p: Principal, _: bytes) -> tuple[int, dict[str, Any]]:
+            try:
+                v = predictions.get(self.ctx, p, rid)  # audited read of its patient's record
+            except (NotFoundError, PermissionDeniedError) as exc:
+                # alike: an id of another team's patient must not show that it exists
+                reason = "not-permitted" if isinstance(exc, PermissionDeniedError) else "unknown"
+                raise RefusalError(404, "not-found", "no such RiskAssessment", reason) from None
+            return 200, risk.risk_assessment(v.patient_id, v)
+
+        return await self._serve(
+            request, "/fhir/RiskAssessment/{id}", "system/RiskAssessment.read", work
+        )
+
     async def response_search(self, request: Request) -> Response:
         q = request.query_params
 
@@ -445,10 +465,10 @@ class Gateway:
             inst = search.instrument(q, known)
             since, until = search.date_range(q.getlist("authored"))
             limit = search.count(q, 50)
-            found = reads.scored_responses(
+            found = assessments.responses(
                 self.ctx, p, pid, instrument=inst, since=since, until=until, limit=limit
             )
-            docs = resources.questionnaire_responses(found.records)
+            docs = resources.questionnaire_responses(found.records, builtin_instruments())
             return 200, resources.searchset(docs, total=found.matched)
 
         return await self._serve(
@@ -483,6 +503,7 @@ def create_app(ctx: AppContext, hub: Hub | None = None) -> Starlette:
         Route("/fhir/QuestionnaireResponse", gw.response_search, methods=["GET"]),
         Route("/fhir/Observation", gw.observation_search, methods=["GET"]),
         Route("/fhir/RiskAssessment", gw.risk_search, methods=["GET"]),
+        Route("/fhir/RiskAssessment/{id}", gw.risk_read, methods=["GET"]),
         *graphql_api.routes(gw),
         *hints.routes(gw),
         Route("/{path:path}", gw.not_found, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),

@@ -6,7 +6,7 @@ same structure in R4 (engines/scoring/fhir.py says the same for the exchange fil
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,7 +28,7 @@ from engines.scoring.fhir import (
     SCORE_SYSTEM,
     URL_PREFIX,
     AssessmentRecord,
-    export_bundle,
+    questionnaire_response,
 )
 
 MRN_SYSTEM = "urn:novamind:mrn"
@@ -135,18 +135,19 @@ def observation(rec: AssessmentRecord, inst: Instrument | None) -> dict[str, Any
     return validated(obs)
 
 
-def questionnaire_responses(records: Sequence[AssessmentRecord]) -> list[dict[str, Any]]:
+def questionnaire_responses(
+    records: Sequence[AssessmentRecord], instruments: Mapping[str, Instrument]
+) -> list[dict[str, Any]]:
     """The stored responses as the desktop's FHIR export writes them (answers as the
-    instrument's codings, scoring parameters as extensions), validated there with the rest of
-    its Bundle."""
-    if not records:
-        return []
-    bundle = export_bundle(records)
-    return [
-        e["resource"]
-        for e in bundle["entry"]
-        if e["resource"]["resourceType"] == "QuestionnaireResponse"
-    ]
+    instrument's codings, scoring parameters as extensions), each validated: only the
+    responses are built, not the export's Questionnaires and Observations around them."""
+    out = []
+    for rec in records:
+        inst = instruments.get(rec.result.instrument_id)
+        if inst is None:  # stored by a newer version with an instrument this one lacks
+            raise RuntimeError("a stored response's instrument is not shipped with this gateway")
+        out.append(validated(questionnaire_response(rec, inst)))
+    return out
 
 
 def searchset(resources: Sequence[dict[str, Any]], total: int | None = None) -> dict[str, Any]:
@@ -215,7 +216,7 @@ def capability_statement(version: str) -> dict[str, Any]:
                             ["search-type"],
                             [("patient", "reference"), ("category", "token")],
                         ),
-                        res("RiskAssessment", ["search-type"], [("patient", "reference")]),
+                        res("RiskAssessment", ["read", "search-type"], [("patient", "reference")]),
                     ],
                 }
             ],

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.core.domain import Action, Principal
-from app.core.errors import NotFoundError
+from app.core.errors import NotFoundError, ValidationError
 from app.core.security import rbac
 from app.core.store.models import Alert, AssessmentResponse, Patient, Prediction
 from app.core.store.store import Actor, UnitOfWork
@@ -29,9 +29,11 @@ from engines.scoring.engine import (
     observations_from_result,
     score,
 )
+from engines.scoring.fhir import AssessmentRecord
 from engines.scoring.observations import Observation, prediction_observation
 
 RULE_WINDOW = timedelta(days=56)  # the longest built-in rule window (PHQ-9 rise over 8 weeks)
+MAX_RESPONSES = 1000  # one read re-scores every response it returns: bounded
 
 
 @dataclass(frozen=True)
@@ -263,3 +265,71 @@ def history(
     rows = ctx.store.read(read)
     phi_audit.audit_read(ctx, principal, **phi_audit.listed("assessment", patient_id, len(rows)))
     return rows
+
+
+@dataclass(frozen=True)
+class StoredResponses:
+    """The newest matching administrations (at most the limit asked) and how many matched."""
+
+    records: list[AssessmentRecord]
+    matched: int
+
+
+def _utc_start(when: date | datetime, name: str) -> datetime:
+    """A datetime as given (it must carry a zone); a date as the start of that UTC day."""
+    if isinstance(when, datetime):
+        if when.tzinfo is None:
+            raise ValidationError(f"Give '{name}' with a time zone.")
+        return when
+    return datetime.combine(when, time(), UTC)
+
+
+@translates_engine_errors
+def responses(
+    ctx: AppContext,
+    principal: Principal,
+    patient_id: str,
+    *,
+    instrument: str | None = None,
+    since: date | datetime | None = None,
+    until: date | datetime | None = None,
+    limit: int = 50,
+) -> StoredResponses:
+    """A patient's stored responses with their answers, newest first (live ones: deleted ones
+    left out), optionally of one instrument and administered in [since, until) — a date is
+    the start of that UTC day. Each is re-scored from its stored answers (the source of
+    truth), so callers get sub-scores and scoring parameters `history` does not carry. One
+    audited list read, naming the patient and how many were returned."""
+    if not 1 <= limit <= MAX_RESPONSES:
+        raise ValidationError(f"Ask for 1 to {MAX_RESPONSES} responses.")
+    low = _utc_start(since, "since") if since is not None else None
+    high = _utc_start(until, "until") if until is not None else None
+
+    def read(session: Session) -> StoredResponses:
+        rbac.require(session, principal, Action.READ_PHI, patient_id)
+        where = [
+            AssessmentResponse.patient_id == patient_id,
+            AssessmentResponse.deleted_at.is_(None),
+        ]
+        if instrument:
+            where.append(AssessmentResponse.instrument == instrument)
+        if low is not None:
+            where.append(AssessmentResponse.administered_at >= low)
+        if high is not None:
+            where.append(AssessmentResponse.administered_at < high)
+        matched = session.scalar(select(func.count()).where(*where)) or 0
+        rows = session.scalars(
+            select(AssessmentResponse)
+            .where(*where)
+            .order_by(AssessmentResponse.administered_at.desc())
+            .limit(limit)
+        )
+        records = [
+            AssessmentRecord(r.id, patient_id, r.administered_at, _stored_result(r)) for r in rows
+        ]
+        return StoredResponses(records, matched)
+
+    found = ctx.store.read(read)
+    listed = phi_audit.listed("assessment", patient_id, len(found.records))
+    phi_audit.audit_read(ctx, principal, **listed)
+    return found

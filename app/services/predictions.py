@@ -65,6 +65,7 @@ class PredictionView:
     # why the model is not shown as a risk score (Brier skill below the minimum); None = shown
     withheld: str | None = None
     missing_inputs: tuple[str, ...] = ()  # labels of the inputs missing for this patient
+    patient_id: str = ""  # whose prediction (views read from the store always carry it)
 
     @property
     def interval_level(self) -> str:
@@ -135,6 +136,7 @@ def view_of(r: Prediction) -> PredictionView:
         r.generated_at,
         str(withheld) if withheld else None,
         _missing_labels(prov, items),
+        r.patient_id,
     )
 
 
@@ -291,6 +293,30 @@ def latest(ctx: AppContext, principal: Principal, patient_id: str) -> list[Predi
     views = ctx.store.read(read)
     phi_audit.audit_read(ctx, principal, **phi_audit.listed("prediction", patient_id, len(views)))
     return views
+
+
+def get(ctx: AppContext, principal: Principal, prediction_id: str) -> PredictionView:
+    """One stored prediction by id, as `latest` shows it (audited read of its patient's record).
+    NotFoundError for an unknown id, PermissionDeniedError when its patient is not this
+    principal's to read (a caller that must not reveal which ids exist answers both alike)."""
+
+    def read(session: Session) -> PredictionView:
+        row = session.get(Prediction, prediction_id)
+        if row is None or row.deleted_at is not None:
+            raise NotFoundError("That prediction does not exist.")
+        rbac.require(session, principal, Action.READ_PHI, row.patient_id)
+        return view_of(row)
+
+    view = ctx.store.read(read)
+    phi_audit.audit_read(
+        ctx,
+        principal,
+        "prediction.read",
+        patient_id=view.patient_id,
+        record_type="prediction",
+        record_id=view.id,
+    )
+    return view
 
 
 #: The records a model input is read from (app/services/model_inputs.py); a change to any of them

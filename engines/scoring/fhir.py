@@ -130,8 +130,13 @@ def questionnaire(inst: Instrument) -> dict[str, Any]:
     return q
 
 
-def _response(rec: AssessmentRecord, inst: Instrument) -> dict[str, Any]:
+def questionnaire_response(rec: AssessmentRecord, inst: Instrument) -> dict[str, Any]:
+    """One administration as a QuestionnaireResponse (answers as the instrument's codings,
+    scoring parameters as extensions), as the export writes it; not validated here (the export
+    validates its whole Bundle, a caller building one resource validates that)."""
     res = rec.result
+    if res.instrument_id != inst.id:
+        raise InputError(f"FHIR export: a {res.instrument_id} result is not a {inst.id} response")
     qr: dict[str, Any] = {
         "resourceType": "QuestionnaireResponse",
         "id": _fhir_id(rec.assessment_id),
@@ -233,7 +238,7 @@ def export_bundle(
     for rec in records:
         inst = used[rec.result.instrument_id]
         qr_url = _full_url("QuestionnaireResponse", rec.assessment_id)
-        entries.append({"fullUrl": qr_url, "resource": _response(rec, inst)})
+        entries.append({"fullUrl": qr_url, "resource": questionnaire_response(rec, inst)})
         entries.append(
             {
                 "fullUrl": _full_url("Observation", rec.assessment_id),

@@ -36,6 +36,7 @@ from app.core.store.models import (
     Medication,
     NlpAnalysis,
     Patient,
+    Prediction,
     SyncConflict,
 )
 from app.demo import DEMO_PASSWORD, create_demo_clinic
@@ -196,6 +197,13 @@ def _admission(w: World) -> str:
     return _add(w, Encounter(patient_id=w.pid, kind="admission", start=start, author_id="t"))
 
 
+def _prediction(w: World) -> str:
+    """A stored prediction of the patient (the demo clinic scored its patients)."""
+    return w.ctx.store.read(
+        lambda s: s.scalar(select(Prediction.id).where(Prediction.patient_id == w.pid))
+    )
+
+
 def _mrn(w: World) -> str:
     return w.ctx.store.read(lambda s: s.get(Patient, w.pid).mrn)
 
@@ -218,6 +226,7 @@ BUILD: dict[str, Callable[[World], Any]] = {
     "analysis_id": _analysis,
     "grant_id": _grant,
     "series_id": _series,
+    "prediction_id": _prediction,
     "mrn": _mrn,
     "timeline": _timeline,
     "title": lambda w: "Walk title",

@@ -46,6 +46,10 @@ def test_metadata_is_a_valid_capability_statement(server: Server) -> None:
     assert kinds == {
         "Patient", "Questionnaire", "QuestionnaireResponse", "Observation", "RiskAssessment"
     }  # fmt: skip
+    served = {res.type: {i.code for i in res.interaction} for res in cs.rest[0].resource}
+    assert served["RiskAssessment"] == {"read", "search-type"}
+    assert served["Patient"] == {"read", "search-type"}
+    assert served["QuestionnaireResponse"] == {"create", "search-type"}
 
 
 def test_phq9_round_trip_scores_as_the_desktop(

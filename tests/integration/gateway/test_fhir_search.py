@@ -5,6 +5,9 @@ and engines compute for the same records."""
 from __future__ import annotations
 
 import json
+import os
+import statistics
+import time
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -201,3 +204,34 @@ def test_dates_are_utc_days() -> None:
 
     since, until = search.date_range(["2026-11-05"])
     assert since == datetime(2026, 11, 5, tzinfo=UTC) and until == since + timedelta(days=1)
+
+
+def test_a_search_of_fifty_responses_is_timed(
+    server: Server, clinic: Clinic, ctx: AppContext, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Bounded (50 stored responses, 15 searches, loopback): the median is printed for the
+    docs; the bound only catches a regression to building far more than is answered."""
+    start = datetime(2026, 6, 1, 9, tzinfo=UTC)
+    for day in range(50):
+        assessments.submit(
+            ctx, clinic.clinician, clinic.mine, "phq9", PHQ9,
+            administered_at=start + timedelta(days=day),
+        )  # fmt: skip
+    token = server.token(clinic.client, scope="system/QuestionnaireResponse.read")
+    took = []
+    with server.client() as http:
+        for _ in range(15):
+            t0 = time.perf_counter()
+            r = http.get(
+                "/fhir/QuestionnaireResponse", params={"patient": clinic.mine, "_count": "50"},
+                headers=auth(token),
+            )  # fmt: skip
+            took.append(1000 * (time.perf_counter() - t0))
+            assert r.status_code == 200 and len(r.json()["entry"]) == 50
+    median = statistics.median(took)
+    with capsys.disabled():
+        print(
+            f"\nQuestionnaireResponse search, 50 entries: median {median:.0f} ms, "
+            f"max {max(took):.0f} ms (15 searches, load {os.getloadavg()[0]:.1f})"
+        )
+    assert median < 2000
