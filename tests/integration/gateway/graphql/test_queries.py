@@ -173,6 +173,31 @@ def test_another_teams_patient_is_a_permission_error(
     assert [(e["route"], e["status"], e["code"]) for e in audited] == [
         ("/graphql", 403, "forbidden")
     ] * 4
+    unknown = post(server, token, PATIENT, {"id": "no-such-patient"}).json()
+    assert unknown["errors"][0]["extensions"]["code"] == "FORBIDDEN"  # existence not revealed
+
+
+def test_unexpected_error_is_masked_and_logged_by_class(
+    server: Server,
+    clinic: Clinic,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def broken(*_: object) -> None:  # a bug in a service, its message full of PHI
+        raise RuntimeError("Zebedee Canaryname MRN-100")
+
+    monkeypatch.setattr(predictions, "latest", broken)
+    token = server.token(clinic.client)
+    q = "query($p: ID!) { predictions(patientId: $p) { id } patient(id: $p) { id } }"
+    r = post(server, token, q, {"p": clinic.mine})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["data"] == {"predictions": None, "patient": {"id": clinic.mine}}
+    assert body["errors"][0]["message"] == "internal error; see the gateway log"
+    assert body["errors"][0]["extensions"]["code"] == "INTERNAL"
+    assert "Zebedee" not in r.text and "Traceback" not in r.text
+    logged = "\n".join(rec.getMessage() for rec in caplog.records)
+    assert "RuntimeError" in logged and "Zebedee" not in logged
 
 
 def test_introspection_is_open_to_authenticated_clients(server: Server, clinic: Clinic) -> None:
