@@ -273,13 +273,14 @@ def predict(ctx: AppContext, principal: Principal, patient_id: str) -> list[str]
 
 
 def latest(ctx: AppContext, principal: Principal, patient_id: str) -> list[PredictionView]:
-    """The newest prediction per target/option for a patient (audited read)."""
+    """The newest live prediction per target/option for a patient (audited read); a deleted
+    one (a tombstone synced from another workstation) is left out, as the dashboard does."""
 
     def read(session: Session) -> list[PredictionView]:
         rbac.require(session, principal, Action.READ_PHI, patient_id)
         rows = session.scalars(
             select(Prediction)
-            .where(Prediction.patient_id == patient_id)
+            .where(Prediction.patient_id == patient_id, Prediction.deleted_at.is_(None))
             .order_by(Prediction.generated_at.desc())
         )
         seen: dict[tuple[str, str | None], PredictionView] = {}

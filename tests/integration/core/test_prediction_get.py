@@ -1,5 +1,6 @@
 """`predictions.get`: one stored prediction by id, as `latest` shows it, audited as a read of
-its patient's record; unknown, deleted and other teams' ids refused with nothing audited."""
+its patient's record; unknown, deleted and other teams' ids refused with nothing audited (and
+a deleted one left out of `latest` too)."""
 
 from __future__ import annotations
 
@@ -71,3 +72,5 @@ def test_unknown_deleted_and_other_teams_ids_are_refused_unaudited(
     with pytest.raises(NotFoundError):
         predictions.get(ctx, me, scored[0].id)
     assert reads(ctx) == []
+    # nor listed: the target's newest live prediction (none here: scored once) stands for it
+    assert scored[0].id not in {v.id for v in predictions.latest(ctx, me, clinic["mine"])}
