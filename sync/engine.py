@@ -513,7 +513,7 @@ class SyncEngine:
             collisions.audit_closed(uow, closed)
             applied = {c.device_id: c for c in s.scalars(select(SyncCursor))}
             waiting = list(good)
-            changed: list[tuple[str, str]] = []
+            changed: list[tuple[str, str, str]] = []
             blocked: set[str] = set()
             progress = True
             while waiting and progress:
@@ -548,9 +548,11 @@ class SyncEngine:
             state.put(s, state.HLC, clock.state())
             # merged rows are already in their sync state: the next capture need not rescan them
             state.put(s, state.CAPTURE_AT, datetime.now(UTC).isoformat())
-            for table, rid in changed[:MAX_BUS_EVENTS]:
+            for table, rid, pid in changed[:MAX_BUS_EVENTS]:
                 uow.events.append(
-                    PatientDataUpdated(record_type=table, record_id=rid, change=Change.SYNCED)
+                    PatientDataUpdated(
+                        patient_id=pid, record_type=table, record_id=rid, change=Change.SYNCED
+                    )
                 )
 
         self.store.write(do)

@@ -40,7 +40,9 @@ class MergeStats:
     updated: int = 0
     conflicts: int = 0
     unchanged: int = 0
-    changed: list[tuple[str, str]] = field(default_factory=list)
+    # (table, record id, patient id — the record's own id for patients, "" where none) of each
+    # inserted or updated row: the bus events after the merge name the patient
+    changed: list[tuple[str, str, str]] = field(default_factory=list)
     closed: list[SyncConflict] = field(default_factory=list)  # auto-closed: the caller audits
 
 
@@ -120,6 +122,14 @@ def _decode(name: str, values: dict[str, Any]) -> dict[str, Any]:
     return {c: records.from_json(name, c, v) for c, v in values.items()}
 
 
+def _patient_of(name: str, rid: str, values: dict[str, Any]) -> str:
+    """The patient a merged row belongs to, from its synced values ("" if it has none)."""
+    if name == "patients":
+        return rid
+    pid = values.get("patient_id")
+    return pid if isinstance(pid, str) else ""
+
+
 def _merge_batch(
     session: Session,
     clock: HybridClock,
@@ -155,7 +165,7 @@ def _merge_batch(
                     }
                 )
             stats.inserted += 1
-            stats.changed.append((name, rid))
+            stats.changed.append((name, rid, _patient_of(name, rid, values)))
             continue
         if rid in seen:  # a second entry for a record inserted in this batch: merge into state
             continue
@@ -254,7 +264,7 @@ def _merge_existing(
             .values(**changes, version=row["version"] + 1, updated_at=now)
         )
         stats.updated += 1
-        stats.changed.append((name, rid))
+        stats.changed.append((name, rid, _patient_of(name, rid, out_values)))
     else:
         stats.unchanged += 1
     st.values_json = records.compact_json(out_values)

@@ -86,3 +86,25 @@ def test_a_merge_from_another_workstation_keeps_the_row_current(
         b.sync()
     got = _check(b.ctx, pid)
     assert got["n_psychotropics"] == 0 and got["sex_female"] == 1
+
+
+def test_merged_rows_are_announced_with_their_patient(stations: list[Workstation]) -> None:
+    """Sync's PatientDataUpdated events name the patient of each merged row (the patient's own
+    id for a patients row), so an open chart and the gateway's subscribers can act on them
+    without reading the record first."""
+    from app.core.events import Change, PatientDataUpdated
+
+    a, b, _ = stations
+    (pid,) = add_patients(a, 1, "E")
+    _records(a, pid)
+    seen: list[PatientDataUpdated] = []
+    off = b.ctx.bus.subscribe(PatientDataUpdated, seen.append)
+    try:
+        a.sync()
+        b.sync()
+    finally:
+        off()
+    merged = [e for e in seen if e.change == Change.SYNCED]
+    charted = {"patients", "assessment_responses", "medications", "encounters"}
+    assert charted <= {str(e.record_type) for e in merged}
+    assert {e.patient_id for e in merged if str(e.record_type) in charted} == {pid}
