@@ -31,7 +31,6 @@ from app.services import assessments as assessment_service
 from app.services import overview, patients, twin_view
 from app.services.context import AppContext
 from gateway import hub
-from gateway.graphql import locate
 from gateway.graphql.context import (
     INTERNAL,
     SCOPE_QUERY,
@@ -178,9 +177,7 @@ async def _follow(
         async for h in sub:
             if h.record_id in seen:
                 continue
-            pid: str | None = h.patient_id
-            if not pid:  # a row merged by sync: its patient is read off the record
-                pid = await run_in_threadpool(locate.patient_of, ctx.gw.ctx, kind, h.record_id)
+            pid = h.patient_id  # sync's merge events name it too
             if not pid or (wanted and pid != wanted):
                 continue
             if not await run_in_threadpool(still_admitted, ctx):  # revoked since connecting

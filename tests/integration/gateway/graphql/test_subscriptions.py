@@ -1,8 +1,8 @@
 """GraphQL subscriptions over graphql-transport-ws with a real `websockets` client: the token
 in connection_init, alerts / assessments / twin updates raised through the desktop's services
-arrive on the socket, records of patients outside the client's care team never do (hints
-without a patient id, as sync publishes them, included); bad tokens close 4401 / 4403 with an
-audit event, and a socket is closed 4401 when its token expires."""
+arrive on the socket, records of patients outside the client's care team never do (hints as
+sync publishes them included); bad tokens close 4401 / 4403 with an audit event, and a socket
+is closed 4401 when its token expires."""
 
 from __future__ import annotations
 
@@ -88,10 +88,10 @@ def test_other_teams_alerts_never_arrive(server: Server, clinic: Clinic, ctx: Ap
         await wait_for_subscribers(server, 2)
         await asyncio.to_thread(submit, ctx, other, clinic.theirs, PHQ9_CRITICAL)
         theirs_synced = [
-            Hint(ALERT, a.id, "")
+            Hint(ALERT, a.id, clinic.theirs)
             for a in await asyncio.to_thread(_alerts_of, ctx, other, clinic.theirs)
         ]
-        for h in theirs_synced:  # as sync publishes a merged row: no patient id
+        for h in theirs_synced:  # as sync publishes a merged row
             server.app.state.gateway.hub.publish(h)
         mine = await asyncio.to_thread(submit, ctx, clinic.clinician, clinic.mine, PHQ9_CRITICAL)
         got = [await receive(ws, timeout_s=5)]
@@ -119,7 +119,7 @@ async def _maybe(ws: object) -> dict | None:
         return None
 
 
-def test_synced_hint_is_resolved_through_its_record(
+def test_synced_hint_is_looked_up_as_the_client_once(
     server: Server, clinic: Clinic, ctx: AppContext, charted: Charted
 ) -> None:
     token = server.token(clinic.client)
@@ -131,9 +131,10 @@ def test_synced_hint_is_resolved_through_its_record(
         await subscribe(ws, "mine", ALERTS, p=clinic.mine)
         await wait_for_subscribers(server, 1)
         hub = server.app.state.gateway.hub
-        hub.publish(Hint(ALERT, "no-such-alert", ""))
-        hub.publish(Hint(ALERT, alert_id, ""))  # sync's hint: ids only, no patient id
-        hub.publish(Hint(ALERT, alert_id, ""))  # again: each record once
+        hub.publish(Hint(ALERT, "no-such-alert", clinic.mine))  # found nowhere: nothing sent
+        hub.publish(Hint(ALERT, alert_id, ""))  # no patient named: nothing to look up
+        hub.publish(Hint(ALERT, alert_id, clinic.mine))  # as sync's merge announces it
+        hub.publish(Hint(ALERT, alert_id, clinic.mine))  # again: each record once
         msg = await receive(ws, timeout_s=5)
         assert await _maybe(ws) is None
         await ws.close()
