@@ -6,6 +6,9 @@ the desktop's own sync timed beside it and alone in another child (desk_sync.py)
 the store writer's transactions (group commit: writes per COMMIT).
 
 Run: python -m tests.bench gateway   (NOVAMIND_BENCH_GATEWAY_RATE: requests/s per client, 4)
+NOVAMIND_BENCH_GATEWAY_AUTH_CACHE=1 is an experiment, not the product: the client and its bound
+account are cached for 2 s (gateway/clients.py re-reads both on every request) to measure what
+that gateway change would give.
 """
 
 from __future__ import annotations
@@ -16,13 +19,15 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import keyring
 import uvicorn
+from sqlalchemy import event
 
 from app.core.config import load_settings
 from app.core.domain import Role
@@ -99,6 +104,26 @@ class _Commits:
         Store._run_transaction = self._orig  # type: ignore[method-assign]
 
 
+def _cache_auth(ttl_s: float = 2.0) -> None:
+    """The experiment: `clients.get` and `clients.principal_of` answered from a cache."""
+    cache: dict[tuple[str, str], tuple[float, object]] = {}
+    get, principal_of = clients.get, clients.principal_of
+
+    def cached(kind: str, cid: str, load: Callable[[], object]) -> Any:  # noqa: ANN401
+        hit = cache.get((kind, cid))
+        now = time.monotonic()
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        value = load()
+        cache[(kind, cid)] = (now + ttl_s, value)
+        return value
+
+    clients.get = lambda ctx, cid: cached("client", cid, lambda: get(ctx, cid))  # type: ignore[assignment]
+    clients.principal_of = lambda ctx, c: cached(  # type: ignore[assignment]
+        "principal", c.client_id, lambda: principal_of(ctx, c)
+    )
+
+
 def _commit() -> str:
     try:
         out = subprocess.run(
@@ -112,6 +137,9 @@ def _commit() -> str:
 
 def main() -> None:
     keyring.set_keyring(MemoryKeyring())
+    experiment = os.environ.get("NOVAMIND_BENCH_GATEWAY_AUTH_CACHE") == "1"
+    if experiment:
+        _cache_auth()
     test_load.RATE_PER_CLIENT = float(os.environ.get("NOVAMIND_BENCH_GATEWAY_RATE", "4"))
     load_before = Path("/proc/loadavg").read_text().split()[:3]
     commits = _Commits()
@@ -125,11 +153,16 @@ def main() -> None:
             gateway_rate_per_min=6000,
         )  # fmt: skip
         ctx = AppContext.open(settings)
+        connects = [0]
+        event.listen(
+            ctx.store.engine, "connect", lambda *_: connects.__setitem__(0, connects[0] + 1)
+        )
         try:
             clinic = _clinic(ctx)
             with _serving(ctx, cert) as server:
                 commits.sizes.clear()
                 commits.seconds.clear()
+                connects[0] = 0
                 m = test_load.measure(server, clinic, ctx, cert, root)
         finally:
             ctx.close()
@@ -137,9 +170,10 @@ def main() -> None:
     codes = {r[1] for r in m["report"]["results"]}
     load_after = Path("/proc/loadavg").read_text().split()[:3]
     print(f"commit {_commit()}; load average {' '.join(load_before)} before, "
-          f"{' '.join(load_after)} after; {os.cpu_count()} CPUs\n")  # fmt: skip
+          f"{' '.join(load_after)} after; {os.cpu_count()} CPUs"
+          f"{'; EXPERIMENT: client and account cached 2 s' if experiment else ''}\n")  # fmt: skip
     print(test_load.describe(m))
-    print(f"status codes: {sorted(codes)}")
+    print(f"status codes: {sorted(codes)}; store connections opened during the run: {connects[0]}")
     if commits.sizes:
         print(
             f"store writer: {sum(commits.sizes)} writes in {len(commits.sizes)} transactions "

@@ -25,6 +25,7 @@ from app.core.errors import StoreError, StoreKeyError
 
 DEFAULT_BUSY_TIMEOUT_S = 30.0
 WRITE_OPTION = "novamind_write"  # execution option: this connection's transactions write
+POOL_SIZE = 40  # connections kept open: the gateway's request threads (anyio's 40) at once
 
 
 def busy_error(path: Path, waited_s: float) -> StoreError:
@@ -116,12 +117,15 @@ def make_engine(
     # SingletonThreadPool (meant for :memory:), which closes other threads' connections once
     # more threads than pool_size use it: the "closed database" race the UI once dodged by
     # running every service call on one thread (tests/integration/core/test_store_concurrency).
+    # Connections are opened only as concurrency asks for them, and up to POOL_SIZE are kept:
+    # one closed after each read is reopened and keyed for the next, with a cold (encrypted)
+    # page cache, which a gateway's 40 request threads paid on a third of their reads.
     engine = create_engine(
         "sqlite://",
         creator=creator,
         module=module,
         poolclass=QueuePool,
-        pool_size=5,
+        pool_size=POOL_SIZE,
         max_overflow=10,
         hide_parameters=True,  # stored values (PHI) never reach an exception text or a log
     )

@@ -8,12 +8,13 @@ same file: a write transaction takes the file's write lock up front (BEGIN IMMED
 waits up to the busy timeout for it, then fails with a clear StoreError.
 
 Group commit: the writes already queued when the writer gets to them (at most MAX_BATCH, for
-at most MAX_BATCH_S) share one transaction, each in a savepoint of its own and its own
-session, so the audit events of 50 concurrent reads cost one fsync rather than 50
-(synchronous stays FULL). A write that fails rolls back to its savepoint and its caller gets
-the error; the others commit. Every caller returns only after the shared COMMIT succeeded.
-A write that defers foreign keys (a sync merge) ends its batch, and if its deferred checks
-fail the COMMIT, it alone is rolled back and the others commit without it.
+at most MAX_BATCH_S) share one transaction, each in a savepoint of its own (opened at its first
+statement) and a session of its own, so the audit links of 50 concurrent reads cost one fsync
+rather than 50 (synchronous stays FULL); a write that only adds audit links sends no SQL of
+its own (batch.WriteBatch). A write that fails is rolled back alone and its caller gets the
+error; the others commit. Every caller returns only after the shared COMMIT succeeded, and
+events are published after it. A write that defers foreign keys (a sync merge) ends its
+batch; if its deferred checks fail the COMMIT, it alone is rolled back and the others commit.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import sqlcipher3
-from sqlalchemy import Connection, Engine, insert, text
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -39,6 +40,7 @@ from app.core.errors import StoreError
 from app.core.events import Event, EventBus
 from app.core.security import audit, keys
 from app.core.store import migrate
+from app.core.store.batch import WriteBatch
 from app.core.store.engine import (
     DEFAULT_BUSY_TIMEOUT_S,
     busy_error,
@@ -49,7 +51,7 @@ from app.core.store.engine import (
     writer,
 )
 from app.core.store.executor import Job, SerialExecutor
-from app.core.store.models import AuditEvent, Meta, OutboxEvent, new_id, utcnow
+from app.core.store.models import Meta, OutboxEvent
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -57,7 +59,6 @@ AUDIT_KEY = "audit_chain_key"  # where stores before issue 17 kept the chain key
 DEFAULT_KEYRING_SERVICE = "novamind"
 MAX_BATCH = 64  # writes committed together at most
 MAX_BATCH_S = 0.1  # a shared transaction takes no further write once it has run this long
-_JOB_SAVEPOINT = "novamind_job"
 
 
 @dataclass(frozen=True)
@@ -72,25 +73,13 @@ SYSTEM = Actor(id="system", role="system")
 
 
 @dataclass
-class ChainHead:
-    """The audit chain's head inside one open write transaction, kept current as links are
-    added, so a link costs one INSERT and one head update instead of an ORM read, add and merge
-    (the store's writes are mostly read audits). Loaded on first use; dropped (reloaded) when a
-    write that may have moved it rolls back."""
-
-    seq: int = 0
-    digest: str = ""
-    loaded: bool = False
-
-
-@dataclass
 class UnitOfWork:
     """What a write function gets: the session, and ways to emit events and audit links."""
 
     session: Session
     audit_key: bytes
     events: list[Event] = field(default_factory=list)
-    chain: ChainHead | None = None  # the store's writer gives one; None: links via the ORM
+    batch: WriteBatch | None = None  # the writer's transaction; None: links via the ORM
 
     def emit(self, event: Event) -> None:
         """Queue an event: its outbox row is written now, in this transaction."""
@@ -107,67 +96,28 @@ class UnitOfWork:
         record_id: str = "",
         detail: dict[str, Any] | None = None,
     ) -> None:
-        chain = self.chain
-        if chain is None or _head_identity() in self.session.identity_map:
-            # the head row is an ORM object of this session: keep it the one that moves
-            if chain is not None:
-                chain.loaded = False
-            audit.append(
-                self.session,
-                self.audit_key,
-                actor_id=actor.id,
-                actor_role=actor.role,
-                action=action,
-                patient_id=patient_id,
-                record_type=record_type,
-                record_id=record_id,
-                detail=detail,
-            )
+        fields: dict[str, Any] = {
+            "actor_id": actor.id,
+            "actor_role": actor.role,
+            "action": action,
+            "patient_id": patient_id,
+            "record_type": record_type,
+            "record_id": record_id,
+            "detail": detail,
+        }
+        batch = self.batch
+        if batch is not None and _head_identity() not in self.session.identity_map:
+            batch.link(**fields)  # written with the batch's next statement or its COMMIT
             return
-        conn = self.session.connection()  # inside this write's savepoint
-        if not chain.loaded:
-            chain.seq, chain.digest = _read_head(conn)
-        chain.loaded = False  # until both statements below succeeded
-        ev = AuditEvent(
-            seq=chain.seq + 1,
-            id=new_id(),
-            at=utcnow(),
-            actor_id=actor.id,
-            actor_role=actor.role,
-            action=action,
-            patient_id=patient_id,
-            record_type=record_type,
-            record_id=record_id,
-            detail_json=json.dumps(detail or {}, sort_keys=True),
-            prev_hash=chain.digest,
-        )
-        ev.hash = audit._digest(self.audit_key, ev)  # the one link hash (audit.append's)
-        conn.execute(_INSERT_LINK, {c: getattr(ev, c) for c in _LINK_COLUMNS})
-        conn.exec_driver_sql(_UPSERT_HEAD, (audit.HEAD_KEY, f"{ev.seq}:{ev.hash}"))
-        chain.seq, chain.digest, chain.loaded = ev.seq, ev.hash, True
-
-
-_INSERT_LINK = insert(AuditEvent.__table__)
-_LINK_COLUMNS = tuple(c.name for c in AuditEvent.__table__.columns)
-_UPSERT_HEAD = (
-    "INSERT INTO meta (key, value) VALUES (?, ?) "
-    "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
-)
+        # no batch, or the head row is an ORM object of this session: it is the one to move
+        audit.append(self.session, self.audit_key, **fields)
+        if batch is not None:
+            batch.forget_head()
 
 
 @functools.cache
 def _head_identity() -> Any:  # noqa: ANN401 — SQLAlchemy's identity key tuple
     return Session.identity_key(Meta, audit.HEAD_KEY)
-
-
-def _read_head(conn: Connection) -> tuple[int, str]:
-    """The recorded chain head (as audit.head reads it), on the write's own connection."""
-    value = conn.exec_driver_sql("SELECT value FROM meta WHERE key = ?", (audit.HEAD_KEY,))
-    row = value.scalar()
-    if row is None:
-        return 0, audit.GENESIS
-    seq, digest = str(row).split(":", 1)
-    return int(seq), digest
 
 
 class Store:
@@ -304,32 +254,30 @@ class Store:
         try:
             with writer(self.engine).connect() as conn:
                 tx = self._wait_for_lock(conn.begin)
-                chain = ChainHead()
+                batch = WriteBatch(conn, self.audit_key)
                 deferring = False
                 for job in jobs:
                     taken += 1
-                    conn.exec_driver_sql(f"SAVEPOINT {_JOB_SAVEPOINT}")
+                    batch.begin_write()
                     try:
-                        uow, result = self._run_job(conn, job.payload, chain)
+                        uow, result = self._run_job(conn, batch, job.payload)
                     except BaseException as exc:  # noqa: BLE001 — handed to its caller
-                        chain.loaded = False
                         job.future.set_exception(exc)
                         if not _in_transaction(conn):
                             # SQLite itself ended the transaction (disk full, I/O error): the
                             # writes before this one are gone with it
                             raise
-                        conn.exec_driver_sql(f"ROLLBACK TO {_JOB_SAVEPOINT}")
-                        conn.exec_driver_sql(f"RELEASE {_JOB_SAVEPOINT}")
+                        batch.fail_write()
                         continue
                     done.append((job, uow, result))
-                    if _defers_foreign_keys(conn):
+                    if batch.end_write():
                         deferring = True  # its savepoint stays open for the COMMIT below
                         break
-                    conn.exec_driver_sql(f"RELEASE {_JOB_SAVEPOINT}")
                     if time.monotonic() - started > MAX_BATCH_S:
                         break
+                batch.write_links()
                 if deferring:
-                    self._commit_deferring(conn, done)
+                    self._commit_deferring(conn, batch, done)
                 tx.commit()
         except BaseException as exc:  # noqa: BLE001 — every write of this transaction hears of it
             # none of them committed (a lock not had, a failed COMMIT): each caller gets the error
@@ -346,7 +294,10 @@ class Store:
                 job.future.set_result(result)
         return taken
 
-    def _commit_deferring(self, conn: Connection, done: list[tuple[Job, UnitOfWork, Any]]) -> None:
+    @staticmethod
+    def _commit_deferring(
+        conn: Connection, batch: WriteBatch, done: list[tuple[Job, UnitOfWork, Any]]
+    ) -> None:
         """COMMIT with the last write's savepoint still open: if its deferred foreign-key
         checks fail the COMMIT (the transaction stays open), roll back that write alone and
         leave the others for the caller's COMMIT."""
@@ -355,38 +306,48 @@ class Store:
         except IntegrityError as exc:
             if not _in_transaction(conn):
                 raise
-            conn.exec_driver_sql(f"ROLLBACK TO {_JOB_SAVEPOINT}")
-            conn.exec_driver_sql(f"RELEASE {_JOB_SAVEPOINT}")
+            batch.rollback_write()
             job, _, _ = done.pop()
             job.future.set_exception(exc)
             conn.exec_driver_sql("PRAGMA defer_foreign_keys = OFF")
 
     def _run_job(
-        self, conn: Connection, fn: Callable[[UnitOfWork], T], chain: ChainHead
+        self, conn: Connection, batch: WriteBatch, fn: Callable[[UnitOfWork], T]
     ) -> tuple[UnitOfWork, T]:
-        """One write in its own session joined to the shared transaction: the session's
-        commit releases a savepoint (running before_commit hooks such as the feature rows'
-        refresh, for this write), its rollback undoes this write only."""
-        with self._write_sessions(bind=conn, join_transaction_mode="create_savepoint") as session:
-            uow = UnitOfWork(session=session, audit_key=self.audit_key, chain=chain)
-            with session.begin():
-                self._open_write.uow = uow
-                try:
-                    result = fn(uow)
-                finally:
-                    self._open_write.uow = None
+        """One write in its own session on the shared connection. The session begins (a
+        savepoint of its own) only if the write uses it, and then commits (running the
+        before_commit hooks such as the feature rows' refresh, for this write); a write that
+        only adds audit links or events sends no SQL (see WriteBatch)."""
+        session = self._write_sessions(bind=conn, join_transaction_mode="create_savepoint")
+        try:
+            uow = UnitOfWork(session=session, audit_key=self.audit_key, batch=batch)
+            self._open_write.uow = uow
+            try:
+                result = fn(uow)
+            finally:
+                self._open_write.uow = None
+            if session.in_transaction() or session.new or session.dirty or session.deleted:
+                session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
         return uow, result
 
     def _nested_write(self, outer: UnitOfWork, fn: Callable[[UnitOfWork], T]) -> T:
         """A write called from inside a write joins it (a savepoint on the same connection):
         a second connection would wait on the write lock this thread already holds."""
-        inner = UnitOfWork(session=outer.session, audit_key=self.audit_key, chain=outer.chain)
+        batch = outer.batch
+        if batch is not None:
+            batch.sync()  # links so far written before the nested savepoint
+        inner = UnitOfWork(session=outer.session, audit_key=self.audit_key, batch=batch)
         try:
             with outer.session.begin_nested():
                 result = fn(inner)
         except BaseException:
-            if outer.chain is not None:
-                outer.chain.loaded = False  # its links were rolled back with it
+            if batch is not None:
+                batch.undo_nested()
             raise
         outer.events.extend(inner.events)  # published after the outer commit, if it commits
         return result
@@ -480,8 +441,3 @@ class Store:
 def _in_transaction(conn: Connection) -> bool:
     """Whether SQLite still has the connection's transaction open."""
     return bool(getattr(conn.connection.dbapi_connection, "in_transaction", True))
-
-
-def _defers_foreign_keys(conn: Connection) -> bool:
-    """Whether the open transaction defers its foreign-key checks to COMMIT."""
-    return bool(conn.exec_driver_sql("PRAGMA defer_foreign_keys").scalar())

@@ -342,3 +342,38 @@ def test_the_audit_chain_stays_whole_through_failed_nested_and_orm_links(opened:
     ]  # fmt: skip
     assert store.write(_put("k4")) == "k4"  # a later transaction continues the chain
     assert _chain(store).ok
+
+
+def _audit_only(n: int) -> Callable[[UnitOfWork], None]:
+    return lambda uow: uow.audit(SYSTEM, "test.read", record_id=f"r{n}")
+
+
+def test_audit_only_writes_send_no_statements_of_their_own(opened: Opened) -> None:
+    """Thirty audited reads committed together: their links go in one INSERT at the COMMIT,
+    not a savepoint, a head read and two statements each."""
+    store = opened.store
+    statements: list[str] = []
+    event.listen(
+        store.engine, "before_cursor_execute", lambda *a: statements.append(str(a[2])[:30])
+    )
+    held = HeldWriter(store)
+    futures = _queue(store, [_audit_only(i) for i in range(30)])
+    held.release()
+    for f in futures:
+        f.result(10)
+    assert statements == ["BEGIN IMMEDIATE"]  # the links: the driver's own INSERT, then COMMIT
+    report = _chain(store)
+    assert report.ok and report.checked == 30
+
+
+def test_a_write_sees_the_links_of_the_audit_only_writes_before_it(opened: Opened) -> None:
+    store = opened.store
+
+    def count_links(uow: UnitOfWork) -> int:
+        return int(uow.session.scalar(select(func.count()).select_from(AuditEvent)) or 0)
+
+    held = HeldWriter(store)
+    futures = _queue(store, [_audit_only(0), _audit_only(1), count_links, _audit_only(2)])
+    held.release()
+    assert futures[2].result(10) == 2  # as if each link had been written at once
+    assert _chain(store).checked == 3
