@@ -161,7 +161,7 @@ def authenticate(ctx: AppContext, client_id: str, secret: str) -> GatewayClient:
 def principal_of(ctx: AppContext, client: GatewayClient) -> Principal:
     """The bound account as a Principal, re-read on each call: a deactivated account or a
     changed role stops the client at once."""
-    user = next((u for u in admin.list_users(ctx, cli_actor()) if u.id == client.user_id), None)
+    user = admin.get_user(ctx, cli_actor(), client.user_id)
     if user is None or not user.active or user.locked or user.role != client.role:
         raise AuthenticationError("the client's account is inactive or has changed role")
     return Principal(user.id, user.username, user.display_name, user.role)

@@ -91,6 +91,14 @@ def list_users(ctx: AppContext, who: Principal | Actor) -> list[UserRecord]:
     )
 
 
+def get_user(ctx: AppContext, who: Principal | Actor, user_id: str) -> UserRecord | None:
+    """One account by id (None if there is none): what a per-request check needs, without
+    reading every account."""
+    _actor(ctx, who, Action.MANAGE_USERS)
+    user = ctx.store.read(lambda s: s.get(User, user_id))
+    return None if user is None else _user_record(user)
+
+
 def _user_by_name(uow: UnitOfWork, username: str) -> User:
     user = uow.session.scalar(select(User).where(User.username == username))
     if user is None:

@@ -31,8 +31,13 @@ def test_lockout_after_five_failures_and_reset(ctx: AppContext) -> None:
     with pytest.raises(AuthenticationError, match=auth.GENERIC):  # right password, still locked
         auth.login(ctx, "bob", PASSWORD)
     assert admin.list_users(ctx, cli_actor())[0].locked
+    bob = admin.list_users(ctx, cli_actor())[0].id
+    assert admin.get_user(ctx, cli_actor(), bob) == admin.list_users(ctx, cli_actor())[0]
     admin.reset_lockout(ctx, cli_actor(), "bob")
     assert auth.login(ctx, "bob", PASSWORD).username == "bob"
+    got = admin.get_user(ctx, cli_actor(), bob)
+    assert got is not None and not got.locked
+    assert admin.get_user(ctx, cli_actor(), "no-such-id") is None
 
 
 def test_policy_changes_lockout_threshold(env: dict, tmp_path) -> None:
