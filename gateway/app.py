@@ -17,6 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -71,6 +72,16 @@ class RefusalError(Exception):
         super().__init__(diagnostics)
         self.status, self.code, self.diagnostics = status, code, diagnostics
         self.reason = reason
+        self.client_id = ""  # the client, once its token proved it (for the refusal's audit)
+
+
+@dataclass(frozen=True)
+class Admission:
+    """A request or socket let in: the registered client, whom it runs as, its token."""
+
+    client: clients.GatewayClient
+    principal: Principal
+    claims: tokens.TokenClaims
 
 
 def _refusal_of(exc: NovamindError) -> RefusalError:
@@ -121,9 +132,13 @@ class Gateway:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    def _authorize(self, request: Request, scope: str) -> tuple[clients.GatewayClient, Principal]:
-        header = request.headers.get("authorization", "")
-        kind, _, token = header.partition(" ")
+    def admit(self, authorization: str, scope: str) -> Admission:
+        """Check an ``Authorization`` value ("Bearer TOKEN") for ``scope``: signature, expiry,
+        audience, the client still registered with the token's scopes, its rate, its account
+        (and an exchanged token's clinician). Raises RefusalError, whose ``client_id`` names
+        the client once the token has proved it; the HTTP routes and the GraphQL socket's
+        connection_init both come here."""
+        kind, _, token = authorization.partition(" ")
         if kind.lower() != "bearer" or not token.strip():
             raise RefusalError(401, "login", "a bearer token is required")
         try:
@@ -133,9 +148,17 @@ class Gateway:
         client = clients.get(self.ctx, claims.client_id)
         if client is None or not claims.scopes <= client.scopes:
             raise RefusalError(401, "login", "the token's client or scopes are not registered")
+        try:
+            return self._admit_client(client, claims, scope)
+        except RefusalError as r:
+            r.client_id = client.client_id
+            raise
+
+    def _admit_client(
+        self, client: clients.GatewayClient, claims: tokens.TokenClaims, scope: str
+    ) -> Admission:
         if claims.on_behalf_of is not None and exchange.EXCHANGE_SCOPE not in client.scopes:
             raise RefusalError(401, "login", "the client may no longer act for clinicians")
-        request.state.client_id = client.client_id
         if scope not in claims.scopes:
             raise RefusalError(403, "forbidden", f"the token lacks scope {scope}")
         if not self.limiter.allow(client.client_id):
@@ -147,10 +170,21 @@ class Gateway:
                 principal = exchange.acting_principal(self.ctx, claims)
         except AuthenticationError as exc:
             raise RefusalError(401, "login", str(exc)) from None
-        request.state.principal = principal
         if claims.on_behalf_of is not None:
             exchange.audit_use(self.ctx, principal, client.client_id, scope, claims.jti)
-        return client, principal
+        return Admission(client, principal, claims)
+
+    def _authorize(self, request: Request, scope: str) -> tuple[clients.GatewayClient, Principal]:
+        """`admit` for a request's Authorization header; the client and principal go on
+        ``request.state`` (the refusal audit and the access log name the client)."""
+        try:
+            admitted = self.admit(request.headers.get("authorization", ""), scope)
+        except RefusalError as r:
+            request.state.client_id = r.client_id
+            raise
+        request.state.client_id = admitted.client.client_id
+        request.state.principal = admitted.principal
+        return admitted.client, admitted.principal
 
     async def _serve(
         self,

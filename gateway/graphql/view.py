@@ -19,8 +19,7 @@ import logging
 import time
 from contextlib import suppress
 from datetime import timedelta
-from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.concurrency import run_in_threadpool
@@ -43,11 +42,9 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
-from app.core.errors import AuthenticationError
 from app.core.logging_setup import safe_traceback
 from app.core.store.store import Actor
 from app.services.context import actor_of
-from gateway import tokens
 from gateway.graphql.context import (
     SCOPE_QUERY,
     SCOPE_SUBSCRIBE,
@@ -82,14 +79,6 @@ def _refusal(status: int, code: str, diagnostics: str) -> RefusalError:
     from gateway.app import RefusalError
 
     return RefusalError(status, code, diagnostics)
-
-
-class _TokenCarrier:
-    """What ``Gateway._authorize`` reads of a request, for a token sent in connection_init."""
-
-    def __init__(self, authorization: str) -> None:
-        self.headers = {"authorization": authorization}
-        self.state = SimpleNamespace(client_id="", principal=None)
 
 
 class _TransportWS(BaseGraphQLTransportWSHandler[GraphQLContext, None]):
@@ -300,23 +289,15 @@ class GatewayGraphQL(GraphQL[GraphQLContext, None]):
         from gateway.app import RefusalError
 
         auth = payload.get("authorization", payload.get("Authorization", ""))
-        carrier = _TokenCarrier(auth if isinstance(auth, str) else "")
         try:
-            client, principal = await run_in_threadpool(
-                self.gw._authorize, cast(Request, carrier), SCOPE_SUBSCRIBE
+            admitted = await run_in_threadpool(
+                self.gw.admit, auth if isinstance(auth, str) else "", SCOPE_SUBSCRIBE
             )
-            claims = await run_in_threadpool(
-                tokens.verify, self.gw.ctx, carrier.headers["authorization"].split()[-1],
-                self.gw.key,
-            )  # fmt: skip
         except RefusalError as r:
-            ctx.client_id = carrier.state.client_id
+            ctx.client_id = r.client_id
             await self.refused_ws(ctx, r)
             return r
-        except AuthenticationError as exc:  # the account behind the client went inactive
-            inactive = _refusal(401, "login", str(exc))
-            await self.refused_ws(ctx, inactive)
-            return inactive
+        client, principal, claims = admitted.client, admitted.principal, admitted.claims
         ctx.principal, ctx.client_id = principal, client.client_id
         ctx.scopes = claims.scopes & {SCOPE_QUERY, SCOPE_SUBSCRIBE}
         ctx.expires_at = claims.expires_at
