@@ -89,7 +89,9 @@ class _Commits:
     def __init__(self) -> None:
         self.sizes: list[int] = []
         self.seconds: list[float] = []
-        self._orig = Store._run_transaction
+        self._orig = getattr(Store, "_run_transaction", None)  # None: a store before group commit
+        if self._orig is None:
+            return
 
         def counted(store: Store, jobs: list) -> int:  # noqa: ANN001 — the executor's jobs
             t0 = time.perf_counter()
@@ -101,7 +103,8 @@ class _Commits:
         Store._run_transaction = counted  # type: ignore[method-assign]
 
     def restore(self) -> None:
-        Store._run_transaction = self._orig  # type: ignore[method-assign]
+        if self._orig is not None:
+            Store._run_transaction = self._orig  # type: ignore[method-assign]
 
 
 def _cache_auth(ttl_s: float = 2.0) -> None:

@@ -43,7 +43,8 @@ class WriteBatch:
         self.audit_key = audit_key
         self._dbapi: Any = conn.connection.dbapi_connection
         dialect = conn.dialect
-        self._binds = [c.type.bind_processor(dialect) for c in _TABLE.columns]
+        # the values as SQLAlchemy would bind them (times as its text, not the driver's)
+        self._binds = [c.type.dialect_impl(dialect).bind_processor(dialect) for c in _TABLE.columns]
         self._links: list[tuple[Any, ...]] = []  # made, not yet written (bound values)
         self._head: tuple[int, str] | None = None  # seq and hash of the newest link made
         self._in_write = False

@@ -377,3 +377,18 @@ def test_a_write_sees_the_links_of_the_audit_only_writes_before_it(opened: Opene
     held.release()
     assert futures[2].result(10) == 2  # as if each link had been written at once
     assert _chain(store).checked == 3
+
+
+def test_links_written_by_the_batch_store_times_as_the_orm_does(
+    opened: Opened, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A time on a whole second is stored with its six zero digits, as SQLAlchemy writes it
+    (the driver's own conversion would drop them)."""
+    import datetime as dt
+
+    monkeypatch.setattr(audit, "utcnow", lambda: dt.datetime(2026, 12, 7, 9, 0, 0, tzinfo=dt.UTC))
+    store = opened.store
+    store.write(_audit_only(0))
+    raw = store.read(lambda s: s.execute(text("SELECT at FROM audit_events")).scalar())
+    assert raw == "2026-12-07 09:00:00.000000"
+    assert _chain(store).ok
