@@ -2,12 +2,13 @@
 opened at its first statement, and the audit links of every write, kept in order.
 
 Most writes of a busy gateway only add an audit link (an audited read). Such a write sends no
-SQL: its link is chained here from the head in Python and written, with the links before it,
-in one INSERT before the next statement any write sends (outside that write's savepoint) or
-before the COMMIT. Every statement a running write sends passes `_before_statement` first, so
-whatever a write reads or writes, the store it sees already holds every link made before —
-as if each link had been written at once. A write that fails is undone alone: its savepoint
-rolled back (if it had opened one), its links dropped.
+SQL: audit.append makes its link from the head kept here, and the link is written, with the
+links before it, in one INSERT before the next statement any write sends (outside that write's
+savepoint) or before the COMMIT. Every statement a running write sends passes
+`_before_statement` first, so whatever a write reads or writes, the store it sees already
+holds every link made before — as if each link had been written at once. A write that fails
+is undone alone: its savepoint rolled back (if it had opened one), its links dropped (the
+links of the writes before it are written before its savepoint opens).
 
 The internal statements (links, head, savepoints) go to the driver's connection directly, so
 they pass neither SQLAlchemy's execution nor the listener.
@@ -26,6 +27,7 @@ from app.core.store.models import AuditEvent, Meta
 SAVEPOINT = "novamind_write"
 _TABLE = AuditEvent.__table__
 _COLUMNS = tuple(c.name for c in _TABLE.columns)
+_SEQ, _HASH = _COLUMNS.index("seq"), _COLUMNS.index("hash")
 _INSERT = (
     f"INSERT INTO audit_events ({', '.join(_COLUMNS)}) "  # noqa: S608  # nosec B608 — the model's own columns
     f"VALUES ({', '.join('?' for _ in _COLUMNS)})"
@@ -120,12 +122,16 @@ class WriteBatch:
         self._before_statement()
 
     def write_links(self) -> None:
-        if not self._links:
+        """Write every link made and not yet written (and move the recorded head)."""
+        links, self._links = self._links, []
+        self._write(links)
+
+    def _write(self, links: list[tuple[Any, ...]]) -> None:
+        if not links:
             return
-        seq, digest = self._head if self._head is not None else (0, "")
-        self._dbapi.executemany(_INSERT, self._links)
-        self._dbapi.execute(_UPSERT_HEAD, (audit.HEAD_KEY, f"{seq}:{digest}"))
-        self._links.clear()
+        self._dbapi.executemany(_INSERT, links)
+        newest = links[-1]
+        self._dbapi.execute(_UPSERT_HEAD, (audit.HEAD_KEY, f"{newest[_SEQ]}:{newest[_HASH]}"))
 
     def _read_head(self) -> tuple[int, str]:
         row = self._dbapi.execute("SELECT value FROM meta WHERE key = ?", (audit.HEAD_KEY,))
@@ -139,11 +145,12 @@ class WriteBatch:
         if not self._in_write:
             return
         if not self._savepoint:
-            self.write_links()  # the links before this write: outside its savepoint
+            n = self._mark[1]  # the links of the writes before this one: outside its savepoint
+            earlier, self._links = self._links[:n], self._links[n:]
+            self._write(earlier)
             self._dbapi.execute(f"SAVEPOINT {SAVEPOINT}")
             self._savepoint = True
-        elif self._links:
-            self.write_links()  # its own, before it reads or writes anything else
+        self.write_links()  # its own (inside it), before it reads or writes anything else
 
 
 class _LinkSink:

@@ -392,3 +392,26 @@ def test_links_written_by_the_batch_store_times_as_the_orm_does(
     raw = store.read(lambda s: s.execute(text("SELECT at FROM audit_events")).scalar())
     assert raw == "2026-12-07 09:00:00.000000"
     assert _chain(store).ok
+
+
+def test_a_write_that_audits_then_writes_then_fails_leaves_no_link(opened: Opened) -> None:
+    store = opened.store
+
+    def audits_writes_fails(uow: UnitOfWork) -> None:
+        uow.audit(SYSTEM, "test.lost", record_id="lost")  # made before its first statement
+        uow.session.merge(Meta(key="k-lost", value="v"))
+        uow.session.flush()
+        raise ValueError("refused")
+
+    held = HeldWriter(store)
+    futures = _queue(store, [_audit_only(0), audits_writes_fails, _audit_only(1)])
+    held.release()
+    with pytest.raises(ValueError):
+        futures[1].result(10)
+    futures[0].result(10)
+    futures[2].result(10)
+    got = store.read(
+        lambda s: list(s.scalars(select(AuditEvent.record_id).order_by(AuditEvent.seq)))
+    )
+    assert got == ["r0", "r1"] and _keys(store) == set()
+    assert _chain(store).ok
