@@ -89,18 +89,19 @@ class _Commits:
     def __init__(self) -> None:
         self.sizes: list[int] = []
         self.seconds: list[float] = []
-        self._orig = getattr(Store, "_run_transaction", None)  # None: a store before group commit
+        self._orig: Any = getattr(Store, "_run_transaction", None)  # None: before group commit
         if self._orig is None:
             return
+        orig = self._orig
 
-        def counted(store: Store, jobs: list) -> int:  # noqa: ANN001 — the executor's jobs
+        def counted(store: Store, jobs: list[Any]) -> int:
             t0 = time.perf_counter()
-            n = self._orig(store, jobs)
+            n = int(orig(store, jobs))
             self.seconds.append(time.perf_counter() - t0)
             self.sizes.append(n)
             return n
 
-        Store._run_transaction = counted  # type: ignore[method-assign]
+        Store._run_transaction = counted  # type: ignore[method-assign,assignment]
 
     def restore(self) -> None:
         if self._orig is not None:

@@ -309,8 +309,13 @@ def test_the_audit_chain_stays_whole_through_failed_nested_and_orm_links(opened:
 
     def nested_fails(uow: UnitOfWork) -> None:
         uow.audit(SYSTEM, "test.outer", record_id="outer-1")
+
+        def inner(w: UnitOfWork) -> None:
+            w.audit(SYSTEM, "test.inner")
+            raise ZeroDivisionError
+
         try:
-            store.write(lambda inner: (inner.audit(SYSTEM, "test.inner"), 1 / 0))
+            store.write(inner)
         except ZeroDivisionError:
             pass
         uow.audit(SYSTEM, "test.outer", record_id="outer-2")
