@@ -17,7 +17,6 @@ import os
 import statistics
 import subprocess
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import keyring
-import uvicorn
 from sqlalchemy import event
 
 from app.core.config import load_settings
@@ -35,9 +33,14 @@ from app.core.store.store import Store
 from app.services.context import AppContext
 from gateway import clients
 from gateway.app import create_app
-from gateway.serve import uvicorn_config
 from tests.integration.gateway import test_load
-from tests.integration.gateway.conftest import ALL_SCOPES, Clinic, Server, make_tls_pair
+from tests.integration.gateway.conftest import (
+    ALL_SCOPES,
+    Clinic,
+    Server,
+    make_tls_pair,
+    serving_in_thread,
+)
 from tests.support.keyring_backends import MemoryKeyring
 from tests.support.records import add_patient, make_user
 
@@ -67,20 +70,8 @@ def _serving(ctx: AppContext, cert: Path) -> Iterator[Server]:
     import ssl
 
     app = create_app(ctx)
-    srv = uvicorn.Server(uvicorn_config(app, ctx.settings, port=0, header_timeout_s=2))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the gateway did not start")
-        time.sleep(0.02)
-    port = srv.servers[0].sockets[0].getsockname()[1]
-    try:
+    with serving_in_thread(app, ctx.settings) as port:
         yield Server(f"https://127.0.0.1:{port}", app, ssl.create_default_context(cafile=str(cert)))
-    finally:
-        srv.should_exit = True
-        thread.join(timeout=10)
 
 
 class _Commits:

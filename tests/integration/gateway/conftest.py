@@ -9,6 +9,7 @@ import ssl
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -144,11 +145,11 @@ class Server:
         return str(r.json()["access_token"])
 
 
-@pytest.fixture
-def server(ctx: AppContext, clinic: Clinic, tls: tuple[Path, Path]) -> Iterator[Server]:
-    """uvicorn serving the gateway over TLS on 127.0.0.1, a free port, in a thread."""
-    app = create_app(ctx)
-    srv = uvicorn.Server(uvicorn_config(app, ctx.settings, port=0, header_timeout_s=2))
+@contextmanager
+def serving_in_thread(app: Starlette, settings: Settings) -> Iterator[int]:
+    """uvicorn serving ``app`` over TLS (the settings' pair) on 127.0.0.1 and a free port, in a
+    thread; yields the port and stops the server on exit."""
+    srv = uvicorn.Server(uvicorn_config(app, settings, port=0, header_timeout_s=2))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -156,10 +157,17 @@ def server(ctx: AppContext, clinic: Clinic, tls: tuple[Path, Path]) -> Iterator[
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError("the gateway did not start")
         time.sleep(0.02)
-    port = srv.servers[0].sockets[0].getsockname()[1]
-    ca = ssl.create_default_context(cafile=str(tls[0]))
     try:
-        yield Server(f"https://127.0.0.1:{port}", app, ca)
+        yield srv.servers[0].sockets[0].getsockname()[1]
     finally:
         srv.should_exit = True
         thread.join(timeout=10)
+
+
+@pytest.fixture
+def server(ctx: AppContext, clinic: Clinic, tls: tuple[Path, Path]) -> Iterator[Server]:
+    """uvicorn serving the gateway over TLS on 127.0.0.1, a free port, in a thread."""
+    app = create_app(ctx)
+    with serving_in_thread(app, ctx.settings) as port:
+        ca = ssl.create_default_context(cafile=str(tls[0]))
+        yield Server(f"https://127.0.0.1:{port}", app, ca)

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 
 from app.core.config import load_settings
@@ -22,10 +21,10 @@ from app.core.domain import Principal, Role
 from app.services.context import AppContext
 from gateway.background import BackgroundSync
 from gateway.hints import HintEndpoint, endpoint
-from gateway.serve import assemble, uvicorn_config
+from gateway.serve import assemble
 from sync import hint_protocol as hp
 from sync.identity import DeviceKeys
-from tests.integration.gateway.conftest import make_tls_pair
+from tests.integration.gateway.conftest import make_tls_pair, serving_in_thread
 from tests.integration.sync.helpers import (
     Bucket,
     Workstation,
@@ -97,30 +96,21 @@ def site(moto_url: str, tmp_path: Path) -> Iterator[Site]:
     cert, key = make_tls_pair(tmp_path / "tls")
     app, syncing = assemble(node.ctx, node.transport, every_s=3600)  # rounds only on trigger
     settings = replace(node.ctx.settings, gateway_tls_cert=str(cert), gateway_tls_key=str(key))
-    srv = uvicorn.Server(uvicorn_config(app, settings, port=0, header_timeout_s=2))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the gateway did not start")
-        time.sleep(0.02)
-    port = srv.servers[0].sockets[0].getsockname()[1]
-    url = f"wss://127.0.0.1:{port}{hp.PATH}"
-    policy = tmp_path / "hints-policy.toml"
-    policy.write_text(
-        f'[policy]\ngateway_hints_url = "{url}"\ngateway_ca_cert = "{cert}"\n', encoding="utf-8"
-    )
-    ca = ssl.create_default_context(cafile=str(cert))
-    gw = Gateway(node, app, syncing, url, cert, ca)
-    syncing.start()
-    try:
-        yield Site(tmp_path, bucket, gw, policy)
-    finally:
-        srv.should_exit = True
-        thread.join(timeout=10)
-        syncing.stop()
-        node.close()
+    with serving_in_thread(app, settings) as port:
+        url = f"wss://127.0.0.1:{port}{hp.PATH}"
+        policy = tmp_path / "hints-policy.toml"
+        policy.write_text(
+            f'[policy]\ngateway_hints_url = "{url}"\ngateway_ca_cert = "{cert}"\n',
+            encoding="utf-8",
+        )
+        ca = ssl.create_default_context(cafile=str(cert))
+        gw = Gateway(node, app, syncing, url, cert, ca)
+        syncing.start()
+        try:
+            yield Site(tmp_path, bucket, gw, policy)
+        finally:
+            syncing.stop()
+    node.close()
 
 
 class Runner:
