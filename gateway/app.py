@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
@@ -60,6 +60,7 @@ from gateway.ratelimit import RateLimiter
 
 log = logging.getLogger("gateway")
 FHIR_JSON = "application/fhir+json"
+VIA_PREFIX = "gateway-client:"  # Principal.via of a call made through the gateway
 GATEWAY_MODE = "fhir-gateway"  # the assessments' mode: came in through the gateway
 MAX_SEARCH = 200
 
@@ -170,6 +171,8 @@ class Gateway:
                 principal = exchange.acting_principal(self.ctx, claims)
         except AuthenticationError as exc:
             raise RefusalError(401, "login", str(exc)) from None
+        # every audit event the services write for this call names the client too
+        principal = replace(principal, via=f"{VIA_PREFIX}{client.client_id}")
         if claims.on_behalf_of is not None:
             exchange.audit_use(self.ctx, principal, client.client_id, scope, claims.jti)
         return Admission(client, principal, claims)

@@ -53,6 +53,9 @@ class Principal:
     username: str
     display_name: str
     role: Role
+    # the system a call came through on the user's behalf ("gateway-client:<id>"; "" at the
+    # desktop): every audit event written for the call names it
+    via: str = ""
 
 
 @dataclass(frozen=True)

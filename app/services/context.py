@@ -74,7 +74,7 @@ def _key_with_recovery(settings: Settings) -> bytes:
 
 
 def actor_of(principal: Principal) -> Actor:
-    return Actor(id=principal.user_id, role=principal.role.value)
+    return Actor(id=principal.user_id, role=principal.role.value, via=principal.via)
 
 
 def cli_actor() -> Actor:

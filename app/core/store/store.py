@@ -67,6 +67,7 @@ class Actor:
 
     id: str
     role: str
+    via: str = ""  # the system the call came through for this user (see Principal.via)
 
 
 SYSTEM = Actor(id="system", role="system")
@@ -96,6 +97,8 @@ class UnitOfWork:
         record_id: str = "",
         detail: dict[str, Any] | None = None,
     ) -> None:
+        if actor.via:  # the user's account acting through another system: both are named
+            detail = {**(detail or {}), "via": actor.via}
         fields: dict[str, Any] = {
             "actor_id": actor.id,
             "actor_role": actor.role,

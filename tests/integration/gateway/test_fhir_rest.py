@@ -154,3 +154,41 @@ def test_a_critical_answer_raises_the_desktops_alert(
     assert r.status_code == 201, r.text
     open_alerts = alerts.list_open_alerts(ctx, clinic.clinician)
     assert [(a.rule, a.severity) for a in open_alerts] == [("phq9_item9_positive", "critical")]
+
+
+def test_audit_events_of_a_gateway_call_name_the_client(
+    server: Server, clinic: Clinic, ctx: AppContext
+) -> None:
+    """The client records as its bound clinician account, so the account alone cannot tell the
+    EHR's writes from the clinician's own: each event of a gateway call also names the client
+    (``via``); the desktop's events do not, and the chain still verifies."""
+    from app.services import admin
+    from app.services.context import cli_actor
+
+    token = server.token(clinic.client)
+    with server.client() as http:
+        posted = http.post(
+            "/fhir/QuestionnaireResponse",
+            content=json.dumps(phq9_response(clinic.mine)),
+            headers={**auth(token), "Content-Type": "application/fhir+json"},
+        )
+        assert posted.status_code == 201, posted.text
+        read = http.get(f"/fhir/Patient/{clinic.mine}", headers=auth(token))
+        assert read.status_code == 200
+    desk = assessments.submit(ctx, clinic.clinician, clinic.mine, "phq9", dict(PHQ9))
+
+    def events(s: object) -> list[tuple[str, str, dict]]:
+        rows = s.execute(  # type: ignore[attr-defined]
+            select(AuditEvent.action, AuditEvent.record_id, AuditEvent.detail_json)
+            .where(AuditEvent.actor_id == clinic.clinician.user_id)
+            .order_by(AuditEvent.seq)
+        ).all()
+        return [(a, r, json.loads(d)) for a, r, d in rows]
+
+    got = ctx.store.read(events)
+    via = f"gateway-client:{clinic.client.client.client_id}"
+    by_gateway = [e for e in got if e[2].get("via") == via]
+    assert {"assessment.record", "patient.read"} <= {a for a, _, _ in by_gateway}, got
+    mine = [d for a, r, d in got if a == "assessment.record" and r == desk.assessment_id]
+    assert mine and "via" not in mine[0]
+    assert admin.verify_audit(ctx, cli_actor()).ok

@@ -136,8 +136,9 @@ def test_limits_refuse_deep_aliased_and_long_documents(
         message = r.json()["errors"][0]["message"]
         assert any(w in message.lower() for w in ("depth", "alias", "token")), message
         assert len(refusals(ctx)) == before + 1
+        cid = clinic.client.client.client_id  # admitted: its events also name it as `via`
         assert last_refusal(ctx) == {"route": "/graphql", "status": 400, "code": "invalid",
-                                     "client_id": clinic.client.client.client_id}  # fmt: skip
+                                     "client_id": cid, "via": f"gateway-client:{cid}"}  # fmt: skip
 
 
 def test_subscription_over_http_is_refused(server: Server, clinic: Clinic) -> None:
@@ -178,8 +179,10 @@ def test_fan_out_over_the_read_budget_is_refused_whole(
     assert r.status_code == 400, r.text
     assert r.json()["data"] is None
     assert [e["extensions"]["code"] for e in r.json()["errors"]] == ["TOO_COSTLY"]
+    cid = clinic.client.client.client_id
+    via = f"gateway-client:{cid}"
     assert refusals(ctx)[before:] == [{"route": "/graphql", "status": 400, "code": "too-costly",
-                                       "client_id": clinic.client.client.client_id}]  # fmt: skip
+                                       "client_id": cid, "via": via}]  # fmt: skip
     old = datetime.now(UTC) - timedelta(days=400)  # a year-long twin grid
     assessments.submit(ctx, clinic.clinician, clinic.mine, "phq9", dict(PHQ9_MILD),
                        administered_at=old)  # fmt: skip
