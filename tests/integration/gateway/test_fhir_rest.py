@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import httpx
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 from fhir.resources.R4B.questionnaire import Questionnaire
@@ -37,6 +38,17 @@ def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+def post_phq9(http: httpx.Client, token: str, patient_id: str) -> httpx.Response:
+    """POST the PHQ-9 response for ``patient_id`` as a FHIR client does; it must be created."""
+    posted = http.post(
+        "/fhir/QuestionnaireResponse",
+        content=json.dumps(phq9_response(patient_id)),
+        headers={**auth(token), "Content-Type": "application/fhir+json"},
+    )
+    assert posted.status_code == 201, posted.text
+    return posted
+
+
 def test_metadata_is_a_valid_capability_statement(server: Server) -> None:
     with server.client() as http:
         r = http.get("/fhir/metadata")
@@ -57,12 +69,7 @@ def test_phq9_round_trip_scores_as_the_desktop(
 ) -> None:
     token = server.token(clinic.client)
     with server.client() as http:
-        posted = http.post(
-            "/fhir/QuestionnaireResponse",
-            content=json.dumps(phq9_response(clinic.mine)),
-            headers={**auth(token), "Content-Type": "application/fhir+json"},
-        )
-        assert posted.status_code == 201, posted.text
+        posted = post_phq9(http, token, clinic.mine)
         assessment_id = posted.json()["id"]
         assert posted.headers["location"] == f"QuestionnaireResponse/{assessment_id}"
         obs = http.get("/fhir/Observation", params={"patient": clinic.mine}, headers=auth(token))
@@ -167,12 +174,7 @@ def test_audit_events_of_a_gateway_call_name_the_client(
 
     token = server.token(clinic.client)
     with server.client() as http:
-        posted = http.post(
-            "/fhir/QuestionnaireResponse",
-            content=json.dumps(phq9_response(clinic.mine)),
-            headers={**auth(token), "Content-Type": "application/fhir+json"},
-        )
-        assert posted.status_code == 201, posted.text
+        post_phq9(http, token, clinic.mine)
         read = http.get(f"/fhir/Patient/{clinic.mine}", headers=auth(token))
         assert read.status_code == 200
     desk = assessments.submit(ctx, clinic.clinician, clinic.mine, "phq9", dict(PHQ9))
