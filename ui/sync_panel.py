@@ -25,7 +25,6 @@ from app.core.errors import NovamindError
 from app.core.events import AlertTriggered
 from app.services import instant_sync, sync_service
 from app.services.context import AppContext
-from sync.engine import SyncReport
 from ui.dialogs import ServiceDialog
 from ui.tasks import TaskManager
 from ui.widgets import fill_table
@@ -152,7 +151,7 @@ class SyncController(QObject):
             else:
                 self.refresh()
 
-        def done(report: SyncReport) -> None:
+        def done(report: sync_service.SyncReport) -> None:
             if report.bundles_pushed and self.instant is not None:
                 self.instant.notify_pushed()
             after()

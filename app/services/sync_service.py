@@ -164,7 +164,10 @@ def make_engine(ctx: AppContext, transport: Transport | None = None) -> sync_eng
     return sync_engine.SyncEngine(ctx.store, transport, dk, limits_from_settings(ctx))
 
 
-def run_sync(ctx: AppContext, transport: Transport | None = None) -> sync_engine.SyncReport:
+SyncReport = sync_engine.SyncReport  # what run_sync returns (for callers above the services)
+
+
+def run_sync(ctx: AppContext, transport: Transport | None = None) -> SyncReport:
     """One sync cycle; a failure is recorded for the status bar and raised as a clear error."""
     eng = make_engine(ctx, transport)
     try:
